@@ -1,0 +1,294 @@
+//! The one place that declares Estafette's configuration. Every key has a default, so an empty
+//! file (or none at all) gives a working server; `estafette.example.toml` documents each key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use ruma::{OwnedServerName, ServerName};
+use serde::Deserialize;
+
+/// A configuration problem, named by the key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("configuration file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("configuration key `{key}`: {reason}")]
+    Invalid { key: &'static str, reason: String },
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// The name users' IDs end with (`@alice:<server_name>`).
+    pub server_name: String,
+    /// Where the client API listens.
+    pub listen: SocketAddr,
+    /// The URL clients reach the server at; derived from `listen` when empty.
+    pub public_base_url: String,
+    /// Where the SQLite database and the server's keys live.
+    pub data_dir: PathBuf,
+    pub registration: RegistrationConfig,
+    pub auth: AuthConfig,
+    pub rate_limit: RateLimitConfig,
+    pub limits: LimitsConfig,
+    pub database: DatabaseConfig,
+    pub logging: LoggingConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Anyone may register through `/register` with the `m.login.dummy` stage.
+    pub open: bool,
+    /// Enables Synapse-compatible shared-secret registration when non-empty.
+    pub shared_secret: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Lifetime of access tokens issued to clients that asked for a refresh token.
+    pub refreshable_access_token_lifetime_secs: u64,
+    /// How long a user-interactive authentication session stays valid.
+    pub uia_session_lifetime_secs: u64,
+    /// Shortest password accepted at registration and password change.
+    pub password_min_length: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    pub enabled: bool,
+    /// Sustained requests per second per client on rate-limited endpoints.
+    pub per_second: f64,
+    /// Requests a client may send in a burst before being throttled.
+    pub burst: u32,
+    /// Sustained login and registration attempts per second per client address.
+    pub login_per_second: f64,
+    pub login_burst: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest request body accepted, in bytes.
+    pub max_request_body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// Upper bound on open database connections.
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LoggingConfig {
+    pub format: LogFormat,
+    /// A tracing filter directive, such as `info` or `estafette=debug,info`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            server_name: "localhost:8008".to_owned(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8008)),
+            public_base_url: String::new(),
+            data_dir: PathBuf::from("./estafette-data"),
+            registration: RegistrationConfig::default(),
+            auth: AuthConfig::default(),
+            rate_limit: RateLimitConfig::default(),
+            limits: LimitsConfig::default(),
+            database: DatabaseConfig::default(),
+            logging: LoggingConfig::default(),
+        }
+    }
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self { open: false, shared_secret: String::new() }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            refreshable_access_token_lifetime_secs: 300,
+            uia_session_lifetime_secs: 600,
+            password_min_length: 8,
+        }
+    }
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self { enabled: true, per_second: 10.0, burst: 50, login_per_second: 0.2, login_burst: 10 }
+    }
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_request_body_bytes: 10 * 1024 * 1024 }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { max_connections: 8 }
+    }
+}
+
+impl Default for LoggingConfig {
+    fn default() -> Self {
+        Self { format: LogFormat::Human, level: "info".to_owned() }
+    }
+}
+
+impl Config {
+    /// Reads and validates a TOML file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        Self::from_toml(&text).map_err(|err| match err {
+            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_owned(), message },
+            other => other,
+        })
+    }
+
+    /// Parses and validates TOML text.
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: PathBuf::from("<inline>"),
+            message: err.to_string().trim_end().replace('\n', " "),
+        })?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what the types alone cannot; call again after applying overrides.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.parsed_server_name()?;
+        if !self.public_base_url.is_empty()
+            && !(self.public_base_url.starts_with("http://")
+                || self.public_base_url.starts_with("https://"))
+        {
+            return Err(invalid("public_base_url", "must start with http:// or https://"));
+        }
+        if self.data_dir.as_os_str().is_empty() {
+            return Err(invalid("data_dir", "must not be empty"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(invalid("database.max_connections", "must be at least 1"));
+        }
+        if self.limits.max_request_body_bytes < 1024 {
+            return Err(invalid("limits.max_request_body_bytes", "must be at least 1024"));
+        }
+        if self.auth.refreshable_access_token_lifetime_secs == 0 {
+            return Err(invalid("auth.refreshable_access_token_lifetime_secs", "must be at least 1"));
+        }
+        if self.auth.uia_session_lifetime_secs == 0 {
+            return Err(invalid("auth.uia_session_lifetime_secs", "must be at least 1"));
+        }
+        let rl = &self.rate_limit;
+        if rl.enabled {
+            if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
+                return Err(invalid("rate_limit.per_second", "must be a positive number"));
+            }
+            if !(rl.login_per_second.is_finite() && rl.login_per_second > 0.0) {
+                return Err(invalid("rate_limit.login_per_second", "must be a positive number"));
+            }
+            if rl.burst == 0 {
+                return Err(invalid("rate_limit.burst", "must be at least 1"));
+            }
+            if rl.login_burst == 0 {
+                return Err(invalid("rate_limit.login_burst", "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn parsed_server_name(&self) -> Result<OwnedServerName, ConfigError> {
+        ServerName::parse(&self.server_name)
+            .map_err(|err| invalid("server_name", format!("'{}' is not a valid server name: {err}", self.server_name)))
+    }
+
+    /// The base URL clients are told to use, without a trailing slash.
+    pub fn base_url(&self) -> String {
+        if self.public_base_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_base_url.trim_end_matches('/').to_owned()
+        }
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("estafette.db")
+    }
+}
+
+fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, reason: reason.into() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_the_documented_defaults() {
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.server_name, "localhost:8008");
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8008");
+        assert_eq!(config.data_dir, PathBuf::from("./estafette-data"));
+        assert!(!config.registration.open);
+        assert_eq!(config.base_url(), "http://127.0.0.1:8008");
+    }
+
+    #[test]
+    fn example_file_parses() {
+        let text = include_str!("../../../estafette.example.toml");
+        Config::from_toml(text).expect("the example configuration must be valid");
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_toml("sever_name = \"x\"").unwrap_err().to_string();
+        assert!(err.contains("sever_name"), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_is_named() {
+        let err = Config::from_toml("[rate_limit]\nburst = \"many\"").unwrap_err().to_string();
+        assert!(err.contains("burst"), "{err}");
+    }
+
+    #[test]
+    fn bad_server_name_is_named() {
+        let err = Config::from_toml("server_name = \"not a name\"").unwrap_err().to_string();
+        assert!(err.contains("`server_name`"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_address_is_named() {
+        let err = Config::from_toml("listen = \"nowhere\"").unwrap_err().to_string();
+        assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn zero_pool_is_refused() {
+        let err = Config::from_toml("[database]\nmax_connections = 0").unwrap_err().to_string();
+        assert!(err.contains("database.max_connections"), "{err}");
+    }
+}

@@ -1,0 +1,10 @@
+//! Types every Estafette layer shares: the configuration, and the injected clock and random
+//! source that keep the server deterministic under test.
+
+pub mod clock;
+pub mod config;
+pub mod random;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::{Config, ConfigError, LogFormat};
+pub use random::{OsRandom, Random, SeededRandom};

@@ -1,0 +1,35 @@
+//! Storage for Estafette: one repository trait per data type, and the backends that implement
+//! them. Services hold a [`Storage`] and never see SQL; a backend is chosen once at start-up.
+
+pub mod repositories;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+pub use repositories::*;
+
+/// What can go wrong below the repository traits.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database migration {version} failed: {reason}")]
+    Migration { version: i64, reason: String },
+}
+
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// Every repository of one backend, shared by the services.
+#[derive(Clone)]
+pub struct Storage {
+    pub users: Arc<dyn UserRepository>,
+    pub devices: Arc<dyn DeviceRepository>,
+    pub tokens: Arc<dyn TokenRepository>,
+    pub profiles: Arc<dyn ProfileRepository>,
+    pub account_data: Arc<dyn AccountDataRepository>,
+    pub filters: Arc<dyn FilterRepository>,
+    pub uia_sessions: Arc<dyn UiaSessionRepository>,
+    pub registration_nonces: Arc<dyn RegistrationNonceRepository>,
+}

@@ -1,0 +1,20 @@
+//! The repository traits. Lookups return `Option`, writes take the values they need, and
+//! timestamps are milliseconds since the Unix epoch supplied by the caller's clock.
+
+mod account_data;
+mod devices;
+mod filters;
+mod profiles;
+mod registration_nonces;
+mod tokens;
+mod uia_sessions;
+mod users;
+
+pub use account_data::AccountDataRepository;
+pub use devices::{DeviceRecord, DeviceRepository};
+pub use filters::FilterRepository;
+pub use profiles::ProfileRepository;
+pub use registration_nonces::RegistrationNonceRepository;
+pub use tokens::{AccessTokenRecord, NewTokens, RefreshTokenRecord, TokenRepository};
+pub use uia_sessions::{UiaSessionRecord, UiaSessionRepository};
+pub use users::{NewUser, UserRecord, UserRepository};
