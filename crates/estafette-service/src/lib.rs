@@ -1,1 +1,107 @@
+//! Estafette's domain logic. Services take typed values (ruma identifiers and events), decide,
+//! and call the repositories; they know nothing of HTTP. Each service is a small value sharing
+//! one [`Context`], so a whole homeserver is one [`Services`] value.
 
+mod account_data;
+mod accounts;
+mod devices;
+mod error;
+mod filters;
+mod passwords;
+mod profiles;
+mod sessions;
+mod shared_secret;
+mod tokens;
+mod uia;
+
+use std::sync::Arc;
+
+use estafette_core::{Clock, Config, Random};
+use estafette_storage::Storage;
+use ruma::OwnedServerName;
+
+pub use account_data::AccountDataService;
+pub use accounts::{AccountService, NewAccount, Registration};
+pub use devices::DeviceService;
+pub use error::{ServiceError, ServiceResult};
+pub use filters::FilterService;
+pub use profiles::ProfileService;
+pub use sessions::{LoginOutcome, Requester, SessionService, TokenGrant};
+pub use shared_secret::{SharedSecretRegistration, SharedSecretRequest, mac_input as shared_secret_mac_input};
+pub use uia::{UiaAction, UiaService};
+
+/// What every service needs: storage, configuration, and the injected clock and randomness.
+pub struct Context {
+    pub storage: Storage,
+    pub config: Arc<Config>,
+    pub server_name: OwnedServerName,
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+}
+
+impl Context {
+    pub fn now(&self) -> u64 {
+        self.clock.now_millis()
+    }
+}
+
+/// All services of one homeserver.
+#[derive(Clone)]
+pub struct Services {
+    pub context: Arc<Context>,
+    pub accounts: AccountService,
+    pub sessions: SessionService,
+    pub uia: UiaService,
+    pub devices: DeviceService,
+    pub profiles: ProfileService,
+    pub account_data: AccountDataService,
+    pub filters: FilterService,
+    pub shared_secret: SharedSecretRegistration,
+}
+
+impl Services {
+    pub fn new(context: Context) -> Self {
+        let context = Arc::new(context);
+        let sessions = SessionService::new(context.clone());
+        let uia = UiaService::new(context.clone(), sessions.clone());
+        let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
+        Self {
+            shared_secret: SharedSecretRegistration::new(context.clone(), accounts.clone(), sessions.clone()),
+            accounts,
+            devices: DeviceService::new(context.clone(), uia.clone()),
+            profiles: ProfileService::new(context.clone()),
+            account_data: AccountDataService::new(context.clone()),
+            filters: FilterService::new(context.clone()),
+            sessions,
+            uia,
+            context,
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::sync::Arc;
+
+    use estafette_core::{Config, ManualClock, SeededRandom};
+
+    use super::*;
+
+    /// A homeserver's services on a fresh database, a manual clock and a seeded generator.
+    pub(crate) async fn services() -> (tempfile::TempDir, Services, Arc<ManualClock>) {
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let storage = estafette_storage::sqlite::open(&dir.path().join("test.db"), 4).await.expect("database");
+        let mut config = Config::default();
+        config.server_name = "example.org".into();
+        config.registration.open = true;
+        let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+        let context = Context {
+            storage,
+            server_name: config.parsed_server_name().expect("server name"),
+            config: Arc::new(config),
+            clock: clock.clone(),
+            random: Arc::new(SeededRandom::new(1)),
+        };
+        (dir, Services::new(context), clock)
+    }
+}

@@ -1,0 +1,60 @@
+//! A user's devices: listing, renaming and deleting them (deletion re-authenticates).
+
+use std::sync::Arc;
+
+use estafette_storage::DeviceRecord;
+use ruma::api::client::uiaa::AuthData;
+use ruma::{DeviceId, OwnedDeviceId};
+
+use crate::{Context, Requester, ServiceError, ServiceResult, UiaAction, UiaService};
+
+const MAX_DISPLAY_NAME_CHARS: usize = 256;
+
+#[derive(Clone)]
+pub struct DeviceService {
+    context: Arc<Context>,
+    uia: UiaService,
+}
+
+impl DeviceService {
+    pub(crate) fn new(context: Arc<Context>, uia: UiaService) -> Self {
+        Self { context, uia }
+    }
+
+    pub async fn list(&self, requester: &Requester) -> ServiceResult<Vec<DeviceRecord>> {
+        Ok(self.context.storage.devices.list(&requester.user_id).await?)
+    }
+
+    pub async fn get(&self, requester: &Requester, device_id: &DeviceId) -> ServiceResult<DeviceRecord> {
+        self.context
+            .storage
+            .devices
+            .get(&requester.user_id, device_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("Device {device_id} not found")))
+    }
+
+    pub async fn rename(&self, requester: &Requester, device_id: &DeviceId, display_name: Option<&str>) -> ServiceResult<()> {
+        if display_name.is_some_and(|name| name.chars().count() > MAX_DISPLAY_NAME_CHARS) {
+            return Err(ServiceError::InvalidParam(format!(
+                "Device display names are limited to {MAX_DISPLAY_NAME_CHARS} characters"
+            )));
+        }
+        let updated = self.context.storage.devices.set_display_name(&requester.user_id, device_id, display_name).await?;
+        if !updated {
+            return Err(ServiceError::NotFound(format!("Device {device_id} not found")));
+        }
+        Ok(())
+    }
+
+    /// Deletes devices (and their tokens) after re-authentication. Unknown IDs are ignored,
+    /// as the spec's `delete_devices` allows.
+    pub async fn delete(&self, requester: &Requester, device_ids: &[OwnedDeviceId], auth: Option<&AuthData>) -> ServiceResult<()> {
+        self.uia
+            .authorize(UiaAction::DeleteDevices, Some(&requester.user_id), &UiaService::password_flows(), auth)
+            .await?;
+        let deleted = self.context.storage.devices.delete(&requester.user_id, device_ids).await?;
+        tracing::info!(user_id = %requester.user_id, count = deleted.len(), "devices deleted");
+        Ok(())
+    }
+}

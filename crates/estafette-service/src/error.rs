@@ -1,0 +1,43 @@
+use estafette_storage::StorageError;
+use ruma::api::client::uiaa::UiaaInfo;
+
+/// Why a service refused or failed. The HTTP layer maps each variant to one Matrix error.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    InvalidParam(String),
+    #[error("{0}")]
+    MissingParam(String),
+    #[error("{0}")]
+    BadJson(String),
+    #[error("{0}")]
+    Unknown(String),
+    #[error("{0}")]
+    InvalidUsername(String),
+    #[error("the user ID is already taken")]
+    UserInUse,
+    #[error("{0}")]
+    WeakPassword(String),
+    #[error("this account has been deactivated")]
+    UserDeactivated,
+    #[error("{0}")]
+    GuestAccessForbidden(String),
+    /// The access or refresh token is unknown, revoked or expired.
+    #[error("{message}")]
+    UnknownToken { soft_logout: bool, message: String },
+    /// User-interactive authentication must continue (401 with the session's state).
+    #[error("additional authentication is required")]
+    AuthenticationRequired(Box<UiaaInfo>),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    Internal(String),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

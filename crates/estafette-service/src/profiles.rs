@@ -1,0 +1,89 @@
+//! Profiles: `displayname`, `avatar_url` and the custom fields of Matrix 1.16.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use ruma::UserId;
+use serde_json::Value as JsonValue;
+
+use crate::{Context, Requester, ServiceError, ServiceResult};
+
+/// The spec caps a whole profile at 64 KiB and a field name at 255 bytes.
+const MAX_PROFILE_BYTES: usize = 65_536;
+const MAX_FIELD_NAME_BYTES: usize = 255;
+const MAX_DISPLAY_NAME_CHARS: usize = 256;
+
+#[derive(Clone)]
+pub struct ProfileService {
+    context: Arc<Context>,
+}
+
+impl ProfileService {
+    pub(crate) fn new(context: Arc<Context>) -> Self {
+        Self { context }
+    }
+
+    async fn ensure_local_user(&self, user_id: &UserId) -> ServiceResult<()> {
+        let exists = user_id.server_name() == self.context.server_name
+            && self.context.storage.users.get(user_id).await?.is_some_and(|u| !u.deactivated);
+        if exists { Ok(()) } else { Err(ServiceError::NotFound("Profile not found".into())) }
+    }
+
+    pub async fn get(&self, user_id: &UserId) -> ServiceResult<BTreeMap<String, JsonValue>> {
+        self.ensure_local_user(user_id).await?;
+        Ok(self.context.storage.profiles.get_all(user_id).await?)
+    }
+
+    pub async fn get_field(&self, user_id: &UserId, field: &str) -> ServiceResult<JsonValue> {
+        self.ensure_local_user(user_id).await?;
+        self.context
+            .storage
+            .profiles
+            .get_field(user_id, field)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("The profile has no {field}")))
+    }
+
+    /// Sets (or with `None`, removes) a field of the requester's own profile.
+    pub async fn set_field(
+        &self,
+        requester: &Requester,
+        user_id: &UserId,
+        field: &str,
+        value: Option<JsonValue>,
+    ) -> ServiceResult<()> {
+        if requester.user_id != user_id {
+            return Err(ServiceError::Forbidden("You cannot change another user's profile".into()));
+        }
+        if field.len() > MAX_FIELD_NAME_BYTES {
+            return Err(ServiceError::InvalidParam("Profile field names are limited to 255 bytes".into()));
+        }
+        if let Some(value) = &value {
+            validate_field(field, value)?;
+            let mut profile = self.context.storage.profiles.get_all(user_id).await?;
+            profile.insert(field.to_owned(), value.clone());
+            if serde_json::to_vec(&profile).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_PROFILE_BYTES {
+                return Err(ServiceError::TooLarge("The profile would exceed 64 KiB".into()));
+            }
+        }
+        self.context.storage.profiles.set_field(user_id, field, value.as_ref()).await?;
+        Ok(())
+    }
+}
+
+fn validate_field(field: &str, value: &JsonValue) -> ServiceResult<()> {
+    match field {
+        "displayname" => match value.as_str() {
+            Some(name) if name.chars().count() <= MAX_DISPLAY_NAME_CHARS => Ok(()),
+            Some(_) => Err(ServiceError::InvalidParam(format!(
+                "Display names are limited to {MAX_DISPLAY_NAME_CHARS} characters"
+            ))),
+            None => Err(ServiceError::BadJson("displayname must be a string".into())),
+        },
+        "avatar_url" => match value.as_str() {
+            Some(url) if url.is_empty() || url.starts_with("mxc://") => Ok(()),
+            _ => Err(ServiceError::BadJson("avatar_url must be an mxc:// URI".into())),
+        },
+        _ => Ok(()),
+    }
+}
