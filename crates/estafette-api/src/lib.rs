@@ -1,1 +1,47 @@
+//! Estafette's HTTP edge: axum routes for the Client-Server API. Handlers are thin: parse the
+//! ruma request, call a service, return the ruma response. Errors become Matrix errors in one
+//! place ([`error`]).
 
+mod client;
+mod cors;
+mod error;
+mod extract;
+mod fallback;
+mod rate_limit;
+mod router;
+mod synapse_admin;
+
+use std::sync::Arc;
+
+use axum::Router;
+use estafette_service::Services;
+
+pub use error::ApiError;
+pub use rate_limit::RateLimiter;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub rate_limiter: Arc<RateLimiter>,
+}
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        let config = services.context.config.clone();
+        let rate_limiter = Arc::new(RateLimiter::new(&config.rate_limit, services.context.clock.clone()));
+        Self { services, rate_limiter }
+    }
+}
+
+/// The whole HTTP application of one homeserver.
+pub fn app(state: AppState) -> Router {
+    let routes = client::routes(Router::new());
+    let routes = synapse_admin::routes(routes);
+    routes
+        .fallback(fallback::unknown_endpoint)
+        .method_not_allowed_fallback(fallback::wrong_method)
+        .layer(axum::middleware::from_fn(cors::cors))
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
+}

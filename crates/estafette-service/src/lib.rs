@@ -23,6 +23,7 @@ use ruma::OwnedServerName;
 pub use account_data::AccountDataService;
 pub use accounts::{AccountService, NewAccount, Registration};
 pub use devices::DeviceService;
+pub use estafette_storage::DeviceRecord;
 pub use error::{ServiceError, ServiceResult};
 pub use filters::FilterService;
 pub use profiles::ProfileService;

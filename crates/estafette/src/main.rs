@@ -1,1 +1,162 @@
-fn main(){}
+//! The `estafette` command: `serve` runs a homeserver, `admin` does operators' chores.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand};
+use estafette::{Runtime, RunningServer};
+use estafette_core::{Config, LogFormat, OsRandom, Random};
+use estafette_service::NewAccount;
+use tracing_subscriber::EnvFilter;
+
+#[derive(Parser)]
+#[command(name = "estafette", version, about = "A Matrix homeserver")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the homeserver.
+    Serve {
+        #[command(flatten)]
+        common: CommonArgs,
+        /// Address and port of the client API.
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<SocketAddr>,
+        /// Let anyone register an account.
+        #[arg(long)]
+        open_registration: bool,
+        /// Turn off rate limiting (for load tests).
+        #[arg(long)]
+        no_rate_limit: bool,
+    },
+    /// Administration commands that work on the data directory directly.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AdminCommand {
+    /// Create an account; prints a generated password when none is given.
+    CreateUser {
+        /// The localpart of the new user (`alice` for `@alice:server`).
+        name: String,
+        /// Make the user a server administrator.
+        #[arg(long)]
+        admin: bool,
+        #[arg(long)]
+        password: Option<String>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+#[derive(Args)]
+struct CommonArgs {
+    /// A TOML configuration file (see estafette.example.toml).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The server name at the end of user IDs.
+    #[arg(long, value_name = "NAME")]
+    server_name: Option<String>,
+    /// Where the database lives.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl CommonArgs {
+    fn load(&self) -> Result<Config, estafette_core::ConfigError> {
+        let mut config = match &self.config {
+            Some(path) => Config::from_file(path)?,
+            None => Config::default(),
+        };
+        if let Some(name) = &self.server_name {
+            config.server_name = name.clone();
+        }
+        if let Some(dir) = &self.data_dir {
+            config.data_dir = dir.clone();
+        }
+        Ok(config)
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&config.logging.level))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    match config.logging.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Human => builder.init(),
+    }
+}
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("estafette: {message}");
+    ExitCode::from(2)
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { common, listen, open_registration, no_rate_limit } => {
+            let mut config = match common.load() {
+                Ok(config) => config,
+                Err(err) => return fail(err),
+            };
+            if let Some(listen) = listen {
+                config.listen = listen;
+            }
+            config.registration.open |= open_registration;
+            if no_rate_limit {
+                config.rate_limit.enabled = false;
+            }
+            if let Err(err) = config.validate() {
+                return fail(err);
+            }
+            init_logging(&config);
+            let server = match RunningServer::start(config, Runtime::default()).await {
+                Ok(server) => server,
+                Err(err) => return fail(err),
+            };
+            match server.run_until_signal().await {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(err) => fail(err),
+            }
+        }
+        Command::Admin { command: AdminCommand::CreateUser { name, admin, password, common } } => {
+            let config = match common.load() {
+                Ok(config) => config,
+                Err(err) => return fail(err),
+            };
+            let services = match estafette::open_services(config, Runtime::default()).await {
+                Ok(services) => services,
+                Err(err) => return fail(err),
+            };
+            let generated = password.is_none();
+            let password = password.unwrap_or_else(|| OsRandom.alphanumeric(20));
+            let account = NewAccount {
+                localpart: Some(name),
+                password: Some(password.clone()),
+                is_admin: admin,
+                display_name: None,
+            };
+            match services.accounts.create(account).await {
+                Ok(user_id) => {
+                    println!("created {user_id}{}", if admin { " (admin)" } else { "" });
+                    if generated {
+                        println!("password: {password}");
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(err) => fail(format!("cannot create the user: {err}")),
+            }
+        }
+    }
+}

@@ -1,0 +1,224 @@
+//! `Ruma<T>`: the extractor that turns an HTTP request into a typed ruma request, after
+//! authenticating it, rate-limiting it and bounding its body; and `RumaResponse<T>`, its
+//! counterpart for responses.
+
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, RawPathParams, Request};
+use axum::response::{IntoResponse, Response};
+use bytes::{Bytes, BytesMut};
+use estafette_service::Requester;
+use http::{Method, StatusCode, header};
+use ruma::api::auth_scheme::{
+    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken, NoAuthentication,
+    extract_bearer_or_query_token,
+};
+use ruma::api::error::{DeserializationError, FromHttpRequestError};
+use ruma::api::{IncomingRequest, IncomingRequestExt, Metadata, OutgoingResponse, OutgoingResponseExt};
+
+use crate::{ApiError, AppState};
+
+/// Whether an endpoint's authentication scheme needs an access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TokenRequirement {
+    /// The token is not looked at, even if a client sends one.
+    Ignored,
+    Optional,
+    Required,
+}
+
+pub(crate) trait AuthRequirement {
+    const TOKEN: TokenRequirement;
+}
+
+impl AuthRequirement for NoAuthentication {
+    const TOKEN: TokenRequirement = TokenRequirement::Ignored;
+}
+impl AuthRequirement for NoAccessToken {
+    const TOKEN: TokenRequirement = TokenRequirement::Ignored;
+}
+impl AuthRequirement for AccessTokenOptional {
+    const TOKEN: TokenRequirement = TokenRequirement::Optional;
+}
+impl AuthRequirement for AccessToken {
+    const TOKEN: TokenRequirement = TokenRequirement::Required;
+}
+impl AuthRequirement for AppserviceToken {
+    const TOKEN: TokenRequirement = TokenRequirement::Required;
+}
+impl AuthRequirement for AppserviceTokenOptional {
+    const TOKEN: TokenRequirement = TokenRequirement::Optional;
+}
+
+/// A parsed, authenticated request.
+pub(crate) struct Ruma<T> {
+    pub body: T,
+    pub requester: Option<Requester>,
+    pub client_ip: Option<IpAddr>,
+}
+
+impl<T> Ruma<T> {
+    /// The authenticated requester; always present on endpoints that require a token.
+    pub fn requester(&self) -> Result<&Requester, ApiError> {
+        self.requester.as_ref().ok_or_else(ApiError::missing_token)
+    }
+
+    /// The client's address, as a rate-limiting key.
+    pub fn client_key(&self) -> String {
+        self.client_ip.map(|ip| ip.to_string()).unwrap_or_default()
+    }
+}
+
+impl<T> FromRequest<AppState> for Ruma<T>
+where
+    T: IncomingRequest + Send,
+    T::Authentication: AuthRequirement,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (mut parts, body) = request.into_parts();
+        let path_params = RawPathParams::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|err| ApiError::invalid_param(format!("Invalid path parameter: {err}")))?;
+        let path_args: Vec<String> = path_params.iter().map(|(_, value)| value.to_owned()).collect();
+        let client_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let limit = state.services.context.config.limits.max_request_body_bytes;
+        let body = read_body(&parts.headers, body, limit).await?;
+        let http_request = http::Request::from_parts(parts, body.as_ref());
+
+        let requester = authenticate::<T>(&http_request, state, client_ip).await?;
+        if T::RATE_LIMITED {
+            let key = match &requester {
+                Some(requester) => requester.user_id.to_string(),
+                None => client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
+            };
+            state.rate_limiter.check(&key).map_err(ApiError::limit_exceeded)?;
+        }
+        if matches!(*http_request.method(), Method::POST | Method::PUT)
+            && !body.is_empty()
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
+        {
+            return Err(ApiError::not_json("The request body is not valid JSON"));
+        }
+        let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
+        let body = T::try_from_http_request(http_request, &args).map_err(request_error)?;
+        Ok(Self { body, requester, client_ip })
+    }
+}
+
+async fn read_body(headers: &http::HeaderMap, body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<u64>().ok());
+    let too_large = || ApiError::too_large(format!("The request body exceeds {limit} bytes"));
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    axum::body::to_bytes(body, limit).await.map_err(|err| {
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+        while let Some(cause) = source {
+            if cause.is::<http_body_util::LengthLimitError>() {
+                return too_large();
+            }
+            source = cause.source();
+        }
+        ApiError::new(StatusCode::BAD_REQUEST, ruma::api::error::ErrorKind::Unknown, "Could not read the request body")
+    })
+}
+
+async fn authenticate<T>(
+    request: &http::Request<&[u8]>,
+    state: &AppState,
+    client_ip: Option<IpAddr>,
+) -> Result<Option<Requester>, ApiError>
+where
+    T: Metadata,
+    T::Authentication: AuthRequirement,
+{
+    let requirement = <T::Authentication as AuthRequirement>::TOKEN;
+    if requirement == TokenRequirement::Ignored {
+        return Ok(None);
+    }
+    let token = extract_bearer_or_query_token(request)
+        .map_err(|err| ApiError::new(StatusCode::UNAUTHORIZED, ruma::api::error::ErrorKind::MissingToken, err.to_string()))?;
+    match token {
+        Some(token) => {
+            let ip = client_ip.map(|ip| ip.to_string());
+            Ok(Some(state.services.sessions.authenticate(&token, ip.as_deref()).await?))
+        }
+        None if requirement == TokenRequirement::Required => Err(ApiError::missing_token()),
+        None => Ok(None),
+    }
+}
+
+fn request_error(err: FromHttpRequestError) -> ApiError {
+    match err {
+        FromHttpRequestError::Deserialization(DeserializationError::Json(err)) => {
+            ApiError::bad_json(format!("Invalid request body: {err}"))
+        }
+        FromHttpRequestError::Deserialization(DeserializationError::Ident(err)) => {
+            ApiError::invalid_param(format!("Invalid identifier: {err}"))
+        }
+        FromHttpRequestError::Deserialization(err) => ApiError::invalid_param(format!("Invalid request: {err}")),
+        FromHttpRequestError::MethodMismatch { expected, received } => ApiError::unrecognized(
+            StatusCode::METHOD_NOT_ALLOWED,
+            format!("Expected {expected}, received {received}"),
+        ),
+        other => ApiError::bad_json(other.to_string()),
+    }
+}
+
+/// A typed ruma response.
+pub(crate) struct RumaResponse<T>(pub T);
+
+impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
+    fn into_response(self) -> Response {
+        match self.0.try_into_http_response::<BytesMut>() {
+            Ok(response) => response.map(|body| axum::body::Body::from(body.freeze())).into_response(),
+            Err(err) => {
+                tracing::error!(error = %err, "could not serialize a response");
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ruma::api::error::ErrorKind::Unknown,
+                    "Could not serialize the response",
+                )
+                .into_response()
+            }
+        }
+    }
+}
+
+pub(crate) type ApiResult<T> = Result<RumaResponse<T>, ApiError>;
+
+/// A JSON body for endpoints outside the Matrix spec (Synapse's admin API), with the same
+/// size limit and error mapping as [`Ruma`].
+pub(crate) struct MatrixJson<T>(pub T);
+
+impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for MatrixJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
+        let (parts, body) = request.into_parts();
+        let limit = state.services.context.config.limits.max_request_body_bytes;
+        let body = read_body(&parts.headers, body, limit).await?;
+        if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
+            return Err(ApiError::not_json("The request body is not valid JSON"));
+        }
+        serde_json::from_slice(&body)
+            .map(MatrixJson)
+            .map_err(|err| ApiError::bad_json(format!("Invalid request body: {err}")))
+    }
+}
+
+/// The client's address when the server knows it (always, unless driven without a socket).
+pub(crate) struct ClientIp(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
+    }
+}
