@@ -9,21 +9,29 @@ use http::StatusCode;
 use ruma::api::OutgoingResponseExt;
 use ruma::api::client::uiaa::{UiaaInfo, UiaaResponse};
 use ruma::api::error::{
-    Error as RumaError, ErrorBody, ErrorKind, LimitExceededErrorData, RetryAfter, StandardErrorBody,
-    UnknownTokenErrorData,
+    Error as RumaError, ErrorBody, ErrorKind, LimitExceededErrorData, RetryAfter,
+    StandardErrorBody, UnknownTokenErrorData,
 };
 
 /// A Matrix error response.
 #[derive(Debug)]
 pub enum ApiError {
-    Standard { status: StatusCode, kind: ErrorKind, message: String },
+    Standard {
+        status: StatusCode,
+        kind: ErrorKind,
+        message: String,
+    },
     /// User-interactive authentication continues: 401 with the session's flows.
     Uia(Box<UiaaInfo>),
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, kind: ErrorKind, message: impl Into<String>) -> Self {
-        Self::Standard { status, kind, message: message.into() }
+        Self::Standard {
+            status,
+            kind,
+            message: message.into(),
+        }
     }
 
     pub fn bad_json(message: impl Into<String>) -> Self {
@@ -43,7 +51,11 @@ impl ApiError {
     }
 
     pub fn missing_token() -> Self {
-        Self::new(StatusCode::UNAUTHORIZED, ErrorKind::MissingToken, "Missing access token")
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::MissingToken,
+            "Missing access token",
+        )
     }
 
     pub fn unrecognized(status: StatusCode, message: impl Into<String>) -> Self {
@@ -57,13 +69,21 @@ impl ApiError {
     pub fn limit_exceeded(retry_after: Duration) -> Self {
         let mut data = LimitExceededErrorData::new();
         data.retry_after = Some(RetryAfter::Delay(retry_after));
-        Self::new(StatusCode::TOO_MANY_REQUESTS, ErrorKind::LimitExceeded(data), "Too many requests")
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorKind::LimitExceeded(data),
+            "Too many requests",
+        )
     }
 
     fn unknown_token(soft_logout: bool, message: String) -> Self {
         let mut data = UnknownTokenErrorData::new();
         data.soft_logout = soft_logout;
-        Self::new(StatusCode::UNAUTHORIZED, ErrorKind::UnknownToken(data), message)
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            ErrorKind::UnknownToken(data),
+            message,
+        )
     }
 }
 
@@ -72,24 +92,50 @@ impl From<ServiceError> for ApiError {
         let message = err.to_string();
         match err {
             ServiceError::Forbidden(_) => Self::forbidden(message),
-            ServiceError::NotFound(_) => Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, message),
-            ServiceError::InvalidParam(_) => Self::invalid_param(message),
-            ServiceError::MissingParam(_) => Self::new(StatusCode::BAD_REQUEST, ErrorKind::MissingParam, message),
-            ServiceError::BadJson(_) => Self::bad_json(message),
-            ServiceError::Unknown(_) => Self::new(StatusCode::BAD_REQUEST, ErrorKind::Unknown, message),
-            ServiceError::InvalidUsername(_) => Self::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidUsername, message),
-            ServiceError::UserInUse => Self::new(StatusCode::BAD_REQUEST, ErrorKind::UserInUse, message),
-            ServiceError::WeakPassword(_) => Self::new(StatusCode::BAD_REQUEST, ErrorKind::WeakPassword, message),
-            ServiceError::UserDeactivated => Self::new(StatusCode::FORBIDDEN, ErrorKind::UserDeactivated, message),
-            ServiceError::GuestAccessForbidden(_) => {
-                Self::new(StatusCode::FORBIDDEN, ErrorKind::GuestAccessForbidden, message)
+            ServiceError::NotFound(_) => {
+                Self::new(StatusCode::NOT_FOUND, ErrorKind::NotFound, message)
             }
-            ServiceError::UnknownToken { soft_logout, message } => Self::unknown_token(soft_logout, message),
+            ServiceError::InvalidParam(_) => Self::invalid_param(message),
+            ServiceError::MissingParam(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::MissingParam, message)
+            }
+            ServiceError::BadJson(_) => Self::bad_json(message),
+            ServiceError::ServerManaged(_) => {
+                Self::new(StatusCode::METHOD_NOT_ALLOWED, ErrorKind::BadJson, message)
+            }
+            ServiceError::Unknown(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::Unknown, message)
+            }
+            ServiceError::InvalidUsername(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::InvalidUsername, message)
+            }
+            ServiceError::UserInUse => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::UserInUse, message)
+            }
+            ServiceError::WeakPassword(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::WeakPassword, message)
+            }
+            ServiceError::UserDeactivated => {
+                Self::new(StatusCode::FORBIDDEN, ErrorKind::UserDeactivated, message)
+            }
+            ServiceError::GuestAccessForbidden(_) => Self::new(
+                StatusCode::FORBIDDEN,
+                ErrorKind::GuestAccessForbidden,
+                message,
+            ),
+            ServiceError::UnknownToken {
+                soft_logout,
+                message,
+            } => Self::unknown_token(soft_logout, message),
             ServiceError::AuthenticationRequired(info) => Self::Uia(info),
             ServiceError::TooLarge(_) => Self::too_large(message),
             ServiceError::Internal(_) | ServiceError::Storage(_) => {
                 tracing::error!(error = %message, "internal error");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorKind::Unknown, "Internal server error")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    ErrorKind::Unknown,
+                    "Internal server error",
+                )
             }
         }
     }
@@ -98,14 +144,23 @@ impl From<ServiceError> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let response = match self {
-            Self::Standard { status, kind, message } => {
-                RumaError::new(status, ErrorBody::Standard(StandardErrorBody::new(kind, message)))
-                    .try_into_http_response::<BytesMut>()
+            Self::Standard {
+                status,
+                kind,
+                message,
+            } => RumaError::new(
+                status,
+                ErrorBody::Standard(StandardErrorBody::new(kind, message)),
+            )
+            .try_into_http_response::<BytesMut>(),
+            Self::Uia(info) => {
+                UiaaResponse::AuthResponse(*info).try_into_http_response::<BytesMut>()
             }
-            Self::Uia(info) => UiaaResponse::AuthResponse(*info).try_into_http_response::<BytesMut>(),
         };
         match response {
-            Ok(response) => response.map(|body| axum::body::Body::from(body.freeze())).into_response(),
+            Ok(response) => response
+                .map(|body| axum::body::Body::from(body.freeze()))
+                .into_response(),
             Err(err) => {
                 tracing::error!(error = %err, "could not serialize an error response");
                 StatusCode::INTERNAL_SERVER_ERROR.into_response()

@@ -10,11 +10,13 @@ use bytes::{Bytes, BytesMut};
 use estafette_service::Requester;
 use http::{Method, StatusCode, header};
 use ruma::api::auth_scheme::{
-    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken, NoAuthentication,
-    extract_bearer_or_query_token,
+    AccessToken, AccessTokenOptional, AppserviceToken, AppserviceTokenOptional, NoAccessToken,
+    NoAuthentication, extract_bearer_or_query_token,
 };
 use ruma::api::error::{DeserializationError, FromHttpRequestError};
-use ruma::api::{IncomingRequest, IncomingRequestExt, Metadata, OutgoingResponse, OutgoingResponseExt};
+use ruma::api::{
+    IncomingRequest, IncomingRequestExt, Metadata, OutgoingResponse, OutgoingResponseExt,
+};
 
 use crate::{ApiError, AppState};
 
@@ -81,8 +83,14 @@ where
         let path_params = RawPathParams::from_request_parts(&mut parts, state)
             .await
             .map_err(|err| ApiError::invalid_param(format!("Invalid path parameter: {err}")))?;
-        let path_args: Vec<String> = path_params.iter().map(|(_, value)| value.to_owned()).collect();
-        let client_ip = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+        let path_args: Vec<String> = path_params
+            .iter()
+            .map(|(_, value)| value.to_owned())
+            .collect();
+        let client_ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0.ip());
         let limit = state.services.context.config.limits.max_request_body_bytes;
         let body = read_body(&parts.headers, body, limit).await?;
         let http_request = http::Request::from_parts(parts, body.as_ref());
@@ -93,7 +101,10 @@ where
                 Some(requester) => requester.user_id.to_string(),
                 None => client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             };
-            state.rate_limiter.check(&key).map_err(ApiError::limit_exceeded)?;
+            state
+                .rate_limiter
+                .check(&key)
+                .map_err(ApiError::limit_exceeded)?;
         }
         if matches!(*http_request.method(), Method::POST | Method::PUT)
             && !body.is_empty()
@@ -103,11 +114,19 @@ where
         }
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
         let body = T::try_from_http_request(http_request, &args).map_err(request_error)?;
-        Ok(Self { body, requester, client_ip })
+        Ok(Self {
+            body,
+            requester,
+            client_ip,
+        })
     }
 }
 
-async fn read_body(headers: &http::HeaderMap, body: axum::body::Body, limit: usize) -> Result<Bytes, ApiError> {
+async fn read_body(
+    headers: &http::HeaderMap,
+    body: axum::body::Body,
+    limit: usize,
+) -> Result<Bytes, ApiError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|value| value.to_str().ok())
@@ -124,7 +143,11 @@ async fn read_body(headers: &http::HeaderMap, body: axum::body::Body, limit: usi
             }
             source = cause.source();
         }
-        ApiError::new(StatusCode::BAD_REQUEST, ruma::api::error::ErrorKind::Unknown, "Could not read the request body")
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ruma::api::error::ErrorKind::Unknown,
+            "Could not read the request body",
+        )
     })
 }
 
@@ -141,12 +164,23 @@ where
     if requirement == TokenRequirement::Ignored {
         return Ok(None);
     }
-    let token = extract_bearer_or_query_token(request)
-        .map_err(|err| ApiError::new(StatusCode::UNAUTHORIZED, ruma::api::error::ErrorKind::MissingToken, err.to_string()))?;
+    let token = extract_bearer_or_query_token(request).map_err(|err| {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            ruma::api::error::ErrorKind::MissingToken,
+            err.to_string(),
+        )
+    })?;
     match token {
         Some(token) => {
             let ip = client_ip.map(|ip| ip.to_string());
-            Ok(Some(state.services.sessions.authenticate(&token, ip.as_deref()).await?))
+            Ok(Some(
+                state
+                    .services
+                    .sessions
+                    .authenticate(&token, ip.as_deref())
+                    .await?,
+            ))
         }
         None if requirement == TokenRequirement::Required => Err(ApiError::missing_token()),
         None => Ok(None),
@@ -161,7 +195,9 @@ fn request_error(err: FromHttpRequestError) -> ApiError {
         FromHttpRequestError::Deserialization(DeserializationError::Ident(err)) => {
             ApiError::invalid_param(format!("Invalid identifier: {err}"))
         }
-        FromHttpRequestError::Deserialization(err) => ApiError::invalid_param(format!("Invalid request: {err}")),
+        FromHttpRequestError::Deserialization(err) => {
+            ApiError::invalid_param(format!("Invalid request: {err}"))
+        }
         FromHttpRequestError::MethodMismatch { expected, received } => ApiError::unrecognized(
             StatusCode::METHOD_NOT_ALLOWED,
             format!("Expected {expected}, received {received}"),
@@ -176,7 +212,9 @@ pub(crate) struct RumaResponse<T>(pub T);
 impl<T: OutgoingResponse> IntoResponse for RumaResponse<T> {
     fn into_response(self) -> Response {
         match self.0.try_into_http_response::<BytesMut>() {
-            Ok(response) => response.map(|body| axum::body::Body::from(body.freeze())).into_response(),
+            Ok(response) => response
+                .map(|body| axum::body::Body::from(body.freeze()))
+                .into_response(),
             Err(err) => {
                 tracing::error!(error = %err, "could not serialize a response");
                 ApiError::new(
@@ -218,7 +256,15 @@ pub(crate) struct ClientIp(pub Option<IpAddr>);
 impl<S: Send + Sync> FromRequestParts<S> for ClientIp {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut http::request::Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip())))
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        _state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Self(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
     }
 }

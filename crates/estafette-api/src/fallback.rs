@@ -5,7 +5,10 @@ use http::{Method, StatusCode, Uri};
 use crate::ApiError;
 
 pub(crate) async fn unknown_endpoint(method: Method, uri: Uri) -> ApiError {
-    ApiError::unrecognized(StatusCode::NOT_FOUND, format!("Unrecognized request: {method} {}", uri.path()))
+    ApiError::unrecognized(
+        StatusCode::NOT_FOUND,
+        format!("Unrecognized request: {method} {}", uri.path()),
+    )
 }
 
 pub(crate) async fn wrong_method(method: Method, uri: Uri) -> ApiError {

@@ -29,8 +29,14 @@ pub struct AppState {
 impl AppState {
     pub fn new(services: Services) -> Self {
         let config = services.context.config.clone();
-        let rate_limiter = Arc::new(RateLimiter::new(&config.rate_limit, services.context.clock.clone()));
-        Self { services, rate_limiter }
+        let rate_limiter = Arc::new(RateLimiter::new(
+            &config.rate_limit,
+            services.context.clock.clone(),
+        ));
+        Self {
+            services,
+            rate_limiter,
+        }
     }
 }
 

@@ -35,8 +35,14 @@ impl RateLimiter {
     pub fn new(config: &RateLimitConfig, clock: Arc<dyn Clock>) -> Self {
         Self {
             enabled: config.enabled,
-            general: Rate { per_second: config.per_second, burst: f64::from(config.burst) },
-            login: Rate { per_second: config.login_per_second, burst: f64::from(config.login_burst) },
+            general: Rate {
+                per_second: config.per_second,
+                burst: f64::from(config.burst),
+            },
+            login: Rate {
+                per_second: config.login_per_second,
+                burst: f64::from(config.login_burst),
+            },
             clock,
             buckets: Mutex::default(),
         }
@@ -65,9 +71,10 @@ impl RateLimiter {
                 refilled(bucket, rate, now) < rate.burst
             });
         }
-        let bucket = buckets
-            .entry((login, client.to_owned()))
-            .or_insert(Bucket { tokens: rate.burst, updated_ms: now });
+        let bucket = buckets.entry((login, client.to_owned())).or_insert(Bucket {
+            tokens: rate.burst,
+            updated_ms: now,
+        });
         bucket.tokens = refilled(bucket, rate, now);
         bucket.updated_ms = now;
         if bucket.tokens >= 1.0 {
@@ -94,7 +101,13 @@ mod tests {
     #[test]
     fn bursts_then_throttles_then_recovers() {
         let clock = Arc::new(ManualClock::new(0));
-        let config = RateLimitConfig { enabled: true, per_second: 2.0, burst: 3, login_per_second: 1.0, login_burst: 1 };
+        let config = RateLimitConfig {
+            enabled: true,
+            per_second: 2.0,
+            burst: 3,
+            login_per_second: 1.0,
+            login_burst: 1,
+        };
         let limiter = RateLimiter::new(&config, clock.clone());
         for _ in 0..3 {
             limiter.check("a").unwrap();
@@ -110,7 +123,10 @@ mod tests {
 
     #[test]
     fn disabled_never_throttles() {
-        let config = RateLimitConfig { enabled: false, ..RateLimitConfig::default() };
+        let config = RateLimitConfig {
+            enabled: false,
+            ..RateLimitConfig::default()
+        };
         let limiter = RateLimiter::new(&config, Arc::new(ManualClock::new(0)));
         for _ in 0..1000 {
             limiter.check("a").unwrap();

@@ -52,7 +52,10 @@ async fn register(
     MatrixJson(body): MatrixJson<RegisterBody>,
 ) -> Result<Json<RegisterResponse>, ApiError> {
     let client = client_ip.map(|ip| ip.to_string()).unwrap_or_default();
-    state.rate_limiter.check_login(&client).map_err(ApiError::limit_exceeded)?;
+    state
+        .rate_limiter
+        .check_login(&client)
+        .map_err(ApiError::limit_exceeded)?;
     let outcome = state
         .services
         .shared_secret

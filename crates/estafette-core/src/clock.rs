@@ -30,7 +30,9 @@ pub struct ManualClock {
 
 impl ManualClock {
     pub fn new(start_millis: u64) -> Self {
-        Self { now: AtomicU64::new(start_millis) }
+        Self {
+            now: AtomicU64::new(start_millis),
+        }
     }
 
     pub fn advance(&self, millis: u64) {

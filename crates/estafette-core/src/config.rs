@@ -11,7 +11,10 @@ use serde::Deserialize;
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read configuration file {path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("configuration file {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("configuration key `{key}`: {reason}")]
@@ -118,7 +121,10 @@ impl Default for Config {
 
 impl Default for RegistrationConfig {
     fn default() -> Self {
-        Self { open: false, shared_secret: String::new() }
+        Self {
+            open: false,
+            shared_secret: String::new(),
+        }
     }
 }
 
@@ -134,13 +140,21 @@ impl Default for AuthConfig {
 
 impl Default for RateLimitConfig {
     fn default() -> Self {
-        Self { enabled: true, per_second: 10.0, burst: 50, login_per_second: 0.2, login_burst: 10 }
+        Self {
+            enabled: true,
+            per_second: 10.0,
+            burst: 50,
+            login_per_second: 0.2,
+            login_burst: 10,
+        }
     }
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_request_body_bytes: 10 * 1024 * 1024 }
+        Self {
+            max_request_body_bytes: 10 * 1024 * 1024,
+        }
     }
 }
 
@@ -152,17 +166,25 @@ impl Default for DatabaseConfig {
 
 impl Default for LoggingConfig {
     fn default() -> Self {
-        Self { format: LogFormat::Human, level: "info".to_owned() }
+        Self {
+            format: LogFormat::Human,
+            level: "info".to_owned(),
+        }
     }
 }
 
 impl Config {
     /// Reads and validates a TOML file.
     pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_owned(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         Self::from_toml(&text).map_err(|err| match err {
-            ConfigError::Parse { message, .. } => ConfigError::Parse { path: path.to_owned(), message },
+            ConfigError::Parse { message, .. } => ConfigError::Parse {
+                path: path.to_owned(),
+                message,
+            },
             other => other,
         })
     }
@@ -184,7 +206,10 @@ impl Config {
             && !(self.public_base_url.starts_with("http://")
                 || self.public_base_url.starts_with("https://"))
         {
-            return Err(invalid("public_base_url", "must start with http:// or https://"));
+            return Err(invalid(
+                "public_base_url",
+                "must start with http:// or https://",
+            ));
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
@@ -193,21 +218,36 @@ impl Config {
             return Err(invalid("database.max_connections", "must be at least 1"));
         }
         if self.limits.max_request_body_bytes < 1024 {
-            return Err(invalid("limits.max_request_body_bytes", "must be at least 1024"));
+            return Err(invalid(
+                "limits.max_request_body_bytes",
+                "must be at least 1024",
+            ));
         }
         if self.auth.refreshable_access_token_lifetime_secs == 0 {
-            return Err(invalid("auth.refreshable_access_token_lifetime_secs", "must be at least 1"));
+            return Err(invalid(
+                "auth.refreshable_access_token_lifetime_secs",
+                "must be at least 1",
+            ));
         }
         if self.auth.uia_session_lifetime_secs == 0 {
-            return Err(invalid("auth.uia_session_lifetime_secs", "must be at least 1"));
+            return Err(invalid(
+                "auth.uia_session_lifetime_secs",
+                "must be at least 1",
+            ));
         }
         let rl = &self.rate_limit;
         if rl.enabled {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
-                return Err(invalid("rate_limit.per_second", "must be a positive number"));
+                return Err(invalid(
+                    "rate_limit.per_second",
+                    "must be a positive number",
+                ));
             }
             if !(rl.login_per_second.is_finite() && rl.login_per_second > 0.0) {
-                return Err(invalid("rate_limit.login_per_second", "must be a positive number"));
+                return Err(invalid(
+                    "rate_limit.login_per_second",
+                    "must be a positive number",
+                ));
             }
             if rl.burst == 0 {
                 return Err(invalid("rate_limit.burst", "must be at least 1"));
@@ -220,8 +260,12 @@ impl Config {
     }
 
     pub fn parsed_server_name(&self) -> Result<OwnedServerName, ConfigError> {
-        ServerName::parse(&self.server_name)
-            .map_err(|err| invalid("server_name", format!("'{}' is not a valid server name: {err}", self.server_name)))
+        ServerName::parse(&self.server_name).map_err(|err| {
+            invalid(
+                "server_name",
+                format!("'{}' is not a valid server name: {err}", self.server_name),
+            )
+        })
     }
 
     /// The base URL clients are told to use, without a trailing slash.
@@ -239,7 +283,10 @@ impl Config {
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid { key, reason: reason.into() }
+    ConfigError::Invalid {
+        key,
+        reason: reason.into(),
+    }
 }
 
 #[cfg(test)]
@@ -264,31 +311,41 @@ mod tests {
 
     #[test]
     fn unknown_key_is_named() {
-        let err = Config::from_toml("sever_name = \"x\"").unwrap_err().to_string();
+        let err = Config::from_toml("sever_name = \"x\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("sever_name"), "{err}");
     }
 
     #[test]
     fn wrong_type_is_named() {
-        let err = Config::from_toml("[rate_limit]\nburst = \"many\"").unwrap_err().to_string();
+        let err = Config::from_toml("[rate_limit]\nburst = \"many\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("burst"), "{err}");
     }
 
     #[test]
     fn bad_server_name_is_named() {
-        let err = Config::from_toml("server_name = \"not a name\"").unwrap_err().to_string();
+        let err = Config::from_toml("server_name = \"not a name\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("`server_name`"), "{err}");
     }
 
     #[test]
     fn bad_listen_address_is_named() {
-        let err = Config::from_toml("listen = \"nowhere\"").unwrap_err().to_string();
+        let err = Config::from_toml("listen = \"nowhere\"")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("listen"), "{err}");
     }
 
     #[test]
     fn zero_pool_is_refused() {
-        let err = Config::from_toml("[database]\nmax_connections = 0").unwrap_err().to_string();
+        let err = Config::from_toml("[database]\nmax_connections = 0")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("database.max_connections"), "{err}");
     }
 }

@@ -55,13 +55,18 @@ pub struct SeededRandom {
 
 impl SeededRandom {
     pub fn new(seed: u64) -> Self {
-        Self { rng: Mutex::new(ChaCha20Rng::seed_from_u64(seed)) }
+        Self {
+            rng: Mutex::new(ChaCha20Rng::seed_from_u64(seed)),
+        }
     }
 }
 
 impl Random for SeededRandom {
     fn fill_bytes(&self, buf: &mut [u8]) {
-        let mut rng = self.rng.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut rng = self
+            .rng
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         rng.fill_bytes(buf);
     }
 }
@@ -78,6 +83,11 @@ mod tests {
         assert_eq!(a.len(), 32);
         assert!(a.chars().all(|c| c.is_ascii_alphanumeric()));
         assert_ne!(a, SeededRandom::new(8).alphanumeric(32));
-        assert!(OsRandom.uppercase(10).chars().all(|c| c.is_ascii_uppercase()));
+        assert!(
+            OsRandom
+                .uppercase(10)
+                .chars()
+                .all(|c| c.is_ascii_uppercase())
+        );
     }
 }

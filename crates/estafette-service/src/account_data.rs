@@ -23,7 +23,9 @@ impl AccountDataService {
 
     fn ensure_own(requester: &Requester, user_id: &UserId, verb: &str) -> ServiceResult<()> {
         if requester.user_id != user_id {
-            return Err(ServiceError::Forbidden(format!("You cannot {verb} another user's account data")));
+            return Err(ServiceError::Forbidden(format!(
+                "You cannot {verb} another user's account data"
+            )));
         }
         Ok(())
     }
@@ -37,17 +39,27 @@ impl AccountDataService {
         content: &RawJsonValue,
     ) -> ServiceResult<()> {
         Self::ensure_own(requester, user_id, "change")?;
-        let managed = if room_id.is_some() { SERVER_MANAGED_ROOM } else { SERVER_MANAGED_GLOBAL };
+        let managed = if room_id.is_some() {
+            SERVER_MANAGED_ROOM
+        } else {
+            SERVER_MANAGED_GLOBAL
+        };
         if managed.contains(&data_type) {
-            return Err(ServiceError::BadJson(format!(
+            return Err(ServiceError::ServerManaged(format!(
                 "Cannot set {data_type} through this API; the server manages it"
             )));
         }
         if !content.get().trim_start().starts_with('{') {
-            return Err(ServiceError::BadJson("Account data content must be a JSON object".into()));
+            return Err(ServiceError::BadJson(
+                "Account data content must be a JSON object".into(),
+            ));
         }
         let now = self.context.now();
-        self.context.storage.account_data.set(user_id, room_id, data_type, content.get(), now).await?;
+        self.context
+            .storage
+            .account_data
+            .set(user_id, room_id, data_type, content.get(), now)
+            .await?;
         Ok(())
     }
 
@@ -65,7 +77,10 @@ impl AccountDataService {
             .account_data
             .get(user_id, room_id, data_type)
             .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("No account data of type {data_type}")))?;
-        RawJsonValue::from_string(json).map_err(|e| ServiceError::Internal(format!("stored account data: {e}")))
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("No account data of type {data_type}"))
+            })?;
+        RawJsonValue::from_string(json)
+            .map_err(|e| ServiceError::Internal(format!("stored account data: {e}")))
     }
 }

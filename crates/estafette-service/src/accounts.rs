@@ -7,7 +7,10 @@ use ruma::api::client::uiaa::{AuthData, AuthType};
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::Value as JsonValue;
 
-use crate::{Context, LoginOutcome, Requester, ServiceError, ServiceResult, SessionService, UiaAction, UiaService, passwords};
+use crate::{
+    Context, LoginOutcome, Requester, ServiceError, ServiceResult, SessionService, UiaAction,
+    UiaService, passwords,
+};
 
 const GENERATED_LOCALPART_LENGTH: usize = 12;
 const MAX_USER_ID_BYTES: usize = 255;
@@ -45,7 +48,11 @@ pub struct AccountService {
 
 impl AccountService {
     pub(crate) fn new(context: Arc<Context>, sessions: SessionService, uia: UiaService) -> Self {
-        Self { context, sessions, uia }
+        Self {
+            context,
+            sessions,
+            uia,
+        }
     }
 
     pub fn registration_open(&self) -> bool {
@@ -63,20 +70,28 @@ impl AccountService {
 
     fn user_id_for(&self, localpart: &str) -> ServiceResult<OwnedUserId> {
         if localpart.is_empty() {
-            return Err(ServiceError::InvalidUsername("The username must not be empty".into()));
+            return Err(ServiceError::InvalidUsername(
+                "The username must not be empty".into(),
+            ));
         }
-        if !localpart.bytes().all(|b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+')) {
+        if !localpart.bytes().all(
+            |b| matches!(b, b'a'..=b'z' | b'0'..=b'9' | b'.' | b'_' | b'=' | b'-' | b'/' | b'+'),
+        ) {
             return Err(ServiceError::InvalidUsername(
                 "The username may only contain a-z, 0-9, and . _ = - / +".into(),
             ));
         }
         if localpart.starts_with('_') {
-            return Err(ServiceError::InvalidUsername("Usernames starting with _ are reserved".into()));
+            return Err(ServiceError::InvalidUsername(
+                "Usernames starting with _ are reserved".into(),
+            ));
         }
         let user_id = UserId::parse_with_server_name(localpart, &self.context.server_name)
             .map_err(|e| ServiceError::InvalidUsername(format!("Invalid username: {e}")))?;
         if user_id.as_str().len() > MAX_USER_ID_BYTES {
-            return Err(ServiceError::InvalidUsername("The user ID would be longer than 255 bytes".into()));
+            return Err(ServiceError::InvalidUsername(
+                "The user ID would be longer than 255 bytes".into(),
+            ));
         }
         Ok(user_id)
     }
@@ -84,7 +99,9 @@ impl AccountService {
     fn check_password_policy(&self, password: &str) -> ServiceResult<()> {
         let min = self.context.config.auth.password_min_length;
         if password.chars().count() < min {
-            return Err(ServiceError::WeakPassword(format!("The password must be at least {min} characters long")));
+            return Err(ServiceError::WeakPassword(format!(
+                "The password must be at least {min} characters long"
+            )));
         }
         Ok(())
     }
@@ -93,7 +110,13 @@ impl AccountService {
     pub async fn create(&self, account: NewAccount) -> ServiceResult<OwnedUserId> {
         let user_id = match &account.localpart {
             Some(localpart) => self.user_id_for(localpart)?,
-            None => self.user_id_for(&format!("u{}", self.context.random.string_from(b"abcdefghijklmnopqrstuvwxyz0123456789", GENERATED_LOCALPART_LENGTH)))?,
+            None => self.user_id_for(&format!(
+                "u{}",
+                self.context.random.string_from(
+                    b"abcdefghijklmnopqrstuvwxyz0123456789",
+                    GENERATED_LOCALPART_LENGTH
+                )
+            ))?,
         };
         let password_hash = match account.password {
             Some(password) => {
@@ -116,11 +139,17 @@ impl AccountService {
         if !created {
             return Err(ServiceError::UserInUse);
         }
-        let display_name = account.display_name.unwrap_or_else(|| user_id.localpart().to_owned());
+        let display_name = account
+            .display_name
+            .unwrap_or_else(|| user_id.localpart().to_owned());
         self.context
             .storage
             .profiles
-            .set_field(&user_id, "displayname", Some(&JsonValue::String(display_name)))
+            .set_field(
+                &user_id,
+                "displayname",
+                Some(&JsonValue::String(display_name)),
+            )
             .await?;
         tracing::info!(%user_id, admin = account.is_admin, "account created");
         Ok(user_id)
@@ -133,12 +162,19 @@ impl AccountService {
     }
 
     /// `/register`: open registration with the `m.login.dummy` stage.
-    pub async fn register(&self, request: Registration) -> ServiceResult<(OwnedUserId, Option<LoginOutcome>)> {
+    pub async fn register(
+        &self,
+        request: Registration,
+    ) -> ServiceResult<(OwnedUserId, Option<LoginOutcome>)> {
         if request.guest {
-            return Err(ServiceError::GuestAccessForbidden("Guest access is disabled on this server".into()));
+            return Err(ServiceError::GuestAccessForbidden(
+                "Guest access is disabled on this server".into(),
+            ));
         }
         if !self.registration_open() {
-            return Err(ServiceError::Forbidden("Registration is disabled on this server".into()));
+            return Err(ServiceError::Forbidden(
+                "Registration is disabled on this server".into(),
+            ));
         }
         // Refuse a taken or invalid name before the client goes through authentication.
         if let Some(username) = &request.username {
@@ -147,16 +183,32 @@ impl AccountService {
         if let Some(password) = &request.password {
             self.check_password_policy(password)?;
         }
-        self.uia.authorize(UiaAction::Register, None, &[vec![AuthType::Dummy]], request.auth.as_ref()).await?;
+        self.uia
+            .authorize(
+                UiaAction::Register,
+                None,
+                &[vec![AuthType::Dummy]],
+                request.auth.as_ref(),
+            )
+            .await?;
         let user_id = self
-            .create(NewAccount { localpart: request.username, password: request.password, ..Default::default() })
+            .create(NewAccount {
+                localpart: request.username,
+                password: request.password,
+                ..Default::default()
+            })
             .await?;
         if request.inhibit_login {
             return Ok((user_id, None));
         }
         let session = self
             .sessions
-            .open_session(&user_id, request.device_id, request.initial_device_display_name.as_deref(), request.refresh_token)
+            .open_session(
+                &user_id,
+                request.device_id,
+                request.initial_device_display_name.as_deref(),
+                request.refresh_token,
+            )
             .await?;
         Ok((user_id, Some(session)))
     }
@@ -170,25 +222,50 @@ impl AccountService {
         auth: Option<&AuthData>,
     ) -> ServiceResult<()> {
         self.uia
-            .authorize(UiaAction::ChangePassword, Some(&requester.user_id), &UiaService::password_flows(), auth)
+            .authorize(
+                UiaAction::ChangePassword,
+                Some(&requester.user_id),
+                &UiaService::password_flows(),
+                auth,
+            )
             .await?;
         self.check_password_policy(&new_password)?;
         let hash = passwords::hash(new_password, self.salt()).await?;
-        self.context.storage.users.set_password_hash(&requester.user_id, Some(&hash)).await?;
+        self.context
+            .storage
+            .users
+            .set_password_hash(&requester.user_id, Some(&hash))
+            .await?;
         if logout_devices {
-            self.context.storage.devices.delete_all_except(&requester.user_id, Some(&requester.device_id)).await?;
+            self.context
+                .storage
+                .devices
+                .delete_all_except(&requester.user_id, Some(&requester.device_id))
+                .await?;
         }
         Ok(())
     }
 
     /// `/account/deactivate`, after re-authentication: the account can never be used again.
-    pub async fn deactivate(&self, requester: &Requester, auth: Option<&AuthData>) -> ServiceResult<()> {
+    pub async fn deactivate(
+        &self,
+        requester: &Requester,
+        auth: Option<&AuthData>,
+    ) -> ServiceResult<()> {
         self.uia
-            .authorize(UiaAction::Deactivate, Some(&requester.user_id), &UiaService::password_flows(), auth)
+            .authorize(
+                UiaAction::Deactivate,
+                Some(&requester.user_id),
+                &UiaService::password_flows(),
+                auth,
+            )
             .await?;
         let storage = &self.context.storage;
         storage.users.deactivate(&requester.user_id).await?;
-        storage.devices.delete_all_except(&requester.user_id, None).await?;
+        storage
+            .devices
+            .delete_all_except(&requester.user_id, None)
+            .await?;
         storage.profiles.clear(&requester.user_id).await?;
         storage.account_data.delete_all(&requester.user_id).await?;
         tracing::info!(user_id = %requester.user_id, "account deactivated");
@@ -211,19 +288,47 @@ mod tests {
         let (_dir, services, _clock) = services().await;
         for bad in ["Alice", "al ice", "_bridge", "", "é"] {
             let err = services.accounts.check_username(bad).await.unwrap_err();
-            assert!(matches!(err, ServiceError::InvalidUsername(_)), "{bad}: {err:?}");
+            assert!(
+                matches!(err, ServiceError::InvalidUsername(_)),
+                "{bad}: {err:?}"
+            );
         }
-        services.accounts.check_username("a.l-i_c=e/+1").await.unwrap();
-        services.accounts.create(NewAccount { localpart: Some("taken".into()), ..Default::default() }).await.unwrap();
-        assert!(matches!(services.accounts.check_username("taken").await.unwrap_err(), ServiceError::UserInUse));
-        let generated = services.accounts.create(NewAccount::default()).await.unwrap();
+        services
+            .accounts
+            .check_username("a.l-i_c=e/+1")
+            .await
+            .unwrap();
+        services
+            .accounts
+            .create(NewAccount {
+                localpart: Some("taken".into()),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        assert!(matches!(
+            services.accounts.check_username("taken").await.unwrap_err(),
+            ServiceError::UserInUse
+        ));
+        let generated = services
+            .accounts
+            .create(NewAccount::default())
+            .await
+            .unwrap();
         assert_eq!(generated.server_name(), "example.org");
     }
 
     #[tokio::test]
     async fn short_passwords_are_weak() {
         let (_dir, services, _clock) = services().await;
-        let account = NewAccount { localpart: Some("x".into()), password: Some("short".into()), ..Default::default() };
-        assert!(matches!(services.accounts.create(account).await.unwrap_err(), ServiceError::WeakPassword(_)));
+        let account = NewAccount {
+            localpart: Some("x".into()),
+            password: Some("short".into()),
+            ..Default::default()
+        };
+        assert!(matches!(
+            services.accounts.create(account).await.unwrap_err(),
+            ServiceError::WeakPassword(_)
+        ));
     }
 }

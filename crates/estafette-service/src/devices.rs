@@ -22,10 +22,19 @@ impl DeviceService {
     }
 
     pub async fn list(&self, requester: &Requester) -> ServiceResult<Vec<DeviceRecord>> {
-        Ok(self.context.storage.devices.list(&requester.user_id).await?)
+        Ok(self
+            .context
+            .storage
+            .devices
+            .list(&requester.user_id)
+            .await?)
     }
 
-    pub async fn get(&self, requester: &Requester, device_id: &DeviceId) -> ServiceResult<DeviceRecord> {
+    pub async fn get(
+        &self,
+        requester: &Requester,
+        device_id: &DeviceId,
+    ) -> ServiceResult<DeviceRecord> {
         self.context
             .storage
             .devices
@@ -34,26 +43,53 @@ impl DeviceService {
             .ok_or_else(|| ServiceError::NotFound(format!("Device {device_id} not found")))
     }
 
-    pub async fn rename(&self, requester: &Requester, device_id: &DeviceId, display_name: Option<&str>) -> ServiceResult<()> {
+    pub async fn rename(
+        &self,
+        requester: &Requester,
+        device_id: &DeviceId,
+        display_name: Option<&str>,
+    ) -> ServiceResult<()> {
         if display_name.is_some_and(|name| name.chars().count() > MAX_DISPLAY_NAME_CHARS) {
             return Err(ServiceError::InvalidParam(format!(
                 "Device display names are limited to {MAX_DISPLAY_NAME_CHARS} characters"
             )));
         }
-        let updated = self.context.storage.devices.set_display_name(&requester.user_id, device_id, display_name).await?;
+        let updated = self
+            .context
+            .storage
+            .devices
+            .set_display_name(&requester.user_id, device_id, display_name)
+            .await?;
         if !updated {
-            return Err(ServiceError::NotFound(format!("Device {device_id} not found")));
+            return Err(ServiceError::NotFound(format!(
+                "Device {device_id} not found"
+            )));
         }
         Ok(())
     }
 
     /// Deletes devices (and their tokens) after re-authentication. Unknown IDs are ignored,
     /// as the spec's `delete_devices` allows.
-    pub async fn delete(&self, requester: &Requester, device_ids: &[OwnedDeviceId], auth: Option<&AuthData>) -> ServiceResult<()> {
+    pub async fn delete(
+        &self,
+        requester: &Requester,
+        device_ids: &[OwnedDeviceId],
+        auth: Option<&AuthData>,
+    ) -> ServiceResult<()> {
         self.uia
-            .authorize(UiaAction::DeleteDevices, Some(&requester.user_id), &UiaService::password_flows(), auth)
+            .authorize(
+                UiaAction::DeleteDevices,
+                Some(&requester.user_id),
+                &UiaService::password_flows(),
+                auth,
+            )
             .await?;
-        let deleted = self.context.storage.devices.delete(&requester.user_id, device_ids).await?;
+        let deleted = self
+            .context
+            .storage
+            .devices
+            .delete(&requester.user_id, device_ids)
+            .await?;
         tracing::info!(user_id = %requester.user_id, count = deleted.len(), "devices deleted");
         Ok(())
     }

@@ -16,6 +16,9 @@ pub enum ServiceError {
     BadJson(String),
     #[error("{0}")]
     Unknown(String),
+    /// The server maintains this data itself; clients cannot write it.
+    #[error("{0}")]
+    ServerManaged(String),
     #[error("{0}")]
     InvalidUsername(String),
     #[error("the user ID is already taken")]

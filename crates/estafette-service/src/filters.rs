@@ -17,17 +17,32 @@ impl FilterService {
         Self { context }
     }
 
-    pub async fn create(&self, requester: &Requester, user_id: &UserId, filter: &FilterDefinition) -> ServiceResult<String> {
+    pub async fn create(
+        &self,
+        requester: &Requester,
+        user_id: &UserId,
+        filter: &FilterDefinition,
+    ) -> ServiceResult<String> {
         if requester.user_id != user_id {
-            return Err(ServiceError::Forbidden("You cannot create filters for another user".into()));
+            return Err(ServiceError::Forbidden(
+                "You cannot create filters for another user".into(),
+            ));
         }
-        let json = serde_json::to_string(filter).map_err(|e| ServiceError::BadJson(e.to_string()))?;
+        let json =
+            serde_json::to_string(filter).map_err(|e| ServiceError::BadJson(e.to_string()))?;
         Ok(self.context.storage.filters.create(user_id, &json).await?)
     }
 
-    pub async fn get(&self, requester: &Requester, user_id: &UserId, filter_id: &str) -> ServiceResult<FilterDefinition> {
+    pub async fn get(
+        &self,
+        requester: &Requester,
+        user_id: &UserId,
+        filter_id: &str,
+    ) -> ServiceResult<FilterDefinition> {
         if requester.user_id != user_id {
-            return Err(ServiceError::Forbidden("You cannot read another user's filters".into()));
+            return Err(ServiceError::Forbidden(
+                "You cannot read another user's filters".into(),
+            ));
         }
         let json = self
             .context
@@ -36,6 +51,7 @@ impl FilterService {
             .get(user_id, filter_id)
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("Filter {filter_id} not found")))?;
-        serde_json::from_str(&json).map_err(|e| ServiceError::Internal(format!("stored filter: {e}")))
+        serde_json::from_str(&json)
+            .map_err(|e| ServiceError::Internal(format!("stored filter: {e}")))
     }
 }

@@ -23,12 +23,14 @@ use ruma::OwnedServerName;
 pub use account_data::AccountDataService;
 pub use accounts::{AccountService, NewAccount, Registration};
 pub use devices::DeviceService;
-pub use estafette_storage::DeviceRecord;
 pub use error::{ServiceError, ServiceResult};
+pub use estafette_storage::DeviceRecord;
 pub use filters::FilterService;
 pub use profiles::ProfileService;
 pub use sessions::{LoginOutcome, Requester, SessionService, TokenGrant};
-pub use shared_secret::{SharedSecretRegistration, SharedSecretRequest, mac_input as shared_secret_mac_input};
+pub use shared_secret::{
+    SharedSecretRegistration, SharedSecretRequest, mac_input as shared_secret_mac_input,
+};
 pub use uia::{UiaAction, UiaService};
 
 /// What every service needs: storage, configuration, and the injected clock and randomness.
@@ -67,7 +69,11 @@ impl Services {
         let uia = UiaService::new(context.clone(), sessions.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Self {
-            shared_secret: SharedSecretRegistration::new(context.clone(), accounts.clone(), sessions.clone()),
+            shared_secret: SharedSecretRegistration::new(
+                context.clone(),
+                accounts.clone(),
+                sessions.clone(),
+            ),
             accounts,
             devices: DeviceService::new(context.clone(), uia.clone()),
             profiles: ProfileService::new(context.clone()),
@@ -91,7 +97,9 @@ pub(crate) mod testing {
     /// A homeserver's services on a fresh database, a manual clock and a seeded generator.
     pub(crate) async fn services() -> (tempfile::TempDir, Services, Arc<ManualClock>) {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let storage = estafette_storage::sqlite::open(&dir.path().join("test.db"), 4).await.expect("database");
+        let storage = estafette_storage::sqlite::open(&dir.path().join("test.db"), 4)
+            .await
+            .expect("database");
         let mut config = Config::default();
         config.server_name = "example.org".into();
         config.registration.open = true;

@@ -1,13 +1,14 @@
 //! Argon2id password hashing, off the async runtime because each hash is deliberately slow.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 
 use crate::{ServiceError, ServiceResult};
 
 pub(crate) async fn hash(password: String, salt: [u8; 16]) -> ServiceResult<String> {
     tokio::task::spawn_blocking(move || {
-        let salt = SaltString::encode_b64(&salt).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let salt =
+            SaltString::encode_b64(&salt).map_err(|e| ServiceError::Internal(e.to_string()))?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|hash| hash.to_string())
@@ -21,7 +22,11 @@ pub(crate) async fn hash(password: String, salt: [u8; 16]) -> ServiceResult<Stri
 pub(crate) async fn verify(password: String, stored: String) -> bool {
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
-            .map(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
+            .map(|parsed| {
+                Argon2::default()
+                    .verify_password(password.as_bytes(), &parsed)
+                    .is_ok()
+            })
             .unwrap_or(false)
     })
     .await

@@ -25,8 +25,18 @@ impl ProfileService {
 
     async fn ensure_local_user(&self, user_id: &UserId) -> ServiceResult<()> {
         let exists = user_id.server_name() == self.context.server_name
-            && self.context.storage.users.get(user_id).await?.is_some_and(|u| !u.deactivated);
-        if exists { Ok(()) } else { Err(ServiceError::NotFound("Profile not found".into())) }
+            && self
+                .context
+                .storage
+                .users
+                .get(user_id)
+                .await?
+                .is_some_and(|u| !u.deactivated);
+        if exists {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound("Profile not found".into()))
+        }
     }
 
     pub async fn get(&self, user_id: &UserId) -> ServiceResult<BTreeMap<String, JsonValue>> {
@@ -53,20 +63,34 @@ impl ProfileService {
         value: Option<JsonValue>,
     ) -> ServiceResult<()> {
         if requester.user_id != user_id {
-            return Err(ServiceError::Forbidden("You cannot change another user's profile".into()));
+            return Err(ServiceError::Forbidden(
+                "You cannot change another user's profile".into(),
+            ));
         }
         if field.len() > MAX_FIELD_NAME_BYTES {
-            return Err(ServiceError::InvalidParam("Profile field names are limited to 255 bytes".into()));
+            return Err(ServiceError::InvalidParam(
+                "Profile field names are limited to 255 bytes".into(),
+            ));
         }
         if let Some(value) = &value {
             validate_field(field, value)?;
             let mut profile = self.context.storage.profiles.get_all(user_id).await?;
             profile.insert(field.to_owned(), value.clone());
-            if serde_json::to_vec(&profile).map(|v| v.len()).unwrap_or(usize::MAX) > MAX_PROFILE_BYTES {
-                return Err(ServiceError::TooLarge("The profile would exceed 64 KiB".into()));
+            if serde_json::to_vec(&profile)
+                .map(|v| v.len())
+                .unwrap_or(usize::MAX)
+                > MAX_PROFILE_BYTES
+            {
+                return Err(ServiceError::TooLarge(
+                    "The profile would exceed 64 KiB".into(),
+                ));
             }
         }
-        self.context.storage.profiles.set_field(user_id, field, value.as_ref()).await?;
+        self.context
+            .storage
+            .profiles
+            .set_field(user_id, field, value.as_ref())
+            .await?;
         Ok(())
     }
 }
@@ -82,7 +106,9 @@ fn validate_field(field: &str, value: &JsonValue) -> ServiceResult<()> {
         },
         "avatar_url" => match value.as_str() {
             Some(url) if url.is_empty() || url.starts_with("mxc://") => Ok(()),
-            _ => Err(ServiceError::BadJson("avatar_url must be an mxc:// URI".into())),
+            _ => Err(ServiceError::BadJson(
+                "avatar_url must be an mxc:// URI".into(),
+            )),
         },
         _ => Ok(()),
     }

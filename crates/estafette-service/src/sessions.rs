@@ -44,11 +44,18 @@ pub struct SessionService {
 
 impl SessionService {
     pub(crate) fn new(context: Arc<Context>) -> Self {
-        Self { context, last_seen_written: Arc::default() }
+        Self {
+            context,
+            last_seen_written: Arc::default(),
+        }
     }
 
     /// Resolves an access token; expired tokens are a soft logout, unknown ones a hard one.
-    pub async fn authenticate(&self, access_token: &str, ip: Option<&str>) -> ServiceResult<Requester> {
+    pub async fn authenticate(
+        &self,
+        access_token: &str,
+        ip: Option<&str>,
+    ) -> ServiceResult<Requester> {
         let record = self
             .context
             .storage
@@ -62,23 +69,47 @@ impl SessionService {
         }
         if record.has_predecessor {
             if let Some(refresh_id) = record.refresh_token_id {
-                self.context.storage.tokens.retire_predecessor(refresh_id).await?;
+                self.context
+                    .storage
+                    .tokens
+                    .retire_predecessor(refresh_id)
+                    .await?;
             }
         }
-        self.note_last_seen(&record.user_id, &record.device_id, now, ip).await?;
-        Ok(Requester { user_id: record.user_id, device_id: record.device_id })
+        self.note_last_seen(&record.user_id, &record.device_id, now, ip)
+            .await?;
+        Ok(Requester {
+            user_id: record.user_id,
+            device_id: record.device_id,
+        })
     }
 
-    async fn note_last_seen(&self, user_id: &UserId, device_id: &DeviceId, now: u64, ip: Option<&str>) -> ServiceResult<()> {
+    async fn note_last_seen(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        now: u64,
+        ip: Option<&str>,
+    ) -> ServiceResult<()> {
         let key = (user_id.to_owned(), device_id.to_owned());
         {
-            let mut written = self.last_seen_written.lock().unwrap_or_else(|p| p.into_inner());
-            if written.get(&key).is_some_and(|last| now.saturating_sub(*last) < LAST_SEEN_WRITE_INTERVAL_MS) {
+            let mut written = self
+                .last_seen_written
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if written
+                .get(&key)
+                .is_some_and(|last| now.saturating_sub(*last) < LAST_SEEN_WRITE_INTERVAL_MS)
+            {
                 return Ok(());
             }
             written.insert(key, now);
         }
-        self.context.storage.devices.record_last_seen(user_id, device_id, now, ip).await?;
+        self.context
+            .storage
+            .devices
+            .record_last_seen(user_id, device_id, now, ip)
+            .await?;
         Ok(())
     }
 
@@ -88,7 +119,8 @@ impl SessionService {
         let user_id = if user.starts_with('@') {
             UserId::parse(user.to_lowercase()).map_err(|_| invalid())?
         } else {
-            UserId::parse_with_server_name(user.to_lowercase(), &self.context.server_name).map_err(|_| invalid())?
+            UserId::parse_with_server_name(user.to_lowercase(), &self.context.server_name)
+                .map_err(|_| invalid())?
         };
         if user_id.server_name() != self.context.server_name {
             return Err(invalid());
@@ -97,21 +129,31 @@ impl SessionService {
     }
 
     /// Checks a user's password; used by login and by the `m.login.password` UIA stage.
-    pub(crate) async fn check_password(&self, user_id: &UserId, password: &str) -> ServiceResult<()> {
+    pub(crate) async fn check_password(
+        &self,
+        user_id: &UserId,
+        password: &str,
+    ) -> ServiceResult<()> {
         let user = self.context.storage.users.get(user_id).await?;
         let Some(user) = user else {
-            return Err(ServiceError::Forbidden("Invalid username or password".into()));
+            return Err(ServiceError::Forbidden(
+                "Invalid username or password".into(),
+            ));
         };
         if user.deactivated {
             return Err(ServiceError::UserDeactivated);
         }
         let Some(hash) = user.password_hash else {
-            return Err(ServiceError::Forbidden("Invalid username or password".into()));
+            return Err(ServiceError::Forbidden(
+                "Invalid username or password".into(),
+            ));
         };
         if passwords::verify(password.to_owned(), hash).await {
             Ok(())
         } else {
-            Err(ServiceError::Forbidden("Invalid username or password".into()))
+            Err(ServiceError::Forbidden(
+                "Invalid username or password".into(),
+            ))
         }
     }
 
@@ -125,7 +167,13 @@ impl SessionService {
     ) -> ServiceResult<LoginOutcome> {
         let user_id = self.local_user_id(user)?;
         self.check_password(&user_id, password).await?;
-        self.open_session(&user_id, device_id, initial_display_name, with_refresh_token).await
+        self.open_session(
+            &user_id,
+            device_id,
+            initial_display_name,
+            with_refresh_token,
+        )
+        .await
     }
 
     /// Creates (or takes over) a device and issues its first tokens. A client that names an
@@ -142,20 +190,36 @@ impl SessionService {
         let device_id = match device_id {
             Some(device_id) => {
                 if storage.devices.get(user_id, &device_id).await?.is_some() {
-                    storage.tokens.revoke_device_tokens(user_id, &device_id).await?;
+                    storage
+                        .tokens
+                        .revoke_device_tokens(user_id, &device_id)
+                        .await?;
                 } else {
-                    storage.devices.upsert(user_id, &device_id, initial_display_name, now).await?;
+                    storage
+                        .devices
+                        .upsert(user_id, &device_id, initial_display_name, now)
+                        .await?;
                 }
                 device_id
             }
             None => {
-                let device_id = OwnedDeviceId::from(self.context.random.uppercase(DEVICE_ID_LENGTH));
-                storage.devices.upsert(user_id, &device_id, initial_display_name, now).await?;
+                let device_id =
+                    OwnedDeviceId::from(self.context.random.uppercase(DEVICE_ID_LENGTH));
+                storage
+                    .devices
+                    .upsert(user_id, &device_id, initial_display_name, now)
+                    .await?;
                 device_id
             }
         };
-        let grant = self.issue(user_id, &device_id, with_refresh_token, None).await?;
-        Ok(LoginOutcome { user_id: user_id.to_owned(), device_id, grant })
+        let grant = self
+            .issue(user_id, &device_id, with_refresh_token, None)
+            .await?;
+        Ok(LoginOutcome {
+            user_id: user_id.to_owned(),
+            device_id,
+            grant,
+        })
     }
 
     async fn issue(
@@ -167,9 +231,15 @@ impl SessionService {
     ) -> ServiceResult<TokenGrant> {
         let now = self.context.now();
         let access_token = generate(&self.context, ACCESS_TOKEN_PREFIX);
-        let refresh_token = with_refresh_token.then(|| generate(&self.context, REFRESH_TOKEN_PREFIX));
-        let lifetime_ms = with_refresh_token
-            .then(|| self.context.config.auth.refreshable_access_token_lifetime_secs.saturating_mul(1000));
+        let refresh_token =
+            with_refresh_token.then(|| generate(&self.context, REFRESH_TOKEN_PREFIX));
+        let lifetime_ms = with_refresh_token.then(|| {
+            self.context
+                .config
+                .auth
+                .refreshable_access_token_lifetime_secs
+                .saturating_mul(1000)
+        });
         let access_hash = digest(&access_token);
         let refresh_hash = refresh_token.as_deref().map(digest);
         self.context
@@ -185,7 +255,11 @@ impl SessionService {
                 now,
             })
             .await?;
-        Ok(TokenGrant { access_token, refresh_token, expires_in_ms: lifetime_ms })
+        Ok(TokenGrant {
+            access_token,
+            refresh_token,
+            expires_in_ms: lifetime_ms,
+        })
     }
 
     /// Exchanges a refresh token for new tokens. The old refresh token stays usable until the
@@ -199,25 +273,41 @@ impl SessionService {
             .await?
             .ok_or_else(|| unknown_token(false, "Unknown refresh token"))?;
         if record.has_predecessor {
-            self.context.storage.tokens.retire_predecessor(record.id).await?;
+            self.context
+                .storage
+                .tokens
+                .retire_predecessor(record.id)
+                .await?;
         }
-        self.issue(&record.user_id, &record.device_id, true, Some(record.id)).await
+        self.issue(&record.user_id, &record.device_id, true, Some(record.id))
+            .await
     }
 
     /// Ends the requester's session: the device and all its tokens are deleted.
     pub async fn logout(&self, requester: &Requester) -> ServiceResult<()> {
-        self.context.storage.devices.delete(&requester.user_id, &[requester.device_id.clone()]).await?;
+        self.context
+            .storage
+            .devices
+            .delete(&requester.user_id, &[requester.device_id.clone()])
+            .await?;
         Ok(())
     }
 
     pub async fn logout_all(&self, requester: &Requester) -> ServiceResult<()> {
-        self.context.storage.devices.delete_all_except(&requester.user_id, None).await?;
+        self.context
+            .storage
+            .devices
+            .delete_all_except(&requester.user_id, None)
+            .await?;
         Ok(())
     }
 }
 
 fn unknown_token(soft_logout: bool, message: &str) -> ServiceError {
-    ServiceError::UnknownToken { soft_logout, message: message.to_owned() }
+    ServiceError::UnknownToken {
+        soft_logout,
+        message: message.to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -228,36 +318,98 @@ mod tests {
     #[tokio::test]
     async fn refreshable_tokens_expire_into_soft_logout_and_refresh_rotates() {
         let (_dir, services, clock) = services().await;
-        let account = NewAccount { localpart: Some("alice".into()), password: Some("secret-pass".into()), ..Default::default() };
+        let account = NewAccount {
+            localpart: Some("alice".into()),
+            password: Some("secret-pass".into()),
+            ..Default::default()
+        };
         services.accounts.create(account).await.unwrap();
-        let login = services.sessions.login_with_password("alice", "secret-pass", None, None, true).await.unwrap();
+        let login = services
+            .sessions
+            .login_with_password("alice", "secret-pass", None, None, true)
+            .await
+            .unwrap();
         let refresh = login.grant.refresh_token.clone().unwrap();
         assert_eq!(login.grant.expires_in_ms, Some(300_000));
-        services.sessions.authenticate(&login.grant.access_token, None).await.unwrap();
+        services
+            .sessions
+            .authenticate(&login.grant.access_token, None)
+            .await
+            .unwrap();
 
         clock.advance(300_001);
-        let expired = services.sessions.authenticate(&login.grant.access_token, None).await.unwrap_err();
-        assert!(matches!(expired, ServiceError::UnknownToken { soft_logout: true, .. }), "{expired:?}");
+        let expired = services
+            .sessions
+            .authenticate(&login.grant.access_token, None)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(
+                expired,
+                ServiceError::UnknownToken {
+                    soft_logout: true,
+                    ..
+                }
+            ),
+            "{expired:?}"
+        );
 
         let renewed = services.sessions.refresh(&refresh).await.unwrap();
-        let requester = services.sessions.authenticate(&renewed.access_token, None).await.unwrap();
+        let requester = services
+            .sessions
+            .authenticate(&renewed.access_token, None)
+            .await
+            .unwrap();
         assert_eq!(requester.device_id, login.device_id);
         // The new tokens were used, so the old refresh token is gone.
         let reused = services.sessions.refresh(&refresh).await.unwrap_err();
-        assert!(matches!(reused, ServiceError::UnknownToken { soft_logout: false, .. }), "{reused:?}");
+        assert!(
+            matches!(
+                reused,
+                ServiceError::UnknownToken {
+                    soft_logout: false,
+                    ..
+                }
+            ),
+            "{reused:?}"
+        );
     }
 
     #[tokio::test]
     async fn wrong_password_and_unknown_user_look_the_same() {
         let (_dir, services, _clock) = services().await;
-        let account = NewAccount { localpart: Some("bob".into()), password: Some("secret-pass".into()), ..Default::default() };
+        let account = NewAccount {
+            localpart: Some("bob".into()),
+            password: Some("secret-pass".into()),
+            ..Default::default()
+        };
         services.accounts.create(account).await.unwrap();
-        let wrong = services.sessions.login_with_password("bob", "nope", None, None, false).await.unwrap_err();
-        let unknown = services.sessions.login_with_password("carol", "nope", None, None, false).await.unwrap_err();
+        let wrong = services
+            .sessions
+            .login_with_password("bob", "nope", None, None, false)
+            .await
+            .unwrap_err();
+        let unknown = services
+            .sessions
+            .login_with_password("carol", "nope", None, None, false)
+            .await
+            .unwrap_err();
         assert_eq!(wrong.to_string(), unknown.to_string());
-        let other_server = services.sessions.login_with_password("@bob:elsewhere.org", "secret-pass", None, None, false);
-        assert!(matches!(other_server.await.unwrap_err(), ServiceError::Forbidden(_)));
-        let ok = services.sessions.login_with_password("@BOB:example.org", "secret-pass", None, None, false).await;
+        let other_server = services.sessions.login_with_password(
+            "@bob:elsewhere.org",
+            "secret-pass",
+            None,
+            None,
+            false,
+        );
+        assert!(matches!(
+            other_server.await.unwrap_err(),
+            ServiceError::Forbidden(_)
+        ));
+        let ok = services
+            .sessions
+            .login_with_password("@BOB:example.org", "secret-pass", None, None, false)
+            .await;
         assert_eq!(ok.unwrap().user_id.as_str(), "@bob:example.org");
     }
 }

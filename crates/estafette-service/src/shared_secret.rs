@@ -6,7 +6,9 @@ use std::sync::Arc;
 use hmac::{Hmac, Mac};
 use sha1::Sha1;
 
-use crate::{Context, LoginOutcome, NewAccount, ServiceError, ServiceResult, SessionService, AccountService};
+use crate::{
+    AccountService, Context, LoginOutcome, NewAccount, ServiceError, ServiceResult, SessionService,
+};
 
 const NONCE_LIFETIME_MS: u64 = 60_000;
 const NONCE_LENGTH: usize = 32;
@@ -31,14 +33,24 @@ pub struct SharedSecretRegistration {
 }
 
 impl SharedSecretRegistration {
-    pub(crate) fn new(context: Arc<Context>, accounts: AccountService, sessions: SessionService) -> Self {
-        Self { context, accounts, sessions }
+    pub(crate) fn new(
+        context: Arc<Context>,
+        accounts: AccountService,
+        sessions: SessionService,
+    ) -> Self {
+        Self {
+            context,
+            accounts,
+            sessions,
+        }
     }
 
     fn secret(&self) -> ServiceResult<&str> {
         let secret = self.context.config.registration.shared_secret.as_str();
         if secret.is_empty() {
-            return Err(ServiceError::BadJson("Shared secret registration is not enabled".into()));
+            return Err(ServiceError::BadJson(
+                "Shared secret registration is not enabled".into(),
+            ));
         }
         Ok(secret)
     }
@@ -47,7 +59,9 @@ impl SharedSecretRegistration {
         self.secret()?;
         let now = self.context.now();
         let nonces = &self.context.storage.registration_nonces;
-        nonces.delete_created_before(now.saturating_sub(NONCE_LIFETIME_MS)).await?;
+        nonces
+            .delete_created_before(now.saturating_sub(NONCE_LIFETIME_MS))
+            .await?;
         let nonce = self.context.random.alphanumeric(NONCE_LENGTH);
         nonces.insert(&nonce, now).await?;
         Ok(nonce)
@@ -55,16 +69,25 @@ impl SharedSecretRegistration {
 
     pub async fn register(&self, request: SharedSecretRequest) -> ServiceResult<LoginOutcome> {
         let secret = self.secret()?;
-        let created = self.context.storage.registration_nonces.take(&request.nonce).await?;
+        let created = self
+            .context
+            .storage
+            .registration_nonces
+            .take(&request.nonce)
+            .await?;
         if !created.is_some_and(|ts| ts.saturating_add(NONCE_LIFETIME_MS) > self.context.now()) {
-            return Err(ServiceError::Unknown("Unrecognised or expired nonce".into()));
+            return Err(ServiceError::Unknown(
+                "Unrecognised or expired nonce".into(),
+            ));
         }
-        let mac = hex::decode(request.mac.trim()).map_err(|_| ServiceError::Forbidden("HMAC incorrect".into()))?;
+        let mac = hex::decode(request.mac.trim())
+            .map_err(|_| ServiceError::Forbidden("HMAC incorrect".into()))?;
         let expected = mac_input(&request);
         let mut hmac = Hmac::<Sha1>::new_from_slice(secret.as_bytes())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         hmac.update(&expected);
-        hmac.verify_slice(&mac).map_err(|_| ServiceError::Forbidden("HMAC incorrect".into()))?;
+        hmac.verify_slice(&mac)
+            .map_err(|_| ServiceError::Forbidden("HMAC incorrect".into()))?;
 
         let user_id = self
             .accounts
@@ -75,14 +98,22 @@ impl SharedSecretRegistration {
                 display_name: request.displayname,
             })
             .await?;
-        self.sessions.open_session(&user_id, None, None, false).await
+        self.sessions
+            .open_session(&user_id, None, None, false)
+            .await
     }
 }
 
 /// The bytes the MAC covers, exactly as Synapse computes them.
 pub fn mac_input(request: &SharedSecretRequest) -> Vec<u8> {
     let admin: &[u8] = if request.admin { b"admin" } else { b"notadmin" };
-    [request.nonce.as_bytes(), request.username.as_bytes(), request.password.as_bytes(), admin].join(&b'\0')
+    [
+        request.nonce.as_bytes(),
+        request.username.as_bytes(),
+        request.password.as_bytes(),
+        admin,
+    ]
+    .join(&b'\0')
 }
 
 #[cfg(test)]
@@ -120,17 +151,35 @@ mod tests {
         let mut mac = Hmac::<Sha1>::new_from_slice(b"s3cret").unwrap();
         mac.update(&mac_input(&request));
         let good = hex::encode(mac.finalize().into_bytes());
-        let wrong = services.shared_secret.register(request.clone()).await.unwrap_err();
+        let wrong = services
+            .shared_secret
+            .register(request.clone())
+            .await
+            .unwrap_err();
         assert!(matches!(wrong, ServiceError::Forbidden(_)));
         // The nonce was spent by the failed attempt.
         request.mac = good.clone();
-        assert!(matches!(services.shared_secret.register(request.clone()).await.unwrap_err(), ServiceError::Unknown(_)));
+        assert!(matches!(
+            services
+                .shared_secret
+                .register(request.clone())
+                .await
+                .unwrap_err(),
+            ServiceError::Unknown(_)
+        ));
         request.nonce = services.shared_secret.issue_nonce().await.unwrap();
         let mut mac = Hmac::<Sha1>::new_from_slice(b"s3cret").unwrap();
         mac.update(&mac_input(&request));
         request.mac = hex::encode(mac.finalize().into_bytes());
         let outcome = services.shared_secret.register(request).await.unwrap();
-        let user = services.context.storage.users.get(&outcome.user_id).await.unwrap().unwrap();
+        let user = services
+            .context
+            .storage
+            .users
+            .get(&outcome.user_id)
+            .await
+            .unwrap()
+            .unwrap();
         assert!(user.is_admin);
     }
 }

@@ -5,9 +5,9 @@
 use std::sync::Arc;
 
 use estafette_storage::UiaSessionRecord;
-use ruma::api::error::{ErrorKind, StandardErrorBody};
-use ruma::api::client::uiaa::{AuthData, AuthFlow, AuthType, UiaaInfo, UserIdentifier};
 use ruma::UserId;
+use ruma::api::client::uiaa::{AuthData, AuthFlow, AuthType, UiaaInfo, UserIdentifier};
+use ruma::api::error::{ErrorKind, StandardErrorBody};
 
 use crate::{Context, ServiceError, ServiceResult, SessionService};
 
@@ -84,27 +84,41 @@ impl UiaService {
                     (Some(user_id), UserIdentifier::Matrix(id)) => {
                         match self.sessions.local_user_id(&id.user) {
                             Ok(claimed) if claimed == user_id => {
-                                self.sessions.check_password(user_id, &password.password).await
+                                self.sessions
+                                    .check_password(user_id, &password.password)
+                                    .await
                             }
-                            _ => Err(ServiceError::Forbidden("The identifier does not match your account".into())),
+                            _ => Err(ServiceError::Forbidden(
+                                "The identifier does not match your account".into(),
+                            )),
                         }
                     }
-                    _ => Err(ServiceError::Forbidden("Password authentication needs an m.id.user identifier".into())),
+                    _ => Err(ServiceError::Forbidden(
+                        "Password authentication needs an m.id.user identifier".into(),
+                    )),
                 };
                 if let Err(err) = verified {
                     if let ServiceError::Storage(_) = err {
                         return Err(err);
                     }
-                    let error = StandardErrorBody::new(ErrorKind::Forbidden, "Invalid password".to_owned());
+                    let error =
+                        StandardErrorBody::new(ErrorKind::Forbidden, "Invalid password".to_owned());
                     return Err(challenge(flows, &session, Some(error)));
                 }
             }
             _ => {
-                let error = StandardErrorBody::new(ErrorKind::Unrecognized, format!("Unsupported stage {stage}"));
+                let error = StandardErrorBody::new(
+                    ErrorKind::Unrecognized,
+                    format!("Unsupported stage {stage}"),
+                );
                 return Err(challenge(flows, &session, Some(error)));
             }
         }
-        self.context.storage.uia_sessions.add_completed(&session.session_id, stage.as_str()).await?;
+        self.context
+            .storage
+            .uia_sessions
+            .add_completed(&session.session_id, stage.as_str())
+            .await?;
         let mut session = session;
         if !session.completed.iter().any(|s| s == stage.as_str()) {
             session.completed.push(stage.as_str().to_owned());
@@ -112,22 +126,44 @@ impl UiaService {
         self.outcome(flows, session).await
     }
 
-    async fn outcome(&self, flows: &[Vec<AuthType>], session: UiaSessionRecord) -> ServiceResult<()> {
-        let done = flows
-            .iter()
-            .any(|flow| flow.iter().all(|stage| session.completed.iter().any(|c| c == stage.as_str())));
+    async fn outcome(
+        &self,
+        flows: &[Vec<AuthType>],
+        session: UiaSessionRecord,
+    ) -> ServiceResult<()> {
+        let done = flows.iter().any(|flow| {
+            flow.iter()
+                .all(|stage| session.completed.iter().any(|c| c == stage.as_str()))
+        });
         if done {
-            self.context.storage.uia_sessions.delete(&session.session_id).await?;
+            self.context
+                .storage
+                .uia_sessions
+                .delete(&session.session_id)
+                .await?;
             Ok(())
         } else {
             Err(challenge(flows, &session, None))
         }
     }
 
-    async fn start(&self, action: UiaAction, user_id: Option<&UserId>) -> ServiceResult<UiaSessionRecord> {
+    async fn start(
+        &self,
+        action: UiaAction,
+        user_id: Option<&UserId>,
+    ) -> ServiceResult<UiaSessionRecord> {
         let now = self.context.now();
-        let lifetime = self.context.config.auth.uia_session_lifetime_secs.saturating_mul(1000);
-        self.context.storage.uia_sessions.delete_created_before(now.saturating_sub(lifetime)).await?;
+        let lifetime = self
+            .context
+            .config
+            .auth
+            .uia_session_lifetime_secs
+            .saturating_mul(1000);
+        self.context
+            .storage
+            .uia_sessions
+            .delete_created_before(now.saturating_sub(lifetime))
+            .await?;
         let session = UiaSessionRecord {
             session_id: self.context.random.alphanumeric(SESSION_ID_LENGTH),
             action: action.as_str().to_owned(),
@@ -139,8 +175,18 @@ impl UiaService {
         Ok(session)
     }
 
-    async fn resume(&self, id: &str, action: UiaAction, user_id: Option<&UserId>) -> ServiceResult<UiaSessionRecord> {
-        let lifetime = self.context.config.auth.uia_session_lifetime_secs.saturating_mul(1000);
+    async fn resume(
+        &self,
+        id: &str,
+        action: UiaAction,
+        user_id: Option<&UserId>,
+    ) -> ServiceResult<UiaSessionRecord> {
+        let lifetime = self
+            .context
+            .config
+            .auth
+            .uia_session_lifetime_secs
+            .saturating_mul(1000);
         let session = self
             .context
             .storage
@@ -148,7 +194,9 @@ impl UiaService {
             .get(id)
             .await?
             .filter(|s| s.created_ts.saturating_add(lifetime) > self.context.now())
-            .ok_or_else(|| ServiceError::Unknown(format!("Unknown or expired authentication session {id}")))?;
+            .ok_or_else(|| {
+                ServiceError::Unknown(format!("Unknown or expired authentication session {id}"))
+            })?;
         if session.action != action.as_str() || session.user_id.as_deref() != user_id {
             return Err(ServiceError::Forbidden(
                 "This authentication session was started for another request".into(),
@@ -158,9 +206,22 @@ impl UiaService {
     }
 }
 
-fn challenge(flows: &[Vec<AuthType>], session: &UiaSessionRecord, error: Option<StandardErrorBody>) -> ServiceError {
-    let mut info = UiaaInfo::new(flows.iter().map(|stages| AuthFlow::new(stages.clone())).collect());
-    info.completed = session.completed.iter().map(|stage| AuthType::from(stage.as_str())).collect();
+fn challenge(
+    flows: &[Vec<AuthType>],
+    session: &UiaSessionRecord,
+    error: Option<StandardErrorBody>,
+) -> ServiceError {
+    let mut info = UiaaInfo::new(
+        flows
+            .iter()
+            .map(|stages| AuthFlow::new(stages.clone()))
+            .collect(),
+    );
+    info.completed = session
+        .completed
+        .iter()
+        .map(|stage| AuthType::from(stage.as_str()))
+        .collect();
     info.session = Some(session.session_id.clone());
     info.params = serde_json::value::to_raw_value(&serde_json::json!({})).ok();
     info.auth_error = error.map(Box::new);
@@ -169,7 +230,10 @@ fn challenge(flows: &[Vec<AuthType>], session: &UiaSessionRecord, error: Option<
 
 #[cfg(test)]
 mod tests {
-    use ruma::api::client::uiaa::{AuthData, AuthType, Dummy, FallbackAcknowledgement, MatrixUserIdentifier, Password, UserIdentifier};
+    use ruma::api::client::uiaa::{
+        AuthData, AuthType, Dummy, FallbackAcknowledgement, MatrixUserIdentifier, Password,
+        UserIdentifier,
+    };
     use ruma::user_id;
 
     use super::UiaAction;
@@ -186,19 +250,38 @@ mod tests {
     #[tokio::test]
     async fn password_stage_needs_the_right_password_and_binds_to_the_action() {
         let (_dir, services, _clock) = services().await;
-        let account = NewAccount { localpart: Some("alice".into()), password: Some("secret-pass".into()), ..Default::default() };
+        let account = NewAccount {
+            localpart: Some("alice".into()),
+            password: Some("secret-pass".into()),
+            ..Default::default()
+        };
         services.accounts.create(account).await.unwrap();
         let alice = user_id!("@alice:example.org");
         let flows = super::UiaService::password_flows();
 
-        let first = services.uia.authorize(UiaAction::DeleteDevices, Some(alice), &flows, None).await.unwrap_err();
+        let first = services
+            .uia
+            .authorize(UiaAction::DeleteDevices, Some(alice), &flows, None)
+            .await
+            .unwrap_err();
         let session = session_of(first);
         let password = |pw: &str, session: &str| {
-            let mut p = Password::new(UserIdentifier::Matrix(MatrixUserIdentifier::new("alice".into())), pw.into());
+            let mut p = Password::new(
+                UserIdentifier::Matrix(MatrixUserIdentifier::new("alice".into())),
+                pw.into(),
+            );
             p.session = Some(session.to_owned());
             AuthData::Password(p)
         };
-        let wrong = services.uia.authorize(UiaAction::DeleteDevices, Some(alice), &flows, Some(&password("bad", &session))).await;
+        let wrong = services
+            .uia
+            .authorize(
+                UiaAction::DeleteDevices,
+                Some(alice),
+                &flows,
+                Some(&password("bad", &session)),
+            )
+            .await;
         match wrong.unwrap_err() {
             ServiceError::AuthenticationRequired(info) => {
                 assert!(info.auth_error.is_some());
@@ -206,11 +289,39 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        let other_action = services.uia.authorize(UiaAction::Deactivate, Some(alice), &flows, Some(&password("secret-pass", &session))).await;
-        assert!(matches!(other_action.unwrap_err(), ServiceError::Forbidden(_)));
-        services.uia.authorize(UiaAction::DeleteDevices, Some(alice), &flows, Some(&password("secret-pass", &session))).await.unwrap();
+        let other_action = services
+            .uia
+            .authorize(
+                UiaAction::Deactivate,
+                Some(alice),
+                &flows,
+                Some(&password("secret-pass", &session)),
+            )
+            .await;
+        assert!(matches!(
+            other_action.unwrap_err(),
+            ServiceError::Forbidden(_)
+        ));
+        services
+            .uia
+            .authorize(
+                UiaAction::DeleteDevices,
+                Some(alice),
+                &flows,
+                Some(&password("secret-pass", &session)),
+            )
+            .await
+            .unwrap();
         // A completed session is consumed.
-        let again = services.uia.authorize(UiaAction::DeleteDevices, Some(alice), &flows, Some(&password("secret-pass", &session))).await;
+        let again = services
+            .uia
+            .authorize(
+                UiaAction::DeleteDevices,
+                Some(alice),
+                &flows,
+                Some(&password("secret-pass", &session)),
+            )
+            .await;
         assert!(matches!(again.unwrap_err(), ServiceError::Unknown(_)));
     }
 
@@ -218,16 +329,54 @@ mod tests {
     async fn dummy_flow_and_fallback_acknowledgement() {
         let (_dir, services, clock) = services().await;
         let flows = vec![vec![AuthType::Dummy]];
-        let session = session_of(services.uia.authorize(UiaAction::Register, None, &flows, None).await.unwrap_err());
+        let session = session_of(
+            services
+                .uia
+                .authorize(UiaAction::Register, None, &flows, None)
+                .await
+                .unwrap_err(),
+        );
         let ack = AuthData::FallbackAcknowledgement(FallbackAcknowledgement::new(session.clone()));
-        assert_eq!(session_of(services.uia.authorize(UiaAction::Register, None, &flows, Some(&ack)).await.unwrap_err()), session);
+        assert_eq!(
+            session_of(
+                services
+                    .uia
+                    .authorize(UiaAction::Register, None, &flows, Some(&ack))
+                    .await
+                    .unwrap_err()
+            ),
+            session
+        );
         let mut dummy = Dummy::new();
         dummy.session = Some(session.clone());
         clock.advance(601_000);
-        let expired = services.uia.authorize(UiaAction::Register, None, &flows, Some(&AuthData::Dummy(dummy.clone()))).await;
+        let expired = services
+            .uia
+            .authorize(
+                UiaAction::Register,
+                None,
+                &flows,
+                Some(&AuthData::Dummy(dummy.clone())),
+            )
+            .await;
         assert!(matches!(expired.unwrap_err(), ServiceError::Unknown(_)));
-        let fresh = session_of(services.uia.authorize(UiaAction::Register, None, &flows, None).await.unwrap_err());
+        let fresh = session_of(
+            services
+                .uia
+                .authorize(UiaAction::Register, None, &flows, None)
+                .await
+                .unwrap_err(),
+        );
         dummy.session = Some(fresh);
-        services.uia.authorize(UiaAction::Register, None, &flows, Some(&AuthData::Dummy(dummy))).await.unwrap();
+        services
+            .uia
+            .authorize(
+                UiaAction::Register,
+                None,
+                &flows,
+                Some(&AuthData::Dummy(dummy)),
+            )
+            .await
+            .unwrap();
     }
 }

@@ -1,1 +1,131 @@
+//! The test harness every integration test uses: start one or several Estafette servers in
+//! this process (each with its own data directory, server name and loopback port), then drive
+//! them with matrix-sdk as a real client, or with raw HTTP to check error cases.
 
+mod raw;
+mod scenario;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use estafette::{RunningServer, Runtime};
+use estafette_core::{Clock, Config, ManualClock, SeededRandom, SystemClock};
+use tempfile::TempDir;
+
+pub use raw::{RawClient, RawResponse, password_login};
+pub use scenario::User;
+
+static NEXT_SEED: AtomicU64 = AtomicU64::new(1);
+
+/// An Estafette server running inside the test process.
+pub struct TestServer {
+    server: RunningServer,
+    clock: Arc<ManualClock>,
+    _data_dir: TempDir,
+}
+
+/// Adjusts a test server's configuration before it starts.
+pub struct TestServerBuilder {
+    configure: Vec<Box<dyn FnOnce(&mut Config)>>,
+}
+
+impl TestServerBuilder {
+    pub fn configure(mut self, change: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.configure.push(Box::new(change));
+        self
+    }
+
+    pub async fn start(self) -> TestServer {
+        init_tracing();
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let port = listener.local_addr().expect("local address").port();
+        let mut config = Config::default();
+        config.server_name = format!("localhost:{port}");
+        config.data_dir = data_dir.path().to_owned();
+        config.registration.open = true;
+        config.rate_limit.enabled = false;
+        for change in self.configure {
+            change(&mut config);
+        }
+        let clock = Arc::new(ManualClock::new(SystemClock.now_millis()));
+        let runtime = Runtime {
+            clock: clock.clone(),
+            random: Arc::new(SeededRandom::new(NEXT_SEED.fetch_add(1, Ordering::Relaxed))),
+        };
+        let server = RunningServer::start_on(listener, config, runtime)
+            .await
+            .expect("start the server");
+        TestServer {
+            server,
+            clock,
+            _data_dir: data_dir,
+        }
+    }
+}
+
+impl TestServer {
+    /// A server with open registration and no rate limits.
+    pub async fn start() -> Self {
+        Self::builder().start().await
+    }
+
+    pub fn builder() -> TestServerBuilder {
+        TestServerBuilder {
+            configure: Vec::new(),
+        }
+    }
+
+    pub fn base_url(&self) -> String {
+        self.server.base_url()
+    }
+
+    pub fn server_name(&self) -> String {
+        self.server.services.context.server_name.to_string()
+    }
+
+    /// The server's clock moves only when a test says so.
+    pub fn advance_clock(&self, millis: u64) {
+        self.clock.advance(millis);
+    }
+
+    /// Raw HTTP access, for checking exact status codes and error bodies.
+    pub fn raw(&self) -> RawClient {
+        RawClient::new(self.base_url())
+    }
+
+    /// The services behind the server, for checks a client cannot make.
+    pub fn services(&self) -> &estafette::service::Services {
+        &self.server.services
+    }
+
+    pub async fn stop(self) {
+        self.server.shutdown().await.expect("clean shutdown");
+    }
+}
+
+/// Several servers in one process.
+pub struct Cluster {
+    pub servers: Vec<TestServer>,
+}
+
+impl Cluster {
+    pub async fn start(count: usize) -> Self {
+        let mut servers = Vec::with_capacity(count);
+        for _ in 0..count {
+            servers.push(TestServer::start().await);
+        }
+        Self { servers }
+    }
+}
+
+fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_test_writer()
+        .try_init();
+}

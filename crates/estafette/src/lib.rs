@@ -20,11 +20,17 @@ pub enum StartError {
     #[error(transparent)]
     Config(#[from] estafette_core::ConfigError),
     #[error("cannot create data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("cannot open the database: {0}")]
     Storage(#[from] estafette_storage::StorageError),
     #[error("cannot listen on {addr}: {source}")]
-    Listen { addr: SocketAddr, source: std::io::Error },
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
 }
 
 /// The clock and random source a server runs with; tests inject deterministic ones.
@@ -36,16 +42,23 @@ pub struct Runtime {
 
 impl Default for Runtime {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), random: Arc::new(OsRandom) }
+        Self {
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+        }
     }
 }
 
 /// Opens the data directory and database and assembles the services.
 pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services, StartError> {
     config.validate()?;
-    std::fs::create_dir_all(&config.data_dir)
-        .map_err(|source| StartError::DataDir { path: config.data_dir.display().to_string(), source })?;
-    let storage = estafette_storage::sqlite::open(&config.database_path(), config.database.max_connections).await?;
+    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
+        path: config.data_dir.display().to_string(),
+        source,
+    })?;
+    let storage =
+        estafette_storage::sqlite::open(&config.database_path(), config.database.max_connections)
+            .await?;
     let server_name = config.parsed_server_name()?;
     Ok(Services::new(Context {
         storage,
@@ -67,28 +80,47 @@ pub struct RunningServer {
 impl RunningServer {
     /// Binds `config.listen` and starts serving.
     pub async fn start(config: Config, runtime: Runtime) -> Result<Self, StartError> {
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Listen { addr: config.listen, source })?;
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| StartError::Listen {
+                    addr: config.listen,
+                    source,
+                })?;
         Self::start_on(listener, config, runtime).await
     }
 
     /// Serves on an already bound listener (tests bind port 0 first to learn the port).
-    pub async fn start_on(listener: TcpListener, mut config: Config, runtime: Runtime) -> Result<Self, StartError> {
-        let addr = listener.local_addr().map_err(|source| StartError::Listen { addr: config.listen, source })?;
+    pub async fn start_on(
+        listener: TcpListener,
+        mut config: Config,
+        runtime: Runtime,
+    ) -> Result<Self, StartError> {
+        let addr = listener.local_addr().map_err(|source| StartError::Listen {
+            addr: config.listen,
+            source,
+        })?;
         config.listen = addr;
         let services = open_services(config, runtime).await?;
         let app = estafette_api::app(AppState::new(services.clone()));
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async move {
-                    let _ = shutdown_signal.await;
-                })
-                .await
+            axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = shutdown_signal.await;
+            })
+            .await
         });
         tracing::info!(%addr, server_name = %services.context.server_name, "Estafette is listening");
-        Ok(Self { addr, services, shutdown: Some(shutdown), task })
+        Ok(Self {
+            addr,
+            services,
+            shutdown: Some(shutdown),
+            task,
+        })
     }
 
     pub fn base_url(&self) -> String {
@@ -100,7 +132,9 @@ impl RunningServer {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
         }
-        (&mut self.task).await.unwrap_or_else(|err| Err(std::io::Error::other(err)))
+        (&mut self.task)
+            .await
+            .unwrap_or_else(|err| Err(std::io::Error::other(err)))
     }
 
     /// Serves until the process receives SIGINT or SIGTERM, then shuts down gracefully.

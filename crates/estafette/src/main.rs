@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use estafette::{Runtime, RunningServer};
+use estafette::{RunningServer, Runtime};
 use estafette_core::{Config, LogFormat, OsRandom, Random};
 use estafette_service::NewAccount;
 use tracing_subscriber::EnvFilter;
@@ -105,7 +105,12 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { common, listen, open_registration, no_rate_limit } => {
+        Command::Serve {
+            common,
+            listen,
+            open_registration,
+            no_rate_limit,
+        } => {
             let mut config = match common.load() {
                 Ok(config) => config,
                 Err(err) => return fail(err),
@@ -130,7 +135,15 @@ async fn main() -> ExitCode {
                 Err(err) => fail(err),
             }
         }
-        Command::Admin { command: AdminCommand::CreateUser { name, admin, password, common } } => {
+        Command::Admin {
+            command:
+                AdminCommand::CreateUser {
+                    name,
+                    admin,
+                    password,
+                    common,
+                },
+        } => {
             let config = match common.load() {
                 Ok(config) => config,
                 Err(err) => return fail(err),

@@ -7,7 +7,8 @@ use axum::Router;
 use axum::extract::State;
 use estafette_service::Registration;
 use ruma::api::client::account::{
-    ThirdPartyIdRemovalStatus, change_password, deactivate, get_username_availability, register, whoami,
+    ThirdPartyIdRemovalStatus, change_password, deactivate, get_username_availability, register,
+    whoami,
 };
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -24,12 +25,18 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
 }
 
 /// `POST /_matrix/client/v3/register`
-async fn register(State(state): State<AppState>, request: Ruma<register::v3::Request>) -> ApiResult<register::v3::Response> {
+async fn register(
+    State(state): State<AppState>,
+    request: Ruma<register::v3::Request>,
+) -> ApiResult<register::v3::Response> {
     let client = request.client_key();
     let body = request.body;
     // Only the request that creates the account counts against the login limit.
     if body.auth.is_some() {
-        state.rate_limiter.check_login(&client).map_err(ApiError::limit_exceeded)?;
+        state
+            .rate_limiter
+            .check_login(&client)
+            .map_err(ApiError::limit_exceeded)?;
     }
     let registration = Registration {
         username: body.username,
@@ -58,14 +65,25 @@ async fn get_username_availability(
     request: Ruma<get_username_availability::v3::Request>,
 ) -> ApiResult<get_username_availability::v3::Response> {
     if !state.services.accounts.registration_open() {
-        return Err(ApiError::forbidden("Registration is disabled on this server"));
+        return Err(ApiError::forbidden(
+            "Registration is disabled on this server",
+        ));
     }
-    state.services.accounts.check_username(&request.body.username).await?;
-    Ok(RumaResponse(get_username_availability::v3::Response::new(true)))
+    state
+        .services
+        .accounts
+        .check_username(&request.body.username)
+        .await?;
+    Ok(RumaResponse(get_username_availability::v3::Response::new(
+        true,
+    )))
 }
 
 /// `GET /_matrix/client/v3/account/whoami`
-async fn whoami(State(_state): State<AppState>, request: Ruma<whoami::v3::Request>) -> ApiResult<whoami::v3::Response> {
+async fn whoami(
+    State(_state): State<AppState>,
+    request: Ruma<whoami::v3::Request>,
+) -> ApiResult<whoami::v3::Response> {
     let requester = request.requester()?;
     let mut response = whoami::v3::Response::new(requester.user_id.clone(), false);
     response.device_id = Some(requester.device_id.clone());
@@ -82,7 +100,12 @@ async fn change_password(
     state
         .services
         .accounts
-        .change_password(requester, body.new_password.clone(), body.logout_devices, body.auth.as_ref())
+        .change_password(
+            requester,
+            body.new_password.clone(),
+            body.logout_devices,
+            body.auth.as_ref(),
+        )
         .await?;
     Ok(RumaResponse(change_password::v3::Response::new()))
 }
@@ -92,7 +115,12 @@ async fn deactivate(
     State(state): State<AppState>,
     request: Ruma<deactivate::v3::Request>,
 ) -> ApiResult<deactivate::v3::Response> {
-    state.services.accounts.deactivate(request.requester()?, request.body.auth.as_ref()).await?;
-    Ok(RumaResponse(deactivate::v3::Response::new(ThirdPartyIdRemovalStatus::NoSupport)))
+    state
+        .services
+        .accounts
+        .deactivate(request.requester()?, request.body.auth.as_ref())
+        .await?;
+    Ok(RumaResponse(deactivate::v3::Response::new(
+        ThirdPartyIdRemovalStatus::NoSupport,
+    )))
 }
-

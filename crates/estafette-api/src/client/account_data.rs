@@ -30,7 +30,13 @@ async fn set_global_account_data(
     state
         .services
         .account_data
-        .set(request.requester()?, &body.user_id, None, &data_type, body.data.json())
+        .set(
+            request.requester()?,
+            &body.user_id,
+            None,
+            &data_type,
+            body.data.json(),
+        )
         .await?;
     Ok(RumaResponse(set_global_account_data::v3::Response::new()))
 }
@@ -42,8 +48,14 @@ async fn get_global_account_data(
 ) -> ApiResult<get_global_account_data::v3::Response> {
     let body = &request.body;
     let data_type = body.event_type.to_string();
-    let json = state.services.account_data.get(request.requester()?, &body.user_id, None, &data_type).await?;
-    Ok(RumaResponse(get_global_account_data::v3::Response::new(Raw::from_json(json))))
+    let json = state
+        .services
+        .account_data
+        .get(request.requester()?, &body.user_id, None, &data_type)
+        .await?;
+    Ok(RumaResponse(get_global_account_data::v3::Response::new(
+        Raw::from_json(json),
+    )))
 }
 
 /// `PUT /_matrix/client/v3/user/{userId}/rooms/{roomId}/account_data/{type}`
@@ -56,7 +68,13 @@ async fn set_room_account_data(
     state
         .services
         .account_data
-        .set(request.requester()?, &body.user_id, Some(&body.room_id), &data_type, body.data.json())
+        .set(
+            request.requester()?,
+            &body.user_id,
+            Some(&body.room_id),
+            &data_type,
+            body.data.json(),
+        )
         .await?;
     Ok(RumaResponse(set_room_account_data::v3::Response::new()))
 }
@@ -71,7 +89,14 @@ async fn get_room_account_data(
     let json = state
         .services
         .account_data
-        .get(request.requester()?, &body.user_id, Some(&body.room_id), &data_type)
+        .get(
+            request.requester()?,
+            &body.user_id,
+            Some(&body.room_id),
+            &data_type,
+        )
         .await?;
-    Ok(RumaResponse(get_room_account_data::v3::Response::new(Raw::from_json(json))))
+    Ok(RumaResponse(get_room_account_data::v3::Response::new(
+        Raw::from_json(json),
+    )))
 }

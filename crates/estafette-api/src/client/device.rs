@@ -4,8 +4,10 @@ use axum::Router;
 use axum::extract::State;
 use estafette_service::DeviceRecord;
 use ruma::MilliSecondsSinceUnixEpoch;
-use ruma::api::client::device::{Device, delete_device, delete_devices, get_device, get_devices, update_device};
 use ruma::UInt;
+use ruma::api::client::device::{
+    Device, delete_device, delete_devices, get_device, get_devices, update_device,
+};
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -32,15 +34,29 @@ fn to_device(record: DeviceRecord) -> Device {
 }
 
 /// `GET /_matrix/client/v3/devices`
-async fn get_devices(State(state): State<AppState>, request: Ruma<get_devices::v3::Request>) -> ApiResult<get_devices::v3::Response> {
+async fn get_devices(
+    State(state): State<AppState>,
+    request: Ruma<get_devices::v3::Request>,
+) -> ApiResult<get_devices::v3::Response> {
     let devices = state.services.devices.list(request.requester()?).await?;
-    Ok(RumaResponse(get_devices::v3::Response::new(devices.into_iter().map(to_device).collect())))
+    Ok(RumaResponse(get_devices::v3::Response::new(
+        devices.into_iter().map(to_device).collect(),
+    )))
 }
 
 /// `GET /_matrix/client/v3/devices/{deviceId}`
-async fn get_device(State(state): State<AppState>, request: Ruma<get_device::v3::Request>) -> ApiResult<get_device::v3::Response> {
-    let device = state.services.devices.get(request.requester()?, &request.body.device_id).await?;
-    Ok(RumaResponse(get_device::v3::Response::new(to_device(device))))
+async fn get_device(
+    State(state): State<AppState>,
+    request: Ruma<get_device::v3::Request>,
+) -> ApiResult<get_device::v3::Response> {
+    let device = state
+        .services
+        .devices
+        .get(request.requester()?, &request.body.device_id)
+        .await?;
+    Ok(RumaResponse(get_device::v3::Response::new(to_device(
+        device,
+    ))))
 }
 
 /// `PUT /_matrix/client/v3/devices/{deviceId}`
@@ -49,7 +65,15 @@ async fn update_device(
     request: Ruma<update_device::v3::Request>,
 ) -> ApiResult<update_device::v3::Response> {
     let body = &request.body;
-    state.services.devices.rename(request.requester()?, &body.device_id, body.display_name.as_deref()).await?;
+    state
+        .services
+        .devices
+        .rename(
+            request.requester()?,
+            &body.device_id,
+            body.display_name.as_deref(),
+        )
+        .await?;
     Ok(RumaResponse(update_device::v3::Response::new()))
 }
 
@@ -62,7 +86,11 @@ async fn delete_device(
     state
         .services
         .devices
-        .delete(request.requester()?, std::slice::from_ref(&body.device_id), body.auth.as_ref())
+        .delete(
+            request.requester()?,
+            std::slice::from_ref(&body.device_id),
+            body.auth.as_ref(),
+        )
         .await?;
     Ok(RumaResponse(delete_device::v3::Response::new()))
 }
@@ -73,6 +101,10 @@ async fn delete_devices(
     request: Ruma<delete_devices::v3::Request>,
 ) -> ApiResult<delete_devices::v3::Response> {
     let body = &request.body;
-    state.services.devices.delete(request.requester()?, &body.devices, body.auth.as_ref()).await?;
+    state
+        .services
+        .devices
+        .delete(request.requester()?, &body.devices, body.auth.as_ref())
+        .await?;
     Ok(RumaResponse(delete_devices::v3::Response::new()))
 }

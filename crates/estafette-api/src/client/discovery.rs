@@ -5,20 +5,27 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::State;
-use ruma::api::client::discovery::get_capabilities::v3::{Capabilities, RoomVersionStability, RoomVersionsCapability};
-use ruma::api::client::discovery::{discover_homeserver, get_capabilities, get_supported_versions};
 use ruma::RoomVersionId;
+use ruma::api::client::discovery::get_capabilities::v3::{
+    Capabilities, RoomVersionStability, RoomVersionsCapability,
+};
+use ruma::api::client::discovery::{discover_homeserver, get_capabilities, get_supported_versions};
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::router::RouterExt;
 
 /// The spec versions whose Client-Server API this server implements.
-const SUPPORTED_VERSIONS: &[&str] =
-    &["v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11", "v1.12"];
+const SUPPORTED_VERSIONS: &[&str] = &[
+    "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11",
+    "v1.12",
+];
 
 pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
-    router.ruma(get_supported_versions).ruma(discover_homeserver).ruma(get_capabilities)
+    router
+        .ruma(get_supported_versions)
+        .ruma(discover_homeserver)
+        .ruma(get_capabilities)
 }
 
 /// `GET /_matrix/client/versions`
@@ -26,9 +33,11 @@ async fn get_supported_versions(
     State(_state): State<AppState>,
     _request: Ruma<get_supported_versions::Request>,
 ) -> ApiResult<get_supported_versions::Response> {
-    let mut response =
-        get_supported_versions::Response::new(SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect());
-    response.unstable_features = BTreeMap::from([("org.matrix.msc2918.refresh_token".to_owned(), true)]);
+    let mut response = get_supported_versions::Response::new(
+        SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
+    );
+    response.unstable_features =
+        BTreeMap::from([("org.matrix.msc2918.refresh_token".to_owned(), true)]);
     Ok(RumaResponse(response))
 }
 
@@ -38,7 +47,9 @@ async fn discover_homeserver(
     _request: Ruma<discover_homeserver::Request>,
 ) -> ApiResult<discover_homeserver::Response> {
     let base_url = state.services.context.config.base_url();
-    Ok(RumaResponse(discover_homeserver::Response::new(discover_homeserver::HomeserverInfo::new(base_url))))
+    Ok(RumaResponse(discover_homeserver::Response::new(
+        discover_homeserver::HomeserverInfo::new(base_url),
+    )))
 }
 
 /// `GET /_matrix/client/v3/capabilities`
@@ -56,5 +67,7 @@ async fn get_capabilities(
             .collect(),
     );
     capabilities.thirdparty_id_changes.enabled = false;
-    Ok(RumaResponse(get_capabilities::v3::Response::new(capabilities)))
+    Ok(RumaResponse(get_capabilities::v3::Response::new(
+        capabilities,
+    )))
 }

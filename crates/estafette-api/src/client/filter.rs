@@ -18,13 +18,24 @@ async fn create_filter(
     request: Ruma<create_filter::v3::Request>,
 ) -> ApiResult<create_filter::v3::Response> {
     let body = &request.body;
-    let filter_id = state.services.filters.create(request.requester()?, &body.user_id, &body.filter).await?;
+    let filter_id = state
+        .services
+        .filters
+        .create(request.requester()?, &body.user_id, &body.filter)
+        .await?;
     Ok(RumaResponse(create_filter::v3::Response::new(filter_id)))
 }
 
 /// `GET /_matrix/client/v3/user/{userId}/filter/{filterId}`
-async fn get_filter(State(state): State<AppState>, request: Ruma<get_filter::v3::Request>) -> ApiResult<get_filter::v3::Response> {
+async fn get_filter(
+    State(state): State<AppState>,
+    request: Ruma<get_filter::v3::Request>,
+) -> ApiResult<get_filter::v3::Response> {
     let body = &request.body;
-    let filter = state.services.filters.get(request.requester()?, &body.user_id, &body.filter_id).await?;
+    let filter = state
+        .services
+        .filters
+        .get(request.requester()?, &body.user_id, &body.filter_id)
+        .await?;
     Ok(RumaResponse(get_filter::v3::Response::new(filter)))
 }

@@ -24,7 +24,11 @@ pub trait DeviceRepository: Send + Sync {
         display_name: Option<&str>,
         now: u64,
     ) -> StorageResult<()>;
-    async fn get(&self, user_id: &UserId, device_id: &DeviceId) -> StorageResult<Option<DeviceRecord>>;
+    async fn get(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> StorageResult<Option<DeviceRecord>>;
     async fn list(&self, user_id: &UserId) -> StorageResult<Vec<DeviceRecord>>;
     /// `false` when the device does not exist.
     async fn set_display_name(
@@ -42,7 +46,11 @@ pub trait DeviceRepository: Send + Sync {
     ) -> StorageResult<()>;
     /// Deletes the devices and, in the same transaction, every token bound to them.
     /// Returns the devices that existed.
-    async fn delete(&self, user_id: &UserId, device_ids: &[OwnedDeviceId]) -> StorageResult<Vec<OwnedDeviceId>>;
+    async fn delete(
+        &self,
+        user_id: &UserId,
+        device_ids: &[OwnedDeviceId],
+    ) -> StorageResult<Vec<OwnedDeviceId>>;
     /// Deletes every device of the user except `keep`, with their tokens.
     async fn delete_all_except(
         &self,

@@ -12,6 +12,11 @@ pub trait ProfileRepository: Send + Sync {
     async fn get_all(&self, user_id: &UserId) -> StorageResult<BTreeMap<String, JsonValue>>;
     async fn get_field(&self, user_id: &UserId, field: &str) -> StorageResult<Option<JsonValue>>;
     /// Sets a field; `None` removes it.
-    async fn set_field(&self, user_id: &UserId, field: &str, value: Option<&JsonValue>) -> StorageResult<()>;
+    async fn set_field(
+        &self,
+        user_id: &UserId,
+        field: &str,
+        value: Option<&JsonValue>,
+    ) -> StorageResult<()>;
     async fn clear(&self, user_id: &UserId) -> StorageResult<()>;
 }

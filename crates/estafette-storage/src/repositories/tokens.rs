@@ -46,5 +46,9 @@ pub trait TokenRepository: Send + Sync {
     /// other tokens obtained from it, then forgets the link.
     async fn retire_predecessor(&self, refresh_token_id: i64) -> StorageResult<()>;
     /// Revokes every access and refresh token of a device, keeping the device.
-    async fn revoke_device_tokens(&self, user_id: &ruma::UserId, device_id: &DeviceId) -> StorageResult<()>;
+    async fn revoke_device_tokens(
+        &self,
+        user_id: &ruma::UserId,
+        device_id: &DeviceId,
+    ) -> StorageResult<()>;
 }

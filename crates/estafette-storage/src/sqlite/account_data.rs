@@ -35,7 +35,12 @@ impl AccountDataRepository for Db {
         Ok(())
     }
 
-    async fn get(&self, user_id: &UserId, room_id: Option<&RoomId>, data_type: &str) -> StorageResult<Option<String>> {
+    async fn get(
+        &self,
+        user_id: &UserId,
+        room_id: Option<&RoomId>,
+        data_type: &str,
+    ) -> StorageResult<Option<String>> {
         Ok(sqlx::query_scalar(
             "SELECT content_json FROM account_data WHERE user_id = $1 AND room_id = $2 AND data_type = $3",
         )
@@ -53,11 +58,16 @@ impl AccountDataRepository for Db {
         .bind(user_id.as_str())
         .fetch_all(&self.pool)
         .await?;
-        rows.iter().map(|row| Ok((row.try_get("data_type")?, row.try_get("content_json")?))).collect()
+        rows.iter()
+            .map(|row| Ok((row.try_get("data_type")?, row.try_get("content_json")?)))
+            .collect()
     }
 
     async fn delete_all(&self, user_id: &UserId) -> StorageResult<()> {
-        sqlx::query("DELETE FROM account_data WHERE user_id = $1").bind(user_id.as_str()).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM account_data WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }
@@ -73,11 +83,42 @@ mod tests {
         let (_dir, storage) = open_temporary().await;
         let alice = user_id!("@alice:example.org");
         let room = room_id!("!room:example.org");
-        storage.account_data.set(alice, None, "m.x", r#"{"a":1}"#, 1).await.unwrap();
-        storage.account_data.set(alice, Some(room), "m.x", r#"{"a":2}"#, 1).await.unwrap();
-        storage.account_data.set(alice, None, "m.x", r#"{"a":3}"#, 2).await.unwrap();
-        assert_eq!(storage.account_data.get(alice, None, "m.x").await.unwrap().as_deref(), Some(r#"{"a":3}"#));
-        assert_eq!(storage.account_data.get(alice, Some(room), "m.x").await.unwrap().as_deref(), Some(r#"{"a":2}"#));
-        assert_eq!(storage.account_data.list_global(alice).await.unwrap().len(), 1);
+        storage
+            .account_data
+            .set(alice, None, "m.x", r#"{"a":1}"#, 1)
+            .await
+            .unwrap();
+        storage
+            .account_data
+            .set(alice, Some(room), "m.x", r#"{"a":2}"#, 1)
+            .await
+            .unwrap();
+        storage
+            .account_data
+            .set(alice, None, "m.x", r#"{"a":3}"#, 2)
+            .await
+            .unwrap();
+        assert_eq!(
+            storage
+                .account_data
+                .get(alice, None, "m.x")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"a":3}"#)
+        );
+        assert_eq!(
+            storage
+                .account_data
+                .get(alice, Some(room), "m.x")
+                .await
+                .unwrap()
+                .as_deref(),
+            Some(r#"{"a":2}"#)
+        );
+        assert_eq!(
+            storage.account_data.list_global(alice).await.unwrap().len(),
+            1
+        );
     }
 }

@@ -27,7 +27,11 @@ fn decode(row: &SqliteRow) -> StorageResult<DeviceRecord> {
 }
 
 /// Removes one device and every token bound to it, inside the caller's transaction.
-async fn delete_one(tx: &mut Transaction<'_, Sqlite>, user_id: &str, device_id: &str) -> StorageResult<bool> {
+async fn delete_one(
+    tx: &mut Transaction<'_, Sqlite>,
+    user_id: &str,
+    device_id: &str,
+) -> StorageResult<bool> {
     sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
         .bind(user_id)
         .bind(device_id)
@@ -56,7 +60,7 @@ impl DeviceRepository for Db {
         now: u64,
     ) -> StorageResult<()> {
         sqlx::query(
-            "INSERT INTO devices (user_id, device_id, display_name, created_ts) VALUES ($1, $2, $3, $4)
+            "INSERT INTO devices (user_id, device_id, display_name, created_ts, last_seen_ts) VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (user_id, device_id)
              DO UPDATE SET display_name = COALESCE(excluded.display_name, devices.display_name)",
         )
@@ -69,7 +73,11 @@ impl DeviceRepository for Db {
         Ok(())
     }
 
-    async fn get(&self, user_id: &UserId, device_id: &DeviceId) -> StorageResult<Option<DeviceRecord>> {
+    async fn get(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> StorageResult<Option<DeviceRecord>> {
         sqlx::query(select_devices!("WHERE user_id = $1 AND device_id = $2"))
             .bind(user_id.as_str())
             .bind(device_id.as_str())
@@ -81,13 +89,15 @@ impl DeviceRepository for Db {
     }
 
     async fn list(&self, user_id: &UserId) -> StorageResult<Vec<DeviceRecord>> {
-        sqlx::query(select_devices!("WHERE user_id = $1 ORDER BY created_ts, device_id"))
-            .bind(user_id.as_str())
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(decode)
-            .collect()
+        sqlx::query(select_devices!(
+            "WHERE user_id = $1 ORDER BY created_ts, device_id"
+        ))
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
     }
 
     async fn set_display_name(
@@ -96,12 +106,14 @@ impl DeviceRepository for Db {
         device_id: &DeviceId,
         display_name: Option<&str>,
     ) -> StorageResult<bool> {
-        let result = sqlx::query("UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3")
-            .bind(display_name)
-            .bind(user_id.as_str())
-            .bind(device_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        let result = sqlx::query(
+            "UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3",
+        )
+        .bind(display_name)
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
+        .execute(&self.pool)
+        .await?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -125,7 +137,11 @@ impl DeviceRepository for Db {
         Ok(())
     }
 
-    async fn delete(&self, user_id: &UserId, device_ids: &[OwnedDeviceId]) -> StorageResult<Vec<OwnedDeviceId>> {
+    async fn delete(
+        &self,
+        user_id: &UserId,
+        device_ids: &[OwnedDeviceId],
+    ) -> StorageResult<Vec<OwnedDeviceId>> {
         let mut tx = self.pool.begin().await?;
         let mut deleted = Vec::new();
         for device_id in device_ids {
@@ -143,19 +159,29 @@ impl DeviceRepository for Db {
         keep: Option<&DeviceId>,
     ) -> StorageResult<Vec<OwnedDeviceId>> {
         let mut tx = self.pool.begin().await?;
-        let ids: Vec<String> = sqlx::query_scalar("SELECT device_id FROM devices WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .fetch_all(&mut *tx)
-            .await?;
+        let ids: Vec<String> =
+            sqlx::query_scalar("SELECT device_id FROM devices WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .fetch_all(&mut *tx)
+                .await?;
         let mut deleted = Vec::new();
-        for id in ids.into_iter().filter(|id| Some(id.as_str()) != keep.map(DeviceId::as_str)) {
+        for id in ids
+            .into_iter()
+            .filter(|id| Some(id.as_str()) != keep.map(DeviceId::as_str))
+        {
             delete_one(&mut tx, user_id.as_str(), &id).await?;
             deleted.push(OwnedDeviceId::from(id));
         }
         // Tokens whose device row is gone (none should exist) must not outlive a "log out all".
         if keep.is_none() {
-            sqlx::query("DELETE FROM access_tokens WHERE user_id = $1").bind(user_id.as_str()).execute(&mut *tx).await?;
-            sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1").bind(user_id.as_str()).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM access_tokens WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM refresh_tokens WHERE user_id = $1")
+                .bind(user_id.as_str())
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(deleted)
@@ -175,7 +201,11 @@ mod tests {
         let alice = user_id!("@alice:example.org");
         for (device, hash) in [("PHONE", "h1"), ("LAPTOP", "h2")] {
             let device: OwnedDeviceId = device.into();
-            storage.devices.upsert(alice, &device, Some("name"), 1).await.unwrap();
+            storage
+                .devices
+                .upsert(alice, &device, Some("name"), 1)
+                .await
+                .unwrap();
             let tokens = NewTokens {
                 user_id: alice,
                 device_id: &device,
@@ -187,17 +217,38 @@ mod tests {
             };
             storage.tokens.issue(&tokens).await.unwrap();
         }
-        let deleted = storage.devices.delete(alice, &["PHONE".into(), "NOPE".into()]).await.unwrap();
+        let deleted = storage
+            .devices
+            .delete(alice, &["PHONE".into(), "NOPE".into()])
+            .await
+            .unwrap();
         assert_eq!(deleted, vec![OwnedDeviceId::from("PHONE")]);
         assert!(storage.tokens.find_access("h1").await.unwrap().is_none());
         assert!(storage.tokens.find_access("h2").await.unwrap().is_some());
         assert_eq!(storage.devices.list(alice).await.unwrap().len(), 1);
 
-        storage.devices.upsert(alice, device_id!("LAPTOP"), None, 2).await.unwrap();
-        let laptop = storage.devices.get(alice, device_id!("LAPTOP")).await.unwrap().unwrap();
-        assert_eq!(laptop.display_name.as_deref(), Some("name"), "upsert without a name keeps it");
+        storage
+            .devices
+            .upsert(alice, device_id!("LAPTOP"), None, 2)
+            .await
+            .unwrap();
+        let laptop = storage
+            .devices
+            .get(alice, device_id!("LAPTOP"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            laptop.display_name.as_deref(),
+            Some("name"),
+            "upsert without a name keeps it"
+        );
 
-        storage.devices.delete_all_except(alice, None).await.unwrap();
+        storage
+            .devices
+            .delete_all_except(alice, None)
+            .await
+            .unwrap();
         assert!(storage.tokens.find_access("h2").await.unwrap().is_none());
         assert!(storage.devices.list(alice).await.unwrap().is_empty());
     }

@@ -7,11 +7,13 @@ use crate::{FilterRepository, StorageResult};
 #[async_trait]
 impl FilterRepository for Db {
     async fn create(&self, user_id: &UserId, filter_json: &str) -> StorageResult<String> {
-        let id: i64 = sqlx::query_scalar("INSERT INTO filters (user_id, filter_json) VALUES ($1, $2) RETURNING id")
-            .bind(user_id.as_str())
-            .bind(filter_json)
-            .fetch_one(&self.pool)
-            .await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO filters (user_id, filter_json) VALUES ($1, $2) RETURNING id",
+        )
+        .bind(user_id.as_str())
+        .bind(filter_json)
+        .fetch_one(&self.pool)
+        .await?;
         Ok(id.to_string())
     }
 
@@ -19,11 +21,13 @@ impl FilterRepository for Db {
         let Ok(id) = filter_id.parse::<i64>() else {
             return Ok(None);
         };
-        Ok(sqlx::query_scalar("SELECT filter_json FROM filters WHERE id = $1 AND user_id = $2")
-            .bind(id)
-            .bind(user_id.as_str())
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_scalar("SELECT filter_json FROM filters WHERE id = $1 AND user_id = $2")
+                .bind(id)
+                .bind(user_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 }
 
@@ -38,8 +42,25 @@ mod tests {
         let (_dir, storage) = open_temporary().await;
         let alice = user_id!("@alice:example.org");
         let id = storage.filters.create(alice, "{}").await.unwrap();
-        assert_eq!(storage.filters.get(alice, &id).await.unwrap().as_deref(), Some("{}"));
-        assert!(storage.filters.get(user_id!("@bob:example.org"), &id).await.unwrap().is_none());
-        assert!(storage.filters.get(alice, "not-a-number").await.unwrap().is_none());
+        assert_eq!(
+            storage.filters.get(alice, &id).await.unwrap().as_deref(),
+            Some("{}")
+        );
+        assert!(
+            storage
+                .filters
+                .get(user_id!("@bob:example.org"), &id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            storage
+                .filters
+                .get(alice, "not-a-number")
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

@@ -5,12 +5,15 @@ use sqlx::SqlitePool;
 
 use crate::{StorageError, StorageResult};
 
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/sqlite/0001_accounts.sql"))];
+const MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/sqlite/0001_accounts.sql"))];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {
-    sqlx::query("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL)")
-        .execute(pool)
-        .await?;
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY NOT NULL)",
+    )
+    .execute(pool)
+    .await?;
     let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
         .fetch_one(pool)
         .await?;
@@ -20,7 +23,10 @@ pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {
         sqlx::raw_sql(*sql)
             .execute(&mut *tx)
             .await
-            .map_err(|err| StorageError::Migration { version: *version, reason: err.to_string() })?;
+            .map_err(|err| StorageError::Migration {
+                version: *version,
+                reason: err.to_string(),
+            })?;
         sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
             .bind(version)
             .execute(&mut *tx)
@@ -38,6 +44,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("twice.db");
         drop(super::super::open(&path, 1).await.unwrap());
-        super::super::open(&path, 1).await.expect("second open must succeed");
+        super::super::open(&path, 1)
+            .await
+            .expect("second open must succeed");
     }
 }

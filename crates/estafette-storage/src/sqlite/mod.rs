@@ -14,8 +14,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::SqlitePool;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::{Storage, StorageError, StorageResult};
 
@@ -71,6 +71,8 @@ fn corrupt(what: &str, err: impl std::fmt::Display) -> StorageError {
 #[cfg(test)]
 pub(crate) async fn open_temporary() -> (tempfile::TempDir, Storage) {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let storage = open(&dir.path().join("test.db"), 4).await.expect("open database");
+    let storage = open(&dir.path().join("test.db"), 4)
+        .await
+        .expect("open database");
     (dir, storage)
 }

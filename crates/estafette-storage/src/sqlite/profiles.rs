@@ -39,7 +39,12 @@ impl ProfileRepository for Db {
         text.map(|text| parse(field, &text)).transpose()
     }
 
-    async fn set_field(&self, user_id: &UserId, field: &str, value: Option<&JsonValue>) -> StorageResult<()> {
+    async fn set_field(
+        &self,
+        user_id: &UserId,
+        field: &str,
+        value: Option<&JsonValue>,
+    ) -> StorageResult<()> {
         match value {
             Some(value) => {
                 sqlx::query(
@@ -64,7 +69,10 @@ impl ProfileRepository for Db {
     }
 
     async fn clear(&self, user_id: &UserId) -> StorageResult<()> {
-        sqlx::query("DELETE FROM profiles WHERE user_id = $1").bind(user_id.as_str()).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM profiles WHERE user_id = $1")
+            .bind(user_id.as_str())
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 }

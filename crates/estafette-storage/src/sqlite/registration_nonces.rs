@@ -15,11 +15,12 @@ impl RegistrationNonceRepository for Db {
     }
 
     async fn take(&self, nonce: &str) -> StorageResult<Option<u64>> {
-        let created: Option<i64> =
-            sqlx::query_scalar("DELETE FROM registration_nonces WHERE nonce = $1 RETURNING created_ts")
-                .bind(nonce)
-                .fetch_optional(&self.pool)
-                .await?;
+        let created: Option<i64> = sqlx::query_scalar(
+            "DELETE FROM registration_nonces WHERE nonce = $1 RETURNING created_ts",
+        )
+        .bind(nonce)
+        .fetch_optional(&self.pool)
+        .await?;
         Ok(created.map(from_db))
     }
 
@@ -40,7 +41,10 @@ mod tests {
     async fn a_nonce_is_redeemed_once() {
         let (_dir, storage) = open_temporary().await;
         storage.registration_nonces.insert("n", 42).await.unwrap();
-        assert_eq!(storage.registration_nonces.take("n").await.unwrap(), Some(42));
+        assert_eq!(
+            storage.registration_nonces.take("n").await.unwrap(),
+            Some(42)
+        );
         assert_eq!(storage.registration_nonces.take("n").await.unwrap(), None);
     }
 }

@@ -104,11 +104,13 @@ impl TokenRepository for Db {
         .bind(refresh_token_id)
         .execute(&mut *tx)
         .await?;
-        sqlx::query("DELETE FROM refresh_tokens WHERE (predecessor_id = $1 AND id <> $2) OR id = $1")
-            .bind(predecessor)
-            .bind(refresh_token_id)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM refresh_tokens WHERE (predecessor_id = $1 AND id <> $2) OR id = $1",
+        )
+        .bind(predecessor)
+        .bind(refresh_token_id)
+        .execute(&mut *tx)
+        .await?;
         sqlx::query("UPDATE refresh_tokens SET predecessor_id = NULL WHERE id = $1")
             .bind(refresh_token_id)
             .execute(&mut *tx)
@@ -117,7 +119,11 @@ impl TokenRepository for Db {
         Ok(())
     }
 
-    async fn revoke_device_tokens(&self, user_id: &UserId, device_id: &DeviceId) -> StorageResult<()> {
+    async fn revoke_device_tokens(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> StorageResult<()> {
         let mut tx = self.pool.begin().await?;
         for sql in [
             "DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2",
@@ -141,7 +147,12 @@ mod tests {
     use crate::sqlite::open_temporary;
     use crate::{NewTokens, Storage};
 
-    async fn issue(storage: &Storage, access: &str, refresh: &str, predecessor: Option<i64>) -> i64 {
+    async fn issue(
+        storage: &Storage,
+        access: &str,
+        refresh: &str,
+        predecessor: Option<i64>,
+    ) -> i64 {
         let tokens = NewTokens {
             user_id: user_id!("@alice:example.org"),
             device_id: device_id!("PHONE"),
@@ -152,7 +163,13 @@ mod tests {
             now: 1,
         };
         storage.tokens.issue(&tokens).await.unwrap();
-        storage.tokens.find_refresh(refresh).await.unwrap().unwrap().id
+        storage
+            .tokens
+            .find_refresh(refresh)
+            .await
+            .unwrap()
+            .unwrap()
+            .id
     }
 
     #[tokio::test]
@@ -168,12 +185,26 @@ mod tests {
         // ...and using its result revokes r1, a1, and the abandoned r2/a2.
         storage.tokens.retire_predecessor(third).await.unwrap();
         for gone in ["a1", "a2"] {
-            assert!(storage.tokens.find_access(gone).await.unwrap().is_none(), "{gone}");
+            assert!(
+                storage.tokens.find_access(gone).await.unwrap().is_none(),
+                "{gone}"
+            );
         }
         for gone in ["r1", "r2"] {
-            assert!(storage.tokens.find_refresh(gone).await.unwrap().is_none(), "{gone}");
+            assert!(
+                storage.tokens.find_refresh(gone).await.unwrap().is_none(),
+                "{gone}"
+            );
         }
-        assert!(!storage.tokens.find_access("a3").await.unwrap().unwrap().has_predecessor);
+        assert!(
+            !storage
+                .tokens
+                .find_access("a3")
+                .await
+                .unwrap()
+                .unwrap()
+                .has_predecessor
+        );
         assert_ne!(second, third);
     }
 }

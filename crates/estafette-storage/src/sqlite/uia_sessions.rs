@@ -8,7 +8,8 @@ use crate::{StorageResult, UiaSessionRecord, UiaSessionRepository};
 #[async_trait]
 impl UiaSessionRepository for Db {
     async fn create(&self, session: &UiaSessionRecord) -> StorageResult<()> {
-        let completed = serde_json::to_string(&session.completed).map_err(|e| corrupt("uia completed", e))?;
+        let completed =
+            serde_json::to_string(&session.completed).map_err(|e| corrupt("uia completed", e))?;
         sqlx::query(
             "INSERT INTO uia_sessions (session_id, action, user_id, completed_json, created_ts) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -39,7 +40,8 @@ impl UiaSessionRepository for Db {
                     .map(OwnedUserId::try_from)
                     .transpose()
                     .map_err(|e| corrupt("uia_sessions.user_id", e))?,
-                completed: serde_json::from_str(&completed).map_err(|e| corrupt("uia_sessions.completed", e))?,
+                completed: serde_json::from_str(&completed)
+                    .map_err(|e| corrupt("uia_sessions.completed", e))?,
                 created_ts: from_db(row.try_get("created_ts")?),
             })
         })
@@ -54,8 +56,8 @@ impl UiaSessionRepository for Db {
                 .fetch_optional(&mut *tx)
                 .await?;
         if let Some(completed) = completed {
-            let mut stages: Vec<String> =
-                serde_json::from_str(&completed).map_err(|e| corrupt("uia_sessions.completed", e))?;
+            let mut stages: Vec<String> = serde_json::from_str(&completed)
+                .map_err(|e| corrupt("uia_sessions.completed", e))?;
             if !stages.iter().any(|s| s == stage) {
                 stages.push(stage.to_owned());
             }
@@ -71,12 +73,18 @@ impl UiaSessionRepository for Db {
     }
 
     async fn delete(&self, session_id: &str) -> StorageResult<()> {
-        sqlx::query("DELETE FROM uia_sessions WHERE session_id = $1").bind(session_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM uia_sessions WHERE session_id = $1")
+            .bind(session_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn delete_created_before(&self, ts: u64) -> StorageResult<u64> {
-        let result = sqlx::query("DELETE FROM uia_sessions WHERE created_ts < $1").bind(to_db(ts)).execute(&self.pool).await?;
+        let result = sqlx::query("DELETE FROM uia_sessions WHERE created_ts < $1")
+            .bind(to_db(ts))
+            .execute(&self.pool)
+            .await?;
         Ok(result.rows_affected())
     }
 }

@@ -79,9 +79,17 @@ mod tests {
     async fn create_get_and_deactivate() {
         let (_dir, storage) = open_temporary().await;
         let alice = user_id!("@alice:example.org").to_owned();
-        let new = NewUser { user_id: alice.clone(), password_hash: Some("h".into()), is_admin: true, created_ts: 5 };
+        let new = NewUser {
+            user_id: alice.clone(),
+            password_hash: Some("h".into()),
+            is_admin: true,
+            created_ts: 5,
+        };
         assert!(storage.users.create(&new).await.unwrap());
-        assert!(!storage.users.create(&new).await.unwrap(), "a taken ID is refused");
+        assert!(
+            !storage.users.create(&new).await.unwrap(),
+            "a taken ID is refused"
+        );
         let record = storage.users.get(&alice).await.unwrap().unwrap();
         assert!(record.is_admin && !record.deactivated);
         assert_eq!(record.password_hash.as_deref(), Some("h"));
@@ -90,6 +98,13 @@ mod tests {
         let record = storage.users.get(&alice).await.unwrap().unwrap();
         assert!(record.deactivated);
         assert_eq!(record.password_hash, None);
-        assert!(storage.users.get(user_id!("@bob:example.org")).await.unwrap().is_none());
+        assert!(
+            storage
+                .users
+                .get(user_id!("@bob:example.org"))
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 }

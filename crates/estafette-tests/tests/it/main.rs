@@ -1,0 +1,10 @@
+//! Integration tests: whole servers in this process, driven by matrix-sdk and raw HTTP.
+//! One test binary keeps linking cheap.
+
+mod account_data;
+mod accounts;
+mod devices;
+mod errors;
+mod profile;
+mod servers;
+mod sessions;
