@@ -106,8 +106,10 @@ where
                 .check(&key)
                 .map_err(ApiError::limit_exceeded)?;
         }
-        if matches!(*http_request.method(), Method::POST | Method::PUT)
-            && !body.is_empty()
+        if matches!(
+            *http_request.method(),
+            Method::POST | Method::PUT | Method::DELETE
+        ) && !body.is_empty()
             && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
         {
             return Err(ApiError::not_json("The request body is not valid JSON"));

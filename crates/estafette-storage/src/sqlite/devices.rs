@@ -142,7 +142,7 @@ impl DeviceRepository for Db {
         user_id: &UserId,
         device_ids: &[OwnedDeviceId],
     ) -> StorageResult<Vec<OwnedDeviceId>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let mut deleted = Vec::new();
         for device_id in device_ids {
             if delete_one(&mut tx, user_id.as_str(), device_id.as_str()).await? {
@@ -158,7 +158,7 @@ impl DeviceRepository for Db {
         user_id: &UserId,
         keep: Option<&DeviceId>,
     ) -> StorageResult<Vec<OwnedDeviceId>> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT device_id FROM devices WHERE user_id = $1")
                 .bind(user_id.as_str())

@@ -55,6 +55,17 @@ pub struct Db {
     pool: SqlitePool,
 }
 
+impl Db {
+    /// A transaction that takes the write lock up front. A deferred transaction that reads
+    /// before it writes fails at once (SQLITE_BUSY) when another writer got in between, instead
+    /// of waiting for the busy timeout.
+    async fn write_transaction(
+        &self,
+    ) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
 /// SQLite integers are signed; timestamps and counters never reach 2^63.
 fn to_db(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
@@ -66,6 +77,63 @@ fn from_db(value: i64) -> u64 {
 
 fn corrupt(what: &str, err: impl std::fmt::Display) -> StorageError {
     StorageError::Corrupt(format!("{what}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{OwnedDeviceId, user_id};
+
+    use super::open_temporary;
+    use crate::{NewTokens, UiaSessionRecord};
+
+    /// Many writers at once must queue, never fail with "database is locked".
+    #[tokio::test]
+    async fn concurrent_writers_do_not_fail() {
+        let (_dir, storage) = open_temporary().await;
+        let alice = user_id!("@alice:example.org");
+        let session = UiaSessionRecord {
+            session_id: "s".into(),
+            action: "a".into(),
+            user_id: None,
+            completed: vec![],
+            created_ts: 0,
+        };
+        storage.uia_sessions.create(&session).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let storage = storage.clone();
+            tasks.push(tokio::spawn(async move {
+                let device: OwnedDeviceId = format!("D{i}").into();
+                storage.devices.upsert(alice, &device, None, 1).await?;
+                let hash = format!("h{i}");
+                let refresh = format!("r{i}");
+                let tokens = NewTokens {
+                    user_id: alice,
+                    device_id: &device,
+                    access_token_hash: &hash,
+                    access_expires_ts: None,
+                    refresh_token_hash: Some(&refresh),
+                    predecessor: None,
+                    now: 1,
+                };
+                storage.tokens.issue(&tokens).await?;
+                storage
+                    .uia_sessions
+                    .add_completed("s", &format!("stage{i}"))
+                    .await?;
+                storage
+                    .devices
+                    .delete_all_except(alice, Some(&device))
+                    .await?;
+                Ok::<_, crate::StorageError>(())
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().expect("no write may fail");
+        }
+        let session = storage.uia_sessions.get("s").await.unwrap().unwrap();
+        assert_eq!(session.completed.len(), 32, "no update was lost");
+    }
 }
 
 #[cfg(test)]

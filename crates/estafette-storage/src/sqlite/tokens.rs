@@ -12,7 +12,7 @@ fn owned_user(value: String) -> StorageResult<OwnedUserId> {
 #[async_trait]
 impl TokenRepository for Db {
     async fn issue(&self, tokens: &NewTokens<'_>) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let mut refresh_id = None;
         if let Some(refresh_hash) = tokens.refresh_token_hash {
             let id: i64 = sqlx::query_scalar(
@@ -85,7 +85,7 @@ impl TokenRepository for Db {
     }
 
     async fn retire_predecessor(&self, refresh_token_id: i64) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let predecessor: Option<Option<i64>> =
             sqlx::query_scalar("SELECT predecessor_id FROM refresh_tokens WHERE id = $1")
                 .bind(refresh_token_id)
@@ -124,7 +124,7 @@ impl TokenRepository for Db {
         user_id: &UserId,
         device_id: &DeviceId,
     ) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         for sql in [
             "DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2",
             "DELETE FROM refresh_tokens WHERE user_id = $1 AND device_id = $2",

@@ -49,7 +49,7 @@ impl UiaSessionRepository for Db {
     }
 
     async fn add_completed(&self, session_id: &str, stage: &str) -> StorageResult<()> {
-        let mut tx = self.pool.begin().await?;
+        let mut tx = self.write_transaction().await?;
         let completed: Option<String> =
             sqlx::query_scalar("SELECT completed_json FROM uia_sessions WHERE session_id = $1")
                 .bind(session_id)
