@@ -42,6 +42,7 @@ pub struct Config {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+#[derive(Default)]
 pub struct RegistrationConfig {
     /// Anyone may register through `/register` with the `m.login.dummy` stage.
     pub open: bool,
@@ -115,15 +116,6 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             database: DatabaseConfig::default(),
             logging: LoggingConfig::default(),
-        }
-    }
-}
-
-impl Default for RegistrationConfig {
-    fn default() -> Self {
-        Self {
-            open: false,
-            shared_secret: String::new(),
         }
     }
 }

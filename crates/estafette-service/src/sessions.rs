@@ -67,14 +67,14 @@ impl SessionService {
         if record.expires_ts.is_some_and(|expires| expires <= now) {
             return Err(unknown_token(true, "Access token has expired"));
         }
-        if record.has_predecessor {
-            if let Some(refresh_id) = record.refresh_token_id {
-                self.context
-                    .storage
-                    .tokens
-                    .retire_predecessor(refresh_id)
-                    .await?;
-            }
+        if record.has_predecessor
+            && let Some(refresh_id) = record.refresh_token_id
+        {
+            self.context
+                .storage
+                .tokens
+                .retire_predecessor(refresh_id)
+                .await?;
         }
         self.note_last_seen(&record.user_id, &record.device_id, now, ip)
             .await?;
@@ -288,7 +288,10 @@ impl SessionService {
         self.context
             .storage
             .devices
-            .delete(&requester.user_id, &[requester.device_id.clone()])
+            .delete(
+                &requester.user_id,
+                std::slice::from_ref(&requester.device_id),
+            )
             .await?;
         Ok(())
     }

@@ -75,7 +75,7 @@ impl SharedSecretRegistration {
             .registration_nonces
             .take(&request.nonce)
             .await?;
-        if !created.is_some_and(|ts| ts.saturating_add(NONCE_LIFETIME_MS) > self.context.now()) {
+        if created.is_none_or(|ts| ts.saturating_add(NONCE_LIFETIME_MS) <= self.context.now()) {
             return Err(ServiceError::Unknown(
                 "Unrecognised or expired nonce".into(),
             ));

@@ -28,7 +28,7 @@ fn to_device(record: DeviceRecord) -> Device {
     device.last_seen_ip = record.last_seen_ip;
     device.last_seen_ts = record
         .last_seen_ts
-        .and_then(|ts| UInt::new(ts))
+        .and_then(UInt::new)
         .map(MilliSecondsSinceUnixEpoch);
     device
 }

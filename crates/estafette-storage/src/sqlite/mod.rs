@@ -80,6 +80,15 @@ fn corrupt(what: &str, err: impl std::fmt::Display) -> StorageError {
 }
 
 #[cfg(test)]
+pub(crate) async fn open_temporary() -> (tempfile::TempDir, Storage) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let storage = open(&dir.path().join("test.db"), 4)
+        .await
+        .expect("open database");
+    (dir, storage)
+}
+
+#[cfg(test)]
 mod tests {
     use ruma::{OwnedDeviceId, user_id};
 
@@ -134,13 +143,4 @@ mod tests {
         let session = storage.uia_sessions.get("s").await.unwrap().unwrap();
         assert_eq!(session.completed.len(), 32, "no update was lost");
     }
-}
-
-#[cfg(test)]
-pub(crate) async fn open_temporary() -> (tempfile::TempDir, Storage) {
-    let dir = tempfile::tempdir().expect("temporary directory");
-    let storage = open(&dir.path().join("test.db"), 4)
-        .await
-        .expect("open database");
-    (dir, storage)
 }
