@@ -129,6 +129,11 @@ impl From<ServiceError> for ApiError {
             } => Self::unknown_token(soft_logout, message),
             ServiceError::AuthenticationRequired(info) => Self::Uia(info),
             ServiceError::TooLarge(_) => Self::too_large(message),
+            ServiceError::UnsupportedRoomVersion(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::UnsupportedRoomVersion,
+                message,
+            ),
             ServiceError::Internal(_) | ServiceError::Storage(_) => {
                 tracing::error!(error = %message, "internal error");
                 Self::new(

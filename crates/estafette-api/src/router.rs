@@ -32,6 +32,11 @@ where
         };
         for path in T::PATH_BUILDER.all_paths() {
             router = router.route(path, on(filter, self.clone()));
+            // State endpoints also answer with an empty state key left out of the path.
+            if let Some(prefix) = path.strip_suffix("/{state_key}") {
+                router = router.route(prefix, on(filter, self.clone()));
+                router = router.route(&format!("{prefix}/"), on(filter, self.clone()));
+            }
         }
         router
     }

@@ -278,6 +278,20 @@ impl AccountService {
     }
 }
 
+/// Whether `user_id` is an active (not deactivated) account of this server.
+pub(crate) async fn is_active_local_user(
+    context: &Context,
+    user_id: &UserId,
+) -> ServiceResult<bool> {
+    Ok(user_id.server_name() == context.server_name
+        && context
+            .storage
+            .users
+            .get(user_id)
+            .await?
+            .is_some_and(|u| !u.deactivated))
+}
+
 #[cfg(test)]
 mod tests {
     use crate::testing::services;

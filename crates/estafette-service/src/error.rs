@@ -38,6 +38,8 @@ pub enum ServiceError {
     #[error("{0}")]
     TooLarge(String),
     #[error("{0}")]
+    UnsupportedRoomVersion(String),
+    #[error("{0}")]
     Internal(String),
     #[error(transparent)]
     Storage(#[from] StorageError),

@@ -7,10 +7,15 @@ mod accounts;
 mod devices;
 mod error;
 mod filters;
+mod keys;
+mod notifier;
 mod passwords;
+mod pdu;
 mod profiles;
+mod rooms;
 mod sessions;
 mod shared_secret;
+mod sync;
 mod tokens;
 mod uia;
 
@@ -26,10 +31,20 @@ pub use devices::DeviceService;
 pub use error::{ServiceError, ServiceResult};
 pub use estafette_storage::DeviceRecord;
 pub use filters::FilterService;
+pub use keys::ServerKey;
+pub use notifier::{LocalNotifier, Notifier};
+pub use pdu::{EventDraft, Pdu};
 pub use profiles::ProfileService;
+pub use rooms::{
+    CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, MessagesPage, Preset, RoomService, StateMap,
+};
 pub use sessions::{LoginOutcome, Requester, SessionService, TokenGrant};
 pub use shared_secret::{
     SharedSecretRegistration, SharedSecretRequest, mac_input as shared_secret_mac_input,
+};
+pub use sync::{
+    DEFAULT_TIMELINE_LIMIT, RoomTimeline, SyncRequest, SyncResult, SyncService, format_token,
+    parse_token,
 };
 pub use uia::{UiaAction, UiaService};
 
@@ -40,6 +55,8 @@ pub struct Context {
     pub server_name: OwnedServerName,
     pub clock: Arc<dyn Clock>,
     pub random: Arc<dyn Random>,
+    pub server_key: Arc<ServerKey>,
+    pub notifier: Arc<dyn Notifier>,
 }
 
 impl Context {
@@ -59,6 +76,8 @@ pub struct Services {
     pub profiles: ProfileService,
     pub account_data: AccountDataService,
     pub filters: FilterService,
+    pub rooms: RoomService,
+    pub sync: SyncService,
     pub shared_secret: SharedSecretRegistration,
 }
 
@@ -67,6 +86,7 @@ impl Services {
         let context = Arc::new(context);
         let sessions = SessionService::new(context.clone());
         let uia = UiaService::new(context.clone(), sessions.clone());
+        let rooms = RoomService::new(context.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Self {
             shared_secret: SharedSecretRegistration::new(
@@ -79,6 +99,8 @@ impl Services {
             profiles: ProfileService::new(context.clone()),
             account_data: AccountDataService::new(context.clone()),
             filters: FilterService::new(context.clone()),
+            sync: SyncService::new(context.clone(), rooms.clone()),
+            rooms,
             sessions,
             uia,
             context,
@@ -104,12 +126,17 @@ pub(crate) mod testing {
         config.server_name = "example.org".into();
         config.registration.open = true;
         let clock = Arc::new(ManualClock::new(1_700_000_000_000));
+        let random = Arc::new(SeededRandom::new(1));
+        let server_key =
+            ServerKey::load_or_generate(&dir.path().join("signing.key"), &*random).expect("key");
         let context = Context {
             storage,
             server_name: config.parsed_server_name().expect("server name"),
             config: Arc::new(config),
             clock: clock.clone(),
-            random: Arc::new(SeededRandom::new(1)),
+            random,
+            server_key: Arc::new(server_key),
+            notifier: Arc::new(LocalNotifier::default()),
         };
         (dir, Services::new(context), clock)
     }

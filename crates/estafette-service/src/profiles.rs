@@ -24,14 +24,7 @@ impl ProfileService {
     }
 
     async fn ensure_local_user(&self, user_id: &UserId) -> ServiceResult<()> {
-        let exists = user_id.server_name() == self.context.server_name
-            && self
-                .context
-                .storage
-                .users
-                .get(user_id)
-                .await?
-                .is_some_and(|u| !u.deactivated);
+        let exists = crate::accounts::is_active_local_user(&self.context, user_id).await?;
         if exists {
             Ok(())
         } else {

@@ -137,6 +137,8 @@ mod tests {
             server_name: services.context.server_name.clone(),
             clock: services.context.clock.clone(),
             random: services.context.random.clone(),
+            server_key: services.context.server_key.clone(),
+            notifier: services.context.notifier.clone(),
         };
         let services = crate::Services::new(context);
         let nonce = services.shared_secret.issue_nonce().await.unwrap();

@@ -32,4 +32,8 @@ pub struct Storage {
     pub filters: Arc<dyn FilterRepository>,
     pub uia_sessions: Arc<dyn UiaSessionRepository>,
     pub registration_nonces: Arc<dyn RegistrationNonceRepository>,
+    pub rooms: Arc<dyn RoomRepository>,
+    pub events: Arc<dyn EventRepository>,
+    pub state: Arc<dyn StateRepository>,
+    pub memberships: Arc<dyn MembershipRepository>,
 }

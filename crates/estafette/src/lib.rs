@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use estafette_api::AppState;
 use estafette_core::{Clock, Config, OsRandom, Random, SystemClock};
-use estafette_service::{Context, Services};
+use estafette_service::{Context, LocalNotifier, ServerKey, ServiceError, Services};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -26,6 +26,8 @@ pub enum StartError {
     },
     #[error("cannot open the database: {0}")]
     Storage(#[from] estafette_storage::StorageError),
+    #[error("signing key: {0}")]
+    Key(#[from] ServiceError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -60,12 +62,16 @@ pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services,
         estafette_storage::sqlite::open(&config.database_path(), config.database.max_connections)
             .await?;
     let server_name = config.parsed_server_name()?;
+    let server_key =
+        ServerKey::load_or_generate(&config.data_dir.join("signing.key"), &*runtime.random)?;
     Ok(Services::new(Context {
         storage,
         server_name,
         config: Arc::new(config),
         clock: runtime.clock,
         random: runtime.random,
+        server_key: Arc::new(server_key),
+        notifier: Arc::new(LocalNotifier::default()),
     }))
 }
 

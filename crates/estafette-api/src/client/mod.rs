@@ -5,8 +5,14 @@ mod account_data;
 mod device;
 mod discovery;
 mod filter;
+mod membership;
+mod message;
+mod pdu_format;
 mod profile;
+mod room;
 mod session;
+mod state;
+mod sync;
 
 use axum::Router;
 
@@ -19,5 +25,10 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = device::routes(router);
     let router = profile::routes(router);
     let router = account_data::routes(router);
-    filter::routes(router)
+    let router = filter::routes(router);
+    let router = room::routes(router);
+    let router = membership::routes(router);
+    let router = message::routes(router);
+    let router = state::routes(router);
+    sync::routes(router)
 }

@@ -3,18 +3,27 @@
 
 mod account_data;
 mod devices;
+mod events;
 mod filters;
+mod memberships;
 mod profiles;
 mod registration_nonces;
+mod rooms;
 mod tokens;
 mod uia_sessions;
 mod users;
 
 pub use account_data::AccountDataRepository;
 pub use devices::{DeviceRecord, DeviceRepository};
+pub use events::{
+    AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,
+    StateEntry, StateRepository,
+};
 pub use filters::FilterRepository;
+pub use memberships::{MembershipRecord, MembershipRepository};
 pub use profiles::ProfileRepository;
 pub use registration_nonces::RegistrationNonceRepository;
+pub use rooms::{RoomRecord, RoomRepository};
 pub use tokens::{AccessTokenRecord, NewTokens, RefreshTokenRecord, TokenRepository};
 pub use uia_sessions::{UiaSessionRecord, UiaSessionRepository};
 pub use users::{NewUser, UserRecord, UserRepository};

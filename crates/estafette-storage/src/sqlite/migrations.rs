@@ -5,8 +5,10 @@ use sqlx::SqlitePool;
 
 use crate::{StorageError, StorageResult};
 
-const MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/sqlite/0001_accounts.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_accounts.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_rooms.sql")),
+];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {
     sqlx::query(

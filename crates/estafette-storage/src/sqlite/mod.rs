@@ -2,10 +2,14 @@
 
 mod account_data;
 mod devices;
+mod events;
 mod filters;
+mod memberships;
 mod migrations;
 mod profiles;
 mod registration_nonces;
+mod rooms;
+mod state;
 mod tokens;
 mod uia_sessions;
 mod users;
@@ -46,7 +50,11 @@ fn storage(pool: SqlitePool) -> Storage {
         account_data: db.clone(),
         filters: db.clone(),
         uia_sessions: db.clone(),
-        registration_nonces: db,
+        registration_nonces: db.clone(),
+        rooms: db.clone(),
+        events: db.clone(),
+        state: db.clone(),
+        memberships: db,
     }
 }
 

@@ -6,5 +6,7 @@ mod accounts;
 mod devices;
 mod errors;
 mod profile;
+mod room_rules;
+mod rooms;
 mod servers;
 mod sessions;

@@ -1,0 +1,174 @@
+//! Membership: `/join`, `/rooms/{roomId}/join`, `invite`, `leave`, `kick`, `ban`, `unban`,
+//! `/joined_rooms`.
+
+use axum::Router;
+use axum::extract::State;
+use ruma::OwnedRoomId;
+use ruma::api::client::membership::{
+    ban_user, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms, kick_user,
+    leave_room, unban_user,
+};
+
+use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::router::RouterExt;
+use crate::{ApiError, AppState};
+
+pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .ruma(join_room_by_id)
+        .ruma(join_room_by_id_or_alias)
+        .ruma(invite_user)
+        .ruma(leave_room)
+        .ruma(kick_user)
+        .ruma(ban_user)
+        .ruma(unban_user)
+        .ruma(joined_rooms)
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/join`
+async fn join_room_by_id(
+    State(state): State<AppState>,
+    request: Ruma<join_room_by_id::v3::Request>,
+) -> ApiResult<join_room_by_id::v3::Response> {
+    let room_id = &request.body.room_id;
+    state
+        .services
+        .rooms
+        .join(request.requester()?, room_id)
+        .await?;
+    Ok(RumaResponse(join_room_by_id::v3::Response::new(
+        room_id.clone(),
+    )))
+}
+
+/// `POST /_matrix/client/v3/join/{roomIdOrAlias}`
+async fn join_room_by_id_or_alias(
+    State(state): State<AppState>,
+    request: Ruma<join_room_by_id_or_alias::v3::Request>,
+) -> ApiResult<join_room_by_id_or_alias::v3::Response> {
+    let room_id = OwnedRoomId::try_from(request.body.room_id_or_alias.clone()).map_err(|_| {
+        ApiError::new(
+            http::StatusCode::NOT_FOUND,
+            ruma::api::error::ErrorKind::NotFound,
+            "Room aliases are not supported yet",
+        )
+    })?;
+    state
+        .services
+        .rooms
+        .join(request.requester()?, &room_id)
+        .await?;
+    Ok(RumaResponse(join_room_by_id_or_alias::v3::Response::new(
+        room_id,
+    )))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/invite`
+async fn invite_user(
+    State(state): State<AppState>,
+    request: Ruma<invite_user::v3::Request>,
+) -> ApiResult<invite_user::v3::Response> {
+    let body = &request.body;
+    let invite_user::v3::InvitationRecipient::UserId(recipient) = &body.recipient else {
+        return Err(ApiError::new(
+            http::StatusCode::BAD_REQUEST,
+            ruma::api::error::ErrorKind::Unrecognized,
+            "Third-party invites are not supported",
+        ));
+    };
+    state
+        .services
+        .rooms
+        .invite(
+            request.requester()?,
+            &body.room_id,
+            &recipient.user_id,
+            recipient.reason.as_deref(),
+        )
+        .await?;
+    Ok(RumaResponse(invite_user::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/leave`
+async fn leave_room(
+    State(state): State<AppState>,
+    request: Ruma<leave_room::v3::Request>,
+) -> ApiResult<leave_room::v3::Response> {
+    let body = &request.body;
+    state
+        .services
+        .rooms
+        .leave(request.requester()?, &body.room_id, body.reason.as_deref())
+        .await?;
+    Ok(RumaResponse(leave_room::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/kick`
+async fn kick_user(
+    State(state): State<AppState>,
+    request: Ruma<kick_user::v3::Request>,
+) -> ApiResult<kick_user::v3::Response> {
+    let body = &request.body;
+    state
+        .services
+        .rooms
+        .kick(
+            request.requester()?,
+            &body.room_id,
+            &body.user_id,
+            body.reason.as_deref(),
+        )
+        .await?;
+    Ok(RumaResponse(kick_user::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/ban`
+async fn ban_user(
+    State(state): State<AppState>,
+    request: Ruma<ban_user::v3::Request>,
+) -> ApiResult<ban_user::v3::Response> {
+    let body = &request.body;
+    state
+        .services
+        .rooms
+        .ban(
+            request.requester()?,
+            &body.room_id,
+            &body.user_id,
+            body.reason.as_deref(),
+        )
+        .await?;
+    Ok(RumaResponse(ban_user::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/unban`
+async fn unban_user(
+    State(state): State<AppState>,
+    request: Ruma<unban_user::v3::Request>,
+) -> ApiResult<unban_user::v3::Response> {
+    let body = &request.body;
+    state
+        .services
+        .rooms
+        .unban(
+            request.requester()?,
+            &body.room_id,
+            &body.user_id,
+            body.reason.as_deref(),
+        )
+        .await?;
+    Ok(RumaResponse(unban_user::v3::Response::new()))
+}
+
+/// `GET /_matrix/client/v3/joined_rooms`
+async fn joined_rooms(
+    State(state): State<AppState>,
+    request: Ruma<joined_rooms::v3::Request>,
+) -> ApiResult<joined_rooms::v3::Response> {
+    let rooms = state
+        .services
+        .rooms
+        .joined_rooms(&request.requester()?.user_id)
+        .await?;
+    Ok(RumaResponse(joined_rooms::v3::Response::new(rooms)))
+}

@@ -1,0 +1,94 @@
+//! `GET /_matrix/client/v3/sync`
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use estafette_service::{DEFAULT_TIMELINE_LIMIT, RoomTimeline, SyncRequest};
+use ruma::api::client::filter::FilterDefinition;
+use ruma::api::client::sync::sync_events::v3;
+use ruma::serde::Raw;
+use serde_json::value::{RawValue, to_raw_value};
+
+use super::pdu_format::client_events;
+use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::router::RouterExt;
+use crate::{ApiError, AppState};
+
+/// Long-polls are capped so that a client cannot hold a connection open for hours.
+const MAX_TIMEOUT: Duration = Duration::from_secs(120);
+
+pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+    router.ruma(sync_events)
+}
+
+fn timeline(section: &RoomTimeline) -> Result<(v3::Timeline, v3::State), ApiError> {
+    let mut timeline = v3::Timeline::new();
+    timeline.limited = section.limited;
+    timeline.prev_batch = section.prev_batch.clone();
+    timeline.events = client_events(&section.events, false)?;
+    let mut state = v3::StateEvents::new();
+    state.events = client_events(&section.state, false)?;
+    Ok((timeline, v3::State::Before(state)))
+}
+
+async fn sync_events(
+    State(state): State<AppState>,
+    request: Ruma<v3::Request>,
+) -> ApiResult<v3::Response> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let filter = match &body.filter {
+        Some(v3::Filter::FilterDefinition(filter)) => Some(filter.clone()),
+        Some(v3::Filter::FilterId(id)) => Some(
+            state
+                .services
+                .filters
+                .get(requester, &requester.user_id, id)
+                .await?,
+        ),
+        _ => None,
+    };
+    let timeline_limit = filter
+        .as_ref()
+        .and_then(|f: &FilterDefinition| f.room.timeline.limit)
+        .map(|limit| u32::try_from(u64::from(limit)).unwrap_or(u32::MAX))
+        .unwrap_or(DEFAULT_TIMELINE_LIMIT);
+    let sync = SyncRequest {
+        since: body.since.clone(),
+        timeout: body.timeout.unwrap_or_default().min(MAX_TIMEOUT),
+        full_state: body.full_state,
+        timeline_limit,
+    };
+    let result = state.services.sync.sync(requester, sync).await?;
+
+    let mut response = v3::Response::new(result.next_batch);
+    for (room_id, section) in &result.joined {
+        let mut joined = v3::JoinedRoom::new();
+        (joined.timeline, joined.state) = timeline(section)?;
+        response.rooms.join.insert(room_id.clone(), joined);
+    }
+    for (room_id, section) in &result.left {
+        let mut left = v3::LeftRoom::new();
+        (left.timeline, left.state) = timeline(section)?;
+        response.rooms.leave.insert(room_id.clone(), left);
+    }
+    for (room_id, stripped) in &result.invited {
+        let mut invited = v3::InvitedRoom::new();
+        invited.invite_state.events = stripped
+            .iter()
+            .map(|event| to_raw_value(event).map(Raw::from_json))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::bad_json(e.to_string()))?;
+        response.rooms.invite.insert(room_id.clone(), invited);
+    }
+    for (kind, content) in &result.account_data {
+        let event = format!(
+            r#"{{"type":{},"content":{content}}}"#,
+            serde_json::Value::String(kind.clone())
+        );
+        let raw = RawValue::from_string(event).map_err(|e| ApiError::bad_json(e.to_string()))?;
+        response.account_data.events.push(Raw::from_json(raw));
+    }
+    Ok(RumaResponse(response))
+}

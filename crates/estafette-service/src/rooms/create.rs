@@ -1,0 +1,258 @@
+//! `createRoom`: the create event, the creator's join, power levels, the preset's rules,
+//! initial state, name, topic and invites, in the order the spec gives.
+
+use estafette_storage::StateChange;
+use ruma::events::{StateEventType, TimelineEventType};
+use ruma::{OwnedRoomId, OwnedUserId, RoomVersionId, UserId};
+use serde_json::{Map, Value as JsonValue, json};
+
+use super::timeline::entries;
+use super::{CREATABLE_ROOM_VERSIONS, RoomService, StateMap};
+use crate::pdu::PduPosition;
+use crate::{EventDraft, ServiceError, ServiceResult};
+
+const ROOM_ID_LENGTH: usize = 18;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Preset {
+    PrivateChat,
+    PublicChat,
+    TrustedPrivateChat,
+}
+
+/// A `createRoom` request, parsed.
+#[derive(Debug, Clone, Default)]
+pub struct CreateRoom {
+    pub preset: Option<Preset>,
+    /// Published in the room directory.
+    pub public: bool,
+    pub room_version: Option<RoomVersionId>,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub invite: Vec<OwnedUserId>,
+    pub is_direct: bool,
+    /// `(type, state_key, content)`
+    pub initial_state: Vec<(String, String, JsonValue)>,
+    pub creation_content: Option<Map<String, JsonValue>>,
+    pub power_level_content_override: Option<Map<String, JsonValue>>,
+    pub room_alias_name: Option<String>,
+}
+
+impl RoomService {
+    pub async fn create_room(
+        &self,
+        creator: &UserId,
+        request: CreateRoom,
+    ) -> ServiceResult<OwnedRoomId> {
+        let version = request.room_version.clone().unwrap_or(RoomVersionId::V12);
+        if !CREATABLE_ROOM_VERSIONS.contains(&version) {
+            return Err(ServiceError::UnsupportedRoomVersion(format!(
+                "This server creates rooms of versions 10, 11 and 12, not {version}"
+            )));
+        }
+        let rules = version
+            .rules()
+            .ok_or_else(|| ServiceError::Internal(format!("no rules for {version}")))?;
+        if request.room_alias_name.is_some() {
+            return Err(ServiceError::InvalidParam(
+                "Room aliases are not supported yet".into(),
+            ));
+        }
+        for invitee in &request.invite {
+            if !self.is_local_user(invitee).await? {
+                return Err(ServiceError::NotFound(format!("Unknown user {invitee}")));
+            }
+        }
+        let preset = request.preset.unwrap_or(if request.public {
+            Preset::PublicChat
+        } else {
+            Preset::PrivateChat
+        });
+        let creators_have_infinite_power = rules.authorization.explicitly_privilege_room_creators;
+
+        let mut create_content = request.creation_content.clone().unwrap_or_default();
+        create_content.insert("room_version".into(), json!(version.as_str()));
+        if !rules.authorization.use_room_create_sender {
+            create_content.insert("creator".into(), json!(creator));
+        }
+        if creators_have_infinite_power
+            && preset == Preset::TrustedPrivateChat
+            && !request.invite.is_empty()
+        {
+            create_content.insert("additional_creators".into(), json!(request.invite));
+        }
+        let create = EventDraft::state(
+            TimelineEventType::RoomCreate,
+            "",
+            JsonValue::Object(create_content),
+        );
+        // A v12 room ID is the hash of its create event: two identical create events in the same
+        // millisecond would collide, so a collision moves the timestamp on.
+        let mut attempt = 0;
+        let (create_pdu, _guard) = loop {
+            let room_id = if super::super::pdu::needs_room_id_from_create(&rules) {
+                None
+            } else {
+                let id = format!(
+                    "!{}:{}",
+                    self.context.random.alphanumeric(ROOM_ID_LENGTH),
+                    self.context.server_name
+                );
+                Some(OwnedRoomId::try_from(id).map_err(|e| ServiceError::Internal(e.to_string()))?)
+            };
+            let position = PduPosition {
+                room_id: room_id.as_deref(),
+                prev_events: vec![],
+                auth_events: vec![],
+                depth: 1,
+            };
+            let create_pdu = self.build_at(
+                &create,
+                position,
+                &rules,
+                creator,
+                self.context.now() + attempt,
+            )?;
+            ruma::state_res::check_state_independent_auth_rules(
+                &rules.authorization,
+                &create_pdu,
+                |_: &ruma::EventId| None::<crate::Pdu>,
+            )
+            .map_err(ServiceError::BadJson)?;
+            let guard = self.lock(&create_pdu.room_id).await;
+            let created = self
+                .context
+                .storage
+                .rooms
+                .create(
+                    &create_pdu.room_id,
+                    version.as_str(),
+                    creator,
+                    request.public,
+                    self.context.now(),
+                )
+                .await?;
+            if created {
+                break (create_pdu, guard);
+            }
+            attempt += 1;
+            if attempt > 100 {
+                return Err(ServiceError::Internal("cannot find a free room ID".into()));
+            }
+        };
+        let room_id = create_pdu.room_id.clone();
+        let mut state = StateMap::new();
+        state.insert(
+            (StateEventType::RoomCreate, String::new()),
+            create_pdu.event_id.clone(),
+        );
+        let create_entries = entries(&state);
+        let change = StateChange::Changed {
+            prev_group: None,
+            delta: &create_entries,
+            full: &create_entries,
+        };
+        let mut group = self
+            .store(&create_pdu, change, creator, None)
+            .await?
+            .state_group;
+
+        let mut drafts = vec![EventDraft::state(
+            TimelineEventType::RoomMember,
+            creator.as_str(),
+            self.member_content("join", creator, None).await?,
+        )];
+        let mut users = Map::new();
+        if !creators_have_infinite_power {
+            users.insert(creator.to_string(), json!(100));
+        }
+        if preset == Preset::TrustedPrivateChat && !creators_have_infinite_power {
+            for invitee in &request.invite {
+                users.insert(invitee.to_string(), json!(100));
+            }
+        }
+        let mut power_levels = json!({
+            "users": users,
+            "users_default": 0,
+            "events": {
+                "m.room.name": 50, "m.room.power_levels": 100, "m.room.history_visibility": 100,
+                "m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": 100,
+                "m.room.server_acl": 100, "m.room.encryption": 100
+            },
+            "events_default": 0, "state_default": 50, "ban": 50, "kick": 50, "redact": 50, "invite": 0,
+            "notifications": {"room": 50}
+        });
+        if let (Some(levels), Some(overrides)) = (
+            power_levels.as_object_mut(),
+            &request.power_level_content_override,
+        ) {
+            for (key, value) in overrides {
+                levels.insert(key.clone(), value.clone());
+            }
+        }
+        drafts.push(EventDraft::state(
+            TimelineEventType::RoomPowerLevels,
+            "",
+            power_levels,
+        ));
+        let (join_rule, guest_access) = match preset {
+            Preset::PublicChat => ("public", "forbidden"),
+            Preset::PrivateChat | Preset::TrustedPrivateChat => ("invite", "can_join"),
+        };
+        drafts.push(EventDraft::state(
+            TimelineEventType::RoomJoinRules,
+            "",
+            json!({"join_rule": join_rule}),
+        ));
+        drafts.push(EventDraft::state(
+            TimelineEventType::RoomHistoryVisibility,
+            "",
+            json!({"history_visibility": "shared"}),
+        ));
+        drafts.push(EventDraft::state(
+            TimelineEventType::RoomGuestAccess,
+            "",
+            json!({"guest_access": guest_access}),
+        ));
+        for (kind, key, content) in &request.initial_state {
+            drafts.push(EventDraft::state(
+                TimelineEventType::from(kind.as_str()),
+                key.clone(),
+                content.clone(),
+            ));
+        }
+        if let Some(name) = &request.name {
+            drafts.push(EventDraft::state(
+                TimelineEventType::RoomName,
+                "",
+                json!({"name": name}),
+            ));
+        }
+        if let Some(topic) = &request.topic {
+            drafts.push(EventDraft::state(
+                TimelineEventType::RoomTopic,
+                "",
+                json!({"topic": topic}),
+            ));
+        }
+        for invitee in &request.invite {
+            let mut content = self.member_content("invite", invitee, None).await?;
+            if request.is_direct {
+                content["is_direct"] = json!(true);
+            }
+            drafts.push(EventDraft::state(
+                TimelineEventType::RoomMember,
+                invitee.as_str(),
+                content,
+            ));
+        }
+        for draft in &drafts {
+            self.append_locked(
+                &room_id, &rules, &mut state, &mut group, creator, draft, None,
+            )
+            .await?;
+        }
+        tracing::info!(%room_id, %creator, %version, "room created");
+        Ok(room_id)
+    }
+}

@@ -1,0 +1,228 @@
+//! Membership changes and sending events on behalf of local users. Whether a change is
+//! allowed is decided by the room version's authorization rules in [`RoomService::append`];
+//! a refusal reaches the client as 403 with the rule's reason.
+
+use ruma::events::TimelineEventType;
+use ruma::{OwnedEventId, RoomId, UserId};
+use serde_json::{Value as JsonValue, json};
+
+use super::RoomService;
+use super::timeline::Txn;
+use crate::{EventDraft, Requester, ServiceError, ServiceResult};
+
+/// Memberships that count as being in a room for leaving or kicking.
+const IN_ROOM: &[&str] = &["join", "invite", "knock"];
+
+impl RoomService {
+    /// Refuses with `message` unless `user`'s current membership is one of `allowed`.
+    async fn require_membership(
+        &self,
+        room_id: &RoomId,
+        user: &UserId,
+        allowed: &[&str],
+        message: &str,
+    ) -> ServiceResult<()> {
+        let membership = self.context.storage.memberships.get(room_id, user).await?;
+        if membership.is_some_and(|m| allowed.contains(&m.membership.as_str())) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(message.to_owned()))
+        }
+    }
+
+    pub(crate) async fn is_local_user(&self, user_id: &UserId) -> ServiceResult<bool> {
+        crate::accounts::is_active_local_user(&self.context, user_id).await
+    }
+
+    /// `m.room.member` content for `user`, carrying their profile as other servers do.
+    pub(crate) async fn member_content(
+        &self,
+        membership: &str,
+        user: &UserId,
+        reason: Option<&str>,
+    ) -> ServiceResult<JsonValue> {
+        let mut content = json!({"membership": membership});
+        if matches!(membership, "join" | "invite") {
+            let profile = self.context.storage.profiles.get_all(user).await?;
+            for field in ["displayname", "avatar_url"] {
+                if let Some(value) = profile.get(field) {
+                    content[field] = value.clone();
+                }
+            }
+        }
+        if let Some(reason) = reason {
+            content["reason"] = json!(reason);
+        }
+        Ok(content)
+    }
+
+    async fn set_membership(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        target: &UserId,
+        membership: &str,
+        reason: Option<&str>,
+    ) -> ServiceResult<OwnedEventId> {
+        let content = self.member_content(membership, target, reason).await?;
+        let draft = EventDraft::state(TimelineEventType::RoomMember, target.as_str(), content);
+        Ok(self
+            .append(room_id, &requester.user_id, draft, None)
+            .await?
+            .event_id)
+    }
+
+    pub async fn join(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+    ) -> ServiceResult<OwnedEventId> {
+        if let Some(current) = self
+            .context
+            .storage
+            .memberships
+            .get(room_id, &requester.user_id)
+            .await?
+        {
+            if current.membership == "join" {
+                return Ok(current.event_id);
+            }
+        }
+        self.set_membership(requester, room_id, &requester.user_id, "join", None)
+            .await
+    }
+
+    pub async fn invite(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<&str>,
+    ) -> ServiceResult<()> {
+        if !self.is_local_user(target).await? {
+            return Err(ServiceError::NotFound(format!("Unknown user {target}")));
+        }
+        self.set_membership(requester, room_id, target, "invite", reason)
+            .await
+            .map(drop)
+    }
+
+    pub async fn leave(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        reason: Option<&str>,
+    ) -> ServiceResult<()> {
+        self.room_rules(room_id).await?;
+        self.require_membership(
+            room_id,
+            &requester.user_id,
+            IN_ROOM,
+            "You are not in this room",
+        )
+        .await?;
+        self.set_membership(requester, room_id, &requester.user_id, "leave", reason)
+            .await
+            .map(drop)
+    }
+
+    pub async fn kick(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<&str>,
+    ) -> ServiceResult<()> {
+        self.require_membership(
+            room_id,
+            target,
+            IN_ROOM,
+            &format!("{target} is not in this room"),
+        )
+        .await?;
+        self.set_membership(requester, room_id, target, "leave", reason)
+            .await
+            .map(drop)
+    }
+
+    pub async fn ban(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<&str>,
+    ) -> ServiceResult<()> {
+        self.set_membership(requester, room_id, target, "ban", reason)
+            .await
+            .map(drop)
+    }
+
+    pub async fn unban(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        target: &UserId,
+        reason: Option<&str>,
+    ) -> ServiceResult<()> {
+        let message = format!("{target} is not banned from this room");
+        self.require_membership(room_id, target, &["ban"], &message)
+            .await?;
+        self.set_membership(requester, room_id, target, "leave", reason)
+            .await
+            .map(drop)
+    }
+
+    /// Sends a message-like event; retries with the same transaction ID return the same event.
+    pub async fn send_message(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        kind: TimelineEventType,
+        content: JsonValue,
+        txn_id: &str,
+    ) -> ServiceResult<OwnedEventId> {
+        let txn = Txn {
+            device_id: &requester.device_id,
+            txn_id,
+        };
+        let pdu = self
+            .append(
+                room_id,
+                &requester.user_id,
+                EventDraft::message(kind, content),
+                Some(txn),
+            )
+            .await?;
+        Ok(pdu.event_id)
+    }
+
+    /// Sends a state event. Membership changes go through their own endpoints.
+    pub async fn send_state(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        kind: TimelineEventType,
+        state_key: &str,
+        content: JsonValue,
+    ) -> ServiceResult<OwnedEventId> {
+        if kind == TimelineEventType::RoomMember {
+            return Err(ServiceError::Forbidden(
+                "Use the membership endpoints to change membership".into(),
+            ));
+        }
+        if kind == TimelineEventType::RoomCreate {
+            return Err(ServiceError::Forbidden(
+                "A room has exactly one create event".into(),
+            ));
+        }
+        let pdu = self
+            .append(
+                room_id,
+                &requester.user_id,
+                EventDraft::state(kind, state_key, content),
+                None,
+            )
+            .await?;
+        Ok(pdu.event_id)
+    }
+}

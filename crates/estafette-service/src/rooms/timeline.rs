@@ -1,0 +1,265 @@
+//! Appending local events: build the PDU, authorise it against the room's current state with
+//! the spec's rules, store it with its state change, and wake the members' syncs.
+
+use std::collections::HashMap;
+
+use estafette_storage::{AppendedEvent, ClientTransaction, NewEvent, StateChange, StateEntry};
+use ruma::events::{StateEventType, TimelineEventType};
+use ruma::room_version_rules::RoomVersionRules;
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedUserId, RoomId, UInt, UserId};
+use serde_json::value::to_raw_value;
+
+use super::{RoomService, StateMap};
+use crate::pdu::PduPosition;
+use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
+
+/// A room's DAG may have many forward extremities; a new event points to at most this many.
+const MAX_PREV_EVENTS: usize = 20;
+
+/// Where the event comes from when a client sent it with a transaction ID.
+pub(crate) struct Txn<'a> {
+    pub device_id: &'a ruma::DeviceId,
+    pub txn_id: &'a str,
+}
+
+impl RoomService {
+    /// Appends an event from a local user to an existing room.
+    pub(crate) async fn append(
+        &self,
+        room_id: &RoomId,
+        sender: &UserId,
+        draft: EventDraft,
+        txn: Option<Txn<'_>>,
+    ) -> ServiceResult<Pdu> {
+        let _guard = self.lock(room_id).await;
+        if let Some(txn) = &txn {
+            let key = ClientTransaction {
+                user_id: sender,
+                device_id: txn.device_id,
+                txn_id: txn.txn_id,
+            };
+            if let Some(event_id) = self.context.storage.events.find_transaction(key).await? {
+                return self
+                    .pdu(&event_id)
+                    .await?
+                    .ok_or_else(|| ServiceError::Internal("lost event".into()));
+            }
+        }
+        let (_, rules) = self.room_rules(room_id).await?;
+        let (mut state, mut group) = self.current_state(room_id).await?;
+        self.append_locked(room_id, &rules, &mut state, &mut group, sender, &draft, txn)
+            .await
+    }
+
+    /// Appends with the room lock held and the current state known; `state` and `group`
+    /// become the state after the event.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn append_locked(
+        &self,
+        room_id: &RoomId,
+        rules: &RoomVersionRules,
+        state: &mut StateMap,
+        group: &mut i64,
+        sender: &UserId,
+        draft: &EventDraft,
+        txn: Option<Txn<'_>>,
+    ) -> ServiceResult<Pdu> {
+        let content =
+            to_raw_value(&draft.content).map_err(|e| ServiceError::BadJson(e.to_string()))?;
+        let auth_types = ruma::state_res::auth_types_for_event(
+            &draft.kind,
+            sender,
+            draft.state_key.as_deref(),
+            &content,
+            &rules.authorization,
+        )
+        .map_err(ServiceError::BadJson)?;
+        let mut auth_events = Vec::new();
+        let mut by_key = HashMap::new();
+        let mut by_id = HashMap::new();
+        let create_key = (StateEventType::RoomCreate, String::new());
+        for key in auth_types.iter().chain(std::iter::once(&create_key)) {
+            if by_key.contains_key(key) {
+                continue;
+            }
+            if let Some(event_id) = state.get(key) {
+                let pdu = self
+                    .pdu(event_id)
+                    .await?
+                    .ok_or_else(|| ServiceError::Internal(format!("lost {event_id}")))?;
+                if auth_types.contains(key) {
+                    auth_events.push(event_id.clone());
+                }
+                by_id.insert(event_id.clone(), pdu.clone());
+                by_key.insert(key.clone(), pdu);
+            }
+        }
+        let extremities = self
+            .context
+            .storage
+            .events
+            .forward_extremities(room_id)
+            .await?;
+        let depth = extremities
+            .iter()
+            .map(|(_, depth)| *depth)
+            .max()
+            .unwrap_or(0)
+            + 1;
+        let prev_events: Vec<OwnedEventId> = extremities
+            .into_iter()
+            .take(MAX_PREV_EVENTS)
+            .map(|(id, _)| id)
+            .collect();
+        let position = PduPosition {
+            room_id: Some(room_id),
+            prev_events,
+            auth_events,
+            depth,
+        };
+        let pdu = self.build(draft, position, rules, sender)?;
+
+        ruma::state_res::check_state_independent_auth_rules(
+            &rules.authorization,
+            &pdu,
+            |id: &ruma::EventId| by_id.get(id).cloned(),
+        )
+        .map_err(ServiceError::Forbidden)?;
+        ruma::state_res::check_state_dependent_auth_rules(
+            &rules.authorization,
+            &pdu,
+            |kind: &StateEventType, key: &str| by_key.get(&(kind.clone(), key.to_owned())).cloned(),
+        )
+        .map_err(ServiceError::Forbidden)?;
+
+        let change_entries;
+        let full_entries;
+        let state_change = match &pdu.state_key {
+            Some(key) => {
+                change_entries = vec![(pdu.kind.to_string(), key.clone(), pdu.event_id.clone())];
+                state.insert(
+                    (StateEventType::from(pdu.kind.to_string()), key.clone()),
+                    pdu.event_id.clone(),
+                );
+                full_entries = entries(state);
+                StateChange::Changed {
+                    prev_group: Some(*group),
+                    delta: &change_entries,
+                    full: &full_entries,
+                }
+            }
+            None => StateChange::Unchanged(*group),
+        };
+        let appended = self.store(&pdu, state_change, sender, txn).await?;
+        *group = appended.state_group;
+        Ok(pdu)
+    }
+
+    pub(crate) fn build(
+        &self,
+        draft: &EventDraft,
+        position: PduPosition<'_>,
+        rules: &RoomVersionRules,
+        sender: &UserId,
+    ) -> ServiceResult<Pdu> {
+        self.build_at(draft, position, rules, sender, self.context.now())
+    }
+
+    pub(crate) fn build_at(
+        &self,
+        draft: &EventDraft,
+        position: PduPosition<'_>,
+        rules: &RoomVersionRules,
+        sender: &UserId,
+        timestamp: u64,
+    ) -> ServiceResult<Pdu> {
+        let ts = MilliSecondsSinceUnixEpoch(UInt::new(timestamp).unwrap_or_default());
+        Pdu::build(
+            draft,
+            position,
+            rules,
+            sender,
+            &self.context.server_name,
+            &self.context.server_key,
+            ts,
+        )
+    }
+
+    /// Stores an authorised event and notifies everyone it concerns.
+    pub(crate) async fn store(
+        &self,
+        pdu: &Pdu,
+        state: StateChange<'_>,
+        sender: &UserId,
+        txn: Option<Txn<'_>>,
+    ) -> ServiceResult<AppendedEvent> {
+        let membership_target = (pdu.kind == TimelineEventType::RoomMember)
+            .then(|| {
+                pdu.state_key
+                    .as_deref()
+                    .and_then(|key| UserId::parse(key).ok())
+            })
+            .flatten();
+        let membership = membership_of(pdu);
+        let json = pdu.json_string();
+        let event_type = pdu.kind.to_string();
+        let new_event = NewEvent {
+            event_id: &pdu.event_id,
+            room_id: &pdu.room_id,
+            event_type: &event_type,
+            state_key: pdu.state_key.as_deref(),
+            sender,
+            depth: pdu.depth,
+            origin_server_ts: pdu.origin_server_ts.get().into(),
+            json: &json,
+            prev_events: &pdu.prev_events,
+            state,
+            membership: membership_target.as_deref().zip(membership.as_deref()),
+            transaction: txn.as_ref().map(|t| ClientTransaction {
+                user_id: sender,
+                device_id: t.device_id,
+                txn_id: t.txn_id,
+            }),
+        };
+        let appended = self.context.storage.events.append(&new_event).await?;
+        let mut concerned: Vec<OwnedUserId> = self
+            .context
+            .storage
+            .memberships
+            .of_room(&pdu.room_id)
+            .await?
+            .into_iter()
+            .filter(|m| matches!(m.membership.as_str(), "join" | "invite" | "knock"))
+            .map(|m| m.user_id)
+            .collect();
+        if let Some(target) = membership_target {
+            concerned.push(target);
+        }
+        self.context
+            .notifier
+            .notify(&concerned, appended.stream_ordering);
+        Ok(appended)
+    }
+}
+
+pub(crate) fn entries(state: &StateMap) -> Vec<StateEntry> {
+    state
+        .iter()
+        .map(|((kind, key), id)| (kind.to_string(), key.clone(), id.clone()))
+        .collect()
+}
+
+/// The `membership` of an `m.room.member` event's content.
+pub(crate) fn membership_of(pdu: &Pdu) -> Option<String> {
+    if pdu.kind != TimelineEventType::RoomMember {
+        return None;
+    }
+    serde_json::from_str::<serde_json::Value>(pdu.content.get())
+        .ok()
+        .and_then(|content| {
+            content
+                .get("membership")
+                .and_then(|m| m.as_str())
+                .map(ToOwned::to_owned)
+        })
+}

@@ -1,0 +1,262 @@
+//! `/sync`: what changed for a user since a stream position, waiting (without polling) until
+//! something does or the timeout passes.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ruma::events::StateEventType;
+use ruma::{OwnedRoomId, RoomId};
+use serde_json::{Value as JsonValue, json};
+
+use crate::{Context, Pdu, Requester, RoomService, ServiceError, ServiceResult};
+
+/// The default number of timeline events per room when the filter does not say.
+pub const DEFAULT_TIMELINE_LIMIT: u32 = 10;
+
+/// State types shown to invitees before they join (spec: "stripped state").
+const STRIPPED_STATE_TYPES: &[&str] = &[
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+    "m.room.topic",
+];
+
+/// A position in the event stream, as clients see it (`s42`).
+pub fn format_token(position: i64) -> String {
+    format!("s{position}")
+}
+
+pub fn parse_token(token: &str) -> ServiceResult<i64> {
+    token
+        .strip_prefix('s')
+        .and_then(|n| n.parse::<i64>().ok())
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| ServiceError::InvalidParam(format!("Invalid stream token '{token}'")))
+}
+
+#[derive(Debug, Clone)]
+pub struct SyncRequest {
+    pub since: Option<String>,
+    pub timeout: Duration,
+    pub full_state: bool,
+    pub timeline_limit: u32,
+}
+
+/// A room's timeline section.
+#[derive(Debug, Clone, Default)]
+pub struct RoomTimeline {
+    pub events: Vec<Pdu>,
+    pub limited: bool,
+    pub prev_batch: Option<String>,
+    /// State up to the start of the timeline.
+    pub state: Vec<Pdu>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct SyncResult {
+    pub next_batch: String,
+    pub joined: Vec<(OwnedRoomId, RoomTimeline)>,
+    pub invited: Vec<(OwnedRoomId, Vec<JsonValue>)>,
+    pub left: Vec<(OwnedRoomId, RoomTimeline)>,
+    /// Global account data as (type, content JSON).
+    pub account_data: Vec<(String, String)>,
+}
+
+impl SyncResult {
+    fn is_empty(&self) -> bool {
+        self.joined.is_empty()
+            && self.invited.is_empty()
+            && self.left.is_empty()
+            && self.account_data.is_empty()
+    }
+}
+
+#[derive(Clone)]
+pub struct SyncService {
+    context: Arc<Context>,
+    rooms: RoomService,
+}
+
+impl SyncService {
+    pub(crate) fn new(context: Arc<Context>, rooms: RoomService) -> Self {
+        Self { context, rooms }
+    }
+
+    pub async fn sync(
+        &self,
+        requester: &Requester,
+        request: SyncRequest,
+    ) -> ServiceResult<SyncResult> {
+        let since = request.since.as_deref().map(parse_token).transpose()?;
+        // Subscribe before looking, so an event arriving meanwhile still wakes us.
+        let mut changes = self.context.notifier.subscribe(&requester.user_id);
+        changes.borrow_and_update();
+        let deadline = tokio::time::Instant::now() + request.timeout;
+        loop {
+            let result = self.compute(requester, since, &request).await?;
+            if since.is_none() || !result.is_empty() || request.full_state {
+                return Ok(result);
+            }
+            match tokio::time::timeout_at(deadline, changes.changed()).await {
+                Ok(Ok(())) => continue,
+                _ => return Ok(result),
+            }
+        }
+    }
+
+    async fn compute(
+        &self,
+        requester: &Requester,
+        since: Option<i64>,
+        request: &SyncRequest,
+    ) -> ServiceResult<SyncResult> {
+        let storage = &self.context.storage;
+        let current = storage.events.max_stream_ordering().await?;
+        let mut result = SyncResult {
+            next_batch: format_token(current),
+            ..Default::default()
+        };
+        let after = since.unwrap_or(0);
+        for membership in storage.memberships.of_user(&requester.user_id).await? {
+            let changed = since.is_none_or(|since| membership.stream_ordering > since);
+            match membership.membership.as_str() {
+                "join" => {
+                    let full = request.full_state || changed;
+                    let timeline = self
+                        .timeline(
+                            &membership.room_id,
+                            after,
+                            current,
+                            request.timeline_limit,
+                            full,
+                        )
+                        .await?;
+                    if since.is_none() || full || !timeline.events.is_empty() {
+                        result.joined.push((membership.room_id, timeline));
+                    }
+                }
+                "invite" if changed => {
+                    let stripped = self
+                        .stripped_state(&membership.room_id, &membership.event_id)
+                        .await?;
+                    result.invited.push((membership.room_id, stripped));
+                }
+                "leave" | "ban" if since.is_some() && changed => {
+                    let until = membership.stream_ordering;
+                    let timeline = self
+                        .timeline(
+                            &membership.room_id,
+                            after,
+                            until,
+                            request.timeline_limit,
+                            false,
+                        )
+                        .await?;
+                    result.left.push((membership.room_id, timeline));
+                }
+                _ => {}
+            }
+        }
+        if since.is_none() {
+            result.account_data = storage.account_data.list_global(&requester.user_id).await?;
+        }
+        Ok(result)
+    }
+
+    /// The newest `limit` events in `(after, until]`, and the state before them when `with_state`
+    /// or when the timeline had to be cut.
+    async fn timeline(
+        &self,
+        room_id: &RoomId,
+        after: i64,
+        until: i64,
+        limit: u32,
+        with_state: bool,
+    ) -> ServiceResult<RoomTimeline> {
+        let storage = &self.context.storage;
+        let mut records = storage
+            .events
+            .room_events(room_id, after, until, false, limit.saturating_add(1))
+            .await?;
+        let limited = records.len() > limit as usize;
+        records.truncate(limit as usize);
+        records.reverse();
+        let first = records.first().map(|r| r.stream_ordering);
+        let events = records
+            .into_iter()
+            .map(|r| Pdu::from_json(r.event_id, &r.json))
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let mut timeline = RoomTimeline {
+            limited,
+            prev_batch: first.map(|f| format_token(f - 1)),
+            ..Default::default()
+        };
+        if with_state || limited {
+            let before = match first {
+                Some(first) => storage
+                    .events
+                    .room_events(room_id, 0, first - 1, false, 1)
+                    .await?
+                    .into_iter()
+                    .next(),
+                None => storage
+                    .events
+                    .room_events(room_id, 0, until, false, 1)
+                    .await?
+                    .into_iter()
+                    .next(),
+            };
+            if let Some(before) = before {
+                let state = self.rooms.load_state(before.state_group).await?;
+                for event_id in state.values() {
+                    if let Some(pdu) = self.rooms.pdu(event_id).await? {
+                        timeline.state.push(pdu);
+                    }
+                }
+            }
+        }
+        timeline.events = events;
+        Ok(timeline)
+    }
+
+    async fn stripped_state(
+        &self,
+        room_id: &RoomId,
+        invite_event: &ruma::EventId,
+    ) -> ServiceResult<Vec<JsonValue>> {
+        let (state, _) = self.rooms.current_state(room_id).await?;
+        let mut stripped = Vec::new();
+        for kind in STRIPPED_STATE_TYPES {
+            if let Some(event_id) = state.get(&(StateEventType::from(*kind), String::new())) {
+                if let Some(pdu) = self.rooms.pdu(event_id).await? {
+                    stripped.push(strip(&pdu));
+                }
+            }
+        }
+        if let Some(invite) = self.rooms.pdu(invite_event).await? {
+            stripped.push(strip(&invite));
+        }
+        Ok(stripped)
+    }
+}
+
+fn strip(pdu: &Pdu) -> JsonValue {
+    let content: JsonValue = serde_json::from_str(pdu.content.get()).unwrap_or(JsonValue::Null);
+    json!({"type": pdu.kind.to_string(), "state_key": pdu.state_key, "sender": pdu.sender, "content": content})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_round_trip_and_reject_garbage() {
+        assert_eq!(parse_token(&format_token(42)).unwrap(), 42);
+        for bad in ["42", "s", "s-1", "sx", ""] {
+            assert!(parse_token(bad).is_err(), "{bad}");
+        }
+    }
+}

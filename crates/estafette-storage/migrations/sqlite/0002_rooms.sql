@@ -1,0 +1,65 @@
+CREATE TABLE rooms (
+    room_id             TEXT PRIMARY KEY NOT NULL,
+    room_version        TEXT NOT NULL,
+    creator             TEXT NOT NULL,
+    is_public           INTEGER NOT NULL DEFAULT 0,
+    current_state_group INTEGER,
+    created_ts          INTEGER NOT NULL
+);
+
+-- Every PDU, local or (later) remote. stream_ordering is the one order clients sync on.
+CREATE TABLE events (
+    stream_ordering  INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id         TEXT NOT NULL UNIQUE,
+    room_id          TEXT NOT NULL,
+    event_type       TEXT NOT NULL,
+    state_key        TEXT,
+    sender           TEXT NOT NULL,
+    depth            INTEGER NOT NULL,
+    origin_server_ts INTEGER NOT NULL,
+    state_group      INTEGER NOT NULL,
+    json             TEXT NOT NULL
+);
+CREATE INDEX events_room_order ON events (room_id, stream_ordering);
+
+CREATE TABLE forward_extremities (
+    room_id  TEXT NOT NULL,
+    event_id TEXT NOT NULL,
+    PRIMARY KEY (room_id, event_id)
+);
+
+-- Room state is stored as chains of deltas ending in a snapshot: a state group lists only
+-- what changed since prev_group, so no event ever copies a room's whole state.
+CREATE TABLE state_groups (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    room_id      TEXT NOT NULL,
+    prev_group   INTEGER,
+    chain_length INTEGER NOT NULL
+);
+
+CREATE TABLE state_group_entries (
+    group_id   INTEGER NOT NULL,
+    event_type TEXT NOT NULL,
+    state_key  TEXT NOT NULL,
+    event_id   TEXT NOT NULL,
+    PRIMARY KEY (group_id, event_type, state_key)
+);
+
+-- The current membership of each user in each room, derived from the room's current state.
+CREATE TABLE room_memberships (
+    room_id         TEXT NOT NULL,
+    user_id         TEXT NOT NULL,
+    membership      TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    stream_ordering INTEGER NOT NULL,
+    PRIMARY KEY (room_id, user_id)
+);
+CREATE INDEX room_memberships_user ON room_memberships (user_id, membership);
+
+CREATE TABLE event_transactions (
+    user_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    txn_id    TEXT NOT NULL,
+    event_id  TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, txn_id)
+);

@@ -1,0 +1,107 @@
+use async_trait::async_trait;
+use ruma::{DeviceId, EventId, OwnedEventId, RoomId, UserId};
+
+use crate::StorageResult;
+
+/// A stored PDU and where it sits in the sync order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRecord {
+    pub stream_ordering: i64,
+    pub event_id: OwnedEventId,
+    /// The canonical JSON of the PDU.
+    pub json: String,
+    /// The room state after this event.
+    pub state_group: i64,
+}
+
+/// One `(type, state_key) → event_id` entry of room state.
+pub type StateEntry = (String, String, OwnedEventId);
+
+/// How an event changes its room's state.
+#[derive(Debug, Clone)]
+pub enum StateChange<'a> {
+    /// A message-like event: the state stays the given group.
+    Unchanged(i64),
+    /// A state event: `delta` over `prev_group`; `full` is the whole resulting state, which the
+    /// backend stores instead of a delta when the chain of deltas has grown long.
+    Changed {
+        prev_group: Option<i64>,
+        delta: &'a [StateEntry],
+        full: &'a [StateEntry],
+    },
+}
+
+/// The transaction ID a client sent an event with, for idempotent retries.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientTransaction<'a> {
+    pub user_id: &'a UserId,
+    pub device_id: &'a DeviceId,
+    pub txn_id: &'a str,
+}
+
+/// A PDU to append to a room's timeline, with what it changes.
+#[derive(Debug, Clone)]
+pub struct NewEvent<'a> {
+    pub event_id: &'a EventId,
+    pub room_id: &'a RoomId,
+    pub event_type: &'a str,
+    pub state_key: Option<&'a str>,
+    pub sender: &'a UserId,
+    pub depth: u64,
+    pub origin_server_ts: u64,
+    pub json: &'a str,
+    /// The events this one points to; they stop being forward extremities.
+    pub prev_events: &'a [OwnedEventId],
+    pub state: StateChange<'a>,
+    /// For `m.room.member` events: the member and their new membership.
+    pub membership: Option<(&'a UserId, &'a str)>,
+    pub transaction: Option<ClientTransaction<'a>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppendedEvent {
+    pub stream_ordering: i64,
+    pub state_group: i64,
+}
+
+#[async_trait]
+pub trait EventRepository: Send + Sync {
+    /// Appends the event atomically: the event, its state group, the room's current state and
+    /// forward extremities, the membership index and the client transaction.
+    async fn append(&self, event: &NewEvent<'_>) -> StorageResult<AppendedEvent>;
+    async fn get(&self, event_id: &EventId) -> StorageResult<Option<EventRecord>>;
+    async fn get_many(&self, event_ids: &[OwnedEventId]) -> StorageResult<Vec<EventRecord>>;
+    async fn find_transaction(
+        &self,
+        transaction: ClientTransaction<'_>,
+    ) -> StorageResult<Option<OwnedEventId>>;
+    /// The room's events after `after` (exclusive) up to `until` (inclusive), oldest first when
+    /// `forward`, newest first otherwise, at most `limit`.
+    async fn room_events(
+        &self,
+        room_id: &RoomId,
+        after: i64,
+        until: i64,
+        forward: bool,
+        limit: u32,
+    ) -> StorageResult<Vec<EventRecord>>;
+    /// The events nothing points to yet, with their depth.
+    async fn forward_extremities(
+        &self,
+        room_id: &RoomId,
+    ) -> StorageResult<Vec<(OwnedEventId, u64)>>;
+    /// The newest position in the event stream.
+    async fn max_stream_ordering(&self) -> StorageResult<i64>;
+    /// Rooms among `room_ids` with events after `after`.
+    async fn rooms_with_events_after(
+        &self,
+        room_ids: &[ruma::OwnedRoomId],
+        after: i64,
+    ) -> StorageResult<Vec<ruma::OwnedRoomId>>;
+}
+
+#[async_trait]
+pub trait StateRepository: Send + Sync {
+    /// The whole state of a group, resolved through its delta chain.
+    async fn load(&self, group: i64) -> StorageResult<Vec<StateEntry>>;
+}

@@ -1,0 +1,25 @@
+use async_trait::async_trait;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
+
+use crate::StorageResult;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipRecord {
+    pub room_id: OwnedRoomId,
+    pub user_id: OwnedUserId,
+    pub membership: String,
+    pub event_id: OwnedEventId,
+    pub stream_ordering: i64,
+}
+
+/// The current membership index, maintained by [`crate::EventRepository::append`].
+#[async_trait]
+pub trait MembershipRepository: Send + Sync {
+    async fn of_user(&self, user_id: &UserId) -> StorageResult<Vec<MembershipRecord>>;
+    async fn of_room(&self, room_id: &RoomId) -> StorageResult<Vec<MembershipRecord>>;
+    async fn get(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> StorageResult<Option<MembershipRecord>>;
+}

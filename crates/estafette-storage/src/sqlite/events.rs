@@ -1,0 +1,245 @@
+use async_trait::async_trait;
+use ruma::{EventId, OwnedEventId, OwnedRoomId, RoomId};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::state::MAX_CHAIN_LENGTH;
+use super::{Db, corrupt, from_db, to_db};
+use crate::{
+    AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,
+    StorageResult,
+};
+
+fn decode(row: &SqliteRow) -> StorageResult<EventRecord> {
+    Ok(EventRecord {
+        stream_ordering: row.try_get("stream_ordering")?,
+        event_id: OwnedEventId::try_from(row.try_get::<String, _>("event_id")?)
+            .map_err(|e| corrupt("events.event_id", e))?,
+        json: row.try_get("json")?,
+        state_group: row.try_get("state_group")?,
+    })
+}
+
+#[async_trait]
+impl EventRepository for Db {
+    async fn append(&self, event: &NewEvent<'_>) -> StorageResult<AppendedEvent> {
+        let room = event.room_id.as_str();
+        let mut tx = self.write_transaction().await?;
+        let state_group = match &event.state {
+            StateChange::Unchanged(group) => *group,
+            StateChange::Changed {
+                prev_group,
+                delta,
+                full,
+            } => {
+                let prev_length: Option<i64> = match prev_group {
+                    Some(prev) => {
+                        sqlx::query_scalar("SELECT chain_length FROM state_groups WHERE id = $1")
+                            .bind(prev)
+                            .fetch_optional(&mut *tx)
+                            .await?
+                    }
+                    None => None,
+                };
+                let (prev, length, entries) = match prev_length {
+                    Some(length) if length < MAX_CHAIN_LENGTH => (*prev_group, length + 1, *delta),
+                    _ => (None, 0, *full),
+                };
+                let group: i64 = sqlx::query_scalar(
+                    "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(room)
+                .bind(prev)
+                .bind(length)
+                .fetch_one(&mut *tx)
+                .await?;
+                for (kind, key, event_id) in entries {
+                    sqlx::query(
+                        "INSERT INTO state_group_entries (group_id, event_type, state_key, event_id) VALUES ($1, $2, $3, $4)",
+                    )
+                    .bind(group)
+                    .bind(kind)
+                    .bind(key)
+                    .bind(event_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                group
+            }
+        };
+        let stream_ordering: i64 = sqlx::query_scalar(
+            "INSERT INTO events (event_id, room_id, event_type, state_key, sender, depth, origin_server_ts, state_group, json)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING stream_ordering",
+        )
+        .bind(event.event_id.as_str())
+        .bind(room)
+        .bind(event.event_type)
+        .bind(event.state_key)
+        .bind(event.sender.as_str())
+        .bind(to_db(event.depth))
+        .bind(to_db(event.origin_server_ts))
+        .bind(state_group)
+        .bind(event.json)
+        .fetch_one(&mut *tx)
+        .await?;
+        for prev in event.prev_events {
+            sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2")
+                .bind(room)
+                .bind(prev.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)")
+            .bind(room)
+            .bind(event.event_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("UPDATE rooms SET current_state_group = $1 WHERE room_id = $2")
+            .bind(state_group)
+            .bind(room)
+            .execute(&mut *tx)
+            .await?;
+        if let Some((user_id, membership)) = event.membership {
+            sqlx::query(
+                "INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering)
+                 VALUES ($1, $2, $3, $4, $5)
+                 ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
+                   event_id = excluded.event_id, stream_ordering = excluded.stream_ordering",
+            )
+            .bind(room)
+            .bind(user_id.as_str())
+            .bind(membership)
+            .bind(event.event_id.as_str())
+            .bind(stream_ordering)
+            .execute(&mut *tx)
+            .await?;
+        }
+        if let Some(txn) = event.transaction {
+            sqlx::query("INSERT INTO event_transactions (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)")
+                .bind(txn.user_id.as_str())
+                .bind(txn.device_id.as_str())
+                .bind(txn.txn_id)
+                .bind(event.event_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(AppendedEvent {
+            stream_ordering,
+            state_group,
+        })
+    }
+
+    async fn get(&self, event_id: &EventId) -> StorageResult<Option<EventRecord>> {
+        sqlx::query(
+            "SELECT stream_ordering, event_id, json, state_group FROM events WHERE event_id = $1",
+        )
+        .bind(event_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
+    }
+
+    async fn get_many(&self, event_ids: &[OwnedEventId]) -> StorageResult<Vec<EventRecord>> {
+        let mut records = Vec::with_capacity(event_ids.len());
+        for event_id in event_ids {
+            if let Some(record) = EventRepository::get(self, event_id).await? {
+                records.push(record);
+            }
+        }
+        Ok(records)
+    }
+
+    async fn find_transaction(
+        &self,
+        txn: ClientTransaction<'_>,
+    ) -> StorageResult<Option<OwnedEventId>> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT event_id FROM event_transactions WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+        )
+        .bind(txn.user_id.as_str())
+        .bind(txn.device_id.as_str())
+        .bind(txn.txn_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        id.map(|id| {
+            OwnedEventId::try_from(id).map_err(|e| corrupt("event_transactions.event_id", e))
+        })
+        .transpose()
+    }
+
+    async fn room_events(
+        &self,
+        room_id: &RoomId,
+        after: i64,
+        until: i64,
+        forward: bool,
+        limit: u32,
+    ) -> StorageResult<Vec<EventRecord>> {
+        let sql = if forward {
+            "SELECT stream_ordering, event_id, json, state_group FROM events
+             WHERE room_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3 ORDER BY stream_ordering ASC LIMIT $4"
+        } else {
+            "SELECT stream_ordering, event_id, json, state_group FROM events
+             WHERE room_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3 ORDER BY stream_ordering DESC LIMIT $4"
+        };
+        sqlx::query(sql)
+            .bind(room_id.as_str())
+            .bind(after)
+            .bind(until)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    async fn forward_extremities(
+        &self,
+        room_id: &RoomId,
+    ) -> StorageResult<Vec<(OwnedEventId, u64)>> {
+        let rows = sqlx::query(
+            "SELECT f.event_id, e.depth FROM forward_extremities f JOIN events e ON e.event_id = f.event_id
+             WHERE f.room_id = $1 ORDER BY e.depth DESC",
+        )
+        .bind(room_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let id = OwnedEventId::try_from(row.try_get::<String, _>("event_id")?)
+                    .map_err(|e| corrupt("forward_extremities.event_id", e))?;
+                Ok((id, from_db(row.try_get("depth")?)))
+            })
+            .collect()
+    }
+
+    async fn max_stream_ordering(&self) -> StorageResult<i64> {
+        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(stream_ordering) FROM events")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(max.unwrap_or(0))
+    }
+
+    async fn rooms_with_events_after(
+        &self,
+        room_ids: &[OwnedRoomId],
+        after: i64,
+    ) -> StorageResult<Vec<OwnedRoomId>> {
+        let mut rooms = Vec::new();
+        for room_id in room_ids {
+            let newest: Option<i64> =
+                sqlx::query_scalar("SELECT MAX(stream_ordering) FROM events WHERE room_id = $1")
+                    .bind(room_id.as_str())
+                    .fetch_one(&self.pool)
+                    .await?;
+            if newest.is_some_and(|n| n > after) {
+                rooms.push(room_id.clone());
+            }
+        }
+        Ok(rooms)
+    }
+}

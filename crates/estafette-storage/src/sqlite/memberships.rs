@@ -1,0 +1,69 @@
+use async_trait::async_trait;
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+use super::{Db, corrupt};
+use crate::{MembershipRecord, MembershipRepository, StorageResult};
+
+macro_rules! select_memberships {
+    ($where:literal) => {
+        concat!(
+            "SELECT room_id, user_id, membership, event_id, stream_ordering FROM room_memberships ",
+            $where
+        )
+    };
+}
+
+fn decode(row: &SqliteRow) -> StorageResult<MembershipRecord> {
+    Ok(MembershipRecord {
+        room_id: OwnedRoomId::try_from(row.try_get::<String, _>("room_id")?)
+            .map_err(|e| corrupt("membership room", e))?,
+        user_id: OwnedUserId::try_from(row.try_get::<String, _>("user_id")?)
+            .map_err(|e| corrupt("membership user", e))?,
+        membership: row.try_get("membership")?,
+        event_id: OwnedEventId::try_from(row.try_get::<String, _>("event_id")?)
+            .map_err(|e| corrupt("membership event", e))?,
+        stream_ordering: row.try_get("stream_ordering")?,
+    })
+}
+
+#[async_trait]
+impl MembershipRepository for Db {
+    async fn of_user(&self, user_id: &UserId) -> StorageResult<Vec<MembershipRecord>> {
+        sqlx::query(select_memberships!(
+            "WHERE user_id = $1 ORDER BY stream_ordering"
+        ))
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+    }
+
+    async fn of_room(&self, room_id: &RoomId) -> StorageResult<Vec<MembershipRecord>> {
+        sqlx::query(select_memberships!("WHERE room_id = $1 ORDER BY user_id"))
+            .bind(room_id.as_str())
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(decode)
+            .collect()
+    }
+
+    async fn get(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> StorageResult<Option<MembershipRecord>> {
+        sqlx::query(select_memberships!("WHERE room_id = $1 AND user_id = $2"))
+            .bind(room_id.as_str())
+            .bind(user_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?
+            .as_ref()
+            .map(decode)
+            .transpose()
+    }
+}
