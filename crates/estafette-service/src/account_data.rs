@@ -55,11 +55,15 @@ impl AccountDataService {
             ));
         }
         let now = self.context.now();
-        self.context
+        let position = self
+            .context
             .storage
             .account_data
             .set(user_id, room_id, data_type, content.get(), now)
             .await?;
+        self.context
+            .notifier
+            .notify(&[user_id.to_owned()], position);
         Ok(())
     }
 

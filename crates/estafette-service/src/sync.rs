@@ -1,11 +1,12 @@
 //! `/sync`: what changed for a user since a stream position, waiting (without polling) until
 //! something does or the timeout passes.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ruma::events::StateEventType;
-use ruma::{OwnedRoomId, RoomId};
+use ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use serde_json::{Value as JsonValue, json};
 
 use crate::{Context, Pdu, Requester, RoomService, ServiceError, ServiceResult};
@@ -45,7 +46,7 @@ pub struct SyncRequest {
     pub timeline_limit: u32,
 }
 
-/// A room's timeline section.
+/// A room's section of a sync response.
 #[derive(Debug, Clone, Default)]
 pub struct RoomTimeline {
     pub events: Vec<Pdu>,
@@ -53,6 +54,10 @@ pub struct RoomTimeline {
     pub prev_batch: Option<String>,
     /// State up to the start of the timeline.
     pub state: Vec<Pdu>,
+    /// The transaction IDs of events the syncing device sent, for its local echoes.
+    pub transaction_ids: HashMap<OwnedEventId, String>,
+    /// Room account data as (type, content JSON).
+    pub account_data: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -120,21 +125,35 @@ impl SyncService {
             ..Default::default()
         };
         let after = since.unwrap_or(0);
+        let mut room_account_data: HashMap<OwnedRoomId, Vec<(String, String)>> = HashMap::new();
+        for entry in storage
+            .account_data
+            .changed_since(&requester.user_id, after)
+            .await?
+        {
+            match entry.room_id {
+                Some(room_id) => room_account_data
+                    .entry(room_id)
+                    .or_default()
+                    .push((entry.data_type, entry.content_json)),
+                None => result
+                    .account_data
+                    .push((entry.data_type, entry.content_json)),
+            }
+        }
         for membership in storage.memberships.of_user(&requester.user_id).await? {
             let changed = since.is_none_or(|since| membership.stream_ordering > since);
             match membership.membership.as_str() {
                 "join" => {
                     let full = request.full_state || changed;
-                    let timeline = self
-                        .timeline(
-                            &membership.room_id,
-                            after,
-                            current,
-                            request.timeline_limit,
-                            full,
-                        )
+                    let room_id = &membership.room_id;
+                    let limit = request.timeline_limit;
+                    let mut timeline = self
+                        .timeline(requester, room_id, after, current, limit, full)
                         .await?;
-                    if since.is_none() || full || !timeline.events.is_empty() {
+                    timeline.account_data = room_account_data.remove(room_id).unwrap_or_default();
+                    let has_news = !timeline.events.is_empty() || !timeline.account_data.is_empty();
+                    if since.is_none() || full || has_news {
                         result.joined.push((membership.room_id, timeline));
                     }
                 }
@@ -146,22 +165,14 @@ impl SyncService {
                 }
                 "leave" | "ban" if since.is_some() && changed => {
                     let until = membership.stream_ordering;
+                    let limit = request.timeline_limit;
                     let timeline = self
-                        .timeline(
-                            &membership.room_id,
-                            after,
-                            until,
-                            request.timeline_limit,
-                            false,
-                        )
+                        .timeline(requester, &membership.room_id, after, until, limit, false)
                         .await?;
                     result.left.push((membership.room_id, timeline));
                 }
                 _ => {}
             }
-        }
-        if since.is_none() {
-            result.account_data = storage.account_data.list_global(&requester.user_id).await?;
         }
         Ok(result)
     }
@@ -170,6 +181,7 @@ impl SyncService {
     /// or when the timeline had to be cut.
     async fn timeline(
         &self,
+        requester: &Requester,
         room_id: &RoomId,
         after: i64,
         until: i64,
@@ -215,6 +227,15 @@ impl SyncService {
                     if let Some(pdu) = self.rooms.pdu(event_id).await? {
                         timeline.state.push(pdu);
                     }
+                }
+            }
+        }
+        for event in events.iter().filter(|e| e.sender == requester.user_id) {
+            if let Some((device, txn_id)) = storage.events.transaction_of(&event.event_id).await? {
+                if device == requester.device_id.as_str() {
+                    timeline
+                        .transaction_ids
+                        .insert(event.event_id.clone(), txn_id);
                 }
             }
         }

@@ -26,10 +26,33 @@ fn timeline(section: &RoomTimeline) -> Result<(v3::Timeline, v3::State), ApiErro
     let mut timeline = v3::Timeline::new();
     timeline.limited = section.limited;
     timeline.prev_batch = section.prev_batch.clone();
-    timeline.events = client_events(&section.events, false)?;
+    for pdu in &section.events {
+        let mut event = pdu.to_client_json(false);
+        if let Some(txn_id) = section.transaction_ids.get(&pdu.event_id) {
+            event["unsigned"]["transaction_id"] = serde_json::Value::String(txn_id.clone());
+        }
+        timeline.events.push(raw_json(&event)?);
+    }
     let mut state = v3::StateEvents::new();
     state.events = client_events(&section.state, false)?;
     Ok((timeline, v3::State::Before(state)))
+}
+
+fn raw_json<T>(value: &serde_json::Value) -> Result<Raw<T>, ApiError> {
+    to_raw_value(value)
+        .map(Raw::from_json)
+        .map_err(|e| ApiError::bad_json(e.to_string()))
+}
+
+/// An account data event from its stored type and content JSON.
+fn account_data_event<T>(kind: &str, content: &str) -> Result<Raw<T>, ApiError> {
+    let event = format!(
+        r#"{{"type":{},"content":{content}}}"#,
+        serde_json::Value::String(kind.to_owned())
+    );
+    RawValue::from_string(event)
+        .map(Raw::from_json)
+        .map_err(|e| ApiError::bad_json(e.to_string()))
 }
 
 async fn sync_events(
@@ -66,6 +89,12 @@ async fn sync_events(
     for (room_id, section) in &result.joined {
         let mut joined = v3::JoinedRoom::new();
         (joined.timeline, joined.state) = timeline(section)?;
+        for (kind, content) in &section.account_data {
+            joined
+                .account_data
+                .events
+                .push(account_data_event(kind, content)?);
+        }
         response.rooms.join.insert(room_id.clone(), joined);
     }
     for (room_id, section) in &result.left {
@@ -75,11 +104,7 @@ async fn sync_events(
     }
     for (room_id, stripped) in &result.invited {
         let mut invited = v3::InvitedRoom::new();
-        invited.invite_state.events = stripped
-            .iter()
-            .map(|event| to_raw_value(event).map(Raw::from_json))
-            .collect::<Result<_, _>>()
-            .map_err(|e| ApiError::bad_json(e.to_string()))?;
+        invited.invite_state.events = stripped.iter().map(raw_json).collect::<Result<_, _>>()?;
         response.rooms.invite.insert(room_id.clone(), invited);
     }
     for (kind, content) in &result.account_data {

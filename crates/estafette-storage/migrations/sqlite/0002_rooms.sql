@@ -7,9 +7,19 @@ CREATE TABLE rooms (
     created_ts          INTEGER NOT NULL
 );
 
--- Every PDU, local or (later) remote. stream_ordering is the one order clients sync on.
+-- One sequence orders everything a client syncs on (events, account data, receipts...):
+-- a sync token is a position in it. Rows are deleted right after allocation; AUTOINCREMENT
+-- keeps the counter.
+CREATE TABLE stream_sequence (
+    id INTEGER PRIMARY KEY AUTOINCREMENT
+);
+
+ALTER TABLE account_data ADD COLUMN stream_id INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX account_data_stream ON account_data (user_id, stream_id);
+
+-- Every PDU, local or (later) remote, at its position in the stream.
 CREATE TABLE events (
-    stream_ordering  INTEGER PRIMARY KEY AUTOINCREMENT,
+    stream_ordering  INTEGER PRIMARY KEY NOT NULL,
     event_id         TEXT NOT NULL UNIQUE,
     room_id          TEXT NOT NULL,
     event_type       TEXT NOT NULL,

@@ -1,7 +1,15 @@
 use async_trait::async_trait;
-use ruma::{RoomId, UserId};
+use ruma::{OwnedRoomId, RoomId, UserId};
 
 use crate::StorageResult;
+
+/// One entry, as returned to `/sync`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountDataEntry {
+    pub room_id: Option<OwnedRoomId>,
+    pub data_type: String,
+    pub content_json: String,
+}
 
 /// Global (`room_id` = `None`) and per-room account data, stored as JSON text.
 #[async_trait]
@@ -13,14 +21,18 @@ pub trait AccountDataRepository: Send + Sync {
         data_type: &str,
         content_json: &str,
         now: u64,
-    ) -> StorageResult<()>;
+    ) -> StorageResult<i64>;
     async fn get(
         &self,
         user_id: &UserId,
         room_id: Option<&RoomId>,
         data_type: &str,
     ) -> StorageResult<Option<String>>;
-    /// Every global entry of a user, as (type, JSON).
-    async fn list_global(&self, user_id: &UserId) -> StorageResult<Vec<(String, String)>>;
+    /// Entries (global and per room) written after stream position `since`; 0 gives all.
+    async fn changed_since(
+        &self,
+        user_id: &UserId,
+        since: i64,
+    ) -> StorageResult<Vec<AccountDataEntry>>;
     async fn delete_all(&self, user_id: &UserId) -> StorageResult<()>;
 }

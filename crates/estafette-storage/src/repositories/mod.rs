@@ -13,7 +13,7 @@ mod tokens;
 mod uia_sessions;
 mod users;
 
-pub use account_data::AccountDataRepository;
+pub use account_data::{AccountDataEntry, AccountDataRepository};
 pub use devices::{DeviceRecord, DeviceRepository};
 pub use events::{
     AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,

@@ -4,7 +4,7 @@ use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
 use super::state::MAX_CHAIN_LENGTH;
-use super::{Db, corrupt, from_db, to_db};
+use super::{Db, corrupt, from_db, next_stream_id, to_db};
 use crate::{
     AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,
     StorageResult,
@@ -67,9 +67,11 @@ impl EventRepository for Db {
                 group
             }
         };
-        let stream_ordering: i64 = sqlx::query_scalar(
-            "INSERT INTO events (event_id, room_id, event_type, state_key, sender, depth, origin_server_ts, state_group, json)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING stream_ordering",
+        let stream_ordering = next_stream_id(&mut tx).await?;
+        sqlx::query(
+            "INSERT INTO events (stream_ordering, event_id, room_id, event_type, state_key, sender, depth,
+               origin_server_ts, state_group, json)
+             VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(event.event_id.as_str())
         .bind(room)
@@ -80,7 +82,8 @@ impl EventRepository for Db {
         .bind(to_db(event.origin_server_ts))
         .bind(state_group)
         .bind(event.json)
-        .fetch_one(&mut *tx)
+        .bind(stream_ordering)
+        .execute(&mut *tx)
         .await?;
         for prev in event.prev_events {
             sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2")
@@ -218,10 +221,21 @@ impl EventRepository for Db {
     }
 
     async fn max_stream_ordering(&self) -> StorageResult<i64> {
-        let max: Option<i64> = sqlx::query_scalar("SELECT MAX(stream_ordering) FROM events")
-            .fetch_one(&self.pool)
-            .await?;
+        let max: Option<i64> =
+            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'stream_sequence'")
+                .fetch_optional(&self.pool)
+                .await?;
         Ok(max.unwrap_or(0))
+    }
+
+    async fn transaction_of(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>> {
+        let row =
+            sqlx::query("SELECT device_id, txn_id FROM event_transactions WHERE event_id = $1")
+                .bind(event_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        row.map(|row| Ok((row.try_get("device_id")?, row.try_get("txn_id")?)))
+            .transpose()
     }
 
     async fn rooms_with_events_after(

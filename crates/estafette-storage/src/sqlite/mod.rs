@@ -74,6 +74,22 @@ impl Db {
     }
 }
 
+/// Takes the next position of the one stream everything syncs on. Inside the caller's write
+/// transaction, so positions become visible in the order they were taken (SQLite has one
+/// writer; a PostgreSQL backend must track the positions persisted so far instead).
+async fn next_stream_id(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+) -> Result<i64, sqlx::Error> {
+    let id: i64 = sqlx::query_scalar("INSERT INTO stream_sequence DEFAULT VALUES RETURNING id")
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query("DELETE FROM stream_sequence WHERE id = $1")
+        .bind(id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(id)
+}
+
 /// SQLite integers are signed; timestamps and counters never reach 2^63.
 fn to_db(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)

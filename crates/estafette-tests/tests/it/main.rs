@@ -10,3 +10,4 @@ mod room_rules;
 mod rooms;
 mod servers;
 mod sessions;
+mod sync;

@@ -1,0 +1,140 @@
+//! `/sync` beyond room timelines: account data, local echoes, long-poll wake-ups.
+
+use std::time::Duration;
+
+use estafette_tests::{RawClient, TestServer};
+use serde_json::{Value, json};
+
+async fn next_batch(client: &RawClient, since: Option<&str>) -> (String, Value) {
+    let path = match since {
+        Some(since) => format!("/_matrix/client/v3/sync?since={since}"),
+        None => "/_matrix/client/v3/sync".to_owned(),
+    };
+    let sync = client.get(&path).await;
+    sync.assert_ok();
+    (
+        sync.body["next_batch"].as_str().unwrap().to_owned(),
+        sync.body,
+    )
+}
+
+#[tokio::test]
+async fn account_data_changes_wake_a_waiting_sync_and_arrive_once() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (user_id, token, _) = raw.register("alice", "alice's password").await;
+    let alice = raw.with_token(token.clone());
+    let room_id = alice
+        .post("/_matrix/client/v3/createRoom", json!({}))
+        .await
+        .body["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (since, _) = next_batch(&alice, None).await;
+
+    let waiting = {
+        let alice = alice.clone_with(&token);
+        let since = since.clone();
+        tokio::spawn(async move {
+            alice
+                .get(&format!(
+                    "/_matrix/client/v3/sync?since={since}&timeout=30000"
+                ))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    alice
+        .put(
+            &format!("/_matrix/client/v3/user/{user_id}/account_data/org.example.theme"),
+            json!({"dark": true}),
+        )
+        .await
+        .assert_ok();
+    let woke = waiting.await.unwrap();
+    woke.assert_ok();
+    assert_eq!(
+        woke.body["account_data"]["events"],
+        json!([{"type": "org.example.theme", "content": {"dark": true}}])
+    );
+
+    let next = woke.body["next_batch"].as_str().unwrap().to_owned();
+    alice
+        .put(
+            &format!("/_matrix/client/v3/user/{user_id}/rooms/{room_id}/account_data/m.tag"),
+            json!({"tags": {"u.work": {}}}),
+        )
+        .await
+        .assert_ok();
+    let (after_tag, sync) = next_batch(&alice, Some(&next)).await;
+    assert_eq!(
+        sync["rooms"]["join"][&room_id]["account_data"]["events"][0]["type"],
+        "m.tag"
+    );
+    assert!(
+        sync["account_data"]["events"]
+            .as_array()
+            .is_none_or(|e| e.is_empty()),
+        "already delivered: {sync}"
+    );
+    let (_, quiet) = next_batch(&alice, Some(&after_tag)).await;
+    assert!(
+        quiet["rooms"]["join"].get(&room_id).is_none(),
+        "nothing new: {quiet}"
+    );
+
+    let (_, initial) = next_batch(&alice, None).await;
+    assert_eq!(
+        initial["account_data"]["events"][0]["type"],
+        "org.example.theme"
+    );
+    assert_eq!(
+        initial["rooms"]["join"][&room_id]["account_data"]["events"][0]["type"],
+        "m.tag"
+    );
+}
+
+#[tokio::test]
+async fn only_the_sending_device_sees_its_transaction_id() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (_, phone, _) = raw.register("alice", "alice's password").await;
+    let laptop = raw.login("alice", "alice's password").await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let phone = raw.clone_with(&phone);
+    let laptop = raw.clone_with(&laptop);
+    let room_id = phone
+        .post("/_matrix/client/v3/createRoom", json!({}))
+        .await
+        .body["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    phone
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/echo-1"),
+            json!({"msgtype": "m.text", "body": "hi"}),
+        )
+        .await
+        .assert_ok();
+    let message = |sync: &Value| {
+        sync["rooms"]["join"][&room_id]["timeline"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["type"] == "m.room.message")
+            .cloned()
+            .unwrap()
+    };
+    let (_, on_phone) = next_batch(&phone, None).await;
+    assert_eq!(message(&on_phone)["unsigned"]["transaction_id"], "echo-1");
+    let (_, on_laptop) = next_batch(&laptop, None).await;
+    assert!(
+        message(&on_laptop)["unsigned"]
+            .get("transaction_id")
+            .is_none()
+    );
+}
