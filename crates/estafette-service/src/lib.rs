@@ -12,11 +12,13 @@ mod notifier;
 mod passwords;
 mod pdu;
 mod profiles;
+mod receipts;
 mod rooms;
 mod sessions;
 mod shared_secret;
 mod sync;
 mod tokens;
+mod typing;
 mod uia;
 
 use std::sync::Arc;
@@ -35,6 +37,7 @@ pub use keys::ServerKey;
 pub use notifier::{LocalNotifier, Notifier};
 pub use pdu::{EventDraft, Pdu};
 pub use profiles::ProfileService;
+pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
 pub use rooms::{
     CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, MessagesPage, Preset, RoomService, StateMap,
 };
@@ -46,6 +49,7 @@ pub use sync::{
     DEFAULT_TIMELINE_LIMIT, RoomTimeline, SyncRequest, SyncResult, SyncService, format_token,
     parse_token,
 };
+pub use typing::TypingService;
 pub use uia::{UiaAction, UiaService};
 
 /// What every service needs: storage, configuration, and the injected clock and randomness.
@@ -78,6 +82,8 @@ pub struct Services {
     pub filters: FilterService,
     pub rooms: RoomService,
     pub sync: SyncService,
+    pub typing: TypingService,
+    pub receipts: ReceiptService,
     pub shared_secret: SharedSecretRegistration,
 }
 
@@ -87,6 +93,8 @@ impl Services {
         let sessions = SessionService::new(context.clone());
         let uia = UiaService::new(context.clone(), sessions.clone());
         let rooms = RoomService::new(context.clone());
+        let typing = TypingService::new(context.clone());
+        let receipts = ReceiptService::new(context.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Self {
             shared_secret: SharedSecretRegistration::new(
@@ -99,7 +107,14 @@ impl Services {
             profiles: ProfileService::new(context.clone()),
             account_data: AccountDataService::new(context.clone()),
             filters: FilterService::new(context.clone()),
-            sync: SyncService::new(context.clone(), rooms.clone()),
+            sync: SyncService::new(
+                context.clone(),
+                rooms.clone(),
+                typing.clone(),
+                receipts.clone(),
+            ),
+            typing,
+            receipts,
             rooms,
             sessions,
             uia,

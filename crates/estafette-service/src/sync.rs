@@ -9,7 +9,10 @@ use ruma::events::StateEventType;
 use ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use serde_json::{Value as JsonValue, json};
 
-use crate::{Context, Pdu, Requester, RoomService, ServiceError, ServiceResult};
+use crate::{
+    Context, Pdu, ReceiptService, Requester, RoomService, ServiceError, ServiceResult,
+    TypingService,
+};
 
 /// The default number of timeline events per room when the filter does not say.
 pub const DEFAULT_TIMELINE_LIMIT: u32 = 10;
@@ -58,6 +61,8 @@ pub struct RoomTimeline {
     pub transaction_ids: HashMap<OwnedEventId, String>,
     /// Room account data as (type, content JSON).
     pub account_data: Vec<(String, String)>,
+    /// Typing and receipt events.
+    pub ephemeral: Vec<JsonValue>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -83,11 +88,23 @@ impl SyncResult {
 pub struct SyncService {
     context: Arc<Context>,
     rooms: RoomService,
+    typing: TypingService,
+    receipts: ReceiptService,
 }
 
 impl SyncService {
-    pub(crate) fn new(context: Arc<Context>, rooms: RoomService) -> Self {
-        Self { context, rooms }
+    pub(crate) fn new(
+        context: Arc<Context>,
+        rooms: RoomService,
+        typing: TypingService,
+        receipts: ReceiptService,
+    ) -> Self {
+        Self {
+            context,
+            rooms,
+            typing,
+            receipts,
+        }
     }
 
     pub async fn sync(
@@ -119,7 +136,7 @@ impl SyncService {
         request: &SyncRequest,
     ) -> ServiceResult<SyncResult> {
         let storage = &self.context.storage;
-        let current = storage.events.max_stream_ordering().await?;
+        let current = storage.streams.current().await?;
         let mut result = SyncResult {
             next_batch: format_token(current),
             ..Default::default()
@@ -152,7 +169,10 @@ impl SyncService {
                         .timeline(requester, room_id, after, current, limit, full)
                         .await?;
                     timeline.account_data = room_account_data.remove(room_id).unwrap_or_default();
-                    let has_news = !timeline.events.is_empty() || !timeline.account_data.is_empty();
+                    timeline.ephemeral = self.ephemeral(requester, room_id, since).await?;
+                    let has_news = !timeline.events.is_empty()
+                        || !timeline.account_data.is_empty()
+                        || !timeline.ephemeral.is_empty();
                     if since.is_none() || full || has_news {
                         result.joined.push((membership.room_id, timeline));
                     }
@@ -241,6 +261,26 @@ impl SyncService {
         }
         timeline.events = events;
         Ok(timeline)
+    }
+
+    async fn ephemeral(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        since: Option<i64>,
+    ) -> ServiceResult<Vec<JsonValue>> {
+        let mut events = Vec::new();
+        if let Some(typing) = self.typing.typing_since(room_id, since) {
+            events.push(json!({"type": "m.typing", "content": {"user_ids": typing}}));
+        }
+        if let Some(receipts) = self
+            .receipts
+            .receipts_since(&requester.user_id, room_id, since.unwrap_or(0))
+            .await?
+        {
+            events.push(json!({"type": "m.receipt", "content": receipts}));
+        }
+        Ok(events)
     }
 
     async fn stripped_state(

@@ -36,4 +36,6 @@ pub struct Storage {
     pub events: Arc<dyn EventRepository>,
     pub state: Arc<dyn StateRepository>,
     pub memberships: Arc<dyn MembershipRepository>,
+    pub receipts: Arc<dyn ReceiptRepository>,
+    pub streams: Arc<dyn StreamRepository>,
 }

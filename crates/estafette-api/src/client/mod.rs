@@ -4,6 +4,7 @@ mod account;
 mod account_data;
 mod device;
 mod discovery;
+mod ephemeral;
 mod filter;
 mod membership;
 mod message;
@@ -30,5 +31,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = membership::routes(router);
     let router = message::routes(router);
     let router = state::routes(router);
+    let router = ephemeral::routes(router);
     sync::routes(router)
 }

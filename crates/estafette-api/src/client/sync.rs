@@ -95,6 +95,11 @@ async fn sync_events(
                 .events
                 .push(account_data_event(kind, content)?);
         }
+        joined.ephemeral.events = section
+            .ephemeral
+            .iter()
+            .map(raw_json)
+            .collect::<Result<_, _>>()?;
         response.rooms.join.insert(room_id.clone(), joined);
     }
     for (room_id, section) in &result.left {

@@ -157,7 +157,7 @@ impl RoomService {
         limit: u32,
     ) -> ServiceResult<MessagesPage> {
         let until = self.visible_until(&requester.user_id, room_id).await?;
-        let newest = self.context.storage.events.max_stream_ordering().await?;
+        let newest = self.context.storage.streams.current().await?;
         let ceiling = until.unwrap_or(newest);
         let limit = limit.clamp(1, 1000);
         let records = match direction {

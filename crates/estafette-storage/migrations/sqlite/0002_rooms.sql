@@ -73,3 +73,16 @@ CREATE TABLE event_transactions (
     event_id  TEXT NOT NULL,
     PRIMARY KEY (user_id, device_id, txn_id)
 );
+
+-- The newest receipt of each kind per user, room and thread ('' outside threads).
+CREATE TABLE receipts (
+    room_id      TEXT NOT NULL,
+    receipt_type TEXT NOT NULL,
+    user_id      TEXT NOT NULL,
+    thread_id    TEXT NOT NULL,
+    event_id     TEXT NOT NULL,
+    ts           INTEGER NOT NULL,
+    stream_id    INTEGER NOT NULL,
+    PRIMARY KEY (room_id, receipt_type, user_id, thread_id)
+);
+CREATE INDEX receipts_stream ON receipts (room_id, stream_id);

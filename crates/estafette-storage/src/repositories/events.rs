@@ -90,8 +90,6 @@ pub trait EventRepository: Send + Sync {
         &self,
         room_id: &RoomId,
     ) -> StorageResult<Vec<(OwnedEventId, u64)>>;
-    /// The newest position of the stream everything syncs on (events and all other kinds).
-    async fn max_stream_ordering(&self) -> StorageResult<i64>;
     /// The device and transaction ID a local event was sent with.
     async fn transaction_of(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>>;
     /// Rooms among `room_ids` with events after `after`.

@@ -220,14 +220,6 @@ impl EventRepository for Db {
             .collect()
     }
 
-    async fn max_stream_ordering(&self) -> StorageResult<i64> {
-        let max: Option<i64> =
-            sqlx::query_scalar("SELECT seq FROM sqlite_sequence WHERE name = 'stream_sequence'")
-                .fetch_optional(&self.pool)
-                .await?;
-        Ok(max.unwrap_or(0))
-    }
-
     async fn transaction_of(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>> {
         let row =
             sqlx::query("SELECT device_id, txn_id FROM event_transactions WHERE event_id = $1")

@@ -7,9 +7,11 @@ mod filters;
 mod memberships;
 mod migrations;
 mod profiles;
+mod receipts;
 mod registration_nonces;
 mod rooms;
 mod state;
+mod streams;
 mod tokens;
 mod uia_sessions;
 mod users;
@@ -54,7 +56,9 @@ fn storage(pool: SqlitePool) -> Storage {
         rooms: db.clone(),
         events: db.clone(),
         state: db.clone(),
-        memberships: db,
+        memberships: db.clone(),
+        receipts: db.clone(),
+        streams: db,
     }
 }
 

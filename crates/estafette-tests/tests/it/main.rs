@@ -4,6 +4,7 @@
 mod account_data;
 mod accounts;
 mod devices;
+mod ephemeral;
 mod errors;
 mod profile;
 mod room_rules;

@@ -1,0 +1,143 @@
+//! Typing notifications: kept in memory (they are worthless after a few seconds), but ordered
+//! on the same stream as everything else so one sync token covers them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use tokio::time::Instant;
+
+use crate::{Context, Requester, ServiceError, ServiceResult};
+
+/// A client cannot claim to be typing for longer than this.
+const MAX_TYPING_TIMEOUT: Duration = Duration::from_secs(120);
+
+#[derive(Default)]
+struct RoomTyping {
+    position: i64,
+    users: HashMap<OwnedUserId, Instant>,
+}
+
+#[derive(Clone)]
+pub struct TypingService {
+    context: Arc<Context>,
+    rooms: Arc<Mutex<HashMap<OwnedRoomId, RoomTyping>>>,
+}
+
+impl TypingService {
+    pub(crate) fn new(context: Arc<Context>) -> Self {
+        Self {
+            context,
+            rooms: Arc::default(),
+        }
+    }
+
+    /// `PUT /rooms/{roomId}/typing/{userId}`
+    pub async fn set_typing(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        user_id: &UserId,
+        typing: bool,
+        timeout: Option<Duration>,
+    ) -> ServiceResult<()> {
+        if requester.user_id != user_id {
+            return Err(ServiceError::Forbidden(
+                "You can only set your own typing state".into(),
+            ));
+        }
+        let membership = self
+            .context
+            .storage
+            .memberships
+            .get(room_id, user_id)
+            .await?;
+        if !membership.is_some_and(|m| m.membership == "join") {
+            return Err(ServiceError::Forbidden("You are not in this room".into()));
+        }
+        let timeout = timeout
+            .unwrap_or(Duration::from_secs(30))
+            .min(MAX_TYPING_TIMEOUT);
+        let expiry = Instant::now() + timeout;
+        let position = self.context.storage.streams.allocate().await?;
+        {
+            let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            let room = rooms.entry(room_id.to_owned()).or_default();
+            room.position = position;
+            if typing {
+                room.users.insert(user_id.to_owned(), expiry);
+            } else {
+                room.users.remove(user_id);
+            }
+        }
+        self.notify_room(room_id, position).await?;
+        if typing {
+            let service = self.clone();
+            let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
+            tokio::spawn(async move {
+                tokio::time::sleep_until(expiry).await;
+                if let Err(err) = service.expire(&room_id, &user_id).await {
+                    tracing::warn!(error = %err, "could not expire a typing notification");
+                }
+            });
+        }
+        Ok(())
+    }
+
+    async fn expire(&self, room_id: &RoomId, user_id: &UserId) -> ServiceResult<()> {
+        let expired = {
+            let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            rooms
+                .get(room_id)
+                .and_then(|room| room.users.get(user_id))
+                .is_some_and(|expiry| *expiry <= Instant::now())
+        };
+        if !expired {
+            return Ok(());
+        }
+        let position = self.context.storage.streams.allocate().await?;
+        {
+            let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(room) = rooms.get_mut(room_id) {
+                room.users.remove(user_id);
+                room.position = position;
+            }
+        }
+        self.notify_room(room_id, position).await
+    }
+
+    async fn notify_room(&self, room_id: &RoomId, position: i64) -> ServiceResult<()> {
+        let members: Vec<OwnedUserId> = self
+            .context
+            .storage
+            .memberships
+            .of_room(room_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.membership == "join")
+            .map(|m| m.user_id)
+            .collect();
+        self.context.notifier.notify(&members, position);
+        Ok(())
+    }
+
+    /// Who is typing in the room, if that changed after `since` (`None` for an initial sync).
+    pub fn typing_since(&self, room_id: &RoomId, since: Option<i64>) -> Option<Vec<OwnedUserId>> {
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let room = rooms.get(room_id)?;
+        let now = Instant::now();
+        let mut users: Vec<OwnedUserId> = room
+            .users
+            .iter()
+            .filter(|(_, expiry)| **expiry > now)
+            .map(|(user, _)| user.clone())
+            .collect();
+        users.sort();
+        match since {
+            Some(since) if room.position > since => Some(users),
+            None if !users.is_empty() => Some(users),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,37 @@
+use async_trait::async_trait;
+use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
+
+use crate::StorageResult;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceiptRecord {
+    pub receipt_type: String,
+    pub user_id: OwnedUserId,
+    /// Empty for an unthreaded receipt.
+    pub thread_id: String,
+    pub event_id: OwnedEventId,
+    pub ts: u64,
+    pub stream_id: i64,
+}
+
+#[async_trait]
+pub trait ReceiptRepository: Send + Sync {
+    /// Records a user's receipt, replacing the previous one of the same kind; returns its
+    /// stream position.
+    #[allow(clippy::too_many_arguments)]
+    async fn set(
+        &self,
+        room_id: &RoomId,
+        receipt_type: &str,
+        user_id: &UserId,
+        thread_id: &str,
+        event_id: &EventId,
+        ts: u64,
+    ) -> StorageResult<i64>;
+    /// Receipts in the room written after `since`.
+    async fn changed_since(
+        &self,
+        room_id: &RoomId,
+        since: i64,
+    ) -> StorageResult<Vec<ReceiptRecord>>;
+}
