@@ -32,6 +32,11 @@ pub struct Pdu {
     redacts: Option<OwnedEventId>,
     pub depth: u64,
     pub json: CanonicalJsonObject,
+    /// The redaction that pruned this event, if any.
+    pub redacted_by: Option<OwnedEventId>,
+    /// What the server adds for clients (`redacted_because`, bundled relations…); not part of
+    /// the PDU.
+    pub unsigned: serde_json::Map<String, JsonValue>,
 }
 
 #[derive(Deserialize)]
@@ -135,7 +140,34 @@ impl Pdu {
             redacts,
             depth: fields.depth.into(),
             json: object,
+            redacted_by: None,
+            unsigned: serde_json::Map::new(),
         })
+    }
+
+    /// Loads a stored event.
+    pub fn from_record(record: estafette_storage::EventRecord) -> ServiceResult<Self> {
+        let mut pdu = Self::from_json(record.event_id, &record.json)?;
+        pdu.redacted_by = record.redacted_by;
+        Ok(pdu)
+    }
+
+    /// The `m.relates_to` of the content: (rel_type, event_id, key).
+    pub fn relates_to(&self) -> Option<(String, OwnedEventId, Option<String>)> {
+        let content: JsonValue = serde_json::from_str(self.content.get()).ok()?;
+        let relation = content.get("m.relates_to")?;
+        let rel_type = relation.get("rel_type")?.as_str()?.to_owned();
+        let event_id = OwnedEventId::try_from(relation.get("event_id")?.as_str()?).ok()?;
+        let key = relation
+            .get("key")
+            .and_then(JsonValue::as_str)
+            .map(ToOwned::to_owned);
+        Some((rel_type, event_id, key))
+    }
+
+    /// The event this redaction event redacts.
+    pub fn redacts(&self) -> Option<&OwnedEventId> {
+        self.redacts.as_ref()
     }
 
     /// Builds, hashes and signs a new local PDU and computes its event ID.
@@ -171,14 +203,14 @@ impl Pdu {
         if let Some(state_key) = &draft.state_key {
             object.insert("state_key".into(), JsonValue::String(state_key.clone()));
         }
-        // Room versions before 11 keep the top-level `redacts` and `origin` properties.
+        // Room versions before 11 keep `redacts` at the top level, and an `origin`.
         if !rules.redaction.content_field_redacts {
-            if let Some(redacts) = draft
-                .content
-                .get("redacts")
-                .filter(|_| draft.kind == TimelineEventType::RoomRedaction)
-            {
-                object.insert("redacts".into(), redacts.clone());
+            if draft.kind == TimelineEventType::RoomRedaction {
+                let mut content = draft.content.clone();
+                if let Some(redacts) = content.as_object_mut().and_then(|c| c.remove("redacts")) {
+                    object.insert("redacts".into(), redacts);
+                }
+                object.insert("content".into(), content);
             }
             object.insert("origin".into(), JsonValue::String(origin.to_string()));
         }
@@ -216,7 +248,7 @@ impl Pdu {
             "event_id": self.event_id,
             "sender": self.sender,
             "origin_server_ts": self.origin_server_ts,
-            "unsigned": {},
+            "unsigned": self.unsigned,
         });
         if with_room_id {
             event["room_id"] = JsonValue::String(self.room_id.to_string());

@@ -39,9 +39,7 @@ impl ReceiptService {
         }
         let record = self.context.storage.events.get(event_id).await?;
         let in_room = match record {
-            Some(record) => {
-                crate::Pdu::from_json(record.event_id, &record.json)?.room_id == room_id
-            }
+            Some(record) => crate::Pdu::from_record(record)?.room_id == room_id,
             None => false,
         };
         if !in_room {

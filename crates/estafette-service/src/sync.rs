@@ -217,10 +217,11 @@ impl SyncService {
         records.truncate(limit as usize);
         records.reverse();
         let first = records.first().map(|r| r.stream_ordering);
-        let events = records
+        let mut events = records
             .into_iter()
-            .map(|r| Pdu::from_json(r.event_id, &r.json))
+            .map(Pdu::from_record)
             .collect::<ServiceResult<Vec<_>>>()?;
+        self.rooms.bundle(&requester.user_id, &mut events).await?;
         let mut timeline = RoomTimeline {
             limited,
             prev_batch: first.map(|f| format_token(f - 1)),

@@ -37,5 +37,6 @@ pub struct Storage {
     pub state: Arc<dyn StateRepository>,
     pub memberships: Arc<dyn MembershipRepository>,
     pub receipts: Arc<dyn ReceiptRepository>,
+    pub relations: Arc<dyn RelationRepository>,
     pub streams: Arc<dyn StreamRepository>,
 }

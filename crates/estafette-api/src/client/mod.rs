@@ -10,6 +10,7 @@ mod membership;
 mod message;
 mod pdu_format;
 mod profile;
+mod relations;
 mod room;
 mod session;
 mod state;
@@ -32,5 +33,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = message::routes(router);
     let router = state::routes(router);
     let router = ephemeral::routes(router);
+    let router = relations::routes(router);
     sync::routes(router)
 }

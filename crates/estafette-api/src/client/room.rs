@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use axum::Router;
 use axum::extract::State;
+use estafette_service::format_token;
 use estafette_service::{CreateRoom, Preset};
+use ruma::api::client::context::get_context;
 use ruma::api::client::membership::{get_member_events, joined_members};
 use ruma::api::client::room::{Visibility, create_room, get_room_event};
 use serde_json::Value as JsonValue;
@@ -21,6 +23,7 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
         .ruma(get_room_event)
         .ruma(get_member_events)
         .ruma(joined_members)
+        .ruma(get_context)
 }
 
 fn json_object(
@@ -176,4 +179,26 @@ async fn joined_members(
         joined.insert(user_id, member);
     }
     Ok(RumaResponse(joined_members::v3::Response::new(joined)))
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/context/{eventId}`
+async fn get_context(
+    State(state): State<AppState>,
+    request: Ruma<get_context::v3::Request>,
+) -> ApiResult<get_context::v3::Response> {
+    let body = &request.body;
+    let limit = u32::try_from(u64::from(body.limit)).unwrap_or(u32::MAX);
+    let context = state
+        .services
+        .rooms
+        .context(request.requester()?, &body.room_id, &body.event_id, limit)
+        .await?;
+    let mut response = get_context::v3::Response::new();
+    response.start = Some(format_token(context.start));
+    response.end = Some(format_token(context.end));
+    response.event = Some(client_event(&context.event, true)?);
+    response.events_before = client_events(&context.before, true)?;
+    response.events_after = client_events(&context.after, true)?;
+    response.state = client_events(&context.state, true)?;
+    Ok(RumaResponse(response))
 }

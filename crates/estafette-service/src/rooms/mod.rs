@@ -4,7 +4,9 @@
 
 mod create;
 mod membership;
+mod power;
 mod read;
+mod relations;
 mod timeline;
 
 use std::collections::{BTreeMap, HashMap};
@@ -17,7 +19,8 @@ use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
 use crate::{Context, Pdu, ServiceError, ServiceResult};
 
 pub use create::{CreateRoom, Preset};
-pub use read::{Direction, MessagesPage};
+pub use read::{Direction, EventContext, MessagesPage};
+pub use relations::RelationsPage;
 
 /// A room's state: `(type, state_key) → event ID`.
 pub type StateMap = BTreeMap<(StateEventType, String), OwnedEventId>;
@@ -51,7 +54,7 @@ impl RoomService {
 
     pub(crate) async fn pdu(&self, event_id: &ruma::EventId) -> ServiceResult<Option<Pdu>> {
         match self.context.storage.events.get(event_id).await? {
-            Some(record) => Ok(Some(Pdu::from_json(record.event_id, &record.json)?)),
+            Some(record) => Ok(Some(Pdu::from_record(record)?)),
             None => Ok(None),
         }
     }

@@ -24,7 +24,7 @@ pub struct MessagesPage {
 
 impl RoomService {
     /// How far in the room's stream the requester may read: `None` while joined.
-    async fn visible_until(
+    pub(crate) async fn visible_until(
         &self,
         user_id: &UserId,
         room_id: &RoomId,
@@ -121,7 +121,7 @@ impl RoomService {
             .collect())
     }
 
-    pub async fn event(
+    pub(crate) async fn visible_event(
         &self,
         requester: &Requester,
         room_id: &RoomId,
@@ -139,10 +139,23 @@ impl RoomService {
         if until.is_some_and(|until| record.stream_ordering > until) {
             return Err(not_found());
         }
-        let pdu = Pdu::from_json(record.event_id, &record.json)?;
+        let pdu = Pdu::from_record(record)?;
         if pdu.room_id != room_id {
             return Err(not_found());
         }
+        Ok(pdu)
+    }
+
+    /// `/rooms/{roomId}/event/{eventId}`: the event with its bundled aggregations.
+    pub async fn event(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        event_id: &EventId,
+    ) -> ServiceResult<Pdu> {
+        let mut pdus = [self.visible_event(requester, room_id, event_id).await?];
+        self.bundle(&requester.user_id, &mut pdus).await?;
+        let [pdu] = pdus;
         Ok(pdu)
     }
 
@@ -160,54 +173,114 @@ impl RoomService {
         let newest = self.context.storage.streams.current().await?;
         let ceiling = until.unwrap_or(newest);
         let limit = limit.clamp(1, 1000);
-        let records = match direction {
+        let events = &self.context.storage.events;
+        let (records, start, end) = match direction {
             Direction::Backward => {
                 let from = from.unwrap_or(ceiling).min(ceiling);
-                let floor = to.unwrap_or(0);
-                let records = self
-                    .context
-                    .storage
-                    .events
-                    .room_events(room_id, floor, from, false, limit)
+                let records = events
+                    .room_events(room_id, to.unwrap_or(0), from, false, limit)
                     .await?;
-                let end = (records.len() as u32 == limit)
-                    .then(|| records.last().map(|r| r.stream_ordering - 1))
-                    .flatten();
-                return self.page(records, from, end);
+                let end = records.last().map(|r| r.stream_ordering - 1);
+                (records, from, end)
             }
             Direction::Forward => {
                 let from = from.unwrap_or(0);
                 let until = to.unwrap_or(ceiling).min(ceiling);
-                let records = self
-                    .context
-                    .storage
-                    .events
+                let records = events
                     .room_events(room_id, from, until, true, limit)
                     .await?;
-                let end = records
-                    .last()
-                    .map(|r| r.stream_ordering)
-                    .filter(|_| records.len() as u32 == limit);
+                let end = records.last().map(|r| r.stream_ordering);
                 (records, from, end)
             }
         };
-        self.page(records.0, records.1, records.2)
-    }
-
-    fn page(
-        &self,
-        records: Vec<estafette_storage::EventRecord>,
-        start: i64,
-        end: Option<i64>,
-    ) -> ServiceResult<MessagesPage> {
-        let chunk = records
+        // A short page is the last one in that direction.
+        let end = end.filter(|_| records.len() as u32 == limit);
+        let mut chunk = records
             .into_iter()
-            .map(|record| Pdu::from_json(record.event_id, &record.json))
+            .map(Pdu::from_record)
             .collect::<ServiceResult<Vec<_>>>()?;
+        self.bundle(&requester.user_id, &mut chunk).await?;
         Ok(MessagesPage { chunk, start, end })
     }
 }
 
 fn not_member() -> ServiceError {
     ServiceError::Forbidden("You are not a member of this room".into())
+}
+
+/// `/context`: an event with what surrounds it.
+#[derive(Debug, Clone)]
+pub struct EventContext {
+    pub event: Pdu,
+    /// Newest first.
+    pub before: Vec<Pdu>,
+    /// Oldest first.
+    pub after: Vec<Pdu>,
+    pub state: Vec<Pdu>,
+    pub start: i64,
+    pub end: i64,
+}
+
+impl RoomService {
+    pub async fn context(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        event_id: &EventId,
+        limit: u32,
+    ) -> ServiceResult<EventContext> {
+        let event = self.visible_event(requester, room_id, event_id).await?;
+        let until = self.visible_until(&requester.user_id, room_id).await?;
+        let storage = &self.context.storage;
+        let record = storage
+            .events
+            .get(event_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("Event {event_id} not found")))?;
+        let position = record.stream_ordering;
+        let half = limit.min(100).div_ceil(2);
+        let ceiling = match until {
+            Some(until) => until,
+            None => storage.streams.current().await?,
+        };
+        let before = storage
+            .events
+            .room_events(room_id, 0, position - 1, false, half)
+            .await?;
+        let after = storage
+            .events
+            .room_events(room_id, position, ceiling, true, half)
+            .await?;
+        let start = before
+            .last()
+            .map_or(position - 1, |r| r.stream_ordering - 1);
+        let end = after.last().map_or(position, |r| r.stream_ordering);
+        let mut before = before
+            .into_iter()
+            .map(Pdu::from_record)
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let mut after = after
+            .into_iter()
+            .map(Pdu::from_record)
+            .collect::<ServiceResult<Vec<_>>>()?;
+        let mut event = [event];
+        self.bundle(&requester.user_id, &mut event).await?;
+        self.bundle(&requester.user_id, &mut before).await?;
+        self.bundle(&requester.user_id, &mut after).await?;
+        let mut state = Vec::new();
+        for id in self.load_state(record.state_group).await?.values() {
+            if let Some(pdu) = self.pdu(id).await? {
+                state.push(pdu);
+            }
+        }
+        let [event] = event;
+        Ok(EventContext {
+            event,
+            before,
+            after,
+            state,
+            start,
+            end,
+        })
+    }
 }

@@ -222,6 +222,7 @@ impl RoomService {
             }),
         };
         let appended = self.context.storage.events.append(&new_event).await?;
+        self.after_store(pdu, appended.stream_ordering).await?;
         let mut concerned: Vec<OwnedUserId> = self
             .context
             .storage

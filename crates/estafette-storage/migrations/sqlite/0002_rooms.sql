@@ -86,3 +86,20 @@ CREATE TABLE receipts (
     PRIMARY KEY (room_id, receipt_type, user_id, thread_id)
 );
 CREATE INDEX receipts_stream ON receipts (room_id, stream_id);
+
+-- The redaction that pruned an event (its stored JSON is then the redacted form).
+ALTER TABLE events ADD COLUMN redacted_by TEXT;
+
+-- Events that relate to another (edits, reactions, threads, references).
+CREATE TABLE event_relations (
+    event_id        TEXT PRIMARY KEY NOT NULL,
+    room_id         TEXT NOT NULL,
+    relates_to_id   TEXT NOT NULL,
+    rel_type        TEXT NOT NULL,
+    event_type      TEXT NOT NULL,
+    sender          TEXT NOT NULL,
+    aggregation_key TEXT,
+    stream_ordering INTEGER NOT NULL
+);
+CREATE INDEX event_relations_target ON event_relations (relates_to_id, rel_type, stream_ordering);
+CREATE INDEX event_relations_threads ON event_relations (room_id, rel_type, stream_ordering);

@@ -12,6 +12,8 @@ pub struct EventRecord {
     pub json: String,
     /// The room state after this event.
     pub state_group: i64,
+    /// The redaction that pruned this event; `json` is then the redacted form.
+    pub redacted_by: Option<OwnedEventId>,
 }
 
 /// One `(type, state_key) → event_id` entry of room state.
@@ -90,6 +92,13 @@ pub trait EventRepository: Send + Sync {
         &self,
         room_id: &RoomId,
     ) -> StorageResult<Vec<(OwnedEventId, u64)>>;
+    /// Replaces an event's JSON with its redacted form and records the redaction.
+    async fn redact(
+        &self,
+        event_id: &EventId,
+        redacted_json: &str,
+        redaction_id: &EventId,
+    ) -> StorageResult<()>;
     /// The device and transaction ID a local event was sent with.
     async fn transaction_of(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>>;
     /// Rooms among `room_ids` with events after `after`.

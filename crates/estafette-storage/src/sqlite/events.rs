@@ -11,12 +11,17 @@ use crate::{
 };
 
 fn decode(row: &SqliteRow) -> StorageResult<EventRecord> {
+    let redacted_by: Option<String> = row.try_get("redacted_by")?;
     Ok(EventRecord {
         stream_ordering: row.try_get("stream_ordering")?,
         event_id: OwnedEventId::try_from(row.try_get::<String, _>("event_id")?)
             .map_err(|e| corrupt("events.event_id", e))?,
         json: row.try_get("json")?,
         state_group: row.try_get("state_group")?,
+        redacted_by: redacted_by
+            .map(OwnedEventId::try_from)
+            .transpose()
+            .map_err(|e| corrupt("events.redacted_by", e))?,
     })
 }
 
@@ -135,7 +140,7 @@ impl EventRepository for Db {
 
     async fn get(&self, event_id: &EventId) -> StorageResult<Option<EventRecord>> {
         sqlx::query(
-            "SELECT stream_ordering, event_id, json, state_group FROM events WHERE event_id = $1",
+            "SELECT stream_ordering, event_id, json, state_group, redacted_by FROM events WHERE event_id = $1",
         )
         .bind(event_id.as_str())
         .fetch_optional(&self.pool)
@@ -182,10 +187,10 @@ impl EventRepository for Db {
         limit: u32,
     ) -> StorageResult<Vec<EventRecord>> {
         let sql = if forward {
-            "SELECT stream_ordering, event_id, json, state_group FROM events
+            "SELECT stream_ordering, event_id, json, state_group, redacted_by FROM events
              WHERE room_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3 ORDER BY stream_ordering ASC LIMIT $4"
         } else {
-            "SELECT stream_ordering, event_id, json, state_group FROM events
+            "SELECT stream_ordering, event_id, json, state_group, redacted_by FROM events
              WHERE room_id = $1 AND stream_ordering > $2 AND stream_ordering <= $3 ORDER BY stream_ordering DESC LIMIT $4"
         };
         sqlx::query(sql)
@@ -218,6 +223,21 @@ impl EventRepository for Db {
                 Ok((id, from_db(row.try_get("depth")?)))
             })
             .collect()
+    }
+
+    async fn redact(
+        &self,
+        event_id: &EventId,
+        redacted_json: &str,
+        redaction_id: &EventId,
+    ) -> StorageResult<()> {
+        sqlx::query("UPDATE events SET json = $1, redacted_by = $2 WHERE event_id = $3")
+            .bind(redacted_json)
+            .bind(redaction_id.as_str())
+            .bind(event_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
     }
 
     async fn transaction_of(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>> {

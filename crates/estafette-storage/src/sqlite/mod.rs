@@ -9,6 +9,7 @@ mod migrations;
 mod profiles;
 mod receipts;
 mod registration_nonces;
+mod relations;
 mod rooms;
 mod state;
 mod streams;
@@ -58,6 +59,7 @@ fn storage(pool: SqlitePool) -> Storage {
         state: db.clone(),
         memberships: db.clone(),
         receipts: db.clone(),
+        relations: db.clone(),
         streams: db,
     }
 }

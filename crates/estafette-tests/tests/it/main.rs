@@ -7,6 +7,7 @@ mod devices;
 mod ephemeral;
 mod errors;
 mod profile;
+mod relations;
 mod room_rules;
 mod rooms;
 mod servers;
