@@ -129,6 +129,15 @@ impl From<ServiceError> for ApiError {
             } => Self::unknown_token(soft_logout, message),
             ServiceError::AuthenticationRequired(info) => Self::Uia(info),
             ServiceError::TooLarge(_) => Self::too_large(message),
+            ServiceError::Conflict(_) => {
+                Self::new(StatusCode::CONFLICT, ErrorKind::Unknown, message)
+            }
+            ServiceError::BadAlias(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::BadAlias, message)
+            }
+            ServiceError::RoomInUse(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::RoomInUse, message)
+            }
             ServiceError::UnsupportedRoomVersion(_) => Self::new(
                 StatusCode::BAD_REQUEST,
                 ErrorKind::UnsupportedRoomVersion,

@@ -39,6 +39,13 @@ pub enum ServiceError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedRoomVersion(String),
+    /// The thing to create exists already (409).
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    BadAlias(String),
+    #[error("{0}")]
+    RoomInUse(String),
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]

@@ -39,8 +39,8 @@ pub use pdu::{EventDraft, Pdu};
 pub use profiles::ProfileService;
 pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
 pub use rooms::{
-    CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, EventContext, MessagesPage, Preset,
-    RelationsPage, RoomService, StateMap,
+    CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext, MessagesPage,
+    Preset, PublicRoom, PublicRoomsPage, RelationsPage, RoomService, StateMap,
 };
 pub use sessions::{LoginOutcome, Requester, SessionService, TokenGrant};
 pub use shared_secret::{

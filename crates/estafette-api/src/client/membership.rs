@@ -46,13 +46,10 @@ async fn join_room_by_id_or_alias(
     State(state): State<AppState>,
     request: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> ApiResult<join_room_by_id_or_alias::v3::Response> {
-    let room_id = OwnedRoomId::try_from(request.body.room_id_or_alias.clone()).map_err(|_| {
-        ApiError::new(
-            http::StatusCode::NOT_FOUND,
-            ruma::api::error::ErrorKind::NotFound,
-            "Room aliases are not supported yet",
-        )
-    })?;
+    let room_id = match OwnedRoomId::try_from(request.body.room_id_or_alias.clone()) {
+        Ok(room_id) => room_id,
+        Err(alias) => state.services.rooms.resolve_alias(&alias).await?.0,
+    };
     state
         .services
         .rooms

@@ -3,6 +3,7 @@
 mod account;
 mod account_data;
 mod device;
+mod directory;
 mod discovery;
 mod ephemeral;
 mod filter;
@@ -34,5 +35,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = state::routes(router);
     let router = ephemeral::routes(router);
     let router = relations::routes(router);
+    let router = directory::routes(router);
     sync::routes(router)
 }

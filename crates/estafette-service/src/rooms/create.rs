@@ -3,7 +3,7 @@
 
 use estafette_storage::StateChange;
 use ruma::events::{StateEventType, TimelineEventType};
-use ruma::{OwnedRoomId, OwnedUserId, RoomVersionId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomVersionId, UserId};
 use serde_json::{Map, Value as JsonValue, json};
 
 use super::timeline::entries;
@@ -53,11 +53,28 @@ impl RoomService {
         let rules = version
             .rules()
             .ok_or_else(|| ServiceError::Internal(format!("no rules for {version}")))?;
-        if request.room_alias_name.is_some() {
-            return Err(ServiceError::InvalidParam(
-                "Room aliases are not supported yet".into(),
-            ));
-        }
+        let alias = match &request.room_alias_name {
+            Some(name) => {
+                let alias = RoomAliasId::parse(format!("#{name}:{}", self.context.server_name))
+                    .map_err(|e| {
+                        ServiceError::InvalidParam(format!("Invalid room_alias_name: {e}"))
+                    })?;
+                if self
+                    .context
+                    .storage
+                    .aliases
+                    .resolve(&alias)
+                    .await?
+                    .is_some()
+                {
+                    return Err(ServiceError::RoomInUse(format!(
+                        "The alias {alias} is taken"
+                    )));
+                }
+                Some(alias)
+            }
+            None => None,
+        };
         for invitee in &request.invite {
             if !self.is_local_user(invitee).await? {
                 return Err(ServiceError::NotFound(format!("Unknown user {invitee}")));
@@ -195,6 +212,25 @@ impl RoomService {
             "",
             power_levels,
         ));
+        if let Some(alias) = &alias {
+            let now = self.context.now();
+            if !self
+                .context
+                .storage
+                .aliases
+                .create(alias, &room_id, creator, now)
+                .await?
+            {
+                return Err(ServiceError::RoomInUse(format!(
+                    "The alias {alias} is taken"
+                )));
+            }
+            drafts.push(EventDraft::state(
+                TimelineEventType::RoomCanonicalAlias,
+                "",
+                json!({"alias": alias}),
+            ));
+        }
         let (join_rule, guest_access) = match preset {
             Preset::PublicChat => ("public", "forbidden"),
             Preset::PrivateChat | Preset::TrustedPrivateChat => ("invite", "can_join"),

@@ -215,6 +215,9 @@ impl RoomService {
                 "A room has exactly one create event".into(),
             ));
         }
+        if kind == TimelineEventType::RoomCanonicalAlias {
+            self.check_canonical_alias(room_id, &content).await?;
+        }
         let pdu = self
             .append(
                 room_id,

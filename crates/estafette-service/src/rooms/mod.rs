@@ -3,6 +3,7 @@
 //! it with the spec's authorization rules (ruma-state-res) and stores it atomically.
 
 mod create;
+mod directory;
 mod membership;
 mod power;
 mod read;
@@ -19,6 +20,7 @@ use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
 use crate::{Context, Pdu, ServiceError, ServiceResult};
 
 pub use create::{CreateRoom, Preset};
+pub use directory::{DirectoryQuery, PublicRoom, PublicRoomsPage};
 pub use read::{Direction, EventContext, MessagesPage};
 pub use relations::RelationsPage;
 

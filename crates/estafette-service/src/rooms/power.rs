@@ -39,6 +39,22 @@ impl PowerLevels {
         self.content.get(name).and_then(as_level).unwrap_or(default)
     }
 
+    /// The level needed to send a state (`state`) or message-like event of a type.
+    pub(crate) fn for_event(&self, kind: &str, state: bool) -> i64 {
+        let level = self
+            .content
+            .get("events")
+            .and_then(|events| events.get(kind))
+            .and_then(as_level);
+        level.unwrap_or_else(|| {
+            if state {
+                self.field("state_default", 50)
+            } else {
+                self.field("events_default", 0)
+            }
+        })
+    }
+
     pub(crate) fn allows(&self, user_id: &UserId, needed: i64) -> bool {
         self.user(user_id) >= Power::Level(needed)
     }

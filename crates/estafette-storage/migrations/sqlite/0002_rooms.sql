@@ -103,3 +103,12 @@ CREATE TABLE event_relations (
 );
 CREATE INDEX event_relations_target ON event_relations (relates_to_id, rel_type, stream_ordering);
 CREATE INDEX event_relations_threads ON event_relations (room_id, rel_type, stream_ordering);
+
+-- Local room aliases (#name:this.server).
+CREATE TABLE room_aliases (
+    alias      TEXT PRIMARY KEY NOT NULL,
+    room_id    TEXT NOT NULL,
+    creator    TEXT NOT NULL,
+    created_ts INTEGER NOT NULL
+);
+CREATE INDEX room_aliases_room ON room_aliases (room_id);

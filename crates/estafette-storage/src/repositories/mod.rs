@@ -2,6 +2,7 @@
 //! timestamps are milliseconds since the Unix epoch supplied by the caller's clock.
 
 mod account_data;
+mod aliases;
 mod devices;
 mod events;
 mod filters;
@@ -17,6 +18,7 @@ mod uia_sessions;
 mod users;
 
 pub use account_data::{AccountDataEntry, AccountDataRepository};
+pub use aliases::AliasRepository;
 pub use devices::{DeviceRecord, DeviceRepository};
 pub use events::{
     AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,

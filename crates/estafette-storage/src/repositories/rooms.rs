@@ -25,4 +25,6 @@ pub trait RoomRepository: Send + Sync {
     ) -> StorageResult<bool>;
     async fn get(&self, room_id: &RoomId) -> StorageResult<Option<RoomRecord>>;
     async fn set_public(&self, room_id: &RoomId, is_public: bool) -> StorageResult<()>;
+    /// Rooms published in the directory.
+    async fn public_rooms(&self) -> StorageResult<Vec<OwnedRoomId>>;
 }

@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: one database file in WAL mode behind a bounded pool.
 
 mod account_data;
+mod aliases;
 mod devices;
 mod events;
 mod filters;
@@ -59,6 +60,7 @@ fn storage(pool: SqlitePool) -> Storage {
         state: db.clone(),
         memberships: db.clone(),
         receipts: db.clone(),
+        aliases: db.clone(),
         relations: db.clone(),
         streams: db,
     }

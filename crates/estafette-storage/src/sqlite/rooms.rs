@@ -58,4 +58,15 @@ impl RoomRepository for Db {
             .await?;
         Ok(())
     }
+
+    async fn public_rooms(&self) -> StorageResult<Vec<OwnedRoomId>> {
+        let rooms: Vec<String> =
+            sqlx::query_scalar("SELECT room_id FROM rooms WHERE is_public = 1 ORDER BY room_id")
+                .fetch_all(&self.pool)
+                .await?;
+        rooms
+            .into_iter()
+            .map(|r| OwnedRoomId::try_from(r).map_err(|e| corrupt("rooms.room_id", e)))
+            .collect()
+    }
 }

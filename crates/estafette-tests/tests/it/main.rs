@@ -4,6 +4,7 @@
 mod account_data;
 mod accounts;
 mod devices;
+mod directory;
 mod ephemeral;
 mod errors;
 mod profile;

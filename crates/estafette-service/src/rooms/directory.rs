@@ -1,0 +1,337 @@
+//! Room aliases and the public room directory.
+
+use ruma::events::StateEventType;
+use ruma::{OwnedRoomAliasId, OwnedRoomId, OwnedServerName, RoomAliasId, RoomId};
+use serde_json::Value as JsonValue;
+
+use super::RoomService;
+use crate::{Requester, ServiceError, ServiceResult};
+
+const DEFAULT_DIRECTORY_LIMIT: usize = 100;
+
+/// A room as the public directory shows it.
+#[derive(Debug, Clone)]
+pub struct PublicRoom {
+    pub room_id: OwnedRoomId,
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub canonical_alias: Option<OwnedRoomAliasId>,
+    pub avatar_url: Option<String>,
+    pub num_joined_members: u64,
+    pub world_readable: bool,
+    pub guest_can_join: bool,
+    pub join_rule: String,
+    pub room_type: Option<String>,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct PublicRoomsPage {
+    pub chunk: Vec<PublicRoom>,
+    pub next_batch: Option<String>,
+    pub prev_batch: Option<String>,
+    pub total: u64,
+}
+
+/// What to look for in the directory.
+#[derive(Debug, Clone, Default)]
+pub struct DirectoryQuery {
+    pub search: Option<String>,
+    /// `None` inside means rooms without a type.
+    pub room_types: Option<Vec<Option<String>>>,
+    pub since: Option<String>,
+    pub limit: Option<usize>,
+}
+
+impl RoomService {
+    fn ensure_local_alias(&self, alias: &RoomAliasId) -> ServiceResult<()> {
+        if alias.server_name() != self.context.server_name {
+            return Err(ServiceError::InvalidParam(format!(
+                "{alias} does not belong to this server"
+            )));
+        }
+        Ok(())
+    }
+
+    pub async fn create_alias(
+        &self,
+        requester: &Requester,
+        alias: &RoomAliasId,
+        room_id: &RoomId,
+    ) -> ServiceResult<()> {
+        self.ensure_local_alias(alias)?;
+        self.room_rules(room_id).await?;
+        let membership = self
+            .context
+            .storage
+            .memberships
+            .get(room_id, &requester.user_id)
+            .await?;
+        if !membership.is_some_and(|m| m.membership == "join") {
+            return Err(ServiceError::Forbidden(
+                "You must be in the room to give it an alias".into(),
+            ));
+        }
+        let now = self.context.now();
+        if !self
+            .context
+            .storage
+            .aliases
+            .create(alias, room_id, &requester.user_id, now)
+            .await?
+        {
+            return Err(ServiceError::Conflict(format!(
+                "The alias {alias} already exists"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The room an alias points to, and servers that can help join it.
+    pub async fn resolve_alias(
+        &self,
+        alias: &RoomAliasId,
+    ) -> ServiceResult<(OwnedRoomId, Vec<OwnedServerName>)> {
+        let not_found = || ServiceError::NotFound(format!("Room alias {alias} not found"));
+        if alias.server_name() != self.context.server_name {
+            return Err(not_found());
+        }
+        let (room_id, _) = self
+            .context
+            .storage
+            .aliases
+            .resolve(alias)
+            .await?
+            .ok_or_else(not_found)?;
+        Ok((room_id, vec![self.context.server_name.clone()]))
+    }
+
+    /// The alias's creator, or a member with power to set the canonical alias, may delete it.
+    pub async fn delete_alias(
+        &self,
+        requester: &Requester,
+        alias: &RoomAliasId,
+    ) -> ServiceResult<()> {
+        self.ensure_local_alias(alias)?;
+        let (room_id, creator) = self
+            .context
+            .storage
+            .aliases
+            .resolve(alias)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("Room alias {alias} not found")))?;
+        if creator != requester.user_id
+            && !self
+                .may_send_state(requester, &room_id, "m.room.canonical_alias")
+                .await?
+        {
+            return Err(ServiceError::Forbidden(
+                "You may not delete this alias".into(),
+            ));
+        }
+        self.context.storage.aliases.delete(alias).await?;
+        Ok(())
+    }
+
+    async fn may_send_state(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        kind: &str,
+    ) -> ServiceResult<bool> {
+        let (_, rules) = self.room_rules(room_id).await?;
+        let (state, _) = self.current_state(room_id).await?;
+        let levels = self.power_levels(&state, &rules).await?;
+        Ok(levels.allows(&requester.user_id, levels.for_event(kind, true)))
+    }
+
+    pub async fn room_aliases(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+    ) -> ServiceResult<Vec<OwnedRoomAliasId>> {
+        self.visible_until(&requester.user_id, room_id).await?;
+        Ok(self.context.storage.aliases.of_room(room_id).await?)
+    }
+
+    /// Local aliases in an `m.room.canonical_alias` event must point to the room.
+    pub(crate) async fn check_canonical_alias(
+        &self,
+        room_id: &RoomId,
+        content: &JsonValue,
+    ) -> ServiceResult<()> {
+        let mut aliases: Vec<&str> = content
+            .get("alias")
+            .and_then(JsonValue::as_str)
+            .into_iter()
+            .collect();
+        if let Some(alt) = content.get("alt_aliases").and_then(JsonValue::as_array) {
+            aliases.extend(alt.iter().filter_map(JsonValue::as_str));
+        }
+        for alias in aliases {
+            let alias = RoomAliasId::parse(alias)
+                .map_err(|e| ServiceError::BadAlias(format!("{alias}: {e}")))?;
+            if alias.server_name() != self.context.server_name {
+                continue;
+            }
+            let target = self
+                .context
+                .storage
+                .aliases
+                .resolve(&alias)
+                .await?
+                .map(|(room, _)| room);
+            if target.as_deref() != Some(room_id) {
+                return Err(ServiceError::BadAlias(format!(
+                    "{alias} does not point to this room"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn directory_visibility(&self, room_id: &RoomId) -> ServiceResult<bool> {
+        let room = self.context.storage.rooms.get(room_id).await?;
+        room.map(|room| room.is_public)
+            .ok_or_else(|| ServiceError::NotFound(format!("Room {room_id} not found")))
+    }
+
+    pub async fn set_directory_visibility(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        public: bool,
+    ) -> ServiceResult<()> {
+        self.directory_visibility(room_id).await?;
+        if !self
+            .may_send_state(requester, room_id, "m.room.canonical_alias")
+            .await?
+        {
+            return Err(ServiceError::Forbidden(
+                "You may not change this room's directory visibility".into(),
+            ));
+        }
+        self.context
+            .storage
+            .rooms
+            .set_public(room_id, public)
+            .await?;
+        Ok(())
+    }
+
+    /// `/publicRooms`: published rooms, most members first, with an offset as the token.
+    pub async fn public_rooms(&self, query: DirectoryQuery) -> ServiceResult<PublicRoomsPage> {
+        let mut rooms = Vec::new();
+        for room_id in self.context.storage.rooms.public_rooms().await? {
+            let room = self.public_room(room_id).await?;
+            if let Some(search) = &query.search {
+                let search = search.to_lowercase();
+                let haystack = [
+                    room.name.as_deref(),
+                    room.topic.as_deref(),
+                    room.canonical_alias.as_ref().map(|a| a.as_str()),
+                ];
+                if !haystack
+                    .iter()
+                    .flatten()
+                    .any(|text| text.to_lowercase().contains(&search))
+                {
+                    continue;
+                }
+            }
+            if let Some(types) = &query.room_types {
+                if !types.iter().any(|t| *t == room.room_type) {
+                    continue;
+                }
+            }
+            rooms.push(room);
+        }
+        rooms.sort_by(|a, b| {
+            b.num_joined_members
+                .cmp(&a.num_joined_members)
+                .then_with(|| a.room_id.cmp(&b.room_id))
+        });
+        let offset = match &query.since {
+            Some(token) => token
+                .strip_prefix('o')
+                .and_then(|n| n.parse::<usize>().ok())
+                .ok_or_else(|| {
+                    ServiceError::InvalidParam(format!("Invalid directory token '{token}'"))
+                })?,
+            None => 0,
+        };
+        let limit = query.limit.unwrap_or(DEFAULT_DIRECTORY_LIMIT).clamp(1, 500);
+        let total = rooms.len() as u64;
+        let next_batch = (offset + limit < rooms.len()).then(|| format!("o{}", offset + limit));
+        let prev_batch = (offset > 0).then(|| format!("o{}", offset.saturating_sub(limit)));
+        let chunk = rooms.into_iter().skip(offset).take(limit).collect();
+        Ok(PublicRoomsPage {
+            chunk,
+            next_batch,
+            prev_batch,
+            total,
+        })
+    }
+
+    async fn public_room(&self, room_id: OwnedRoomId) -> ServiceResult<PublicRoom> {
+        let (state, _) = self.current_state(&room_id).await?;
+        let mut room = PublicRoom {
+            room_id,
+            name: None,
+            topic: None,
+            canonical_alias: None,
+            avatar_url: None,
+            num_joined_members: 0,
+            world_readable: false,
+            guest_can_join: false,
+            join_rule: "public".into(),
+            room_type: None,
+        };
+        let content =
+            |kind: StateEventType| {
+                let state = &state;
+                async move {
+                    match state.get(&(kind, String::new())) {
+                        Some(id) => Ok::<_, ServiceError>(self.pdu(id).await?.and_then(|pdu| {
+                            serde_json::from_str::<JsonValue>(pdu.content.get()).ok()
+                        })),
+                        None => Ok(None),
+                    }
+                }
+            };
+        let text = |content: Option<JsonValue>, field: &str| {
+            content.and_then(|c| {
+                c.get(field)
+                    .and_then(JsonValue::as_str)
+                    .map(ToOwned::to_owned)
+            })
+        };
+        room.name = text(content(StateEventType::RoomName).await?, "name");
+        room.topic = text(content(StateEventType::RoomTopic).await?, "topic");
+        room.avatar_url = text(content(StateEventType::RoomAvatar).await?, "url");
+        room.canonical_alias = text(content(StateEventType::RoomCanonicalAlias).await?, "alias")
+            .and_then(|alias| OwnedRoomAliasId::try_from(alias).ok());
+        room.join_rule = text(content(StateEventType::RoomJoinRules).await?, "join_rule")
+            .unwrap_or_else(|| "invite".into());
+        room.world_readable = text(
+            content(StateEventType::RoomHistoryVisibility).await?,
+            "history_visibility",
+        )
+        .as_deref()
+            == Some("world_readable");
+        room.guest_can_join = text(
+            content(StateEventType::RoomGuestAccess).await?,
+            "guest_access",
+        )
+        .as_deref()
+            == Some("can_join");
+        room.room_type = text(content(StateEventType::RoomCreate).await?, "type");
+        let members = self
+            .context
+            .storage
+            .memberships
+            .of_room(&room.room_id)
+            .await?;
+        room.num_joined_members = members.iter().filter(|m| m.membership == "join").count() as u64;
+        Ok(room)
+    }
+}
