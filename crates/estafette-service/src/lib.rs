@@ -12,6 +12,7 @@ mod notifier;
 mod passwords;
 mod pdu;
 mod profiles;
+mod push;
 mod receipts;
 mod rooms;
 mod sessions;
@@ -37,6 +38,7 @@ pub use keys::ServerKey;
 pub use notifier::{LocalNotifier, Notifier};
 pub use pdu::{EventDraft, Pdu};
 pub use profiles::ProfileService;
+pub use push::PushService;
 pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
 pub use rooms::{
     CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext, MessagesPage,
@@ -85,6 +87,7 @@ pub struct Services {
     pub sync: SyncService,
     pub typing: TypingService,
     pub receipts: ReceiptService,
+    pub push: PushService,
     pub shared_secret: SharedSecretRegistration,
 }
 
@@ -116,6 +119,7 @@ impl Services {
             ),
             typing,
             receipts,
+            push: PushService::new(context.clone()),
             rooms,
             sessions,
             uia,

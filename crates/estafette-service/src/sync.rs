@@ -47,6 +47,8 @@ pub struct SyncRequest {
     pub timeout: Duration,
     pub full_state: bool,
     pub timeline_limit: u32,
+    /// Count thread notifications apart (`unread_thread_notifications` in the filter).
+    pub thread_notifications: bool,
 }
 
 /// A room's section of a sync response.
@@ -63,6 +65,10 @@ pub struct RoomTimeline {
     pub account_data: Vec<(String, String)>,
     /// Typing and receipt events.
     pub ephemeral: Vec<JsonValue>,
+    /// Unread (notifications, highlights) of the room, threads included unless counted apart.
+    pub unread: (u64, u64),
+    /// Per thread root, when the client asked for thread notifications apart.
+    pub unread_threads: Vec<(OwnedEventId, u64, u64)>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -170,6 +176,13 @@ impl SyncService {
                         .await?;
                     timeline.account_data = room_account_data.remove(room_id).unwrap_or_default();
                     timeline.ephemeral = self.ephemeral(requester, room_id, since).await?;
+                    self.unread_counts(
+                        requester,
+                        room_id,
+                        request.thread_notifications,
+                        &mut timeline,
+                    )
+                    .await?;
                     let has_news = !timeline.events.is_empty()
                         || !timeline.account_data.is_empty()
                         || !timeline.ephemeral.is_empty();
@@ -282,6 +295,38 @@ impl SyncService {
             events.push(json!({"type": "m.receipt", "content": receipts}));
         }
         Ok(events)
+    }
+
+    async fn unread_counts(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        threads_apart: bool,
+        timeline: &mut RoomTimeline,
+    ) -> ServiceResult<()> {
+        let counts = self
+            .context
+            .storage
+            .push_actions
+            .unread_counts(&requester.user_id, room_id)
+            .await?;
+        for count in counts {
+            let root = (!count.thread_id.is_empty())
+                .then(|| OwnedEventId::try_from(count.thread_id.as_str()).ok())
+                .flatten();
+            match root {
+                Some(root) if threads_apart => {
+                    timeline
+                        .unread_threads
+                        .push((root, count.notifications, count.highlights))
+                }
+                _ => {
+                    timeline.unread.0 += count.notifications;
+                    timeline.unread.1 += count.highlights;
+                }
+            }
+        }
+        Ok(())
     }
 
     async fn stripped_state(

@@ -37,6 +37,8 @@ pub struct Storage {
     pub state: Arc<dyn StateRepository>,
     pub memberships: Arc<dyn MembershipRepository>,
     pub receipts: Arc<dyn ReceiptRepository>,
+    pub push_actions: Arc<dyn PushActionRepository>,
+    pub pushers: Arc<dyn PusherRepository>,
     pub aliases: Arc<dyn AliasRepository>,
     pub relations: Arc<dyn RelationRepository>,
     pub streams: Arc<dyn StreamRepository>,

@@ -11,6 +11,7 @@ mod membership;
 mod message;
 mod pdu_format;
 mod profile;
+mod push;
 mod relations;
 mod room;
 mod session;
@@ -36,5 +37,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = ephemeral::routes(router);
     let router = relations::routes(router);
     let router = directory::routes(router);
+    let router = push::routes(router);
     sync::routes(router)
 }

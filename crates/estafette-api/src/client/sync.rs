@@ -38,6 +38,15 @@ fn timeline(section: &RoomTimeline) -> Result<(v3::Timeline, v3::State), ApiErro
     Ok((timeline, v3::State::Before(state)))
 }
 
+fn counts(
+    (notifications, highlights): (u64, u64),
+) -> ruma::api::client::sync::sync_events::UnreadNotificationsCount {
+    let mut counts = ruma::api::client::sync::sync_events::UnreadNotificationsCount::new();
+    counts.notification_count = ruma::UInt::new(notifications);
+    counts.highlight_count = ruma::UInt::new(highlights);
+    counts
+}
+
 fn raw_json<T>(value: &serde_json::Value) -> Result<Raw<T>, ApiError> {
     to_raw_value(value)
         .map(Raw::from_json)
@@ -82,6 +91,9 @@ async fn sync_events(
         timeout: body.timeout.unwrap_or_default().min(MAX_TIMEOUT),
         full_state: body.full_state,
         timeline_limit,
+        thread_notifications: filter
+            .as_ref()
+            .is_some_and(|f| f.room.timeline.unread_thread_notifications),
     };
     let result = state.services.sync.sync(requester, sync).await?;
 
@@ -100,6 +112,12 @@ async fn sync_events(
             .iter()
             .map(raw_json)
             .collect::<Result<_, _>>()?;
+        joined.unread_notifications = counts(section.unread);
+        for (root, notifications, highlights) in &section.unread_threads {
+            joined
+                .unread_thread_notifications
+                .insert(root.clone(), counts((*notifications, *highlights)));
+        }
         response.rooms.join.insert(room_id.clone(), joined);
     }
     for (room_id, section) in &result.left {

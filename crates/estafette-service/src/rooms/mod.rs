@@ -5,6 +5,7 @@
 mod create;
 mod directory;
 mod membership;
+mod notifications;
 mod power;
 mod read;
 mod relations;
@@ -21,6 +22,7 @@ use crate::{Context, Pdu, ServiceError, ServiceResult};
 
 pub use create::{CreateRoom, Preset};
 pub use directory::{DirectoryQuery, PublicRoom, PublicRoomsPage};
+pub use notifications::PUSH_RULES;
 pub use read::{Direction, EventContext, MessagesPage};
 pub use relations::RelationsPage;
 

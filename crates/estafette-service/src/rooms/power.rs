@@ -55,6 +55,33 @@ impl PowerLevels {
         })
     }
 
+    /// The users listed with an explicit level.
+    pub(crate) fn explicit_users(&self) -> Vec<(String, i64)> {
+        let users = self.content.get("users").and_then(JsonValue::as_object);
+        users
+            .map(|users| {
+                users
+                    .iter()
+                    .filter_map(|(user, level)| Some((user.clone(), as_level(level)?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The level needed for a notification key such as `room` (defaults to 50).
+    pub(crate) fn notification_level(&self, key: &str) -> i64 {
+        let level = self
+            .content
+            .get("notifications")
+            .and_then(|n| n.get(key))
+            .and_then(as_level);
+        level.unwrap_or(50)
+    }
+
+    pub(crate) fn creators(&self) -> &[String] {
+        &self.creators
+    }
+
     pub(crate) fn allows(&self, user_id: &UserId, needed: i64) -> bool {
         self.user(user_id) >= Power::Level(needed)
     }

@@ -152,6 +152,8 @@ impl RoomService {
         };
         let appended = self.store(&pdu, state_change, sender, txn).await?;
         *group = appended.state_group;
+        self.evaluate_push(&pdu, appended.stream_ordering, state, rules)
+            .await?;
         Ok(pdu)
     }
 
@@ -201,6 +203,15 @@ impl RoomService {
             })
             .flatten();
         let membership = membership_of(pdu);
+        let display_name = membership.as_ref().and_then(|_| {
+            serde_json::from_str::<serde_json::Value>(pdu.content.get())
+                .ok()
+                .and_then(|c| {
+                    c.get("displayname")
+                        .and_then(|d| d.as_str())
+                        .map(ToOwned::to_owned)
+                })
+        });
         let json = pdu.json_string();
         let event_type = pdu.kind.to_string();
         let new_event = NewEvent {
@@ -214,7 +225,10 @@ impl RoomService {
             json: &json,
             prev_events: &pdu.prev_events,
             state,
-            membership: membership_target.as_deref().zip(membership.as_deref()),
+            membership: membership_target
+                .as_deref()
+                .zip(membership.as_deref())
+                .map(|(user, membership)| (user, membership, display_name.as_deref())),
             transaction: txn.as_ref().map(|t| ClientTransaction {
                 user_id: sender,
                 device_id: t.device_id,

@@ -55,8 +55,8 @@ pub struct NewEvent<'a> {
     /// The events this one points to; they stop being forward extremities.
     pub prev_events: &'a [OwnedEventId],
     pub state: StateChange<'a>,
-    /// For `m.room.member` events: the member and their new membership.
-    pub membership: Option<(&'a UserId, &'a str)>,
+    /// For `m.room.member` events: the member, their new membership and display name.
+    pub membership: Option<(&'a UserId, &'a str, Option<&'a str>)>,
     pub transaction: Option<ClientTransaction<'a>>,
 }
 

@@ -10,6 +10,7 @@ pub struct MembershipRecord {
     pub membership: String,
     pub event_id: OwnedEventId,
     pub stream_ordering: i64,
+    pub display_name: Option<String>,
 }
 
 /// The current membership index, maintained by [`crate::EventRepository::append`].

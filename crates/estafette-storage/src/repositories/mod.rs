@@ -8,6 +8,7 @@ mod events;
 mod filters;
 mod memberships;
 mod profiles;
+mod push;
 mod receipts;
 mod registration_nonces;
 mod relations;
@@ -27,6 +28,9 @@ pub use events::{
 pub use filters::FilterRepository;
 pub use memberships::{MembershipRecord, MembershipRepository};
 pub use profiles::ProfileRepository;
+pub use push::{
+    NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
+};
 pub use receipts::{ReceiptRecord, ReceiptRepository};
 pub use registration_nonces::RegistrationNonceRepository;
 pub use relations::{RelationRecord, RelationRepository, ThreadSummary};

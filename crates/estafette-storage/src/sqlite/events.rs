@@ -107,18 +107,20 @@ impl EventRepository for Db {
             .bind(room)
             .execute(&mut *tx)
             .await?;
-        if let Some((user_id, membership)) = event.membership {
+        if let Some((user_id, membership, display_name)) = event.membership {
             sqlx::query(
-                "INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering)
-                 VALUES ($1, $2, $3, $4, $5)
+                "INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, display_name)
+                 VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
-                   event_id = excluded.event_id, stream_ordering = excluded.stream_ordering",
+                   event_id = excluded.event_id, stream_ordering = excluded.stream_ordering,
+                   display_name = excluded.display_name",
             )
             .bind(room)
             .bind(user_id.as_str())
             .bind(membership)
             .bind(event.event_id.as_str())
             .bind(stream_ordering)
+            .bind(display_name)
             .execute(&mut *tx)
             .await?;
         }

@@ -9,7 +9,7 @@ use crate::{MembershipRecord, MembershipRepository, StorageResult};
 macro_rules! select_memberships {
     ($where:literal) => {
         concat!(
-            "SELECT room_id, user_id, membership, event_id, stream_ordering FROM room_memberships ",
+            "SELECT room_id, user_id, membership, event_id, stream_ordering, display_name FROM room_memberships ",
             $where
         )
     };
@@ -25,6 +25,7 @@ fn decode(row: &SqliteRow) -> StorageResult<MembershipRecord> {
         event_id: OwnedEventId::try_from(row.try_get::<String, _>("event_id")?)
             .map_err(|e| corrupt("membership event", e))?,
         stream_ordering: row.try_get("stream_ordering")?,
+        display_name: row.try_get("display_name")?,
     })
 }
 

@@ -8,6 +8,7 @@ use crate::{StorageError, StorageResult};
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_accounts.sql")),
     (2, include_str!("../../migrations/sqlite/0002_rooms.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_push.sql")),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

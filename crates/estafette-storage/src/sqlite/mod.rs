@@ -8,6 +8,7 @@ mod filters;
 mod memberships;
 mod migrations;
 mod profiles;
+mod push;
 mod receipts;
 mod registration_nonces;
 mod relations;
@@ -60,6 +61,8 @@ fn storage(pool: SqlitePool) -> Storage {
         state: db.clone(),
         memberships: db.clone(),
         receipts: db.clone(),
+        push_actions: db.clone(),
+        pushers: db.clone(),
         aliases: db.clone(),
         relations: db.clone(),
         streams: db,

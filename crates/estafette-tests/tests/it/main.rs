@@ -8,6 +8,7 @@ mod directory;
 mod ephemeral;
 mod errors;
 mod profile;
+mod push;
 mod relations;
 mod room_rules;
 mod rooms;

@@ -1,0 +1,228 @@
+//! Push rules (the spec's default ruleset, changed per user) and pushers. Rules live in the
+//! server-managed `m.push_rules` account data, so clients also receive them through `/sync`.
+
+use std::sync::Arc;
+
+use estafette_storage::PusherRecord;
+use ruma::UserId;
+use ruma::push::{
+    Action, AnyPushRule, InsertPushRuleError, NewPushRule, RemovePushRuleError, RuleKind, Ruleset,
+};
+use serde_json::{Value as JsonValue, json};
+
+use crate::rooms::PUSH_RULES;
+use crate::{Context, Requester, ServiceError, ServiceResult};
+
+/// The path every HTTP pusher's URL must have (spec: "Push Gateway API").
+const PUSH_GATEWAY_PATH: &str = "/_matrix/push/v1/notify";
+
+#[derive(Clone)]
+pub struct PushService {
+    context: Arc<Context>,
+}
+
+impl PushService {
+    pub(crate) fn new(context: Arc<Context>) -> Self {
+        Self { context }
+    }
+
+    pub async fn ruleset(&self, user_id: &UserId) -> ServiceResult<Ruleset> {
+        load_ruleset(&self.context, user_id).await
+    }
+
+    async fn save(&self, user_id: &UserId, ruleset: &Ruleset) -> ServiceResult<()> {
+        let json = json!({"global": ruleset}).to_string();
+        let now = self.context.now();
+        let position = self
+            .context
+            .storage
+            .account_data
+            .set(user_id, None, PUSH_RULES, &json, now)
+            .await?;
+        self.context
+            .notifier
+            .notify(&[user_id.to_owned()], position);
+        Ok(())
+    }
+
+    pub async fn rule(
+        &self,
+        requester: &Requester,
+        kind: RuleKind,
+        rule_id: &str,
+    ) -> ServiceResult<AnyPushRule> {
+        let ruleset = self.ruleset(&requester.user_id).await?;
+        ruleset
+            .get(kind, rule_id)
+            .map(|rule| rule.to_owned())
+            .ok_or_else(|| not_found(rule_id))
+    }
+
+    pub async fn set_rule(
+        &self,
+        requester: &Requester,
+        rule: NewPushRule,
+        before: Option<&str>,
+        after: Option<&str>,
+    ) -> ServiceResult<()> {
+        let mut ruleset = self.ruleset(&requester.user_id).await?;
+        ruleset
+            .insert(rule, after, before)
+            .map_err(|err| match err {
+                InsertPushRuleError::UnknownRuleId => {
+                    ServiceError::NotFound("The before/after rule does not exist".into())
+                }
+                other => ServiceError::InvalidParam(other.to_string()),
+            })?;
+        self.save(&requester.user_id, &ruleset).await
+    }
+
+    pub async fn delete_rule(
+        &self,
+        requester: &Requester,
+        kind: RuleKind,
+        rule_id: &str,
+    ) -> ServiceResult<()> {
+        let mut ruleset = self.ruleset(&requester.user_id).await?;
+        ruleset.remove(kind, rule_id).map_err(|err| match err {
+            RemovePushRuleError::NotFound => not_found(rule_id),
+            other => ServiceError::InvalidParam(other.to_string()),
+        })?;
+        self.save(&requester.user_id, &ruleset).await
+    }
+
+    pub async fn set_enabled(
+        &self,
+        requester: &Requester,
+        kind: RuleKind,
+        rule_id: &str,
+        enabled: bool,
+    ) -> ServiceResult<()> {
+        let mut ruleset = self.ruleset(&requester.user_id).await?;
+        ruleset
+            .set_enabled(kind, rule_id, enabled)
+            .map_err(|_| not_found(rule_id))?;
+        self.save(&requester.user_id, &ruleset).await
+    }
+
+    pub async fn set_actions(
+        &self,
+        requester: &Requester,
+        kind: RuleKind,
+        rule_id: &str,
+        actions: Vec<Action>,
+    ) -> ServiceResult<()> {
+        let mut ruleset = self.ruleset(&requester.user_id).await?;
+        ruleset
+            .set_actions(kind, rule_id, actions)
+            .map_err(|_| not_found(rule_id))?;
+        self.save(&requester.user_id, &ruleset).await
+    }
+
+    /// `/pushers/set` with a pusher: adds or replaces it. `pusher` is the spec's JSON object.
+    pub async fn set_pusher(
+        &self,
+        requester: &Requester,
+        pusher: &JsonValue,
+        append: bool,
+    ) -> ServiceResult<()> {
+        let text = |field: &str| {
+            pusher
+                .get(field)
+                .and_then(JsonValue::as_str)
+                .map(ToOwned::to_owned)
+        };
+        let required = |field: &str| {
+            text(field).ok_or_else(|| ServiceError::MissingParam(format!("{field} is required")))
+        };
+        let kind = required("kind")?;
+        let data = pusher.get("data").cloned().unwrap_or_else(|| json!({}));
+        if kind == "http" {
+            let url = data
+                .get("url")
+                .and_then(JsonValue::as_str)
+                .unwrap_or_default();
+            let parsed = url::Url::parse(url)
+                .map_err(|_| ServiceError::InvalidParam("data.url must be a URL".into()))?;
+            if parsed.path() != PUSH_GATEWAY_PATH {
+                return Err(ServiceError::InvalidParam(format!(
+                    "data.url must have the path {PUSH_GATEWAY_PATH}"
+                )));
+            }
+        }
+        let record = PusherRecord {
+            app_id: required("app_id")?,
+            pushkey: required("pushkey")?,
+            kind,
+            app_display_name: required("app_display_name")?,
+            device_display_name: required("device_display_name")?,
+            profile_tag: text("profile_tag"),
+            lang: required("lang")?,
+            data_json: data.to_string(),
+            device_id: Some(requester.device_id.to_string()),
+        };
+        let now = self.context.now();
+        self.context
+            .storage
+            .pushers
+            .set(&requester.user_id, &record, append, now)
+            .await?;
+        Ok(())
+    }
+
+    pub async fn delete_pusher(
+        &self,
+        requester: &Requester,
+        app_id: &str,
+        pushkey: &str,
+    ) -> ServiceResult<()> {
+        self.context
+            .storage
+            .pushers
+            .delete(&requester.user_id, app_id, pushkey)
+            .await?;
+        Ok(())
+    }
+
+    /// The requester's pushers as the spec's JSON objects.
+    pub async fn pushers(&self, requester: &Requester) -> ServiceResult<Vec<JsonValue>> {
+        let records = self
+            .context
+            .storage
+            .pushers
+            .of_user(&requester.user_id)
+            .await?;
+        Ok(records
+            .into_iter()
+            .map(|p| {
+                let data: JsonValue = serde_json::from_str(&p.data_json).unwrap_or_else(|_| json!({}));
+                let mut pusher = json!({
+                    "app_id": p.app_id, "pushkey": p.pushkey, "kind": p.kind, "app_display_name": p.app_display_name,
+                    "device_display_name": p.device_display_name, "lang": p.lang, "data": data,
+                });
+                if let Some(tag) = p.profile_tag {
+                    pusher["profile_tag"] = json!(tag);
+                }
+                pusher
+            })
+            .collect())
+    }
+}
+
+fn not_found(rule_id: &str) -> ServiceError {
+    ServiceError::NotFound(format!("Push rule {rule_id} not found"))
+}
+
+/// A user's push rules: the stored ruleset, or the spec's defaults.
+pub(crate) async fn load_ruleset(context: &Context, user_id: &UserId) -> ServiceResult<Ruleset> {
+    let stored = context
+        .storage
+        .account_data
+        .get(user_id, None, PUSH_RULES)
+        .await?;
+    let parsed = stored.and_then(|json| {
+        let value: JsonValue = serde_json::from_str(&json).ok()?;
+        serde_json::from_value::<Ruleset>(value.get("global")?.clone()).ok()
+    });
+    Ok(parsed.unwrap_or_else(|| Ruleset::server_default(user_id)))
+}

@@ -1,0 +1,112 @@
+//! Push rules evaluated on every event for every member: what notifies and what highlights,
+//! stored so that `/sync` can count unread notifications.
+
+use std::collections::BTreeMap;
+
+use estafette_storage::PushAction;
+use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx};
+use ruma::room_version_rules::{RoomPowerLevelsRules, RoomVersionRules};
+use ruma::serde::Raw;
+use ruma::{Int, OwnedUserId, UInt};
+
+use super::power::PowerLevels;
+use super::{RoomService, StateMap};
+use crate::{Pdu, ServiceResult};
+
+/// The account data type that holds a user's push rules.
+pub const PUSH_RULES: &str = "m.push_rules";
+
+impl RoomService {
+    /// Evaluates the event against each other joined member's push rules.
+    pub(crate) async fn evaluate_push(
+        &self,
+        pdu: &Pdu,
+        stream_ordering: i64,
+        state: &StateMap,
+        rules: &RoomVersionRules,
+    ) -> ServiceResult<()> {
+        let members: Vec<_> = self
+            .context
+            .storage
+            .memberships
+            .of_room(&pdu.room_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.membership == "join")
+            .collect();
+        let levels = self.power_levels(state, rules).await?;
+        let power_ctx = push_power_levels(&levels, rules);
+        let event: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(
+            serde_json::value::to_raw_value(&pdu.to_client_json(false))
+                .map_err(|e| crate::ServiceError::Internal(e.to_string()))?,
+        );
+        let member_count = UInt::new(members.len() as u64).unwrap_or_default();
+        let mut actions = Vec::new();
+        for member in &members {
+            if member.user_id == pdu.sender {
+                continue;
+            }
+            let ruleset = crate::push::load_ruleset(&self.context, &member.user_id).await?;
+            let display_name = member
+                .display_name
+                .clone()
+                .unwrap_or_else(|| member.user_id.localpart().to_owned());
+            let mut ctx = PushConditionRoomCtx::new(
+                pdu.room_id.clone(),
+                member_count,
+                member.user_id.clone(),
+                display_name,
+            );
+            ctx.power_levels = Some(power_ctx.clone());
+            let matched = ruleset.get_actions(&event, &ctx).await;
+            let notify = matched.iter().any(Action::should_notify);
+            let highlight = matched.iter().any(Action::is_highlight);
+            if notify || highlight {
+                actions.push(PushAction {
+                    user_id: member.user_id.clone(),
+                    notify,
+                    highlight,
+                });
+            }
+        }
+        let thread = match pdu.relates_to() {
+            Some((rel_type, root, _)) if rel_type == "m.thread" => root.to_string(),
+            _ => String::new(),
+        };
+        self.context
+            .storage
+            .push_actions
+            .insert(
+                &pdu.room_id,
+                &pdu.event_id,
+                stream_ordering,
+                &thread,
+                &actions,
+            )
+            .await?;
+        Ok(())
+    }
+}
+
+fn push_power_levels(
+    levels: &PowerLevels,
+    rules: &RoomVersionRules,
+) -> PushConditionPowerLevelsCtx {
+    let users: BTreeMap<OwnedUserId, Int> = levels
+        .explicit_users()
+        .into_iter()
+        .filter_map(|(user, level)| Some((OwnedUserId::try_from(user).ok()?, Int::new(level)?)))
+        .collect();
+    let mut notifications = ruma::power_levels::NotificationPowerLevels::new();
+    notifications.room = Int::new(levels.notification_level("room")).unwrap_or_default();
+    let creators = levels
+        .creators()
+        .iter()
+        .filter_map(|c| OwnedUserId::try_from(c.as_str()).ok());
+    PushConditionPowerLevelsCtx::new(
+        users,
+        Int::new(levels.field("users_default", 0)).unwrap_or_default(),
+        notifications,
+        RoomPowerLevelsRules::new(&rules.authorization, creators),
+    )
+}

@@ -1,0 +1,30 @@
+-- What each event means for each member's notifications, from their push rules.
+CREATE TABLE event_push_actions (
+    user_id         TEXT NOT NULL,
+    room_id         TEXT NOT NULL,
+    event_id        TEXT NOT NULL,
+    stream_ordering INTEGER NOT NULL,
+    thread_id       TEXT NOT NULL,
+    notify          INTEGER NOT NULL,
+    highlight       INTEGER NOT NULL,
+    PRIMARY KEY (user_id, event_id)
+);
+CREATE INDEX event_push_actions_room ON event_push_actions (user_id, room_id, stream_ordering);
+
+CREATE TABLE pushers (
+    user_id             TEXT NOT NULL,
+    app_id              TEXT NOT NULL,
+    pushkey             TEXT NOT NULL,
+    kind                TEXT NOT NULL,
+    app_display_name    TEXT NOT NULL,
+    device_display_name TEXT NOT NULL,
+    profile_tag         TEXT,
+    lang                TEXT NOT NULL,
+    data_json           TEXT NOT NULL,
+    device_id           TEXT,
+    created_ts          INTEGER NOT NULL,
+    PRIMARY KEY (app_id, pushkey, user_id)
+);
+CREATE INDEX pushers_user ON pushers (user_id);
+
+ALTER TABLE room_memberships ADD COLUMN display_name TEXT;

@@ -1,0 +1,67 @@
+use async_trait::async_trait;
+use ruma::{EventId, OwnedUserId, RoomId, UserId};
+
+use crate::StorageResult;
+
+/// A notification an event causes for one member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PushAction {
+    pub user_id: OwnedUserId,
+    pub notify: bool,
+    pub highlight: bool,
+}
+
+/// Unread counts of one thread ('' for the main timeline).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NotificationCounts {
+    pub thread_id: String,
+    pub notifications: u64,
+    pub highlights: u64,
+}
+
+#[async_trait]
+pub trait PushActionRepository: Send + Sync {
+    async fn insert(
+        &self,
+        room_id: &RoomId,
+        event_id: &EventId,
+        stream_ordering: i64,
+        thread_id: &str,
+        actions: &[PushAction],
+    ) -> StorageResult<()>;
+    /// Counts per thread of notifications after the user's latest read receipt (public or
+    /// private) in that thread, or the room's unthreaded/main receipt.
+    async fn unread_counts(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+    ) -> StorageResult<Vec<NotificationCounts>>;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PusherRecord {
+    pub app_id: String,
+    pub pushkey: String,
+    pub kind: String,
+    pub app_display_name: String,
+    pub device_display_name: String,
+    pub profile_tag: Option<String>,
+    pub lang: String,
+    pub data_json: String,
+    pub device_id: Option<String>,
+}
+
+#[async_trait]
+pub trait PusherRepository: Send + Sync {
+    /// Adds or replaces the pusher; unless `append`, other users' pushers with the same app and
+    /// key are removed (spec: `/pushers/set`).
+    async fn set(
+        &self,
+        user_id: &UserId,
+        pusher: &PusherRecord,
+        append: bool,
+        now: u64,
+    ) -> StorageResult<()>;
+    async fn delete(&self, user_id: &UserId, app_id: &str, pushkey: &str) -> StorageResult<()>;
+    async fn of_user(&self, user_id: &UserId) -> StorageResult<Vec<PusherRecord>>;
+}

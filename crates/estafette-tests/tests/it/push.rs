@@ -1,0 +1,189 @@
+//! Push rules, unread notification counts and pushers.
+
+use estafette_tests::TestServer;
+use serde_json::{Value, json};
+
+struct Room {
+    id: String,
+}
+
+impl Room {
+    fn path(&self, rest: &str) -> String {
+        format!("/_matrix/client/v3/rooms/{}/{rest}", self.id)
+    }
+}
+
+fn counts(sync: &Value, room: &Room) -> (u64, u64) {
+    let unread = &sync["rooms"]["join"][&room.id]["unread_notifications"];
+    (
+        unread["notification_count"].as_u64().unwrap_or(0),
+        unread["highlight_count"].as_u64().unwrap_or(0),
+    )
+}
+
+#[tokio::test]
+async fn mentions_highlight_and_receipts_clear_the_counts() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (_, alice, _) = raw.register("alice", "alice's password").await;
+    let (bob_id, bob, _) = raw.register("bob", "bob's password").await;
+    let (alice, bob) = (raw.clone_with(&alice), raw.clone_with(&bob));
+    let room = alice
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"preset": "public_chat"}),
+        )
+        .await;
+    let room = Room {
+        id: room.body["room_id"].as_str().unwrap().to_owned(),
+    };
+    bob.post(&room.path("join"), json!({})).await.assert_ok();
+
+    alice
+        .put(
+            &room.path("send/m.room.message/1"),
+            json!({"msgtype": "m.text", "body": "hello"}),
+        )
+        .await
+        .assert_ok();
+    let mention = alice
+        .put(
+            &room.path("send/m.room.message/2"),
+            json!({"msgtype": "m.text", "body": "bob, see this", "m.mentions": {"user_ids": [bob_id]}}),
+        )
+        .await;
+    let mention_id = mention.body["event_id"].as_str().unwrap().to_owned();
+    let sync = bob.get("/_matrix/client/v3/sync").await;
+    assert_eq!(
+        counts(&sync.body, &room),
+        (2, 1),
+        "one-to-one rooms notify, mentions highlight"
+    );
+    let since = sync.body["next_batch"].as_str().unwrap().to_owned();
+
+    bob.post(
+        &room.path(&format!("receipt/m.read/{mention_id}")),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let after = bob
+        .get(&format!("/_matrix/client/v3/sync?since={since}"))
+        .await;
+    assert_eq!(counts(&after.body, &room), (0, 0), "{after:?}");
+    // Alice's own messages never count for her.
+    let alice_sync = alice.get("/_matrix/client/v3/sync").await;
+    assert_eq!(counts(&alice_sync.body, &room), (0, 0));
+}
+
+#[tokio::test]
+async fn the_sdk_reads_default_rules_and_users_add_their_own() {
+    let server = TestServer::start().await;
+    let alice = server.register_user("alice").await;
+    let rules = alice.client.account().push_rules().await.unwrap();
+    assert!(
+        rules
+            .override_
+            .iter()
+            .any(|r| r.rule_id == ".m.rule.master"),
+        "the spec's defaults are served"
+    );
+    assert!(
+        rules
+            .underride
+            .iter()
+            .any(|r| r.rule_id == ".m.rule.message")
+    );
+
+    let raw = server
+        .raw()
+        .with_token(alice.client.access_token().unwrap());
+    let rule = "/_matrix/client/v3/pushrules/global/content/budget";
+    raw.put(
+        rule,
+        json!({"pattern": "budget", "actions": ["notify", {"set_tweak": "highlight"}]}),
+    )
+    .await
+    .assert_ok();
+    let stored = raw.get(rule).await;
+    assert_eq!(stored.body["pattern"], "budget");
+    assert_eq!(stored.body["enabled"], true);
+    raw.put(&format!("{rule}/enabled"), json!({"enabled": false}))
+        .await
+        .assert_ok();
+    assert_eq!(
+        raw.get(&format!("{rule}/enabled")).await.body["enabled"],
+        false
+    );
+    raw.put(&format!("{rule}/actions"), json!({"actions": ["notify"]}))
+        .await
+        .assert_ok();
+    assert_eq!(
+        raw.get(&format!("{rule}/actions")).await.body["actions"],
+        json!(["notify"])
+    );
+
+    // The rules arrive as account data too.
+    let sync = raw.get("/_matrix/client/v3/sync").await;
+    let events = sync.body["account_data"]["events"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["type"] == "m.push_rules" && e.to_string().contains("budget"))
+    );
+
+    raw.delete(rule, json!({})).await.assert_ok();
+    raw.get(rule).await.assert_error(404, "M_NOT_FOUND");
+    raw.delete(
+        "/_matrix/client/v3/pushrules/global/override/.m.rule.master",
+        json!({}),
+    )
+    .await
+    .assert_error(400, "M_INVALID_PARAM");
+    raw.put(
+        "/_matrix/client/v3/pushrules/global/content/x?before=nonexistent",
+        json!({"pattern": "x", "actions": []}),
+    )
+    .await
+    .assert_error(404, "M_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn pushers_are_set_listed_and_removed() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (_, token, _) = raw.register("alice", "alice's password").await;
+    let raw = raw.with_token(token);
+    let pusher = |url: &str| {
+        json!({"kind": "http", "app_id": "fr.gouv.tchap", "pushkey": "device-key", "app_display_name": "Tchap",
+               "device_display_name": "Phone", "lang": "fr", "data": {"url": url, "format": "event_id_only"}})
+    };
+    raw.post(
+        "/_matrix/client/v3/pushers/set",
+        pusher("https://push.example.org/elsewhere"),
+    )
+    .await
+    .assert_error(400, "M_INVALID_PARAM");
+    raw.post(
+        "/_matrix/client/v3/pushers/set",
+        pusher("https://push.example.org/_matrix/push/v1/notify"),
+    )
+    .await
+    .assert_ok();
+    let listed = raw.get("/_matrix/client/v3/pushers").await;
+    assert_eq!(listed.body["pushers"][0]["app_id"], "fr.gouv.tchap");
+    assert_eq!(listed.body["pushers"][0]["data"]["format"], "event_id_only");
+    raw.post(
+        "/_matrix/client/v3/pushers/set",
+        json!({"kind": null, "app_id": "fr.gouv.tchap", "pushkey": "device-key"}),
+    )
+    .await
+    .assert_ok();
+    assert_eq!(
+        raw.get("/_matrix/client/v3/pushers").await.body["pushers"],
+        json!([])
+    );
+}
