@@ -11,6 +11,7 @@ mod keys;
 mod notifier;
 mod passwords;
 mod pdu;
+mod presence;
 mod profiles;
 mod push;
 mod receipts;
@@ -37,6 +38,7 @@ pub use filters::FilterService;
 pub use keys::ServerKey;
 pub use notifier::{LocalNotifier, Notifier};
 pub use pdu::{EventDraft, Pdu};
+pub use presence::{PresenceInfo, PresenceService};
 pub use profiles::ProfileService;
 pub use push::PushService;
 pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
@@ -88,6 +90,7 @@ pub struct Services {
     pub typing: TypingService,
     pub receipts: ReceiptService,
     pub push: PushService,
+    pub presence: PresenceService,
     pub shared_secret: SharedSecretRegistration,
 }
 
@@ -99,6 +102,7 @@ impl Services {
         let rooms = RoomService::new(context.clone());
         let typing = TypingService::new(context.clone());
         let receipts = ReceiptService::new(context.clone());
+        let presence = PresenceService::new(context.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Self {
             shared_secret: SharedSecretRegistration::new(
@@ -116,10 +120,12 @@ impl Services {
                 rooms.clone(),
                 typing.clone(),
                 receipts.clone(),
+                presence.clone(),
             ),
             typing,
             receipts,
             push: PushService::new(context.clone()),
+            presence,
             rooms,
             sessions,
             uia,

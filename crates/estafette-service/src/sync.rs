@@ -10,8 +10,8 @@ use ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use serde_json::{Value as JsonValue, json};
 
 use crate::{
-    Context, Pdu, ReceiptService, Requester, RoomService, ServiceError, ServiceResult,
-    TypingService,
+    Context, Pdu, PresenceService, ReceiptService, Requester, RoomService, ServiceError,
+    ServiceResult, TypingService,
 };
 
 /// The default number of timeline events per room when the filter does not say.
@@ -49,6 +49,8 @@ pub struct SyncRequest {
     pub timeline_limit: u32,
     /// Count thread notifications apart (`unread_thread_notifications` in the filter).
     pub thread_notifications: bool,
+    /// The `set_presence` parameter: the presence this sync implies (`online` by default).
+    pub set_presence: Option<String>,
 }
 
 /// A room's section of a sync response.
@@ -79,6 +81,8 @@ pub struct SyncResult {
     pub left: Vec<(OwnedRoomId, RoomTimeline)>,
     /// Global account data as (type, content JSON).
     pub account_data: Vec<(String, String)>,
+    /// `m.presence` events.
+    pub presence: Vec<JsonValue>,
 }
 
 impl SyncResult {
@@ -87,6 +91,7 @@ impl SyncResult {
             && self.invited.is_empty()
             && self.left.is_empty()
             && self.account_data.is_empty()
+            && self.presence.is_empty()
     }
 }
 
@@ -96,6 +101,7 @@ pub struct SyncService {
     rooms: RoomService,
     typing: TypingService,
     receipts: ReceiptService,
+    presence: PresenceService,
 }
 
 impl SyncService {
@@ -104,12 +110,14 @@ impl SyncService {
         rooms: RoomService,
         typing: TypingService,
         receipts: ReceiptService,
+        presence: PresenceService,
     ) -> Self {
         Self {
             context,
             rooms,
             typing,
             receipts,
+            presence,
         }
     }
 
@@ -119,6 +127,9 @@ impl SyncService {
         request: SyncRequest,
     ) -> ServiceResult<SyncResult> {
         let since = request.since.as_deref().map(parse_token).transpose()?;
+        self.presence
+            .sync_activity(&requester.user_id, request.set_presence.as_deref())
+            .await?;
         // Subscribe before looking, so an event arriving meanwhile still wakes us.
         let mut changes = self.context.notifier.subscribe(&requester.user_id);
         changes.borrow_and_update();
@@ -207,6 +218,10 @@ impl SyncService {
                 _ => {}
             }
         }
+        result.presence = self
+            .presence
+            .events_since(&requester.user_id, after)
+            .await?;
         Ok(result)
     }
 

@@ -39,6 +39,7 @@ pub struct Storage {
     pub receipts: Arc<dyn ReceiptRepository>,
     pub push_actions: Arc<dyn PushActionRepository>,
     pub pushers: Arc<dyn PusherRepository>,
+    pub presence: Arc<dyn PresenceRepository>,
     pub aliases: Arc<dyn AliasRepository>,
     pub relations: Arc<dyn RelationRepository>,
     pub streams: Arc<dyn StreamRepository>,

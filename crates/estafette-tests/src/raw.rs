@@ -57,6 +57,11 @@ impl RawClient {
         self
     }
 
+    /// The token this client presents.
+    pub fn token_for_tests(&self) -> &str {
+        self.token.as_deref().unwrap_or_default()
+    }
+
     /// Another client for the same server, presenting `token`.
     pub fn clone_with(&self, token: &str) -> Self {
         Self {

@@ -10,6 +10,7 @@ mod filter;
 mod membership;
 mod message;
 mod pdu_format;
+mod presence;
 mod profile;
 mod push;
 mod relations;
@@ -38,5 +39,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = relations::routes(router);
     let router = directory::routes(router);
     let router = push::routes(router);
+    let router = presence::routes(router);
     sync::routes(router)
 }

@@ -91,6 +91,7 @@ async fn sync_events(
         timeout: body.timeout.unwrap_or_default().min(MAX_TIMEOUT),
         full_state: body.full_state,
         timeline_limit,
+        set_presence: Some(body.set_presence.as_str().to_owned()),
         thread_notifications: filter
             .as_ref()
             .is_some_and(|f| f.room.timeline.unread_thread_notifications),
@@ -130,6 +131,11 @@ async fn sync_events(
         invited.invite_state.events = stripped.iter().map(raw_json).collect::<Result<_, _>>()?;
         response.rooms.invite.insert(room_id.clone(), invited);
     }
+    response.presence.events = result
+        .presence
+        .iter()
+        .map(raw_json)
+        .collect::<Result<_, _>>()?;
     for (kind, content) in &result.account_data {
         let event = format!(
             r#"{{"type":{},"content":{content}}}"#,

@@ -28,3 +28,12 @@ CREATE TABLE pushers (
 CREATE INDEX pushers_user ON pushers (user_id);
 
 ALTER TABLE room_memberships ADD COLUMN display_name TEXT;
+
+CREATE TABLE presence (
+    user_id        TEXT PRIMARY KEY NOT NULL,
+    state          TEXT NOT NULL,
+    status_msg     TEXT,
+    last_active_ts INTEGER NOT NULL,
+    stream_id      INTEGER NOT NULL
+);
+CREATE INDEX presence_stream ON presence (stream_id);

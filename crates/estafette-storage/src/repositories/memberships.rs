@@ -23,4 +23,6 @@ pub trait MembershipRepository: Send + Sync {
         room_id: &RoomId,
         user_id: &UserId,
     ) -> StorageResult<Option<MembershipRecord>>;
+    /// Everyone who shares a joined room with `user_id`, the user included.
+    async fn users_sharing_rooms_with(&self, user_id: &UserId) -> StorageResult<Vec<OwnedUserId>>;
 }

@@ -7,6 +7,7 @@ mod devices;
 mod events;
 mod filters;
 mod memberships;
+mod presence;
 mod profiles;
 mod push;
 mod receipts;
@@ -27,6 +28,7 @@ pub use events::{
 };
 pub use filters::FilterRepository;
 pub use memberships::{MembershipRecord, MembershipRepository};
+pub use presence::{PresenceRecord, PresenceRepository};
 pub use profiles::ProfileRepository;
 pub use push::{
     NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,

@@ -67,4 +67,20 @@ impl MembershipRepository for Db {
             .map(decode)
             .transpose()
     }
+
+    async fn users_sharing_rooms_with(&self, user_id: &UserId) -> StorageResult<Vec<OwnedUserId>> {
+        let users: Vec<String> = sqlx::query_scalar(
+            "SELECT DISTINCT other.user_id FROM room_memberships mine
+             JOIN room_memberships other ON other.room_id = mine.room_id
+             WHERE mine.user_id = $1 AND mine.membership = 'join' AND other.membership = 'join'
+             UNION SELECT $1",
+        )
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        users
+            .into_iter()
+            .map(|u| OwnedUserId::try_from(u).map_err(|e| corrupt("membership user", e)))
+            .collect()
+    }
 }

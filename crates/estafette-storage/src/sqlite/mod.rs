@@ -7,6 +7,7 @@ mod events;
 mod filters;
 mod memberships;
 mod migrations;
+mod presence;
 mod profiles;
 mod push;
 mod receipts;
@@ -63,6 +64,7 @@ fn storage(pool: SqlitePool) -> Storage {
         receipts: db.clone(),
         push_actions: db.clone(),
         pushers: db.clone(),
+        presence: db.clone(),
         aliases: db.clone(),
         relations: db.clone(),
         streams: db,

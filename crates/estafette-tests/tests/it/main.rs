@@ -7,6 +7,7 @@ mod devices;
 mod directory;
 mod ephemeral;
 mod errors;
+mod presence;
 mod profile;
 mod push;
 mod relations;
