@@ -39,7 +39,7 @@ pub use keys::ServerKey;
 pub use notifier::{LocalNotifier, Notifier};
 pub use pdu::{EventDraft, Pdu};
 pub use presence::{PresenceInfo, PresenceService};
-pub use profiles::ProfileService;
+pub use profiles::{DirectoryUser, ProfileService};
 pub use push::PushService;
 pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
 pub use rooms::{

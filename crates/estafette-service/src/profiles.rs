@@ -88,6 +88,45 @@ impl ProfileService {
     }
 }
 
+/// One result of the user directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub user_id: ruma::OwnedUserId,
+    pub display_name: Option<String>,
+    pub avatar_url: Option<String>,
+}
+
+impl ProfileService {
+    /// `/user_directory/search`: users who share a room with the requester or are in a
+    /// published room, by ID or display name. Returns whether more matched than `limit`.
+    pub async fn search_users(
+        &self,
+        requester: &Requester,
+        term: &str,
+        limit: u32,
+    ) -> ServiceResult<(Vec<DirectoryUser>, bool)> {
+        let limit = limit.clamp(1, 100);
+        let term = term.trim().to_lowercase();
+        let found = self
+            .context
+            .storage
+            .memberships
+            .search_users(&requester.user_id, &term, limit + 1)
+            .await?;
+        let limited = found.len() > limit as usize;
+        let users = found
+            .into_iter()
+            .take(limit as usize)
+            .map(|(user_id, display_name, avatar_url)| DirectoryUser {
+                user_id,
+                display_name,
+                avatar_url,
+            })
+            .collect();
+        Ok((users, limited))
+    }
+}
+
 fn validate_field(field: &str, value: &JsonValue) -> ServiceResult<()> {
     match field {
         "displayname" => match value.as_str() {

@@ -78,6 +78,7 @@ pub struct SyncResult {
     pub next_batch: String,
     pub joined: Vec<(OwnedRoomId, RoomTimeline)>,
     pub invited: Vec<(OwnedRoomId, Vec<JsonValue>)>,
+    pub knocked: Vec<(OwnedRoomId, Vec<JsonValue>)>,
     pub left: Vec<(OwnedRoomId, RoomTimeline)>,
     /// Global account data as (type, content JSON).
     pub account_data: Vec<(String, String)>,
@@ -89,6 +90,7 @@ impl SyncResult {
     fn is_empty(&self) -> bool {
         self.joined.is_empty()
             && self.invited.is_empty()
+            && self.knocked.is_empty()
             && self.left.is_empty()
             && self.account_data.is_empty()
             && self.presence.is_empty()
@@ -207,7 +209,13 @@ impl SyncService {
                         .await?;
                     result.invited.push((membership.room_id, stripped));
                 }
-                "leave" | "ban" if since.is_some() && changed => {
+                "knock" if changed => {
+                    let stripped = self
+                        .stripped_state(&membership.room_id, &membership.event_id)
+                        .await?;
+                    result.knocked.push((membership.room_id, stripped));
+                }
+                "leave" | "ban" if since.is_some() && changed && !membership.forgotten => {
                     let until = membership.stream_ordering;
                     let limit = request.timeline_limit;
                     let timeline = self

@@ -4,9 +4,10 @@
 use axum::Router;
 use axum::extract::State;
 use ruma::OwnedRoomId;
+use ruma::api::client::knock::knock_room;
 use ruma::api::client::membership::{
-    ban_user, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms, kick_user,
-    leave_room, unban_user,
+    ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms,
+    kick_user, leave_room, unban_user,
 };
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -23,6 +24,8 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
         .ruma(ban_user)
         .ruma(unban_user)
         .ruma(joined_rooms)
+        .ruma(forget_room)
+        .ruma(knock_room)
 }
 
 /// `POST /_matrix/client/v3/rooms/{roomId}/join`
@@ -168,4 +171,35 @@ async fn joined_rooms(
         .joined_rooms(&request.requester()?.user_id)
         .await?;
     Ok(RumaResponse(joined_rooms::v3::Response::new(rooms)))
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/forget`
+async fn forget_room(
+    State(state): State<AppState>,
+    request: Ruma<forget_room::v3::Request>,
+) -> ApiResult<forget_room::v3::Response> {
+    state
+        .services
+        .rooms
+        .forget(request.requester()?, &request.body.room_id)
+        .await?;
+    Ok(RumaResponse(forget_room::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v3/knock/{roomIdOrAlias}`
+async fn knock_room(
+    State(state): State<AppState>,
+    request: Ruma<knock_room::v3::Request>,
+) -> ApiResult<knock_room::v3::Response> {
+    let body = &request.body;
+    let room_id = match OwnedRoomId::try_from(body.room_id_or_alias.clone()) {
+        Ok(room_id) => room_id,
+        Err(alias) => state.services.rooms.resolve_alias(&alias).await?.0,
+    };
+    state
+        .services
+        .rooms
+        .knock(request.requester()?, &room_id, body.reason.as_deref())
+        .await?;
+    Ok(RumaResponse(knock_room::v3::Response::new(room_id)))
 }

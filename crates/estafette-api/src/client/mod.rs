@@ -18,6 +18,7 @@ mod room;
 mod session;
 mod state;
 mod sync;
+mod user_directory;
 
 use axum::Router;
 
@@ -40,5 +41,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = directory::routes(router);
     let router = push::routes(router);
     let router = presence::routes(router);
+    let router = user_directory::routes(router);
     sync::routes(router)
 }

@@ -126,6 +126,11 @@ async fn sync_events(
         (left.timeline, left.state) = timeline(section)?;
         response.rooms.leave.insert(room_id.clone(), left);
     }
+    for (room_id, stripped) in &result.knocked {
+        let mut knocked = v3::KnockedRoom::new();
+        knocked.knock_state.events = stripped.iter().map(raw_json).collect::<Result<_, _>>()?;
+        response.rooms.knock.insert(room_id.clone(), knocked);
+    }
     for (room_id, stripped) in &result.invited {
         let mut invited = v3::InvitedRoom::new();
         invited.invite_state.events = stripped.iter().map(raw_json).collect::<Result<_, _>>()?;

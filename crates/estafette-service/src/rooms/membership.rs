@@ -172,6 +172,43 @@ impl RoomService {
             .map(drop)
     }
 
+    /// Asks to join a room whose join rule is `knock`.
+    pub async fn knock(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        reason: Option<&str>,
+    ) -> ServiceResult<()> {
+        self.set_membership(requester, room_id, &requester.user_id, "knock", reason)
+            .await
+            .map(drop)
+    }
+
+    /// `/forget`: a room the user has left disappears from their view.
+    pub async fn forget(&self, requester: &Requester, room_id: &RoomId) -> ServiceResult<()> {
+        self.room_rules(room_id).await?;
+        let membership = self
+            .context
+            .storage
+            .memberships
+            .get(room_id, &requester.user_id)
+            .await?;
+        if membership
+            .as_ref()
+            .is_some_and(|m| IN_ROOM.contains(&m.membership.as_str()))
+        {
+            return Err(ServiceError::Unknown(
+                "Leave the room before forgetting it".into(),
+            ));
+        }
+        self.context
+            .storage
+            .memberships
+            .forget(room_id, &requester.user_id)
+            .await?;
+        Ok(())
+    }
+
     /// Sends a message-like event; retries with the same transaction ID return the same event.
     pub async fn send_message(
         &self,

@@ -37,3 +37,6 @@ CREATE TABLE presence (
     stream_id      INTEGER NOT NULL
 );
 CREATE INDEX presence_stream ON presence (stream_id);
+
+-- A user who forgot a room no longer sees it, until their membership changes again.
+ALTER TABLE room_memberships ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0;

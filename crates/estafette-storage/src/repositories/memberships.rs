@@ -11,6 +11,7 @@ pub struct MembershipRecord {
     pub event_id: OwnedEventId,
     pub stream_ordering: i64,
     pub display_name: Option<String>,
+    pub forgotten: bool,
 }
 
 /// The current membership index, maintained by [`crate::EventRepository::append`].
@@ -23,6 +24,16 @@ pub trait MembershipRepository: Send + Sync {
         room_id: &RoomId,
         user_id: &UserId,
     ) -> StorageResult<Option<MembershipRecord>>;
+    /// Hides a room the user has left from them (`/forget`).
+    async fn forget(&self, room_id: &RoomId, user_id: &UserId) -> StorageResult<()>;
+    /// Users in rooms shared with `searcher` or in published rooms whose ID or display name
+    /// contains `term` (lower case), with their display name and avatar.
+    async fn search_users(
+        &self,
+        searcher: &UserId,
+        term: &str,
+        limit: u32,
+    ) -> StorageResult<Vec<(OwnedUserId, Option<String>, Option<String>)>>;
     /// Everyone who shares a joined room with `user_id`, the user included.
     async fn users_sharing_rooms_with(&self, user_id: &UserId) -> StorageResult<Vec<OwnedUserId>>;
 }

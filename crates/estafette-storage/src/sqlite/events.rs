@@ -113,7 +113,7 @@ impl EventRepository for Db {
                  VALUES ($1, $2, $3, $4, $5, $6)
                  ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
                    event_id = excluded.event_id, stream_ordering = excluded.stream_ordering,
-                   display_name = excluded.display_name",
+                   display_name = excluded.display_name, forgotten = 0",
             )
             .bind(room)
             .bind(user_id.as_str())

@@ -9,7 +9,7 @@ use crate::{MembershipRecord, MembershipRepository, StorageResult};
 macro_rules! select_memberships {
     ($where:literal) => {
         concat!(
-            "SELECT room_id, user_id, membership, event_id, stream_ordering, display_name FROM room_memberships ",
+            "SELECT room_id, user_id, membership, event_id, stream_ordering, display_name, forgotten FROM room_memberships ",
             $where
         )
     };
@@ -26,6 +26,7 @@ fn decode(row: &SqliteRow) -> StorageResult<MembershipRecord> {
             .map_err(|e| corrupt("membership event", e))?,
         stream_ordering: row.try_get("stream_ordering")?,
         display_name: row.try_get("display_name")?,
+        forgotten: row.try_get("forgotten")?,
     })
 }
 
@@ -81,6 +82,56 @@ impl MembershipRepository for Db {
         users
             .into_iter()
             .map(|u| OwnedUserId::try_from(u).map_err(|e| corrupt("membership user", e)))
+            .collect()
+    }
+
+    async fn forget(&self, room_id: &RoomId, user_id: &UserId) -> StorageResult<()> {
+        sqlx::query(
+            "UPDATE room_memberships SET forgotten = 1 WHERE room_id = $1 AND user_id = $2",
+        )
+        .bind(room_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn search_users(
+        &self,
+        searcher: &UserId,
+        term: &str,
+        limit: u32,
+    ) -> StorageResult<Vec<(OwnedUserId, Option<String>, Option<String>)>> {
+        let pattern = format!("%{}%", term.replace('%', "").replace('_', ""));
+        let rows = sqlx::query(
+            "SELECT DISTINCT m.user_id, d.value_json AS displayname, a.value_json AS avatar
+             FROM room_memberships m
+             JOIN rooms r ON r.room_id = m.room_id
+             LEFT JOIN profiles d ON d.user_id = m.user_id AND d.field = 'displayname'
+             LEFT JOIN profiles a ON a.user_id = m.user_id AND a.field = 'avatar_url'
+             WHERE m.membership = 'join'
+               AND (r.is_public = 1 OR m.room_id IN
+                    (SELECT room_id FROM room_memberships WHERE user_id = $1 AND membership = 'join'))
+               AND (lower(m.user_id) LIKE $2 OR lower(d.value_json) LIKE $2)
+             ORDER BY m.user_id LIMIT $3",
+        )
+        .bind(searcher.as_str())
+        .bind(pattern)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        let text =
+            |json: Option<String>| json.and_then(|j| serde_json::from_str::<String>(&j).ok());
+        rows.iter()
+            .map(|row| {
+                let user = OwnedUserId::try_from(row.try_get::<String, _>("user_id")?)
+                    .map_err(|e| corrupt("membership user", e))?;
+                Ok((
+                    user,
+                    text(row.try_get("displayname")?),
+                    text(row.try_get("avatar")?),
+                ))
+            })
             .collect()
     }
 }

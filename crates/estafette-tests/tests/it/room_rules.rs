@@ -193,3 +193,117 @@ async fn kicked_users_leave_and_banned_users_stay_out_until_unbanned() {
         .await
         .assert_error(403, "M_FORBIDDEN");
 }
+
+#[tokio::test]
+async fn knocking_asks_and_an_invite_answers() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (_, alice, _) = raw.register("alice", "alice's password").await;
+    let (bob_id, bob, _) = raw.register("bob", "bob's password").await;
+    let (alice, bob) = (raw.clone_with(&alice), raw.clone_with(&bob));
+    let room = alice
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"initial_state": [{"type": "m.room.join_rules", "state_key": "", "content": {"join_rule": "knock"}}]}),
+        )
+        .await;
+    let room = Room {
+        id: room.body["room_id"].as_str().unwrap().to_owned(),
+    };
+    bob.post(&room.path("join"), json!({}))
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    bob.post(
+        &format!("/_matrix/client/v3/knock/{}", room.id),
+        json!({"reason": "Please"}),
+    )
+    .await
+    .assert_ok();
+    let bob_sync = bob.get("/_matrix/client/v3/sync").await;
+    assert!(
+        bob_sync.body["rooms"]["knock"].get(&room.id).is_some(),
+        "{bob_sync:?}"
+    );
+    let member = alice
+        .get(&room.path(&format!("state/m.room.member/{bob_id}")))
+        .await;
+    assert_eq!(member.body["membership"], "knock");
+    alice
+        .post(&room.path("invite"), json!({"user_id": bob_id}))
+        .await
+        .assert_ok();
+    bob.post(&room.path("join"), json!({})).await.assert_ok();
+}
+
+#[tokio::test]
+async fn a_forgotten_room_leaves_the_users_view() {
+    let server = TestServer::start().await;
+    let (alice, (_, bob), _, room) = setup(&server, "public_chat").await;
+    bob.post(&room.path("join"), json!({})).await.assert_ok();
+    bob.post(&room.path("forget"), json!({}))
+        .await
+        .assert_error(400, "M_UNKNOWN");
+    let since = bob.get("/_matrix/client/v3/sync").await.body["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.post(&room.path("leave"), json!({})).await.assert_ok();
+    bob.post(&room.path("forget"), json!({})).await.assert_ok();
+    let sync = bob
+        .get(&format!("/_matrix/client/v3/sync?since={since}"))
+        .await;
+    assert!(
+        sync.body["rooms"]["leave"].get(&room.id).is_none(),
+        "{sync:?}"
+    );
+    alice
+        .put(
+            &room.path("send/m.room.message/x"),
+            json!({"msgtype": "m.text", "body": "still here"}),
+        )
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn the_user_directory_finds_room_mates_and_public_room_members() {
+    let server = TestServer::start().await;
+    let (alice, (bob_id, bob), (carol_id, carol), room) = setup(&server, "private_chat").await;
+    alice
+        .post(&room.path("invite"), json!({"user_id": bob_id}))
+        .await
+        .assert_ok();
+    bob.post(&room.path("join"), json!({})).await.assert_ok();
+    let bob_profile = format!("/_matrix/client/v3/profile/{bob_id}/displayname");
+    bob.put(&bob_profile, json!({"displayname": "Robert Minister"}))
+        .await
+        .assert_ok();
+    let search = |client: &RawClient, term: &str| {
+        let body = json!({"search_term": term, "limit": 10});
+        let client = client.clone_with(client.token_for_tests());
+        async move {
+            client
+                .post("/_matrix/client/v3/user_directory/search", body)
+                .await
+        }
+    };
+    let found = search(&alice, "minister").await;
+    assert_eq!(found.body["results"][0]["user_id"], bob_id, "{found:?}");
+    assert_eq!(found.body["limited"], false);
+    let nothing = search(&carol, "minister").await;
+    assert_eq!(
+        nothing.body["results"],
+        json!([]),
+        "carol shares no room with bob"
+    );
+    // Members of published rooms are visible to everyone.
+    carol
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"visibility": "public", "preset": "public_chat"}),
+        )
+        .await
+        .assert_ok();
+    let by_id = search(&alice, "carol").await;
+    assert_eq!(by_id.body["results"][0]["user_id"], carol_id);
+}
