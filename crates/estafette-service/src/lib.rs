@@ -43,8 +43,9 @@ pub use profiles::{DirectoryUser, ProfileService};
 pub use push::PushService;
 pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
 pub use rooms::{
-    CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext, MessagesPage,
-    Preset, PublicRoom, PublicRoomsPage, RelationsPage, RoomService, StateMap,
+    CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext, HierarchyPage,
+    HierarchyRoom, MessagesPage, Preset, PublicRoom, PublicRoomsPage, RelationsPage, RoomService,
+    StateMap,
 };
 pub use sessions::{LoginOutcome, Requester, SessionService, TokenGrant};
 pub use shared_secret::{

@@ -16,6 +16,7 @@ mod push;
 mod relations;
 mod room;
 mod session;
+mod space;
 mod state;
 mod sync;
 mod user_directory;
@@ -42,5 +43,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = push::routes(router);
     let router = presence::routes(router);
     let router = user_directory::routes(router);
+    let router = space::routes(router);
     sync::routes(router)
 }

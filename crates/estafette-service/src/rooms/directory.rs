@@ -222,7 +222,7 @@ impl RoomService {
     pub async fn public_rooms(&self, query: DirectoryQuery) -> ServiceResult<PublicRoomsPage> {
         let mut rooms = Vec::new();
         for room_id in self.context.storage.rooms.public_rooms().await? {
-            let room = self.public_room(room_id).await?;
+            let room = self.room_summary(room_id).await?;
             if let Some(search) = &query.search {
                 let search = search.to_lowercase();
                 let haystack = [
@@ -272,7 +272,8 @@ impl RoomService {
         })
     }
 
-    async fn public_room(&self, room_id: OwnedRoomId) -> ServiceResult<PublicRoom> {
+    /// What the directory and space hierarchies show of a room.
+    pub(crate) async fn room_summary(&self, room_id: OwnedRoomId) -> ServiceResult<PublicRoom> {
         let (state, _) = self.current_state(&room_id).await?;
         let mut room = PublicRoom {
             room_id,

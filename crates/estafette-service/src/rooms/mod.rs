@@ -4,12 +4,14 @@
 
 mod create;
 mod directory;
+mod hierarchy;
 mod membership;
 mod notifications;
 mod power;
 mod read;
 mod relations;
 mod timeline;
+mod upgrade;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,7 @@ use crate::{Context, Pdu, ServiceError, ServiceResult};
 
 pub use create::{CreateRoom, Preset};
 pub use directory::{DirectoryQuery, PublicRoom, PublicRoomsPage};
+pub use hierarchy::{HierarchyPage, HierarchyRoom};
 pub use notifications::PUSH_RULES;
 pub use read::{Direction, EventContext, MessagesPage};
 pub use relations::RelationsPage;

@@ -20,4 +20,6 @@ pub trait AliasRepository: Send + Sync {
     ) -> StorageResult<Option<(OwnedRoomId, OwnedUserId)>>;
     async fn delete(&self, alias: &RoomAliasId) -> StorageResult<bool>;
     async fn of_room(&self, room_id: &RoomId) -> StorageResult<Vec<OwnedRoomAliasId>>;
+    /// Points every alias of `from` at `to` (room upgrades).
+    async fn move_room(&self, from: &RoomId, to: &RoomId) -> StorageResult<()>;
 }

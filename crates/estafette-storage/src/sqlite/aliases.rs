@@ -64,4 +64,13 @@ impl AliasRepository for Db {
             .map(|a| OwnedRoomAliasId::try_from(a).map_err(|e| corrupt("room_aliases.alias", e)))
             .collect()
     }
+
+    async fn move_room(&self, from: &RoomId, to: &RoomId) -> StorageResult<()> {
+        sqlx::query("UPDATE room_aliases SET room_id = $1 WHERE room_id = $2")
+            .bind(to.as_str())
+            .bind(from.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }

@@ -15,4 +15,5 @@ mod room_rules;
 mod rooms;
 mod servers;
 mod sessions;
+mod spaces;
 mod sync;
