@@ -47,6 +47,9 @@ pub struct SyncRequest {
     pub timeout: Duration,
     pub full_state: bool,
     pub timeline_limit: u32,
+    pub filter: crate::RoomFilter,
+    /// Return the state at the end of timelines (MSC4222 `use_state_after`).
+    pub use_state_after: bool,
     /// Count thread notifications apart (`unread_thread_notifications` in the filter).
     pub thread_notifications: bool,
     /// The `set_presence` parameter: the presence this sync implies (`online` by default).
@@ -179,13 +182,15 @@ impl SyncService {
         }
         for membership in storage.memberships.of_user(&requester.user_id).await? {
             let changed = since.is_none_or(|since| membership.stream_ordering > since);
+            if !request.filter.includes(&membership.room_id) {
+                continue;
+            }
             match membership.membership.as_str() {
                 "join" => {
                     let full = request.full_state || changed;
                     let room_id = &membership.room_id;
-                    let limit = request.timeline_limit;
                     let mut timeline = self
-                        .timeline(requester, room_id, after, current, limit, full)
+                        .timeline(requester, room_id, after, current, request, full)
                         .await?;
                     timeline.account_data = room_account_data.remove(room_id).unwrap_or_default();
                     timeline.ephemeral = self.ephemeral(requester, room_id, since).await?;
@@ -215,11 +220,21 @@ impl SyncService {
                         .await?;
                     result.knocked.push((membership.room_id, stripped));
                 }
-                "leave" | "ban" if since.is_some() && changed && !membership.forgotten => {
+                "leave" | "ban"
+                    if !membership.forgotten
+                        && ((since.is_some() && changed)
+                            || (since.is_none() && request.filter.include_leave)) =>
+                {
                     let until = membership.stream_ordering;
-                    let limit = request.timeline_limit;
                     let timeline = self
-                        .timeline(requester, &membership.room_id, after, until, limit, false)
+                        .timeline(
+                            requester,
+                            &membership.room_id,
+                            after,
+                            until,
+                            request,
+                            since.is_none(),
+                        )
                         .await?;
                     result.left.push((membership.room_id, timeline));
                 }
@@ -235,28 +250,35 @@ impl SyncService {
 
     /// The newest `limit` events in `(after, until]`, and the state before them when `with_state`
     /// or when the timeline had to be cut.
+    /// The newest events in `(after, until]` that pass the filter, and the room's state: before
+    /// the timeline (or after it, with `use_state_after`) when `with_state` or when the timeline
+    /// had to be cut; otherwise, with `use_state_after`, the state events of the timeline.
+    #[allow(clippy::too_many_arguments)]
     async fn timeline(
         &self,
         requester: &Requester,
         room_id: &RoomId,
         after: i64,
         until: i64,
-        limit: u32,
+        request: &SyncRequest,
         with_state: bool,
     ) -> ServiceResult<RoomTimeline> {
         let storage = &self.context.storage;
-        let mut records = storage
-            .events
-            .room_events(room_id, after, until, false, limit.saturating_add(1))
+        let filter = &request.filter;
+        let (mut found, limited) = self
+            .rooms
+            .filtered_events(
+                room_id,
+                after,
+                until,
+                false,
+                request.timeline_limit,
+                &filter.timeline,
+            )
             .await?;
-        let limited = records.len() > limit as usize;
-        records.truncate(limit as usize);
-        records.reverse();
-        let first = records.first().map(|r| r.stream_ordering);
-        let mut events = records
-            .into_iter()
-            .map(Pdu::from_record)
-            .collect::<ServiceResult<Vec<_>>>()?;
+        found.reverse();
+        let first = found.first().map(|(position, _)| *position);
+        let mut events: Vec<Pdu> = found.into_iter().map(|(_, pdu)| pdu).collect();
         self.rooms.bundle(&requester.user_id, &mut events).await?;
         let mut timeline = RoomTimeline {
             limited,
@@ -264,28 +286,44 @@ impl SyncService {
             ..Default::default()
         };
         if with_state || limited {
-            let before = match first {
-                Some(first) => storage
-                    .events
-                    .room_events(room_id, 0, first - 1, false, 1)
-                    .await?
-                    .into_iter()
-                    .next(),
-                None => storage
-                    .events
-                    .room_events(room_id, 0, until, false, 1)
-                    .await?
-                    .into_iter()
-                    .next(),
+            // The state before the timeline, or at its end with `use_state_after`.
+            let boundary = match (request.use_state_after, first) {
+                (false, Some(first)) => first - 1,
+                _ => until,
             };
+            let before = storage
+                .events
+                .room_events(room_id, 0, boundary, false, 1)
+                .await?
+                .into_iter()
+                .next();
             if let Some(before) = before {
                 let state = self.rooms.load_state(before.state_group).await?;
+                let in_timeline: Vec<&ruma::EventId> =
+                    events.iter().map(|e| e.event_id.as_ref()).collect();
                 for event_id in state.values() {
+                    if !request.use_state_after && in_timeline.contains(&event_id.as_ref()) {
+                        continue;
+                    }
                     if let Some(pdu) = self.rooms.pdu(event_id).await? {
                         timeline.state.push(pdu);
                     }
                 }
             }
+        } else if request.use_state_after {
+            timeline.state = events.iter().filter(|e| e.is_state()).cloned().collect();
+        }
+        timeline.state.retain(|pdu| filter.state.matches(pdu));
+        if filter.state.lazy_load_members {
+            let mut needed: Vec<&ruma::UserId> = events.iter().map(|e| e.sender.as_ref()).collect();
+            needed.push(&requester.user_id);
+            timeline.state.retain(|pdu| {
+                pdu.kind != ruma::events::TimelineEventType::RoomMember
+                    || pdu
+                        .state_key
+                        .as_deref()
+                        .is_some_and(|key| needed.iter().any(|u| u.as_str() == key))
+            });
         }
         for event in events.iter().filter(|e| e.sender == requester.user_id) {
             if let Some((device, txn_id)) = storage.events.transaction_of(&event.event_id).await? {

@@ -62,11 +62,13 @@ async fn get_message_events(
             to,
             direction,
             limit,
+            &super::filter::event_filter(&body.filter),
         )
         .await?;
     let mut response = get_message_events::v3::Response::new();
     response.start = format_token(page.start);
     response.end = page.end.map(format_token);
     response.chunk = client_events(&page.chunk, true)?;
+    response.state = client_events(&page.state, true)?;
     Ok(RumaResponse(response))
 }

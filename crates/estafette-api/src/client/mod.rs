@@ -6,7 +6,7 @@ mod device;
 mod directory;
 mod discovery;
 mod ephemeral;
-mod filter;
+pub(crate) mod filter;
 mod membership;
 mod message;
 mod pdu_format;

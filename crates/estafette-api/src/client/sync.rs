@@ -22,7 +22,10 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
     router.ruma(sync_events)
 }
 
-fn timeline(section: &RoomTimeline) -> Result<(v3::Timeline, v3::State), ApiError> {
+fn timeline(
+    section: &RoomTimeline,
+    state_after: bool,
+) -> Result<(v3::Timeline, v3::State), ApiError> {
     let mut timeline = v3::Timeline::new();
     timeline.limited = section.limited;
     timeline.prev_batch = section.prev_batch.clone();
@@ -35,7 +38,12 @@ fn timeline(section: &RoomTimeline) -> Result<(v3::Timeline, v3::State), ApiErro
     }
     let mut state = v3::StateEvents::new();
     state.events = client_events(&section.state, false)?;
-    Ok((timeline, v3::State::Before(state)))
+    let state = if state_after {
+        v3::State::After(state)
+    } else {
+        v3::State::Before(state)
+    };
+    Ok((timeline, state))
 }
 
 fn counts(
@@ -91,6 +99,11 @@ async fn sync_events(
         timeout: body.timeout.unwrap_or_default().min(MAX_TIMEOUT),
         full_state: body.full_state,
         timeline_limit,
+        filter: filter
+            .as_ref()
+            .map(|f| super::filter::room_filter(&f.room))
+            .unwrap_or_default(),
+        use_state_after: body.use_state_after,
         set_presence: Some(body.set_presence.as_str().to_owned()),
         thread_notifications: filter
             .as_ref()
@@ -101,7 +114,7 @@ async fn sync_events(
     let mut response = v3::Response::new(result.next_batch);
     for (room_id, section) in &result.joined {
         let mut joined = v3::JoinedRoom::new();
-        (joined.timeline, joined.state) = timeline(section)?;
+        (joined.timeline, joined.state) = timeline(section, body.use_state_after)?;
         for (kind, content) in &section.account_data {
             joined
                 .account_data
@@ -123,7 +136,7 @@ async fn sync_events(
     }
     for (room_id, section) in &result.left {
         let mut left = v3::LeftRoom::new();
-        (left.timeline, left.state) = timeline(section)?;
+        (left.timeline, left.state) = timeline(section, body.use_state_after)?;
         response.rooms.leave.insert(room_id.clone(), left);
     }
     for (room_id, stripped) in &result.knocked {

@@ -20,6 +20,8 @@ pub struct MessagesPage {
     pub start: i64,
     /// Absent when there is nothing further in that direction.
     pub end: Option<i64>,
+    /// With lazy-loading: the member events of the chunk's senders.
+    pub state: Vec<Pdu>,
 }
 
 impl RoomService {
@@ -160,6 +162,7 @@ impl RoomService {
     }
 
     /// `/messages`: a page of the room's timeline from a stream position.
+    #[allow(clippy::too_many_arguments)]
     pub async fn messages(
         &self,
         requester: &Requester,
@@ -168,39 +171,60 @@ impl RoomService {
         to: Option<i64>,
         direction: Direction,
         limit: u32,
+        filter: &crate::EventFilter,
     ) -> ServiceResult<MessagesPage> {
         let until = self.visible_until(&requester.user_id, room_id).await?;
         let newest = self.context.storage.streams.current().await?;
         let ceiling = until.unwrap_or(newest);
         let limit = limit.clamp(1, 1000);
-        let events = &self.context.storage.events;
-        let (records, start, end) = match direction {
+        let (found, more, start) = match direction {
             Direction::Backward => {
                 let from = from.unwrap_or(ceiling).min(ceiling);
-                let records = events
-                    .room_events(room_id, to.unwrap_or(0), from, false, limit)
+                let (found, more) = self
+                    .filtered_events(room_id, to.unwrap_or(0), from, false, limit, filter)
                     .await?;
-                let end = records.last().map(|r| r.stream_ordering - 1);
-                (records, from, end)
+                (found, more, from)
             }
             Direction::Forward => {
                 let from = from.unwrap_or(0);
                 let until = to.unwrap_or(ceiling).min(ceiling);
-                let records = events
-                    .room_events(room_id, from, until, true, limit)
+                let (found, more) = self
+                    .filtered_events(room_id, from, until, true, limit, filter)
                     .await?;
-                let end = records.last().map(|r| r.stream_ordering);
-                (records, from, end)
+                (found, more, from)
             }
         };
-        // A short page is the last one in that direction.
-        let end = end.filter(|_| records.len() as u32 == limit);
-        let mut chunk = records
-            .into_iter()
-            .map(Pdu::from_record)
-            .collect::<ServiceResult<Vec<_>>>()?;
+        let end = found.last().filter(|_| more).map(|(position, _)| {
+            if direction == Direction::Backward {
+                position - 1
+            } else {
+                *position
+            }
+        });
+        let mut chunk: Vec<Pdu> = found.into_iter().map(|(_, pdu)| pdu).collect();
         self.bundle(&requester.user_id, &mut chunk).await?;
-        Ok(MessagesPage { chunk, start, end })
+        let mut state = Vec::new();
+        if filter.lazy_load_members {
+            let (current, _) = self.current_state(room_id).await?;
+            let mut senders: Vec<&ruma::UserId> =
+                chunk.iter().map(|pdu| pdu.sender.as_ref()).collect();
+            senders.sort();
+            senders.dedup();
+            for sender in senders {
+                let key = (ruma::events::StateEventType::RoomMember, sender.to_string());
+                if let Some(event_id) = current.get(&key) {
+                    if let Some(pdu) = self.pdu(event_id).await? {
+                        state.push(pdu);
+                    }
+                }
+            }
+        }
+        Ok(MessagesPage {
+            chunk,
+            start,
+            end,
+            state,
+        })
     }
 }
 
@@ -282,5 +306,58 @@ impl RoomService {
             start,
             end,
         })
+    }
+}
+
+impl RoomService {
+    /// Up to `limit` events of `(after, until]` that pass `filter`, in the direction asked,
+    /// with their stream positions, and whether more remain.
+    pub(crate) async fn filtered_events(
+        &self,
+        room_id: &RoomId,
+        mut after: i64,
+        mut until: i64,
+        forward: bool,
+        limit: u32,
+        filter: &crate::EventFilter,
+    ) -> ServiceResult<(Vec<(i64, Pdu)>, bool)> {
+        let wanted = limit as usize + 1;
+        let batch = if filter.is_open() {
+            limit.saturating_add(1)
+        } else {
+            limit.saturating_add(1).max(50)
+        };
+        let mut found = Vec::with_capacity(wanted);
+        loop {
+            let records = self
+                .context
+                .storage
+                .events
+                .room_events(room_id, after, until, forward, batch)
+                .await?;
+            let exhausted = records.len() < batch as usize;
+            let last = records.last().map(|r| r.stream_ordering);
+            for record in records {
+                let position = record.stream_ordering;
+                let pdu = Pdu::from_record(record)?;
+                if filter.matches(&pdu) {
+                    found.push((position, pdu));
+                    if found.len() == wanted {
+                        found.truncate(limit as usize);
+                        return Ok((found, true));
+                    }
+                }
+            }
+            match last {
+                Some(last) if !exhausted => {
+                    if forward {
+                        after = last;
+                    } else {
+                        until = last - 1;
+                    }
+                }
+                _ => return Ok((found, false)),
+            }
+        }
     }
 }

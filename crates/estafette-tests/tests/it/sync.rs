@@ -138,3 +138,129 @@ async fn only_the_sending_device_sees_its_transaction_id() {
             .is_none()
     );
 }
+
+fn encoded(filter: Value) -> String {
+    url::form_urlencoded::byte_serialize(filter.to_string().as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn filters_shape_timelines_rooms_and_members() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (_, alice, _) = raw.register("alice", "alice's password").await;
+    let (bob_id, bob, _) = raw.register("bob", "bob's password").await;
+    let (_, carol, _) = raw.register("carol", "carol's password").await;
+    let (alice, bob, carol) = (
+        raw.clone_with(&alice),
+        raw.clone_with(&bob),
+        raw.clone_with(&carol),
+    );
+    let room_id = alice
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"preset": "public_chat", "name": "Busy"}),
+        )
+        .await
+        .body["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let quiet = alice
+        .post("/_matrix/client/v3/createRoom", json!({}))
+        .await
+        .body["room_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for client in [&bob, &carol] {
+        client
+            .post(
+                &format!("/_matrix/client/v3/rooms/{room_id}/join"),
+                json!({}),
+            )
+            .await
+            .assert_ok();
+    }
+    for i in 0..3 {
+        alice
+            .put(
+                &format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{i}"),
+                json!({"msgtype": "m.text", "body": format!("m{i}")}),
+            )
+            .await
+            .assert_ok();
+    }
+
+    let filter = json!({"room": {"not_rooms": [quiet], "timeline": {"types": ["m.room.message"], "limit": 2},
+                                 "state": {"lazy_load_members": true}}});
+    let sync = alice
+        .get(&format!(
+            "/_matrix/client/v3/sync?filter={}",
+            encoded(filter)
+        ))
+        .await;
+    sync.assert_ok();
+    assert!(
+        sync.body["rooms"]["join"].get(&quiet).is_none(),
+        "not_rooms excludes"
+    );
+    let room = &sync.body["rooms"]["join"][&room_id];
+    let bodies: Vec<&str> = room["timeline"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["content"]["body"].as_str().unwrap())
+        .collect();
+    assert_eq!(bodies, vec!["m1", "m2"]);
+    assert_eq!(room["timeline"]["limited"], true);
+    let members: Vec<&str> = room["state"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["type"] == "m.room.member")
+        .map(|e| e["state_key"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        members.len(),
+        1,
+        "only the sender (alice herself): {members:?}"
+    );
+    assert!(
+        room["state"]["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["type"] == "m.room.name")
+    );
+
+    let after = alice
+        .get("/_matrix/client/v3/sync?use_state_after=true")
+        .await;
+    let busy = &after.body["rooms"]["join"][&room_id];
+    assert!(
+        busy["state_after"]["events"]
+            .as_array()
+            .is_some_and(|e| !e.is_empty()),
+        "{busy}"
+    );
+
+    // /messages applies the same filters, and lazy-loads the senders' member events.
+    bob.put(
+        &format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/b"),
+        json!({"msgtype": "m.text", "body": "bob"}),
+    )
+    .await
+    .assert_ok();
+    let only_bob = encoded(json!({"senders": [bob_id], "lazy_load_members": true}));
+    let page = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room_id}/messages?dir=b&filter={only_bob}"
+        ))
+        .await;
+    page.assert_ok();
+    let chunk = page.body["chunk"].as_array().unwrap();
+    assert!(chunk.iter().all(|e| e["sender"] == bob_id), "{chunk:?}");
+    assert!(chunk.iter().any(|e| e["content"]["body"] == "bob"));
+    assert_eq!(page.body["state"].as_array().unwrap().len(), 1);
+    assert_eq!(page.body["state"][0]["state_key"], bob_id);
+}
