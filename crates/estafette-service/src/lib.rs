@@ -20,6 +20,7 @@ mod rooms;
 mod sessions;
 mod shared_secret;
 mod sync;
+mod to_device;
 mod tokens;
 mod typing;
 mod uia;
@@ -57,6 +58,7 @@ pub use sync::{
     DEFAULT_TIMELINE_LIMIT, RoomTimeline, SyncRequest, SyncResult, SyncService, format_token,
     parse_token,
 };
+pub use to_device::ToDeviceService;
 pub use typing::TypingService;
 pub use uia::{UiaAction, UiaService};
 
@@ -94,6 +96,7 @@ pub struct Services {
     pub receipts: ReceiptService,
     pub push: PushService,
     pub presence: PresenceService,
+    pub to_device: ToDeviceService,
     pub shared_secret: SharedSecretRegistration,
 }
 
@@ -129,6 +132,7 @@ impl Services {
             receipts,
             push: PushService::new(context.clone()),
             presence,
+            to_device: ToDeviceService::new(context.clone()),
             rooms,
             sessions,
             uia,

@@ -17,6 +17,9 @@ use crate::{
 /// The default number of timeline events per room when the filter does not say.
 pub const DEFAULT_TIMELINE_LIMIT: u32 = 10;
 
+/// To-device messages per sync response.
+const TO_DEVICE_LIMIT: u32 = 100;
+
 /// State types shown to invitees before they join (spec: "stripped state").
 const STRIPPED_STATE_TYPES: &[&str] = &[
     "m.room.create",
@@ -87,6 +90,8 @@ pub struct SyncResult {
     pub account_data: Vec<(String, String)>,
     /// `m.presence` events.
     pub presence: Vec<JsonValue>,
+    /// Messages for the syncing device, oldest first.
+    pub to_device: Vec<JsonValue>,
 }
 
 impl SyncResult {
@@ -97,6 +102,7 @@ impl SyncResult {
             && self.left.is_empty()
             && self.account_data.is_empty()
             && self.presence.is_empty()
+            && self.to_device.is_empty()
     }
 }
 
@@ -158,12 +164,35 @@ impl SyncService {
         request: &SyncRequest,
     ) -> ServiceResult<SyncResult> {
         let storage = &self.context.storage;
-        let current = storage.streams.current().await?;
+        let mut current = storage.streams.current().await?;
+        let after = since.unwrap_or(0);
+        // Delivering to-device messages acknowledges those the previous sync returned. When more
+        // wait than one response carries, the whole response stops at the last one delivered.
+        let messages = storage
+            .to_device
+            .take(
+                &requester.user_id,
+                &requester.device_id,
+                after,
+                TO_DEVICE_LIMIT,
+            )
+            .await?;
+        if messages.len() == TO_DEVICE_LIMIT as usize {
+            if let Some(last) = messages.last() {
+                current = current.min(last.stream_id);
+            }
+        }
         let mut result = SyncResult {
             next_batch: format_token(current),
             ..Default::default()
         };
-        let after = since.unwrap_or(0);
+        for message in messages {
+            let content: JsonValue =
+                serde_json::from_str(&message.content_json).unwrap_or_default();
+            result.to_device.push(
+                json!({"sender": message.sender, "type": message.event_type, "content": content}),
+            );
+        }
         let mut room_account_data: HashMap<OwnedRoomId, Vec<(String, String)>> = HashMap::new();
         for entry in storage
             .account_data

@@ -40,6 +40,7 @@ pub struct Storage {
     pub push_actions: Arc<dyn PushActionRepository>,
     pub pushers: Arc<dyn PusherRepository>,
     pub presence: Arc<dyn PresenceRepository>,
+    pub to_device: Arc<dyn ToDeviceRepository>,
     pub aliases: Arc<dyn AliasRepository>,
     pub relations: Arc<dyn RelationRepository>,
     pub streams: Arc<dyn StreamRepository>,

@@ -19,6 +19,7 @@ mod session;
 mod space;
 mod state;
 mod sync;
+mod to_device;
 mod user_directory;
 
 use axum::Router;
@@ -44,5 +45,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = presence::routes(router);
     let router = user_directory::routes(router);
     let router = space::routes(router);
+    let router = to_device::routes(router);
     sync::routes(router)
 }

@@ -154,6 +154,11 @@ async fn sync_events(
         .iter()
         .map(raw_json)
         .collect::<Result<_, _>>()?;
+    response.to_device.events = result
+        .to_device
+        .iter()
+        .map(raw_json)
+        .collect::<Result<_, _>>()?;
     for (kind, content) in &result.account_data {
         let event = format!(
             r#"{{"type":{},"content":{content}}}"#,

@@ -40,3 +40,21 @@ CREATE INDEX presence_stream ON presence (stream_id);
 
 -- A user who forgot a room no longer sees it, until their membership changes again.
 ALTER TABLE room_memberships ADD COLUMN forgotten INTEGER NOT NULL DEFAULT 0;
+
+-- Messages sent straight to devices, kept until the device's next sync acknowledges them.
+CREATE TABLE to_device_messages (
+    stream_id    INTEGER PRIMARY KEY NOT NULL,
+    user_id      TEXT NOT NULL,
+    device_id    TEXT NOT NULL,
+    sender       TEXT NOT NULL,
+    event_type   TEXT NOT NULL,
+    content_json TEXT NOT NULL
+);
+CREATE INDEX to_device_recipient ON to_device_messages (user_id, device_id, stream_id);
+
+CREATE TABLE to_device_transactions (
+    user_id   TEXT NOT NULL,
+    device_id TEXT NOT NULL,
+    txn_id    TEXT NOT NULL,
+    PRIMARY KEY (user_id, device_id, txn_id)
+);

@@ -16,6 +16,7 @@ mod relations;
 mod rooms;
 mod state;
 mod streams;
+mod to_device;
 mod tokens;
 mod uia_sessions;
 mod users;
@@ -65,6 +66,7 @@ fn storage(pool: SqlitePool) -> Storage {
         push_actions: db.clone(),
         pushers: db.clone(),
         presence: db.clone(),
+        to_device: db.clone(),
         aliases: db.clone(),
         relations: db.clone(),
         streams: db,

@@ -264,3 +264,71 @@ async fn filters_shape_timelines_rooms_and_members() {
     assert_eq!(page.body["state"].as_array().unwrap().len(), 1);
     assert_eq!(page.body["state"][0]["state_key"], bob_id);
 }
+
+#[tokio::test]
+async fn to_device_messages_arrive_once_in_order_and_only_where_sent() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (alice_id, alice, _) = raw.register("alice", "alice's password").await;
+    let (bob_id, bob_phone, phone_id) = raw.register("bob", "bob's password").await;
+    let bob_laptop = raw.login("bob", "bob's password").await.body["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (alice, bob_phone, bob_laptop) = (
+        raw.clone_with(&alice),
+        raw.clone_with(&bob_phone),
+        raw.clone_with(&bob_laptop),
+    );
+    let (phone_since, _) = next_batch(&bob_phone, None).await;
+    let (laptop_since, _) = next_batch(&bob_laptop, None).await;
+
+    let send = |txn: &str, messages: Value| {
+        let path = format!("/_matrix/client/v3/sendToDevice/org.example.ping/{txn}");
+        let alice = alice.clone_with(alice.token_for_tests());
+        async move { alice.put(&path, json!({"messages": messages})).await }
+    };
+    send("t1", json!({&bob_id: {&phone_id: {"n": 1}}}))
+        .await
+        .assert_ok();
+    send("t2", json!({&bob_id: {"*": {"n": 2}}}))
+        .await
+        .assert_ok();
+    send("t2", json!({&bob_id: {"*": {"n": 2}}}))
+        .await
+        .assert_ok();
+
+    let (next, phone) = next_batch(&bob_phone, Some(&phone_since)).await;
+    let numbers: Vec<u64> = phone["to_device"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["content"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![1, 2],
+        "in order, the repeated transaction once"
+    );
+    assert_eq!(phone["to_device"]["events"][0]["sender"], alice_id);
+    let (_, again) = next_batch(&bob_phone, Some(&next)).await;
+    assert!(
+        again["to_device"]["events"]
+            .as_array()
+            .is_none_or(|e| e.is_empty()),
+        "delivered once: {again}"
+    );
+
+    let (_, laptop) = next_batch(&bob_laptop, Some(&laptop_since)).await;
+    let numbers: Vec<u64> = laptop["to_device"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["content"]["n"].as_u64().unwrap())
+        .collect();
+    assert_eq!(
+        numbers,
+        vec![2],
+        "the laptop only gets what was sent to all devices"
+    );
+}

@@ -1,0 +1,43 @@
+use async_trait::async_trait;
+use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
+
+use crate::StorageResult;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ToDeviceMessage {
+    pub stream_id: i64,
+    pub sender: OwnedUserId,
+    pub event_type: String,
+    pub content_json: String,
+}
+
+/// One recipient device and what it receives.
+#[derive(Debug, Clone)]
+pub struct ToDeviceDelivery {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub content_json: String,
+}
+
+#[async_trait]
+pub trait ToDeviceRepository: Send + Sync {
+    /// Queues the messages unless the sender's device already used `txn_id`; returns the
+    /// stream position, or `None` for a repeated transaction.
+    async fn send(
+        &self,
+        sender: &UserId,
+        sender_device: &DeviceId,
+        txn_id: &str,
+        event_type: &str,
+        deliveries: &[ToDeviceDelivery],
+    ) -> StorageResult<Option<i64>>;
+    /// Drops what the device acknowledged (positions up to `up_to`) and returns the next
+    /// messages after it, oldest first.
+    async fn take(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+        up_to: i64,
+        limit: u32,
+    ) -> StorageResult<Vec<ToDeviceMessage>>;
+}
