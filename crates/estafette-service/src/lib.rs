@@ -19,6 +19,7 @@ mod receipts;
 mod rooms;
 mod sessions;
 mod shared_secret;
+pub mod state_resolution;
 mod sync;
 mod to_device;
 mod tokens;

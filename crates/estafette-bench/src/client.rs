@@ -1,0 +1,140 @@
+//! Just enough of the Client-Server API to drive a homeserver: registration, rooms, sends
+//! and syncs, over plain HTTP.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+pub type BenchResult<T> = Result<T, String>;
+
+/// A logged-in user.
+#[derive(Clone)]
+pub struct Session {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    pub user_id: String,
+}
+
+fn url(base: &str, path: &str) -> String {
+    format!("{}/_matrix/client/v3{path}", base.trim_end_matches('/'))
+}
+
+async fn json_of(response: reqwest::Response) -> BenchResult<Value> {
+    let status = response.status();
+    let body: Value = response
+        .json()
+        .await
+        .map_err(|e| format!("unreadable response: {e}"))?;
+    if status.is_success() {
+        Ok(body)
+    } else {
+        Err(format!("HTTP {status}: {body}"))
+    }
+}
+
+impl Session {
+    /// Registers `username` through the `m.login.dummy` stage (the server must allow it).
+    pub async fn register(http: &reqwest::Client, base: &str, username: &str) -> BenchResult<Self> {
+        let password = format!("{username}-bench-password");
+        let body =
+            json!({"username": username, "password": password, "auth": {"type": "m.login.dummy"}});
+        let mut response = http
+            .post(url(base, "/register"))
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if response.status().as_u16() == 401 {
+            // Servers that want a session first (Synapse) get one.
+            let challenge: Value = response.json().await.map_err(|e| e.to_string())?;
+            let mut body = body.clone();
+            body["auth"]["session"] = challenge["session"].clone();
+            response = http
+                .post(url(base, "/register"))
+                .json(&body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let body = json_of(response).await?;
+        Ok(Self {
+            http: http.clone(),
+            base: base.to_owned(),
+            token: body["access_token"]
+                .as_str()
+                .ok_or("no access token")?
+                .to_owned(),
+            user_id: body["user_id"].as_str().ok_or("no user ID")?.to_owned(),
+        })
+    }
+
+    async fn post(&self, path: &str, body: Value) -> BenchResult<Value> {
+        let response = self
+            .http
+            .post(url(&self.base, path))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await;
+        json_of(response.map_err(|e| e.to_string())?).await
+    }
+
+    pub async fn create_room(&self, preset: &str) -> BenchResult<String> {
+        let body = self.post("/createRoom", json!({"preset": preset})).await?;
+        Ok(body["room_id"].as_str().ok_or("no room ID")?.to_owned())
+    }
+
+    pub async fn join(&self, room_id: &str) -> BenchResult<()> {
+        self.post(&format!("/join/{room_id}"), json!({}))
+            .await
+            .map(drop)
+    }
+
+    pub async fn send_text(&self, room_id: &str, txn_id: &str, body: &str) -> BenchResult<()> {
+        let path = format!("/rooms/{room_id}/send/m.room.message/{txn_id}");
+        let response = self
+            .http
+            .put(url(&self.base, &path))
+            .bearer_auth(&self.token)
+            .json(&json!({"msgtype": "m.text", "body": body}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        json_of(response).await.map(drop)
+    }
+
+    /// One `/sync`; a tight filter keeps the measurement about delivery, not payload size.
+    pub async fn sync(&self, since: Option<&str>, timeout: Duration) -> BenchResult<Value> {
+        let mut request = self
+            .http
+            .get(url(&self.base, "/sync"))
+            .bearer_auth(&self.token)
+            .query(&[
+                ("timeout", timeout.as_millis().to_string()),
+                ("set_presence", "offline".to_owned()),
+            ]);
+        if let Some(since) = since {
+            request = request.query(&[("since", since)]);
+        }
+        json_of(request.send().await.map_err(|e| e.to_string())?).await
+    }
+}
+
+/// Bodies of the text messages in a sync response, across rooms.
+pub fn message_bodies(sync: &Value) -> Vec<String> {
+    let Some(rooms) = sync["rooms"]["join"].as_object() else {
+        return Vec::new();
+    };
+    rooms
+        .values()
+        .flat_map(|room| {
+            room["timeline"]["events"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter(|event| event["type"] == "m.room.message")
+        .filter_map(|event| event["content"]["body"].as_str().map(ToOwned::to_owned))
+        .collect()
+}

@@ -1,0 +1,93 @@
+//! `estafette-bench`: a load generator for any Matrix homeserver that allows open registration
+//! (`m.login.dummy`) and has rate limiting off. Point it only at servers on this machine.
+//!
+//! ```text
+//! estafette-bench --url http://127.0.0.1:8008 --output bench.json
+//! ```
+
+mod client;
+mod scenarios;
+mod stats;
+
+use std::process::ExitCode;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::Parser;
+use serde_json::json;
+
+use scenarios::Users;
+
+#[derive(Parser)]
+#[command(about = "Measure a Matrix homeserver: send throughput, fan-out latency, initial sync")]
+struct Args {
+    /// The homeserver's client API, e.g. http://127.0.0.1:8008.
+    #[arg(long)]
+    url: String,
+    /// Concurrent senders for the throughput measurement.
+    #[arg(long, default_value_t = 8)]
+    senders: usize,
+    /// Messages each sender sends.
+    #[arg(long, default_value_t = 100)]
+    per_sender: usize,
+    /// Room sizes for the fan-out measurement.
+    #[arg(long, value_delimiter = ',', default_value = "2,50,200")]
+    fan_out: Vec<usize>,
+    /// Messages sent in each fan-out room.
+    #[arg(long, default_value_t = 20)]
+    fan_out_messages: usize,
+    /// Rooms of the user whose initial sync is timed.
+    #[arg(long, default_value_t = 100)]
+    rooms: usize,
+    /// Write the figures as JSON to this file.
+    #[arg(long)]
+    output: Option<std::path::PathBuf>,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    let stamp = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default();
+    let http = match reqwest::Client::builder()
+        .pool_max_idle_per_host(512)
+        .build()
+    {
+        Ok(http) => http,
+        Err(err) => {
+            eprintln!("estafette-bench: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let users = Users {
+        http,
+        base: args.url.clone(),
+        prefix: format!("b{stamp}"),
+    };
+    let result = async {
+        let throughput = scenarios::send_throughput(&users, args.senders, args.per_sender).await?;
+        let mut fan_out = Vec::new();
+        for members in &args.fan_out {
+            fan_out.push(scenarios::fan_out(&users, (*members).max(2), args.fan_out_messages).await?);
+        }
+        let initial = scenarios::initial_sync(&users, args.rooms, 5).await?;
+        Ok::<_, String>(json!({"url": args.url, "send": throughput, "fan_out": fan_out, "initial_sync": initial}))
+    }
+    .await;
+    match result {
+        Ok(figures) => {
+            if let Some(path) = &args.output {
+                if let Err(err) = std::fs::write(path, format!("{figures:#}\n")) {
+                    eprintln!("estafette-bench: cannot write {}: {err}", path.display());
+                    return ExitCode::FAILURE;
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("estafette-bench: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! The three measurements: send throughput, fan-out latency to long-polling members, and the
+//! initial sync of a user in many rooms. Every loop is bounded in count and time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::client::{BenchResult, Session, message_bodies};
+use crate::stats::Summary;
+
+/// Where users come from: one prefix per run so runs never collide.
+pub struct Users {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub prefix: String,
+}
+
+impl Users {
+    pub async fn register(&self, name: &str, count: usize) -> BenchResult<Vec<Session>> {
+        let mut sessions = Vec::with_capacity(count);
+        // Registration hashes passwords; a few at a time keeps the server responsive.
+        for chunk in (0..count).collect::<Vec<_>>().chunks(8) {
+            let tasks: Vec<_> = chunk
+                .iter()
+                .map(|i| {
+                    let (http, base) = (self.http.clone(), self.base.clone());
+                    let username = format!("{}{name}{i}", self.prefix);
+                    tokio::spawn(async move { Session::register(&http, &base, &username).await })
+                })
+                .collect();
+            for task in tasks {
+                sessions.push(task.await.map_err(|e| e.to_string())??);
+            }
+        }
+        Ok(sessions)
+    }
+}
+
+/// `senders` users send `per_sender` messages each, concurrently, into one room.
+pub async fn send_throughput(
+    users: &Users,
+    senders: usize,
+    per_sender: usize,
+) -> BenchResult<Value> {
+    let sessions = users.register("send", senders).await?;
+    let room = sessions[0].create_room("public_chat").await?;
+    for session in &sessions[1..] {
+        session.join(&room).await?;
+    }
+    let started = Instant::now();
+    let tasks: Vec<_> = sessions
+        .into_iter()
+        .enumerate()
+        .map(|(s, session)| {
+            let room = room.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::with_capacity(per_sender);
+                for i in 0..per_sender {
+                    let sent = Instant::now();
+                    session
+                        .send_text(&room, &format!("t{s}-{i}"), &format!("message {s}-{i}"))
+                        .await?;
+                    latencies.push(sent.elapsed());
+                }
+                Ok::<_, String>(latencies)
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.extend(task.await.map_err(|e| e.to_string())??);
+    }
+    let elapsed = started.elapsed();
+    let total = latencies.len();
+    let summary = Summary::of(latencies);
+    let rate = total as f64 / elapsed.as_secs_f64();
+    println!(
+        "send throughput, {senders} senders: {rate:.0} messages/s; latency {}",
+        summary.line()
+    );
+    Ok(
+        json!({"senders": senders, "messages": total, "seconds": elapsed.as_secs_f64(), "messages_per_second": rate,
+              "latency": summary.to_json()}),
+    )
+}
+
+/// One member sends `messages` messages into a room of `members`; every other member waits in
+/// a long-poll `/sync`. Latency runs from the start of the send to each member's sync return.
+pub async fn fan_out(users: &Users, members: usize, messages: usize) -> BenchResult<Value> {
+    let sessions = users.register(&format!("fan{members}x"), members).await?;
+    let room = sessions[0].create_room("public_chat").await?;
+    for session in &sessions[1..] {
+        session.join(&room).await?;
+    }
+    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let deadline = Instant::now() + Duration::from_secs(60 + messages as u64);
+    let mut receivers = Vec::new();
+    for session in sessions[1..].iter().cloned() {
+        let since = session.sync(None, Duration::ZERO).await?["next_batch"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let sent_at = sent_at.clone();
+        receivers.push(tokio::spawn(async move {
+            let mut since = since;
+            let mut latencies = Vec::with_capacity(messages);
+            while latencies.len() < messages && Instant::now() < deadline {
+                let sync = session.sync(Some(&since), Duration::from_secs(30)).await?;
+                let arrived = Instant::now();
+                for body in message_bodies(&sync) {
+                    if let Some(sent) = sent_at.lock().map_err(|e| e.to_string())?.get(&body) {
+                        latencies.push(arrived.duration_since(*sent));
+                    }
+                }
+                since = sync["next_batch"].as_str().unwrap_or_default().to_owned();
+            }
+            Ok::<_, String>(latencies)
+        }));
+    }
+    // Let every long-poll reach the server before the first message.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let sender = &sessions[0];
+    for i in 0..messages {
+        let body = format!("fan-out {members} #{i}");
+        sent_at
+            .lock()
+            .map_err(|e| e.to_string())?
+            .insert(body.clone(), Instant::now());
+        sender
+            .send_text(&room, &format!("f{members}-{i}"), &body)
+            .await?;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut latencies = Vec::new();
+    for receiver in receivers {
+        latencies.extend(receiver.await.map_err(|e| e.to_string())??);
+    }
+    let expected = messages * (members - 1);
+    let received = latencies.len();
+    let summary = Summary::of(latencies);
+    println!(
+        "fan-out to {members:>3} members: {received}/{expected} deliveries; {}",
+        summary.line()
+    );
+    Ok(
+        json!({"members": members, "messages": messages, "expected_deliveries": expected, "deliveries": received,
+              "latency": summary.to_json()}),
+    )
+}
+
+/// A user in `rooms` rooms with a few messages each; the median of several initial syncs.
+pub async fn initial_sync(users: &Users, rooms: usize, runs: usize) -> BenchResult<Value> {
+    let sessions = users.register("initial", 1).await?;
+    let user = &sessions[0];
+    for r in 0..rooms {
+        let room = user.create_room("private_chat").await?;
+        for m in 0..3 {
+            user.send_text(
+                &room,
+                &format!("i{r}-{m}"),
+                &format!("room {r} message {m}"),
+            )
+            .await?;
+        }
+    }
+    let mut durations = Vec::with_capacity(runs);
+    let mut joined = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        let sync = user.sync(None, Duration::ZERO).await?;
+        durations.push(started.elapsed());
+        joined = sync["rooms"]["join"]
+            .as_object()
+            .map_or(0, |rooms| rooms.len());
+    }
+    let summary = Summary::of(durations);
+    println!(
+        "initial sync, {rooms} rooms ({joined} returned): {}",
+        summary.line()
+    );
+    Ok(json!({"rooms": rooms, "rooms_returned": joined, "duration": summary.to_json()}))
+}
