@@ -106,17 +106,14 @@ impl Session {
 
     /// One `/sync`; a tight filter keeps the measurement about delivery, not payload size.
     pub async fn sync(&self, since: Option<&str>, timeout: Duration) -> BenchResult<Value> {
-        let mut request = self
-            .http
-            .get(url(&self.base, "/sync"))
-            .bearer_auth(&self.token)
-            .query(&[
-                ("timeout", timeout.as_millis().to_string()),
-                ("set_presence", "offline".to_owned()),
-            ]);
+        let mut path = format!("/sync?timeout={}&set_presence=offline", timeout.as_millis());
         if let Some(since) = since {
-            request = request.query(&[("since", since)]);
+            path.push_str(&format!("&since={since}"));
         }
+        let request = self
+            .http
+            .get(url(&self.base, &path))
+            .bearer_auth(&self.token);
         json_of(request.send().await.map_err(|e| e.to_string())?).await
     }
 }

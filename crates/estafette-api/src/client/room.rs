@@ -118,11 +118,19 @@ async fn get_member_events(
     request: Ruma<get_member_events::v3::Request>,
 ) -> ApiResult<get_member_events::v3::Response> {
     let body = &request.body;
-    let mut members = state
-        .services
-        .rooms
-        .members(request.requester()?, &body.room_id)
-        .await?;
+    let rooms = &state.services.rooms;
+    let mut members = match body.at.as_deref() {
+        Some(at) => {
+            rooms
+                .members_at(
+                    request.requester()?,
+                    &body.room_id,
+                    estafette_service::parse_token(at)?,
+                )
+                .await?
+        }
+        None => rooms.members(request.requester()?, &body.room_id).await?,
+    };
     let membership_of = |pdu: &estafette_service::Pdu| {
         serde_json::from_str::<JsonValue>(pdu.content.get())
             .ok()

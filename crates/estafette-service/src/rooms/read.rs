@@ -114,6 +114,38 @@ impl RoomService {
         Ok(members)
     }
 
+    /// `/members?at=`: the member events as they were at a stream position (capped at what
+    /// the requester may see).
+    pub async fn members_at(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        at: i64,
+    ) -> ServiceResult<Vec<Pdu>> {
+        let until = self.visible_until(&requester.user_id, room_id).await?;
+        let at = until.map_or(at, |until| at.min(until));
+        let Some(record) = self
+            .context
+            .storage
+            .events
+            .room_events(room_id, 0, at, false, 1)
+            .await?
+            .into_iter()
+            .next()
+        else {
+            return Ok(Vec::new());
+        };
+        let mut members = Vec::new();
+        for ((kind, _), event_id) in self.load_state(record.state_group).await? {
+            if kind == ruma::events::StateEventType::RoomMember {
+                if let Some(pdu) = self.pdu(&event_id).await? {
+                    members.push(pdu);
+                }
+            }
+        }
+        Ok(members)
+    }
+
     pub async fn joined_rooms(&self, user_id: &UserId) -> ServiceResult<Vec<OwnedRoomId>> {
         let memberships = self.context.storage.memberships.of_user(user_id).await?;
         Ok(memberships

@@ -307,3 +307,59 @@ async fn the_user_directory_finds_room_mates_and_public_room_members() {
     let by_id = search(&alice, "carol").await;
     assert_eq!(by_id.body["results"][0]["user_id"], carol_id);
 }
+
+#[tokio::test]
+async fn inviting_and_sensitive_state_need_their_power_levels() {
+    let server = TestServer::start().await;
+    let (alice, (_, bob), (carol_id, _), room) = setup(&server, "public_chat").await;
+    bob.post(&room.path("join"), json!({})).await.assert_ok();
+    alice
+        .put(
+            &room.path("state/m.room.power_levels/"),
+            json!({"invite": 50, "state_default": 50,
+             "events": {"m.room.history_visibility": 100}}),
+        )
+        .await
+        .assert_ok();
+    bob.post(&room.path("invite"), json!({"user_id": carol_id}))
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    bob.put(
+        &room.path("state/m.room.history_visibility/"),
+        json!({"history_visibility": "joined"}),
+    )
+    .await
+    .assert_error(403, "M_FORBIDDEN");
+    alice
+        .post(&room.path("invite"), json!({"user_id": carol_id}))
+        .await
+        .assert_ok();
+}
+
+#[tokio::test]
+async fn members_can_be_read_as_they_were_at_a_sync_token() {
+    let server = TestServer::start().await;
+    let (alice, (bob_id, bob), _, room) = setup(&server, "public_chat").await;
+    let before = alice.get("/_matrix/client/v3/sync").await.body["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.post(&room.path("join"), json!({})).await.assert_ok();
+    let now = alice.get(&room.path("members")).await;
+    assert_eq!(now.body["chunk"].as_array().unwrap().len(), 2);
+    let then = alice.get(&room.path(&format!("members?at={before}"))).await;
+    let then: Vec<&str> = then.body["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["state_key"].as_str().unwrap())
+        .collect();
+    assert!(
+        !then.contains(&bob_id.as_str()),
+        "bob had not joined yet: {then:?}"
+    );
+    let joined_only = alice
+        .get(&room.path("members?membership=join&not_membership=leave"))
+        .await;
+    assert_eq!(joined_only.body["chunk"].as_array().unwrap().len(), 2);
+}

@@ -271,3 +271,100 @@ async fn sending_is_idempotent_per_transaction_and_history_paginates() {
         .count();
     assert_eq!(count, 15);
 }
+
+#[tokio::test]
+async fn edits_reactions_redactions_and_leaves_arrive_through_sync() {
+    use matrix_sdk::ruma::events::AnySyncTimelineEvent;
+    use matrix_sdk::ruma::events::reaction::ReactionEventContent;
+    use matrix_sdk::ruma::events::relation::Annotation;
+    use matrix_sdk::ruma::events::room::message::ReplacementMetadata;
+    use matrix_sdk::ruma::serde::Raw;
+
+    let server = TestServer::start().await;
+    let alice = server.register_user("alice").await;
+    let bob = server.register_user("bob").await;
+    let mut request = create_request(create_room::v3::RoomPreset::PublicChat, RoomVersionId::V12);
+    request.name = None;
+    let room = alice.client.create_room(request).await.unwrap();
+    let bob_room = bob.client.join_room_by_id(room.room_id()).await.unwrap();
+    let token = bob
+        .client
+        .sync_once(SyncSettings::default())
+        .await
+        .unwrap()
+        .next_batch;
+
+    let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+    let sink = seen.clone();
+    bob.client
+        .add_event_handler(move |event: Raw<AnySyncTimelineEvent>| {
+            let sink = sink.clone();
+            async move {
+                let kind = event
+                    .get_field::<String>("type")
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                sink.lock().unwrap().push(kind);
+            }
+        });
+    let original = room
+        .send(RoomMessageEventContent::text_plain("draft"))
+        .await
+        .unwrap()
+        .response
+        .event_id;
+    let edit = RoomMessageEventContent::text_plain("final")
+        .make_replacement(ReplacementMetadata::new(original.clone(), None));
+    room.send(edit).await.unwrap();
+    room.send(ReactionEventContent::new(Annotation::new(
+        original.clone(),
+        "✅".into(),
+    )))
+    .await
+    .unwrap();
+    room.redact(&original, None, None).await.unwrap();
+    let token = bob
+        .client
+        .sync_once(SyncSettings::default().token(token))
+        .await
+        .unwrap()
+        .next_batch;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        vec![
+            "m.room.message",
+            "m.room.message",
+            "m.reaction",
+            "m.room.redaction"
+        ],
+    );
+
+    bob_room.leave().await.unwrap();
+    alice
+        .client
+        .sync_once(SyncSettings::default())
+        .await
+        .unwrap();
+    let members = alice
+        .client
+        .get_room(room.room_id())
+        .unwrap()
+        .joined_user_ids()
+        .await
+        .unwrap();
+    assert!(
+        !members
+            .iter()
+            .any(|m| Some(m.as_ref()) == bob.client.user_id()),
+        "bob left: {members:?}"
+    );
+    bob.client
+        .sync_once(SyncSettings::default().token(token))
+        .await
+        .unwrap();
+    assert_eq!(
+        bob.client.get_room(room.room_id()).unwrap().state(),
+        RoomState::Left
+    );
+}
