@@ -13,7 +13,6 @@ pub struct Session {
     http: reqwest::Client,
     base: String,
     token: String,
-    pub user_id: String,
 }
 
 fn url(base: &str, path: &str) -> String {
@@ -65,7 +64,6 @@ impl Session {
                 .as_str()
                 .ok_or("no access token")?
                 .to_owned(),
-            user_id: body["user_id"].as_str().ok_or("no user ID")?.to_owned(),
         })
     }
 

@@ -156,17 +156,11 @@ impl PresenceService {
         user_id: &UserId,
         since: i64,
     ) -> ServiceResult<Vec<JsonValue>> {
-        let users = self
-            .context
-            .storage
-            .memberships
-            .users_sharing_rooms_with(user_id)
-            .await?;
         let changed = self
             .context
             .storage
             .presence
-            .changed_since(&users, since)
+            .changed_since(user_id, since)
             .await?;
         let mut events = Vec::with_capacity(changed.len());
         for record in changed {

@@ -41,6 +41,55 @@ pub struct RoomService {
     context: Arc<Context>,
     /// One writer per room at a time in this process, so local events form a chain.
     locks: Arc<Mutex<HashMap<OwnedRoomId, Arc<tokio::sync::Mutex<()>>>>>,
+    /// State groups never change once written, so they are cached without invalidation.
+    state_cache: Arc<BoundedCache<i64, StateMap>>,
+    /// Events only change when redacted, which evicts them. (Several processes will need to
+    /// relay evictions through the notifier.)
+    pdu_cache: Arc<BoundedCache<ruma::OwnedEventId, Pdu>>,
+}
+
+/// A map that forgets everything when full: simple, and enough for hot rooms.
+pub(crate) struct BoundedCache<K, V> {
+    entries: Mutex<HashMap<K, V>>,
+    capacity: usize,
+}
+
+impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
+    fn new(capacity: usize) -> Self {
+        Self {
+            entries: Mutex::default(),
+            capacity,
+        }
+    }
+
+    fn get<Q: std::hash::Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .cloned()
+    }
+
+    fn insert(&self, key: K, value: V) {
+        let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());
+        if entries.len() >= self.capacity {
+            entries.clear();
+        }
+        entries.insert(key, value);
+    }
+
+    pub(crate) fn remove<Q: std::hash::Hash + Eq + ?Sized>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+    {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
 }
 
 impl RoomService {
@@ -48,6 +97,8 @@ impl RoomService {
         Self {
             context,
             locks: Arc::default(),
+            state_cache: Arc::new(BoundedCache::new(4_096)),
+            pdu_cache: Arc::new(BoundedCache::new(16_384)),
         }
     }
 
@@ -60,18 +111,30 @@ impl RoomService {
     }
 
     pub(crate) async fn pdu(&self, event_id: &ruma::EventId) -> ServiceResult<Option<Pdu>> {
+        if let Some(pdu) = self.pdu_cache.get(event_id) {
+            return Ok(Some(pdu));
+        }
         match self.context.storage.events.get(event_id).await? {
-            Some(record) => Ok(Some(Pdu::from_record(record)?)),
+            Some(record) => {
+                let pdu = Pdu::from_record(record)?;
+                self.pdu_cache.insert(pdu.event_id.clone(), pdu.clone());
+                Ok(Some(pdu))
+            }
             None => Ok(None),
         }
     }
 
     pub(crate) async fn load_state(&self, group: i64) -> ServiceResult<StateMap> {
+        if let Some(state) = self.state_cache.get(&group) {
+            return Ok(state);
+        }
         let entries = self.context.storage.state.load(group).await?;
-        Ok(entries
+        let state: StateMap = entries
             .into_iter()
             .map(|(kind, key, id)| ((StateEventType::from(kind), key), id))
-            .collect())
+            .collect();
+        self.state_cache.insert(group, state.clone());
+        Ok(state)
     }
 
     /// The room's version and its rules; `NotFound` for a room this server does not know.

@@ -96,6 +96,7 @@ impl RoomService {
             .events
             .redact(target_id, &json, &redaction.event_id)
             .await?;
+        self.pdu_cache.remove(target_id);
         self.context.storage.relations.delete(target_id).await?;
         Ok(())
     }

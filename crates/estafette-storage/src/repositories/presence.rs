@@ -27,10 +27,11 @@ pub trait PresenceRepository: Send + Sync {
     /// wake other users' syncs.
     async fn touch(&self, user_id: &UserId, last_active_ts: u64) -> StorageResult<()>;
     async fn get(&self, user_id: &UserId) -> StorageResult<Option<PresenceRecord>>;
-    /// The presence of the given users that changed after `since`.
+    /// The presence that changed after `since` of `user_id` and everyone sharing a joined room
+    /// with them.
     async fn changed_since(
         &self,
-        users: &[OwnedUserId],
+        user_id: &UserId,
         since: i64,
     ) -> StorageResult<Vec<PresenceRecord>>;
 }

@@ -65,20 +65,24 @@ impl PresenceRepository for Db {
 
     async fn changed_since(
         &self,
-        users: &[OwnedUserId],
+        user_id: &UserId,
         since: i64,
     ) -> StorageResult<Vec<PresenceRecord>> {
-        let mut changed = Vec::new();
-        for user in users {
-            let row = sqlx::query("SELECT * FROM presence WHERE user_id = $1 AND stream_id > $2")
-                .bind(user.as_str())
-                .bind(since)
-                .fetch_optional(&self.pool)
-                .await?;
-            if let Some(row) = row {
-                changed.push(decode(&row)?);
-            }
-        }
-        Ok(changed)
+        sqlx::query(
+            "SELECT p.* FROM presence p
+             WHERE p.stream_id > $2 AND p.user_id IN (
+               SELECT other.user_id FROM room_memberships mine
+               JOIN room_memberships other ON other.room_id = mine.room_id
+               WHERE mine.user_id = $1 AND mine.membership = 'join' AND other.membership = 'join'
+               UNION SELECT $1)
+             ORDER BY p.stream_id",
+        )
+        .bind(user_id.as_str())
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
     }
 }

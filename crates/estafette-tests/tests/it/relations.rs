@@ -72,6 +72,31 @@ async fn the_latest_edit_is_bundled_with_the_original() {
         seen["content"]["body"], "helo",
         "the original content is kept"
     );
+
+    // A redacted edit no longer counts: the previous edit is bundled again.
+    room.redact(&latest, None, None).await.unwrap();
+    let seen = fetch(&bob_room, &original).await;
+    assert_eq!(
+        seen["unsigned"]["m.relations"]["m.replace"]["content"]["m.new_content"]["body"], "hello",
+        "{seen}"
+    );
+    let redacted = fetch(&bob_room, &latest).await;
+    assert_eq!(redacted["content"], serde_json::json!({}));
+
+    // Redacted state is served redacted, also once it has been read before.
+    let raw = server
+        .raw()
+        .with_token(bob_room.client().access_token().unwrap());
+    let topic_path = format!(
+        "/_matrix/client/v3/rooms/{}/state/m.room.topic/",
+        room.room_id()
+    );
+    room.set_room_topic("secret plans").await.unwrap();
+    let topic = raw.get(&format!("{topic_path}?format=event")).await;
+    assert_eq!(topic.body["content"]["topic"], "secret plans");
+    let topic_id = OwnedEventId::try_from(topic.body["event_id"].as_str().unwrap()).unwrap();
+    room.redact(&topic_id, None, None).await.unwrap();
+    assert_eq!(raw.get(&topic_path).await.body, serde_json::json!({}));
 }
 
 #[tokio::test]
