@@ -87,6 +87,15 @@ impl ApiError {
     }
 }
 
+/// An errcode of the spec that ruma has no variant for.
+fn spec_errcode(errcode: &str) -> ErrorKind {
+    serde_json::from_value::<StandardErrorBody>(
+        serde_json::json!({"errcode": errcode, "error": ""}),
+    )
+    .map(|body| body.kind)
+    .unwrap_or(ErrorKind::Unknown)
+}
+
 impl From<ServiceError> for ApiError {
     fn from(err: ServiceError) -> Self {
         let message = err.to_string();
@@ -135,6 +144,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadAlias(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::BadAlias, message)
             }
+            ServiceError::InvalidSignature(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                spec_errcode("M_INVALID_SIGNATURE"),
+                message,
+            ),
             ServiceError::RoomInUse(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::RoomInUse, message)
             }

@@ -237,10 +237,13 @@ impl AccountService {
             .set_password_hash(&requester.user_id, Some(&hash))
             .await?;
         if logout_devices {
-            self.context
+            let removed = self
+                .context
                 .storage
                 .devices
                 .delete_all_except(&requester.user_id, Some(&requester.device_id))
+                .await?;
+            crate::device_keys::devices_removed(&self.context, &requester.user_id, &removed)
                 .await?;
         }
         Ok(())
@@ -262,10 +265,11 @@ impl AccountService {
             .await?;
         let storage = &self.context.storage;
         storage.users.deactivate(&requester.user_id).await?;
-        storage
+        let removed = storage
             .devices
             .delete_all_except(&requester.user_id, None)
             .await?;
+        crate::device_keys::devices_removed(&self.context, &requester.user_id, &removed).await?;
         storage.profiles.clear(&requester.user_id).await?;
         storage.account_data.delete_all(&requester.user_id).await?;
         tracing::info!(user_id = %requester.user_id, "account deactivated");

@@ -90,6 +90,7 @@ impl DeviceService {
             .devices
             .delete(&requester.user_id, device_ids)
             .await?;
+        crate::device_keys::devices_removed(&self.context, &requester.user_id, &deleted).await?;
         tracing::info!(user_id = %requester.user_id, count = deleted.len(), "devices deleted");
         Ok(())
     }

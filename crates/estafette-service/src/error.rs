@@ -45,6 +45,8 @@ pub enum ServiceError {
     #[error("{0}")]
     BadAlias(String),
     #[error("{0}")]
+    InvalidSignature(String),
+    #[error("{0}")]
     RoomInUse(String),
     #[error("{0}")]
     Internal(String),

@@ -4,6 +4,7 @@
 
 mod account_data;
 mod accounts;
+mod device_keys;
 mod devices;
 mod error;
 mod event_filter;
@@ -34,6 +35,7 @@ use ruma::OwnedServerName;
 
 pub use account_data::AccountDataService;
 pub use accounts::{AccountService, NewAccount, Registration};
+pub use device_keys::{DeviceKeyService, KeyQueryResult};
 pub use devices::DeviceService;
 pub use error::{ServiceError, ServiceResult};
 pub use estafette_storage::DeviceRecord;
@@ -98,6 +100,7 @@ pub struct Services {
     pub push: PushService,
     pub presence: PresenceService,
     pub to_device: ToDeviceService,
+    pub device_keys: DeviceKeyService,
     pub shared_secret: SharedSecretRegistration,
 }
 
@@ -110,6 +113,7 @@ impl Services {
         let typing = TypingService::new(context.clone());
         let receipts = ReceiptService::new(context.clone());
         let presence = PresenceService::new(context.clone());
+        let device_keys = DeviceKeyService::new(context.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Self {
             shared_secret: SharedSecretRegistration::new(
@@ -128,12 +132,14 @@ impl Services {
                 typing.clone(),
                 receipts.clone(),
                 presence.clone(),
+                device_keys.clone(),
             ),
             typing,
             receipts,
             push: PushService::new(context.clone()),
             presence,
             to_device: ToDeviceService::new(context.clone()),
+            device_keys,
             rooms,
             sessions,
             uia,

@@ -285,7 +285,8 @@ impl SessionService {
 
     /// Ends the requester's session: the device and all its tokens are deleted.
     pub async fn logout(&self, requester: &Requester) -> ServiceResult<()> {
-        self.context
+        let removed = self
+            .context
             .storage
             .devices
             .delete(
@@ -293,16 +294,17 @@ impl SessionService {
                 std::slice::from_ref(&requester.device_id),
             )
             .await?;
-        Ok(())
+        crate::device_keys::devices_removed(&self.context, &requester.user_id, &removed).await
     }
 
     pub async fn logout_all(&self, requester: &Requester) -> ServiceResult<()> {
-        self.context
+        let removed = self
+            .context
             .storage
             .devices
             .delete_all_except(&requester.user_id, None)
             .await?;
-        Ok(())
+        crate::device_keys::devices_removed(&self.context, &requester.user_id, &removed).await
     }
 }
 

@@ -92,6 +92,12 @@ pub struct SyncResult {
     pub presence: Vec<JsonValue>,
     /// Messages for the syncing device, oldest first.
     pub to_device: Vec<JsonValue>,
+    /// Unclaimed one-time keys of the syncing device, per algorithm.
+    pub one_time_key_counts: std::collections::BTreeMap<String, u64>,
+    pub unused_fallback_key_types: Vec<String>,
+    /// Users whose devices to refetch, and users no longer sharing a room.
+    pub device_lists_changed: std::collections::BTreeSet<ruma::OwnedUserId>,
+    pub device_lists_left: std::collections::BTreeSet<ruma::OwnedUserId>,
 }
 
 impl SyncResult {
@@ -103,6 +109,8 @@ impl SyncResult {
             && self.account_data.is_empty()
             && self.presence.is_empty()
             && self.to_device.is_empty()
+            && self.device_lists_changed.is_empty()
+            && self.device_lists_left.is_empty()
     }
 }
 
@@ -113,6 +121,7 @@ pub struct SyncService {
     typing: TypingService,
     receipts: ReceiptService,
     presence: PresenceService,
+    device_keys: crate::DeviceKeyService,
 }
 
 impl SyncService {
@@ -122,6 +131,7 @@ impl SyncService {
         typing: TypingService,
         receipts: ReceiptService,
         presence: PresenceService,
+        device_keys: crate::DeviceKeyService,
     ) -> Self {
         Self {
             context,
@@ -129,6 +139,7 @@ impl SyncService {
             typing,
             receipts,
             presence,
+            device_keys,
         }
     }
 
@@ -269,6 +280,16 @@ impl SyncService {
                 }
                 _ => {}
             }
+        }
+        (result.one_time_key_counts, result.unused_fallback_key_types) = self
+            .device_keys
+            .key_counts(&requester.user_id, &requester.device_id)
+            .await?;
+        if let Some(since) = since {
+            (result.device_lists_changed, result.device_lists_left) = self
+                .device_keys
+                .changes(&requester.user_id, since, current)
+                .await?;
         }
         result.presence = self
             .presence

@@ -41,6 +41,7 @@ pub struct Storage {
     pub pushers: Arc<dyn PusherRepository>,
     pub presence: Arc<dyn PresenceRepository>,
     pub to_device: Arc<dyn ToDeviceRepository>,
+    pub keys: Arc<dyn KeyRepository>,
     pub aliases: Arc<dyn AliasRepository>,
     pub relations: Arc<dyn RelationRepository>,
     pub streams: Arc<dyn StreamRepository>,

@@ -115,7 +115,10 @@ fn tune_allocator() {
 
 fn main() -> ExitCode {
     tune_allocator();
-    match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime.block_on(run()),
         Err(err) => fail(format!("cannot start the runtime: {err}")),
     }

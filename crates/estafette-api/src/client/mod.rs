@@ -7,6 +7,7 @@ mod directory;
 mod discovery;
 mod ephemeral;
 pub(crate) mod filter;
+mod keys;
 mod membership;
 mod message;
 mod pdu_format;
@@ -46,5 +47,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = user_directory::routes(router);
     let router = space::routes(router);
     let router = to_device::routes(router);
+    let router = keys::routes(router);
     sync::routes(router)
 }

@@ -159,6 +159,25 @@ async fn sync_events(
         .iter()
         .map(raw_json)
         .collect::<Result<_, _>>()?;
+    response.device_one_time_keys_count = result
+        .one_time_key_counts
+        .iter()
+        .map(|(algorithm, n)| {
+            (
+                algorithm.as_str().into(),
+                ruma::UInt::new(*n).unwrap_or_default(),
+            )
+        })
+        .collect();
+    response.device_unused_fallback_key_types = Some(
+        result
+            .unused_fallback_key_types
+            .iter()
+            .map(|a| a.as_str().into())
+            .collect(),
+    );
+    response.device_lists.changed = result.device_lists_changed.iter().cloned().collect();
+    response.device_lists.left = result.device_lists_left.iter().cloned().collect();
     for (kind, content) in &result.account_data {
         let event = format!(
             r#"{{"type":{},"content":{content}}}"#,

@@ -6,6 +6,7 @@ mod aliases;
 mod devices;
 mod events;
 mod filters;
+mod keys;
 mod memberships;
 mod presence;
 mod profiles;
@@ -28,6 +29,7 @@ pub use events::{
     StateEntry, StateRepository,
 };
 pub use filters::FilterRepository;
+pub use keys::{ClaimedKey, KeyRepository, NewKey};
 pub use memberships::{MembershipRecord, MembershipRepository};
 pub use presence::{PresenceRecord, PresenceRepository};
 pub use profiles::ProfileRepository;

@@ -9,6 +9,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../../migrations/sqlite/0001_accounts.sql")),
     (2, include_str!("../../migrations/sqlite/0002_rooms.sql")),
     (3, include_str!("../../migrations/sqlite/0003_push.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_e2e.sql")),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

@@ -5,6 +5,7 @@ mod aliases;
 mod devices;
 mod events;
 mod filters;
+mod keys;
 mod memberships;
 mod migrations;
 mod presence;
@@ -67,6 +68,7 @@ fn storage(pool: SqlitePool) -> Storage {
         pushers: db.clone(),
         presence: db.clone(),
         to_device: db.clone(),
+        keys: db.clone(),
         aliases: db.clone(),
         relations: db.clone(),
         streams: db,

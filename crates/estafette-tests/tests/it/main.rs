@@ -5,6 +5,7 @@ mod account_data;
 mod accounts;
 mod devices;
 mod directory;
+mod encryption;
 mod ephemeral;
 mod errors;
 mod presence;

@@ -1,0 +1,127 @@
+//! End-to-end encryption keys: `/keys/upload`, `/keys/query`, `/keys/claim`, `/keys/changes`.
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::extract::State;
+use estafette_service::parse_token;
+use ruma::UInt;
+use ruma::api::client::keys::{claim_keys, get_key_changes, get_keys, upload_keys};
+use serde_json::Value as JsonValue;
+
+use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::router::RouterExt;
+use crate::{ApiError, AppState};
+
+pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .ruma(upload_keys)
+        .ruma(get_keys)
+        .ruma(claim_keys)
+        .ruma(get_key_changes)
+}
+
+/// Reads raw JSON the client sent as a plain value.
+fn value<T>(raw: &ruma::serde::Raw<T>) -> Result<JsonValue, ApiError> {
+    serde_json::from_str(raw.json().get())
+        .map_err(|e| ApiError::bad_json(format!("Invalid key JSON: {e}")))
+}
+
+/// Builds a ruma field from plain JSON of the same shape.
+fn typed<T: serde::de::DeserializeOwned>(value: JsonValue) -> Result<T, ApiError> {
+    serde_json::from_value(value)
+        .map_err(|e| ApiError::bad_json(format!("Stored keys are malformed: {e}")))
+}
+
+/// `POST /_matrix/client/v3/keys/upload`
+async fn upload_keys(
+    State(state): State<AppState>,
+    request: Ruma<upload_keys::v3::Request>,
+) -> ApiResult<upload_keys::v3::Response> {
+    let body = &request.body;
+    let device_keys = body.device_keys.as_ref().map(value).transpose()?;
+    let keys = |map: &BTreeMap<
+        ruma::OwnedOneTimeKeyId,
+        ruma::serde::Raw<ruma::encryption::OneTimeKey>,
+    >| {
+        map.iter()
+            .map(|(id, key)| Ok((id.to_string(), value(key)?)))
+            .collect::<Result<BTreeMap<_, _>, ApiError>>()
+    };
+    let counts = state
+        .services
+        .device_keys
+        .upload(
+            request.requester()?,
+            device_keys,
+            keys(&body.one_time_keys)?,
+            keys(&body.fallback_keys)?,
+        )
+        .await?;
+    let counts = counts
+        .into_iter()
+        .map(|(algorithm, n)| (algorithm.as_str().into(), UInt::new(n).unwrap_or_default()))
+        .collect();
+    Ok(RumaResponse(upload_keys::v3::Response::new(counts)))
+}
+
+/// `POST /_matrix/client/v3/keys/query`
+async fn get_keys(
+    State(state): State<AppState>,
+    request: Ruma<get_keys::v3::Request>,
+) -> ApiResult<get_keys::v3::Response> {
+    let result = state
+        .services
+        .device_keys
+        .query(request.requester()?, &request.body.device_keys)
+        .await?;
+    let mut response = get_keys::v3::Response::new();
+    response.device_keys = typed(serde_json::to_value(&result.device_keys).unwrap_or_default())?;
+    response.master_keys = typed(serde_json::to_value(&result.master_keys).unwrap_or_default())?;
+    response.self_signing_keys =
+        typed(serde_json::to_value(&result.self_signing_keys).unwrap_or_default())?;
+    response.user_signing_keys =
+        typed(serde_json::to_value(&result.user_signing_keys).unwrap_or_default())?;
+    Ok(RumaResponse(response))
+}
+
+/// `POST /_matrix/client/v3/keys/claim`
+async fn claim_keys(
+    State(state): State<AppState>,
+    request: Ruma<claim_keys::v3::Request>,
+) -> ApiResult<claim_keys::v3::Response> {
+    let wanted = request
+        .body
+        .one_time_keys
+        .iter()
+        .map(|(user, devices)| {
+            let devices = devices
+                .iter()
+                .map(|(device, algorithm)| (device.clone(), algorithm.to_string()))
+                .collect();
+            (user.clone(), devices)
+        })
+        .collect();
+    let claimed = state.services.device_keys.claim(&wanted).await?;
+    let claimed = typed(serde_json::to_value(&claimed).unwrap_or_default())?;
+    Ok(RumaResponse(claim_keys::v3::Response::new(claimed)))
+}
+
+/// `GET /_matrix/client/v3/keys/changes`
+async fn get_key_changes(
+    State(state): State<AppState>,
+    request: Ruma<get_key_changes::v3::Request>,
+) -> ApiResult<get_key_changes::v3::Response> {
+    let body = &request.body;
+    let (from, to) = (parse_token(&body.from)?, parse_token(&body.to)?);
+    let requester = request.requester()?;
+    let (changed, left) = state
+        .services
+        .device_keys
+        .changes(&requester.user_id, from, to)
+        .await?;
+    Ok(RumaResponse(get_key_changes::v3::Response::new(
+        changed.into_iter().collect(),
+        left.into_iter().collect(),
+    )))
+}
