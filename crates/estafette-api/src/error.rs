@@ -144,6 +144,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadAlias(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::BadAlias, message)
             }
+            ServiceError::WrongRoomKeysVersion(current) => Self::new(
+                StatusCode::FORBIDDEN,
+                ErrorKind::WrongRoomKeysVersion(
+                    ruma::api::error::WrongRoomKeysVersionErrorData::new(current),
+                ),
+                message,
+            ),
             ServiceError::InvalidSignature(_) => Self::new(
                 StatusCode::BAD_REQUEST,
                 spec_errcode("M_INVALID_SIGNATURE"),

@@ -31,6 +31,10 @@ impl DeviceKeyService {
         Self { context }
     }
 
+    pub(crate) fn context(&self) -> &Context {
+        &self.context
+    }
+
     /// `/keys/upload`: returns the device's unclaimed one-time key counts.
     pub async fn upload(
         &self,

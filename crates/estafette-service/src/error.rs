@@ -46,6 +46,9 @@ pub enum ServiceError {
     BadAlias(String),
     #[error("{0}")]
     InvalidSignature(String),
+    /// Keys go to the current backup version, named here.
+    #[error("The current backup version is {0}")]
+    WrongRoomKeysVersion(String),
     #[error("{0}")]
     RoomInUse(String),
     #[error("{0}")]

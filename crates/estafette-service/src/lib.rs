@@ -4,6 +4,8 @@
 
 mod account_data;
 mod accounts;
+mod backup;
+mod cross_signing;
 mod device_keys;
 mod devices;
 mod error;
@@ -35,6 +37,8 @@ use ruma::OwnedServerName;
 
 pub use account_data::AccountDataService;
 pub use accounts::{AccountService, NewAccount, Registration};
+pub use backup::{BackupInfo, BackupService, BackupSessions};
+pub use cross_signing::SignatureFailure;
 pub use device_keys::{DeviceKeyService, KeyQueryResult};
 pub use devices::DeviceService;
 pub use error::{ServiceError, ServiceResult};
@@ -101,6 +105,7 @@ pub struct Services {
     pub presence: PresenceService,
     pub to_device: ToDeviceService,
     pub device_keys: DeviceKeyService,
+    pub backup: BackupService,
     pub shared_secret: SharedSecretRegistration,
 }
 
@@ -140,6 +145,7 @@ impl Services {
             presence,
             to_device: ToDeviceService::new(context.clone()),
             device_keys,
+            backup: BackupService::new(context.clone()),
             rooms,
             sessions,
             uia,

@@ -20,6 +20,7 @@ pub enum UiaAction {
     ChangePassword,
     Deactivate,
     DeleteDevices,
+    UploadSigningKeys,
 }
 
 impl UiaAction {
@@ -29,6 +30,7 @@ impl UiaAction {
             Self::ChangePassword => "change_password",
             Self::Deactivate => "deactivate",
             Self::DeleteDevices => "delete_devices",
+            Self::UploadSigningKeys => "upload_signing_keys",
         }
     }
 }

@@ -42,6 +42,7 @@ pub struct Storage {
     pub presence: Arc<dyn PresenceRepository>,
     pub to_device: Arc<dyn ToDeviceRepository>,
     pub keys: Arc<dyn KeyRepository>,
+    pub backup: Arc<dyn BackupRepository>,
     pub aliases: Arc<dyn AliasRepository>,
     pub relations: Arc<dyn RelationRepository>,
     pub streams: Arc<dyn StreamRepository>,

@@ -6,7 +6,9 @@ use axum::Router;
 use axum::extract::State;
 use estafette_service::parse_token;
 use ruma::UInt;
-use ruma::api::client::keys::{claim_keys, get_key_changes, get_keys, upload_keys};
+use ruma::api::client::keys::{
+    claim_keys, get_key_changes, get_keys, upload_keys, upload_signatures, upload_signing_keys,
+};
 use serde_json::Value as JsonValue;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -19,6 +21,8 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
         .ruma(get_keys)
         .ruma(claim_keys)
         .ruma(get_key_changes)
+        .ruma(upload_signing_keys)
+        .ruma(upload_signatures)
 }
 
 /// Reads raw JSON the client sent as a plain value.
@@ -124,4 +128,68 @@ async fn get_key_changes(
         changed.into_iter().collect(),
         left.into_iter().collect(),
     )))
+}
+
+/// `POST /_matrix/client/v3/keys/device_signing/upload`
+async fn upload_signing_keys(
+    State(state): State<AppState>,
+    request: Ruma<upload_signing_keys::v3::Request>,
+) -> ApiResult<upload_signing_keys::v3::Response> {
+    let body = &request.body;
+    state
+        .services
+        .device_keys
+        .upload_signing_keys(
+            request.requester()?,
+            &state.services.uia,
+            body.master_key.as_ref().map(value).transpose()?,
+            body.self_signing_key.as_ref().map(value).transpose()?,
+            body.user_signing_key.as_ref().map(value).transpose()?,
+            body.auth.as_ref(),
+        )
+        .await?;
+    Ok(RumaResponse(upload_signing_keys::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v3/keys/signatures/upload`
+async fn upload_signatures(
+    State(state): State<AppState>,
+    request: Ruma<upload_signatures::v3::Request>,
+) -> ApiResult<upload_signatures::v3::Response> {
+    let signed = request
+        .body
+        .signed_keys
+        .iter()
+        .map(|(user, keys)| {
+            let keys = keys
+                .iter()
+                .map(|(key_id, object)| {
+                    let object = serde_json::from_str(object.get())
+                        .map_err(|e| ApiError::bad_json(e.to_string()))?;
+                    Ok((key_id.to_string(), object))
+                })
+                .collect::<Result<BTreeMap<_, _>, ApiError>>()?;
+            Ok((user.clone(), keys))
+        })
+        .collect::<Result<BTreeMap<_, _>, ApiError>>()?;
+    let failures = state
+        .services
+        .device_keys
+        .upload_signatures(request.requester()?, signed)
+        .await?;
+    let failures: serde_json::Map<String, JsonValue> = failures
+        .into_iter()
+        .map(|(user, keys)| {
+            let keys: serde_json::Map<String, JsonValue> = keys
+                .into_iter()
+                .map(|(key, (errcode, error))| {
+                    (key, serde_json::json!({"errcode": errcode, "error": error}))
+                })
+                .collect();
+            (user.to_string(), JsonValue::Object(keys))
+        })
+        .collect();
+    let mut response = upload_signatures::v3::Response::new();
+    response.failures = typed(JsonValue::Object(failures))?;
+    Ok(RumaResponse(response))
 }

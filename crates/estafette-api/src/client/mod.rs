@@ -2,6 +2,7 @@
 
 mod account;
 mod account_data;
+mod backup;
 mod device;
 mod directory;
 mod discovery;
@@ -48,5 +49,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = space::routes(router);
     let router = to_device::routes(router);
     let router = keys::routes(router);
+    let router = backup::routes(router);
     sync::routes(router)
 }

@@ -41,3 +41,26 @@ CREATE TABLE device_list_changes (
     user_id   TEXT NOT NULL
 );
 CREATE INDEX device_list_changes_user ON device_list_changes (user_id, stream_id);
+
+-- Server-side key backup (spec: "Server-side key backups"): versions and the sessions in them.
+CREATE TABLE backup_versions (
+    user_id        TEXT NOT NULL,
+    version        INTEGER NOT NULL,
+    algorithm      TEXT NOT NULL,
+    auth_data_json TEXT NOT NULL,
+    etag           INTEGER NOT NULL DEFAULT 0,
+    deleted        INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (user_id, version)
+);
+
+CREATE TABLE backup_keys (
+    user_id             TEXT NOT NULL,
+    version             INTEGER NOT NULL,
+    room_id             TEXT NOT NULL,
+    session_id          TEXT NOT NULL,
+    first_message_index INTEGER NOT NULL,
+    forwarded_count     INTEGER NOT NULL,
+    is_verified         INTEGER NOT NULL,
+    session_data_json   TEXT NOT NULL,
+    PRIMARY KEY (user_id, version, room_id, session_id)
+);

@@ -3,6 +3,7 @@
 
 mod account_data;
 mod aliases;
+mod backup;
 mod devices;
 mod events;
 mod filters;
@@ -23,6 +24,7 @@ mod users;
 
 pub use account_data::{AccountDataEntry, AccountDataRepository};
 pub use aliases::AliasRepository;
+pub use backup::{BackupKey, BackupRepository, BackupVersion};
 pub use devices::{DeviceRecord, DeviceRepository};
 pub use events::{
     AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,

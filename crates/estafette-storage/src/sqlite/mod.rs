@@ -2,6 +2,7 @@
 
 mod account_data;
 mod aliases;
+mod backup;
 mod devices;
 mod events;
 mod filters;
@@ -69,6 +70,7 @@ fn storage(pool: SqlitePool) -> Storage {
         presence: db.clone(),
         to_device: db.clone(),
         keys: db.clone(),
+        backup: db.clone(),
         aliases: db.clone(),
         relations: db.clone(),
         streams: db,

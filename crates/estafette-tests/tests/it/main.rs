@@ -11,6 +11,7 @@ mod errors;
 mod presence;
 mod profile;
 mod push;
+mod recovery;
 mod relations;
 mod room_rules;
 mod rooms;
