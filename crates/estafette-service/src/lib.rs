@@ -84,6 +84,21 @@ impl Context {
     pub fn now(&self) -> u64 {
         self.clock.now_millis()
     }
+
+    /// Wakes everyone who shares a room with `user_id`, the user included.
+    pub(crate) async fn notify_room_mates(
+        &self,
+        user_id: &ruma::UserId,
+        position: i64,
+    ) -> ServiceResult<()> {
+        let watchers = self
+            .storage
+            .memberships
+            .users_sharing_rooms_with(user_id)
+            .await?;
+        self.notifier.notify(&watchers, position);
+        Ok(())
+    }
 }
 
 /// All services of one homeserver.

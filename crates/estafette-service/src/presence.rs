@@ -66,14 +66,7 @@ impl PresenceService {
             .presence
             .set(user_id, state, status_msg, now)
             .await?;
-        let watchers = self
-            .context
-            .storage
-            .memberships
-            .users_sharing_rooms_with(user_id)
-            .await?;
-        self.context.notifier.notify(&watchers, position);
-        Ok(())
+        self.context.notify_room_mates(user_id, position).await
     }
 
     /// Called by `/sync` with its `set_presence` (default `online`).
