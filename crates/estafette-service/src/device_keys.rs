@@ -131,14 +131,7 @@ impl DeviceKeyService {
         user_id: &UserId,
         position: i64,
     ) -> ServiceResult<()> {
-        let watchers = self
-            .context
-            .storage
-            .memberships
-            .users_sharing_rooms_with(user_id)
-            .await?;
-        self.context.notifier.notify(&watchers, position);
-        Ok(())
+        self.context.notify_room_mates(user_id, position).await
     }
 
     /// `/keys/query` for local users; other servers' users come with federation.
@@ -308,15 +301,10 @@ pub(crate) async fn devices_removed(
                 .await?,
         );
     }
-    if let Some(position) = position {
-        let watchers = context
-            .storage
-            .memberships
-            .users_sharing_rooms_with(user_id)
-            .await?;
-        context.notifier.notify(&watchers, position);
+    match position {
+        Some(position) => context.notify_room_mates(user_id, position).await,
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// The device's own ed25519 key from its identity keys.
