@@ -144,6 +144,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadAlias(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::BadAlias, message)
             }
+            ServiceError::LimitExceeded(_) => {
+                let mut data = LimitExceededErrorData::new();
+                data.retry_after = Some(RetryAfter::Delay(Duration::from_secs(1)));
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    ErrorKind::LimitExceeded(data),
+                    message,
+                )
+            }
             ServiceError::WrongRoomKeysVersion(current) => Self::new(
                 StatusCode::FORBIDDEN,
                 ErrorKind::WrongRoomKeysVersion(

@@ -79,6 +79,9 @@ pub struct RateLimitConfig {
 pub struct LimitsConfig {
     /// Largest request body accepted, in bytes.
     pub max_request_body_bytes: usize,
+    /// To-device messages kept for a device that has not synced them yet; beyond this, sends
+    /// to it are refused with 429 rather than accepted and dropped.
+    pub to_device_queue_per_device: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -146,6 +149,7 @@ impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_request_body_bytes: 10 * 1024 * 1024,
+            to_device_queue_per_device: 10_000,
         }
     }
 }

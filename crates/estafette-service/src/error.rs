@@ -46,6 +46,9 @@ pub enum ServiceError {
     BadAlias(String),
     #[error("{0}")]
     InvalidSignature(String),
+    /// A queue or quota is full; the client may retry later.
+    #[error("{0}")]
+    LimitExceeded(String),
     /// Keys go to the current backup version, named here.
     #[error("The current backup version is {0}")]
     WrongRoomKeysVersion(String),

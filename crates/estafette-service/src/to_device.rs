@@ -8,7 +8,7 @@ use estafette_storage::ToDeviceDelivery;
 use ruma::{OwnedDeviceId, OwnedUserId};
 use serde_json::value::RawValue as RawJsonValue;
 
-use crate::{Context, Requester, ServiceResult};
+use crate::{Context, Requester, ServiceError, ServiceResult};
 
 /// `*` addresses every device of a user.
 const ALL_DEVICES: &str = "*";
@@ -62,6 +62,20 @@ impl ToDeviceService {
             recipients.push(user_id.clone());
         }
         let storage = &self.context.storage;
+        let limit = self.context.config.limits.to_device_queue_per_device;
+        for delivery in &deliveries {
+            if storage
+                .to_device
+                .pending(&delivery.user_id, &delivery.device_id)
+                .await?
+                >= limit
+            {
+                return Err(ServiceError::LimitExceeded(format!(
+                    "Device {} of {} has too many undelivered messages",
+                    delivery.device_id, delivery.user_id
+                )));
+            }
+        }
         let sent = storage
             .to_device
             .send(

@@ -31,6 +31,8 @@ pub trait ToDeviceRepository: Send + Sync {
         event_type: &str,
         deliveries: &[ToDeviceDelivery],
     ) -> StorageResult<Option<i64>>;
+    /// Messages waiting for a device.
+    async fn pending(&self, user_id: &UserId, device_id: &DeviceId) -> StorageResult<u64>;
     /// Drops what the device acknowledged (positions up to `up_to`) and returns the next
     /// messages after it, oldest first.
     async fn take(

@@ -48,6 +48,17 @@ impl ToDeviceRepository for Db {
         Ok(Some(position.unwrap_or_default()))
     }
 
+    async fn pending(&self, user_id: &UserId, device_id: &DeviceId) -> StorageResult<u64> {
+        let count: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM to_device_messages WHERE user_id = $1 AND device_id = $2",
+        )
+        .bind(user_id.as_str())
+        .bind(device_id.as_str())
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u64::try_from(count).unwrap_or_default())
+    }
+
     async fn take(
         &self,
         user_id: &UserId,

@@ -19,3 +19,4 @@ mod servers;
 mod sessions;
 mod spaces;
 mod sync;
+mod verification;

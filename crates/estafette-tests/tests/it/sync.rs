@@ -332,3 +332,39 @@ async fn to_device_messages_arrive_once_in_order_and_only_where_sent() {
         "the laptop only gets what was sent to all devices"
     );
 }
+
+#[tokio::test]
+async fn a_full_device_queue_refuses_new_messages_instead_of_dropping_them() {
+    let server = TestServer::builder()
+        .configure(|config| config.limits.to_device_queue_per_device = 2)
+        .start()
+        .await;
+    let raw = server.raw();
+    let (_, alice, _) = raw.register("alice", "alice's password").await;
+    let (bob_id, bob, bob_device) = raw.register("bob", "bob's password").await;
+    let (alice, bob) = (raw.clone_with(&alice), raw.clone_with(&bob));
+    let (since, _) = next_batch(&bob, None).await;
+    for (txn, expected) in [("1", 200), ("2", 200), ("3", 429)] {
+        let sent = alice
+            .put(
+                &format!("/_matrix/client/v3/sendToDevice/org.example.x/{txn}"),
+                json!({"messages": {&bob_id: {&bob_device: {"n": txn}}}}),
+            )
+            .await;
+        assert_eq!(sent.status, expected, "{sent:?}");
+    }
+    let (next, delivered) = next_batch(&bob, Some(&since)).await;
+    assert_eq!(
+        delivered["to_device"]["events"].as_array().unwrap().len(),
+        2
+    );
+    // Once acknowledged, the queue has room again.
+    next_batch(&bob, Some(&next)).await;
+    alice
+        .put(
+            "/_matrix/client/v3/sendToDevice/org.example.x/4",
+            json!({"messages": {&bob_id: {&bob_device: {"n": "4"}}}}),
+        )
+        .await
+        .assert_ok();
+}
