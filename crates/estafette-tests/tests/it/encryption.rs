@@ -212,3 +212,126 @@ async fn key_upload_refuses_bad_keys_and_claims_fall_back() {
         0
     );
 }
+
+#[tokio::test]
+async fn device_list_changes_reach_room_mates_through_sync_and_keys_changes() {
+    let server = TestServer::start().await;
+    let alice = server.register_user("alice").await;
+    let bob = server.register_user("bob").await;
+    let mut request = create_room::v3::Request::new();
+    request.preset = Some(create_room::v3::RoomPreset::PublicChat);
+    let room = alice.client.create_room(request).await.unwrap();
+    bob.client.join_room_by_id(room.room_id()).await.unwrap();
+    let raw = server
+        .raw()
+        .with_token(alice.client.access_token().unwrap());
+    let since = raw.get("/_matrix/client/v3/sync").await.body["next_batch"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob_id = bob.client.user_id().unwrap().to_string();
+
+    // Bob's new device uploads its keys: Alice hears about it.
+    let laptop = server.login("bob", &bob.password).await;
+    laptop
+        .sync_once(SyncSettings::default().timeout(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    let sync = raw
+        .get(&format!("/_matrix/client/v3/sync?since={since}"))
+        .await;
+    let changed = sync.body["device_lists"]["changed"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(changed.iter().any(|u| u == &json!(bob_id)), "{sync:?}");
+    let now = sync.body["next_batch"].as_str().unwrap().to_owned();
+    let changes = raw
+        .get(&format!(
+            "/_matrix/client/v3/keys/changes?from={since}&to={now}"
+        ))
+        .await;
+    assert!(
+        changes.body["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u == &json!(bob_id))
+    );
+
+    // Bob leaves the only room they shared: Alice stops tracking him.
+    bob.client
+        .get_room(room.room_id())
+        .unwrap()
+        .leave()
+        .await
+        .unwrap();
+    let after = raw
+        .get(&format!("/_matrix/client/v3/sync?since={now}"))
+        .await;
+    let left = after.body["device_lists"]["left"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(left.iter().any(|u| u == &json!(bob_id)), "{after:?}");
+}
+
+#[tokio::test]
+async fn bad_signature_uploads_are_reported_per_key_and_change_nothing() {
+    let server = TestServer::start().await;
+    let alice = server.register_user("alice").await;
+    alice
+        .client
+        .sync_once(SyncSettings::default().timeout(Duration::from_millis(100)))
+        .await
+        .unwrap();
+    alice
+        .client
+        .encryption()
+        .bootstrap_cross_signing(None)
+        .await
+        .unwrap();
+    let user_id = alice.client.user_id().unwrap().to_string();
+    let device_id = alice.client.device_id().unwrap().to_string();
+    let raw = server
+        .raw()
+        .with_token(alice.client.access_token().unwrap());
+    let query = raw
+        .post(
+            "/_matrix/client/v3/keys/query",
+            json!({"device_keys": {&user_id: []}}),
+        )
+        .await;
+    let ssk_id = query.body["self_signing_keys"][&user_id]["keys"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let mut device = query.body["device_keys"][&user_id][&device_id].clone();
+    device.as_object_mut().unwrap().remove("unsigned");
+    device["signatures"] = json!({&user_id: {&ssk_id: "bm90IGEgc2lnbmF0dXJl"}});
+    let upload = raw
+        .post(
+            "/_matrix/client/v3/keys/signatures/upload",
+            json!({&user_id: {&device_id: device}}),
+        )
+        .await;
+    upload.assert_ok();
+    assert_eq!(
+        upload.body["failures"][&user_id][&device_id]["errcode"], "M_INVALID_SIGNATURE",
+        "{upload:?}"
+    );
+    let again = raw
+        .post(
+            "/_matrix/client/v3/keys/query",
+            json!({"device_keys": {&user_id: []}}),
+        )
+        .await;
+    assert_eq!(
+        again.body["device_keys"][&user_id][&device_id]["signatures"],
+        query.body["device_keys"][&user_id][&device_id]["signatures"],
+        "the stored signatures did not change"
+    );
+}
