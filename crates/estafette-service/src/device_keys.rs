@@ -89,6 +89,15 @@ impl DeviceKeyService {
         Ok(storage.keys.one_time_key_counts(user, device).await?)
     }
 
+    /// Checks identity keys as `requester`'s device would upload them (shape, IDs, signature).
+    pub(crate) fn check_upload(
+        &self,
+        requester: &Requester,
+        keys: &JsonValue,
+    ) -> ServiceResult<()> {
+        self.check_device_keys(requester, keys, None)
+    }
+
     fn check_device_keys(
         &self,
         requester: &Requester,

@@ -6,6 +6,7 @@ mod account_data;
 mod accounts;
 mod backup;
 mod cross_signing;
+mod dehydrated;
 mod device_keys;
 mod devices;
 mod error;
@@ -39,6 +40,7 @@ pub use account_data::AccountDataService;
 pub use accounts::{AccountService, NewAccount, Registration};
 pub use backup::{BackupInfo, BackupService, BackupSessions};
 pub use cross_signing::SignatureFailure;
+pub use dehydrated::{DehydratedDevice, DehydratedDeviceService};
 pub use device_keys::{DeviceKeyService, KeyQueryResult};
 pub use devices::DeviceService;
 pub use error::{ServiceError, ServiceResult};
@@ -121,6 +123,7 @@ pub struct Services {
     pub to_device: ToDeviceService,
     pub device_keys: DeviceKeyService,
     pub backup: BackupService,
+    pub dehydrated_devices: DehydratedDeviceService,
     pub shared_secret: SharedSecretRegistration,
 }
 
@@ -159,6 +162,7 @@ impl Services {
             push: PushService::new(context.clone()),
             presence,
             to_device: ToDeviceService::new(context.clone()),
+            dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),
             device_keys,
             backup: BackupService::new(context.clone()),
             rooms,

@@ -43,6 +43,7 @@ pub struct Storage {
     pub to_device: Arc<dyn ToDeviceRepository>,
     pub keys: Arc<dyn KeyRepository>,
     pub backup: Arc<dyn BackupRepository>,
+    pub dehydrated_devices: Arc<dyn DehydratedDeviceRepository>,
     pub aliases: Arc<dyn AliasRepository>,
     pub relations: Arc<dyn RelationRepository>,
     pub streams: Arc<dyn StreamRepository>,

@@ -3,6 +3,7 @@
 mod account;
 mod account_data;
 mod backup;
+mod dehydrated_device;
 mod device;
 mod directory;
 mod discovery;
@@ -50,5 +51,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = to_device::routes(router);
     let router = keys::routes(router);
     let router = backup::routes(router);
+    let router = dehydrated_device::routes(router);
     sync::routes(router)
 }

@@ -64,3 +64,11 @@ CREATE TABLE backup_keys (
     session_data_json   TEXT NOT NULL,
     PRIMARY KEY (user_id, version, room_id, session_id)
 );
+
+-- A user's dehydrated device (MSC3814): a device kept on the server to receive room keys
+-- while none of the user's clients is online.
+CREATE TABLE dehydrated_devices (
+    user_id          TEXT PRIMARY KEY NOT NULL,
+    device_id        TEXT NOT NULL,
+    device_data_json TEXT NOT NULL
+);

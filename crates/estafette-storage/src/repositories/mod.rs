@@ -4,6 +4,7 @@
 mod account_data;
 mod aliases;
 mod backup;
+mod dehydrated;
 mod devices;
 mod events;
 mod filters;
@@ -25,6 +26,7 @@ mod users;
 pub use account_data::{AccountDataEntry, AccountDataRepository};
 pub use aliases::AliasRepository;
 pub use backup::{BackupKey, BackupRepository, BackupVersion};
+pub use dehydrated::DehydratedDeviceRepository;
 pub use devices::{DeviceRecord, DeviceRepository};
 pub use events::{
     AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,

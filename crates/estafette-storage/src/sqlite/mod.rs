@@ -3,6 +3,7 @@
 mod account_data;
 mod aliases;
 mod backup;
+mod dehydrated;
 mod devices;
 mod events;
 mod filters;
@@ -71,6 +72,7 @@ fn storage(pool: SqlitePool) -> Storage {
         to_device: db.clone(),
         keys: db.clone(),
         backup: db.clone(),
+        dehydrated_devices: db.clone(),
         aliases: db.clone(),
         relations: db.clone(),
         streams: db,

@@ -3,6 +3,7 @@
 
 mod account_data;
 mod accounts;
+mod dehydrated;
 mod devices;
 mod directory;
 mod encryption;
