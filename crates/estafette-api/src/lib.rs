@@ -7,6 +7,7 @@ mod cors;
 mod error;
 mod extract;
 mod fallback;
+mod federation;
 mod rate_limit;
 mod router;
 mod synapse_admin;
@@ -38,6 +39,15 @@ impl AppState {
             rate_limiter,
         }
     }
+}
+
+/// The federation listener's application: the Server-Server and key APIs.
+pub fn federation_app(state: AppState) -> Router {
+    federation::routes(Router::new())
+        .fallback(fallback::unknown_endpoint)
+        .method_not_allowed_fallback(fallback::wrong_method)
+        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .with_state(state)
 }
 
 /// The whole HTTP application of one homeserver.

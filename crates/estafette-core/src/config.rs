@@ -38,6 +38,22 @@ pub struct Config {
     pub limits: LimitsConfig,
     pub database: DatabaseConfig,
     pub logging: LoggingConfig,
+    pub federation: FederationConfig,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FederationConfig {
+    /// Where the federation and key APIs listen (TLS); federation is off when unset.
+    pub listen: Option<SocketAddr>,
+    /// PEM certificate chain and private key; a self-signed pair is generated into the data
+    /// directory when these are unset.
+    pub tls_certificate: Option<PathBuf>,
+    pub tls_private_key: Option<PathBuf>,
+    /// Do not verify other servers' certificates (tests only; logged as a warning).
+    pub insecure_tls: bool,
+    /// Servers this one federates with; empty means every server (open federation).
+    pub allowed_servers: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -119,6 +135,7 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             database: DatabaseConfig::default(),
             logging: LoggingConfig::default(),
+            federation: FederationConfig::default(),
         }
     }
 }
@@ -230,6 +247,20 @@ impl Config {
                 "auth.uia_session_lifetime_secs",
                 "must be at least 1",
             ));
+        }
+        if self.federation.tls_certificate.is_some() != self.federation.tls_private_key.is_some() {
+            return Err(invalid(
+                "federation.tls_certificate",
+                "set both federation.tls_certificate and federation.tls_private_key, or neither",
+            ));
+        }
+        for server in &self.federation.allowed_servers {
+            ServerName::parse(server).map_err(|e| {
+                invalid(
+                    "federation.allowed_servers",
+                    format!("'{server}' is not a server name: {e}"),
+                )
+            })?;
         }
         let rl = &self.rate_limit;
         if rl.enabled {

@@ -21,6 +21,7 @@ mod profiles;
 mod push;
 mod receipts;
 mod rooms;
+mod server_keys;
 mod sessions;
 mod shared_secret;
 pub mod state_resolution;
@@ -59,6 +60,7 @@ pub use rooms::{
     HierarchyRoom, MessagesPage, Preset, PublicRoom, PublicRoomsPage, RelationsPage, RoomService,
     StateMap,
 };
+pub use server_keys::ServerKeysService;
 pub use sessions::{LoginOutcome, Requester, SessionService, TokenGrant};
 pub use shared_secret::{
     SharedSecretRegistration, SharedSecretRequest, mac_input as shared_secret_mac_input,
@@ -124,6 +126,7 @@ pub struct Services {
     pub device_keys: DeviceKeyService,
     pub backup: BackupService,
     pub dehydrated_devices: DehydratedDeviceService,
+    pub server_keys: ServerKeysService,
     pub shared_secret: SharedSecretRegistration,
 }
 
@@ -165,6 +168,7 @@ impl Services {
             dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),
             device_keys,
             backup: BackupService::new(context.clone()),
+            server_keys: ServerKeysService::new(context.clone()),
             rooms,
             sessions,
             uia,

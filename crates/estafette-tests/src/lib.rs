@@ -35,6 +35,14 @@ impl TestServerBuilder {
         self
     }
 
+    /// Also serve the federation and key APIs over TLS on a random loopback port.
+    pub fn federation(self) -> Self {
+        self.configure(|config| {
+            config.federation.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            config.federation.insecure_tls = true;
+        })
+    }
+
     pub async fn start(self) -> TestServer {
         init_tracing();
         let data_dir = tempfile::tempdir().expect("temporary data directory");
@@ -80,6 +88,13 @@ impl TestServer {
 
     pub fn base_url(&self) -> String {
         self.server.base_url()
+    }
+
+    /// The federation listener's URL (TLS), when the server was started with one.
+    pub fn federation_url(&self) -> Option<String> {
+        self.server
+            .federation_addr
+            .map(|addr| format!("https://{addr}"))
     }
 
     pub fn server_name(&self) -> String {

@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+mod federation_listener;
+
 pub use estafette_core as core;
 pub use estafette_service as service;
 
@@ -28,6 +30,8 @@ pub enum StartError {
     Storage(#[from] estafette_storage::StorageError),
     #[error("signing key: {0}")]
     Key(#[from] ServiceError),
+    #[error("federation TLS: {0}")]
+    Tls(#[from] federation_listener::TlsError),
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         addr: SocketAddr,
@@ -78,7 +82,10 @@ pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services,
 /// A server accepting connections until [`RunningServer::shutdown`] or its shutdown signal.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Where the federation listener accepts TLS connections, when federation is on.
+    pub federation_addr: Option<SocketAddr>,
     pub services: Services,
+    federation_shutdown: Option<tokio::sync::watch::Sender<bool>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
 }
@@ -107,8 +114,40 @@ impl RunningServer {
             source,
         })?;
         config.listen = addr;
+        let federation = match config.federation.listen {
+            Some(federation_addr) => {
+                let acceptor = federation_listener::acceptor(&config)?;
+                let listener = TcpListener::bind(federation_addr).await.map_err(|source| {
+                    StartError::Listen {
+                        addr: federation_addr,
+                        source,
+                    }
+                })?;
+                Some((listener, acceptor))
+            }
+            None => None,
+        };
+        if config.federation.insecure_tls {
+            tracing::warn!(
+                "federation.insecure_tls is on: other servers' certificates are not verified"
+            );
+        }
         let services = open_services(config, runtime).await?;
-        let app = estafette_api::app(AppState::new(services.clone()));
+        let state = AppState::new(services.clone());
+        let (federation_addr, federation_shutdown) = match federation {
+            Some((listener, acceptor)) => {
+                let federation_addr = listener
+                    .local_addr()
+                    .map_err(|source| StartError::Listen { addr, source })?;
+                let (stop, stopped) = tokio::sync::watch::channel(false);
+                let app = estafette_api::federation_app(state.clone());
+                tokio::spawn(federation_listener::serve(listener, acceptor, app, stopped));
+                tracing::info!(%federation_addr, "federation listening (TLS)");
+                (Some(federation_addr), Some(stop))
+            }
+            None => (None, None),
+        };
+        let app = estafette_api::app(state);
         let (shutdown, shutdown_signal) = oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             axum::serve(
@@ -123,7 +162,9 @@ impl RunningServer {
         tracing::info!(%addr, server_name = %services.context.server_name, "Estafette is listening");
         Ok(Self {
             addr,
+            federation_addr,
             services,
+            federation_shutdown,
             shutdown: Some(shutdown),
             task,
         })
@@ -137,6 +178,9 @@ impl RunningServer {
     pub async fn shutdown(mut self) -> std::io::Result<()> {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        if let Some(federation) = self.federation_shutdown.take() {
+            let _ = federation.send(true);
         }
         (&mut self.task)
             .await

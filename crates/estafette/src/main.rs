@@ -32,6 +32,12 @@ enum Command {
         /// Turn off rate limiting (for load tests).
         #[arg(long)]
         no_rate_limit: bool,
+        /// Serve the federation and key APIs over TLS on this address.
+        #[arg(long, value_name = "ADDR:PORT")]
+        federation_listen: Option<SocketAddr>,
+        /// Do not verify other servers' TLS certificates (tests only).
+        #[arg(long)]
+        federation_insecure_tls: bool,
     },
     /// Administration commands that work on the data directory directly.
     Admin {
@@ -132,6 +138,8 @@ async fn run() -> ExitCode {
             listen,
             open_registration,
             no_rate_limit,
+            federation_listen,
+            federation_insecure_tls,
         } => {
             let mut config = match common.load() {
                 Ok(config) => config,
@@ -144,6 +152,10 @@ async fn run() -> ExitCode {
             if no_rate_limit {
                 config.rate_limit.enabled = false;
             }
+            if federation_listen.is_some() {
+                config.federation.listen = federation_listen;
+            }
+            config.federation.insecure_tls |= federation_insecure_tls;
             if let Err(err) = config.validate() {
                 return fail(err);
             }

@@ -237,3 +237,39 @@ async fn admin_create_user_makes_an_account_the_server_accepts() {
         assert_eq!(status, 200, "{user}: {body}");
     }
 }
+
+#[tokio::test]
+async fn federation_flags_start_a_tls_listener_with_a_generated_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let federation = format!("127.0.0.1:{}", free_port());
+    let server = ServerProcess::start(
+        dir.path(),
+        &[
+            "--federation-listen",
+            &federation,
+            "--federation-insecure-tls",
+        ],
+    )
+    .await;
+    assert!(dir.path().join("estafette-data/federation.crt").exists());
+    assert!(dir.path().join("estafette-data/federation.key").exists());
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let keys: Value = http
+        .get(format!("https://{federation}/_matrix/key/v2/server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(keys["server_name"], "localhost:8008");
+    let output = server.terminate();
+    let logs = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        logs.contains("insecure_tls"),
+        "the insecure mode is announced: {logs}"
+    );
+}
