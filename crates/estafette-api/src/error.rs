@@ -144,6 +144,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadAlias(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::BadAlias, message)
             }
+            ServiceError::Unauthorized(_) => {
+                Self::new(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message)
+            }
+            ServiceError::Unavailable(_) => {
+                Self::new(StatusCode::BAD_GATEWAY, ErrorKind::Unknown, message)
+            }
             ServiceError::LimitExceeded(_) => {
                 let mut data = LimitExceededErrorData::new();
                 data.retry_after = Some(RetryAfter::Delay(Duration::from_secs(1)));

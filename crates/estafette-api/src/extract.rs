@@ -27,6 +27,8 @@ pub(crate) enum TokenRequirement {
     Ignored,
     Optional,
     Required,
+    /// A request from another server, signed with X-Matrix.
+    ServerSignatures,
 }
 
 pub(crate) trait AuthRequirement {
@@ -51,11 +53,16 @@ impl AuthRequirement for AppserviceToken {
 impl AuthRequirement for AppserviceTokenOptional {
     const TOKEN: TokenRequirement = TokenRequirement::Optional;
 }
+impl AuthRequirement for ruma::api::federation::authentication::ServerSignatures {
+    const TOKEN: TokenRequirement = TokenRequirement::ServerSignatures;
+}
 
 /// A parsed, authenticated request.
 pub(crate) struct Ruma<T> {
     pub body: T,
     pub requester: Option<Requester>,
+    /// The server that signed a federation request.
+    pub origin: Option<ruma::OwnedServerName>,
     pub client_ip: Option<IpAddr>,
 }
 
@@ -95,6 +102,16 @@ where
         let body = read_body(&parts.headers, body, limit).await?;
         let http_request = http::Request::from_parts(parts, body.as_ref());
 
+        let origin = match <T::Authentication as AuthRequirement>::TOKEN {
+            TokenRequirement::ServerSignatures => Some(
+                state
+                    .services
+                    .federation
+                    .verify_request(&http_request)
+                    .await?,
+            ),
+            _ => None,
+        };
         let requester = authenticate::<T>(&http_request, state, client_ip).await?;
         if T::RATE_LIMITED {
             let key = match &requester {
@@ -119,6 +136,7 @@ where
         Ok(Self {
             body,
             requester,
+            origin,
             client_ip,
         })
     }
@@ -163,7 +181,10 @@ where
     T::Authentication: AuthRequirement,
 {
     let requirement = <T::Authentication as AuthRequirement>::TOKEN;
-    if requirement == TokenRequirement::Ignored {
+    if matches!(
+        requirement,
+        TokenRequirement::Ignored | TokenRequirement::ServerSignatures
+    ) {
         return Ok(None);
     }
     let token = extract_bearer_or_query_token(request).map_err(|err| {

@@ -46,6 +46,12 @@ pub enum ServiceError {
     BadAlias(String),
     #[error("{0}")]
     InvalidSignature(String),
+    /// The request's credentials (a server signature) are missing or wrong (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Another server could not be reached or answered badly (502).
+    #[error("{0}")]
+    Unavailable(String),
     /// A queue or quota is full; the client may retry later.
     #[error("{0}")]
     LimitExceeded(String),

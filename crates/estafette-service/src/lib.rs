@@ -11,6 +11,7 @@ mod device_keys;
 mod devices;
 mod error;
 mod event_filter;
+mod federation;
 mod filters;
 mod keys;
 mod notifier;
@@ -47,6 +48,7 @@ pub use devices::DeviceService;
 pub use error::{ServiceError, ServiceResult};
 pub use estafette_storage::DeviceRecord;
 pub use event_filter::{EventFilter, RoomFilter};
+pub use federation::FederationService;
 pub use filters::FilterService;
 pub use keys::ServerKey;
 pub use notifier::{LocalNotifier, Notifier};
@@ -127,12 +129,14 @@ pub struct Services {
     pub backup: BackupService,
     pub dehydrated_devices: DehydratedDeviceService,
     pub server_keys: ServerKeysService,
+    pub federation: FederationService,
     pub shared_secret: SharedSecretRegistration,
 }
 
 impl Services {
-    pub fn new(context: Context) -> Self {
+    pub fn new(context: Context) -> ServiceResult<Self> {
         let context = Arc::new(context);
+        let federation = FederationService::new(context.clone())?;
         let sessions = SessionService::new(context.clone());
         let uia = UiaService::new(context.clone(), sessions.clone());
         let rooms = RoomService::new(context.clone());
@@ -141,7 +145,7 @@ impl Services {
         let presence = PresenceService::new(context.clone());
         let device_keys = DeviceKeyService::new(context.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
-        Self {
+        Ok(Self {
             shared_secret: SharedSecretRegistration::new(
                 context.clone(),
                 accounts.clone(),
@@ -149,7 +153,7 @@ impl Services {
             ),
             accounts,
             devices: DeviceService::new(context.clone(), uia.clone()),
-            profiles: ProfileService::new(context.clone()),
+            profiles: ProfileService::new(context.clone(), federation.clone()),
             account_data: AccountDataService::new(context.clone()),
             filters: FilterService::new(context.clone()),
             sync: SyncService::new(
@@ -173,7 +177,8 @@ impl Services {
             sessions,
             uia,
             context,
-        }
+            federation,
+        })
     }
 }
 
@@ -207,6 +212,6 @@ pub(crate) mod testing {
             server_key: Arc::new(server_key),
             notifier: Arc::new(LocalNotifier::default()),
         };
-        (dir, Services::new(context), clock)
+        (dir, Services::new(context).expect("services"), clock)
     }
 }

@@ -16,11 +16,36 @@ const MAX_DISPLAY_NAME_CHARS: usize = 256;
 #[derive(Clone)]
 pub struct ProfileService {
     context: Arc<Context>,
+    federation: crate::FederationService,
 }
 
 impl ProfileService {
-    pub(crate) fn new(context: Arc<Context>) -> Self {
-        Self { context }
+    pub(crate) fn new(context: Arc<Context>, federation: crate::FederationService) -> Self {
+        Self {
+            context,
+            federation,
+        }
+    }
+
+    fn is_remote(&self, user_id: &UserId) -> bool {
+        user_id.server_name() != self.context.server_name
+    }
+
+    /// Another server's user's profile, asked of that server.
+    async fn remote(&self, user_id: &UserId) -> ServiceResult<BTreeMap<String, JsonValue>> {
+        use ruma::api::federation::query::get_profile_information;
+        let request = get_profile_information::v1::Request::new(user_id.to_owned());
+        let response = self
+            .federation
+            .send(user_id.server_name(), request)
+            .await
+            .map_err(|err| match err {
+                ServiceError::Unavailable(_) => {
+                    ServiceError::NotFound(format!("The profile of {user_id} is not available"))
+                }
+                other => other,
+            })?;
+        Ok(response.data.into_iter().collect())
     }
 
     async fn ensure_local_user(&self, user_id: &UserId) -> ServiceResult<()> {
@@ -32,12 +57,28 @@ impl ProfileService {
         }
     }
 
+    /// A profile, of a local user or (over federation) of another server's user.
     pub async fn get(&self, user_id: &UserId) -> ServiceResult<BTreeMap<String, JsonValue>> {
+        if self.is_remote(user_id) {
+            return self.remote(user_id).await;
+        }
+        self.get_local(user_id).await
+    }
+
+    /// A local user's profile, as this server answers other servers.
+    pub async fn get_local(&self, user_id: &UserId) -> ServiceResult<BTreeMap<String, JsonValue>> {
         self.ensure_local_user(user_id).await?;
         Ok(self.context.storage.profiles.get_all(user_id).await?)
     }
 
     pub async fn get_field(&self, user_id: &UserId, field: &str) -> ServiceResult<JsonValue> {
+        if self.is_remote(user_id) {
+            let profile = self.remote(user_id).await?;
+            return profile
+                .get(field)
+                .cloned()
+                .ok_or_else(|| ServiceError::NotFound(format!("The profile has no {field}")));
+        }
         self.ensure_local_user(user_id).await?;
         self.context
             .storage

@@ -140,7 +140,7 @@ mod tests {
             server_key: services.context.server_key.clone(),
             notifier: services.context.notifier.clone(),
         };
-        let services = crate::Services::new(context);
+        let services = crate::Services::new(context).unwrap();
         let nonce = services.shared_secret.issue_nonce().await.unwrap();
         let mut request = SharedSecretRequest {
             nonce: nonce.clone(),

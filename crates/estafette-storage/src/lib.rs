@@ -44,6 +44,7 @@ pub struct Storage {
     pub keys: Arc<dyn KeyRepository>,
     pub backup: Arc<dyn BackupRepository>,
     pub dehydrated_devices: Arc<dyn DehydratedDeviceRepository>,
+    pub server_keys: Arc<dyn ServerKeyRepository>,
     pub aliases: Arc<dyn AliasRepository>,
     pub relations: Arc<dyn RelationRepository>,
     pub streams: Arc<dyn StreamRepository>,

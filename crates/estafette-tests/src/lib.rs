@@ -35,10 +35,16 @@ impl TestServerBuilder {
         self
     }
 
-    /// Also serve the federation and key APIs over TLS on a random loopback port.
+    /// Also serve the federation and key APIs over TLS on a free loopback port, which the
+    /// server name then points at (`localhost:<port>`), as other servers will resolve it.
     pub fn federation(self) -> Self {
-        self.configure(|config| {
-            config.federation.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .expect("a free port")
+            .port();
+        self.configure(move |config| {
+            config.server_name = format!("localhost:{port}");
+            config.federation.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
             config.federation.insecure_tls = true;
         })
     }

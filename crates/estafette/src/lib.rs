@@ -76,7 +76,7 @@ pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services,
         random: runtime.random,
         server_key: Arc::new(server_key),
         notifier: Arc::new(LocalNotifier::default()),
-    }))
+    })?)
 }
 
 /// A server accepting connections until [`RunningServer::shutdown`] or its shutdown signal.

@@ -1,11 +1,13 @@
 //! The Server-Server API, served on the federation listener (TLS) only.
 
 mod discovery;
+mod query;
 
 use axum::Router;
 
 use crate::AppState;
 
 pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
-    discovery::routes(router)
+    let router = discovery::routes(router);
+    query::routes(router)
 }

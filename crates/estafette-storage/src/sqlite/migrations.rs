@@ -10,6 +10,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (2, include_str!("../../migrations/sqlite/0002_rooms.sql")),
     (3, include_str!("../../migrations/sqlite/0003_push.sql")),
     (4, include_str!("../../migrations/sqlite/0004_e2e.sql")),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_federation.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

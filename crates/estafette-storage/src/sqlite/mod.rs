@@ -17,6 +17,7 @@ mod receipts;
 mod registration_nonces;
 mod relations;
 mod rooms;
+mod server_keys;
 mod state;
 mod streams;
 mod to_device;
@@ -73,6 +74,7 @@ fn storage(pool: SqlitePool) -> Storage {
         keys: db.clone(),
         backup: db.clone(),
         dehydrated_devices: db.clone(),
+        server_keys: db.clone(),
         aliases: db.clone(),
         relations: db.clone(),
         streams: db,

@@ -73,3 +73,100 @@ async fn the_key_document_is_served_over_tls_and_signed_by_the_server() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_user_reads_a_remote_profile_over_signed_federation() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let raw = home.raw();
+    let (_, alice, _) = raw.register("alice", "alice's password").await;
+    let alice = raw.clone_with(&alice);
+    let (bob_id, bob, _) = remote.raw().register("bob", "bob's password").await;
+    remote
+        .raw()
+        .clone_with(&bob)
+        .put(
+            &format!("/_matrix/client/v3/profile/{bob_id}/displayname"),
+            serde_json::json!({"displayname": "Bob of the Ministry"}),
+        )
+        .await
+        .assert_ok();
+
+    // Alice's server asks Bob's, signing the request; Bob's server checks it with keys it
+    // fetches from Alice's server.
+    let profile = alice
+        .get(&format!("/_matrix/client/v3/profile/{bob_id}"))
+        .await;
+    profile.assert_ok();
+    assert_eq!(profile.body["displayname"], "Bob of the Ministry");
+    let field = alice
+        .get(&format!("/_matrix/client/v3/profile/{bob_id}/displayname"))
+        .await;
+    assert_eq!(field.body["displayname"], "Bob of the Ministry");
+    let nobody = format!("@nobody:{}", remote.server_name());
+    alice
+        .get(&format!("/_matrix/client/v3/profile/{nobody}"))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn unsigned_or_forged_federation_requests_are_refused() {
+    let server = TestServer::builder().federation().start().await;
+    let other = TestServer::builder().federation().start().await;
+    let federation = server.federation_url().unwrap();
+    let http = insecure_client();
+    let user = format!("@someone:{}", server.server_name());
+    let url = format!("{federation}/_matrix/federation/v1/query/profile?user_id={user}");
+    let unsigned = http.get(&url).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let body: Value = unsigned.json().await.unwrap();
+    assert_eq!(body["errcode"], "M_UNAUTHORIZED");
+    // A real server's name with a signature it never made.
+    let forged = format!(
+        "X-Matrix origin=\"{}\",destination=\"{}\",key=\"ed25519:a_AAAA\",sig=\"{}\"",
+        other.server_name(),
+        server.server_name(),
+        "bm90IGEgc2lnbmF0dXJlIGF0IGFsbA"
+    );
+    let response = http
+        .get(&url)
+        .header("Authorization", forged)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+}
+
+#[tokio::test]
+async fn a_closed_federation_refuses_other_servers_both_ways() {
+    let home = TestServer::builder()
+        .federation()
+        .configure(|config| config.federation.allowed_servers = vec!["partner.example".to_owned()])
+        .start()
+        .await;
+    let outsider = TestServer::builder().federation().start().await;
+    let (_, alice, _) = home.raw().register("alice", "alice's password").await;
+    let (bob_id, _, _) = outsider.raw().register("bob", "bob's password").await;
+    let refused = home
+        .raw()
+        .clone_with(&alice)
+        .get(&format!("/_matrix/client/v3/profile/{bob_id}"))
+        .await;
+    refused.assert_error(403, "M_FORBIDDEN");
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed")
+    );
+    // And the outsider's users cannot read the closed server's profiles either.
+    let (_, bob, _) = outsider.raw().register("carol", "carol's password").await;
+    let alice_id = format!("@alice:{}", home.server_name());
+    outsider
+        .raw()
+        .clone_with(&bob)
+        .get(&format!("/_matrix/client/v3/profile/{alice_id}"))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+}

@@ -1,0 +1,240 @@
+//! Talking to other servers: discovery, signed requests (X-Matrix), fetching and caching their
+//! signing keys, and verifying their requests. A closed federation (`allowed_servers`) is
+//! enforced here, in both directions.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ruma::api::federation::authentication::{ServerSignatures, XMatrix, XMatrixSigningInput};
+use ruma::api::path_builder::SinglePath;
+use ruma::api::{IncomingResponseExt, OutgoingRequest, OutgoingRequestExt};
+use ruma::canonical_json::CanonicalJsonObject;
+use ruma::serde::Base64;
+use ruma::signatures::PublicKeyMap;
+use ruma::{OwnedServerName, ServerName};
+use serde_json::Value as JsonValue;
+
+use crate::{Context, ServiceError, ServiceResult};
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Clone)]
+pub struct FederationService {
+    context: Arc<Context>,
+    http: reqwest::Client,
+    /// Where each server's federation API answers, once discovered.
+    resolved: Arc<Mutex<HashMap<OwnedServerName, String>>>,
+}
+
+impl FederationService {
+    pub(crate) fn new(context: Arc<Context>) -> ServiceResult<Self> {
+        let http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(context.config.federation.insecure_tls)
+            .timeout(REQUEST_TIMEOUT)
+            .build()
+            .map_err(|e| {
+                ServiceError::Internal(format!("cannot build the federation client: {e}"))
+            })?;
+        Ok(Self {
+            context,
+            http,
+            resolved: Arc::default(),
+        })
+    }
+
+    /// Whether this server federates with `server` (closed federation when a list is set).
+    pub fn allowed(&self, server: &ServerName) -> bool {
+        let allowed = &self.context.config.federation.allowed_servers;
+        allowed.is_empty() || allowed.iter().any(|s| s == server.as_str())
+    }
+
+    fn check_allowed(&self, server: &ServerName) -> ServiceResult<()> {
+        if self.allowed(server) {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "Federation with {server} is not allowed on this server"
+            )))
+        }
+    }
+
+    /// Server discovery: an explicit port is used as is; otherwise `/.well-known/matrix/server`
+    /// delegates, and port 8448 is the fallback. (SRV records come with a DNS resolver.)
+    async fn base_url(&self, server: &ServerName) -> String {
+        if let Some(url) = self
+            .resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(server)
+        {
+            return url.clone();
+        }
+        let url = if server.port().is_some() {
+            format!("https://{server}")
+        } else {
+            let well_known = self
+                .http
+                .get(format!("https://{server}/.well-known/matrix/server"))
+                .send()
+                .await
+                .ok()
+                .filter(|r| r.status().is_success());
+            let delegated = match well_known {
+                Some(response) => response
+                    .json::<JsonValue>()
+                    .await
+                    .ok()
+                    .and_then(|v| v["m.server"].as_str().map(ToOwned::to_owned)),
+                None => None,
+            };
+            match delegated {
+                Some(target) if target.contains(':') => format!("https://{target}"),
+                Some(target) => format!("https://{target}:8448"),
+                None => format!("https://{server}:8448"),
+            }
+        };
+        self.resolved
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(server.to_owned(), url.clone());
+        url
+    }
+
+    /// Sends a signed request to another server and parses its answer.
+    pub async fn send<R>(
+        &self,
+        destination: &ServerName,
+        request: R,
+    ) -> ServiceResult<R::IncomingResponse>
+    where
+        R: OutgoingRequest<Authentication = ServerSignatures, PathBuilder = SinglePath>,
+    {
+        self.check_allowed(destination)?;
+        let base = self.base_url(destination).await;
+        let signing = XMatrixSigningInput::new(
+            self.context.server_name.clone(),
+            destination.to_owned(),
+            &self.context.server_key.key_pair,
+        );
+        let http_request = request
+            .try_into_http_request::<Vec<u8>>(&base, signing, ())
+            .map_err(|e| {
+                ServiceError::Internal(format!("cannot build a request to {destination}: {e}"))
+            })?;
+        let (parts, body) = http_request.into_parts();
+        let response = self
+            .http
+            .request(parts.method, parts.uri.to_string())
+            .headers(parts.headers)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("{destination} is unreachable: {e}")))?;
+        let status = response.status();
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("{destination}: {e}")))?;
+        let http_response = http::Response::builder()
+            .status(status)
+            .body(bytes.as_ref())
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        R::IncomingResponse::try_from_http_response(http_response).map_err(|e| {
+            ServiceError::Unavailable(format!("{destination} answered with an error: {e}"))
+        })
+    }
+
+    /// A server's verify key, from the cache or fetched from the server itself.
+    async fn verify_key(&self, server: &ServerName, key_id: &str) -> ServiceResult<Option<String>> {
+        let now = self.context.now();
+        if let Some(key) = self
+            .context
+            .storage
+            .server_keys
+            .get(server, key_id, now)
+            .await?
+        {
+            return Ok(Some(key));
+        }
+        self.fetch_keys(server).await?;
+        Ok(self
+            .context
+            .storage
+            .server_keys
+            .get(server, key_id, now)
+            .await?)
+    }
+
+    /// Fetches `/_matrix/key/v2/server` and keeps the keys if the document is signed by them.
+    async fn fetch_keys(&self, server: &ServerName) -> ServiceResult<()> {
+        let base = self.base_url(server).await;
+        let unreachable = |e: &dyn std::fmt::Display| {
+            ServiceError::Unavailable(format!("cannot fetch {server}'s keys: {e}"))
+        };
+        let document: JsonValue = self
+            .http
+            .get(format!("{base}/_matrix/key/v2/server"))
+            .send()
+            .await
+            .map_err(|e| unreachable(&e))?
+            .json()
+            .await
+            .map_err(|e| unreachable(&e))?;
+        if document["server_name"].as_str() != Some(server.as_str()) {
+            return Err(ServiceError::Unavailable(format!(
+                "{server} served keys for another server"
+            )));
+        }
+        let keys: Vec<(String, String)> = document["verify_keys"]
+            .as_object()
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|(id, key)| Some((id.clone(), key["key"].as_str()?.to_owned())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut public_keys = PublicKeyMap::new();
+        let decoded: BTreeMap<String, Base64> = keys
+            .iter()
+            .filter_map(|(id, key)| Some((id.clone(), Base64::parse(key).ok()?)))
+            .collect();
+        public_keys.insert(server.to_string(), decoded);
+        let object: CanonicalJsonObject =
+            serde_json::from_value(document.clone()).map_err(|e| unreachable(&e))?;
+        ruma::signatures::verify_json(&public_keys, &object).map_err(|e| unreachable(&e))?;
+        let valid_until = document["valid_until_ts"].as_u64().unwrap_or_default();
+        self.context
+            .storage
+            .server_keys
+            .put(server, &keys, valid_until)
+            .await?;
+        Ok(())
+    }
+
+    /// Checks an inbound request's X-Matrix signature; returns the origin server.
+    pub async fn verify_request(
+        &self,
+        request: &http::Request<&[u8]>,
+    ) -> ServiceResult<OwnedServerName> {
+        let unauthorized = |message: String| ServiceError::Unauthorized(message);
+        let x_matrix = XMatrix::extract_from_http_headers(request.headers())
+            .map_err(|e| unauthorized(format!("Missing or invalid X-Matrix authorization: {e}")))?;
+        let origin = x_matrix.origin.clone();
+        self.check_allowed(&origin)?;
+        let key_id = x_matrix.key.to_string();
+        let key = self
+            .verify_key(&origin, &key_id)
+            .await
+            .map_err(|e| unauthorized(format!("Cannot get the keys of {origin}: {e}")))?
+            .ok_or_else(|| unauthorized(format!("Unknown key {key_id} of {origin}")))?;
+        let key =
+            Base64::parse(&key).map_err(|e| unauthorized(format!("Bad key of {origin}: {e}")))?;
+        let mut public_keys = PublicKeyMap::new();
+        public_keys.insert(origin.to_string(), BTreeMap::from([(key_id, key)]));
+        x_matrix
+            .verify_http_request(request, &self.context.server_name, &public_keys)
+            .map_err(|e| unauthorized(format!("Invalid signature from {origin}: {e}")))?;
+        Ok(origin)
+    }
+}

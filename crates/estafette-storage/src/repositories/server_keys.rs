@@ -1,0 +1,22 @@
+use async_trait::async_trait;
+use ruma::ServerName;
+
+use crate::StorageResult;
+
+#[async_trait]
+pub trait ServerKeyRepository: Send + Sync {
+    /// A server's verify key (unpadded base64) if known and valid at `now`.
+    async fn get(
+        &self,
+        server_name: &ServerName,
+        key_id: &str,
+        now: u64,
+    ) -> StorageResult<Option<String>>;
+    /// Stores a server's keys: (key ID, base64 key), valid until `valid_until_ts`.
+    async fn put(
+        &self,
+        server_name: &ServerName,
+        keys: &[(String, String)],
+        valid_until_ts: u64,
+    ) -> StorageResult<()>;
+}
