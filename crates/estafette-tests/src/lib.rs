@@ -4,6 +4,7 @@
 
 mod raw;
 mod scenario;
+mod synapse;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -14,6 +15,7 @@ use tempfile::TempDir;
 
 pub use raw::{RawClient, RawResponse, password_login};
 pub use scenario::User;
+pub use synapse::SynapseServer;
 
 static NEXT_SEED: AtomicU64 = AtomicU64::new(1);
 

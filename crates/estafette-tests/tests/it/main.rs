@@ -20,5 +20,6 @@ mod rooms;
 mod servers;
 mod sessions;
 mod spaces;
+mod synapse;
 mod sync;
 mod verification;
