@@ -67,3 +67,16 @@ pub enum ServiceError {
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
+
+impl ServiceError {
+    /// Whether another server said no or could not be reached, what the user asked it for is
+    /// not found; other errors are kept.
+    pub(crate) fn unavailable_as_not_found(self, what: impl std::fmt::Display) -> Self {
+        match self {
+            Self::Unavailable(reason) => {
+                Self::NotFound(format!("{what} is not available ({reason})"))
+            }
+            other => other,
+        }
+    }
+}

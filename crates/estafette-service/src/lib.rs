@@ -139,7 +139,7 @@ impl Services {
         let federation = FederationService::new(context.clone())?;
         let sessions = SessionService::new(context.clone());
         let uia = UiaService::new(context.clone(), sessions.clone());
-        let rooms = RoomService::new(context.clone());
+        let rooms = RoomService::new(context.clone(), federation.clone());
         let typing = TypingService::new(context.clone());
         let receipts = ReceiptService::new(context.clone());
         let presence = PresenceService::new(context.clone());

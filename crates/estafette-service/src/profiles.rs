@@ -39,11 +39,8 @@ impl ProfileService {
             .federation
             .send(user_id.server_name(), request)
             .await
-            .map_err(|err| match err {
-                ServiceError::Unavailable(_) => {
-                    ServiceError::NotFound(format!("The profile of {user_id} is not available"))
-                }
-                other => other,
+            .map_err(|err| {
+                err.unavailable_as_not_found(format_args!("The profile of {user_id}"))
             })?;
         Ok(response.data.into_iter().collect())
     }

@@ -67,6 +67,8 @@ ip_range_blacklist: []
 ip_range_blocklist: []
 trusted_key_servers: []
 suppress_key_server_warning: true
+allow_public_rooms_over_federation: true
+room_list_publication_rules: [{{action: allow}}]
 federation:
   client_timeout: 10s
   max_short_retry_delay: 1s

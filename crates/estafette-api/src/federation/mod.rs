@@ -1,5 +1,6 @@
 //! The Server-Server API, served on the federation listener (TLS) only.
 
+mod directory;
 mod discovery;
 mod query;
 
@@ -9,5 +10,6 @@ use crate::AppState;
 
 pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = discovery::routes(router);
+    let router = directory::routes(router);
     query::routes(router)
 }

@@ -1,15 +1,17 @@
-//! Queries from other servers: `GET /_matrix/federation/v1/query/profile`.
+//! Queries from other servers: `GET /_matrix/federation/v1/query/{profile,directory}`.
 
 use axum::Router;
 use axum::extract::State;
-use ruma::api::federation::query::get_profile_information;
+use ruma::api::federation::query::{get_profile_information, get_room_information};
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::router::RouterExt;
 
 pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
-    router.ruma(get_profile_information)
+    router
+        .ruma(get_profile_information)
+        .ruma(get_room_information)
 }
 
 /// `GET /_matrix/federation/v1/query/profile`: a local user's profile, or one field of it.
@@ -24,4 +26,17 @@ async fn get_profile_information(
         profile.retain(|key, _| key == field.as_str());
     }
     Ok(RumaResponse(profile.into_iter().collect()))
+}
+
+/// `GET /_matrix/federation/v1/query/directory`: the room one of this server's aliases names.
+async fn get_room_information(
+    State(state): State<AppState>,
+    request: Ruma<get_room_information::v1::Request>,
+) -> ApiResult<get_room_information::v1::Response> {
+    let alias = &request.body.room_alias;
+    tracing::debug!(origin = ?request.origin, %alias, "alias query");
+    let (room_id, servers) = state.services.rooms.resolve_local_alias(alias).await?;
+    Ok(RumaResponse(get_room_information::v1::Response::new(
+        room_id, servers,
+    )))
 }

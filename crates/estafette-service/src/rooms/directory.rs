@@ -40,6 +40,8 @@ pub struct DirectoryQuery {
     pub room_types: Option<Vec<Option<String>>>,
     pub since: Option<String>,
     pub limit: Option<usize>,
+    /// Whose directory: another server's is asked of that server.
+    pub server: Option<OwnedServerName>,
 }
 
 impl RoomService {
@@ -86,8 +88,27 @@ impl RoomService {
         Ok(())
     }
 
-    /// The room an alias points to, and servers that can help join it.
+    /// The room an alias points to, and servers that can help join it; another server's
+    /// alias is asked of that server.
     pub async fn resolve_alias(
+        &self,
+        alias: &RoomAliasId,
+    ) -> ServiceResult<(OwnedRoomId, Vec<OwnedServerName>)> {
+        if alias.server_name() == self.context.server_name {
+            return self.resolve_local_alias(alias).await;
+        }
+        use ruma::api::federation::query::get_room_information;
+        let request = get_room_information::v1::Request::new(alias.to_owned());
+        let response = self
+            .federation
+            .send(alias.server_name(), request)
+            .await
+            .map_err(|err| err.unavailable_as_not_found(format_args!("Room alias {alias}")))?;
+        Ok((response.room_id, response.servers))
+    }
+
+    /// A local alias, as this server answers clients and other servers.
+    pub async fn resolve_local_alias(
         &self,
         alias: &RoomAliasId,
     ) -> ServiceResult<(OwnedRoomId, Vec<OwnedServerName>)> {
@@ -220,6 +241,11 @@ impl RoomService {
 
     /// `/publicRooms`: published rooms, most members first, with an offset as the token.
     pub async fn public_rooms(&self, query: DirectoryQuery) -> ServiceResult<PublicRoomsPage> {
+        if let Some(server) = &query.server
+            && *server != self.context.server_name
+        {
+            return self.remote_public_rooms(server, &query).await;
+        }
         let mut rooms = Vec::new();
         for room_id in self.context.storage.rooms.public_rooms().await? {
             let room = self.room_summary(room_id).await?;
@@ -334,5 +360,56 @@ impl RoomService {
             .await?;
         room.num_joined_members = members.iter().filter(|m| m.membership == "join").count() as u64;
         Ok(room)
+    }
+}
+
+impl RoomService {
+    /// Another server's directory, through `POST /_matrix/federation/v1/publicRooms`.
+    async fn remote_public_rooms(
+        &self,
+        server: &ruma::ServerName,
+        query: &DirectoryQuery,
+    ) -> ServiceResult<PublicRoomsPage> {
+        use ruma::api::federation::directory::get_public_rooms_filtered;
+        use ruma::directory::RoomTypeFilter;
+        let mut request = get_public_rooms_filtered::v1::Request::new();
+        request.limit = query
+            .limit
+            .map(|limit| ruma::UInt::new_saturating(limit as u64));
+        request.since = query.since.clone();
+        request.filter.generic_search_term = query.search.clone();
+        request.filter.room_types = query
+            .room_types
+            .iter()
+            .flatten()
+            .map(|room_type| RoomTypeFilter::from(room_type.clone()))
+            .collect();
+        let response = self.federation.send(server, request).await.map_err(|err| {
+            err.unavailable_as_not_found(format_args!("The room directory of {server}"))
+        })?;
+        let chunk = response
+            .chunk
+            .into_iter()
+            .map(|room| PublicRoom {
+                room_id: room.room_id,
+                name: room.name,
+                topic: room.topic,
+                canonical_alias: room.canonical_alias,
+                avatar_url: room.avatar_url.map(|url| url.to_string()),
+                num_joined_members: room.num_joined_members.into(),
+                world_readable: room.world_readable,
+                guest_can_join: room.guest_can_join,
+                join_rule: room.join_rule.as_str().to_owned(),
+                room_type: room.room_type.map(|t| t.to_string()),
+            })
+            .collect::<Vec<_>>();
+        Ok(PublicRoomsPage {
+            total: response
+                .total_room_count_estimate
+                .map_or(chunk.len() as u64, u64::from),
+            chunk,
+            next_batch: response.next_batch,
+            prev_batch: response.prev_batch,
+        })
     }
 }

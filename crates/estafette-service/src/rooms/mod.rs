@@ -46,6 +46,8 @@ pub struct RoomService {
     /// Events only change when redacted, which evicts them. (Several processes will need to
     /// relay evictions through the notifier.)
     pdu_cache: Arc<BoundedCache<ruma::OwnedEventId, Pdu>>,
+    /// Other servers' aliases are resolved by asking them.
+    federation: crate::FederationService,
 }
 
 /// A map that forgets everything when full: simple, and enough for hot rooms.
@@ -93,9 +95,10 @@ impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
 }
 
 impl RoomService {
-    pub(crate) fn new(context: Arc<Context>) -> Self {
+    pub(crate) fn new(context: Arc<Context>, federation: crate::FederationService) -> Self {
         Self {
             context,
+            federation,
             locks: Arc::default(),
             state_cache: Arc::new(BoundedCache::new(4_096)),
             pdu_cache: Arc::new(BoundedCache::new(16_384)),

@@ -170,3 +170,90 @@ async fn a_closed_federation_refuses_other_servers_both_ways() {
         .await
         .assert_error(404, "M_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_remote_alias_resolves_through_its_server() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let (_, alice, _) = home.raw().register("alice", "alice's password").await;
+    let alice = home.raw().clone_with(&alice);
+    let (_, bob, _) = remote.raw().register("bob", "bob's password").await;
+    let created = remote
+        .raw()
+        .clone_with(&bob)
+        .post(
+            "/_matrix/client/v3/createRoom",
+            serde_json::json!({"preset": "public_chat", "room_alias_name": "ministry"}),
+        )
+        .await;
+    created.assert_ok();
+
+    let alias = format!("%23ministry:{}", remote.server_name());
+    let resolved = alice
+        .get(&format!("/_matrix/client/v3/directory/room/{alias}"))
+        .await;
+    resolved.assert_ok();
+    assert_eq!(resolved.body["room_id"], created.body["room_id"]);
+    assert_eq!(
+        resolved.body["servers"],
+        serde_json::json!([remote.server_name()])
+    );
+    let unknown = format!("%23nowhere:{}", remote.server_name());
+    alice
+        .get(&format!("/_matrix/client/v3/directory/room/{unknown}"))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn a_user_browses_another_servers_room_directory() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let (_, alice, _) = home.raw().register("alice", "alice's password").await;
+    let alice = home.raw().clone_with(&alice);
+    let (_, bob, _) = remote.raw().register("bob", "bob's password").await;
+    let bob = remote.raw().clone_with(&bob);
+    for name in ["Interior", "Defence"] {
+        bob.post(
+            "/_matrix/client/v3/createRoom",
+            serde_json::json!({"visibility": "public", "preset": "public_chat", "name": name}),
+        )
+        .await
+        .assert_ok();
+    }
+    bob.post(
+        "/_matrix/client/v3/createRoom",
+        serde_json::json!({"name": "Not published"}),
+    )
+    .await
+    .assert_ok();
+
+    let names = |body: &serde_json::Value| -> Vec<String> {
+        let mut names: Vec<String> = body["chunk"]
+            .as_array()
+            .expect("a chunk")
+            .iter()
+            .map(|room| room["name"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let server = remote.server_name();
+    let listed = alice
+        .get(&format!("/_matrix/client/v3/publicRooms?server={server}"))
+        .await;
+    listed.assert_ok();
+    assert_eq!(names(&listed.body), ["Defence", "Interior"]);
+    assert_eq!(listed.body["total_room_count_estimate"], 2);
+    let searched = alice
+        .post(
+            &format!("/_matrix/client/v3/publicRooms?server={server}"),
+            serde_json::json!({"filter": {"generic_search_term": "defen"}, "limit": 5}),
+        )
+        .await;
+    searched.assert_ok();
+    assert_eq!(names(&searched.body), ["Defence"]);
+    // Alice's own directory is empty: the remote rooms were not copied.
+    let own = alice.get("/_matrix/client/v3/publicRooms").await;
+    assert_eq!(names(&own.body), Vec::<String>::new());
+}

@@ -1,10 +1,11 @@
-//! Interoperability with a real Synapse: keys, signed requests and profile queries both ways.
+//! Interoperability with a real Synapse: keys, signed requests, profile and alias queries both
+//! ways.
 
 use estafette_tests::{SynapseServer, TestServer};
 use serde_json::json;
 
 #[tokio::test]
-async fn estafette_and_synapse_read_each_others_profiles() {
+async fn estafette_and_synapse_answer_each_others_queries() {
     let synapse = SynapseServer::start().await;
     let estafette = TestServer::builder().federation().start().await;
 
@@ -39,4 +40,85 @@ async fn estafette_and_synapse_read_each_others_profiles() {
         .await;
     from_synapse.assert_ok();
     assert_eq!(from_synapse.body["displayname"], "Alice on Estafette");
+
+    // Each resolves the other's room alias by asking the other.
+    let on_synapse = bob
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"visibility": "public", "preset": "public_chat", "room_alias_name": "synapse-room"}),
+        )
+        .await;
+    on_synapse.assert_ok();
+    let on_estafette = alice
+        .post(
+            "/_matrix/client/v3/createRoom",
+            json!({"visibility": "public", "preset": "public_chat", "room_alias_name": "estafette-room"}),
+        )
+        .await;
+    on_estafette.assert_ok();
+    let resolved = alice
+        .get(&format!(
+            "/_matrix/client/v3/directory/room/%23synapse-room:{}",
+            synapse.server_name()
+        ))
+        .await;
+    resolved.assert_ok();
+    assert_eq!(resolved.body["room_id"], on_synapse.body["room_id"]);
+    let resolved = bob
+        .get(&format!(
+            "/_matrix/client/v3/directory/room/%23estafette-room:{}",
+            estafette.server_name()
+        ))
+        .await;
+    resolved.assert_ok();
+    assert_eq!(resolved.body["room_id"], on_estafette.body["room_id"]);
+    assert_eq!(resolved.body["servers"], json!([estafette.server_name()]));
+    alice
+        .get(&format!(
+            "/_matrix/client/v3/directory/room/%23nowhere:{}",
+            synapse.server_name()
+        ))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+
+    // And each browses the other's public room directory.
+    // Synapse fills its directory from room statistics it updates in the background.
+    let mut listed = None;
+    for _ in 0..50 {
+        let page = alice
+            .get(&format!(
+                "/_matrix/client/v3/publicRooms?server={}",
+                synapse.server_name()
+            ))
+            .await;
+        page.assert_ok();
+        if page.body["chunk"]
+            .as_array()
+            .is_some_and(|chunk| !chunk.is_empty())
+        {
+            listed = Some(page);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let listed = listed.expect("Synapse's directory lists its public room");
+    assert_eq!(
+        listed.body["chunk"][0]["room_id"],
+        on_synapse.body["room_id"]
+    );
+    let listed = bob
+        .post(
+            &format!(
+                "/_matrix/client/v3/publicRooms?server={}",
+                estafette.server_name()
+            ),
+            json!({"filter": {"generic_search_term": "estafette"}}),
+        )
+        .await;
+    listed.assert_ok();
+    assert_eq!(
+        listed.body["chunk"][0]["room_id"],
+        on_estafette.body["room_id"]
+    );
+    assert_eq!(listed.body["chunk"].as_array().map(Vec::len), Some(1));
 }
