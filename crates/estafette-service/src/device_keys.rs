@@ -19,16 +19,37 @@ pub struct KeyQueryResult {
     pub master_keys: BTreeMap<OwnedUserId, JsonValue>,
     pub self_signing_keys: BTreeMap<OwnedUserId, JsonValue>,
     pub user_signing_keys: BTreeMap<OwnedUserId, JsonValue>,
+    /// Servers that could not answer, with why.
+    pub failures: BTreeMap<String, JsonValue>,
+}
+
+/// The one-time key algorithm wanted, by user and device.
+pub type KeyClaims = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, ruma::OneTimeKeyAlgorithm>>;
+
+/// One-time keys by user, device and key id.
+pub type ClaimedKeys = BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, JsonValue>>>;
+
+/// What `/keys/claim` returns.
+#[derive(Debug, Default)]
+pub struct KeyClaimResult {
+    pub one_time_keys: ClaimedKeys,
+    /// Servers that could not answer, with why.
+    pub failures: BTreeMap<String, JsonValue>,
 }
 
 #[derive(Clone)]
 pub struct DeviceKeyService {
     context: Arc<Context>,
+    /// Other servers' users' keys are asked of their servers.
+    pub(crate) federation: crate::FederationService,
 }
 
 impl DeviceKeyService {
-    pub(crate) fn new(context: Arc<Context>) -> Self {
-        Self { context }
+    pub(crate) fn new(context: Arc<Context>, federation: crate::FederationService) -> Self {
+        Self {
+            context,
+            federation,
+        }
     }
 
     pub(crate) fn context(&self) -> &Context {
@@ -143,10 +164,22 @@ impl DeviceKeyService {
         self.context.notify_room_mates(user_id, position).await
     }
 
-    /// `/keys/query` for local users; other servers' users come with federation.
+    /// `/keys/query`: local users' keys, and other servers' users' keys asked of their servers.
     pub async fn query(
         &self,
         requester: &Requester,
+        wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
+    ) -> ServiceResult<KeyQueryResult> {
+        let mut result = self.query_local(Some(&requester.user_id), wanted).await?;
+        self.query_remote(wanted, &mut result).await;
+        Ok(result)
+    }
+
+    /// Local users' keys; a user's user-signing key only goes to that user (never to another
+    /// server, which passes `None`).
+    pub async fn query_local(
+        &self,
+        requester: Option<&UserId>,
         wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
     ) -> ServiceResult<KeyQueryResult> {
         let storage = &self.context.storage;
@@ -188,7 +221,7 @@ impl DeviceKeyService {
                     }
                 }
             }
-            if *user_id == requester.user_id {
+            if requester == Some(user_id.as_ref()) {
                 if let Some(json) = storage
                     .keys
                     .cross_signing_key(user_id, "user_signing")
@@ -203,12 +236,19 @@ impl DeviceKeyService {
         Ok(result)
     }
 
-    /// `/keys/claim`: one key per requested device.
-    pub async fn claim(
-        &self,
-        wanted: &BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, String>>,
-    ) -> ServiceResult<BTreeMap<OwnedUserId, BTreeMap<OwnedDeviceId, BTreeMap<String, JsonValue>>>>
-    {
+    /// `/keys/claim`: one key per requested device, other servers' devices' keys claimed
+    /// from their servers.
+    pub async fn claim(&self, wanted: &KeyClaims) -> ServiceResult<KeyClaimResult> {
+        let mut result = KeyClaimResult {
+            one_time_keys: self.claim_local(wanted).await?,
+            ..Default::default()
+        };
+        self.claim_remote(wanted, &mut result).await;
+        Ok(result)
+    }
+
+    /// One key per requested device of a local user.
+    pub async fn claim_local(&self, wanted: &KeyClaims) -> ServiceResult<ClaimedKeys> {
         let mut claimed = BTreeMap::new();
         for (user_id, devices) in wanted {
             if user_id.server_name() != self.context.server_name {
@@ -220,7 +260,7 @@ impl DeviceKeyService {
                     .context
                     .storage
                     .keys
-                    .claim(user_id, device_id, algorithm)
+                    .claim(user_id, device_id, algorithm.as_str())
                     .await?
                 {
                     let key = serde_json::from_str(&json).unwrap_or(JsonValue::String(json));

@@ -101,6 +101,11 @@ impl FederationService {
         url
     }
 
+    /// This server's name, which signs its requests.
+    pub fn server_name(&self) -> &ServerName {
+        &self.context.server_name
+    }
+
     /// Sends a signed request to another server and parses its answer.
     pub async fn send<R>(
         &self,

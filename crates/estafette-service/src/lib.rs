@@ -21,6 +21,7 @@ mod presence;
 mod profiles;
 mod push;
 mod receipts;
+mod remote_keys;
 mod rooms;
 mod server_keys;
 mod sessions;
@@ -43,7 +44,7 @@ pub use accounts::{AccountService, NewAccount, Registration};
 pub use backup::{BackupInfo, BackupService, BackupSessions};
 pub use cross_signing::SignatureFailure;
 pub use dehydrated::{DehydratedDevice, DehydratedDeviceService};
-pub use device_keys::{DeviceKeyService, KeyQueryResult};
+pub use device_keys::{ClaimedKeys, DeviceKeyService, KeyClaimResult, KeyClaims, KeyQueryResult};
 pub use devices::DeviceService;
 pub use error::{ServiceError, ServiceResult};
 pub use estafette_storage::DeviceRecord;
@@ -143,7 +144,7 @@ impl Services {
         let typing = TypingService::new(context.clone());
         let receipts = ReceiptService::new(context.clone());
         let presence = PresenceService::new(context.clone());
-        let device_keys = DeviceKeyService::new(context.clone());
+        let device_keys = DeviceKeyService::new(context.clone(), federation.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Ok(Self {
             shared_secret: SharedSecretRegistration::new(

@@ -86,6 +86,7 @@ async fn get_keys(
         typed(serde_json::to_value(&result.self_signing_keys).unwrap_or_default())?;
     response.user_signing_keys =
         typed(serde_json::to_value(&result.user_signing_keys).unwrap_or_default())?;
+    response.failures = result.failures;
     Ok(RumaResponse(response))
 }
 
@@ -94,21 +95,15 @@ async fn claim_keys(
     State(state): State<AppState>,
     request: Ruma<claim_keys::v3::Request>,
 ) -> ApiResult<claim_keys::v3::Response> {
-    let wanted = request
-        .body
-        .one_time_keys
-        .iter()
-        .map(|(user, devices)| {
-            let devices = devices
-                .iter()
-                .map(|(device, algorithm)| (device.clone(), algorithm.to_string()))
-                .collect();
-            (user.clone(), devices)
-        })
-        .collect();
-    let claimed = state.services.device_keys.claim(&wanted).await?;
-    let claimed = typed(serde_json::to_value(&claimed).unwrap_or_default())?;
-    Ok(RumaResponse(claim_keys::v3::Response::new(claimed)))
+    let claimed = state
+        .services
+        .device_keys
+        .claim(&request.body.one_time_keys)
+        .await?;
+    let keys = typed(serde_json::to_value(&claimed.one_time_keys).unwrap_or_default())?;
+    let mut response = claim_keys::v3::Response::new(keys);
+    response.failures = claimed.failures;
+    Ok(RumaResponse(response))
 }
 
 /// `GET /_matrix/client/v3/keys/changes`

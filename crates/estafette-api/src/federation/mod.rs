@@ -2,6 +2,7 @@
 
 mod directory;
 mod discovery;
+mod keys;
 mod query;
 
 use axum::Router;
@@ -11,5 +12,6 @@ use crate::AppState;
 pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = discovery::routes(router);
     let router = directory::routes(router);
+    let router = keys::routes(router);
     query::routes(router)
 }

@@ -9,6 +9,7 @@ mod directory;
 mod encryption;
 mod ephemeral;
 mod errors;
+mod federated_keys;
 mod federation;
 mod presence;
 mod profile;

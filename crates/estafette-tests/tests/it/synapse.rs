@@ -121,4 +121,55 @@ async fn estafette_and_synapse_answer_each_others_queries() {
         on_estafette.body["room_id"]
     );
     assert_eq!(listed.body["chunk"].as_array().map(Vec::len), Some(1));
+
+    // End-to-end keys: each queries and claims the keys of the other's SDK device.
+    let bob_sdk = matrix_sdk::Client::builder()
+        .homeserver_url(synapse.base_url())
+        .build()
+        .await
+        .unwrap();
+    bob_sdk
+        .matrix_auth()
+        .login_username("bob", "bob's password")
+        .send()
+        .await
+        .unwrap();
+    bob_sdk
+        .sync_once(matrix_sdk::config::SyncSettings::default())
+        .await
+        .unwrap();
+    let dora = estafette.register_user("dora").await;
+    dora.client
+        .sync_once(matrix_sdk::config::SyncSettings::default())
+        .await
+        .unwrap();
+    for (asker, owner) in [(&alice, &bob_sdk), (&bob, &dora.client)] {
+        let (owner_id, device) = (owner.user_id().unwrap(), owner.device_id().unwrap());
+        let query = asker
+            .post(
+                "/_matrix/client/v3/keys/query",
+                json!({"device_keys": {owner_id: []}}),
+            )
+            .await;
+        query.assert_ok();
+        let keys = &query.body["device_keys"][owner_id.as_str()][device.as_str()]["keys"];
+        assert_eq!(
+            keys[format!("ed25519:{device}")].as_str(),
+            Some(owner.encryption().ed25519_key().await.unwrap().as_str()),
+            "{query:?}"
+        );
+        let claim = asker
+            .post(
+                "/_matrix/client/v3/keys/claim",
+                json!({"one_time_keys": {owner_id: {device: "signed_curve25519"}}}),
+            )
+            .await;
+        claim.assert_ok();
+        let claimed = &claim.body["one_time_keys"][owner_id.as_str()][device.as_str()];
+        assert_eq!(
+            claimed.as_object().map(|keys| keys.len()),
+            Some(1),
+            "{claim:?}"
+        );
+    }
 }

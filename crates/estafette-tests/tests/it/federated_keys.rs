@@ -1,0 +1,73 @@
+//! End-to-end keys of another server's users: queried and claimed through their server.
+
+use estafette_tests::TestServer;
+use matrix_sdk::config::SyncSettings;
+use serde_json::json;
+
+#[tokio::test]
+async fn a_user_queries_and_claims_keys_of_another_servers_devices() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let (_, alice, _) = home.raw().register("alice", "alice's password").await;
+    let alice = home.raw().clone_with(&alice);
+    // Bob's SDK uploads his device and one-time keys to his own server.
+    let bob = remote.register_user("bob").await;
+    bob.client.sync_once(SyncSettings::default()).await.unwrap();
+    let bob_id = bob.client.user_id().unwrap().to_string();
+    let device_id = bob.client.device_id().unwrap().to_string();
+    let bob_raw = remote.raw().with_token(bob.client.access_token().unwrap());
+    let own_view = bob_raw
+        .post(
+            "/_matrix/client/v3/keys/query",
+            json!({"device_keys": {&bob_id: []}}),
+        )
+        .await;
+    let bob_keys = &own_view.body["device_keys"][&bob_id][&device_id];
+    assert!(bob_keys["keys"].is_object(), "{own_view:?}");
+    let available = bob_raw
+        .post("/_matrix/client/v3/keys/upload", json!({}))
+        .await
+        .body["one_time_key_counts"]["signed_curve25519"]
+        .as_u64()
+        .unwrap();
+    assert!(available > 0);
+
+    // Alice sees exactly the keys Bob's server holds; a server that cannot be reached is
+    // reported as a failure, not an error.
+    let unreachable = "@carol:localhost:1";
+    let query = alice
+        .post(
+            "/_matrix/client/v3/keys/query",
+            json!({"device_keys": {&bob_id: [], unreachable: []}}),
+        )
+        .await;
+    query.assert_ok();
+    let seen = &query.body["device_keys"][&bob_id][&device_id];
+    assert_eq!(seen["keys"], bob_keys["keys"]);
+    assert_eq!(seen["signatures"], bob_keys["signatures"]);
+    assert!(
+        query.body["failures"]["localhost:1"].is_object(),
+        "{query:?}"
+    );
+
+    // A claimed one-time key is gone from Bob's server.
+    let claim = alice
+        .post(
+            "/_matrix/client/v3/keys/claim",
+            json!({"one_time_keys": {&bob_id: {&device_id: "signed_curve25519"}}}),
+        )
+        .await;
+    claim.assert_ok();
+    let claimed = claim.body["one_time_keys"][&bob_id][&device_id]
+        .as_object()
+        .expect("a key for Bob's device");
+    let (key_id, key) = claimed.iter().next().unwrap();
+    assert!(key_id.starts_with("signed_curve25519:"), "{claim:?}");
+    assert!(key["signatures"][&bob_id].is_object());
+    let left = bob_raw
+        .post("/_matrix/client/v3/keys/upload", json!({}))
+        .await
+        .body["one_time_key_counts"]["signed_curve25519"]
+        .as_u64();
+    assert_eq!(left, Some(available - 1));
+}
