@@ -22,6 +22,7 @@ mod profiles;
 mod push;
 mod receipts;
 mod remote_keys;
+pub use remote_keys::DeviceList;
 mod rooms;
 mod server_keys;
 mod sessions;

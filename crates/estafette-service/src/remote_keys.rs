@@ -13,7 +13,7 @@ use serde_json::{Value as JsonValue, json};
 use tokio::task::JoinSet;
 
 use crate::device_keys::{KeyClaimResult, KeyClaims, KeyQueryResult};
-use crate::{DeviceKeyService, FederationService};
+use crate::{DeviceKeyService, FederationService, ServiceError, ServiceResult};
 
 /// The entries of `wanted` whose users live on other servers, by server.
 fn by_remote_server<V: Clone>(
@@ -140,5 +140,51 @@ impl DeviceKeyService {
                 result.one_time_keys.insert(user_id, devices);
             }
         }
+    }
+}
+
+/// A local user's devices and cross-signing keys, as another server tracks them.
+#[derive(Debug)]
+pub struct DeviceList {
+    /// Grows whenever the list may have changed.
+    pub stream_id: u64,
+    /// Each device's id, signed keys and display name.
+    pub devices: Vec<(OwnedDeviceId, JsonValue, Option<String>)>,
+    pub master_key: Option<JsonValue>,
+    pub self_signing_key: Option<JsonValue>,
+}
+
+impl DeviceKeyService {
+    /// `GET /_matrix/federation/v1/user/devices/{userId}` for a local user.
+    pub async fn device_list(&self, user_id: &ruma::UserId) -> ServiceResult<DeviceList> {
+        let context = self.context();
+        if !crate::accounts::is_active_local_user(context, user_id).await? {
+            return Err(ServiceError::NotFound(format!(
+                "{user_id} is not a user here"
+            )));
+        }
+        let stream_id = context.storage.streams.current().await?;
+        let wanted = BTreeMap::from([(user_id.to_owned(), Vec::new())]);
+        let mut keys = self.query_local(None, &wanted).await?;
+        let devices = keys
+            .device_keys
+            .remove(user_id)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(device_id, keys)| {
+                let name = keys
+                    .get("unsigned")
+                    .and_then(|unsigned| unsigned.get("device_display_name"))
+                    .and_then(JsonValue::as_str)
+                    .map(ToOwned::to_owned);
+                (device_id, keys, name)
+            })
+            .collect();
+        Ok(DeviceList {
+            stream_id: u64::try_from(stream_id).unwrap_or_default(),
+            devices,
+            master_key: keys.master_keys.remove(user_id),
+            self_signing_key: keys.self_signing_keys.remove(user_id),
+        })
     }
 }

@@ -1,8 +1,9 @@
-//! This server's users' end-to-end keys, for other servers:
-//! `/_matrix/federation/v1/user/keys/query` and `/_matrix/federation/v1/user/keys/claim`.
+//! This server's users' devices and end-to-end keys, for other servers:
+//! `/_matrix/federation/v1/user/keys/{query,claim}` and `/_matrix/federation/v1/user/devices`.
 
 use axum::Router;
 use axum::extract::State;
+use ruma::api::federation::device::get_devices;
 use ruma::api::federation::keys::{claim_keys, get_keys};
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -10,7 +11,7 @@ use crate::router::RouterExt;
 use crate::{ApiError, AppState};
 
 pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
-    router.ruma(get_keys).ruma(claim_keys)
+    router.ruma(get_keys).ruma(claim_keys).ruma(get_devices)
 }
 
 /// Builds a ruma field from plain JSON of the same shape.
@@ -53,4 +54,24 @@ async fn claim_keys(
     Ok(RumaResponse(claim_keys::v1::Response::new(typed(
         &claimed,
     )?)))
+}
+
+/// `GET /_matrix/federation/v1/user/devices/{userId}`: a local user's devices with their keys.
+async fn get_devices(
+    State(state): State<AppState>,
+    request: Ruma<get_devices::v1::Request>,
+) -> ApiResult<get_devices::v1::Response> {
+    let user_id = &request.body.user_id;
+    tracing::debug!(origin = ?request.origin, %user_id, "device list query");
+    let list = state.services.device_keys.device_list(user_id).await?;
+    let stream_id = ruma::UInt::new_saturating(list.stream_id);
+    let mut response = get_devices::v1::Response::new(user_id.clone(), stream_id);
+    for (device_id, keys, name) in list.devices {
+        let mut device = get_devices::v1::UserDevice::new(device_id, typed(keys)?);
+        device.device_display_name = name;
+        response.devices.push(device);
+    }
+    response.master_key = list.master_key.map(typed).transpose()?;
+    response.self_signing_key = list.self_signing_key.map(typed).transpose()?;
+    Ok(RumaResponse(response))
 }

@@ -71,3 +71,54 @@ async fn a_user_queries_and_claims_keys_of_another_servers_devices() {
         .as_u64();
     assert_eq!(left, Some(available - 1));
 }
+
+#[tokio::test]
+async fn a_server_reads_another_servers_user_device_list() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let bob = remote.register_user("bob").await;
+    bob.client.sync_once(SyncSettings::default()).await.unwrap();
+    let bob_id = bob.client.user_id().unwrap().to_owned();
+    let device_id = bob.client.device_id().unwrap().to_owned();
+
+    // The home server signs the request with its own key, as it would to track Bob's devices.
+    use ruma::api::federation::device::get_devices;
+    let destination = ruma::ServerName::parse(remote.server_name()).unwrap();
+    let bob_id = ruma::UserId::parse(bob_id.as_str()).unwrap();
+    let list = home
+        .services()
+        .federation
+        .send(&destination, get_devices::v1::Request::new(bob_id.clone()))
+        .await
+        .expect("Bob's server answers");
+    assert_eq!(list.user_id, bob_id);
+    assert_eq!(list.devices.len(), 1);
+    let device = &list.devices[0];
+    assert_eq!(device.device_id.as_str(), device_id.as_str());
+    assert_eq!(
+        device.device_display_name.as_deref(),
+        Some("bob's first device")
+    );
+    let keys: serde_json::Value = serde_json::from_str(device.keys.json().get()).unwrap();
+    assert_eq!(
+        keys["keys"][format!("ed25519:{device_id}")].as_str(),
+        Some(
+            bob.client
+                .encryption()
+                .ed25519_key()
+                .await
+                .unwrap()
+                .as_str()
+        )
+    );
+
+    let nobody = ruma::UserId::parse(format!("@nobody:{}", remote.server_name())).unwrap();
+    assert!(
+        home.services()
+            .federation
+            .send(&destination, get_devices::v1::Request::new(nobody))
+            .await
+            .is_err(),
+        "unknown users have no device list"
+    );
+}
