@@ -121,4 +121,26 @@ async fn a_server_reads_another_servers_user_device_list() {
             .is_err(),
         "unknown users have no device list"
     );
+
+    // A server answers only for its own users, whatever it is asked.
+    use ruma::api::federation::keys::get_keys;
+    let alice = home.register_user("alice").await;
+    alice
+        .client
+        .sync_once(SyncSettings::default())
+        .await
+        .unwrap();
+    let alice_id = ruma::UserId::parse(alice.client.user_id().unwrap().as_str()).unwrap();
+    let wanted = std::collections::BTreeMap::from([
+        (bob_id.clone(), Vec::new()),
+        (alice_id.clone(), Vec::new()),
+    ]);
+    let keys = home
+        .services()
+        .federation
+        .send(&destination, get_keys::v1::Request::new(wanted))
+        .await
+        .expect("Bob's server answers");
+    assert!(keys.device_keys.contains_key(&bob_id));
+    assert!(!keys.device_keys.contains_key(&alice_id), "{keys:?}");
 }

@@ -203,6 +203,21 @@ async fn a_remote_alias_resolves_through_its_server() {
         .get(&format!("/_matrix/client/v3/directory/room/{unknown}"))
         .await
         .assert_error(404, "M_NOT_FOUND");
+
+    // A server does not answer for another server's aliases.
+    use ruma::api::federation::query::get_room_information;
+    let destination = ruma::ServerName::parse(remote.server_name()).unwrap();
+    let foreign = ruma::RoomAliasId::parse(format!("#ministry:{}", home.server_name())).unwrap();
+    assert!(
+        home.services()
+            .federation
+            .send(
+                &destination,
+                get_room_information::v1::Request::new(foreign)
+            )
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
