@@ -23,10 +23,12 @@ mod push;
 mod receipts;
 mod remote_keys;
 pub use remote_keys::DeviceList;
+mod openid;
 mod rooms;
 mod server_keys;
 mod sessions;
 mod shared_secret;
+pub use openid::{OpenIdService, OpenIdToken};
 pub mod state_resolution;
 mod sync;
 mod to_device;
@@ -133,6 +135,7 @@ pub struct Services {
     pub server_keys: ServerKeysService,
     pub federation: FederationService,
     pub shared_secret: SharedSecretRegistration,
+    pub openid: OpenIdService,
 }
 
 impl Services {
@@ -148,6 +151,7 @@ impl Services {
         let device_keys = DeviceKeyService::new(context.clone(), federation.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Ok(Self {
+            openid: OpenIdService::new(context.clone()),
             shared_secret: SharedSecretRegistration::new(
                 context.clone(),
                 accounts.clone(),

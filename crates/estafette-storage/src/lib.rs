@@ -32,6 +32,7 @@ pub struct Storage {
     pub filters: Arc<dyn FilterRepository>,
     pub uia_sessions: Arc<dyn UiaSessionRepository>,
     pub registration_nonces: Arc<dyn RegistrationNonceRepository>,
+    pub openid_tokens: Arc<dyn OpenIdTokenRepository>,
     pub rooms: Arc<dyn RoomRepository>,
     pub events: Arc<dyn EventRepository>,
     pub state: Arc<dyn StateRepository>,

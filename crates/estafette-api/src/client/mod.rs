@@ -12,6 +12,7 @@ pub(crate) mod filter;
 mod keys;
 mod membership;
 mod message;
+mod openid;
 mod pdu_format;
 mod presence;
 mod profile;
@@ -33,6 +34,7 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = discovery::routes(router);
     let router = session::routes(router);
     let router = account::routes(router);
+    let router = openid::routes(router);
     let router = device::routes(router);
     let router = profile::routes(router);
     let router = account_data::routes(router);

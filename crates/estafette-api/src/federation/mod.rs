@@ -3,6 +3,7 @@
 mod directory;
 mod discovery;
 mod keys;
+mod openid;
 mod query;
 
 use axum::Router;
@@ -13,5 +14,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = discovery::routes(router);
     let router = directory::routes(router);
     let router = keys::routes(router);
+    let router = openid::routes(router);
     query::routes(router)
 }

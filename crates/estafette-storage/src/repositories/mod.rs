@@ -10,6 +10,7 @@ mod events;
 mod filters;
 mod keys;
 mod memberships;
+mod openid_tokens;
 mod presence;
 mod profiles;
 mod push;
@@ -36,6 +37,7 @@ pub use events::{
 pub use filters::FilterRepository;
 pub use keys::{ClaimedKey, KeyRepository, NewKey};
 pub use memberships::{MembershipRecord, MembershipRepository};
+pub use openid_tokens::OpenIdTokenRepository;
 pub use presence::{PresenceRecord, PresenceRepository};
 pub use profiles::ProfileRepository;
 pub use push::{

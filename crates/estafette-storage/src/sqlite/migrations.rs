@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         5,
         include_str!("../../migrations/sqlite/0005_federation.sql"),
     ),
+    (6, include_str!("../../migrations/sqlite/0006_openid.sql")),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

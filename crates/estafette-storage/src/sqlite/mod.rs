@@ -10,6 +10,7 @@ mod filters;
 mod keys;
 mod memberships;
 mod migrations;
+mod openid_tokens;
 mod presence;
 mod profiles;
 mod push;
@@ -62,6 +63,7 @@ fn storage(pool: SqlitePool) -> Storage {
         filters: db.clone(),
         uia_sessions: db.clone(),
         registration_nonces: db.clone(),
+        openid_tokens: db.clone(),
         rooms: db.clone(),
         events: db.clone(),
         state: db.clone(),

@@ -272,3 +272,57 @@ async fn a_user_browses_another_servers_room_directory() {
     let own = alice.get("/_matrix/client/v3/publicRooms").await;
     assert_eq!(names(&own.body), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn a_third_party_learns_who_holds_an_openid_token() {
+    let server = TestServer::builder().federation().start().await;
+    let (alice_id, alice, _) = server.raw().register("alice", "alice's password").await;
+    let alice = server.raw().clone_with(&alice);
+    let issued = alice
+        .post(
+            &format!("/_matrix/client/v3/user/{alice_id}/openid/request_token"),
+            serde_json::json!({}),
+        )
+        .await;
+    issued.assert_ok();
+    assert_eq!(issued.body["token_type"], "Bearer");
+    assert_eq!(issued.body["matrix_server_name"], server.server_name());
+    assert_eq!(issued.body["expires_in"], 3600);
+    let token = issued.body["access_token"].as_str().unwrap().to_owned();
+
+    // A widget or call service asks the federation listener, without signing.
+    let federation = server.federation_url().unwrap();
+    let user_info = |token: String| {
+        // Tokens are alphanumeric: nothing to escape.
+        let url =
+            format!("{federation}/_matrix/federation/v1/openid/userinfo?access_token={token}");
+        async move {
+            let response = insecure_client().get(url).send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<Value>().await.unwrap())
+        }
+    };
+    let (status, body) = user_info(token.clone()).await;
+    assert_eq!(
+        (status, body["sub"].as_str()),
+        (200, Some(alice_id.as_str()))
+    );
+    let (status, body) = user_info("eot_forged".into()).await;
+    assert_eq!(
+        (status, body["errcode"].as_str()),
+        (401, Some("M_UNKNOWN_TOKEN"))
+    );
+
+    // Only for oneself, and only for an hour.
+    let bob_id = format!("@bob:{}", server.server_name());
+    alice
+        .post(
+            &format!("/_matrix/client/v3/user/{bob_id}/openid/request_token"),
+            serde_json::json!({}),
+        )
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    server.advance_clock(3_600_001);
+    let (status, _) = user_info(token).await;
+    assert_eq!(status, 401);
+}
