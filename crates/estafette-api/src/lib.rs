@@ -8,6 +8,7 @@ mod error;
 mod extract;
 mod fallback;
 mod federation;
+mod json;
 mod public_rooms;
 mod rate_limit;
 mod router;

@@ -17,6 +17,7 @@ use ruma::{OwnedRoomId, UInt};
 use serde_json::Value as JsonValue;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::json::{plain, raw};
 use crate::router::RouterExt;
 use crate::{ApiError, AppState};
 
@@ -38,17 +39,6 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
         .ruma(delete_backup_keys_for_session)
 }
 
-fn json<T>(raw: &Raw<T>) -> Result<JsonValue, ApiError> {
-    serde_json::from_str(raw.json().get())
-        .map_err(|e| ApiError::bad_json(format!("Invalid JSON: {e}")))
-}
-
-fn raw<T>(value: &JsonValue) -> Result<Raw<T>, ApiError> {
-    serde_json::value::to_raw_value(value)
-        .map(Raw::from_json)
-        .map_err(|e| ApiError::bad_json(e.to_string()))
-}
-
 fn count(n: u64) -> UInt {
     UInt::new(n).unwrap_or_default()
 }
@@ -65,7 +55,7 @@ fn sessions_in<T>(
 ) -> Result<BTreeMap<String, JsonValue>, ApiError> {
     sessions
         .iter()
-        .map(|(id, data)| Ok((id.clone(), json(data)?)))
+        .map(|(id, data)| Ok((id.clone(), plain(data)?)))
         .collect()
 }
 
@@ -91,7 +81,7 @@ async fn create_backup_version(
     let version = state
         .services
         .backup
-        .create_version(user, &json(&request.body.algorithm)?)
+        .create_version(user, &plain(&request.body.algorithm)?)
         .await?;
     Ok(RumaResponse(create_backup_version::v3::Response::new(
         version,
@@ -161,7 +151,7 @@ async fn update_backup_version(
         .update_version(
             &request.requester()?.user_id,
             &body.version,
-            &json(&body.algorithm)?,
+            &plain(&body.algorithm)?,
         )
         .await?;
     Ok(RumaResponse(update_backup_version::v3::Response::new()))
@@ -227,7 +217,7 @@ async fn add_backup_keys_for_session(
     let body = &request.body;
     let rooms = one_room(
         &body.room_id,
-        BTreeMap::from([(body.session_id.clone(), json(&body.session_data)?)]),
+        BTreeMap::from([(body.session_id.clone(), plain(&body.session_data)?)]),
     );
     let (n, etag) = state
         .services

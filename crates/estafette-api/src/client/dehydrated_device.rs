@@ -10,9 +10,9 @@ use ruma::api::client::dehydrated_device::{
     delete_dehydrated_device, get_dehydrated_device, get_events, put_dehydrated_device,
 };
 use ruma::serde::Raw;
-use serde_json::Value as JsonValue;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::json::{plain, raw};
 use crate::router::RouterExt;
 use crate::{ApiError, AppState};
 
@@ -24,17 +24,6 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
         .ruma(get_events)
 }
 
-fn value<T>(raw: &Raw<T>) -> Result<JsonValue, ApiError> {
-    serde_json::from_str(raw.json().get())
-        .map_err(|e| ApiError::bad_json(format!("Invalid JSON: {e}")))
-}
-
-fn raw<T>(value: &JsonValue) -> Result<Raw<T>, ApiError> {
-    serde_json::value::to_raw_value(value)
-        .map(Raw::from_json)
-        .map_err(|e| ApiError::bad_json(e.to_string()))
-}
-
 /// `PUT …/dehydrated_device`
 async fn put_dehydrated_device(
     State(state): State<AppState>,
@@ -43,14 +32,14 @@ async fn put_dehydrated_device(
     let body = &request.body;
     let keys = |map: &BTreeMap<ruma::OwnedOneTimeKeyId, Raw<ruma::encryption::OneTimeKey>>| {
         map.iter()
-            .map(|(id, key)| Ok((id.to_string(), value(key)?)))
+            .map(|(id, key)| Ok((id.to_string(), plain(key)?)))
             .collect::<Result<BTreeMap<_, _>, ApiError>>()
     };
     let device = DehydratedDevice {
         device_id: body.device_id.clone(),
         display_name: body.initial_device_display_name.clone(),
-        device_data: value(&body.device_data)?,
-        device_keys: value(&body.device_keys)?,
+        device_data: plain(&body.device_data)?,
+        device_keys: plain(&body.device_keys)?,
         one_time_keys: keys(&body.one_time_keys)?,
         fallback_keys: keys(&body.fallback_keys)?,
     };

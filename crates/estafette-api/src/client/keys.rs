@@ -12,6 +12,7 @@ use ruma::api::client::keys::{
 use serde_json::Value as JsonValue;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::json::{plain, typed};
 use crate::router::RouterExt;
 use crate::{ApiError, AppState};
 
@@ -25,31 +26,19 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
         .ruma(upload_signatures)
 }
 
-/// Reads raw JSON the client sent as a plain value.
-fn value<T>(raw: &ruma::serde::Raw<T>) -> Result<JsonValue, ApiError> {
-    serde_json::from_str(raw.json().get())
-        .map_err(|e| ApiError::bad_json(format!("Invalid key JSON: {e}")))
-}
-
-/// Builds a ruma field from plain JSON of the same shape.
-fn typed<T: serde::de::DeserializeOwned>(value: JsonValue) -> Result<T, ApiError> {
-    serde_json::from_value(value)
-        .map_err(|e| ApiError::bad_json(format!("Stored keys are malformed: {e}")))
-}
-
 /// `POST /_matrix/client/v3/keys/upload`
 async fn upload_keys(
     State(state): State<AppState>,
     request: Ruma<upload_keys::v3::Request>,
 ) -> ApiResult<upload_keys::v3::Response> {
     let body = &request.body;
-    let device_keys = body.device_keys.as_ref().map(value).transpose()?;
+    let device_keys = body.device_keys.as_ref().map(plain).transpose()?;
     let keys = |map: &BTreeMap<
         ruma::OwnedOneTimeKeyId,
         ruma::serde::Raw<ruma::encryption::OneTimeKey>,
     >| {
         map.iter()
-            .map(|(id, key)| Ok((id.to_string(), value(key)?)))
+            .map(|(id, key)| Ok((id.to_string(), plain(key)?)))
             .collect::<Result<BTreeMap<_, _>, ApiError>>()
     };
     let counts = state
@@ -80,12 +69,10 @@ async fn get_keys(
         .query(request.requester()?, &request.body.device_keys)
         .await?;
     let mut response = get_keys::v3::Response::new();
-    response.device_keys = typed(serde_json::to_value(&result.device_keys).unwrap_or_default())?;
-    response.master_keys = typed(serde_json::to_value(&result.master_keys).unwrap_or_default())?;
-    response.self_signing_keys =
-        typed(serde_json::to_value(&result.self_signing_keys).unwrap_or_default())?;
-    response.user_signing_keys =
-        typed(serde_json::to_value(&result.user_signing_keys).unwrap_or_default())?;
+    response.device_keys = typed(&result.device_keys)?;
+    response.master_keys = typed(&result.master_keys)?;
+    response.self_signing_keys = typed(&result.self_signing_keys)?;
+    response.user_signing_keys = typed(&result.user_signing_keys)?;
     response.failures = result.failures;
     Ok(RumaResponse(response))
 }
@@ -100,7 +87,7 @@ async fn claim_keys(
         .device_keys
         .claim(&request.body.one_time_keys)
         .await?;
-    let keys = typed(serde_json::to_value(&claimed.one_time_keys).unwrap_or_default())?;
+    let keys = typed(&claimed.one_time_keys)?;
     let mut response = claim_keys::v3::Response::new(keys);
     response.failures = claimed.failures;
     Ok(RumaResponse(response))
@@ -137,9 +124,9 @@ async fn upload_signing_keys(
         .upload_signing_keys(
             request.requester()?,
             &state.services.uia,
-            body.master_key.as_ref().map(value).transpose()?,
-            body.self_signing_key.as_ref().map(value).transpose()?,
-            body.user_signing_key.as_ref().map(value).transpose()?,
+            body.master_key.as_ref().map(plain).transpose()?,
+            body.self_signing_key.as_ref().map(plain).transpose()?,
+            body.user_signing_key.as_ref().map(plain).transpose()?,
             body.auth.as_ref(),
         )
         .await?;

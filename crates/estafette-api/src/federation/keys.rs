@@ -6,19 +6,13 @@ use axum::extract::State;
 use ruma::api::federation::device::get_devices;
 use ruma::api::federation::keys::{claim_keys, get_keys};
 
+use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::json::typed;
 use crate::router::RouterExt;
-use crate::{ApiError, AppState};
 
 pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
     router.ruma(get_keys).ruma(claim_keys).ruma(get_devices)
-}
-
-/// Builds a ruma field from plain JSON of the same shape.
-fn typed<T: serde::de::DeserializeOwned>(value: impl serde::Serialize) -> Result<T, ApiError> {
-    serde_json::to_value(value)
-        .and_then(serde_json::from_value)
-        .map_err(|e| ApiError::bad_json(format!("Stored keys are malformed: {e}")))
 }
 
 /// `POST /_matrix/federation/v1/user/keys/query`: device and cross-signing keys (never a

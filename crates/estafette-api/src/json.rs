@@ -1,0 +1,29 @@
+//! Conversions between ruma's raw JSON fields and the plain JSON the services keep, with a
+//! Matrix error when the JSON does not fit.
+
+use ruma::serde::Raw;
+use serde_json::Value as JsonValue;
+
+use crate::ApiError;
+
+/// Reads raw JSON a client sent as a plain value.
+pub(crate) fn plain<T>(raw: &Raw<T>) -> Result<JsonValue, ApiError> {
+    serde_json::from_str(raw.json().get())
+        .map_err(|e| ApiError::bad_json(format!("Invalid JSON: {e}")))
+}
+
+/// Wraps a plain value as a raw ruma field.
+pub(crate) fn raw<T>(value: &JsonValue) -> Result<Raw<T>, ApiError> {
+    serde_json::value::to_raw_value(value)
+        .map(Raw::from_json)
+        .map_err(|e| ApiError::bad_json(e.to_string()))
+}
+
+/// Builds a typed ruma field from plain data of the same shape.
+pub(crate) fn typed<T: serde::de::DeserializeOwned>(
+    value: impl serde::Serialize,
+) -> Result<T, ApiError> {
+    serde_json::to_value(value)
+        .and_then(serde_json::from_value)
+        .map_err(|e| ApiError::bad_json(format!("Stored data is malformed: {e}")))
+}
