@@ -174,6 +174,13 @@ impl From<ServiceError> for ApiError {
             ServiceError::RoomInUse(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::RoomInUse, message)
             }
+            ServiceError::IncompatibleRoomVersion(version) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::IncompatibleRoomVersion(
+                    ruma::api::error::IncompatibleRoomVersionErrorData::new(version.clone()),
+                ),
+                message,
+            ),
             ServiceError::UnsupportedRoomVersion(_) => Self::new(
                 StatusCode::BAD_REQUEST,
                 ErrorKind::UnsupportedRoomVersion,

@@ -72,6 +72,17 @@ impl<T> Ruma<T> {
         self.requester.as_ref().ok_or_else(ApiError::missing_token)
     }
 
+    /// The server that signed a federation request; always present on federation endpoints.
+    pub fn origin(&self) -> Result<&ruma::ServerName, ApiError> {
+        self.origin.as_deref().ok_or_else(|| {
+            ApiError::new(
+                http::StatusCode::UNAUTHORIZED,
+                ruma::api::error::ErrorKind::Unauthorized,
+                "This endpoint requires a signed federation request".to_owned(),
+            )
+        })
+    }
+
     /// The client's address, as a rate-limiting key.
     pub fn client_key(&self) -> String {
         self.client_ip.map(|ip| ip.to_string()).unwrap_or_default()
@@ -103,13 +114,15 @@ where
         let http_request = http::Request::from_parts(parts, body.as_ref());
 
         let origin = match <T::Authentication as AuthRequirement>::TOKEN {
-            TokenRequirement::ServerSignatures => Some(
-                state
+            TokenRequirement::ServerSignatures => {
+                let origin = state
                     .services
                     .federation
                     .verify_request(&http_request)
-                    .await?,
-            ),
+                    .await?;
+                state.services.federation_sender.peer_is_up(&origin);
+                Some(origin)
+            }
             _ => None,
         };
         let requester = authenticate::<T>(&http_request, state, client_ip).await?;

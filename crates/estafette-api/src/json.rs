@@ -3,6 +3,7 @@
 
 use ruma::serde::Raw;
 use serde_json::Value as JsonValue;
+use serde_json::value::RawValue as RawJsonValue;
 
 use crate::ApiError;
 
@@ -26,4 +27,21 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
     serde_json::to_value(value)
         .and_then(serde_json::from_value)
         .map_err(|e| ApiError::bad_json(format!("Stored data is malformed: {e}")))
+}
+
+/// A PDU as it goes over federation.
+pub(crate) fn pdu(pdu: &estafette_service::Pdu) -> Result<Box<RawJsonValue>, ApiError> {
+    RawJsonValue::from_string(pdu.json_string())
+        .map_err(|e| estafette_service::ServiceError::Internal(e.to_string()).into())
+}
+
+/// Several PDUs as they go over federation.
+pub(crate) fn pdus(pdus: &[estafette_service::Pdu]) -> Result<Vec<Box<RawJsonValue>>, ApiError> {
+    pdus.iter().map(pdu).collect()
+}
+
+/// A plain value as a raw JSON field.
+pub(crate) fn raw_value(value: &JsonValue) -> Result<Box<RawJsonValue>, ApiError> {
+    serde_json::value::to_raw_value(value)
+        .map_err(|e| estafette_service::ServiceError::Internal(e.to_string()).into())
 }

@@ -41,7 +41,7 @@ pub struct Config {
     pub federation: FederationConfig,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct FederationConfig {
     /// Where the federation and key APIs listen (TLS); federation is off when unset.
@@ -54,6 +54,24 @@ pub struct FederationConfig {
     pub insecure_tls: bool,
     /// Servers this one federates with; empty means every server (open federation).
     pub allowed_servers: Vec<String>,
+    /// The first wait before retrying a destination that failed; it doubles with every
+    /// failure in a row, up to `retry_max_ms`.
+    pub retry_initial_ms: u64,
+    pub retry_max_ms: u64,
+}
+
+impl Default for FederationConfig {
+    fn default() -> Self {
+        Self {
+            listen: None,
+            tls_certificate: None,
+            tls_private_key: None,
+            insecure_tls: false,
+            allowed_servers: Vec::new(),
+            retry_initial_ms: 2_000,
+            retry_max_ms: 600_000,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

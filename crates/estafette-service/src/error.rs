@@ -39,6 +39,9 @@ pub enum ServiceError {
     TooLarge(String),
     #[error("{0}")]
     UnsupportedRoomVersion(String),
+    /// Another server cannot join a room of this version (400 M_INCOMPATIBLE_ROOM_VERSION).
+    #[error("This server does not support room version {0}")]
+    IncompatibleRoomVersion(ruma::RoomVersionId),
     /// The thing to create exists already (409).
     #[error("{0}")]
     Conflict(String),

@@ -12,6 +12,7 @@ mod devices;
 mod error;
 mod event_filter;
 mod federation;
+mod federation_sender;
 mod filters;
 mod keys;
 mod notifier;
@@ -53,6 +54,7 @@ pub use error::{ServiceError, ServiceResult};
 pub use estafette_storage::DeviceRecord;
 pub use event_filter::{EventFilter, RoomFilter};
 pub use federation::FederationService;
+pub use federation_sender::{FederationSender, MAX_EDUS_PER_TRANSACTION, MAX_PDUS_PER_TRANSACTION};
 pub use filters::FilterService;
 pub use keys::ServerKey;
 pub use notifier::{LocalNotifier, Notifier};
@@ -62,9 +64,9 @@ pub use profiles::{DirectoryUser, ProfileService};
 pub use push::PushService;
 pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
 pub use rooms::{
-    CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext, HierarchyPage,
-    HierarchyRoom, MessagesPage, Preset, PublicRoom, PublicRoomsPage, RelationsPage, RoomService,
-    StateMap,
+    Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
+    HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState, MessagesPage, Preset,
+    PublicRoom, PublicRoomsPage, RelationsPage, RoomService, StateMap,
 };
 pub use server_keys::ServerKeysService;
 pub use sessions::{LoginOutcome, Requester, SessionService, TokenGrant};
@@ -134,6 +136,7 @@ pub struct Services {
     pub dehydrated_devices: DehydratedDeviceService,
     pub server_keys: ServerKeysService,
     pub federation: FederationService,
+    pub federation_sender: FederationSender,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
 }
@@ -144,7 +147,12 @@ impl Services {
         let federation = FederationService::new(context.clone())?;
         let sessions = SessionService::new(context.clone());
         let uia = UiaService::new(context.clone(), sessions.clone());
-        let rooms = RoomService::new(context.clone(), federation.clone());
+        let federation_sender = FederationSender::new(context.clone(), federation.clone());
+        let rooms = RoomService::new(
+            context.clone(),
+            federation.clone(),
+            federation_sender.clone(),
+        );
         let typing = TypingService::new(context.clone());
         let receipts = ReceiptService::new(context.clone());
         let presence = PresenceService::new(context.clone());
@@ -184,6 +192,7 @@ impl Services {
             uia,
             context,
             federation,
+            federation_sender,
         })
     }
 }

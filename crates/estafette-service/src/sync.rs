@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ruma::events::StateEventType;
 use ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use serde_json::{Value as JsonValue, json};
 
@@ -19,17 +18,6 @@ pub const DEFAULT_TIMELINE_LIMIT: u32 = 10;
 
 /// To-device messages per sync response.
 const TO_DEVICE_LIMIT: u32 = 100;
-
-/// State types shown to invitees before they join (spec: "stripped state").
-const STRIPPED_STATE_TYPES: &[&str] = &[
-    "m.room.create",
-    "m.room.join_rules",
-    "m.room.name",
-    "m.room.avatar",
-    "m.room.canonical_alias",
-    "m.room.encryption",
-    "m.room.topic",
-];
 
 /// A position in the event stream, as clients see it (`s42`).
 pub fn format_token(position: i64) -> String {
@@ -250,13 +238,13 @@ impl SyncService {
                 }
                 "invite" if changed => {
                     let stripped = self
-                        .stripped_state(&membership.room_id, &membership.event_id)
+                        .stripped_state(requester, &membership.room_id, &membership.event_id)
                         .await?;
                     result.invited.push((membership.room_id, stripped));
                 }
                 "knock" if changed => {
                     let stripped = self
-                        .stripped_state(&membership.room_id, &membership.event_id)
+                        .stripped_state(requester, &membership.room_id, &membership.event_id)
                         .await?;
                     result.knocked.push((membership.room_id, stripped));
                 }
@@ -442,18 +430,29 @@ impl SyncService {
 
     async fn stripped_state(
         &self,
+        requester: &Requester,
         room_id: &RoomId,
         invite_event: &ruma::EventId,
     ) -> ServiceResult<Vec<JsonValue>> {
-        let (state, _) = self.rooms.current_state(room_id).await?;
-        let mut stripped = Vec::new();
-        for kind in STRIPPED_STATE_TYPES {
-            if let Some(event_id) = state.get(&(StateEventType::from(*kind), String::new())) {
-                if let Some(pdu) = self.rooms.pdu(event_id).await? {
-                    stripped.push(strip(&pdu));
-                }
+        // An invite to another server's room came with that server's view of it.
+        if let Some(state) = self
+            .context
+            .storage
+            .memberships
+            .invite_state(room_id, &requester.user_id)
+            .await?
+        {
+            if let Ok(stripped) = serde_json::from_str(&state) {
+                return Ok(stripped);
             }
         }
+        let mut stripped: Vec<JsonValue> = self
+            .rooms
+            .stripped_state_pdus(room_id)
+            .await?
+            .iter()
+            .map(strip)
+            .collect();
         if let Some(invite) = self.rooms.pdu(invite_event).await? {
             stripped.push(strip(&invite));
         }

@@ -30,6 +30,7 @@ pub struct Storage {
     pub profiles: Arc<dyn ProfileRepository>,
     pub account_data: Arc<dyn AccountDataRepository>,
     pub filters: Arc<dyn FilterRepository>,
+    pub federation_outbox: Arc<dyn FederationOutboxRepository>,
     pub uia_sessions: Arc<dyn UiaSessionRepository>,
     pub registration_nonces: Arc<dyn RegistrationNonceRepository>,
     pub openid_tokens: Arc<dyn OpenIdTokenRepository>,

@@ -48,6 +48,9 @@ impl TestServerBuilder {
             config.server_name = format!("localhost:{port}");
             config.federation.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
             config.federation.insecure_tls = true;
+            // A peer that comes back is retried within a second.
+            config.federation.retry_initial_ms = 100;
+            config.federation.retry_max_ms = 1_000;
         })
     }
 

@@ -160,6 +160,8 @@ impl RunningServer {
             .await
         });
         tracing::info!(%addr, server_name = %services.context.server_name, "Estafette is listening");
+        // Whatever an earlier run could not deliver goes out now.
+        services.federation_sender.resume().await?;
         Ok(Self {
             addr,
             federation_addr,

@@ -37,7 +37,7 @@ async fn join_room_by_id(
     state
         .services
         .rooms
-        .join(request.requester()?, room_id)
+        .join(request.requester()?, room_id, &[])
         .await?;
     Ok(RumaResponse(join_room_by_id::v3::Response::new(
         room_id.clone(),
@@ -49,14 +49,20 @@ async fn join_room_by_id_or_alias(
     State(state): State<AppState>,
     request: Ruma<join_room_by_id_or_alias::v3::Request>,
 ) -> ApiResult<join_room_by_id_or_alias::v3::Response> {
-    let room_id = match OwnedRoomId::try_from(request.body.room_id_or_alias.clone()) {
+    let body = &request.body;
+    let mut via = body.via.clone();
+    let room_id = match OwnedRoomId::try_from(body.room_id_or_alias.clone()) {
         Ok(room_id) => room_id,
-        Err(alias) => state.services.rooms.resolve_alias(&alias).await?.0,
+        Err(alias) => {
+            let (room_id, servers) = state.services.rooms.resolve_alias(&alias).await?;
+            via.extend(servers);
+            room_id
+        }
     };
     state
         .services
         .rooms
-        .join(request.requester()?, &room_id)
+        .join(request.requester()?, &room_id, &via)
         .await?;
     Ok(RumaResponse(join_room_by_id_or_alias::v3::Response::new(
         room_id,

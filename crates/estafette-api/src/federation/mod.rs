@@ -2,9 +2,12 @@
 
 mod directory;
 mod discovery;
+mod events;
 mod keys;
+mod membership;
 mod openid;
 mod query;
+mod transactions;
 
 use axum::Router;
 
@@ -15,5 +18,8 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = directory::routes(router);
     let router = keys::routes(router);
     let router = openid::routes(router);
+    let router = events::routes(router);
+    let router = membership::routes(router);
+    let router = transactions::routes(router);
     query::routes(router)
 }

@@ -169,10 +169,7 @@ impl RoomService {
             delta: &create_entries,
             full: &create_entries,
         };
-        let mut group = self
-            .store(&create_pdu, change, creator, None)
-            .await?
-            .state_group;
+        let mut group = self.store(&create_pdu, change, None).await?.state_group;
 
         let mut drafts = vec![EventDraft::state(
             TimelineEventType::RoomMember,

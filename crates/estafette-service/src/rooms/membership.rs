@@ -3,7 +3,7 @@
 //! a refusal reaches the client as 403 with the rule's reason.
 
 use ruma::events::TimelineEventType;
-use ruma::{OwnedEventId, RoomId, UserId};
+use ruma::{OwnedEventId, OwnedServerName, RoomId, UserId};
 use serde_json::{Value as JsonValue, json};
 
 use super::RoomService;
@@ -72,24 +72,64 @@ impl RoomService {
             .event_id)
     }
 
+    /// Joins a room: locally when this server is in it, otherwise through a resident server
+    /// (`via`, the servers of its members, the inviter's, the room ID's).
     pub async fn join(
         &self,
         requester: &Requester,
         room_id: &RoomId,
+        via: &[OwnedServerName],
     ) -> ServiceResult<OwnedEventId> {
-        if let Some(current) = self
+        let current = self
             .context
             .storage
             .memberships
             .get(room_id, &requester.user_id)
-            .await?
-        {
+            .await?;
+        if let Some(current) = &current {
             if current.membership == "join" {
-                return Ok(current.event_id);
+                return Ok(current.event_id.clone());
             }
         }
-        self.set_membership(requester, room_id, &requester.user_id, "join", None)
+        let known = self.context.storage.rooms.get(room_id).await?.is_some();
+        let residents = if known {
+            self.servers_in_room(room_id).await?
+        } else {
+            Vec::new()
+        };
+        if known && (residents.is_empty() || residents.contains(&self.context.server_name)) {
+            return self
+                .set_membership(requester, room_id, &requester.user_id, "join", None)
+                .await;
+        }
+        let mut servers: Vec<OwnedServerName> = via.to_vec();
+        servers.extend(residents);
+        if let Some(inviter) = self.inviting_server(current.as_ref()).await? {
+            servers.push(inviter);
+        }
+        servers.extend(room_id.server_name().map(ToOwned::to_owned));
+        let mut seen = std::collections::HashSet::new();
+        servers.retain(|server| seen.insert(server.clone()));
+        if servers.is_empty() || self.context.config.federation.listen.is_none() {
+            return Err(ServiceError::NotFound(format!("Room {room_id} not found")));
+        }
+        self.join_remote(&requester.user_id, room_id, &servers)
             .await
+            .map_err(|e| e.unavailable_as_not_found(format_args!("Room {room_id}")))
+    }
+
+    /// The server of whoever invited (or let knock) a user, from their membership event.
+    async fn inviting_server(
+        &self,
+        membership: Option<&estafette_storage::MembershipRecord>,
+    ) -> ServiceResult<Option<OwnedServerName>> {
+        let Some(membership) = membership.filter(|m| m.membership == "invite") else {
+            return Ok(None);
+        };
+        Ok(self
+            .pdu(&membership.event_id)
+            .await?
+            .map(|invite| invite.sender.server_name().to_owned()))
     }
 
     pub async fn invite(
@@ -99,6 +139,11 @@ impl RoomService {
         target: &UserId,
         reason: Option<&str>,
     ) -> ServiceResult<()> {
+        if target.server_name() != self.context.server_name {
+            return self
+                .invite_remote(&requester.user_id, room_id, target, reason)
+                .await;
+        }
         if !self.is_local_user(target).await? {
             return Err(ServiceError::NotFound(format!("Unknown user {target}")));
         }
@@ -113,6 +158,20 @@ impl RoomService {
         room_id: &RoomId,
         reason: Option<&str>,
     ) -> ServiceResult<()> {
+        // Declining an invite to a room this server is not in goes through the inviter's.
+        let membership = self
+            .context
+            .storage
+            .memberships
+            .get(room_id, &requester.user_id)
+            .await?;
+        if !self.is_resident(room_id).await? {
+            if let Some(inviter) = self.inviting_server(membership.as_ref()).await? {
+                return self
+                    .leave_remote(&requester.user_id, room_id, &inviter)
+                    .await;
+            }
+        }
         self.room_rules(room_id).await?;
         self.require_membership(
             room_id,

@@ -4,12 +4,17 @@
 
 mod create;
 mod directory;
+mod federated_membership;
+mod federation_reads;
+mod fetch;
 mod hierarchy;
+mod inbound;
 mod membership;
 mod notifications;
 mod power;
 mod read;
 mod relations;
+mod remote_membership;
 mod timeline;
 mod upgrade;
 
@@ -24,13 +29,26 @@ use crate::{Context, Pdu, ServiceError, ServiceResult};
 
 pub use create::{CreateRoom, Preset};
 pub use directory::{DirectoryQuery, PublicRoom, PublicRoomsPage};
+pub use federated_membership::{JOINABLE_ROOM_VERSIONS, JoinedRoomState};
 pub use hierarchy::{HierarchyPage, HierarchyRoom};
+pub use inbound::Accepted;
 pub use notifications::PUSH_RULES;
 pub use read::{Direction, EventContext, MessagesPage};
 pub use relations::RelationsPage;
 
 /// A room's state: `(type, state_key) → event ID`.
 pub type StateMap = BTreeMap<(StateEventType, String), OwnedEventId>;
+
+/// State types shown to invitees before they join (spec: "stripped state").
+pub(crate) const STRIPPED_STATE_TYPES: &[&str] = &[
+    "m.room.create",
+    "m.room.join_rules",
+    "m.room.name",
+    "m.room.avatar",
+    "m.room.canonical_alias",
+    "m.room.encryption",
+    "m.room.topic",
+];
 
 /// The room versions this server creates rooms in.
 pub const CREATABLE_ROOM_VERSIONS: [RoomVersionId; 3] =
@@ -48,6 +66,8 @@ pub struct RoomService {
     pdu_cache: Arc<BoundedCache<ruma::OwnedEventId, Pdu>>,
     /// Other servers' aliases are resolved by asking them.
     federation: crate::FederationService,
+    /// Local events go to the other servers in the room through the outbound queue.
+    sender: crate::FederationSender,
 }
 
 /// A map that forgets everything when full: simple, and enough for hot rooms.
@@ -95,10 +115,15 @@ impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
 }
 
 impl RoomService {
-    pub(crate) fn new(context: Arc<Context>, federation: crate::FederationService) -> Self {
+    pub(crate) fn new(
+        context: Arc<Context>,
+        federation: crate::FederationService,
+        sender: crate::FederationSender,
+    ) -> Self {
         Self {
             context,
             federation,
+            sender,
             locks: Arc::default(),
             state_cache: Arc::new(BoundedCache::new(4_096)),
             pdu_cache: Arc::new(BoundedCache::new(16_384)),

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use estafette_storage::{AppendedEvent, ClientTransaction, NewEvent, StateChange, StateEntry};
+use estafette_storage::{
+    AppendedEvent, ClientTransaction, MembershipChange, NewEvent, StateChange, StateEntry,
+};
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedUserId, RoomId, UInt, UserId};
@@ -63,6 +65,44 @@ impl RoomService {
         sender: &UserId,
         draft: &EventDraft,
         txn: Option<Txn<'_>>,
+    ) -> ServiceResult<Pdu> {
+        let pdu = self
+            .prepare_locked(room_id, rules, state, sender, draft)
+            .await?;
+        let change_entries;
+        let full_entries;
+        let state_change = match &pdu.state_key {
+            Some(key) => {
+                change_entries = vec![(pdu.kind.to_string(), key.clone(), pdu.event_id.clone())];
+                state.insert(
+                    (StateEventType::from(pdu.kind.to_string()), key.clone()),
+                    pdu.event_id.clone(),
+                );
+                full_entries = entries(state);
+                StateChange::Changed {
+                    prev_group: Some(*group),
+                    delta: &change_entries,
+                    full: &full_entries,
+                }
+            }
+            None => StateChange::Unchanged(*group),
+        };
+        let appended = self.store(&pdu, state_change, txn).await?;
+        *group = appended.state_group;
+        self.evaluate_push(&pdu, appended.stream_ordering, state, rules)
+            .await?;
+        Ok(pdu)
+    }
+
+    /// Builds a local event on the room's current state and checks it with the auth rules,
+    /// without storing it.
+    pub(crate) async fn prepare_locked(
+        &self,
+        room_id: &RoomId,
+        rules: &RoomVersionRules,
+        state: &StateMap,
+        sender: &UserId,
+        draft: &EventDraft,
     ) -> ServiceResult<Pdu> {
         let content =
             to_raw_value(&draft.content).map_err(|e| ServiceError::BadJson(e.to_string()))?;
@@ -132,28 +172,6 @@ impl RoomService {
         )
         .map_err(ServiceError::Forbidden)?;
 
-        let change_entries;
-        let full_entries;
-        let state_change = match &pdu.state_key {
-            Some(key) => {
-                change_entries = vec![(pdu.kind.to_string(), key.clone(), pdu.event_id.clone())];
-                state.insert(
-                    (StateEventType::from(pdu.kind.to_string()), key.clone()),
-                    pdu.event_id.clone(),
-                );
-                full_entries = entries(state);
-                StateChange::Changed {
-                    prev_group: Some(*group),
-                    delta: &change_entries,
-                    full: &full_entries,
-                }
-            }
-            None => StateChange::Unchanged(*group),
-        };
-        let appended = self.store(&pdu, state_change, sender, txn).await?;
-        *group = appended.state_group;
-        self.evaluate_push(&pdu, appended.stream_ordering, state, rules)
-            .await?;
         Ok(pdu)
     }
 
@@ -187,31 +205,29 @@ impl RoomService {
         )
     }
 
-    /// Stores an authorised event and notifies everyone it concerns.
+    /// Stores an authorised local event, notifies everyone it concerns and queues it for the
+    /// other servers in the room.
     pub(crate) async fn store(
         &self,
         pdu: &Pdu,
         state: StateChange<'_>,
-        sender: &UserId,
         txn: Option<Txn<'_>>,
     ) -> ServiceResult<AppendedEvent> {
-        let membership_target = (pdu.kind == TimelineEventType::RoomMember)
-            .then(|| {
-                pdu.state_key
-                    .as_deref()
-                    .and_then(|key| UserId::parse(key).ok())
-            })
-            .flatten();
-        let membership = membership_of(pdu);
-        let display_name = membership.as_ref().and_then(|_| {
-            serde_json::from_str::<serde_json::Value>(pdu.content.get())
-                .ok()
-                .and_then(|c| {
-                    c.get("displayname")
-                        .and_then(|d| d.as_str())
-                        .map(ToOwned::to_owned)
-                })
-        });
+        let memberships: Vec<MembershipChange> = membership_change(pdu).into_iter().collect();
+        let appended = self.store_with(pdu, state, None, &memberships, txn).await?;
+        self.broadcast(pdu, &[]).await?;
+        Ok(appended)
+    }
+
+    /// Stores an authorised event with what it changes, and wakes the members concerned.
+    pub(crate) async fn store_with(
+        &self,
+        pdu: &Pdu,
+        state: StateChange<'_>,
+        current_state: Option<StateChange<'_>>,
+        memberships: &[MembershipChange],
+        txn: Option<Txn<'_>>,
+    ) -> ServiceResult<AppendedEvent> {
         let json = pdu.json_string();
         let event_type = pdu.kind.to_string();
         let new_event = NewEvent {
@@ -219,18 +235,16 @@ impl RoomService {
             room_id: &pdu.room_id,
             event_type: &event_type,
             state_key: pdu.state_key.as_deref(),
-            sender,
+            sender: &pdu.sender,
             depth: pdu.depth,
             origin_server_ts: pdu.origin_server_ts.get().into(),
             json: &json,
             prev_events: &pdu.prev_events,
             state,
-            membership: membership_target
-                .as_deref()
-                .zip(membership.as_deref())
-                .map(|(user, membership)| (user, membership, display_name.as_deref())),
+            current_state,
+            memberships,
             transaction: txn.as_ref().map(|t| ClientTransaction {
-                user_id: sender,
+                user_id: &pdu.sender,
                 device_id: t.device_id,
                 txn_id: t.txn_id,
             }),
@@ -247,14 +261,82 @@ impl RoomService {
             .filter(|m| matches!(m.membership.as_str(), "join" | "invite" | "knock"))
             .map(|m| m.user_id)
             .collect();
-        if let Some(target) = membership_target {
-            concerned.push(target);
-        }
+        concerned.extend(memberships.iter().map(|m| m.user_id.clone()));
         self.context
             .notifier
             .notify(&concerned, appended.stream_ordering);
         Ok(appended)
     }
+
+    /// Queues an event for every other server with a member in the room, and for the server
+    /// of a membership event's target (a kicked or invited remote user), except `skip`.
+    pub(crate) async fn broadcast(
+        &self,
+        pdu: &Pdu,
+        skip: &[&ruma::ServerName],
+    ) -> ServiceResult<()> {
+        let mut destinations = self.servers_in_room(&pdu.room_id).await?;
+        if let Some(target) = membership_target(pdu) {
+            destinations.push(target.server_name().to_owned());
+        }
+        destinations.retain(|d| !skip.contains(&d.as_ref()));
+        self.sender
+            .enqueue_pdu(destinations, &pdu.json_string())
+            .await
+    }
+
+    /// Whether this server has a joined member in the room.
+    pub(crate) async fn is_resident(&self, room_id: &RoomId) -> ServiceResult<bool> {
+        Ok(self
+            .servers_in_room(room_id)
+            .await?
+            .contains(&self.context.server_name))
+    }
+
+    /// The servers with a joined member in the room, this one included.
+    pub(crate) async fn servers_in_room(
+        &self,
+        room_id: &RoomId,
+    ) -> ServiceResult<Vec<ruma::OwnedServerName>> {
+        let mut servers: Vec<ruma::OwnedServerName> = self
+            .context
+            .storage
+            .memberships
+            .of_room(room_id)
+            .await?
+            .into_iter()
+            .filter(|m| m.membership == "join")
+            .map(|m| m.user_id.server_name().to_owned())
+            .collect();
+        servers.sort();
+        servers.dedup();
+        Ok(servers)
+    }
+}
+
+/// The user an `m.room.member` event is about.
+pub(crate) fn membership_target(pdu: &Pdu) -> Option<OwnedUserId> {
+    if pdu.kind != TimelineEventType::RoomMember {
+        return None;
+    }
+    pdu.state_key
+        .as_deref()
+        .and_then(|key| UserId::parse(key).ok())
+}
+
+/// The membership index entry a member event sets.
+pub(crate) fn membership_change(pdu: &Pdu) -> Option<MembershipChange> {
+    let user_id = membership_target(pdu)?;
+    let content: serde_json::Value = serde_json::from_str(pdu.content.get()).ok()?;
+    Some(MembershipChange {
+        user_id,
+        membership: content.get("membership")?.as_str()?.to_owned(),
+        event_id: pdu.event_id.clone(),
+        display_name: content
+            .get("displayname")
+            .and_then(|d| d.as_str())
+            .map(ToOwned::to_owned),
+    })
 }
 
 pub(crate) fn entries(state: &StateMap) -> Vec<StateEntry> {
@@ -262,19 +344,4 @@ pub(crate) fn entries(state: &StateMap) -> Vec<StateEntry> {
         .iter()
         .map(|((kind, key), id)| (kind.to_string(), key.clone(), id.clone()))
         .collect()
-}
-
-/// The `membership` of an `m.room.member` event's content.
-pub(crate) fn membership_of(pdu: &Pdu) -> Option<String> {
-    if pdu.kind != TimelineEventType::RoomMember {
-        return None;
-    }
-    serde_json::from_str::<serde_json::Value>(pdu.content.get())
-        .ok()
-        .and_then(|content| {
-            content
-                .get("membership")
-                .and_then(|m| m.as_str())
-                .map(ToOwned::to_owned)
-        })
 }

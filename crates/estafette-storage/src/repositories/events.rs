@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use ruma::{DeviceId, EventId, OwnedEventId, RoomId, UserId};
+use ruma::{DeviceId, EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
 
 use crate::StorageResult;
 
@@ -55,9 +55,21 @@ pub struct NewEvent<'a> {
     /// The events this one points to; they stop being forward extremities.
     pub prev_events: &'a [OwnedEventId],
     pub state: StateChange<'a>,
-    /// For `m.room.member` events: the member, their new membership and display name.
-    pub membership: Option<(&'a UserId, &'a str, Option<&'a str>)>,
+    /// The room's current state after this event when it differs from the state after the
+    /// event itself (a remote event on a fork: both sides resolved); `None` otherwise.
+    pub current_state: Option<StateChange<'a>>,
+    /// The membership index changes this event brings (its own, or what resolution changed).
+    pub memberships: &'a [MembershipChange],
     pub transaction: Option<ClientTransaction<'a>>,
+}
+
+/// A member's new entry in the membership index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MembershipChange {
+    pub user_id: OwnedUserId,
+    pub membership: String,
+    pub event_id: OwnedEventId,
+    pub display_name: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +83,18 @@ pub trait EventRepository: Send + Sync {
     /// Appends the event atomically: the event, its state group, the room's current state and
     /// forward extremities, the membership index and the client transaction.
     async fn append(&self, event: &NewEvent<'_>) -> StorageResult<AppendedEvent>;
+    /// A timeline event or an outlier (an outlier has stream ordering and state group 0).
     async fn get(&self, event_id: &EventId) -> StorageResult<Option<EventRecord>>;
+    /// Keeps an event outside any timeline: received state and auth chains, soft-failed
+    /// events. Storing a known event again changes nothing.
+    async fn store_outlier(
+        &self,
+        event_id: &EventId,
+        room_id: &RoomId,
+        json: &str,
+    ) -> StorageResult<()>;
+    /// Whether the event is in a timeline (not only an outlier).
+    async fn in_timeline(&self, event_id: &EventId) -> StorageResult<bool>;
     async fn get_many(&self, event_ids: &[OwnedEventId]) -> StorageResult<Vec<EventRecord>>;
     async fn find_transaction(
         &self,

@@ -24,6 +24,21 @@ pub trait MembershipRepository: Send + Sync {
         room_id: &RoomId,
         user_id: &UserId,
     ) -> StorageResult<Option<MembershipRecord>>;
+    /// Records a local user's membership of a room this server is not in (an invite or a
+    /// knock over federation), with the stripped state to show them; returns its position in
+    /// the stream.
+    async fn record_outside_room(
+        &self,
+        change: &crate::MembershipChange,
+        room_id: &RoomId,
+        stripped_state: &str,
+    ) -> StorageResult<i64>;
+    /// The stripped state another server sent with an invite.
+    async fn invite_state(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> StorageResult<Option<String>>;
     /// Hides a room the user has left from them (`/forget`).
     async fn forget(&self, room_id: &RoomId, user_id: &UserId) -> StorageResult<()>;
     /// Users in rooms shared with `searcher` or in published rooms whose ID or display name

@@ -7,6 +7,7 @@ mod backup;
 mod dehydrated;
 mod devices;
 mod events;
+mod federation_outbox;
 mod filters;
 mod keys;
 mod memberships;
@@ -31,9 +32,10 @@ pub use backup::{BackupKey, BackupRepository, BackupVersion};
 pub use dehydrated::DehydratedDeviceRepository;
 pub use devices::{DeviceRecord, DeviceRepository};
 pub use events::{
-    AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,
-    StateEntry, StateRepository,
+    AppendedEvent, ClientTransaction, EventRecord, EventRepository, MembershipChange, NewEvent,
+    StateChange, StateEntry, StateRepository,
 };
+pub use federation_outbox::{FederationOutboxRepository, OutboxItem};
 pub use filters::FilterRepository;
 pub use keys::{ClaimedKey, KeyRepository, NewKey};
 pub use memberships::{MembershipRecord, MembershipRepository};

@@ -3,6 +3,7 @@ use ruma::{EventId, OwnedEventId, OwnedRoomId, RoomId};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
+use super::memberships::upsert_membership;
 use super::state::MAX_CHAIN_LENGTH;
 use super::{Db, corrupt, from_db, next_stream_id, to_db};
 use crate::{
@@ -30,47 +31,10 @@ impl EventRepository for Db {
     async fn append(&self, event: &NewEvent<'_>) -> StorageResult<AppendedEvent> {
         let room = event.room_id.as_str();
         let mut tx = self.write_transaction().await?;
-        let state_group = match &event.state {
-            StateChange::Unchanged(group) => *group,
-            StateChange::Changed {
-                prev_group,
-                delta,
-                full,
-            } => {
-                let prev_length: Option<i64> = match prev_group {
-                    Some(prev) => {
-                        sqlx::query_scalar("SELECT chain_length FROM state_groups WHERE id = $1")
-                            .bind(prev)
-                            .fetch_optional(&mut *tx)
-                            .await?
-                    }
-                    None => None,
-                };
-                let (prev, length, entries) = match prev_length {
-                    Some(length) if length < MAX_CHAIN_LENGTH => (*prev_group, length + 1, *delta),
-                    _ => (None, 0, *full),
-                };
-                let group: i64 = sqlx::query_scalar(
-                    "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES ($1, $2, $3) RETURNING id",
-                )
-                .bind(room)
-                .bind(prev)
-                .bind(length)
-                .fetch_one(&mut *tx)
-                .await?;
-                for (kind, key, event_id) in entries {
-                    sqlx::query(
-                        "INSERT INTO state_group_entries (group_id, event_type, state_key, event_id) VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(group)
-                    .bind(kind)
-                    .bind(key)
-                    .bind(event_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                group
-            }
+        let state_group = write_state(&mut tx, room, &event.state).await?;
+        let current_group = match &event.current_state {
+            Some(change) => write_state(&mut tx, room, change).await?,
+            None => state_group,
         };
         let stream_ordering = next_stream_id(&mut tx).await?;
         sqlx::query(
@@ -103,26 +67,12 @@ impl EventRepository for Db {
             .execute(&mut *tx)
             .await?;
         sqlx::query("UPDATE rooms SET current_state_group = $1 WHERE room_id = $2")
-            .bind(state_group)
+            .bind(current_group)
             .bind(room)
             .execute(&mut *tx)
             .await?;
-        if let Some((user_id, membership, display_name)) = event.membership {
-            sqlx::query(
-                "INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, display_name)
-                 VALUES ($1, $2, $3, $4, $5, $6)
-                 ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
-                   event_id = excluded.event_id, stream_ordering = excluded.stream_ordering,
-                   display_name = excluded.display_name, forgotten = 0",
-            )
-            .bind(room)
-            .bind(user_id.as_str())
-            .bind(membership)
-            .bind(event.event_id.as_str())
-            .bind(stream_ordering)
-            .bind(display_name)
-            .execute(&mut *tx)
-            .await?;
+        for change in event.memberships {
+            upsert_membership(&mut tx, room, change, stream_ordering).await?;
         }
         if let Some(txn) = event.transaction {
             sqlx::query("INSERT INTO event_transactions (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)")
@@ -142,7 +92,10 @@ impl EventRepository for Db {
 
     async fn get(&self, event_id: &EventId) -> StorageResult<Option<EventRecord>> {
         sqlx::query(
-            "SELECT stream_ordering, event_id, json, state_group, redacted_by FROM events WHERE event_id = $1",
+            "SELECT stream_ordering, event_id, json, state_group, redacted_by FROM events WHERE event_id = $1
+             UNION ALL
+             SELECT 0, event_id, json, 0, NULL FROM event_outliers WHERE event_id = $1
+             LIMIT 1",
         )
         .bind(event_id.as_str())
         .fetch_optional(&self.pool)
@@ -150,6 +103,33 @@ impl EventRepository for Db {
         .as_ref()
         .map(decode)
         .transpose()
+    }
+
+    async fn store_outlier(
+        &self,
+        event_id: &EventId,
+        room_id: &RoomId,
+        json: &str,
+    ) -> StorageResult<()> {
+        sqlx::query(
+            "INSERT INTO event_outliers (event_id, room_id, json) VALUES ($1, $2, $3)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id.as_str())
+        .bind(room_id.as_str())
+        .bind(json)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn in_timeline(&self, event_id: &EventId) -> StorageResult<bool> {
+        let found: Option<i64> =
+            sqlx::query_scalar("SELECT stream_ordering FROM events WHERE event_id = $1")
+                .bind(event_id.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(found.is_some())
     }
 
     async fn get_many(&self, event_ids: &[OwnedEventId]) -> StorageResult<Vec<EventRecord>> {
@@ -270,4 +250,54 @@ impl EventRepository for Db {
         }
         Ok(rooms)
     }
+}
+
+/// Writes a state group for `change` (a delta over its previous group while the chain is
+/// short, the full state otherwise) and returns it.
+async fn write_state(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    room: &str,
+    change: &StateChange<'_>,
+) -> StorageResult<i64> {
+    let (prev_group, delta, full) = match change {
+        StateChange::Unchanged(group) => return Ok(*group),
+        StateChange::Changed {
+            prev_group,
+            delta,
+            full,
+        } => (prev_group, delta, full),
+    };
+    let prev_length: Option<i64> = match prev_group {
+        Some(prev) => {
+            sqlx::query_scalar("SELECT chain_length FROM state_groups WHERE id = $1")
+                .bind(prev)
+                .fetch_optional(&mut **tx)
+                .await?
+        }
+        None => None,
+    };
+    let (prev, length, entries) = match prev_length {
+        Some(length) if length < MAX_CHAIN_LENGTH => (*prev_group, length + 1, *delta),
+        _ => (None, 0, *full),
+    };
+    let group: i64 = sqlx::query_scalar(
+        "INSERT INTO state_groups (room_id, prev_group, chain_length) VALUES ($1, $2, $3) RETURNING id",
+    )
+    .bind(room)
+    .bind(prev)
+    .bind(length)
+    .fetch_one(&mut **tx)
+    .await?;
+    for (kind, key, event_id) in entries {
+        sqlx::query(
+            "INSERT INTO state_group_entries (group_id, event_type, state_key, event_id) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(group)
+        .bind(kind)
+        .bind(key)
+        .bind(event_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(group)
 }

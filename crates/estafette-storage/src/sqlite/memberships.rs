@@ -3,8 +3,33 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
-use super::{Db, corrupt};
-use crate::{MembershipRecord, MembershipRepository, StorageResult};
+use super::{Db, corrupt, next_stream_id};
+use crate::{MembershipChange, MembershipRecord, MembershipRepository, StorageResult};
+
+/// Sets a member's entry in the membership index (a new membership un-forgets the room).
+pub(super) async fn upsert_membership(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    room: &str,
+    change: &MembershipChange,
+    stream_ordering: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO room_memberships (room_id, user_id, membership, event_id, stream_ordering, display_name)
+         VALUES ($1, $2, $3, $4, $5, $6)
+         ON CONFLICT (room_id, user_id) DO UPDATE SET membership = excluded.membership,
+           event_id = excluded.event_id, stream_ordering = excluded.stream_ordering,
+           display_name = excluded.display_name, forgotten = 0",
+    )
+    .bind(room)
+    .bind(change.user_id.as_str())
+    .bind(&change.membership)
+    .bind(change.event_id.as_str())
+    .bind(stream_ordering)
+    .bind(&change.display_name)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
 
 macro_rules! select_memberships {
     ($where:literal) => {
@@ -83,6 +108,42 @@ impl MembershipRepository for Db {
             .into_iter()
             .map(|u| OwnedUserId::try_from(u).map_err(|e| corrupt("membership user", e)))
             .collect()
+    }
+
+    async fn record_outside_room(
+        &self,
+        change: &MembershipChange,
+        room_id: &RoomId,
+        stripped_state: &str,
+    ) -> StorageResult<i64> {
+        let mut tx = self.write_transaction().await?;
+        let stream_ordering = next_stream_id(&mut tx).await?;
+        upsert_membership(&mut tx, room_id.as_str(), change, stream_ordering).await?;
+        sqlx::query(
+            "INSERT INTO invite_states (room_id, user_id, state) VALUES ($1, $2, $3)
+             ON CONFLICT (room_id, user_id) DO UPDATE SET state = excluded.state",
+        )
+        .bind(room_id.as_str())
+        .bind(change.user_id.as_str())
+        .bind(stripped_state)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(stream_ordering)
+    }
+
+    async fn invite_state(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+    ) -> StorageResult<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT state FROM invite_states WHERE room_id = $1 AND user_id = $2",
+        )
+        .bind(room_id.as_str())
+        .bind(user_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?)
     }
 
     async fn forget(&self, room_id: &RoomId, user_id: &UserId) -> StorageResult<()> {

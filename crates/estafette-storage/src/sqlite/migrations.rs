@@ -15,6 +15,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0005_federation.sql"),
     ),
     (6, include_str!("../../migrations/sqlite/0006_openid.sql")),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_federation_events.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

@@ -6,6 +6,7 @@ mod backup;
 mod dehydrated;
 mod devices;
 mod events;
+mod federation_outbox;
 mod filters;
 mod keys;
 mod memberships;
@@ -61,6 +62,7 @@ fn storage(pool: SqlitePool) -> Storage {
         profiles: db.clone(),
         account_data: db.clone(),
         filters: db.clone(),
+        federation_outbox: db.clone(),
         uia_sessions: db.clone(),
         registration_nonces: db.clone(),
         openid_tokens: db.clone(),

@@ -1,0 +1,136 @@
+//! Membership over federation, the resident side: `make_join`/`send_join` (v2),
+//! `make_leave`/`send_leave` (v2), and `invite` (v2) for local users.
+
+use axum::Router;
+use axum::extract::State;
+use ruma::api::federation::membership::{
+    RawStrippedState, create_invite, create_join_event, create_leave_event, prepare_join_event,
+    prepare_leave_event,
+};
+use serde_json::value::RawValue as RawJsonValue;
+
+use crate::AppState;
+use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::json::{pdu, pdus, raw_value};
+use crate::router::RouterExt;
+
+pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+    router
+        .ruma(make_join)
+        .ruma(send_join)
+        .ruma(make_leave)
+        .ruma(send_leave)
+        .ruma(invite)
+}
+
+/// `GET /_matrix/federation/v1/make_join/{roomId}/{userId}`
+async fn make_join(
+    State(state): State<AppState>,
+    request: Ruma<prepare_join_event::v1::Request>,
+) -> ApiResult<prepare_join_event::v1::Response> {
+    let body = &request.body;
+    let (version, event) = state
+        .services
+        .rooms
+        .make_join(request.origin()?, &body.room_id, &body.user_id, &body.ver)
+        .await?;
+    let mut response = prepare_join_event::v1::Response::new(raw_value(&event)?);
+    response.room_version = Some(version);
+    Ok(RumaResponse(response))
+}
+
+/// `PUT /_matrix/federation/v2/send_join/{roomId}/{eventId}`
+async fn send_join(
+    State(state): State<AppState>,
+    request: Ruma<create_join_event::v2::Request>,
+) -> ApiResult<create_join_event::v2::Response> {
+    let body = &request.body;
+    let joined = state
+        .services
+        .rooms
+        .send_membership(
+            request.origin()?,
+            &body.room_id,
+            &body.event_id,
+            &body.pdu,
+            "join",
+        )
+        .await?;
+    let mut room_state = create_join_event::v2::RoomState::new();
+    room_state.state = pdus(&joined.state)?;
+    room_state.auth_chain = pdus(&joined.auth_chain)?;
+    room_state.event = Some(pdu(&joined.event)?);
+    Ok(RumaResponse(create_join_event::v2::Response::new(
+        room_state,
+    )))
+}
+
+/// `GET /_matrix/federation/v1/make_leave/{roomId}/{userId}`
+async fn make_leave(
+    State(state): State<AppState>,
+    request: Ruma<prepare_leave_event::v1::Request>,
+) -> ApiResult<prepare_leave_event::v1::Response> {
+    let body = &request.body;
+    let (version, event) = state
+        .services
+        .rooms
+        .make_leave(request.origin()?, &body.room_id, &body.user_id)
+        .await?;
+    Ok(RumaResponse(prepare_leave_event::v1::Response::new(
+        Some(version),
+        raw_value(&event)?,
+    )))
+}
+
+/// `PUT /_matrix/federation/v2/send_leave/{roomId}/{eventId}`
+async fn send_leave(
+    State(state): State<AppState>,
+    request: Ruma<create_leave_event::v2::Request>,
+) -> ApiResult<create_leave_event::v2::Response> {
+    let body = &request.body;
+    state
+        .services
+        .rooms
+        .send_membership(
+            request.origin()?,
+            &body.room_id,
+            &body.event_id,
+            &body.pdu,
+            "leave",
+        )
+        .await?;
+    Ok(RumaResponse(create_leave_event::v2::Response::new()))
+}
+
+/// `PUT /_matrix/federation/v2/invite/{roomId}/{eventId}`
+async fn invite(
+    State(state): State<AppState>,
+    request: Ruma<create_invite::v2::Request>,
+) -> ApiResult<create_invite::v2::Response> {
+    let body = &request.body;
+    #[allow(deprecated)]
+    let invite_room_state: Vec<Box<RawJsonValue>> = body
+        .invite_room_state
+        .iter()
+        .filter_map(|entry| match entry {
+            RawStrippedState::Pdu(pdu) => Some(pdu.clone()),
+            RawStrippedState::Stripped(stripped) => Some(stripped.json().to_owned()),
+            _ => None,
+        })
+        .collect();
+    let signed = state
+        .services
+        .rooms
+        .receive_invite(
+            request.origin()?,
+            &body.room_id,
+            &body.event_id,
+            &body.room_version,
+            &body.event,
+            &invite_room_state,
+        )
+        .await?;
+    Ok(RumaResponse(create_invite::v2::Response::new(raw_value(
+        &signed,
+    )?)))
+}

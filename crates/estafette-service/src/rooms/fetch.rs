@@ -1,0 +1,142 @@
+//! Fetching from other servers what a received event refers to: the previous events this
+//! server missed (`get_missing_events`) and unknown auth events (`event_auth`).
+
+use ruma::ServerName;
+use ruma::api::federation::authorization::get_event_authorization::v1 as event_auth;
+use ruma::api::federation::event::get_missing_events::v1 as missing_events;
+use ruma::room_version_rules::RoomVersionRules;
+use serde_json::value::RawValue as RawJsonValue;
+
+use super::RoomService;
+use crate::{Pdu, ServiceResult};
+
+impl RoomService {
+    /// Asks `origin` for the events between this server's latest events and `pdu`, and adds
+    /// them oldest first. What cannot be fetched is left to the checks that follow.
+    pub(crate) async fn fetch_missing_prev_events(
+        &self,
+        origin: &ServerName,
+        pdu: &Pdu,
+        rules: &RoomVersionRules,
+    ) {
+        let mut missing = false;
+        for prev in &pdu.prev_events {
+            if !self
+                .context
+                .storage
+                .events
+                .in_timeline(prev)
+                .await
+                .unwrap_or(false)
+            {
+                missing = true;
+            }
+        }
+        if !missing {
+            return;
+        }
+        let earliest = match self
+            .context
+            .storage
+            .events
+            .forward_extremities(&pdu.room_id)
+            .await
+        {
+            Ok(extremities) => extremities.into_iter().map(|(id, _)| id).collect(),
+            Err(_) => return,
+        };
+        let request =
+            missing_events::Request::new(pdu.room_id.clone(), earliest, vec![pdu.event_id.clone()]);
+        let events = match self.federation.send(origin, request).await {
+            Ok(response) => response.events,
+            Err(e) => {
+                tracing::info!(%origin, event_id = %pdu.event_id, "cannot fetch missing events: {e}");
+                return;
+            }
+        };
+        for missed in self.parse_all(&events, rules).await {
+            if missed.room_id != pdu.room_id {
+                continue;
+            }
+            let event_id = missed.event_id.clone();
+            if let Err(e) = Box::pin(self.receive_locked(origin, missed, rules, false)).await {
+                tracing::info!(%origin, %event_id, "a fetched missing event was refused: {e}");
+            }
+        }
+    }
+
+    /// Makes sure every auth event of `pdu` is known, asking `origin` for the auth chain
+    /// when some are not; each fetched event is checked against its own auth events.
+    pub(crate) async fn ensure_auth_events(
+        &self,
+        origin: &ServerName,
+        pdu: &Pdu,
+        rules: &RoomVersionRules,
+    ) -> ServiceResult<()> {
+        let mut missing = false;
+        for id in &pdu.auth_events {
+            if self.pdu(id).await?.is_none() {
+                missing = true;
+            }
+        }
+        if !missing {
+            return Ok(());
+        }
+        let request = event_auth::Request::new(pdu.room_id.clone(), pdu.event_id.clone());
+        let chain = match self.federation.send(origin, request).await {
+            Ok(response) => response.auth_chain,
+            Err(e) => {
+                tracing::info!(%origin, event_id = %pdu.event_id, "cannot fetch auth events: {e}");
+                return Ok(());
+            }
+        };
+        self.store_checked_outliers(self.parse_all(&chain, rules).await, rules)
+            .await;
+        Ok(())
+    }
+
+    /// Stores events as outliers, oldest first, each only if its own auth events authorise it.
+    pub(crate) async fn store_checked_outliers(
+        &self,
+        mut events: Vec<Pdu>,
+        rules: &RoomVersionRules,
+    ) {
+        events.sort_by_key(|pdu| pdu.depth);
+        for event in events {
+            if matches!(self.pdu(&event.event_id).await, Ok(Some(_))) {
+                continue;
+            }
+            match self.check_against_auth_events(&event, rules).await {
+                Ok(()) => {
+                    if let Err(e) = self
+                        .context
+                        .storage
+                        .events
+                        .store_outlier(&event.event_id, &event.room_id, &event.json_string())
+                        .await
+                    {
+                        tracing::warn!(event_id = %event.event_id, "cannot store an outlier: {e}");
+                    }
+                }
+                Err(e) => tracing::info!(event_id = %event.event_id, "refused: {e}"),
+            }
+        }
+    }
+
+    /// Parses and verifies received events, dropping (and logging) those that fail.
+    pub(crate) async fn parse_all(
+        &self,
+        events: &[Box<RawJsonValue>],
+        rules: &RoomVersionRules,
+    ) -> Vec<Pdu> {
+        let mut parsed = Vec::with_capacity(events.len());
+        for json in events {
+            match self.parse_remote_pdu(json, rules).await {
+                Ok(pdu) => parsed.push(pdu),
+                Err(e) => tracing::info!("a received event was refused: {e}"),
+            }
+        }
+        parsed.sort_by_key(|pdu| pdu.depth);
+        parsed
+    }
+}

@@ -1,0 +1,380 @@
+//! Events from other servers, checked as the spec's "checks performed on receipt of a PDU"
+//! require: format and size, signatures and content hash, authorization against the event's
+//! auth events, then against the state before it (a failure rejects the event), then against
+//! the room's current state (a failure soft-fails it: kept, never shown, never current).
+//! An accepted event on a fork changes the current state by state resolution of both sides.
+
+use std::collections::HashMap;
+
+use estafette_storage::{MembershipChange, StateChange};
+use ruma::canonical_json::{CanonicalJsonObject, CanonicalJsonValue};
+use ruma::events::StateEventType;
+use ruma::room_version_rules::RoomVersionRules;
+use ruma::{OwnedEventId, OwnedRoomId, ServerName};
+use serde_json::value::RawValue as RawJsonValue;
+
+use super::timeline::{entries, membership_change};
+use super::{RoomService, StateMap};
+use crate::{Pdu, ServiceError, ServiceResult, state_resolution};
+
+/// How a received event ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accepted {
+    /// In the timeline, possibly changing the room's state.
+    Timeline,
+    /// Already known.
+    Duplicate,
+    /// Authorised by its own state but not by the room's current state: kept aside.
+    SoftFailed,
+}
+
+impl RoomService {
+    /// The room a received PDU claims to belong to.
+    pub(crate) fn room_of(json: &RawJsonValue) -> ServiceResult<OwnedRoomId> {
+        #[derive(serde::Deserialize)]
+        struct RoomField {
+            room_id: OwnedRoomId,
+        }
+        serde_json::from_str::<RoomField>(json.get())
+            .map(|f| f.room_id)
+            .map_err(|e| ServiceError::BadJson(format!("The PDU has no valid room_id: {e}")))
+    }
+
+    /// Parses a PDU of a room with `rules`: checks its format and size limits, computes its
+    /// event ID and verifies its signatures (redacting it if its content hash is wrong).
+    pub(crate) async fn parse_remote_pdu(
+        &self,
+        json: &RawJsonValue,
+        rules: &RoomVersionRules,
+    ) -> ServiceResult<Pdu> {
+        let mut object: CanonicalJsonObject = serde_json::from_str(json.get())
+            .map_err(|e| ServiceError::BadJson(format!("The PDU is not canonical JSON: {e}")))?;
+        object.remove("unsigned");
+        ruma::state_res::check_pdu_format(&object, &rules.event_format)
+            .map_err(ServiceError::BadJson)?;
+        let event_id = event_id_of(&object, rules)?;
+        self.federation.verify_pdu(&mut object, rules).await?;
+        Pdu::from_json(event_id, &CanonicalJsonValue::Object(object).to_string())
+            .map_err(|e| ServiceError::BadJson(e.to_string()))
+    }
+
+    /// Handles a PDU received from `origin` (in a transaction or a join): checks it, fetches
+    /// what it refers to that this server lacks, and adds it to its room.
+    pub async fn receive_pdu(
+        &self,
+        origin: &ServerName,
+        json: &RawJsonValue,
+    ) -> ServiceResult<(OwnedEventId, ServiceResult<Accepted>)> {
+        let room_id = Self::room_of(json)?;
+        let (_, rules) = self.room_rules(&room_id).await?;
+        let pdu = self.parse_remote_pdu(json, &rules).await?;
+        let event_id = pdu.event_id.clone();
+        let _guard = self.lock(&room_id).await;
+        let outcome = self.receive_locked(origin, pdu, &rules, true).await;
+        Ok((event_id, outcome))
+    }
+
+    /// With the room lock held. `fetch` allows asking `origin` for missing previous events.
+    pub(crate) async fn receive_locked(
+        &self,
+        origin: &ServerName,
+        pdu: Pdu,
+        rules: &RoomVersionRules,
+        fetch: bool,
+    ) -> ServiceResult<Accepted> {
+        if self
+            .context
+            .storage
+            .events
+            .in_timeline(&pdu.event_id)
+            .await?
+        {
+            return Ok(Accepted::Duplicate);
+        }
+        if fetch {
+            self.fetch_missing_prev_events(origin, &pdu, rules).await;
+        }
+        self.ensure_auth_events(origin, &pdu, rules).await?;
+        self.check_against_auth_events(&pdu, rules).await?;
+
+        let room_id = pdu.room_id.clone();
+        let state_before = self.state_before(&pdu, rules).await?;
+        check_against_state(&pdu, rules, &self.state_pdus(&state_before).await?)
+            .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))?;
+        let mut state_after = state_before;
+        if let Some(key) = &pdu.state_key {
+            state_after.insert(
+                (StateEventType::from(pdu.kind.to_string()), key.clone()),
+                pdu.event_id.clone(),
+            );
+        }
+
+        let (current, current_group) = self.current_state(&room_id).await?;
+        if check_against_state(&pdu, rules, &self.state_pdus(&current).await?).is_err() {
+            self.context
+                .storage
+                .events
+                .store_outlier(&pdu.event_id, &room_id, &pdu.json_string())
+                .await?;
+            return Ok(Accepted::SoftFailed);
+        }
+
+        let extremities = self
+            .context
+            .storage
+            .events
+            .forward_extremities(&room_id)
+            .await?;
+        let extends_every_fork = extremities
+            .iter()
+            .all(|(id, _)| pdu.prev_events.contains(id));
+        let new_current = if extends_every_fork {
+            None
+        } else {
+            Some(self.resolve(rules, &[&current, &state_after]).await?)
+        };
+
+        let after_entries = entries(&state_after);
+        let own_change: Vec<_> = pdu
+            .state_key
+            .as_ref()
+            .map(|key| vec![(pdu.kind.to_string(), key.clone(), pdu.event_id.clone())])
+            .unwrap_or_default();
+        let prev_group = self.group_of_single_prev(&pdu).await?;
+        let state_change = if pdu.is_state() || prev_group.is_none() {
+            StateChange::Changed {
+                prev_group,
+                delta: if prev_group.is_some() {
+                    &own_change
+                } else {
+                    &after_entries
+                },
+                full: &after_entries,
+            }
+        } else {
+            StateChange::Unchanged(prev_group.unwrap_or_default())
+        };
+        let (current_delta, current_full);
+        let (current_change, memberships, current_after) = match &new_current {
+            None => (
+                None,
+                membership_change(&pdu).into_iter().collect(),
+                &state_after,
+            ),
+            Some(resolved) => {
+                current_delta = state_delta(&current, resolved);
+                current_full = entries(resolved);
+                let memberships = self.membership_changes(&current, resolved).await?;
+                (
+                    Some(StateChange::Changed {
+                        prev_group: Some(current_group),
+                        delta: &current_delta,
+                        full: &current_full,
+                    }),
+                    memberships,
+                    resolved,
+                )
+            }
+        };
+        let appended = self
+            .store_with(&pdu, state_change, current_change, &memberships, None)
+            .await?;
+        self.evaluate_push(&pdu, appended.stream_ordering, current_after, rules)
+            .await?;
+        Ok(Accepted::Timeline)
+    }
+
+    /// The state before an event: after its one previous event, or the resolution of the
+    /// states after each of its known previous events.
+    pub(crate) async fn state_before(
+        &self,
+        pdu: &Pdu,
+        rules: &RoomVersionRules,
+    ) -> ServiceResult<StateMap> {
+        let mut groups = Vec::new();
+        for prev in &pdu.prev_events {
+            if let Some(record) = self.context.storage.events.get(prev).await? {
+                if record.stream_ordering != 0 && !groups.contains(&record.state_group) {
+                    groups.push(record.state_group);
+                }
+            }
+        }
+        let mut states = Vec::new();
+        for group in groups {
+            states.push(self.load_state(group).await?);
+        }
+        match states.len() {
+            0 => Err(ServiceError::Forbidden(format!(
+                "None of the previous events of {} is known here",
+                pdu.event_id
+            ))),
+            1 => Ok(states.remove(0)),
+            _ => {
+                let refs: Vec<&StateMap> = states.iter().collect();
+                self.resolve(rules, &refs).await
+            }
+        }
+    }
+
+    /// The state group the event's only previous event left, when it has exactly one.
+    async fn group_of_single_prev(&self, pdu: &Pdu) -> ServiceResult<Option<i64>> {
+        let [prev] = pdu.prev_events.as_slice() else {
+            return Ok(None);
+        };
+        Ok(self
+            .context
+            .storage
+            .events
+            .get(prev)
+            .await?
+            .filter(|record| record.stream_ordering != 0)
+            .map(|record| record.state_group))
+    }
+
+    /// Resolves several states of a room with the room version's algorithm.
+    pub(crate) async fn resolve(
+        &self,
+        rules: &RoomVersionRules,
+        states: &[&StateMap],
+    ) -> ServiceResult<StateMap> {
+        let mut events = HashMap::new();
+        let mut todo: Vec<OwnedEventId> = states
+            .iter()
+            .flat_map(|state| state.values().cloned())
+            .collect();
+        while let Some(id) = todo.pop() {
+            if events.contains_key(&id) {
+                continue;
+            }
+            if let Some(pdu) = self.pdu(&id).await? {
+                todo.extend(pdu.auth_events.iter().cloned());
+                events.insert(id, pdu);
+            }
+        }
+        let maps: Vec<_> = states
+            .iter()
+            .map(|state| state_resolution::to_state_map(state))
+            .collect();
+        let resolved = state_resolution::resolve(rules, &maps, &events)?;
+        Ok(resolved.into_iter().collect())
+    }
+
+    /// The events of a state, keyed as the auth rules look them up.
+    pub(crate) async fn state_pdus(
+        &self,
+        state: &StateMap,
+    ) -> ServiceResult<HashMap<(StateEventType, String), Pdu>> {
+        let mut pdus = HashMap::new();
+        for (key, id) in state {
+            if let Some(pdu) = self.pdu(id).await? {
+                pdus.insert(key.clone(), pdu);
+            }
+        }
+        Ok(pdus)
+    }
+
+    /// The auth rules checked against the event's own auth events (state-independent rules
+    /// included); a failure rejects the event.
+    pub(crate) async fn check_against_auth_events(
+        &self,
+        pdu: &Pdu,
+        rules: &RoomVersionRules,
+    ) -> ServiceResult<()> {
+        let mut by_id = HashMap::new();
+        let mut by_key = HashMap::new();
+        for id in &pdu.auth_events {
+            let auth = self
+                .pdu(id)
+                .await?
+                .ok_or_else(|| ServiceError::Forbidden(format!("Missing auth event {id}")))?;
+            if auth.room_id != pdu.room_id {
+                return Err(ServiceError::Forbidden(format!(
+                    "Auth event {id} belongs to another room"
+                )));
+            }
+            if let Some(key) = &auth.state_key {
+                by_key.insert(
+                    (StateEventType::from(auth.kind.to_string()), key.clone()),
+                    auth.clone(),
+                );
+            }
+            by_id.insert(id.clone(), auth);
+        }
+        // Room v12: the create event is not listed but its ID is the room's.
+        let create_id =
+            OwnedEventId::try_from(format!("${}", pdu.room_id.as_str().trim_start_matches('!')))
+                .ok();
+        if let Some(create_id) = create_id.filter(|id| !by_id.contains_key(id)) {
+            if let Some(create) = self.pdu(&create_id).await? {
+                by_key.insert((StateEventType::RoomCreate, String::new()), create.clone());
+                by_id.insert(create_id, create);
+            }
+        }
+        ruma::state_res::check_state_independent_auth_rules(
+            &rules.authorization,
+            pdu,
+            |id: &ruma::EventId| by_id.get(id).cloned(),
+        )
+        .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))?;
+        check_against_state(pdu, rules, &by_key)
+            .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))
+    }
+
+    /// Membership index entries for the members whose event differs between two states.
+    async fn membership_changes(
+        &self,
+        before: &StateMap,
+        after: &StateMap,
+    ) -> ServiceResult<Vec<MembershipChange>> {
+        let mut changes = Vec::new();
+        for ((kind, key), id) in after {
+            if *kind == StateEventType::RoomMember
+                && before.get(&(kind.clone(), key.clone())) != Some(id)
+            {
+                if let Some(pdu) = self.pdu(id).await? {
+                    changes.extend(membership_change(&pdu));
+                }
+            }
+        }
+        Ok(changes)
+    }
+}
+
+/// The event ID of a PDU: its reference hash, or the `event_id` field in rooms v1 and v2.
+pub(crate) fn event_id_of(
+    object: &CanonicalJsonObject,
+    rules: &RoomVersionRules,
+) -> ServiceResult<OwnedEventId> {
+    if rules.event_id_format == ruma::room_version_rules::EventIdFormatVersion::V1 {
+        return match object.get("event_id") {
+            Some(CanonicalJsonValue::String(id)) => OwnedEventId::try_from(id.as_str())
+                .map_err(|e| ServiceError::BadJson(format!("Invalid event_id: {e}"))),
+            _ => Err(ServiceError::BadJson("The PDU has no event_id".into())),
+        };
+    }
+    let hash = ruma::signatures::reference_hash(object, rules)
+        .map_err(|e| ServiceError::TooLarge(format!("Invalid PDU: {e}")))?;
+    OwnedEventId::try_from(format!("${hash}")).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// The state-dependent auth rules against a state.
+pub(crate) fn check_against_state(
+    pdu: &Pdu,
+    rules: &RoomVersionRules,
+    state: &HashMap<(StateEventType, String), Pdu>,
+) -> Result<(), String> {
+    ruma::state_res::check_state_dependent_auth_rules(
+        &rules.authorization,
+        pdu,
+        |kind: &StateEventType, key: &str| state.get(&(kind.clone(), key.to_owned())).cloned(),
+    )
+}
+
+/// What changed from `before` to `after`, as state entries.
+fn state_delta(before: &StateMap, after: &StateMap) -> Vec<estafette_storage::StateEntry> {
+    after
+        .iter()
+        .filter(|(key, id)| before.get(*key) != Some(*id))
+        .map(|((kind, key), id)| (kind.to_string(), key.clone(), id.clone()))
+        .collect()
+}

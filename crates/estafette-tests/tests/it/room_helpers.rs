@@ -1,0 +1,93 @@
+//! Room scenarios over raw HTTP, shared by the federation tests (Estafette and Synapse alike).
+
+use std::time::Duration;
+
+use estafette_tests::RawClient;
+use serde_json::{Value, json};
+
+/// Polls `check` until it returns something, for at most ten seconds.
+pub(crate) async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    for _ in 0..200 {
+        if let Some(value) = check().await {
+            return value;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// The bodies of the `m.room.message` events a user can read in a room, oldest first.
+pub(crate) async fn messages(client: &RawClient, room_id: &str) -> Vec<String> {
+    let response = client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=100"
+        ))
+        .await;
+    let mut bodies: Vec<String> = response.body["chunk"]
+        .as_array()
+        .map(|chunk| {
+            chunk
+                .iter()
+                .filter(|e| e["type"] == "m.room.message")
+                .filter_map(|e| e["content"]["body"].as_str().map(ToOwned::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    bodies.reverse();
+    bodies
+}
+
+pub(crate) async fn joined_members(client: &RawClient, room_id: &str) -> Vec<String> {
+    let response = client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room_id}/joined_members"
+        ))
+        .await;
+    let mut members: Vec<String> = response.body["joined"]
+        .as_object()
+        .map(|joined| joined.keys().cloned().collect())
+        .unwrap_or_default();
+    members.sort();
+    members
+}
+
+pub(crate) async fn send_text(client: &RawClient, room_id: &str, txn: &str, body: &str) -> String {
+    let response = client
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}"),
+            json!({"msgtype": "m.text", "body": body}),
+        )
+        .await;
+    response.assert_ok();
+    response.body["event_id"].as_str().unwrap().to_owned()
+}
+
+pub(crate) async fn user(raw: RawClient, name: &str) -> (String, RawClient) {
+    let (user_id, token, _) = raw.register(name, &format!("{name}'s password")).await;
+    (user_id, raw.clone_with(&token))
+}
+
+pub(crate) async fn create_room(client: &RawClient, body: Value) -> String {
+    let response = client.post("/_matrix/client/v3/createRoom", body).await;
+    response.assert_ok();
+    response.body["room_id"].as_str().unwrap().to_owned()
+}
+
+pub(crate) async fn invited_rooms(client: &RawClient) -> Vec<String> {
+    let sync = client.get("/_matrix/client/v3/sync?timeout=0").await;
+    sync.body["rooms"]["invite"]
+        .as_object()
+        .map(|rooms| rooms.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// User IDs in a stable order, for comparing member lists.
+pub(crate) fn sorted<'a>(ids: impl IntoIterator<Item = &'a String>) -> Vec<String> {
+    let mut ids: Vec<String> = ids.into_iter().cloned().collect();
+    ids.sort();
+    ids
+}
