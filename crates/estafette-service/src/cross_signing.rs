@@ -116,7 +116,8 @@ impl DeviceKeyService {
             .keys
             .set_cross_signing_keys(user, &keys)
             .await?;
-        self.notify_device_list_change(user, position).await
+        self.notify_device_list_change(user, position, crate::DeviceListChange::CrossSigning(&keys))
+            .await
     }
 
     /// `/keys/signatures/upload`: checks each signature and adds it to the signed object.
@@ -228,18 +229,26 @@ impl DeviceKeyService {
             }
             merged["signatures"][signer.as_str()][signing_key_id] = signature.clone();
         }
-        let position = if signer_kind == "self_signing" {
-            storage
+        let master = [("master".to_owned(), merged.to_string())];
+        let (position, change) = if signer_kind == "self_signing" {
+            let device_id: &ruma::DeviceId = key_id.into();
+            let position = storage
                 .keys
-                .update_device_keys(target_user, key_id.into(), &merged.to_string())
-                .await?
+                .update_device_keys(target_user, device_id, &merged.to_string())
+                .await?;
+            let change = crate::DeviceListChange::Device {
+                device_id,
+                deleted: false,
+            };
+            (position, change)
         } else {
-            storage
+            let position = storage
                 .keys
-                .set_cross_signing_keys(target_user, &[("master".to_owned(), merged.to_string())])
-                .await?
+                .set_cross_signing_keys(target_user, &master)
+                .await?;
+            (position, crate::DeviceListChange::CrossSigning(&master))
         };
-        self.notify_device_list_change(target_user, position)
+        self.notify_device_list_change(target_user, position, change)
             .await?;
         Ok(Ok(()))
     }

@@ -97,7 +97,12 @@ impl DeviceKeyService {
                 .keys
                 .set_device_keys(user, device, &keys.to_string())
                 .await?;
-            self.notify_device_list_change(user, position).await?;
+            let change = crate::DeviceListChange::Device {
+                device_id: device,
+                deleted: false,
+            };
+            self.notify_device_list_change(user, position, change)
+                .await?;
         }
         storage
             .keys
@@ -160,8 +165,11 @@ impl DeviceKeyService {
         &self,
         user_id: &UserId,
         position: i64,
+        change: crate::DeviceListChange<'_>,
     ) -> ServiceResult<()> {
-        self.context.notify_room_mates(user_id, position).await
+        self.context
+            .device_list_changed(user_id, position, change)
+            .await
     }
 
     /// `/keys/query`: local users' keys, and other servers' users' keys asked of their servers.
@@ -340,20 +348,21 @@ pub(crate) async fn devices_removed(
     user_id: &UserId,
     devices: &[OwnedDeviceId],
 ) -> ServiceResult<()> {
-    let mut position = None;
     for device_id in devices {
-        position = Some(
-            context
-                .storage
-                .keys
-                .delete_device(user_id, device_id)
-                .await?,
-        );
+        let position = context
+            .storage
+            .keys
+            .delete_device(user_id, device_id)
+            .await?;
+        let change = crate::DeviceListChange::Device {
+            device_id,
+            deleted: true,
+        };
+        context
+            .device_list_changed(user_id, position, change)
+            .await?;
     }
-    match position {
-        Some(position) => context.notify_room_mates(user_id, position).await,
-        None => Ok(()),
-    }
+    Ok(())
 }
 
 /// The device's own ed25519 key from its identity keys.

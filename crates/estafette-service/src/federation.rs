@@ -141,6 +141,9 @@ impl FederationService {
             .bytes()
             .await
             .map_err(|e| ServiceError::Unavailable(format!("{destination}: {e}")))?;
+        if !status.is_success() {
+            return Err(remote_error(destination, status, &bytes));
+        }
         let http_response = http::Response::builder()
             .status(status)
             .body(bytes.as_ref())
@@ -290,5 +293,24 @@ impl FederationService {
             .verify_http_request(request, &self.context.server_name, &public_keys)
             .map_err(|e| unauthorized(format!("Invalid signature from {origin}: {e}")))?;
         Ok(origin)
+    }
+}
+
+/// Another server's error answer, as this server's own error where the client should see it
+/// (refused, not found, unsupported room version) and as "unavailable" otherwise.
+fn remote_error(destination: &ServerName, status: http::StatusCode, body: &[u8]) -> ServiceError {
+    let body: JsonValue = serde_json::from_slice(body).unwrap_or_default();
+    let errcode = body["errcode"].as_str().unwrap_or_default();
+    let message = format!(
+        "{destination}: {}",
+        body["error"].as_str().unwrap_or(status.as_str())
+    );
+    match (status.as_u16(), errcode) {
+        (403, _) => ServiceError::Forbidden(message),
+        (404, "M_NOT_FOUND") => ServiceError::NotFound(message),
+        (400, "M_INCOMPATIBLE_ROOM_VERSION" | "M_UNSUPPORTED_ROOM_VERSION") => {
+            ServiceError::UnsupportedRoomVersion(message)
+        }
+        _ => ServiceError::Unavailable(format!("{destination} answered {status}: {message}")),
     }
 }

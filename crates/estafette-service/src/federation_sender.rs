@@ -21,7 +21,7 @@ pub const MAX_EDUS_PER_TRANSACTION: u32 = 100;
 
 #[derive(Clone)]
 pub struct FederationSender {
-    context: Arc<Context>,
+    pub(crate) context: Arc<Context>,
     federation: FederationService,
     /// The destinations with a delivery task, and how to wake it early.
     running: Arc<Mutex<HashMap<OwnedServerName, Arc<Notify>>>>,

@@ -9,9 +9,11 @@ mod cross_signing;
 mod dehydrated;
 mod device_keys;
 mod devices;
+mod edus;
 mod error;
 mod event_filter;
 mod federation;
+mod federation_edus;
 mod federation_sender;
 mod filters;
 mod keys;
@@ -50,6 +52,7 @@ pub use cross_signing::SignatureFailure;
 pub use dehydrated::{DehydratedDevice, DehydratedDeviceService};
 pub use device_keys::{ClaimedKeys, DeviceKeyService, KeyClaimResult, KeyClaims, KeyQueryResult};
 pub use devices::DeviceService;
+pub use edus::EduService;
 pub use error::{ServiceError, ServiceResult};
 pub use estafette_storage::DeviceRecord;
 pub use event_filter::{EventFilter, RoomFilter};
@@ -90,11 +93,35 @@ pub struct Context {
     pub random: Arc<dyn Random>,
     pub server_key: Arc<ServerKey>,
     pub notifier: Arc<dyn Notifier>,
+    /// Set once the services exist, so device-list changes made anywhere reach other servers.
+    pub federation_sender: std::sync::OnceLock<FederationSender>,
 }
 
 impl Context {
     pub fn now(&self) -> u64 {
         self.clock.now_millis()
+    }
+
+    /// A local user's devices or cross-signing keys changed at `position`: their room mates'
+    /// syncs wake, and the other servers sharing a room with them are told.
+    pub(crate) async fn device_list_changed(
+        &self,
+        user_id: &ruma::UserId,
+        position: i64,
+        change: DeviceListChange<'_>,
+    ) -> ServiceResult<()> {
+        self.notify_room_mates(user_id, position).await?;
+        let Some(sender) = self.federation_sender.get() else {
+            return Ok(());
+        };
+        match change {
+            DeviceListChange::Device { device_id, deleted } => {
+                sender
+                    .device_list_update(user_id, device_id, deleted, position)
+                    .await
+            }
+            DeviceListChange::CrossSigning(keys) => sender.signing_key_update(user_id, keys).await,
+        }
     }
 
     /// Wakes everyone who shares a room with `user_id`, the user included.
@@ -114,6 +141,16 @@ impl Context {
 }
 
 /// All services of one homeserver.
+/// What changed in a user's device list.
+pub(crate) enum DeviceListChange<'a> {
+    Device {
+        device_id: &'a ruma::DeviceId,
+        deleted: bool,
+    },
+    /// The `(kind, key JSON)` of the cross-signing keys that changed.
+    CrossSigning(&'a [(String, String)]),
+}
+
 #[derive(Clone)]
 pub struct Services {
     pub context: Arc<Context>,
@@ -137,6 +174,7 @@ pub struct Services {
     pub server_keys: ServerKeysService,
     pub federation: FederationService,
     pub federation_sender: FederationSender,
+    pub edus: EduService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
 }
@@ -148,14 +186,23 @@ impl Services {
         let sessions = SessionService::new(context.clone());
         let uia = UiaService::new(context.clone(), sessions.clone());
         let federation_sender = FederationSender::new(context.clone(), federation.clone());
+        let _ = context.federation_sender.set(federation_sender.clone());
         let rooms = RoomService::new(
             context.clone(),
             federation.clone(),
             federation_sender.clone(),
         );
-        let typing = TypingService::new(context.clone());
-        let receipts = ReceiptService::new(context.clone());
+        let typing = TypingService::new(context.clone(), federation_sender.clone());
+        let to_device = ToDeviceService::new(context.clone(), federation_sender.clone());
+        let receipts = ReceiptService::new(context.clone(), federation_sender.clone());
         let presence = PresenceService::new(context.clone());
+        let edus = EduService::new(
+            context.clone(),
+            typing.clone(),
+            receipts.clone(),
+            presence.clone(),
+            to_device.clone(),
+        );
         let device_keys = DeviceKeyService::new(context.clone(), federation.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Ok(Self {
@@ -167,7 +214,7 @@ impl Services {
             ),
             accounts,
             devices: DeviceService::new(context.clone(), uia.clone()),
-            profiles: ProfileService::new(context.clone(), federation.clone()),
+            profiles: ProfileService::new(context.clone(), federation.clone(), rooms.clone()),
             account_data: AccountDataService::new(context.clone()),
             filters: FilterService::new(context.clone()),
             sync: SyncService::new(
@@ -182,7 +229,8 @@ impl Services {
             receipts,
             push: PushService::new(context.clone()),
             presence,
-            to_device: ToDeviceService::new(context.clone()),
+            to_device,
+            edus,
             dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),
             device_keys,
             backup: BackupService::new(context.clone()),
@@ -226,6 +274,7 @@ pub(crate) mod testing {
             random,
             server_key: Arc::new(server_key),
             notifier: Arc::new(LocalNotifier::default()),
+            federation_sender: Default::default(),
         };
         (dir, Services::new(context).expect("services"), clock)
     }

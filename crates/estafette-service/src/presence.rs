@@ -53,6 +53,21 @@ impl PresenceService {
         self.store(user_id, state, status_msg).await
     }
 
+    /// Records another server's user's presence, as their server reported it.
+    pub(crate) async fn apply_remote(
+        &self,
+        user_id: &UserId,
+        state: &str,
+        status_msg: Option<&str>,
+    ) -> ServiceResult<()> {
+        if !STATES.contains(&state) {
+            return Err(ServiceError::InvalidParam(format!(
+                "Unknown presence state {state}"
+            )));
+        }
+        self.store(user_id, state, status_msg).await
+    }
+
     async fn store(
         &self,
         user_id: &UserId,

@@ -17,13 +17,23 @@ const MAX_DISPLAY_NAME_CHARS: usize = 256;
 pub struct ProfileService {
     context: Arc<Context>,
     federation: crate::FederationService,
+    /// A new name or avatar is shown in the rooms the user is in.
+    rooms: crate::RoomService,
 }
 
+/// The profile fields every room member event carries.
+const MEMBER_FIELDS: [&str; 2] = ["displayname", "avatar_url"];
+
 impl ProfileService {
-    pub(crate) fn new(context: Arc<Context>, federation: crate::FederationService) -> Self {
+    pub(crate) fn new(
+        context: Arc<Context>,
+        federation: crate::FederationService,
+        rooms: crate::RoomService,
+    ) -> Self {
         Self {
             context,
             federation,
+            rooms,
         }
     }
 
@@ -122,6 +132,9 @@ impl ProfileService {
             .profiles
             .set_field(user_id, field, value.as_ref())
             .await?;
+        if MEMBER_FIELDS.contains(&field) {
+            self.rooms.show_new_profile(requester).await?;
+        }
         Ok(())
     }
 }

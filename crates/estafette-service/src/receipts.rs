@@ -15,11 +15,13 @@ pub const FULLY_READ: &str = "m.fully_read";
 #[derive(Clone)]
 pub struct ReceiptService {
     context: Arc<Context>,
+    /// Public receipts go to the other servers in the room.
+    sender: crate::FederationSender,
 }
 
 impl ReceiptService {
-    pub(crate) fn new(context: Arc<Context>) -> Self {
-        Self { context }
+    pub(crate) fn new(context: Arc<Context>, sender: crate::FederationSender) -> Self {
+        Self { context, sender }
     }
 
     async fn check_event(
@@ -74,20 +76,40 @@ impl ReceiptService {
             return self.set_fully_read(requester, room_id, event_id).await;
         }
         let now = self.context.now();
+        self.apply(
+            room_id,
+            receipt_type,
+            &requester.user_id,
+            thread_id,
+            event_id,
+            now,
+        )
+        .await?;
+        if receipt_type == RECEIPT_READ {
+            self.sender
+                .receipt(room_id, &requester.user_id, event_id, now, thread_id)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a receipt (local, or from the member's server) and wakes those who see it.
+    pub(crate) async fn apply(
+        &self,
+        room_id: &RoomId,
+        receipt_type: &str,
+        user_id: &ruma::UserId,
+        thread_id: Option<&str>,
+        event_id: &EventId,
+        ts: u64,
+    ) -> ServiceResult<()> {
         let thread = thread_id.unwrap_or("");
         let receipts = &self.context.storage.receipts;
         let position = receipts
-            .set(
-                room_id,
-                receipt_type,
-                &requester.user_id,
-                thread,
-                event_id,
-                now,
-            )
+            .set(room_id, receipt_type, user_id, thread, event_id, ts)
             .await?;
         let concerned = if receipt_type == RECEIPT_READ_PRIVATE {
-            vec![requester.user_id.clone()]
+            vec![user_id.to_owned()]
         } else {
             self.joined_members(room_id).await?
         };

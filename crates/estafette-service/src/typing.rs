@@ -23,13 +23,16 @@ struct RoomTyping {
 pub struct TypingService {
     context: Arc<Context>,
     rooms: Arc<Mutex<HashMap<OwnedRoomId, RoomTyping>>>,
+    /// Other servers in the room are told too.
+    sender: crate::FederationSender,
 }
 
 impl TypingService {
-    pub(crate) fn new(context: Arc<Context>) -> Self {
+    pub(crate) fn new(context: Arc<Context>, sender: crate::FederationSender) -> Self {
         Self {
             context,
             rooms: Arc::default(),
+            sender,
         }
     }
 
@@ -56,6 +59,18 @@ impl TypingService {
         if !membership.is_some_and(|m| m.membership == "join") {
             return Err(ServiceError::Forbidden("You are not in this room".into()));
         }
+        self.apply(room_id, user_id, typing, timeout).await?;
+        self.sender.typing(room_id, user_id, typing).await
+    }
+
+    /// Records a member's typing state (local, or from their server) and wakes the room.
+    pub(crate) async fn apply(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        typing: bool,
+        timeout: Option<Duration>,
+    ) -> ServiceResult<()> {
         let timeout = timeout
             .unwrap_or(Duration::from_secs(30))
             .min(MAX_TYPING_TIMEOUT);

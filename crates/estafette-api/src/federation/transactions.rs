@@ -54,6 +54,11 @@ async fn send_transaction_message(
             Err(e) => tracing::info!(%origin, "dropped a PDU: {e}"),
         }
     }
+    for edu in &body.edus {
+        if let Err(e) = state.services.edus.receive(origin, edu.json()).await {
+            tracing::info!(%origin, "dropped an EDU: {e}");
+        }
+    }
     Ok(RumaResponse(send_transaction_message::v1::Response::new(
         results,
     )))

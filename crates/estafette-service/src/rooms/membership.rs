@@ -231,6 +231,25 @@ impl RoomService {
             .map(drop)
     }
 
+    /// A user's new name or avatar: a new member event in every room they are in. A room
+    /// refusing it (a lost power, say) does not stop the others.
+    pub async fn show_new_profile(&self, requester: &Requester) -> ServiceResult<()> {
+        let user = &requester.user_id;
+        for membership in self.context.storage.memberships.of_user(user).await? {
+            if membership.membership != "join" {
+                continue;
+            }
+            let room_id = &membership.room_id;
+            if let Err(e) = self
+                .set_membership(requester, room_id, user, "join", None)
+                .await
+            {
+                tracing::info!(%room_id, %user, "the new profile was not shown: {e}");
+            }
+        }
+        Ok(())
+    }
+
     /// Asks to join a room whose join rule is `knock`.
     pub async fn knock(
         &self,

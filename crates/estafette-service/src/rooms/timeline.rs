@@ -298,19 +298,7 @@ impl RoomService {
         &self,
         room_id: &RoomId,
     ) -> ServiceResult<Vec<ruma::OwnedServerName>> {
-        let mut servers: Vec<ruma::OwnedServerName> = self
-            .context
-            .storage
-            .memberships
-            .of_room(room_id)
-            .await?
-            .into_iter()
-            .filter(|m| m.membership == "join")
-            .map(|m| m.user_id.server_name().to_owned())
-            .collect();
-        servers.sort();
-        servers.dedup();
-        Ok(servers)
+        self.sender.servers_in_room(room_id).await
     }
 }
 

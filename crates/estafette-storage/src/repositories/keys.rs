@@ -89,6 +89,9 @@ pub trait KeyRepository: Send + Sync {
         device_id: &DeviceId,
         key_json: &str,
     ) -> StorageResult<i64>;
+    /// Records that a user's device list changed (another server said so); returns the
+    /// stream position of the change.
+    async fn record_device_list_change(&self, user_id: &UserId) -> StorageResult<i64>;
     /// Users among those given whose device lists changed in `(after, until]`.
     async fn device_list_changes(&self, after: i64, until: i64) -> StorageResult<Vec<OwnedUserId>>;
 }

@@ -282,6 +282,13 @@ impl KeyRepository for Db {
         Ok(position)
     }
 
+    async fn record_device_list_change(&self, user_id: &UserId) -> StorageResult<i64> {
+        let mut tx = self.write_transaction().await?;
+        let position = record_change(&mut tx, user_id).await?;
+        tx.commit().await?;
+        Ok(position)
+    }
+
     async fn device_list_changes(&self, after: i64, until: i64) -> StorageResult<Vec<OwnedUserId>> {
         let users: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT user_id FROM device_list_changes WHERE stream_id > $1 AND stream_id <= $2",

@@ -1,11 +1,12 @@
 //! Rooms shared between Estafette servers: invites, joins, messages, and what each server
 //! sees, with every event signed by its origin and checked by the receiver.
 
-use estafette_tests::TestServer;
+use estafette_tests::{RawClient, TestServer};
 use serde_json::{Value, json};
 
 use crate::room_helpers::{
-    create_room, eventually, invited_rooms, joined_members, messages, send_text, sorted, user,
+    create_room, eventually, invited_rooms, joined_members, membership_of, messages,
+    read_receipt_of, send_text, sorted, typing_users, user,
 };
 
 #[tokio::test]
@@ -63,5 +64,156 @@ async fn a_remote_user_invited_to_a_room_joins_and_both_talk() {
     assert_eq!(
         messages(&bob, &room_id).await,
         ["Bonjour Bob", "Bonjour Alice"]
+    );
+}
+
+/// Alice's room with Bob (of another server) joined: the usual start of a scenario.
+async fn shared_room(
+    home: &TestServer,
+    remote: &TestServer,
+) -> (String, (String, RawClient), (String, RawClient)) {
+    let (alice_id, alice) = user(home.raw(), "alice").await;
+    let (bob_id, bob) = user(remote.raw(), "bob").await;
+    let room_id = create_room(&alice, json!({"preset": "public_chat"})).await;
+    // A v12 room ID names no server: the joining server is told where to ask.
+    let via = home.server_name();
+    bob.post(
+        &format!("/_matrix/client/v3/join/{room_id}?via={via}"),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let both = sorted([&alice_id, &bob_id]);
+    eventually("Alice's server to see Bob's join", || async {
+        (joined_members(&alice, &room_id).await == both).then_some(())
+    })
+    .await;
+    (room_id, (alice_id, alice), (bob_id, bob))
+}
+
+#[tokio::test]
+async fn typing_receipts_and_profile_changes_reach_the_other_server() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let (room_id, (alice_id, alice), (bob_id, bob)) = shared_room(&home, &remote).await;
+
+    bob.put(
+        &format!("/_matrix/client/v3/rooms/{room_id}/typing/{bob_id}"),
+        json!({"typing": true, "timeout": 30000}),
+    )
+    .await
+    .assert_ok();
+    eventually("Alice to see Bob typing", || async {
+        (typing_users(&alice, &room_id).await == [bob_id.clone()]).then_some(())
+    })
+    .await;
+
+    let event_id = send_text(&alice, &room_id, "a1", "Lu ?").await;
+    eventually("Bob's server to receive the message", || async {
+        (messages(&bob, &room_id).await == ["Lu ?"]).then_some(())
+    })
+    .await;
+    bob.post(
+        &format!("/_matrix/client/v3/rooms/{room_id}/receipt/m.read/{event_id}"),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    eventually("Alice to see Bob's read receipt", || async {
+        (read_receipt_of(&alice, &room_id, &bob_id).await.as_deref() == Some(event_id.as_str()))
+            .then_some(())
+    })
+    .await;
+
+    // A new display name is a new member event, which the other server shows.
+    alice
+        .put(
+            &format!("/_matrix/client/v3/profile/{alice_id}/displayname"),
+            json!({"displayname": "Alice (Intérieur)"}),
+        )
+        .await
+        .assert_ok();
+    eventually("Bob's server to show Alice's new name", || async {
+        let member = bob
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{room_id}/state/m.room.member/{alice_id}"
+            ))
+            .await;
+        (member.body["displayname"] == "Alice (Intérieur)").then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn moderation_and_power_levels_hold_on_both_servers() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let (room_id, (_alice_id, alice), (bob_id, bob)) = shared_room(&home, &remote).await;
+
+    // Bob has no power to rename the room: his own server refuses.
+    bob.put(
+        &format!("/_matrix/client/v3/rooms/{room_id}/state/m.room.name/"),
+        json!({"name": "Bob's room"}),
+    )
+    .await
+    .assert_error(403, "M_FORBIDDEN");
+
+    alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room_id}/kick"),
+            json!({"user_id": bob_id, "reason": "test"}),
+        )
+        .await
+        .assert_ok();
+    eventually("Bob's server to apply the kick", || async {
+        (membership_of(&bob, &room_id, &bob_id).await.as_deref() == Some("leave")).then_some(())
+    })
+    .await;
+    // Kicked from a public room, Bob can come back.
+    bob.post(&format!("/_matrix/client/v3/join/{room_id}"), json!({}))
+        .await
+        .assert_ok();
+    eventually("Alice's server to see Bob back", || async {
+        (membership_of(&alice, &room_id, &bob_id).await.as_deref() == Some("join")).then_some(())
+    })
+    .await;
+
+    alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room_id}/ban"),
+            json!({"user_id": bob_id}),
+        )
+        .await
+        .assert_ok();
+    eventually("Bob's server to apply the ban", || async {
+        (membership_of(&bob, &room_id, &bob_id).await.as_deref() == Some("ban")).then_some(())
+    })
+    .await;
+    let rejoin = bob
+        .post(&format!("/_matrix/client/v3/join/{room_id}"), json!({}))
+        .await;
+    assert_eq!(
+        rejoin.status, 403,
+        "a banned user cannot rejoin: {:?}",
+        rejoin.body
+    );
+
+    alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room_id}/unban"),
+            json!({"user_id": bob_id}),
+        )
+        .await
+        .assert_ok();
+    eventually("Bob's server to apply the unban", || async {
+        (membership_of(&bob, &room_id, &bob_id).await.as_deref() == Some("leave")).then_some(())
+    })
+    .await;
+    bob.post(&format!("/_matrix/client/v3/join/{room_id}"), json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(
+        membership_of(&alice, &room_id, &bob_id).await.as_deref(),
+        Some("join")
     );
 }

@@ -160,15 +160,22 @@ async fn a_closed_federation_refuses_other_servers_both_ways() {
             .unwrap()
             .contains("not allowed")
     );
-    // And the outsider's users cannot read the closed server's profiles either.
+    // And the outsider's users cannot read the closed server's profiles either: the closed
+    // server's refusal reaches them.
     let (_, bob, _) = outsider.raw().register("carol", "carol's password").await;
     let alice_id = format!("@alice:{}", home.server_name());
-    outsider
+    let refused = outsider
         .raw()
         .clone_with(&bob)
         .get(&format!("/_matrix/client/v3/profile/{alice_id}"))
-        .await
-        .assert_error(404, "M_NOT_FOUND");
+        .await;
+    refused.assert_error(403, "M_FORBIDDEN");
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap()
+            .contains("not allowed")
+    );
 }
 
 #[tokio::test]

@@ -91,3 +91,53 @@ pub(crate) fn sorted<'a>(ids: impl IntoIterator<Item = &'a String>) -> Vec<Strin
     ids.sort();
     ids
 }
+
+/// Who is typing in a room, from one long-poll-free sync.
+pub(crate) async fn typing_users(client: &RawClient, room_id: &str) -> Vec<String> {
+    let sync = client.get("/_matrix/client/v3/sync?timeout=0").await;
+    sync.body["rooms"]["join"][room_id]["ephemeral"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|e| e["type"] == "m.typing")
+        .flat_map(|e| {
+            e["content"]["user_ids"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|u| u.as_str().map(ToOwned::to_owned))
+        .collect()
+}
+
+/// The event a user's public read receipt points at in a room, as another member syncs it.
+pub(crate) async fn read_receipt_of(
+    client: &RawClient,
+    room_id: &str,
+    user_id: &str,
+) -> Option<String> {
+    let sync = client.get("/_matrix/client/v3/sync?timeout=0").await;
+    let events = sync.body["rooms"]["join"][room_id]["ephemeral"]["events"]
+        .as_array()?
+        .clone();
+    events
+        .iter()
+        .filter(|e| e["type"] == "m.receipt")
+        .flat_map(|e| e["content"].as_object().cloned().unwrap_or_default())
+        .find(|(_, receipt)| receipt["m.read"].get(user_id).is_some())
+        .map(|(event_id, _)| event_id)
+}
+
+/// The `membership` a user has in a room, as a member's server sees it.
+pub(crate) async fn membership_of(
+    client: &RawClient,
+    room_id: &str,
+    user_id: &str,
+) -> Option<String> {
+    let state = client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room_id}/state/m.room.member/{user_id}"
+        ))
+        .await;
+    state.body["membership"].as_str().map(ToOwned::to_owned)
+}
