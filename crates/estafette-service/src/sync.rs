@@ -20,16 +20,30 @@ pub const DEFAULT_TIMELINE_LIMIT: u32 = 10;
 const TO_DEVICE_LIMIT: u32 = 100;
 
 /// A position in the event stream, as clients see it (`s42`).
+/// History fetched from other servers sits before position 0 (`b7` is position -7).
 pub fn format_token(position: i64) -> String {
-    format!("s{position}")
+    if position < 0 {
+        format!("b{}", position.unsigned_abs())
+    } else {
+        format!("s{position}")
+    }
 }
 
 pub fn parse_token(token: &str) -> ServiceResult<i64> {
+    let invalid = || ServiceError::InvalidParam(format!("Invalid stream token '{token}'"));
+    if let Some(backfilled) = token.strip_prefix('b') {
+        return backfilled
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .map(|n| -n)
+            .ok_or_else(invalid);
+    }
     token
         .strip_prefix('s')
         .and_then(|n| n.parse::<i64>().ok())
         .filter(|n| *n >= 0)
-        .ok_or_else(|| ServiceError::InvalidParam(format!("Invalid stream token '{token}'")))
+        .ok_or_else(invalid)
 }
 
 #[derive(Debug, Clone)]
@@ -472,6 +486,9 @@ mod tests {
     #[test]
     fn tokens_round_trip_and_reject_garbage() {
         assert_eq!(parse_token(&format_token(42)).unwrap(), 42);
+        assert_eq!(parse_token(&format_token(-7)).unwrap(), -7);
+        assert_eq!(format_token(-7), "b7");
+        assert!(parse_token("b0").is_err() && parse_token("b-3").is_err());
         for bad in ["42", "s", "s-1", "sx", ""] {
             assert!(parse_token(bad).is_err(), "{bad}");
         }

@@ -24,6 +24,22 @@ pub struct TestServer {
     server: RunningServer,
     clock: Arc<ManualClock>,
     _data_dir: TempDir,
+    config: Config,
+    seed: u64,
+}
+
+/// A server that was stopped with its data kept, to be started again on the same ports.
+pub struct StoppedServer {
+    clock: Arc<ManualClock>,
+    data_dir: TempDir,
+    config: Config,
+    seed: u64,
+}
+
+impl StoppedServer {
+    pub async fn start(self) -> TestServer {
+        TestServer::launch(None, self.config, self.data_dir, self.clock, self.seed).await
+    }
 }
 
 /// Adjusts a test server's configuration before it starts.
@@ -69,19 +85,10 @@ impl TestServerBuilder {
         for change in self.configure {
             change(&mut config);
         }
+        config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
         let clock = Arc::new(ManualClock::new(SystemClock.now_millis()));
-        let runtime = Runtime {
-            clock: clock.clone(),
-            random: Arc::new(SeededRandom::new(NEXT_SEED.fetch_add(1, Ordering::Relaxed))),
-        };
-        let server = RunningServer::start_on(listener, config, runtime)
-            .await
-            .expect("start the server");
-        TestServer {
-            server,
-            clock,
-            _data_dir: data_dir,
-        }
+        let seed = NEXT_SEED.fetch_add(1, Ordering::Relaxed);
+        TestServer::launch(Some(listener), config, data_dir, clock, seed).await
     }
 }
 
@@ -129,6 +136,43 @@ impl TestServer {
 
     pub async fn stop(self) {
         self.server.shutdown().await.expect("clean shutdown");
+    }
+
+    /// Stops the server (its listeners and open connections) and keeps its data.
+    pub async fn go_offline(self) -> StoppedServer {
+        self.server.shutdown().await.expect("clean shutdown");
+        StoppedServer {
+            clock: self.clock,
+            data_dir: self._data_dir,
+            config: self.config,
+            seed: self.seed,
+        }
+    }
+
+    /// Starts on `listener`, or on the configured address again after a restart.
+    async fn launch(
+        listener: Option<tokio::net::TcpListener>,
+        config: Config,
+        data_dir: TempDir,
+        clock: Arc<ManualClock>,
+        seed: u64,
+    ) -> Self {
+        let runtime = Runtime {
+            clock: clock.clone(),
+            random: Arc::new(SeededRandom::new(seed)),
+        };
+        let server = match listener {
+            Some(listener) => RunningServer::start_on(listener, config.clone(), runtime).await,
+            None => RunningServer::start(config.clone(), runtime).await,
+        }
+        .expect("start the server");
+        TestServer {
+            server,
+            clock,
+            _data_dir: data_dir,
+            config,
+            seed,
+        }
     }
 }
 

@@ -2,6 +2,7 @@
 
 use serde_json::Value;
 
+#[derive(Clone)]
 pub struct RawClient {
     base_url: String,
     http: reqwest::Client,

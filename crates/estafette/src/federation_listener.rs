@@ -107,6 +107,7 @@ pub(crate) async fn serve(
             },
         };
         let (acceptor, app) = (acceptor.clone(), app.clone());
+        let mut stop = shutdown.clone();
         tokio::spawn(async move {
             let tls = match acceptor.accept(stream).await {
                 Ok(tls) => tls,
@@ -116,11 +117,16 @@ pub(crate) async fn serve(
                 }
             };
             let service = TowerToHyperService::new(app);
-            if let Err(err) = Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tls), service)
-                .await
-            {
-                tracing::debug!(%peer, error = %err, "federation connection ended");
+            let builder = Builder::new(TokioExecutor::new());
+            let connection = builder.serve_connection(TokioIo::new(tls), service);
+            // A stopped server closes its open connections too, not only its listener.
+            tokio::select! {
+                result = connection => {
+                    if let Err(err) = result {
+                        tracing::debug!(%peer, error = %err, "federation connection ended");
+                    }
+                }
+                _ = stop.changed() => {}
             }
         });
     }

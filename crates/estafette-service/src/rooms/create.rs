@@ -75,7 +75,11 @@ impl RoomService {
             }
             None => None,
         };
-        for invitee in &request.invite {
+        let (local_invites, remote_invites): (Vec<&OwnedUserId>, Vec<&OwnedUserId>) = request
+            .invite
+            .iter()
+            .partition(|invitee| invitee.server_name() == self.context.server_name);
+        for invitee in &local_invites {
             if !self.is_local_user(invitee).await? {
                 return Err(ServiceError::NotFound(format!("Unknown user {invitee}")));
             }
@@ -106,7 +110,7 @@ impl RoomService {
         // A v12 room ID is the hash of its create event: two identical create events in the same
         // millisecond would collide, so a collision moves the timestamp on.
         let mut attempt = 0;
-        let (create_pdu, _guard) = loop {
+        let (create_pdu, guard) = loop {
             let room_id = if super::super::pdu::needs_room_id_from_create(&rules) {
                 None
             } else {
@@ -268,7 +272,7 @@ impl RoomService {
                 json!({"topic": topic}),
             ));
         }
-        for invitee in &request.invite {
+        for invitee in &local_invites {
             let mut content = self.member_content("invite", invitee, None).await?;
             if request.is_direct {
                 content["is_direct"] = json!(true);
@@ -284,6 +288,16 @@ impl RoomService {
                 &room_id, &rules, &mut state, &mut group, creator, draft, None,
             )
             .await?;
+        }
+        drop(guard);
+        // Other servers' users are invited once the room exists: their servers co-sign.
+        for invitee in remote_invites {
+            if let Err(e) = self
+                .invite_remote(creator, &room_id, invitee, None, request.is_direct)
+                .await
+            {
+                tracing::warn!(%room_id, %invitee, "cannot invite: {e}");
+            }
         }
         tracing::info!(%room_id, %creator, %version, "room created");
         Ok(room_id)

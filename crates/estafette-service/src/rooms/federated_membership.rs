@@ -35,6 +35,26 @@ pub struct JoinedRoomState {
 }
 
 impl RoomService {
+    /// Refuses when the room's create event says `m.federate: false`: such a room never
+    /// leaves this server.
+    pub(crate) async fn ensure_federates(&self, room_id: &RoomId) -> ServiceResult<()> {
+        let (state, _) = self.current_state(room_id).await?;
+        let create = match state.get(&(StateEventType::RoomCreate, String::new())) {
+            Some(id) => self.pdu(id).await?,
+            None => None,
+        };
+        let federates = create
+            .and_then(|create| serde_json::from_str::<JsonValue>(create.content.get()).ok())
+            .is_none_or(|content| content["m.federate"] != JsonValue::Bool(false));
+        if federates {
+            Ok(())
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "Room {room_id} is not federated (m.federate is false)"
+            )))
+        }
+    }
+
     /// `make_join`: a join event template for `user_id` of `origin`.
     pub async fn make_join(
         &self,
@@ -72,6 +92,7 @@ impl RoomService {
             )));
         }
         let (version, rules) = self.room_rules(room_id).await?;
+        self.ensure_federates(room_id).await?;
         if membership == "join" && !supported.contains(&version) {
             return Err(ServiceError::IncompatibleRoomVersion(version));
         }
@@ -106,6 +127,7 @@ impl RoomService {
         membership: &str,
     ) -> ServiceResult<JoinedRoomState> {
         let (_, rules) = self.room_rules(room_id).await?;
+        self.ensure_federates(room_id).await?;
         let pdu = self.parse_remote_pdu(json, &rules).await?;
         let change = membership_change(&pdu);
         let valid = pdu.event_id == event_id

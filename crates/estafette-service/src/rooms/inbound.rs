@@ -67,6 +67,7 @@ impl RoomService {
     ) -> ServiceResult<(OwnedEventId, ServiceResult<Accepted>)> {
         let room_id = Self::room_of(json)?;
         let (_, rules) = self.room_rules(&room_id).await?;
+        self.ensure_federates(&room_id).await?;
         let pdu = self.parse_remote_pdu(json, &rules).await?;
         let event_id = pdu.event_id.clone();
         let _guard = self.lock(&room_id).await;

@@ -141,7 +141,7 @@ impl RoomService {
     ) -> ServiceResult<()> {
         if target.server_name() != self.context.server_name {
             return self
-                .invite_remote(&requester.user_id, room_id, target, reason)
+                .invite_remote(&requester.user_id, room_id, target, reason, false)
                 .await;
         }
         if !self.is_local_user(target).await? {

@@ -2,6 +2,7 @@
 //! history. Every event goes through [`RoomService::append`], which builds a signed PDU, checks
 //! it with the spec's authorization rules (ruma-state-res) and stores it atomically.
 
+mod backfill;
 mod create;
 mod directory;
 mod federated_membership;

@@ -212,13 +212,26 @@ impl RoomService {
         let (found, more, start) = match direction {
             Direction::Backward => {
                 let from = from.unwrap_or(ceiling).min(ceiling);
-                let (found, more) = self
-                    .filtered_events(room_id, to.unwrap_or(0), from, false, limit, filter)
+                let floor = to.unwrap_or(i64::MIN);
+                let (mut found, mut more) = self
+                    .filtered_events(room_id, floor, from, false, limit, filter)
                     .await?;
+                // The start of what this server holds: older history may be on others.
+                let mut rounds = 0;
+                while !more
+                    && to.is_none()
+                    && rounds < MAX_BACKFILL_ROUNDS
+                    && self.backfill_from_remote(room_id, limit).await? > 0
+                {
+                    rounds += 1;
+                    (found, more) = self
+                        .filtered_events(room_id, floor, from, false, limit, filter)
+                        .await?;
+                }
                 (found, more, from)
             }
             Direction::Forward => {
-                let from = from.unwrap_or(0);
+                let from = from.unwrap_or(i64::MIN);
                 let until = to.unwrap_or(ceiling).min(ceiling);
                 let (found, more) = self
                     .filtered_events(room_id, from, until, true, limit, filter)
@@ -259,6 +272,9 @@ impl RoomService {
         })
     }
 }
+
+/// How many times one page may fetch older history from other servers.
+const MAX_BACKFILL_ROUNDS: u32 = 5;
 
 fn not_member() -> ServiceError {
     ServiceError::Forbidden("You are not a member of this room".into())

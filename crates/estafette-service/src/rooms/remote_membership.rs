@@ -249,11 +249,16 @@ impl RoomService {
         room_id: &RoomId,
         target: &UserId,
         reason: Option<&str>,
+        is_direct: bool,
     ) -> ServiceResult<()> {
         let _guard = self.lock(room_id).await;
         let (version, rules) = self.room_rules(room_id).await?;
+        self.ensure_federates(room_id).await?;
         let (state, group) = self.current_state(room_id).await?;
-        let content = self.member_content("invite", target, reason).await?;
+        let mut content = self.member_content("invite", target, reason).await?;
+        if is_direct {
+            content["is_direct"] = serde_json::json!(true);
+        }
         let draft = EventDraft::state(TimelineEventType::RoomMember, target.as_str(), content);
         let invite = self
             .prepare_locked(room_id, &rules, &state, sender, &draft)

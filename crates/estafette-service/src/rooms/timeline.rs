@@ -228,19 +228,8 @@ impl RoomService {
         memberships: &[MembershipChange],
         txn: Option<Txn<'_>>,
     ) -> ServiceResult<AppendedEvent> {
-        let json = pdu.json_string();
-        let event_type = pdu.kind.to_string();
+        let (json, event_type) = (pdu.json_string(), pdu.kind.to_string());
         let new_event = NewEvent {
-            event_id: &pdu.event_id,
-            room_id: &pdu.room_id,
-            event_type: &event_type,
-            state_key: pdu.state_key.as_deref(),
-            sender: &pdu.sender,
-            depth: pdu.depth,
-            origin_server_ts: pdu.origin_server_ts.get().into(),
-            json: &json,
-            prev_events: &pdu.prev_events,
-            state,
             current_state,
             memberships,
             transaction: txn.as_ref().map(|t| ClientTransaction {
@@ -248,6 +237,7 @@ impl RoomService {
                 device_id: t.device_id,
                 txn_id: t.txn_id,
             }),
+            ..new_event(pdu, &json, &event_type, state)
         };
         let appended = self.context.storage.events.append(&new_event).await?;
         self.after_store(pdu, appended.stream_ordering).await?;
@@ -279,7 +269,10 @@ impl RoomService {
         if let Some(target) = membership_target(pdu) {
             destinations.push(target.server_name().to_owned());
         }
-        destinations.retain(|d| !skip.contains(&d.as_ref()));
+        destinations.retain(|d| !skip.contains(&d.as_ref()) && *d != self.context.server_name);
+        if destinations.is_empty() || self.ensure_federates(&pdu.room_id).await.is_err() {
+            return Ok(());
+        }
         self.sender
             .enqueue_pdu(destinations, &pdu.json_string())
             .await
@@ -332,4 +325,29 @@ pub(crate) fn entries(state: &StateMap) -> Vec<StateEntry> {
         .iter()
         .map(|((kind, key), id)| (kind.to_string(), key.clone(), id.clone()))
         .collect()
+}
+
+/// A PDU as the repository stores it, changing nothing but its own state group; callers
+/// add what else it changes.
+pub(crate) fn new_event<'a>(
+    pdu: &'a Pdu,
+    json: &'a str,
+    event_type: &'a str,
+    state: StateChange<'a>,
+) -> NewEvent<'a> {
+    NewEvent {
+        event_id: &pdu.event_id,
+        room_id: &pdu.room_id,
+        event_type,
+        state_key: pdu.state_key.as_deref(),
+        sender: &pdu.sender,
+        depth: pdu.depth,
+        origin_server_ts: pdu.origin_server_ts.get().into(),
+        json,
+        prev_events: &pdu.prev_events,
+        state,
+        current_state: None,
+        memberships: &[],
+        transaction: None,
+    }
 }

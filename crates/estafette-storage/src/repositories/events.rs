@@ -93,6 +93,13 @@ pub trait EventRepository: Send + Sync {
         room_id: &RoomId,
         json: &str,
     ) -> StorageResult<()>;
+    /// Adds an older event fetched from another server (backfill) before every other event
+    /// of the timeline: it gets a negative stream position, so syncs never see it as new, and
+    /// changes no current state, extremity or membership. Only the event's own fields and
+    /// its state group (`StateChange::Unchanged`) are used.
+    async fn insert_backfilled(&self, event: &NewEvent<'_>) -> StorageResult<i64>;
+    /// The room's oldest event in the timeline.
+    async fn earliest_event(&self, room_id: &RoomId) -> StorageResult<Option<EventRecord>>;
     /// Whether the event is in a timeline (not only an outlier).
     async fn in_timeline(&self, event_id: &EventId) -> StorageResult<bool>;
     async fn get_many(&self, event_ids: &[OwnedEventId]) -> StorageResult<Vec<EventRecord>>;

@@ -37,23 +37,7 @@ impl EventRepository for Db {
             None => state_group,
         };
         let stream_ordering = next_stream_id(&mut tx).await?;
-        sqlx::query(
-            "INSERT INTO events (stream_ordering, event_id, room_id, event_type, state_key, sender, depth,
-               origin_server_ts, state_group, json)
-             VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(event.event_id.as_str())
-        .bind(room)
-        .bind(event.event_type)
-        .bind(event.state_key)
-        .bind(event.sender.as_str())
-        .bind(to_db(event.depth))
-        .bind(to_db(event.origin_server_ts))
-        .bind(state_group)
-        .bind(event.json)
-        .bind(stream_ordering)
-        .execute(&mut *tx)
-        .await?;
+        insert_event(&mut tx, event, stream_ordering, state_group).await?;
         for prev in event.prev_events {
             sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2")
                 .bind(room)
@@ -121,6 +105,35 @@ impl EventRepository for Db {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    async fn insert_backfilled(&self, event: &NewEvent<'_>) -> StorageResult<i64> {
+        let StateChange::Unchanged(state_group) = event.state else {
+            return Err(crate::StorageError::Corrupt(
+                "a backfilled event takes an existing state group".into(),
+            ));
+        };
+        let mut tx = self.write_transaction().await?;
+        let lowest: Option<i64> = sqlx::query_scalar("SELECT MIN(stream_ordering) FROM events")
+            .fetch_one(&mut *tx)
+            .await?;
+        let stream_ordering = lowest.unwrap_or(0).min(0) - 1;
+        insert_event(&mut tx, event, stream_ordering, state_group).await?;
+        tx.commit().await?;
+        Ok(stream_ordering)
+    }
+
+    async fn earliest_event(&self, room_id: &RoomId) -> StorageResult<Option<EventRecord>> {
+        sqlx::query(
+            "SELECT stream_ordering, event_id, json, state_group, redacted_by FROM events
+             WHERE room_id = $1 ORDER BY stream_ordering ASC LIMIT 1",
+        )
+        .bind(room_id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(decode)
+        .transpose()
     }
 
     async fn in_timeline(&self, event_id: &EventId) -> StorageResult<bool> {
@@ -300,4 +313,31 @@ async fn write_state(
         .await?;
     }
     Ok(group)
+}
+
+/// The event's row, at its stream position with the state after it.
+async fn insert_event(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    event: &NewEvent<'_>,
+    stream_ordering: i64,
+    state_group: i64,
+) -> StorageResult<()> {
+    sqlx::query(
+        "INSERT INTO events (stream_ordering, event_id, room_id, event_type, state_key, sender, depth,
+           origin_server_ts, state_group, json)
+         VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(event.event_id.as_str())
+    .bind(event.room_id.as_str())
+    .bind(event.event_type)
+    .bind(event.state_key)
+    .bind(event.sender.as_str())
+    .bind(to_db(event.depth))
+    .bind(to_db(event.origin_server_ts))
+    .bind(state_group)
+    .bind(event.json)
+    .bind(stream_ordering)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }

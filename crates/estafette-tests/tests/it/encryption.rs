@@ -15,7 +15,7 @@ use matrix_sdk::ruma::events::room::message::{
 use serde_json::json;
 
 /// Collects the plaintext bodies a client decrypts during sync.
-fn decrypted_bodies(client: &Client) -> Arc<Mutex<Vec<String>>> {
+pub(crate) fn decrypted_bodies(client: &Client) -> Arc<Mutex<Vec<String>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let sink = seen.clone();
     client.add_event_handler(move |event: OriginalSyncRoomMessageEvent| {
@@ -28,7 +28,7 @@ fn decrypted_bodies(client: &Client) -> Arc<Mutex<Vec<String>>> {
 }
 
 /// Syncs until `seen` holds `expected`, a bounded number of times.
-async fn sync_until(client: &Client, seen: &Arc<Mutex<Vec<String>>>, expected: &[&str]) {
+pub(crate) async fn sync_until(client: &Client, seen: &Arc<Mutex<Vec<String>>>, expected: &[&str]) {
     for _ in 0..10 {
         client
             .sync_once(SyncSettings::default().timeout(Duration::from_millis(500)))

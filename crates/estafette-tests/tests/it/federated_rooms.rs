@@ -1,12 +1,12 @@
 //! Rooms shared between Estafette servers: invites, joins, messages, and what each server
 //! sees, with every event signed by its origin and checked by the receiver.
 
-use estafette_tests::{RawClient, TestServer};
+use estafette_tests::TestServer;
 use serde_json::{Value, json};
 
 use crate::room_helpers::{
     create_room, eventually, invited_rooms, joined_members, membership_of, messages,
-    read_receipt_of, send_text, sorted, typing_users, user,
+    read_receipt_of, send_text, shared_room, sorted, typing_users, user,
 };
 
 #[tokio::test]
@@ -65,30 +65,6 @@ async fn a_remote_user_invited_to_a_room_joins_and_both_talk() {
         messages(&bob, &room_id).await,
         ["Bonjour Bob", "Bonjour Alice"]
     );
-}
-
-/// Alice's room with Bob (of another server) joined: the usual start of a scenario.
-async fn shared_room(
-    home: &TestServer,
-    remote: &TestServer,
-) -> (String, (String, RawClient), (String, RawClient)) {
-    let (alice_id, alice) = user(home.raw(), "alice").await;
-    let (bob_id, bob) = user(remote.raw(), "bob").await;
-    let room_id = create_room(&alice, json!({"preset": "public_chat"})).await;
-    // A v12 room ID names no server: the joining server is told where to ask.
-    let via = home.server_name();
-    bob.post(
-        &format!("/_matrix/client/v3/join/{room_id}?via={via}"),
-        json!({}),
-    )
-    .await
-    .assert_ok();
-    let both = sorted([&alice_id, &bob_id]);
-    eventually("Alice's server to see Bob's join", || async {
-        (joined_members(&alice, &room_id).await == both).then_some(())
-    })
-    .await;
-    (room_id, (alice_id, alice), (bob_id, bob))
 }
 
 #[tokio::test]

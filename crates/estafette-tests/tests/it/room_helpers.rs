@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use estafette_tests::RawClient;
+use estafette_tests::{RawClient, TestServer};
 use serde_json::{Value, json};
 
 /// Polls `check` until it returns something, for at most ten seconds.
@@ -140,4 +140,28 @@ pub(crate) async fn membership_of(
         ))
         .await;
     state.body["membership"].as_str().map(ToOwned::to_owned)
+}
+
+/// Alice's room with Bob (of another server) joined: the usual start of a scenario.
+pub(crate) async fn shared_room(
+    home: &TestServer,
+    remote: &TestServer,
+) -> (String, (String, RawClient), (String, RawClient)) {
+    let (alice_id, alice) = user(home.raw(), "alice").await;
+    let (bob_id, bob) = user(remote.raw(), "bob").await;
+    let room_id = create_room(&alice, json!({"preset": "public_chat"})).await;
+    // A v12 room ID names no server: the joining server is told where to ask.
+    let via = home.server_name();
+    bob.post(
+        &format!("/_matrix/client/v3/join/{room_id}?via={via}"),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let both = sorted([&alice_id, &bob_id]);
+    eventually("Alice's server to see Bob's join", || async {
+        (joined_members(&alice, &room_id).await == both).then_some(())
+    })
+    .await;
+    (room_id, (alice_id, alice), (bob_id, bob))
 }
