@@ -230,6 +230,7 @@ impl FederationSender {
         let now = MilliSecondsSinceUnixEpoch(UInt::new(self.context.now()).unwrap_or_default());
         let mut request =
             send_transaction::Request::new(txn_id.into(), self.context.server_name.clone(), now);
+        tracing::debug!(%destination, pdus = pdus.len(), edus = edus.len(), "sending a transaction");
         request.pdus = pdus;
         request.edus = edus;
         let response = self.federation.send(destination, request).await?;

@@ -36,59 +36,83 @@ impl UiaError for matrix_sdk::HttpError {
 impl TestServer {
     /// An SDK client pointed at this server, not logged in, refreshing tokens on its own.
     pub async fn sdk_client(&self) -> Client {
-        Client::builder()
-            .homeserver_url(self.base_url())
-            .handle_refresh_tokens()
-            .build()
-            .await
-            .expect("build an SDK client")
+        sdk_client(&self.base_url()).await
     }
 
     /// Registers `username` through the SDK (the dummy UIA stage) and logs its client in.
     pub async fn register_user(&self, username: &str) -> User {
-        let password = format!("{username}-password-1");
-        let client = self.sdk_client().await;
-        let mut request = register::v3::Request::new();
-        request.username = Some(username.to_owned());
-        request.password = Some(password.clone());
-        request.initial_device_display_name = Some(format!("{username}'s first device"));
-        let challenge = client
-            .matrix_auth()
-            .register(request.clone())
-            .await
-            .expect_err("registration starts with UIA");
-        let session = challenge
-            .as_uiaa_response()
-            .and_then(|info| info.session.clone())
-            .expect("a UIA session");
-        let mut dummy = uiaa::Dummy::new();
-        dummy.session = Some(session);
-        request.auth = Some(AuthData::Dummy(dummy));
-        client
-            .matrix_auth()
-            .register(request)
-            .await
-            .expect("registration completes");
-        assert!(client.is_active(), "the SDK is logged in after registering");
-        User {
-            client,
-            username: username.to_owned(),
-            password,
-        }
+        register_user(&self.base_url(), username).await
     }
 
     /// Logs an existing user in on a new SDK client (a new device).
     pub async fn login(&self, username: &str, password: &str) -> Client {
-        let client = self.sdk_client().await;
-        client
-            .matrix_auth()
-            .login_username(username, password)
-            .initial_device_display_name("second device")
-            .send()
-            .await
-            .expect("login succeeds");
-        client
+        login(&self.base_url(), username, password).await
     }
+}
+
+impl crate::SynapseServer {
+    /// Registers `username` on Synapse through the SDK and logs its client in.
+    pub async fn register_user(&self, username: &str) -> User {
+        register_user(&self.base_url(), username).await
+    }
+
+    /// Logs an existing Synapse user in on a new SDK client (a new device).
+    pub async fn login(&self, username: &str, password: &str) -> Client {
+        login(&self.base_url(), username, password).await
+    }
+}
+
+async fn sdk_client(base_url: &str) -> Client {
+    Client::builder()
+        .homeserver_url(base_url)
+        .handle_refresh_tokens()
+        .build()
+        .await
+        .expect("build an SDK client")
+}
+
+async fn register_user(base_url: &str, username: &str) -> User {
+    let password = format!("{username}-password-1");
+    let client = sdk_client(base_url).await;
+    let mut request = register::v3::Request::new();
+    request.username = Some(username.to_owned());
+    request.password = Some(password.clone());
+    request.initial_device_display_name = Some(format!("{username}'s first device"));
+    let challenge = client
+        .matrix_auth()
+        .register(request.clone())
+        .await
+        .expect_err("registration starts with UIA");
+    let session = challenge
+        .as_uiaa_response()
+        .and_then(|info| info.session.clone())
+        .expect("a UIA session");
+    let mut dummy = uiaa::Dummy::new();
+    dummy.session = Some(session);
+    request.auth = Some(AuthData::Dummy(dummy));
+    client
+        .matrix_auth()
+        .register(request)
+        .await
+        .expect("registration completes");
+    assert!(client.is_active(), "the SDK is logged in after registering");
+    User {
+        client,
+        username: username.to_owned(),
+        password,
+    }
+}
+
+async fn login(base_url: &str, username: &str, password: &str) -> Client {
+    let client = sdk_client(base_url).await;
+    client
+        .matrix_auth()
+        .login_username(username, password)
+        .initial_device_display_name("second device")
+        .send()
+        .await
+        .expect("login succeeds");
+    client
 }
 
 impl User {

@@ -84,6 +84,8 @@ rc_invites: {{per_room: {limits}, per_user: {limits}}}
 rc_room_creation: {limits}
 rc_presence: {{per_user: {limits}}}
 rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_limit: 1000, concurrent: 100}}
+# Tests poll /sync and must see each change at once, not a cached answer.
+caches: {{sync_response_cache_duration: 0}}
 "#,
             pid = path("synapse.pid"),
             cert = path("tls.crt"),
@@ -144,10 +146,14 @@ rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_li
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        panic!("Synapse did not start within 60 s:\n{}", server.log());
+    }
+
+    /// What Synapse logged (warnings and errors) and printed, for a failing test to show.
+    pub fn log(&self) -> String {
         let read =
-            |name: &str| std::fs::read_to_string(server._dir.path().join(name)).unwrap_or_default();
-        let log = format!("{}\n{}", read("synapse.log"), read("synapse.stderr"));
-        panic!("Synapse did not start within 60 s:\n{log}");
+            |name: &str| std::fs::read_to_string(self._dir.path().join(name)).unwrap_or_default();
+        format!("{}\n{}", read("synapse.log"), read("synapse.stderr"))
     }
 
     pub fn base_url(&self) -> String {
