@@ -47,12 +47,17 @@ impl RoomService {
         json: &RawJsonValue,
         rules: &RoomVersionRules,
     ) -> ServiceResult<Pdu> {
-        let mut object: CanonicalJsonObject = serde_json::from_str(json.get())
-            .map_err(|e| ServiceError::BadJson(format!("The PDU is not canonical JSON: {e}")))?;
-        object.remove("unsigned");
-        ruma::state_res::check_pdu_format(&object, &rules.event_format)
-            .map_err(ServiceError::BadJson)?;
-        let event_id = event_id_of(&object, rules)?;
+        let (event_id, object) = canonical_pdu(json, rules)?;
+        self.verify_remote_pdu(event_id, object, rules).await
+    }
+
+    /// Checks the signatures (and hash) of a well-formed PDU and reads it.
+    async fn verify_remote_pdu(
+        &self,
+        event_id: OwnedEventId,
+        mut object: CanonicalJsonObject,
+        rules: &RoomVersionRules,
+    ) -> ServiceResult<Pdu> {
         self.federation.verify_pdu(&mut object, rules).await?;
         Pdu::from_json(event_id, &CanonicalJsonValue::Object(object).to_string())
             .map_err(|e| ServiceError::BadJson(e.to_string()))
@@ -67,11 +72,17 @@ impl RoomService {
     ) -> ServiceResult<(OwnedEventId, ServiceResult<Accepted>)> {
         let room_id = Self::room_of(json)?;
         let (_, rules) = self.room_rules(&room_id).await?;
-        self.ensure_federates(&room_id).await?;
-        let pdu = self.parse_remote_pdu(json, &rules).await?;
-        let event_id = pdu.event_id.clone();
-        let _guard = self.lock(&room_id).await;
-        let outcome = self.receive_locked(origin, pdu, &rules, true).await;
+        // Once the PDU has an ID, every refusal is reported against it.
+        let (event_id, object) = canonical_pdu(json, &rules)?;
+        let outcome = async {
+            self.ensure_federates(&room_id).await?;
+            let pdu = self
+                .verify_remote_pdu(event_id.clone(), object, &rules)
+                .await?;
+            let _guard = self.lock(&room_id).await;
+            self.receive_locked(origin, pdu, &rules, true).await
+        }
+        .await;
         Ok((event_id, outcome))
     }
 
@@ -339,6 +350,19 @@ impl RoomService {
         }
         Ok(changes)
     }
+}
+
+/// A received PDU as canonical JSON, checked for format and size limits, with its event ID.
+fn canonical_pdu(
+    json: &RawJsonValue,
+    rules: &RoomVersionRules,
+) -> ServiceResult<(OwnedEventId, CanonicalJsonObject)> {
+    let mut object: CanonicalJsonObject = serde_json::from_str(json.get())
+        .map_err(|e| ServiceError::BadJson(format!("The PDU is not canonical JSON: {e}")))?;
+    object.remove("unsigned");
+    ruma::state_res::check_pdu_format(&object, &rules.event_format)
+        .map_err(ServiceError::BadJson)?;
+    Ok((event_id_of(&object, rules)?, object))
 }
 
 /// The event ID of a PDU: its reference hash, or the `event_id` field in rooms v1 and v2.

@@ -14,6 +14,7 @@ mod federated_keys;
 mod federated_rooms;
 mod federation;
 mod federation_scenarios;
+mod federation_security;
 mod presence;
 mod profile;
 mod push;
