@@ -198,14 +198,19 @@ async fn knock_room(
     request: Ruma<knock_room::v3::Request>,
 ) -> ApiResult<knock_room::v3::Response> {
     let body = &request.body;
+    let mut via = body.via.clone();
     let room_id = match OwnedRoomId::try_from(body.room_id_or_alias.clone()) {
         Ok(room_id) => room_id,
-        Err(alias) => state.services.rooms.resolve_alias(&alias).await?.0,
+        Err(alias) => {
+            let (room_id, servers) = state.services.rooms.resolve_alias(&alias).await?;
+            via.extend(servers);
+            room_id
+        }
     };
     state
         .services
         .rooms
-        .knock(request.requester()?, &room_id, body.reason.as_deref())
+        .knock_via(request.requester()?, &room_id, body.reason.as_deref(), &via)
         .await?;
     Ok(RumaResponse(knock_room::v3::Response::new(room_id)))
 }

@@ -4,8 +4,8 @@
 use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::membership::{
-    RawStrippedState, create_invite, create_join_event, create_leave_event, prepare_join_event,
-    prepare_leave_event,
+    RawStrippedState, create_invite, create_join_event, create_knock_event, create_leave_event,
+    prepare_join_event, prepare_knock_event, prepare_leave_event,
 };
 use serde_json::value::RawValue as RawJsonValue;
 
@@ -21,6 +21,45 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
         .ruma(make_leave)
         .ruma(send_leave)
         .ruma(invite)
+        .ruma(make_knock)
+        .ruma(send_knock)
+}
+
+/// `GET /_matrix/federation/v1/make_knock/{roomId}/{userId}`
+async fn make_knock(
+    State(state): State<AppState>,
+    request: Ruma<prepare_knock_event::v1::Request>,
+) -> ApiResult<prepare_knock_event::v1::Response> {
+    let body = &request.body;
+    let (version, event) = state
+        .services
+        .rooms
+        .make_knock(request.origin()?, &body.room_id, &body.user_id, &body.ver)
+        .await?;
+    Ok(RumaResponse(prepare_knock_event::v1::Response::new(
+        version,
+        raw_value(&event)?,
+    )))
+}
+
+/// `PUT /_matrix/federation/v1/send_knock/{roomId}/{eventId}`: the knock joins the room, and
+/// the knocking server gets the room's stripped state to show.
+async fn send_knock(
+    State(state): State<AppState>,
+    request: Ruma<create_knock_event::v1::Request>,
+) -> ApiResult<create_knock_event::v1::Response> {
+    let body = &request.body;
+    let rooms = &state.services.rooms;
+    rooms
+        .send_membership(request.origin()?, &body.room_id, &body.event_id, &body.pdu, "knock")
+        .await?;
+    let stripped = rooms.stripped_state_pdus(&body.room_id).await?;
+    Ok(RumaResponse(create_knock_event::v1::Response::new(
+        stripped
+            .iter()
+            .map(|p| pdu(p).map(RawStrippedState::Pdu))
+            .collect::<Result<_, _>>()?,
+    )))
 }
 
 /// `GET /_matrix/federation/v1/make_join/{roomId}/{userId}`

@@ -67,6 +67,18 @@ impl RoomService {
             .await
     }
 
+    /// `make_knock`: a knock event template (rooms whose join rule allows knocking).
+    pub async fn make_knock(
+        &self,
+        origin: &ServerName,
+        room_id: &RoomId,
+        user_id: &UserId,
+        supported: &[RoomVersionId],
+    ) -> ServiceResult<(RoomVersionId, JsonValue)> {
+        self.make_membership(origin, room_id, user_id, "knock", supported)
+            .await
+    }
+
     /// `make_leave`: a leave event template.
     pub async fn make_leave(
         &self,
@@ -93,7 +105,7 @@ impl RoomService {
         }
         let (version, rules) = self.room_rules(room_id).await?;
         self.ensure_federates(room_id).await?;
-        if membership == "join" && !supported.contains(&version) {
+        if membership != "leave" && !supported.contains(&version) {
             return Err(ServiceError::IncompatibleRoomVersion(version));
         }
         let _guard = self.lock(room_id).await;
@@ -277,7 +289,7 @@ impl RoomService {
     }
 
     /// The room's current state events that invitees see before joining, as full PDUs.
-    pub(crate) async fn stripped_state_pdus(&self, room_id: &RoomId) -> ServiceResult<Vec<Pdu>> {
+    pub async fn stripped_state_pdus(&self, room_id: &RoomId) -> ServiceResult<Vec<Pdu>> {
         let (state, _) = self.current_state(room_id).await?;
         let mut pdus = Vec::new();
         for kind in STRIPPED_STATE_TYPES {

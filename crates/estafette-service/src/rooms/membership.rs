@@ -257,9 +257,30 @@ impl RoomService {
         room_id: &RoomId,
         reason: Option<&str>,
     ) -> ServiceResult<()> {
-        self.set_membership(requester, room_id, &requester.user_id, "knock", reason)
+        self.knock_via(requester, room_id, reason, &[]).await
+    }
+
+    /// Knocks locally when this server is in the room, otherwise through `via` (or the
+    /// room ID's server).
+    pub async fn knock_via(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        reason: Option<&str>,
+        via: &[OwnedServerName],
+    ) -> ServiceResult<()> {
+        let known = self.context.storage.rooms.get(room_id).await?.is_some();
+        if known && self.is_resident(room_id).await? || via.is_empty() && room_id.server_name().is_none() {
+            return self
+                .set_membership(requester, room_id, &requester.user_id, "knock", reason)
+                .await
+                .map(drop);
+        }
+        let mut servers = via.to_vec();
+        servers.extend(room_id.server_name().map(ToOwned::to_owned));
+        self.knock_remote(&requester.user_id, room_id, reason, &servers)
             .await
-            .map(drop)
+            .map_err(|e| e.unavailable_as_not_found(format_args!("Room {room_id}")))
     }
 
     /// `/forget`: a room the user has left disappears from their view.

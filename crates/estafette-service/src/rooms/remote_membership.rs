@@ -5,8 +5,9 @@
 use ruma::api::federation::membership::create_invite::v2 as create_invite;
 use ruma::api::federation::membership::create_join_event::v2 as send_join;
 use ruma::api::federation::membership::create_leave_event::v2 as send_leave;
+use ruma::api::federation::membership::create_knock_event::v1 as send_knock;
 use ruma::api::federation::membership::{
-    RawStrippedState, prepare_join_event, prepare_leave_event,
+    RawStrippedState, prepare_join_event, prepare_knock_event, prepare_leave_event,
 };
 use ruma::canonical_json::{CanonicalJsonValue, try_from_json_map};
 use ruma::events::{StateEventType, TimelineEventType};
@@ -15,7 +16,7 @@ use ruma::{OwnedEventId, OwnedServerName, RoomId, RoomVersionId, ServerName, Use
 use serde_json::Value as JsonValue;
 use serde_json::value::RawValue as RawJsonValue;
 
-use super::federated_membership::JOINABLE_ROOM_VERSIONS;
+use super::federated_membership::{JOINABLE_ROOM_VERSIONS, strip_json};
 use super::inbound::{check_against_state, event_id_of};
 use super::timeline::{entries, membership_change};
 use super::{RoomService, StateMap};
@@ -238,6 +239,73 @@ impl RoomService {
         self.context
             .notifier
             .notify(&[user_id.to_owned()], position);
+        Ok(())
+    }
+
+    /// Knocks on a room this server is not in, through the first server that accepts.
+    pub(crate) async fn knock_remote(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        reason: Option<&str>,
+        servers: &[OwnedServerName],
+    ) -> ServiceResult<()> {
+        let mut last_error = ServiceError::NotFound(format!("Room {room_id} not found"));
+        for server in servers.iter().filter(|s| **s != self.context.server_name) {
+            match self.knock_through(user_id, room_id, reason, server).await {
+                Ok(()) => return Ok(()),
+                Err(e) => last_error = e,
+            }
+        }
+        Err(last_error)
+    }
+
+    async fn knock_through(
+        &self,
+        user_id: &UserId,
+        room_id: &RoomId,
+        reason: Option<&str>,
+        server: &ServerName,
+    ) -> ServiceResult<()> {
+        let mut request =
+            prepare_knock_event::v1::Request::new(room_id.to_owned(), user_id.to_owned());
+        request.ver = JOINABLE_ROOM_VERSIONS.to_vec();
+        let template = self.federation.send(server, request).await?;
+        let rules = joinable_rules(&template.room_version)?;
+        let content = self.member_content("knock", user_id, reason).await?;
+        let knock = self.sign_template(template.event.get(), user_id, "knock", content, &rules)?;
+        let request = send_knock::Request::new(
+            room_id.to_owned(),
+            knock.event_id.clone(),
+            raw(&knock.json_string())?,
+        );
+        let response = self.federation.send(server, request).await?;
+        #[allow(deprecated)]
+        let mut stripped: Vec<JsonValue> = response
+            .knock_room_state
+            .iter()
+            .filter_map(|entry| match entry {
+                RawStrippedState::Pdu(pdu) => serde_json::from_str(pdu.get()).ok(),
+                RawStrippedState::Stripped(event) => serde_json::from_str(event.json().get()).ok(),
+                _ => None,
+            })
+            .map(|event: JsonValue| strip_json(&event))
+            .collect();
+        stripped.push(strip_json(&serde_json::from_str(&knock.json_string()).unwrap_or_default()));
+        self.context
+            .storage
+            .events
+            .store_outlier(&knock.event_id, room_id, &knock.json_string())
+            .await?;
+        let change = membership_change(&knock)
+            .ok_or_else(|| ServiceError::Internal("a knock without membership".into()))?;
+        let position = self
+            .context
+            .storage
+            .memberships
+            .record_outside_room(&change, room_id, &JsonValue::Array(stripped).to_string())
+            .await?;
+        self.context.notifier.notify(&[user_id.to_owned()], position);
         Ok(())
     }
 

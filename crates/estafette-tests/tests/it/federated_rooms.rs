@@ -193,3 +193,58 @@ async fn moderation_and_power_levels_hold_on_both_servers() {
         Some("join")
     );
 }
+
+#[tokio::test]
+async fn a_remote_user_knocks_is_let_in_and_joins() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let (alice_id, alice) = user(home.raw(), "alice").await;
+    let (bob_id, bob) = user(remote.raw(), "bob").await;
+    let room_id = create_room(
+        &alice,
+        json!({"preset": "private_chat", "name": "Knock first",
+               "initial_state": [{"type": "m.room.join_rules", "state_key": "",
+                                  "content": {"join_rule": "knock"}}]}),
+    )
+    .await;
+    let via = home.server_name();
+    bob.post(
+        &format!("/_matrix/client/v3/knock/{room_id}?via={via}"),
+        json!({"reason": "Ministère des Armées"}),
+    )
+    .await
+    .assert_ok();
+    // Bob's server shows the knock with the room's name, Alice's shows Bob knocking.
+    let sync = bob.get("/_matrix/client/v3/sync?timeout=0").await;
+    let knock_state = &sync.body["rooms"]["knock"][&room_id]["knock_state"]["events"];
+    assert!(
+        knock_state
+            .as_array()
+            .is_some_and(|events| events.iter().any(|e| e["content"]["name"] == "Knock first")),
+        "{knock_state}"
+    );
+    assert_eq!(
+        membership_of(&alice, &room_id, &bob_id).await.as_deref(),
+        Some("knock")
+    );
+
+    alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room_id}/invite"),
+            json!({"user_id": bob_id}),
+        )
+        .await
+        .assert_ok();
+    eventually("Bob to see the invite", || async {
+        invited_rooms(&bob).await.contains(&room_id).then_some(())
+    })
+    .await;
+    bob.post(&format!("/_matrix/client/v3/join/{room_id}"), json!({}))
+        .await
+        .assert_ok();
+    let both = sorted([&alice_id, &bob_id]);
+    eventually("Alice's server to see Bob joined", || async {
+        (joined_members(&alice, &room_id).await == both).then_some(())
+    })
+    .await;
+}
