@@ -54,6 +54,9 @@ pub struct FederationConfig {
     pub insecure_tls: bool,
     /// Servers this one federates with; empty means every server (open federation).
     pub allowed_servers: Vec<String>,
+    /// Notaries asked for a server's keys when that server cannot be reached directly;
+    /// empty means keys are only ever fetched from their own server.
+    pub trusted_key_servers: Vec<String>,
     /// The first wait before retrying a destination that failed; it doubles with every
     /// failure in a row, up to `retry_max_ms`.
     pub retry_initial_ms: u64,
@@ -68,6 +71,7 @@ impl Default for FederationConfig {
             tls_private_key: None,
             insecure_tls: false,
             allowed_servers: Vec::new(),
+            trusted_key_servers: Vec::new(),
             retry_initial_ms: 2_000,
             retry_max_ms: 600_000,
         }
@@ -272,13 +276,21 @@ impl Config {
                 "set both federation.tls_certificate and federation.tls_private_key, or neither",
             ));
         }
-        for server in &self.federation.allowed_servers {
-            ServerName::parse(server).map_err(|e| {
-                invalid(
-                    "federation.allowed_servers",
-                    format!("'{server}' is not a server name: {e}"),
-                )
-            })?;
+        let server_lists = [
+            (
+                "federation.allowed_servers",
+                &self.federation.allowed_servers,
+            ),
+            (
+                "federation.trusted_key_servers",
+                &self.federation.trusted_key_servers,
+            ),
+        ];
+        for (key, servers) in server_lists {
+            for server in servers {
+                ServerName::parse(server)
+                    .map_err(|e| invalid(key, format!("'{server}' is not a server name: {e}")))?;
+            }
         }
         let rl = &self.rate_limit;
         if rl.enabled {

@@ -9,7 +9,6 @@ use std::time::Duration;
 use ruma::api::federation::authentication::{ServerSignatures, XMatrix, XMatrixSigningInput};
 use ruma::api::path_builder::SinglePath;
 use ruma::api::{IncomingResponseExt, OutgoingRequest, OutgoingRequestExt};
-use ruma::canonical_json::CanonicalJsonObject;
 use ruma::serde::Base64;
 use ruma::signatures::PublicKeyMap;
 use ruma::{OwnedServerName, ServerName};
@@ -21,8 +20,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct FederationService {
-    context: Arc<Context>,
-    http: reqwest::Client,
+    pub(crate) context: Arc<Context>,
+    pub(crate) http: reqwest::Client,
     /// Where each server's federation API answers, once discovered.
     resolved: Arc<Mutex<HashMap<OwnedServerName, String>>>,
 }
@@ -49,7 +48,7 @@ impl FederationService {
         allowed.is_empty() || allowed.iter().any(|s| s == server.as_str())
     }
 
-    fn check_allowed(&self, server: &ServerName) -> ServiceResult<()> {
+    pub(crate) fn check_allowed(&self, server: &ServerName) -> ServiceResult<()> {
         if self.allowed(server) {
             Ok(())
         } else {
@@ -61,7 +60,7 @@ impl FederationService {
 
     /// Server discovery: an explicit port is used as is; otherwise `/.well-known/matrix/server`
     /// delegates, and port 8448 is the fallback. (SRV records come with a DNS resolver.)
-    async fn base_url(&self, server: &ServerName) -> String {
+    pub(crate) async fn base_url(&self, server: &ServerName) -> String {
         if let Some(url) = self
             .resolved
             .lock()
@@ -151,122 +150,6 @@ impl FederationService {
         R::IncomingResponse::try_from_http_response(http_response).map_err(|e| {
             ServiceError::Unavailable(format!("{destination} answered with an error: {e}"))
         })
-    }
-
-    /// A server's verify key, from the cache or fetched from the server itself.
-    async fn verify_key(&self, server: &ServerName, key_id: &str) -> ServiceResult<Option<String>> {
-        if server == self.context.server_name {
-            let own = &self.context.server_key;
-            return Ok((own.key_id() == key_id).then(|| {
-                Base64::<ruma::serde::base64::Standard, _>::new(own.key_pair.public_key()).encode()
-            }));
-        }
-        let now = self.context.now();
-        if let Some(key) = self
-            .context
-            .storage
-            .server_keys
-            .get(server, key_id, now)
-            .await?
-        {
-            return Ok(Some(key));
-        }
-        self.fetch_keys(server).await?;
-        Ok(self
-            .context
-            .storage
-            .server_keys
-            .get(server, key_id, now)
-            .await?)
-    }
-
-    /// Fetches `/_matrix/key/v2/server` and keeps the keys if the document is signed by them.
-    async fn fetch_keys(&self, server: &ServerName) -> ServiceResult<()> {
-        let base = self.base_url(server).await;
-        let unreachable = |e: &dyn std::fmt::Display| {
-            ServiceError::Unavailable(format!("cannot fetch {server}'s keys: {e}"))
-        };
-        let document: JsonValue = self
-            .http
-            .get(format!("{base}/_matrix/key/v2/server"))
-            .send()
-            .await
-            .map_err(|e| unreachable(&e))?
-            .json()
-            .await
-            .map_err(|e| unreachable(&e))?;
-        if document["server_name"].as_str() != Some(server.as_str()) {
-            return Err(ServiceError::Unavailable(format!(
-                "{server} served keys for another server"
-            )));
-        }
-        let keys: Vec<(String, String)> = document["verify_keys"]
-            .as_object()
-            .map(|keys| {
-                keys.iter()
-                    .filter_map(|(id, key)| Some((id.clone(), key["key"].as_str()?.to_owned())))
-                    .collect()
-            })
-            .unwrap_or_default();
-        let mut public_keys = PublicKeyMap::new();
-        let decoded: BTreeMap<String, Base64> = keys
-            .iter()
-            .filter_map(|(id, key)| Some((id.clone(), Base64::parse(key).ok()?)))
-            .collect();
-        public_keys.insert(server.to_string(), decoded);
-        let object: CanonicalJsonObject =
-            serde_json::from_value(document.clone()).map_err(|e| unreachable(&e))?;
-        ruma::signatures::verify_json(&public_keys, &object).map_err(|e| unreachable(&e))?;
-        let valid_until = document["valid_until_ts"].as_u64().unwrap_or_default();
-        self.context
-            .storage
-            .server_keys
-            .put(server, &keys, valid_until)
-            .await?;
-        Ok(())
-    }
-
-    /// Checks a received PDU's signatures with the keys of every server that must have signed
-    /// it (fetched as needed). A PDU whose content hash does not match is redacted, as the spec
-    /// requires; one with a missing or bad signature is refused.
-    pub(crate) async fn verify_pdu(
-        &self,
-        object: &mut CanonicalJsonObject,
-        rules: &ruma::room_version_rules::RoomVersionRules,
-    ) -> ServiceResult<()> {
-        let invalid = |message: String| ServiceError::Forbidden(message);
-        let servers =
-            ruma::signatures::required_server_signatures_to_verify_event(object, &rules.signatures)
-                .map_err(|e| invalid(format!("Cannot verify the event: {e}")))?;
-        let signatures = match object.get("signatures") {
-            Some(ruma::CanonicalJsonValue::Object(signatures)) => signatures.clone(),
-            _ => return Err(invalid("The event is not signed".into())),
-        };
-        let mut public_keys = PublicKeyMap::new();
-        for server in servers {
-            let key_ids: Vec<String> = match signatures.get(server.as_str()) {
-                Some(ruma::CanonicalJsonValue::Object(keys)) => keys.keys().cloned().collect(),
-                _ => return Err(invalid(format!("The event is not signed by {server}"))),
-            };
-            let mut keys = BTreeMap::new();
-            for key_id in key_ids {
-                if let Some(key) = self.verify_key(&server, &key_id).await? {
-                    if let Ok(key) = Base64::parse(&key) {
-                        keys.insert(key_id, key);
-                    }
-                }
-            }
-            public_keys.insert(server.to_string(), keys);
-        }
-        match ruma::signatures::verify_event(&public_keys, object, rules)
-            .map_err(|e| invalid(format!("Invalid event signature: {e}")))?
-        {
-            ruma::signatures::Verified::All => Ok(()),
-            ruma::signatures::Verified::Signatures => {
-                ruma::canonical_json::redact_in_place(object, &rules.redaction, None)
-                    .map_err(|e| invalid(format!("Cannot redact the event: {e}")))
-            }
-        }
     }
 
     /// Checks an inbound request's X-Matrix signature; returns the origin server.

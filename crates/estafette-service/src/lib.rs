@@ -14,6 +14,7 @@ mod error;
 mod event_filter;
 mod federation;
 mod federation_edus;
+mod federation_keys;
 mod federation_sender;
 mod filters;
 mod keys;
@@ -234,7 +235,7 @@ impl Services {
             dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),
             device_keys,
             backup: BackupService::new(context.clone()),
-            server_keys: ServerKeysService::new(context.clone()),
+            server_keys: ServerKeysService::new(context.clone(), federation.clone()),
             rooms,
             sessions,
             uia,

@@ -16,11 +16,47 @@ const KEY_VALIDITY_MS: u64 = 24 * 60 * 60 * 1000;
 #[derive(Clone)]
 pub struct ServerKeysService {
     context: Arc<Context>,
+    /// Other servers' documents, for notary queries.
+    federation: crate::FederationService,
 }
 
 impl ServerKeysService {
-    pub(crate) fn new(context: Arc<Context>) -> Self {
-        Self { context }
+    pub(crate) fn new(context: Arc<Context>, federation: crate::FederationService) -> Self {
+        Self {
+            context,
+            federation,
+        }
+    }
+
+    /// `/_matrix/key/v2/query`, as a notary: the server's own signed key document (this
+    /// server's, or another's valid until `minimum_valid_until`), with this server's
+    /// signature added to vouch for it. Empty when the keys cannot be had.
+    pub async fn notarise(
+        &self,
+        server: &ruma::ServerName,
+        minimum_valid_until: u64,
+    ) -> ServiceResult<Vec<JsonValue>> {
+        if server == self.context.server_name {
+            return Ok(vec![self.document()?]);
+        }
+        let Some(document) = self
+            .federation
+            .key_document(server, minimum_valid_until)
+            .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut object: CanonicalJsonObject =
+            serde_json::from_value(document).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        ruma::signatures::sign_json(
+            self.context.server_name.as_str(),
+            &self.context.server_key.key_pair,
+            &mut object,
+        )
+        .map_err(|e| ServiceError::Internal(format!("cannot co-sign a key document: {e}")))?;
+        Ok(vec![
+            serde_json::to_value(object).map_err(|e| ServiceError::Internal(e.to_string()))?,
+        ])
     }
 
     /// The self-signed key document.

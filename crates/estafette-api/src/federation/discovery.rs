@@ -2,7 +2,9 @@
 
 use axum::Router;
 use axum::extract::State;
-use ruma::api::federation::discovery::{get_server_keys, get_server_version};
+use ruma::api::federation::discovery::{
+    get_remote_server_keys, get_remote_server_keys_batch, get_server_keys, get_server_version,
+};
 use ruma::serde::Raw;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -10,7 +12,51 @@ use crate::router::RouterExt;
 use crate::{ApiError, AppState};
 
 pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
-    router.ruma(get_server_version).ruma(get_server_keys)
+    router
+        .ruma(get_server_version)
+        .ruma(get_server_keys)
+        .ruma(get_remote_server_keys)
+        .ruma(get_remote_server_keys_batch)
+}
+
+/// `GET /_matrix/key/v2/query/{serverName}`: this server as a notary.
+async fn get_remote_server_keys(
+    State(state): State<AppState>,
+    request: Ruma<get_remote_server_keys::v2::Request>,
+) -> ApiResult<get_remote_server_keys::v2::Response> {
+    let body = &request.body;
+    let documents = state
+        .services
+        .server_keys
+        .notarise(&body.server_name, body.minimum_valid_until_ts.get().into())
+        .await?;
+    Ok(RumaResponse(get_remote_server_keys::v2::Response::new(
+        raws(&documents)?,
+    )))
+}
+
+/// `POST /_matrix/key/v2/query`: several servers' keys at once.
+async fn get_remote_server_keys_batch(
+    State(state): State<AppState>,
+    request: Ruma<get_remote_server_keys_batch::v2::Request>,
+) -> ApiResult<get_remote_server_keys_batch::v2::Response> {
+    let mut documents = Vec::new();
+    for (server, keys) in &request.body.server_keys {
+        let minimum = keys
+            .values()
+            .filter_map(|criteria| criteria.minimum_valid_until_ts)
+            .map(|ts| u64::from(ts.get()))
+            .max()
+            .unwrap_or(0);
+        documents.extend(state.services.server_keys.notarise(server, minimum).await?);
+    }
+    Ok(RumaResponse(
+        get_remote_server_keys_batch::v2::Response::new(raws(&documents)?),
+    ))
+}
+
+fn raws<T>(documents: &[serde_json::Value]) -> Result<Vec<Raw<T>>, ApiError> {
+    documents.iter().map(crate::json::raw).collect()
 }
 
 /// `GET /_matrix/federation/v1/version`

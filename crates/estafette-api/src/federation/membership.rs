@@ -51,7 +51,13 @@ async fn send_knock(
     let body = &request.body;
     let rooms = &state.services.rooms;
     rooms
-        .send_membership(request.origin()?, &body.room_id, &body.event_id, &body.pdu, "knock")
+        .send_membership(
+            request.origin()?,
+            &body.room_id,
+            &body.event_id,
+            &body.pdu,
+            "knock",
+        )
         .await?;
     let stripped = rooms.stripped_state_pdus(&body.room_id).await?;
     Ok(RumaResponse(create_knock_event::v1::Response::new(

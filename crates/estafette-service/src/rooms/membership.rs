@@ -270,7 +270,9 @@ impl RoomService {
         via: &[OwnedServerName],
     ) -> ServiceResult<()> {
         let known = self.context.storage.rooms.get(room_id).await?.is_some();
-        if known && self.is_resident(room_id).await? || via.is_empty() && room_id.server_name().is_none() {
+        if known && self.is_resident(room_id).await?
+            || via.is_empty() && room_id.server_name().is_none()
+        {
             return self
                 .set_membership(requester, room_id, &requester.user_id, "knock", reason)
                 .await

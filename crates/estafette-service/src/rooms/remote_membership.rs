@@ -4,8 +4,8 @@
 
 use ruma::api::federation::membership::create_invite::v2 as create_invite;
 use ruma::api::federation::membership::create_join_event::v2 as send_join;
-use ruma::api::federation::membership::create_leave_event::v2 as send_leave;
 use ruma::api::federation::membership::create_knock_event::v1 as send_knock;
+use ruma::api::federation::membership::create_leave_event::v2 as send_leave;
 use ruma::api::federation::membership::{
     RawStrippedState, prepare_join_event, prepare_knock_event, prepare_leave_event,
 };
@@ -291,7 +291,9 @@ impl RoomService {
             })
             .map(|event: JsonValue| strip_json(&event))
             .collect();
-        stripped.push(strip_json(&serde_json::from_str(&knock.json_string()).unwrap_or_default()));
+        stripped.push(strip_json(
+            &serde_json::from_str(&knock.json_string()).unwrap_or_default(),
+        ));
         self.context
             .storage
             .events
@@ -305,7 +307,9 @@ impl RoomService {
             .memberships
             .record_outside_room(&change, room_id, &JsonValue::Array(stripped).to_string())
             .await?;
-        self.context.notifier.notify(&[user_id.to_owned()], position);
+        self.context
+            .notifier
+            .notify(&[user_id.to_owned()], position);
         Ok(())
     }
 

@@ -12,11 +12,15 @@ pub trait ServerKeyRepository: Send + Sync {
         key_id: &str,
         now: u64,
     ) -> StorageResult<Option<String>>;
-    /// Stores a server's keys: (key ID, base64 key), valid until `valid_until_ts`.
+    /// Stores a server's keys: (key ID, base64 key), valid until `valid_until_ts`, and the
+    /// signed document they came in.
     async fn put(
         &self,
         server_name: &ServerName,
         keys: &[(String, String)],
         valid_until_ts: u64,
+        document: &str,
     ) -> StorageResult<()>;
+    /// A server's last key document and until when it is valid.
+    async fn document(&self, server_name: &ServerName) -> StorageResult<Option<(String, u64)>>;
 }

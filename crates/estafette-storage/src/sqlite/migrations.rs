@@ -19,6 +19,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         7,
         include_str!("../../migrations/sqlite/0007_federation_events.sql"),
     ),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_key_documents.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

@@ -333,3 +333,132 @@ async fn a_third_party_learns_who_holds_an_openid_token() {
     let (status, _) = user_info(token).await;
     assert_eq!(status, 401);
 }
+
+/// Checks a key document's signatures by every one of `signers` (and by nobody else), with
+/// the keys each publishes.
+async fn signed_by(http: &reqwest::Client, document: &Value, signers: &[&TestServer]) {
+    let mut keys = ruma::signatures::PublicKeyMap::new();
+    for signer in signers {
+        let federation = signer.federation_url().unwrap();
+        let own: Value = http
+            .get(format!("{federation}/_matrix/key/v2/server"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let (key_id, key) = own["verify_keys"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .next()
+            .unwrap();
+        let key = ruma::serde::Base64::<ruma::serde::base64::Standard>::parse(
+            key["key"].as_str().unwrap(),
+        )
+        .unwrap();
+        keys.insert(
+            signer.server_name(),
+            BTreeMap::from([(key_id.clone(), key)]),
+        );
+    }
+    assert_eq!(
+        document["signatures"].as_object().map(|s| s.len()),
+        Some(signers.len())
+    );
+    let object: CanonicalJsonObject = serde_json::from_value(document.clone()).unwrap();
+    ruma::signatures::verify_json(&keys, &object).expect("every signature verifies");
+}
+
+#[tokio::test]
+async fn a_notary_vouches_for_other_servers_keys() {
+    let notary = TestServer::builder().federation().start().await;
+    let other = TestServer::builder().federation().start().await;
+    let http = insecure_client();
+    let federation = notary.federation_url().unwrap();
+    let answer: Value = http
+        .get(format!(
+            "{federation}/_matrix/key/v2/query/{}",
+            other.server_name()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let document = &answer["server_keys"][0];
+    assert_eq!(document["server_name"], other.server_name());
+    signed_by(&http, document, &[&other, &notary]).await;
+
+    let answer: Value = http
+        .post(format!("{federation}/_matrix/key/v2/query"))
+        .json(&serde_json::json!({"server_keys": {notary.server_name(): {}}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["server_keys"][0]["server_name"],
+        notary.server_name()
+    );
+    signed_by(&http, &answer["server_keys"][0], &[&notary]).await;
+}
+
+#[tokio::test]
+async fn keys_of_an_unreachable_server_come_from_a_trusted_notary_only_when_configured() {
+    use ruma::api::federation::query::get_profile_information::v1 as profile;
+
+    let notary = TestServer::builder().federation().start().await;
+    let notary_name = notary.server_name();
+    let trusting = TestServer::builder()
+        .federation()
+        .configure(move |config| config.federation.trusted_key_servers = vec![notary_name])
+        .start()
+        .await;
+    let distrustful = TestServer::builder().federation().start().await;
+    let sender = TestServer::builder().federation().start().await;
+    // The notary learns the sender's keys while the sender is up.
+    let http = insecure_client();
+    let answer: Value = http
+        .get(format!(
+            "{}/_matrix/key/v2/query/{}",
+            notary.federation_url().unwrap(),
+            sender.server_name()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["server_keys"][0]["server_name"],
+        sender.server_name()
+    );
+
+    // The sender's listener goes down, but it can still sign and send requests.
+    let services = sender.services().clone();
+    let _offline = sender.go_offline().await;
+    let (alice_id, _, _) = trusting.raw().register("alice", "alice's password").await;
+    let (carol_id, _, _) = distrustful
+        .raw()
+        .register("carol", "carol's password")
+        .await;
+    let ask = |server: &TestServer, user: &str| {
+        let destination: ruma::OwnedServerName = server.server_name().try_into().unwrap();
+        let request = profile::Request::new(user.try_into().unwrap());
+        let services = services.clone();
+        async move { services.federation.send(&destination, request).await }
+    };
+    ask(&trusting, &alice_id)
+        .await
+        .expect("the trusting server got the sender's keys from the notary");
+    assert!(
+        ask(&distrustful, &carol_id).await.is_err(),
+        "without a notary, a server whose keys cannot be fetched is not believed"
+    );
+}
