@@ -6,6 +6,11 @@ use estafette_tests::TestServer;
 use ruma::canonical_json::CanonicalJsonObject;
 use serde_json::Value;
 
+/// GETs a URL and reads the JSON answer.
+async fn get_json(http: &reqwest::Client, url: impl reqwest::IntoUrl) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 fn insecure_client() -> reqwest::Client {
     // The test server's certificate is self-signed, as a fresh install's is.
     reqwest::Client::builder()
@@ -19,24 +24,11 @@ async fn the_key_document_is_served_over_tls_and_signed_by_the_server() {
     let server = TestServer::builder().federation().start().await;
     let federation = server.federation_url().expect("a federation listener");
     let http = insecure_client();
-    let version: Value = http
-        .get(format!("{federation}/_matrix/federation/v1/version"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let version: Value =
+        get_json(&http, format!("{federation}/_matrix/federation/v1/version")).await;
     assert_eq!(version["server"]["name"], "Estafette");
 
-    let document: Value = http
-        .get(format!("{federation}/_matrix/key/v2/server"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let document: Value = get_json(&http, format!("{federation}/_matrix/key/v2/server")).await;
     assert_eq!(document["server_name"], server.server_name());
     let verify_keys = document["verify_keys"].as_object().unwrap();
     assert_eq!(verify_keys.len(), 1);
@@ -340,14 +332,7 @@ async fn signed_by(http: &reqwest::Client, document: &Value, signers: &[&TestSer
     let mut keys = ruma::signatures::PublicKeyMap::new();
     for signer in signers {
         let federation = signer.federation_url().unwrap();
-        let own: Value = http
-            .get(format!("{federation}/_matrix/key/v2/server"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let own: Value = get_json(http, format!("{federation}/_matrix/key/v2/server")).await;
         let (key_id, key) = own["verify_keys"]
             .as_object()
             .unwrap()
@@ -377,17 +362,11 @@ async fn a_notary_vouches_for_other_servers_keys() {
     let other = TestServer::builder().federation().start().await;
     let http = insecure_client();
     let federation = notary.federation_url().unwrap();
-    let answer: Value = http
-        .get(format!(
-            "{federation}/_matrix/key/v2/query/{}",
-            other.server_name()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = get_json(
+        &http,
+        format!("{federation}/_matrix/key/v2/query/{}", other.server_name()),
+    )
+    .await;
     let document = &answer["server_keys"][0];
     assert_eq!(document["server_name"], other.server_name());
     signed_by(&http, document, &[&other, &notary]).await;
@@ -423,18 +402,15 @@ async fn keys_of_an_unreachable_server_come_from_a_trusted_notary_only_when_conf
     let sender = TestServer::builder().federation().start().await;
     // The notary learns the sender's keys while the sender is up.
     let http = insecure_client();
-    let answer: Value = http
-        .get(format!(
+    let answer: Value = get_json(
+        &http,
+        format!(
             "{}/_matrix/key/v2/query/{}",
             notary.federation_url().unwrap(),
             sender.server_name()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(
         answer["server_keys"][0]["server_name"],
         sender.server_name()
