@@ -13,6 +13,7 @@ pub struct Session {
     http: reqwest::Client,
     base: String,
     token: String,
+    pub user_id: String,
 }
 
 fn url(base: &str, path: &str) -> String {
@@ -64,6 +65,7 @@ impl Session {
                 .as_str()
                 .ok_or("no access token")?
                 .to_owned(),
+            user_id: body["user_id"].as_str().ok_or("no user ID")?.to_owned(),
         })
     }
 
@@ -87,6 +89,20 @@ impl Session {
         self.post(&format!("/join/{room_id}"), json!({}))
             .await
             .map(drop)
+    }
+
+    /// Joins a room of another server, through that server.
+    pub async fn join_via(&self, room_id: &str, server: &str) -> BenchResult<()> {
+        self.post(&format!("/join/{room_id}?via={server}"), json!({}))
+            .await
+            .map(drop)
+    }
+
+    /// The server part of the user ID.
+    pub fn server_name(&self) -> &str {
+        self.user_id
+            .split_once(':')
+            .map_or("", |(_, server)| server)
     }
 
     pub async fn send_text(&self, room_id: &str, txn_id: &str, body: &str) -> BenchResult<()> {

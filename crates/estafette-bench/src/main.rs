@@ -38,6 +38,13 @@ struct Args {
     /// Rooms of the user whose initial sync is timed.
     #[arg(long, default_value_t = 100)]
     rooms: usize,
+    /// A second homeserver federating with the first (client API URL): adds the federation
+    /// delivery latency, both ways, and skips the single-server measurements.
+    #[arg(long)]
+    federation_peer: Option<String>,
+    /// Messages sent each way for the federation measurement.
+    #[arg(long, default_value_t = 50)]
+    federation_messages: usize,
     /// Write the figures as JSON to this file.
     #[arg(long)]
     output: Option<std::path::PathBuf>,
@@ -66,6 +73,16 @@ async fn main() -> ExitCode {
         prefix: format!("b{stamp}"),
     };
     let result = async {
+        if let Some(peer) = &args.federation_peer {
+            let peer_users = Users {
+                http: users.http.clone(),
+                base: peer.clone(),
+                prefix: users.prefix.clone(),
+            };
+            let federation =
+                scenarios::federation(&users, &peer_users, args.federation_messages).await?;
+            return Ok(json!({"url": args.url, "peer": peer, "federation": federation}));
+        }
         let throughput = scenarios::send_throughput(&users, args.senders, args.per_sender).await?;
         let mut fan_out = Vec::new();
         for members in &args.fan_out {

@@ -1,5 +1,6 @@
-//! The three measurements: send throughput, fan-out latency to long-polling members, and the
-//! initial sync of a user in many rooms. Every loop is bounded in count and time.
+//! The measurements: send throughput, fan-out latency to long-polling members, federation
+//! delivery latency between two servers, and the initial sync of a user in many rooms. Every
+//! loop is bounded in count and time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -94,16 +95,81 @@ pub async fn fan_out(users: &Users, members: usize, messages: usize) -> BenchRes
     for session in &sessions[1..] {
         session.join(&room).await?;
     }
+    let latencies = deliveries(
+        &sessions[0],
+        &room,
+        &sessions[1..],
+        messages,
+        &format!("fan-out {members}"),
+    )
+    .await?;
+    let expected = messages * (members - 1);
+    let received = latencies.len();
+    let summary = Summary::of(latencies);
+    println!(
+        "fan-out to {members:>3} members: {received}/{expected} deliveries; {}",
+        summary.line()
+    );
+    Ok(
+        json!({"members": members, "messages": messages, "expected_deliveries": expected, "deliveries": received,
+              "latency": summary.to_json()}),
+    )
+}
+
+/// A user of one server sends `messages` messages to a user of another server, then the
+/// other way: delivery latency across federation, from the start of the send to the
+/// receiver's long-poll `/sync` returning it.
+pub async fn federation(home: &Users, peer: &Users, messages: usize) -> BenchResult<Value> {
+    let alice = home.register("fedhome", 1).await?.remove(0);
+    let bob = peer.register("fedpeer", 1).await?.remove(0);
+    let room = alice.create_room("public_chat").await?;
+    bob.join_via(&room, alice.server_name()).await?;
+    let mut figures = Vec::new();
+    for (sender, receiver, label) in [
+        (&alice, &bob, "home to peer"),
+        (&bob, &alice, "peer to home"),
+    ] {
+        let latencies = deliveries(
+            sender,
+            &room,
+            std::slice::from_ref(receiver),
+            messages,
+            label,
+        )
+        .await?;
+        let received = latencies.len();
+        let summary = Summary::of(latencies);
+        println!(
+            "federation, {label}: {received}/{messages} delivered; {}",
+            summary.line()
+        );
+        figures.push(
+            json!({"direction": label, "messages": messages, "deliveries": received,
+                            "latency": summary.to_json()}),
+        );
+    }
+    Ok(Value::Array(figures))
+}
+
+/// `sender` sends `messages` messages 100 ms apart while each receiver long-polls `/sync`;
+/// the latency of every delivery, from the start of its send.
+async fn deliveries(
+    sender: &Session,
+    room: &str,
+    receivers: &[Session],
+    messages: usize,
+    label: &str,
+) -> BenchResult<Vec<Duration>> {
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(60 + messages as u64);
-    let mut receivers = Vec::new();
-    for session in sessions[1..].iter().cloned() {
+    let mut tasks = Vec::new();
+    for session in receivers.iter().cloned() {
         let since = session.sync(None, Duration::ZERO).await?["next_batch"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
         let sent_at = sent_at.clone();
-        receivers.push(tokio::spawn(async move {
+        tasks.push(tokio::spawn(async move {
             let mut since = since;
             let mut latencies = Vec::with_capacity(messages);
             while latencies.len() < messages && Instant::now() < deadline {
@@ -121,33 +187,22 @@ pub async fn fan_out(users: &Users, members: usize, messages: usize) -> BenchRes
     }
     // Let every long-poll reach the server before the first message.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let sender = &sessions[0];
     for i in 0..messages {
-        let body = format!("fan-out {members} #{i}");
+        let body = format!("{label} #{i}");
         sent_at
             .lock()
             .map_err(|e| e.to_string())?
             .insert(body.clone(), Instant::now());
         sender
-            .send_text(&room, &format!("f{members}-{i}"), &body)
+            .send_text(room, &format!("{}-{i}", label.replace(' ', "-")), &body)
             .await?;
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut latencies = Vec::new();
-    for receiver in receivers {
-        latencies.extend(receiver.await.map_err(|e| e.to_string())??);
+    for task in tasks {
+        latencies.extend(task.await.map_err(|e| e.to_string())??);
     }
-    let expected = messages * (members - 1);
-    let received = latencies.len();
-    let summary = Summary::of(latencies);
-    println!(
-        "fan-out to {members:>3} members: {received}/{expected} deliveries; {}",
-        summary.line()
-    );
-    Ok(
-        json!({"members": members, "messages": messages, "expected_deliveries": expected, "deliveries": received,
-              "latency": summary.to_json()}),
-    )
+    Ok(latencies)
 }
 
 /// A user in `rooms` rooms with a few messages each; the median of several initial syncs.

@@ -111,8 +111,12 @@ impl RoomService {
 
         let room_id = pdu.room_id.clone();
         let state_before = self.state_before(&pdu, rules).await?;
-        check_against_state(&pdu, rules, &self.state_pdus(&state_before).await?)
-            .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))?;
+        check_against_state(
+            &pdu,
+            rules,
+            &self.auth_state(&pdu, rules, &state_before).await?,
+        )
+        .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))?;
         let mut state_after = state_before;
         if let Some(key) = &pdu.state_key {
             state_after.insert(
@@ -122,7 +126,8 @@ impl RoomService {
         }
 
         let (current, current_group) = self.current_state(&room_id).await?;
-        if check_against_state(&pdu, rules, &self.state_pdus(&current).await?).is_err() {
+        let current_auth = self.auth_state(&pdu, rules, &current).await?;
+        if check_against_state(&pdu, rules, &current_auth).is_err() {
             self.context
                 .storage
                 .events
@@ -271,15 +276,29 @@ impl RoomService {
         Ok(resolved.into_iter().collect())
     }
 
-    /// The events of a state, keyed as the auth rules look them up.
-    pub(crate) async fn state_pdus(
+    /// The events of a state the auth rules look at for `pdu` (its auth types and the
+    /// create event), keyed as the rules look them up.
+    pub(crate) async fn auth_state(
         &self,
+        pdu: &Pdu,
+        rules: &RoomVersionRules,
         state: &StateMap,
     ) -> ServiceResult<HashMap<(StateEventType, String), Pdu>> {
+        let types = ruma::state_res::auth_types_for_event(
+            &pdu.kind,
+            &pdu.sender,
+            pdu.state_key.as_deref(),
+            &pdu.content,
+            &rules.authorization,
+        )
+        .map_err(ServiceError::BadJson)?;
+        let create = (StateEventType::RoomCreate, String::new());
         let mut pdus = HashMap::new();
-        for (key, id) in state {
-            if let Some(pdu) = self.pdu(id).await? {
-                pdus.insert(key.clone(), pdu);
+        for key in types.iter().chain(std::iter::once(&create)) {
+            if let Some(id) = state.get(key) {
+                if let Some(event) = self.pdu(id).await? {
+                    pdus.insert(key.clone(), event);
+                }
             }
         }
         Ok(pdus)

@@ -129,8 +129,12 @@ impl RoomService {
 
         let _guard = self.lock(room_id).await;
         self.check_against_auth_events(&join, &rules).await?;
-        check_against_state(&join, &rules, &self.state_pdus(&state_map).await?)
-            .map_err(|e| ServiceError::Forbidden(format!("The join is not allowed: {e}")))?;
+        check_against_state(
+            &join,
+            &rules,
+            &self.auth_state(&join, &rules, &state_map).await?,
+        )
+        .map_err(|e| ServiceError::Forbidden(format!("The join is not allowed: {e}")))?;
         let mut memberships = Vec::new();
         for id in state_map.values() {
             if let Some(pdu) = self.pdu(id).await? {
