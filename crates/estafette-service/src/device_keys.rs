@@ -172,14 +172,16 @@ impl DeviceKeyService {
             .await
     }
 
-    /// `/keys/query`: local users' keys, and other servers' users' keys asked of their servers.
+    /// `/keys/query`: local users' keys; other servers' users' keys from the copies tracked
+    /// here, or else asked of their servers.
     pub async fn query(
         &self,
         requester: &Requester,
         wanted: &BTreeMap<OwnedUserId, Vec<OwnedDeviceId>>,
     ) -> ServiceResult<KeyQueryResult> {
         let mut result = self.query_local(Some(&requester.user_id), wanted).await?;
-        self.query_remote(wanted, &mut result).await;
+        let untracked = self.query_tracked(wanted, &mut result).await?;
+        self.query_remote(&untracked, &mut result).await;
         Ok(result)
     }
 

@@ -135,8 +135,14 @@ impl EduService {
             "m.device_list_update" | "m.signing_key_update" => {
                 let changed: KeysChanged = parse(&edu.content)?;
                 check_origin(origin, &changed.user_id)?;
-                // Keys of other servers' users are asked of them on every query, so telling
-                // the local users who track this one is all there is to do.
+                if edu.edu_type == "m.device_list_update" {
+                    let update: crate::device_lists::DeviceListUpdate = parse(&edu.content)?;
+                    crate::device_lists::apply_update(&self.context, &update).await?;
+                } else {
+                    let content: serde_json::Value = parse(&edu.content)?;
+                    crate::device_lists::apply_signing_keys(&self.context, &content).await?;
+                }
+                // The local users who share a room with this user re-query their keys.
                 let position = self
                     .context
                     .storage

@@ -93,6 +93,30 @@ impl FederationSender {
             .await
     }
 
+    /// A local user's presence changed: servers sharing a room with them are told.
+    pub(crate) async fn presence(
+        &self,
+        user_id: &UserId,
+        state: &str,
+        status_msg: Option<&str>,
+    ) -> ServiceResult<()> {
+        if !self.sends_for(user_id) {
+            return Ok(());
+        }
+        let mut update = json!({
+            "user_id": user_id,
+            "presence": state,
+            "last_active_ago": 0,
+            "currently_active": state == "online",
+        });
+        if let Some(status_msg) = status_msg {
+            update["status_msg"] = json!(status_msg);
+        }
+        let edu = json!({"edu_type": "m.presence", "content": {"push": [update]}});
+        self.enqueue_edu(self.servers_sharing_rooms_with(user_id).await?, &edu)
+            .await
+    }
+
     /// Send-to-device messages for one server's users.
     pub(crate) async fn to_device(
         &self,
@@ -129,16 +153,27 @@ impl FederationSender {
         if !self.sends_for(user_id) {
             return Ok(());
         }
-        let edu = json!({
-            "edu_type": "m.device_list_update",
-            "content": {
-                "user_id": user_id,
-                "device_id": device_id,
-                "stream_id": stream_id,
-                "prev_id": [],
-                "deleted": deleted,
-            },
+        let storage = &self.context.storage;
+        let previous = storage.device_lists.record_sent(user_id, stream_id).await?;
+        let mut content = json!({
+            "user_id": user_id,
+            "device_id": device_id,
+            "stream_id": stream_id,
+            "prev_id": previous.into_iter().collect::<Vec<_>>(),
+            "deleted": deleted,
         });
+        if !deleted {
+            // The device's keys let the other server update its copy without asking.
+            if let Some(keys) = storage.keys.device_keys(user_id, device_id).await? {
+                if let Ok(keys) = serde_json::from_str::<JsonValue>(&keys) {
+                    content["keys"] = keys;
+                }
+            }
+            if let Some(device) = storage.devices.get(user_id, device_id).await? {
+                content["device_display_name"] = json!(device.display_name);
+            }
+        }
+        let edu = json!({"edu_type": "m.device_list_update", "content": content});
         self.enqueue_edu(self.servers_sharing_rooms_with(user_id).await?, &edu)
             .await
     }

@@ -8,6 +8,7 @@ mod backup;
 mod cross_signing;
 mod dehydrated;
 mod device_keys;
+mod device_lists;
 mod devices;
 mod edus;
 mod error;

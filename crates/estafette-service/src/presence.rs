@@ -81,7 +81,11 @@ impl PresenceService {
             .presence
             .set(user_id, state, status_msg, now)
             .await?;
-        self.context.notify_room_mates(user_id, position).await
+        self.context.notify_room_mates(user_id, position).await?;
+        match self.context.federation_sender.get() {
+            Some(sender) => sender.presence(user_id, state, status_msg).await,
+            None => Ok(()),
+        }
     }
 
     /// Called by `/sync` with its `set_presence` (default `online`).
@@ -120,7 +124,9 @@ impl PresenceService {
         requester: &Requester,
         user_id: &UserId,
     ) -> ServiceResult<PresenceInfo> {
-        if !crate::accounts::is_active_local_user(&self.context, user_id).await? {
+        // Other servers' users' presence comes from their servers, for those sharing a room.
+        let local = user_id.server_name() == self.context.server_name;
+        if local && !crate::accounts::is_active_local_user(&self.context, user_id).await? {
             return Err(ServiceError::NotFound(format!("Unknown user {user_id}")));
         }
         let visible = self

@@ -163,7 +163,13 @@ impl DeviceKeyService {
                 "{user_id} is not a user here"
             )));
         }
-        let stream_id = context.storage.streams.current().await?;
+        // The chain other servers follow: the last update sent about this user.
+        let stream_id = context
+            .storage
+            .device_lists
+            .last_sent(user_id)
+            .await?
+            .unwrap_or(0);
         let wanted = BTreeMap::from([(user_id.to_owned(), Vec::new())]);
         let mut keys = self.query_local(None, &wanted).await?;
         let devices = keys

@@ -26,6 +26,7 @@ pub type StorageResult<T> = Result<T, StorageError>;
 pub struct Storage {
     pub users: Arc<dyn UserRepository>,
     pub devices: Arc<dyn DeviceRepository>,
+    pub device_lists: Arc<dyn DeviceListRepository>,
     pub tokens: Arc<dyn TokenRepository>,
     pub profiles: Arc<dyn ProfileRepository>,
     pub account_data: Arc<dyn AccountDataRepository>,

@@ -3,12 +3,21 @@
 
 use ruma::ServerName;
 use ruma::api::federation::authorization::get_event_authorization::v1 as event_auth;
+use ruma::api::federation::event::get_event::v1 as get_event;
 use ruma::api::federation::event::get_missing_events::v1 as missing_events;
+use ruma::api::federation::event::get_room_state_ids::v1 as state_ids;
+use ruma::events::StateEventType;
 use ruma::room_version_rules::RoomVersionRules;
 use serde_json::value::RawValue as RawJsonValue;
 
-use super::RoomService;
-use crate::{Pdu, ServiceResult};
+use super::{RoomService, StateMap};
+use crate::{Pdu, ServiceError, ServiceResult};
+
+/// The most previous events asked for at once when some are missing.
+const MISSING_EVENTS_LIMIT: u32 = 100;
+
+/// The most unknown state events fetched one by one for a gap; a bigger gap is refused.
+const MAX_FETCHED_STATE_EVENTS: usize = 1_000;
 
 impl RoomService {
     /// Asks `origin` for the events between this server's latest events and `pdu`, and adds
@@ -45,8 +54,9 @@ impl RoomService {
             Ok(extremities) => extremities.into_iter().map(|(id, _)| id).collect(),
             Err(_) => return,
         };
-        let request =
+        let mut request =
             missing_events::Request::new(pdu.room_id.clone(), earliest, vec![pdu.event_id.clone()]);
+        request.limit = MISSING_EVENTS_LIMIT.into();
         let events = match self.federation.send(origin, request).await {
             Ok(response) => response.events,
             Err(e) => {
@@ -120,6 +130,60 @@ impl RoomService {
                 }
                 Err(e) => tracing::info!(event_id = %event.event_id, "refused: {e}"),
             }
+        }
+    }
+
+    /// The state before an event whose previous events this server lacks, as `origin` says
+    /// (`/state_ids`); the events it names that are unknown here are fetched, and each must
+    /// pass its own auth events. Only what passes counts.
+    pub(crate) async fn fetch_state_before(
+        &self,
+        origin: &ServerName,
+        pdu: &Pdu,
+        rules: &RoomVersionRules,
+    ) -> ServiceResult<StateMap> {
+        tracing::info!(%origin, event_id = %pdu.event_id, "a gap before this event: asking for its state");
+        let request = state_ids::Request::new(pdu.event_id.clone(), pdu.room_id.clone());
+        let answer = self.federation.send(origin, request).await?;
+        let mut missing = Vec::new();
+        for id in answer.auth_chain_ids.iter().chain(&answer.pdu_ids) {
+            if self.pdu(id).await?.is_none() {
+                missing.push(id.clone());
+            }
+        }
+        let mut fetched = Vec::with_capacity(missing.len());
+        for id in missing.into_iter().take(MAX_FETCHED_STATE_EVENTS) {
+            match self
+                .federation
+                .send(origin, get_event::Request::new(id.clone()))
+                .await
+            {
+                Ok(answer) => fetched.push(answer.pdu),
+                Err(e) => {
+                    tracing::info!(%origin, event_id = %id, "cannot fetch a state event: {e}")
+                }
+            }
+        }
+        let fetched = self.parse_all(&fetched, rules).await;
+        self.store_checked_outliers(fetched, rules).await;
+        let mut state = StateMap::new();
+        for id in &answer.pdu_ids {
+            if let Some(event) = self.pdu(id).await? {
+                if let (Some(key), true) = (&event.state_key, event.room_id == pdu.room_id) {
+                    state.insert(
+                        (StateEventType::from(event.kind.to_string()), key.clone()),
+                        event.event_id.clone(),
+                    );
+                }
+            }
+        }
+        if state.contains_key(&(StateEventType::RoomCreate, String::new())) {
+            Ok(state)
+        } else {
+            Err(ServiceError::Forbidden(format!(
+                "{origin} gave no usable state before {}",
+                pdu.event_id
+            )))
         }
     }
 

@@ -110,7 +110,14 @@ impl RoomService {
         self.check_against_auth_events(&pdu, rules).await?;
 
         let room_id = pdu.room_id.clone();
-        let state_before = self.state_before(&pdu, rules).await?;
+        let state_before = match self.state_before(&pdu, rules).await {
+            Ok(state) => state,
+            // A gap in the graph: the sender tells what the state was.
+            Err(_) if !pdu.prev_events.is_empty() => {
+                self.fetch_state_before(origin, &pdu, rules).await?
+            }
+            Err(e) => return Err(e),
+        };
         check_against_state(
             &pdu,
             rules,

@@ -5,6 +5,7 @@ mod account_data;
 mod aliases;
 mod backup;
 mod dehydrated;
+mod device_lists;
 mod devices;
 mod events;
 mod federation_outbox;
@@ -30,6 +31,7 @@ pub use account_data::{AccountDataEntry, AccountDataRepository};
 pub use aliases::AliasRepository;
 pub use backup::{BackupKey, BackupRepository, BackupVersion};
 pub use dehydrated::DehydratedDeviceRepository;
+pub use device_lists::DeviceListRepository;
 pub use devices::{DeviceRecord, DeviceRepository};
 pub use events::{
     AppendedEvent, ClientTransaction, EventRecord, EventRepository, MembershipChange, NewEvent,

@@ -23,6 +23,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../../migrations/sqlite/0008_key_documents.sql"),
     ),
+    (
+        9,
+        include_str!("../../migrations/sqlite/0009_device_list_tracking.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

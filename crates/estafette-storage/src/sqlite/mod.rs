@@ -4,6 +4,7 @@ mod account_data;
 mod aliases;
 mod backup;
 mod dehydrated;
+mod device_lists;
 mod devices;
 mod events;
 mod federation_outbox;
@@ -58,6 +59,7 @@ fn storage(pool: SqlitePool) -> Storage {
     Storage {
         users: db.clone(),
         devices: db.clone(),
+        device_lists: db.clone(),
         tokens: db.clone(),
         profiles: db.clone(),
         account_data: db.clone(),

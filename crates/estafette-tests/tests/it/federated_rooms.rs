@@ -101,6 +101,21 @@ async fn typing_receipts_and_profile_changes_reach_the_other_server() {
     })
     .await;
 
+    bob.put(
+        &format!("/_matrix/client/v3/presence/{bob_id}/status"),
+        json!({"presence": "unavailable", "status_msg": "En réunion"}),
+    )
+    .await
+    .assert_ok();
+    eventually("Alice's server to know Bob's presence", || async {
+        let presence = alice
+            .get(&format!("/_matrix/client/v3/presence/{bob_id}/status"))
+            .await;
+        (presence.body["presence"] == "unavailable" && presence.body["status_msg"] == "En réunion")
+            .then_some(())
+    })
+    .await;
+
     // A new display name is a new member event, which the other server shows.
     alice
         .put(

@@ -263,3 +263,46 @@ async fn a_late_joiner_pages_back_to_the_room_creation() {
         .collect();
     assert_eq!(texts, before);
 }
+
+#[tokio::test]
+async fn a_server_that_only_gets_the_latest_event_fills_the_gap() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let (room_id, (_, alice), _) = shared_room(&home, &remote).await;
+    let remote_name: ruma::OwnedServerName = remote.server_name().try_into().unwrap();
+    let offline = remote.go_offline().await;
+    for i in 0..120 {
+        send_text(&alice, &room_id, &format!("g{i}"), &format!("gap {i}")).await;
+    }
+    // Like a server in catch-up mode, send only the newest event: the rest is a gap of 119
+    // events, more than one get_missing_events answer carries.
+    let outbox = &home.services().context.storage.federation_outbox;
+    let queued = outbox.pending(&remote_name, 1_000, 1_000).await.unwrap();
+    let older: Vec<i64> = queued[..queued.len() - 1]
+        .iter()
+        .map(|item| item.id)
+        .collect();
+    outbox.delivered(&remote_name, &older).await.unwrap();
+
+    let remote = offline.start().await;
+    let login = remote.raw().login("bob", "bob's password").await;
+    let bob = remote
+        .raw()
+        .clone_with(login.body["access_token"].as_str().unwrap());
+    eventually("the newest message to arrive despite the gap", || async {
+        messages(&bob, &room_id)
+            .await
+            .contains(&"gap 119".to_owned())
+            .then_some(())
+    })
+    .await;
+    // The room still works both ways.
+    send_text(&bob, &room_id, "after", "after the gap").await;
+    eventually("Alice to receive Bob's message", || async {
+        messages(&alice, &room_id)
+            .await
+            .contains(&"after the gap".to_owned())
+            .then_some(())
+    })
+    .await;
+}
