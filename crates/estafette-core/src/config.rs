@@ -54,6 +54,9 @@ pub struct FederationConfig {
     pub insecure_tls: bool,
     /// Servers this one federates with; empty means every server (open federation).
     pub allowed_servers: Vec<String>,
+    /// DNS servers (`IP:port`) for discovering other servers (SRV records and addresses);
+    /// empty means the system's resolver configuration.
+    pub nameservers: Vec<std::net::SocketAddr>,
     /// Notaries asked for a server's keys when that server cannot be reached directly;
     /// empty means keys are only ever fetched from their own server.
     pub trusted_key_servers: Vec<String>,
@@ -72,6 +75,7 @@ impl Default for FederationConfig {
             insecure_tls: false,
             allowed_servers: Vec::new(),
             trusted_key_servers: Vec::new(),
+            nameservers: Vec::new(),
             retry_initial_ms: 2_000,
             retry_max_ms: 600_000,
         }

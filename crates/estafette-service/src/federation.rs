@@ -24,21 +24,34 @@ pub struct FederationService {
     pub(crate) http: reqwest::Client,
     /// Where each server's federation API answers, once discovered.
     resolved: Arc<Mutex<HashMap<OwnedServerName, String>>>,
+    /// SRV lookups and the addresses connections go to; `None` when no DNS configuration
+    /// could be read (then the system's plain lookups, and no SRV).
+    dns: Option<crate::dns::Dns>,
 }
 
 impl FederationService {
     pub(crate) fn new(context: Arc<Context>) -> ServiceResult<Self> {
-        let http = reqwest::Client::builder()
+        let dns = match crate::dns::Dns::new(&context.config.federation.nameservers) {
+            Ok(dns) => Some(dns),
+            Err(e) => {
+                tracing::warn!("no SRV discovery of other servers: {e}");
+                None
+            }
+        };
+        let mut builder = reqwest::Client::builder()
             .danger_accept_invalid_certs(context.config.federation.insecure_tls)
-            .timeout(REQUEST_TIMEOUT)
-            .build()
-            .map_err(|e| {
-                ServiceError::Internal(format!("cannot build the federation client: {e}"))
-            })?;
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(dns) = &dns {
+            builder = builder.dns_resolver(Arc::new(dns.clone()));
+        }
+        let http = builder.build().map_err(|e| {
+            ServiceError::Internal(format!("cannot build the federation client: {e}"))
+        })?;
         Ok(Self {
             context,
             http,
             resolved: Arc::default(),
+            dns,
         })
     }
 
@@ -58,8 +71,10 @@ impl FederationService {
         }
     }
 
-    /// Server discovery: an explicit port is used as is; otherwise `/.well-known/matrix/server`
-    /// delegates, and port 8448 is the fallback. (SRV records come with a DNS resolver.)
+    /// Server discovery as the spec orders it: an IP literal or an explicit port is used as
+    /// is; otherwise `/.well-known/matrix/server` may delegate to another name, and a name
+    /// without a port is looked up as an SRV record (`_matrix-fed._tcp`, then `_matrix._tcp`)
+    /// before falling back to port 8448.
     pub(crate) async fn base_url(&self, server: &ServerName) -> String {
         if let Some(url) = self
             .resolved
@@ -71,6 +86,8 @@ impl FederationService {
         }
         let url = if server.port().is_some() {
             format!("https://{server}")
+        } else if server.is_ip_literal() {
+            format!("https://{server}:8448")
         } else {
             let well_known = self
                 .http
@@ -89,8 +106,11 @@ impl FederationService {
             };
             match delegated {
                 Some(target) if target.contains(':') => format!("https://{target}"),
-                Some(target) => format!("https://{target}:8448"),
-                None => format!("https://{server}:8448"),
+                Some(target) if target.parse::<std::net::IpAddr>().is_ok() => {
+                    format!("https://{target}:8448")
+                }
+                Some(target) => self.srv_or_8448(&target).await,
+                None => self.srv_or_8448(server.as_str()).await,
             }
         };
         self.resolved
@@ -98,6 +118,19 @@ impl FederationService {
             .unwrap_or_else(|p| p.into_inner())
             .insert(server.to_owned(), url.clone());
         url
+    }
+
+    /// `https://name:port` with the port of the name's SRV record (connections then go to its
+    /// target), or 8448 when it has none.
+    async fn srv_or_8448(&self, hostname: &str) -> String {
+        let srv = match &self.dns {
+            Some(dns) => dns.srv(hostname).await,
+            None => None,
+        };
+        match srv {
+            Some((_, port)) => format!("https://{hostname}:{port}"),
+            None => format!("https://{hostname}:8448"),
+        }
     }
 
     /// This server's name, which signs its requests.

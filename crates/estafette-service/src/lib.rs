@@ -10,6 +10,7 @@ mod dehydrated;
 mod device_keys;
 mod device_lists;
 mod devices;
+mod dns;
 mod edus;
 mod error;
 mod event_filter;

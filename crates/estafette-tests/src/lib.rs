@@ -2,6 +2,7 @@
 //! this process (each with its own data directory, server name and loopback port), then drive
 //! them with matrix-sdk as a real client, or with raw HTTP to check error cases.
 
+mod dns;
 mod raw;
 mod scenario;
 mod synapse;
@@ -13,6 +14,7 @@ use estafette::{RunningServer, Runtime};
 use estafette_core::{Clock, Config, ManualClock, SeededRandom, SystemClock};
 use tempfile::TempDir;
 
+pub use dns::{SrvRecord, TestDns};
 pub use raw::{RawClient, RawResponse, password_login};
 pub use scenario::User;
 pub use synapse::SynapseServer;

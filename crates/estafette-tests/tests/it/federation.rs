@@ -438,3 +438,59 @@ async fn keys_of_an_unreachable_server_come_from_a_trusted_notary_only_when_conf
         "without a notary, a server whose keys cannot be fetched is not believed"
     );
 }
+
+#[tokio::test]
+async fn a_server_name_without_a_port_is_found_through_its_srv_record() {
+    // A ministry's server named without a port; DNS says where its federation API is.
+    let remote = TestServer::builder()
+        .federation()
+        .configure(|config| config.server_name = "ministere.estafette.test".to_owned())
+        .start()
+        .await;
+    let port = remote
+        .federation_url()
+        .and_then(|url| url.rsplit(':').next().map(str::to_owned))
+        .and_then(|port| port.parse().ok())
+        .unwrap();
+    let dns = estafette_tests::TestDns::start(vec![estafette_tests::SrvRecord {
+        name: "_matrix-fed._tcp.ministere.estafette.test.".to_owned(),
+        target: "localhost.".to_owned(),
+        port,
+    }])
+    .await;
+    let dns_addr = dns.addr;
+    let home = TestServer::builder()
+        .federation()
+        .configure(move |config| config.federation.nameservers = vec![dns_addr])
+        .start()
+        .await;
+    let (alice_id, alice) = crate::room_helpers::user(home.raw(), "alice").await;
+    let (bob_id, bob) = crate::room_helpers::user(remote.raw(), "bob").await;
+    assert_eq!(bob_id, "@bob:ministere.estafette.test");
+
+    // Alice's server finds Bob's through SRV for a query…
+    let profile = alice
+        .get(&format!("/_matrix/client/v3/profile/{bob_id}"))
+        .await;
+    profile.assert_ok();
+    // …and to check Bob's server's signatures and send it events.
+    let room_id =
+        crate::room_helpers::create_room(&alice, serde_json::json!({"preset": "public_chat"}))
+            .await;
+    bob.post(
+        &format!(
+            "/_matrix/client/v3/join/{room_id}?via={}",
+            home.server_name()
+        ),
+        serde_json::json!({}),
+    )
+    .await
+    .assert_ok();
+    crate::room_helpers::send_text(&alice, &room_id, "s1", "found by SRV").await;
+    crate::room_helpers::eventually("Bob's server to receive the message", || async {
+        (crate::room_helpers::messages(&bob, &room_id).await == ["found by SRV"]).then_some(())
+    })
+    .await;
+    let members = crate::room_helpers::joined_members(&alice, &room_id).await;
+    assert_eq!(members, crate::room_helpers::sorted([&alice_id, &bob_id]));
+}
