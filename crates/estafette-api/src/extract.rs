@@ -109,7 +109,18 @@ where
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0.ip());
-        let limit = state.services.context.config.limits.max_request_body_bytes;
+        let config = &state.services.context.config;
+        // Uploads carry files, not JSON, bounded by the media limit (checked again, with its
+        // own error, by the media service).
+        let upload = parts.uri.path().starts_with("/_matrix/media/");
+        let limit = if upload {
+            config
+                .limits
+                .max_request_body_bytes
+                .max(config.media.max_upload_bytes)
+        } else {
+            config.limits.max_request_body_bytes
+        };
         let body = read_body(&parts.headers, body, limit).await?;
         let http_request = http::Request::from_parts(parts, body.as_ref());
 
@@ -139,7 +150,8 @@ where
         if matches!(
             *http_request.method(),
             Method::POST | Method::PUT | Method::DELETE
-        ) && !body.is_empty()
+        ) && !upload
+            && !body.is_empty()
             && serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err()
         {
             return Err(ApiError::not_json("The request body is not valid JSON"));

@@ -39,6 +39,22 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub logging: LoggingConfig,
     pub federation: FederationConfig,
+    pub media: MediaConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// The largest file a user may upload.
+    pub max_upload_bytes: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            max_upload_bytes: 50 * 1024 * 1024,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -162,6 +178,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             logging: LoggingConfig::default(),
             federation: FederationConfig::default(),
+            media: MediaConfig::default(),
         }
     }
 }

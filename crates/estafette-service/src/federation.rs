@@ -169,6 +169,8 @@ impl FederationService {
             .await
             .map_err(|e| ServiceError::Unavailable(format!("{destination} is unreachable: {e}")))?;
         let status = response.status();
+        // Some answers are read from their headers too (media: multipart/mixed).
+        let headers = response.headers().clone();
         let bytes = response
             .bytes()
             .await
@@ -176,10 +178,11 @@ impl FederationService {
         if !status.is_success() {
             return Err(remote_error(destination, status, &bytes));
         }
-        let http_response = http::Response::builder()
+        let mut http_response = http::Response::builder()
             .status(status)
             .body(bytes.as_ref())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        *http_response.headers_mut() = headers;
         R::IncomingResponse::try_from_http_response(http_response).map_err(|e| {
             ServiceError::Unavailable(format!("{destination} answered with an error: {e}"))
         })

@@ -20,6 +20,7 @@ mod federation_keys;
 mod federation_sender;
 mod filters;
 mod keys;
+mod media;
 mod notifier;
 mod passwords;
 mod pdu;
@@ -63,6 +64,7 @@ pub use federation::FederationService;
 pub use federation_sender::{FederationSender, MAX_EDUS_PER_TRANSACTION, MAX_PDUS_PER_TRANSACTION};
 pub use filters::FilterService;
 pub use keys::ServerKey;
+pub use media::{MediaFile, MediaService, ThumbnailMethod};
 pub use notifier::{LocalNotifier, Notifier};
 pub use pdu::{EventDraft, Pdu};
 pub use presence::{PresenceInfo, PresenceService};
@@ -178,6 +180,7 @@ pub struct Services {
     pub federation: FederationService,
     pub federation_sender: FederationSender,
     pub edus: EduService,
+    pub media: MediaService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
 }
@@ -234,6 +237,7 @@ impl Services {
             presence,
             to_device,
             edus,
+            media: MediaService::new(context.clone(), federation.clone()),
             dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),
             device_keys,
             backup: BackupService::new(context.clone()),

@@ -1,6 +1,7 @@
 //! Storage for Estafette: one repository trait per data type, and the backends that implement
 //! them. Services hold a [`Storage`] and never see SQL; a backend is chosen once at start-up.
 
+pub mod files;
 pub mod repositories;
 pub mod sqlite;
 
@@ -45,6 +46,8 @@ pub struct Storage {
     pub presence: Arc<dyn PresenceRepository>,
     pub to_device: Arc<dyn ToDeviceRepository>,
     pub keys: Arc<dyn KeyRepository>,
+    pub media: Arc<dyn MediaRepository>,
+    pub media_files: Arc<dyn MediaFileRepository>,
     pub backup: Arc<dyn BackupRepository>,
     pub dehydrated_devices: Arc<dyn DehydratedDeviceRepository>,
     pub server_keys: Arc<dyn ServerKeyRepository>,

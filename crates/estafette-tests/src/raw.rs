@@ -137,6 +137,47 @@ impl RawClient {
         }
     }
 
+    /// Uploads a file (`POST /_matrix/media/v3/upload`); the `mxc://` URI when accepted.
+    pub async fn upload(&self, content_type: &str, filename: &str, bytes: Vec<u8>) -> RawResponse {
+        let mut request = self
+            .http
+            .post(format!(
+                "{}/_matrix/media/v3/upload?filename={filename}",
+                self.base_url
+            ))
+            .header("content-type", content_type)
+            .body(bytes);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let body = response.json().await.unwrap_or(Value::Null);
+        RawResponse {
+            status,
+            headers,
+            body,
+        }
+    }
+
+    /// GETs a path and returns the status, content type and bytes (for media).
+    pub async fn get_bytes(&self, path: &str) -> (u16, Option<String>, Vec<u8>) {
+        let mut request = self.http.get(format!("{}{path}", self.base_url));
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("the server answers");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .map(ToOwned::to_owned);
+        let bytes = response.bytes().await.expect("a response body").to_vec();
+        (status, content_type, bytes)
+    }
+
     /// `POST /login` with the password of a local user.
     pub async fn login(&self, user: &str, password: &str) -> RawResponse {
         self.post("/_matrix/client/v3/login", password_login(user, password))

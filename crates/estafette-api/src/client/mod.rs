@@ -10,6 +10,7 @@ mod discovery;
 mod ephemeral;
 pub(crate) mod filter;
 mod keys;
+pub(crate) mod media;
 mod membership;
 mod message;
 mod openid;
@@ -52,6 +53,7 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = space::routes(router);
     let router = to_device::routes(router);
     let router = keys::routes(router);
+    let router = media::routes(router);
     let router = backup::routes(router);
     let router = dehydrated_device::routes(router);
     sync::routes(router)

@@ -4,6 +4,7 @@ mod directory;
 mod discovery;
 mod events;
 mod keys;
+mod media;
 mod membership;
 mod openid;
 mod query;
@@ -21,5 +22,6 @@ pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
     let router = events::routes(router);
     let router = membership::routes(router);
     let router = transactions::routes(router);
+    let router = media::routes(router);
     query::routes(router)
 }

@@ -11,6 +11,7 @@ mod events;
 mod federation_outbox;
 mod filters;
 mod keys;
+mod media;
 mod memberships;
 mod openid_tokens;
 mod presence;
@@ -40,6 +41,7 @@ pub use events::{
 pub use federation_outbox::{FederationOutboxRepository, OutboxItem};
 pub use filters::FilterRepository;
 pub use keys::{ClaimedKey, KeyRepository, NewKey};
+pub use media::{MediaFileRepository, MediaRecord, MediaRepository};
 pub use memberships::{MembershipRecord, MembershipRepository};
 pub use openid_tokens::OpenIdTokenRepository;
 pub use presence::{PresenceRecord, PresenceRepository};

@@ -27,6 +27,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         9,
         include_str!("../../migrations/sqlite/0009_device_list_tracking.sql"),
     ),
+    (10, include_str!("../../migrations/sqlite/0010_media.sql")),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

@@ -10,6 +10,7 @@ mod events;
 mod federation_outbox;
 mod filters;
 mod keys;
+mod media;
 mod memberships;
 mod migrations;
 mod openid_tokens;
@@ -51,10 +52,15 @@ pub async fn open(path: &Path, max_connections: u32) -> StorageResult<Storage> {
         .connect_with(options)
         .await?;
     migrations::run(&pool).await?;
-    Ok(storage(pool))
+    // Media bytes sit next to the database, in `media/`.
+    let media_root = path
+        .parent()
+        .map(|dir| dir.join("media"))
+        .unwrap_or_else(|| "media".into());
+    Ok(storage(pool, media_root))
 }
 
-fn storage(pool: SqlitePool) -> Storage {
+fn storage(pool: SqlitePool, media_root: std::path::PathBuf) -> Storage {
     let db = Arc::new(Db { pool });
     Storage {
         users: db.clone(),
@@ -78,6 +84,8 @@ fn storage(pool: SqlitePool) -> Storage {
         presence: db.clone(),
         to_device: db.clone(),
         keys: db.clone(),
+        media: db.clone(),
+        media_files: Arc::new(crate::files::FileStore::new(media_root)),
         backup: db.clone(),
         dehydrated_devices: db.clone(),
         server_keys: db.clone(),

@@ -15,6 +15,7 @@ mod federated_rooms;
 mod federation;
 mod federation_scenarios;
 mod federation_security;
+mod media;
 mod presence;
 mod profile;
 mod push;

@@ -1,0 +1,150 @@
+//! The media repository: uploads, authenticated downloads and thumbnails, locally and of
+//! another server's media fetched over authenticated federation (Estafette and Synapse).
+
+use estafette_tests::{RawClient, SynapseServer, TestServer};
+
+use crate::room_helpers::user;
+
+/// A `width`×`height` PNG, red.
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let image = image::RgbImage::from_pixel(width, height, image::Rgb([200, 20, 20]));
+    let mut bytes = Vec::new();
+    image::DynamicImage::ImageRgb8(image)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    bytes
+}
+
+/// Uploads and returns `(server, media id)` of the `mxc://` URI.
+async fn upload(client: &RawClient, bytes: Vec<u8>) -> (String, String) {
+    let uploaded = client.upload("image/png", "red.png", bytes).await;
+    uploaded.assert_ok();
+    let uri = uploaded.body["content_uri"].as_str().unwrap();
+    let (server, id) = uri.trim_start_matches("mxc://").split_once('/').unwrap();
+    (server.to_owned(), id.to_owned())
+}
+
+/// The size of a PNG the server sent.
+fn dimensions(bytes: &[u8]) -> (u32, u32) {
+    let image = image::load_from_memory(bytes).expect("an image");
+    (image.width(), image.height())
+}
+
+#[tokio::test]
+async fn uploads_are_downloaded_and_thumbnailed_by_authenticated_users() {
+    let server = TestServer::builder()
+        .configure(|config| config.media.max_upload_bytes = 100_000)
+        .start()
+        .await;
+    let (_, alice) = user(server.raw(), "alice").await;
+    let original = png(64, 32);
+    let (origin, id) = upload(&alice, original.clone()).await;
+    assert_eq!(origin, server.server_name());
+
+    let download = format!("/_matrix/client/v1/media/download/{origin}/{id}");
+    let (status, content_type, bytes) = alice.get_bytes(&download).await;
+    assert_eq!((status, content_type.as_deref()), (200, Some("image/png")));
+    assert_eq!(bytes, original);
+    let (status, _, _) = server.raw().get_bytes(&download).await;
+    assert_eq!(status, 401, "downloads need an access token");
+    alice
+        .get(&format!(
+            "/_matrix/client/v1/media/download/{origin}/nothing"
+        ))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+
+    let thumbnail = |w: u32, h: u32, method: &str| {
+        format!(
+            "/_matrix/client/v1/media/thumbnail/{origin}/{id}?width={w}&height={h}&method={method}"
+        )
+    };
+    let (status, _, cropped) = alice.get_bytes(&thumbnail(16, 16, "crop")).await;
+    assert_eq!(status, 200);
+    assert_eq!(dimensions(&cropped), (16, 16));
+    let (_, _, scaled) = alice.get_bytes(&thumbnail(16, 16, "scale")).await;
+    assert_eq!(
+        dimensions(&scaled),
+        (16, 8),
+        "scaling keeps the aspect ratio"
+    );
+
+    let config = alice.get("/_matrix/client/v1/media/config").await;
+    assert_eq!(config.body["m.upload.size"], 100_000);
+    alice
+        .upload("application/octet-stream", "big.bin", vec![0; 150_000])
+        .await
+        .assert_error(413, "M_TOO_LARGE");
+    // Text is not an image: no thumbnail, but the file itself is there.
+    let (_, text_id) = {
+        let uploaded = alice
+            .upload("text/plain", "note.txt", b"hello".to_vec())
+            .await;
+        let uri = uploaded.body["content_uri"].as_str().unwrap().to_owned();
+        let (s, i) = uri.trim_start_matches("mxc://").split_once('/').unwrap();
+        (s.to_owned(), i.to_owned())
+    };
+    alice
+        .get(&format!(
+            "/_matrix/client/v1/media/thumbnail/{origin}/{text_id}?width=8&height=8"
+        ))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn another_servers_media_is_fetched_over_federation() {
+    let home = TestServer::builder().federation().start().await;
+    let remote = TestServer::builder().federation().start().await;
+    let (_, alice) = user(home.raw(), "alice").await;
+    let (_, bob) = user(remote.raw(), "bob").await;
+    let original = png(40, 40);
+    let (origin, id) = upload(&bob, original.clone()).await;
+    let (status, content_type, bytes) = alice
+        .get_bytes(&format!("/_matrix/client/v1/media/download/{origin}/{id}"))
+        .await;
+    assert_eq!((status, content_type.as_deref()), (200, Some("image/png")));
+    assert_eq!(bytes, original);
+    let (status, _, thumbnail) = alice
+        .get_bytes(&format!(
+            "/_matrix/client/v1/media/thumbnail/{origin}/{id}?width=10&height=10"
+        ))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(dimensions(&thumbnail), (10, 10));
+    // Kept here: the remote server going away does not lose it.
+    remote.stop().await;
+    let (status, _, again) = alice
+        .get_bytes(&format!("/_matrix/client/v1/media/download/{origin}/{id}"))
+        .await;
+    assert_eq!((status, again), (200, original));
+}
+
+#[tokio::test]
+async fn media_crosses_between_estafette_and_synapse_both_ways() {
+    let synapse = SynapseServer::start().await;
+    let estafette = TestServer::builder().federation().start().await;
+    let (_, alice) = user(estafette.raw(), "alice").await;
+    let (_, bob) = user(synapse.raw(), "bob").await;
+
+    let from_synapse = png(20, 20);
+    let (origin, id) = upload(&bob, from_synapse.clone()).await;
+    let (status, _, bytes) = alice
+        .get_bytes(&format!("/_matrix/client/v1/media/download/{origin}/{id}"))
+        .await;
+    assert_eq!((status, bytes), (200, from_synapse));
+
+    let from_estafette = png(30, 10);
+    let (origin, id) = upload(&alice, from_estafette.clone()).await;
+    let (status, _, bytes) = bob
+        .get_bytes(&format!("/_matrix/client/v1/media/download/{origin}/{id}"))
+        .await;
+    assert_eq!(
+        (status, bytes),
+        (200, from_estafette),
+        "Synapse fetched it from Estafette"
+    );
+}
