@@ -70,6 +70,9 @@ pub struct FederationConfig {
     pub insecure_tls: bool,
     /// Servers this one federates with; empty means every server (open federation).
     pub allowed_servers: Vec<String>,
+    /// Where other servers should send this server's federation traffic (`host[:port]`),
+    /// served at `/.well-known/matrix/server`; nothing is served when unset.
+    pub well_known_server: Option<String>,
     /// DNS servers (`IP:port`) for discovering other servers (SRV records and addresses);
     /// empty means the system's resolver configuration.
     pub nameservers: Vec<std::net::SocketAddr>,
@@ -92,6 +95,7 @@ impl Default for FederationConfig {
             allowed_servers: Vec::new(),
             trusted_key_servers: Vec::new(),
             nameservers: Vec::new(),
+            well_known_server: None,
             retry_initial_ms: 2_000,
             retry_max_ms: 600_000,
         }
@@ -296,6 +300,14 @@ impl Config {
                 "federation.tls_certificate",
                 "set both federation.tls_certificate and federation.tls_private_key, or neither",
             ));
+        }
+        if let Some(delegated) = &self.federation.well_known_server {
+            ServerName::parse(delegated).map_err(|e| {
+                invalid(
+                    "federation.well_known_server",
+                    format!("'{delegated}' is not a server name: {e}"),
+                )
+            })?;
         }
         let server_lists = [
             (

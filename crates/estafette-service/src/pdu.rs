@@ -48,9 +48,9 @@ struct PduFields {
     kind: TimelineEventType,
     content: Box<RawJsonValue>,
     state_key: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "event_references")]
     prev_events: Vec<OwnedEventId>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "event_references")]
     auth_events: Vec<OwnedEventId>,
     redacts: Option<OwnedEventId>,
     depth: UInt,
@@ -59,6 +59,33 @@ struct PduFields {
 #[derive(Deserialize)]
 struct RedactsInContent {
     redacts: Option<OwnedEventId>,
+}
+
+/// Event references are IDs, or in rooms v1 and v2 `[ID, {"sha256": hash}]` pairs.
+fn event_references<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Vec<OwnedEventId>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Reference {
+        Id(OwnedEventId),
+        WithHashes(OwnedEventId, serde::de::IgnoredAny),
+    }
+    let references = Vec::<Reference>::deserialize(deserializer)?;
+    Ok(references
+        .into_iter()
+        .map(|reference| match reference {
+            Reference::Id(id) | Reference::WithHashes(id, _) => id,
+        })
+        .collect())
+}
+
+/// What rooms v1 and v2 need to reference events: the new event's own ID (`$random:server`,
+/// as those versions have no reference-hash IDs) and the reference hash of every event it
+/// points to.
+pub(crate) struct LegacyReferences {
+    pub event_id: OwnedEventId,
+    pub hashes: std::collections::HashMap<OwnedEventId, String>,
 }
 
 /// What a local user asks to send; the server fills in the rest of the PDU.
@@ -98,6 +125,8 @@ pub(crate) struct PduPosition<'a> {
     pub prev_events: Vec<OwnedEventId>,
     pub auth_events: Vec<OwnedEventId>,
     pub depth: u64,
+    /// Set for rooms v1 and v2 only.
+    pub legacy: Option<LegacyReferences>,
 }
 
 impl Pdu {
@@ -189,14 +218,26 @@ impl Pdu {
             serde_json::to_value(now).unwrap_or_default(),
         );
         object.insert("depth".into(), JsonValue::from(position.depth));
-        object.insert(
-            "prev_events".into(),
-            serde_json::to_value(&position.prev_events).unwrap_or_default(),
-        );
-        object.insert(
-            "auth_events".into(),
-            serde_json::to_value(&position.auth_events).unwrap_or_default(),
-        );
+        let references = |ids: &[OwnedEventId]| -> JsonValue {
+            match &position.legacy {
+                Some(legacy) => ids
+                    .iter()
+                    .map(|id| {
+                        let hash = legacy.hashes.get(id).cloned().unwrap_or_default();
+                        serde_json::json!([id, {"sha256": hash}])
+                    })
+                    .collect(),
+                None => serde_json::to_value(ids).unwrap_or_default(),
+            }
+        };
+        object.insert("prev_events".into(), references(&position.prev_events));
+        object.insert("auth_events".into(), references(&position.auth_events));
+        if let Some(legacy) = &position.legacy {
+            object.insert(
+                "event_id".into(),
+                JsonValue::String(legacy.event_id.to_string()),
+            );
+        }
         if let Some(room_id) = position.room_id {
             object.insert("room_id".into(), JsonValue::String(room_id.to_string()));
         }
@@ -225,10 +266,11 @@ impl Pdu {
         .map_err(|e| ServiceError::BadJson(format!("Cannot sign the event: {e}")))?;
         let hash = ruma::signatures::reference_hash(&object, rules)
             .map_err(|e| ServiceError::TooLarge(format!("The event is too large: {e}")))?;
-        let event_id = match rules.event_id_format {
-            EventIdFormatVersion::V1 => {
+        let event_id = match (rules.event_id_format, position.legacy) {
+            (EventIdFormatVersion::V1, Some(legacy)) => legacy.event_id,
+            (EventIdFormatVersion::V1, None) => {
                 return Err(ServiceError::Internal(
-                    "room version 1 and 2 events cannot be created here".into(),
+                    "an event of room version 1 or 2 needs its own event ID".into(),
                 ));
             }
             _ => OwnedEventId::try_from(format!("${hash}"))

@@ -25,6 +25,7 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
     router
         .ruma(get_supported_versions)
         .ruma(discover_homeserver)
+        .ruma(discover_federation_server)
         .ruma(get_capabilities)
 }
 
@@ -50,6 +51,31 @@ async fn discover_homeserver(
     Ok(RumaResponse(discover_homeserver::Response::new(
         discover_homeserver::HomeserverInfo::new(base_url),
     )))
+}
+
+/// `GET /.well-known/matrix/server`: the delegation other servers follow, when configured.
+async fn discover_federation_server(
+    State(state): State<AppState>,
+    _request: Ruma<ruma::api::federation::discovery::discover_homeserver::Request>,
+) -> ApiResult<ruma::api::federation::discovery::discover_homeserver::Response> {
+    let delegated = state
+        .services
+        .context
+        .config
+        .federation
+        .well_known_server
+        .as_deref()
+        .and_then(|name| ruma::OwnedServerName::try_from(name).ok())
+        .ok_or_else(|| {
+            crate::ApiError::new(
+                http::StatusCode::NOT_FOUND,
+                ruma::api::error::ErrorKind::NotFound,
+                "No delegation is configured",
+            )
+        })?;
+    Ok(RumaResponse(
+        ruma::api::federation::discovery::discover_homeserver::Response::new(delegated),
+    ))
 }
 
 /// `GET /_matrix/client/v3/capabilities`

@@ -126,6 +126,7 @@ impl RoomService {
                 prev_events: vec![],
                 auth_events: vec![],
                 depth: 1,
+                legacy: None,
             };
             let create_pdu = self.build_at(
                 &create,

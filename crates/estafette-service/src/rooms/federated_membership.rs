@@ -13,8 +13,12 @@ use super::timeline::membership_change;
 use super::{RoomService, STRIPPED_STATE_TYPES};
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 
-/// The room versions whose rooms this server can join over federation.
-pub const JOINABLE_ROOM_VERSIONS: [RoomVersionId; 10] = [
+/// The room versions whose rooms this server can join over federation. (Room version 1
+/// resolves forks with the first state resolution algorithm, which ruma does not provide: such
+/// a room works while its history stays linear.)
+pub const JOINABLE_ROOM_VERSIONS: [RoomVersionId; 12] = [
+    RoomVersionId::V1,
+    RoomVersionId::V2,
     RoomVersionId::V3,
     RoomVersionId::V4,
     RoomVersionId::V5,

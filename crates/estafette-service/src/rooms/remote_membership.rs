@@ -184,6 +184,15 @@ impl RoomService {
             "origin_server_ts".into(),
             JsonValue::from(self.context.now()),
         );
+        if rules.event_id_format == ruma::room_version_rules::EventIdFormatVersion::V1 {
+            // Rooms v1 and v2: the event names itself, under this server.
+            let event_id = format!(
+                "${}:{}",
+                self.context.random.alphanumeric(18),
+                self.context.server_name
+            );
+            event.insert("event_id".into(), JsonValue::String(event_id));
+        }
         if event.contains_key("origin") || !rules.redaction.content_field_redacts {
             event.insert(
                 "origin".into(),

@@ -151,11 +151,15 @@ impl RoomService {
             .take(MAX_PREV_EVENTS)
             .map(|(id, _)| id)
             .collect();
+        let legacy = self
+            .legacy_references(rules, prev_events.iter().chain(&auth_events))
+            .await?;
         let position = PduPosition {
             room_id: Some(room_id),
             prev_events,
             auth_events,
             depth,
+            legacy,
         };
         let pdu = self.build(draft, position, rules, sender)?;
 
@@ -173,6 +177,35 @@ impl RoomService {
         .map_err(ServiceError::Forbidden)?;
 
         Ok(pdu)
+    }
+
+    /// For rooms v1 and v2: a new event ID and the reference hashes of the events pointed to.
+    pub(crate) async fn legacy_references(
+        &self,
+        rules: &RoomVersionRules,
+        referenced: impl Iterator<Item = &OwnedEventId>,
+    ) -> ServiceResult<Option<crate::pdu::LegacyReferences>> {
+        if rules.event_id_format != ruma::room_version_rules::EventIdFormatVersion::V1 {
+            return Ok(None);
+        }
+        let referenced: Vec<OwnedEventId> = referenced.cloned().collect();
+        let mut hashes = HashMap::new();
+        for id in referenced {
+            let pdu = self
+                .pdu(&id)
+                .await?
+                .ok_or_else(|| ServiceError::Internal(format!("lost {id}")))?;
+            let hash = ruma::signatures::reference_hash(&pdu.json, rules)
+                .map_err(|e| ServiceError::Internal(format!("cannot hash {id}: {e}")))?;
+            hashes.insert(id, hash);
+        }
+        let event_id = OwnedEventId::try_from(format!(
+            "${}:{}",
+            self.context.random.alphanumeric(18),
+            self.context.server_name
+        ))
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        Ok(Some(crate::pdu::LegacyReferences { event_id, hashes }))
     }
 
     pub(crate) fn build(

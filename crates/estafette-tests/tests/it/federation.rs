@@ -494,3 +494,22 @@ async fn a_server_name_without_a_port_is_found_through_its_srv_record() {
     let members = crate::room_helpers::joined_members(&alice, &room_id).await;
     assert_eq!(members, crate::room_helpers::sorted([&alice_id, &bob_id]));
 }
+
+#[tokio::test]
+async fn the_delegation_is_served_at_the_well_known_address_when_configured() {
+    let delegating = TestServer::builder()
+        .configure(|config| {
+            config.federation.well_known_server = Some("matrix.ministere.test:8448".to_owned())
+        })
+        .start()
+        .await;
+    let answer = delegating.raw().get("/.well-known/matrix/server").await;
+    answer.assert_ok();
+    assert_eq!(answer.body["m.server"], "matrix.ministere.test:8448");
+    TestServer::start()
+        .await
+        .raw()
+        .get("/.well-known/matrix/server")
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+}

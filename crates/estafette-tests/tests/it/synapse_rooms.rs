@@ -269,3 +269,71 @@ async fn estafette_and_synapse_users_decrypt_each_other() {
         .unwrap();
     sync_until(&alice.client, &alice_seen, &["secret from Synapse"]).await;
 }
+
+#[tokio::test]
+async fn estafette_joins_synapse_rooms_of_the_oldest_versions() {
+    let synapse = SynapseServer::start().await;
+    let estafette = TestServer::builder().federation().start().await;
+    let (alice_id, alice) = user(estafette.raw(), "alice").await;
+    let (bob_id, bob) = user(synapse.raw(), "bob").await;
+    let both = sorted([&alice_id, &bob_id]);
+    for version in ["1", "2"] {
+        let alias = format!("old-v{version}");
+        let room_id = create_room(
+            &bob,
+            json!({"preset": "public_chat", "room_version": version, "room_alias_name": alias}),
+        )
+        .await;
+        send_text(
+            &bob,
+            &room_id,
+            &format!("b{version}"),
+            &format!("v{version} from Synapse"),
+        )
+        .await;
+        alice
+            .post(
+                &format!(
+                    "/_matrix/client/v3/join/%23{alias}:{}",
+                    synapse.server_name()
+                ),
+                json!({}),
+            )
+            .await
+            .assert_ok();
+        eventually("Synapse to see Alice's join", || async {
+            (joined_members(&bob, &room_id).await == both).then_some(())
+        })
+        .await;
+        let create = alice
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{room_id}/state/m.room.create/"
+            ))
+            .await;
+        let created_as = create.body["room_version"].as_str().unwrap_or("1");
+        assert_eq!(created_as, version, "{}", create.body);
+        // Estafette writes events of the old format (its own event IDs, hashed references).
+        send_text(
+            &alice,
+            &room_id,
+            &format!("a{version}"),
+            &format!("v{version} from Estafette"),
+        )
+        .await;
+        eventually("Synapse to accept Alice's message", || async {
+            messages(&bob, &room_id)
+                .await
+                .contains(&format!("v{version} from Estafette"))
+                .then_some(())
+        })
+        .await;
+        send_text(&bob, &room_id, &format!("c{version}"), "and back").await;
+        eventually("Estafette to receive Bob's reply", || async {
+            messages(&alice, &room_id)
+                .await
+                .ends_with(&["and back".to_owned()])
+                .then_some(())
+        })
+        .await;
+    }
+}
