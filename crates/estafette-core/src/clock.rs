@@ -22,16 +22,28 @@ impl Clock for SystemClock {
     }
 }
 
-/// A clock that only moves when told to.
+/// A clock that only moves when told to, or (for servers federating with others, whose
+/// events are ordered by their timestamps) real time moved forward when told to.
 #[derive(Debug, Default)]
 pub struct ManualClock {
+    /// The time, or when following real time, how far ahead of it.
     now: AtomicU64,
+    follows_system: bool,
 }
 
 impl ManualClock {
     pub fn new(start_millis: u64) -> Self {
         Self {
             now: AtomicU64::new(start_millis),
+            follows_system: false,
+        }
+    }
+
+    /// Real time, plus whatever [`ManualClock::advance`] adds.
+    pub fn following_system() -> Self {
+        Self {
+            now: AtomicU64::new(0),
+            follows_system: true,
         }
     }
 
@@ -42,7 +54,12 @@ impl ManualClock {
 
 impl Clock for ManualClock {
     fn now_millis(&self) -> u64 {
-        self.now.load(Ordering::SeqCst)
+        let set = self.now.load(Ordering::SeqCst);
+        if self.follows_system {
+            SystemClock.now_millis().saturating_add(set)
+        } else {
+            set
+        }
     }
 }
 

@@ -47,6 +47,8 @@ impl StoppedServer {
 /// Adjusts a test server's configuration before it starts.
 pub struct TestServerBuilder {
     configure: Vec<Box<dyn FnOnce(&mut Config)>>,
+    /// Servers that federate keep real time: other servers order their events by it.
+    real_time: bool,
 }
 
 impl TestServerBuilder {
@@ -57,7 +59,8 @@ impl TestServerBuilder {
 
     /// Also serve the federation and key APIs over TLS on a free loopback port, which the
     /// server name then points at (`localhost:<port>`), as other servers will resolve it.
-    pub fn federation(self) -> Self {
+    pub fn federation(mut self) -> Self {
+        self.real_time = true;
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .and_then(|listener| listener.local_addr())
             .expect("a free port")
@@ -88,7 +91,11 @@ impl TestServerBuilder {
             change(&mut config);
         }
         config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        let clock = Arc::new(ManualClock::new(SystemClock.now_millis()));
+        let clock = Arc::new(if self.real_time {
+            ManualClock::following_system()
+        } else {
+            ManualClock::new(SystemClock.now_millis())
+        });
         let seed = NEXT_SEED.fetch_add(1, Ordering::Relaxed);
         TestServer::launch(Some(listener), config, data_dir, clock, seed).await
     }
@@ -103,6 +110,7 @@ impl TestServer {
     pub fn builder() -> TestServerBuilder {
         TestServerBuilder {
             configure: Vec::new(),
+            real_time: false,
         }
     }
 

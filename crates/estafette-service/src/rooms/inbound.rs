@@ -152,10 +152,20 @@ impl RoomService {
         let extends_every_fork = extremities
             .iter()
             .all(|(id, _)| pdu.prev_events.contains(id));
+        tracing::debug!(
+            event_id = %pdu.event_id,
+            prev_events = ?pdu.prev_events,
+            extremities = ?extremities,
+            extends_every_fork,
+            "adding a remote event"
+        );
         let new_current = if extends_every_fork {
             None
         } else {
-            Some(self.resolve(rules, &[&current, &state_after]).await?)
+            Some(
+                self.resolve(rules, &[&current, &state_after], Some(&pdu))
+                    .await?,
+            )
         };
 
         let after_entries = entries(&state_after);
@@ -235,7 +245,7 @@ impl RoomService {
             1 => Ok(states.remove(0)),
             _ => {
                 let refs: Vec<&StateMap> = states.iter().collect();
-                self.resolve(rules, &refs).await
+                self.resolve(rules, &refs, None).await
             }
         }
     }
@@ -256,16 +266,22 @@ impl RoomService {
     }
 
     /// Resolves several states of a room with the room version's algorithm.
+    /// `pending` is an event in the states that is not stored yet (the one being added).
     pub(crate) async fn resolve(
         &self,
         rules: &RoomVersionRules,
         states: &[&StateMap],
+        pending: Option<&Pdu>,
     ) -> ServiceResult<StateMap> {
         let mut events = HashMap::new();
         let mut todo: Vec<OwnedEventId> = states
             .iter()
             .flat_map(|state| state.values().cloned())
             .collect();
+        if let Some(pdu) = pending {
+            todo.extend(pdu.auth_events.iter().cloned());
+            events.insert(pdu.event_id.clone(), pdu.clone());
+        }
         while let Some(id) = todo.pop() {
             if events.contains_key(&id) {
                 continue;

@@ -2,53 +2,12 @@
 //! concurrent sends converging, and rooms that must never leave their server.
 
 use estafette_tests::TestServer;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::room_helpers::{
-    eventually, joined_members, messages, send_text, shared_room, sorted, user,
+    event_ids, eventually, joined_members, messages, page_back, send_text, shared_room, sorted,
+    state_ids, user,
 };
-
-/// The room's current state as `(type, state_key) → event_id`, as a member's server has it.
-async fn state_ids(
-    client: &estafette_tests::RawClient,
-    room_id: &str,
-) -> Vec<(String, String, String)> {
-    let state = client
-        .get(&format!("/_matrix/client/v3/rooms/{room_id}/state"))
-        .await;
-    let mut ids: Vec<(String, String, String)> = state
-        .body
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|e: &Value| {
-            (
-                e["type"].as_str().unwrap_or_default().to_owned(),
-                e["state_key"].as_str().unwrap_or_default().to_owned(),
-                e["event_id"].as_str().unwrap_or_default().to_owned(),
-            )
-        })
-        .collect();
-    ids.sort();
-    ids
-}
-
-/// Every event ID in a room's timeline, as a member's server has it.
-async fn event_ids(client: &estafette_tests::RawClient, room_id: &str) -> Vec<String> {
-    let history = client
-        .get(&format!(
-            "/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=1000"
-        ))
-        .await;
-    let mut ids: Vec<String> = history.body["chunk"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|e| e["event_id"].as_str().map(ToOwned::to_owned))
-        .collect();
-    ids.sort();
-    ids
-}
 
 #[tokio::test]
 async fn a_peer_that_was_offline_catches_up_without_a_new_message() {
@@ -232,25 +191,7 @@ async fn a_late_joiner_pages_back_to_the_room_creation() {
     .assert_ok();
 
     // Bob's client pages back ten at a time; his server fetches the history it never had.
-    let mut events: Vec<Value> = Vec::new();
-    let mut from: Option<String> = None;
-    for _ in 0..20 {
-        let query = from
-            .as_ref()
-            .map(|f| format!("&from={f}"))
-            .unwrap_or_default();
-        let page = bob
-            .get(&format!(
-                "/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=10{query}"
-            ))
-            .await;
-        page.assert_ok();
-        events.extend(page.body["chunk"].as_array().cloned().unwrap_or_default());
-        match page.body["end"].as_str() {
-            Some(end) => from = Some(end.to_owned()),
-            None => break,
-        }
-    }
+    let mut events = page_back(&bob, &room_id).await;
     events.reverse();
     assert_eq!(
         events.first().map(|e| &e["type"]),

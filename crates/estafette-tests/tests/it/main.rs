@@ -29,5 +29,6 @@ mod sessions;
 mod spaces;
 mod synapse;
 mod synapse_rooms;
+mod synapse_scenarios;
 mod sync;
 mod verification;

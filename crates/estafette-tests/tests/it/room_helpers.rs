@@ -165,3 +165,72 @@ pub(crate) async fn shared_room(
     .await;
     (room_id, (alice_id, alice), (bob_id, bob))
 }
+
+/// The room's current state as `(type, state_key) → event_id`, as a member's server has it.
+pub(crate) async fn state_ids(
+    client: &estafette_tests::RawClient,
+    room_id: &str,
+) -> Vec<(String, String, String)> {
+    let state = client
+        .get(&format!("/_matrix/client/v3/rooms/{room_id}/state"))
+        .await;
+    let mut ids: Vec<(String, String, String)> = state
+        .body
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e: &Value| {
+            (
+                e["type"].as_str().unwrap_or_default().to_owned(),
+                e["state_key"].as_str().unwrap_or_default().to_owned(),
+                e["event_id"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every event ID in a room's timeline, as a member's server has it.
+pub(crate) async fn event_ids(client: &estafette_tests::RawClient, room_id: &str) -> Vec<String> {
+    let history = client
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=1000"
+        ))
+        .await;
+    let mut ids: Vec<String> = history.body["chunk"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["event_id"].as_str().map(ToOwned::to_owned))
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// Every event of a room a client can page back to with `/messages`, ten at a time, newest
+/// first.
+pub(crate) async fn page_back(client: &RawClient, room_id: &str) -> Vec<Value> {
+    let mut events: Vec<Value> = Vec::new();
+    let mut from: Option<String> = None;
+    for _ in 0..50 {
+        let query = from
+            .as_ref()
+            .map(|f| format!("&from={f}"))
+            .unwrap_or_default();
+        let page = client
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{room_id}/messages?dir=b&limit=10{query}"
+            ))
+            .await;
+        page.assert_ok();
+        let chunk = page.body["chunk"].as_array().cloned().unwrap_or_default();
+        let done = chunk.is_empty();
+        events.extend(chunk);
+        match page.body["end"].as_str() {
+            Some(end) if !done => from = Some(end.to_owned()),
+            _ => break,
+        }
+    }
+    events
+}
