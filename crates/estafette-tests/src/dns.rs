@@ -1,5 +1,5 @@
-//! A DNS server on loopback for discovery tests: it answers the SRV records it is given, and
-//! `localhost` with 127.0.0.1; every other name does not exist.
+//! A DNS server on loopback for discovery tests: it answers the SRV and address records it is
+//! given, and `localhost` with 127.0.0.1; every other name does not exist.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::str::FromStr;
@@ -9,6 +9,12 @@ use hickory_resolver::proto::rr::rdata::{A, SRV};
 use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use tokio::net::UdpSocket;
 use tokio::task::JoinHandle;
+
+/// An address record: `name` (e.g. `example.test.`) is at `ip`.
+pub struct AddressRecord {
+    pub name: String,
+    pub ip: Ipv4Addr,
+}
 
 /// An SRV record: `name` (e.g. `_matrix-fed._tcp.example.test.`) points to `target:port`.
 pub struct SrvRecord {
@@ -24,6 +30,10 @@ pub struct TestDns {
 
 impl TestDns {
     pub async fn start(records: Vec<SrvRecord>) -> Self {
+        Self::start_with(records, Vec::new()).await
+    }
+
+    pub async fn start_with(records: Vec<SrvRecord>, addresses: Vec<AddressRecord>) -> Self {
         let socket = UdpSocket::bind("127.0.0.1:0").await.expect("a UDP port");
         let addr = socket.local_addr().expect("its address");
         let task = tokio::spawn(async move {
@@ -35,7 +45,7 @@ impl TestDns {
                 let Ok(query) = Message::from_vec(&buffer[..len]) else {
                     continue;
                 };
-                let answer = answer(&query, &records);
+                let answer = answer(&query, &records, &addresses);
                 if let Ok(bytes) = answer.to_vec() {
                     let _ = socket.send_to(&bytes, peer).await;
                 }
@@ -51,7 +61,7 @@ impl Drop for TestDns {
     }
 }
 
-fn answer(query: &Message, records: &[SrvRecord]) -> Message {
+fn answer(query: &Message, records: &[SrvRecord], addresses: &[AddressRecord]) -> Message {
     let mut response = Message::response(query.metadata.id, OpCode::Query);
     response.add_queries(query.queries.clone());
     for question in &query.queries {
@@ -68,12 +78,19 @@ fn answer(query: &Message, records: &[SrvRecord]) -> Message {
                     }
                 }
             }
-            RecordType::A if name == "localhost." => {
-                response.add_answer(Record::from_rdata(
-                    question.name().clone(),
-                    60,
-                    RData::A(A(Ipv4Addr::LOCALHOST)),
-                ));
+            RecordType::A => {
+                let ip = if name == "localhost." {
+                    Some(Ipv4Addr::LOCALHOST)
+                } else {
+                    addresses.iter().find(|a| a.name == name).map(|a| a.ip)
+                };
+                if let Some(ip) = ip {
+                    response.add_answer(Record::from_rdata(
+                        question.name().clone(),
+                        60,
+                        RData::A(A(ip)),
+                    ));
+                }
             }
             _ => {}
         }

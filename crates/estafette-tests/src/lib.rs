@@ -14,7 +14,7 @@ use estafette::{RunningServer, Runtime};
 use estafette_core::{Clock, Config, ManualClock, SeededRandom, SystemClock};
 use tempfile::TempDir;
 
-pub use dns::{SrvRecord, TestDns};
+pub use dns::{AddressRecord, SrvRecord, TestDns};
 pub use raw::{RawClient, RawResponse, password_login};
 pub use scenario::User;
 pub use synapse::SynapseServer;

@@ -16,6 +16,26 @@ pub struct SynapseServer {
     client_port: u16,
     federation_port: u16,
     _dir: TempDir,
+    python: String,
+}
+
+/// Runs Synapse with the configuration in `dir`.
+fn spawn(python: &str, dir: &std::path::Path) -> Child {
+    Command::new(python)
+        .args([
+            "-m",
+            "synapse.app.homeserver",
+            "-c",
+            &dir.join("homeserver.yaml").display().to_string(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(
+            std::fs::File::create(dir.join("synapse.stderr"))
+                .map(Stdio::from)
+                .unwrap_or_else(|_| Stdio::null()),
+        )
+        .spawn()
+        .expect("start Synapse")
 }
 
 fn free_port() -> u16 {
@@ -115,34 +135,39 @@ caches: {{sync_response_cache_duration: 0}}
             generate.status.success(),
             "Synapse could not generate keys: {generate:?}"
         );
-        let child = Command::new(&python)
-            .args([
-                "-m",
-                "synapse.app.homeserver",
-                "-c",
-                &path("homeserver.yaml"),
-            ])
-            .stdout(Stdio::null())
-            .stderr(
-                std::fs::File::create(path("synapse.stderr"))
-                    .map(Stdio::from)
-                    .unwrap_or_else(|_| Stdio::null()),
-            )
-            .spawn()
-            .expect("start Synapse");
+        let child = spawn(&python, dir.path());
         let server = Self {
             child,
             client_port,
             federation_port,
             _dir: dir,
+            python,
         };
+        server.wait_until_up().await;
+        server
+    }
+
+    /// Stops Synapse (its data is kept) until [`SynapseServer::resume`].
+    pub fn pause(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts Synapse again on the same ports and data.
+    pub async fn resume(&mut self) {
+        self.child = spawn(&self.python, self._dir.path());
+        self.wait_until_up().await;
+    }
+
+    async fn wait_until_up(&self) {
+        let server = self;
         let deadline = Instant::now() + Duration::from_secs(60);
         while Instant::now() < deadline {
             if reqwest::get(format!("{}/_matrix/client/versions", server.base_url()))
                 .await
                 .is_ok_and(|r| r.status().is_success())
             {
-                return server;
+                return;
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -53,8 +53,9 @@ async fn discover_homeserver(
     )))
 }
 
-/// `GET /.well-known/matrix/server`: the delegation other servers follow, when configured.
-async fn discover_federation_server(
+/// `GET /.well-known/matrix/server`: the delegation other servers follow, when configured
+/// (on both listeners: the federation one may be the server name's HTTPS port).
+pub(crate) async fn discover_federation_server(
     State(state): State<AppState>,
     _request: Ruma<ruma::api::federation::discovery::discover_homeserver::Request>,
 ) -> ApiResult<ruma::api::federation::discovery::discover_homeserver::Response> {

@@ -6,7 +6,7 @@ mod backup;
 mod dehydrated_device;
 mod device;
 mod directory;
-mod discovery;
+pub(crate) mod discovery;
 mod ephemeral;
 pub(crate) mod filter;
 mod keys;

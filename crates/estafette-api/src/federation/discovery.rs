@@ -17,6 +17,7 @@ pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
         .ruma(get_server_keys)
         .ruma(get_remote_server_keys)
         .ruma(get_remote_server_keys_batch)
+        .ruma(crate::client::discovery::discover_federation_server)
 }
 
 /// `GET /_matrix/key/v2/query/{serverName}`: this server as a notary.

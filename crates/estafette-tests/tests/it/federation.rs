@@ -513,3 +513,53 @@ async fn the_delegation_is_served_at_the_well_known_address_when_configured() {
         .await
         .assert_error(404, "M_NOT_FOUND");
 }
+
+#[tokio::test]
+async fn a_server_delegating_through_its_well_known_file_is_followed() {
+    // The ministry's server runs on another host and port; its name's HTTPS (port 443, here
+    // on 127.0.0.3) says where, in /.well-known/matrix/server.
+    let ministry = TestServer::builder()
+        .federation()
+        .configure(|config| config.server_name = "delegating.estafette.test".to_owned())
+        .start()
+        .await;
+    let delegated = ministry
+        .federation_url()
+        .map(|url| url.replace("https://127.0.0.1", "localhost"))
+        .unwrap();
+    let _web = TestServer::builder()
+        .federation()
+        .configure(move |config| {
+            config.federation.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 3], 443)));
+            config.federation.well_known_server = Some(delegated);
+        })
+        .start()
+        .await;
+    let dns = estafette_tests::TestDns::start_with(
+        Vec::new(),
+        vec![estafette_tests::AddressRecord {
+            name: "delegating.estafette.test.".to_owned(),
+            ip: std::net::Ipv4Addr::new(127, 0, 0, 3),
+        }],
+    )
+    .await;
+    let dns_addr = dns.addr;
+    let home = TestServer::builder()
+        .federation()
+        .configure(move |config| config.federation.nameservers = vec![dns_addr])
+        .start()
+        .await;
+    let (_, alice) = crate::room_helpers::user(home.raw(), "alice").await;
+    let (bob_id, bob) = crate::room_helpers::user(ministry.raw(), "bob").await;
+    bob.put(
+        &format!("/_matrix/client/v3/profile/{bob_id}/displayname"),
+        serde_json::json!({"displayname": "Bob, délégué"}),
+    )
+    .await
+    .assert_ok();
+    let profile = alice
+        .get(&format!("/_matrix/client/v3/profile/{bob_id}"))
+        .await;
+    profile.assert_ok();
+    assert_eq!(profile.body["displayname"], "Bob, délégué");
+}

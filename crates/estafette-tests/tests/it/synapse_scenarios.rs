@@ -328,3 +328,43 @@ async fn moderation_and_profiles_hold_between_estafette_and_synapse() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn synapse_back_from_an_outage_receives_what_it_missed() {
+    let mut synapse = SynapseServer::start().await;
+    let estafette = TestServer::builder().federation().start().await;
+    let (alice_id, alice) = user(estafette.raw(), "alice").await;
+    let (bob_id, bob) = user(synapse.raw(), "bob").await;
+    let room_id = create_room(
+        &alice,
+        json!({"preset": "public_chat", "room_alias_name": "outage"}),
+    )
+    .await;
+    bob.post(
+        &format!(
+            "/_matrix/client/v3/join/%23outage:{}",
+            estafette.server_name()
+        ),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let both = sorted([&alice_id, &bob_id]);
+    eventually("Estafette to see Bob's join", || async {
+        (joined_members(&alice, &room_id).await == both).then_some(())
+    })
+    .await;
+
+    synapse.pause();
+    let missed: Vec<String> = (0..5).map(|i| format!("during the outage {i}")).collect();
+    for (i, text) in missed.iter().enumerate() {
+        send_text(&alice, &room_id, &format!("o{i}"), text).await;
+    }
+    synapse.resume().await;
+    // Estafette's queue retries on its own: no new message is needed.
+    eventually("Synapse to receive what it missed", || async {
+        let seen = messages(&bob, &room_id).await;
+        missed.iter().all(|m| seen.contains(m)).then_some(())
+    })
+    .await;
+}
