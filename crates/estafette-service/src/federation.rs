@@ -18,12 +18,38 @@ use crate::{Context, ServiceError, ServiceResult};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Where a server's federation API answers: the URL to connect to, and the `Host` its
+/// requests carry (the name the certificate must be for).
+#[derive(Debug, Clone)]
+pub(crate) struct Destination {
+    pub url: String,
+    pub host: String,
+}
+
+impl Destination {
+    /// A name used as is (with its port, or an IP address whose default port is 8448).
+    fn at(name: &str) -> Self {
+        let has_port = name.rsplit_once(':').is_some_and(|(host, port)| {
+            !host.ends_with(':') && port.parse::<u16>().is_ok() && !name.ends_with(']')
+        });
+        let url = if has_port {
+            format!("https://{name}")
+        } else {
+            format!("https://{name}:8448")
+        };
+        Self {
+            url,
+            host: name.to_owned(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct FederationService {
     pub(crate) context: Arc<Context>,
     pub(crate) http: reqwest::Client,
     /// Where each server's federation API answers, once discovered.
-    resolved: Arc<Mutex<HashMap<OwnedServerName, String>>>,
+    resolved: Arc<Mutex<HashMap<OwnedServerName, Destination>>>,
     /// SRV lookups and the addresses connections go to; `None` when no DNS configuration
     /// could be read (then the system's plain lookups, and no SRV).
     dns: Option<crate::dns::Dns>,
@@ -75,19 +101,17 @@ impl FederationService {
     /// is; otherwise `/.well-known/matrix/server` may delegate to another name, and a name
     /// without a port is looked up as an SRV record (`_matrix-fed._tcp`, then `_matrix._tcp`)
     /// before falling back to port 8448.
-    pub(crate) async fn base_url(&self, server: &ServerName) -> String {
-        if let Some(url) = self
+    pub(crate) async fn base_url(&self, server: &ServerName) -> Destination {
+        if let Some(destination) = self
             .resolved
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .get(server)
         {
-            return url.clone();
+            return destination.clone();
         }
-        let url = if server.port().is_some() {
-            format!("https://{server}")
-        } else if server.is_ip_literal() {
-            format!("https://{server}:8448")
+        let destination = if server.port().is_some() || server.is_ip_literal() {
+            Destination::at(server.as_str())
         } else {
             let well_known = self
                 .http
@@ -105,9 +129,10 @@ impl FederationService {
                 None => None,
             };
             match delegated {
-                Some(target) if target.contains(':') => format!("https://{target}"),
-                Some(target) if target.parse::<std::net::IpAddr>().is_ok() => {
-                    format!("https://{target}:8448")
+                Some(target)
+                    if target.contains(':') || target.parse::<std::net::IpAddr>().is_ok() =>
+                {
+                    Destination::at(&target)
                 }
                 Some(target) => self.srv_or_8448(&target).await,
                 None => self.srv_or_8448(server.as_str()).await,
@@ -116,20 +141,21 @@ impl FederationService {
         self.resolved
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(server.to_owned(), url.clone());
-        url
+            .insert(server.to_owned(), destination.clone());
+        destination
     }
 
-    /// `https://name:port` with the port of the name's SRV record (connections then go to its
-    /// target), or 8448 when it has none.
-    async fn srv_or_8448(&self, hostname: &str) -> String {
+    /// The name's SRV record (connections then go to its target), or port 8448; the `Host`
+    /// is the name alone.
+    async fn srv_or_8448(&self, hostname: &str) -> Destination {
         let srv = match &self.dns {
             Some(dns) => dns.srv(hostname).await,
             None => None,
         };
-        match srv {
-            Some((_, port)) => format!("https://{hostname}:{port}"),
-            None => format!("https://{hostname}:8448"),
+        let port = srv.map_or(8448, |(_, port)| port);
+        Destination {
+            url: format!("https://{hostname}:{port}"),
+            host: hostname.to_owned(),
         }
     }
 
@@ -148,7 +174,8 @@ impl FederationService {
         R: OutgoingRequest<Authentication = ServerSignatures, PathBuilder = SinglePath>,
     {
         self.check_allowed(destination)?;
-        let base = self.base_url(destination).await;
+        let target = self.base_url(destination).await;
+        let base = target.url.clone();
         let signing = XMatrixSigningInput::new(
             self.context.server_name.clone(),
             destination.to_owned(),
@@ -164,6 +191,7 @@ impl FederationService {
             .http
             .request(parts.method, parts.uri.to_string())
             .headers(parts.headers)
+            .header(reqwest::header::HOST, &target.host)
             .body(body)
             .send()
             .await

@@ -84,10 +84,11 @@ impl FederationService {
     /// `/_matrix/key/v2/server` of the server itself.
     async fn fetch_keys_directly(&self, server: &ServerName) -> ServiceResult<()> {
         self.check_allowed(server)?;
-        let base = self.base_url(server).await;
+        let target = self.base_url(server).await;
         let document: JsonValue = self
             .http
-            .get(format!("{base}/_matrix/key/v2/server"))
+            .get(format!("{}/_matrix/key/v2/server", target.url))
+            .header(reqwest::header::HOST, &target.host)
             .send()
             .await
             .map_err(|e| unreachable(server, &e))?
@@ -119,10 +120,11 @@ impl FederationService {
             }
             None => Vec::new(),
         };
-        let base = self.base_url(notary).await;
+        let target = self.base_url(notary).await;
         let answer: JsonValue = self
             .http
-            .post(format!("{base}/_matrix/key/v2/query"))
+            .post(format!("{}/_matrix/key/v2/query", target.url))
+            .header(reqwest::header::HOST, &target.host)
             .json(&json!({"server_keys": {server.as_str(): {}}}))
             .send()
             .await
