@@ -9,6 +9,7 @@ mod extract;
 mod fallback;
 mod federation;
 mod json;
+mod media_headers;
 mod public_rooms;
 mod rate_limit;
 mod router;
@@ -59,6 +60,7 @@ pub fn app(state: AppState) -> Router {
     routes
         .fallback(fallback::unknown_endpoint)
         .method_not_allowed_fallback(fallback::wrong_method)
+        .layer(axum::middleware::from_fn(media_headers::media_headers))
         .layer(axum::middleware::from_fn(cors::cors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)

@@ -48,6 +48,13 @@ async fn uploads_are_downloaded_and_thumbnailed_by_authenticated_users() {
     let (status, content_type, bytes) = alice.get_bytes(&download).await;
     assert_eq!((status, content_type.as_deref()), (200, Some("image/png")));
     assert_eq!(bytes, original);
+    // A browser never runs what users uploaded as this server's page.
+    let headers = alice.get(&download).await.headers;
+    let policy = headers
+        .get("content-security-policy")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(policy.starts_with("sandbox;"), "{policy}");
     let (status, _, _) = server.raw().get_bytes(&download).await;
     assert_eq!(status, 401, "downloads need an access token");
     alice
