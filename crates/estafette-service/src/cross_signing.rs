@@ -116,7 +116,8 @@ impl DeviceKeyService {
             .keys
             .set_cross_signing_keys(user, &keys)
             .await?;
-        self.notify_device_list_change(user, position, crate::DeviceListChange::CrossSigning(&keys))
+        self.context()
+            .device_list_changed(user, position, crate::DeviceListChange::CrossSigning(&keys))
             .await
     }
 
@@ -248,7 +249,8 @@ impl DeviceKeyService {
                 .await?;
             (position, crate::DeviceListChange::CrossSigning(&master))
         };
-        self.notify_device_list_change(target_user, position, change)
+        self.context()
+            .device_list_changed(target_user, position, change)
             .await?;
         Ok(Ok(()))
     }

@@ -101,7 +101,8 @@ impl DeviceKeyService {
                 device_id: device,
                 deleted: false,
             };
-            self.notify_device_list_change(user, position, change)
+            self.context()
+                .device_list_changed(user, position, change)
                 .await?;
         }
         storage
@@ -159,17 +160,6 @@ impl DeviceKeyService {
             }
         }
         Ok(())
-    }
-
-    pub(crate) async fn notify_device_list_change(
-        &self,
-        user_id: &UserId,
-        position: i64,
-        change: crate::DeviceListChange<'_>,
-    ) -> ServiceResult<()> {
-        self.context
-            .device_list_changed(user_id, position, change)
-            .await
     }
 
     /// `/keys/query`: local users' keys; other servers' users' keys from the copies tracked

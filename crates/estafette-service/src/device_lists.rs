@@ -63,28 +63,35 @@ pub(crate) async fn apply_update(
     Ok(())
 }
 
-/// Another server's user's cross-signing keys changed (`m.signing_key_update`).
+/// An `m.signing_key_update` EDU.
+#[derive(Deserialize)]
+pub(crate) struct SigningKeyUpdate {
+    pub user_id: OwnedUserId,
+    pub master_key: Option<JsonValue>,
+    pub self_signing_key: Option<JsonValue>,
+}
+
+/// Another server's user's cross-signing keys changed: the copy kept here takes them.
 pub(crate) async fn apply_signing_keys(
     context: &Context,
-    content: &JsonValue,
+    update: &SigningKeyUpdate,
 ) -> ServiceResult<()> {
-    let Some(user_id) = content["user_id"]
-        .as_str()
-        .and_then(|u| UserId::parse(u).ok())
-    else {
-        return Ok(());
-    };
     let lists = &context.storage.device_lists;
-    let Some((stream_id, keys)) = lists.cached(&user_id).await? else {
+    let Some((stream_id, keys)) = lists.cached(&update.user_id).await? else {
         return Ok(());
     };
     let mut keys: JsonValue = serde_json::from_str(&keys).unwrap_or_default();
-    for field in ["master_key", "self_signing_key"] {
-        if !content[field].is_null() {
-            keys[field] = content[field].clone();
+    for (field, key) in [
+        ("master_key", &update.master_key),
+        ("self_signing_key", &update.self_signing_key),
+    ] {
+        if let Some(key) = key {
+            keys[field] = key.clone();
         }
     }
-    lists.cache(&user_id, stream_id, &keys.to_string()).await?;
+    lists
+        .cache(&update.user_id, stream_id, &keys.to_string())
+        .await?;
     Ok(())
 }
 

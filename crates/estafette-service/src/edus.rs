@@ -9,6 +9,7 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, ServerName, UserId};
 use serde::Deserialize;
 use serde_json::value::RawValue as RawJsonValue;
 
+use crate::device_lists::{self, DeviceListUpdate, SigningKeyUpdate};
 use crate::to_device::ToDeviceMessages;
 use crate::{
     Context, PresenceService, ReceiptService, ServiceError, ServiceResult, ToDeviceService,
@@ -71,11 +72,6 @@ struct DirectToDevice {
     messages: ToDeviceMessages,
 }
 
-#[derive(Deserialize)]
-struct KeysChanged {
-    user_id: OwnedUserId,
-}
-
 impl EduService {
     pub(crate) fn new(
         context: Arc<Context>,
@@ -132,29 +128,31 @@ impl EduService {
                     )
                     .await
             }
-            "m.device_list_update" | "m.signing_key_update" => {
-                let changed: KeysChanged = parse(&edu.content)?;
-                check_origin(origin, &changed.user_id)?;
-                if edu.edu_type == "m.device_list_update" {
-                    let update: crate::device_lists::DeviceListUpdate = parse(&edu.content)?;
-                    crate::device_lists::apply_update(&self.context, &update).await?;
-                } else {
-                    let content: serde_json::Value = parse(&edu.content)?;
-                    crate::device_lists::apply_signing_keys(&self.context, &content).await?;
-                }
-                // The local users who share a room with this user re-query their keys.
-                let position = self
-                    .context
-                    .storage
-                    .keys
-                    .record_device_list_change(&changed.user_id)
-                    .await?;
-                self.context
-                    .notify_room_mates(&changed.user_id, position)
-                    .await
+            "m.device_list_update" => {
+                let update: DeviceListUpdate = parse(&edu.content)?;
+                check_origin(origin, &update.user_id)?;
+                device_lists::apply_update(&self.context, &update).await?;
+                self.keys_changed(&update.user_id).await
+            }
+            "m.signing_key_update" => {
+                let update: SigningKeyUpdate = parse(&edu.content)?;
+                check_origin(origin, &update.user_id)?;
+                device_lists::apply_signing_keys(&self.context, &update).await?;
+                self.keys_changed(&update.user_id).await
             }
             _ => Ok(()),
         }
+    }
+
+    /// The local users who share a room with this user re-query their keys.
+    async fn keys_changed(&self, user_id: &UserId) -> ServiceResult<()> {
+        let position = self
+            .context
+            .storage
+            .keys
+            .record_device_list_change(user_id)
+            .await?;
+        self.context.notify_room_mates(user_id, position).await
     }
 
     async fn receive_receipts(

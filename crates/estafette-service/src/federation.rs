@@ -27,19 +27,15 @@ pub(crate) struct Destination {
 }
 
 impl Destination {
-    /// A name used as is (with its port, or an IP address whose default port is 8448).
-    fn at(name: &str) -> Self {
-        let has_port = name.rsplit_once(':').is_some_and(|(host, port)| {
-            !host.ends_with(':') && port.parse::<u16>().is_ok() && !name.ends_with(']')
-        });
-        let url = if has_port {
-            format!("https://{name}")
-        } else {
-            format!("https://{name}:8448")
+    /// A name used as is: with its port, or an IP address on port 8448.
+    fn at(name: &ServerName) -> Self {
+        let url = match name.port() {
+            Some(_) => format!("https://{name}"),
+            None => format!("https://{name}:8448"),
         };
         Self {
             url,
-            host: name.to_owned(),
+            host: name.to_string(),
         }
     }
 }
@@ -110,8 +106,9 @@ impl FederationService {
         {
             return destination.clone();
         }
-        let destination = if server.port().is_some() || server.is_ip_literal() {
-            Destination::at(server.as_str())
+        let direct = |name: &ServerName| name.port().is_some() || name.is_ip_literal();
+        let destination = if direct(server) {
+            Destination::at(server)
         } else {
             let well_known = self
                 .http
@@ -125,16 +122,12 @@ impl FederationService {
                     .json::<JsonValue>()
                     .await
                     .ok()
-                    .and_then(|v| v["m.server"].as_str().map(ToOwned::to_owned)),
+                    .and_then(|v| OwnedServerName::try_from(v["m.server"].as_str()?).ok()),
                 None => None,
             };
             match delegated {
-                Some(target)
-                    if target.contains(':') || target.parse::<std::net::IpAddr>().is_ok() =>
-                {
-                    Destination::at(&target)
-                }
-                Some(target) => self.srv_or_8448(&target).await,
+                Some(target) if direct(&target) => Destination::at(&target),
+                Some(target) => self.srv_or_8448(target.as_str()).await,
                 None => self.srv_or_8448(server.as_str()).await,
             }
         };

@@ -264,18 +264,7 @@ impl Pdu {
             &rules.redaction,
         )
         .map_err(|e| ServiceError::BadJson(format!("Cannot sign the event: {e}")))?;
-        let hash = ruma::signatures::reference_hash(&object, rules)
-            .map_err(|e| ServiceError::TooLarge(format!("The event is too large: {e}")))?;
-        let event_id = match (rules.event_id_format, position.legacy) {
-            (EventIdFormatVersion::V1, Some(legacy)) => legacy.event_id,
-            (EventIdFormatVersion::V1, None) => {
-                return Err(ServiceError::Internal(
-                    "an event of room version 1 or 2 needs its own event ID".into(),
-                ));
-            }
-            _ => OwnedEventId::try_from(format!("${hash}"))
-                .map_err(|e| ServiceError::Internal(e.to_string()))?,
-        };
+        let event_id = event_id_of(&object, rules)?;
         let json = CanonicalJsonValue::Object(object).to_string();
         Self::from_json(event_id, &json)
     }
@@ -304,6 +293,11 @@ impl Pdu {
         event
     }
 
+    /// The stripped form invitees and knockers see (type, state key, sender, content).
+    pub fn stripped(&self) -> JsonValue {
+        strip_json(&self.to_client_json(false))
+    }
+
     pub fn is_state(&self) -> bool {
         self.state_key.is_some()
     }
@@ -312,6 +306,33 @@ impl Pdu {
     pub fn json_string(&self) -> String {
         CanonicalJsonValue::Object(self.json.clone()).to_string()
     }
+}
+
+/// The event ID of a PDU: its reference hash, or (rooms v1 and v2) its `event_id` field.
+pub(crate) fn event_id_of(
+    object: &CanonicalJsonObject,
+    rules: &RoomVersionRules,
+) -> ServiceResult<OwnedEventId> {
+    if rules.event_id_format == EventIdFormatVersion::V1 {
+        return match object.get("event_id") {
+            Some(CanonicalJsonValue::String(id)) => OwnedEventId::try_from(id.as_str())
+                .map_err(|e| ServiceError::BadJson(format!("Invalid event_id: {e}"))),
+            _ => Err(ServiceError::BadJson("The PDU has no event_id".into())),
+        };
+    }
+    let hash = ruma::signatures::reference_hash(object, rules)
+        .map_err(|e| ServiceError::TooLarge(format!("The event is too large: {e}")))?;
+    OwnedEventId::try_from(format!("${hash}")).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// The stripped form of a state event given as JSON.
+pub(crate) fn strip_json(event: &JsonValue) -> JsonValue {
+    serde_json::json!({
+        "type": event["type"],
+        "state_key": event["state_key"],
+        "sender": event["sender"],
+        "content": event["content"],
+    })
 }
 
 /// A v12 room's ID is derived from its create event; older rooms get `!random:server`.

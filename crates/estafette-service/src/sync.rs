@@ -465,18 +465,13 @@ impl SyncService {
             .stripped_state_pdus(room_id)
             .await?
             .iter()
-            .map(strip)
+            .map(Pdu::stripped)
             .collect();
         if let Some(invite) = self.rooms.pdu(invite_event).await? {
-            stripped.push(strip(&invite));
+            stripped.push(invite.stripped());
         }
         Ok(stripped)
     }
-}
-
-fn strip(pdu: &Pdu) -> JsonValue {
-    let content: JsonValue = serde_json::from_str(pdu.content.get()).unwrap_or(JsonValue::Null);
-    json!({"type": pdu.kind.to_string(), "state_key": pdu.state_key, "sender": pdu.sender, "content": content})
 }
 
 #[cfg(test)]

@@ -44,14 +44,15 @@ async fn join_room_by_id(
     )))
 }
 
-/// `POST /_matrix/client/v3/join/{roomIdOrAlias}`
-async fn join_room_by_id_or_alias(
-    State(state): State<AppState>,
-    request: Ruma<join_room_by_id_or_alias::v3::Request>,
-) -> ApiResult<join_room_by_id_or_alias::v3::Response> {
-    let body = &request.body;
-    let mut via = body.via.clone();
-    let room_id = match OwnedRoomId::try_from(body.room_id_or_alias.clone()) {
+/// The room a room ID or alias names, and the servers to reach it through: those the client
+/// gave, then those the alias's server listed.
+async fn room_and_servers(
+    state: &AppState,
+    room_id_or_alias: &ruma::OwnedRoomOrAliasId,
+    via: &[ruma::OwnedServerName],
+) -> Result<(OwnedRoomId, Vec<ruma::OwnedServerName>), ApiError> {
+    let mut via = via.to_vec();
+    let room_id = match OwnedRoomId::try_from(room_id_or_alias.clone()) {
         Ok(room_id) => room_id,
         Err(alias) => {
             let (room_id, servers) = state.services.rooms.resolve_alias(&alias).await?;
@@ -59,6 +60,16 @@ async fn join_room_by_id_or_alias(
             room_id
         }
     };
+    Ok((room_id, via))
+}
+
+/// `POST /_matrix/client/v3/join/{roomIdOrAlias}`
+async fn join_room_by_id_or_alias(
+    State(state): State<AppState>,
+    request: Ruma<join_room_by_id_or_alias::v3::Request>,
+) -> ApiResult<join_room_by_id_or_alias::v3::Response> {
+    let body = &request.body;
+    let (room_id, via) = room_and_servers(&state, &body.room_id_or_alias, &body.via).await?;
     state
         .services
         .rooms
@@ -198,19 +209,11 @@ async fn knock_room(
     request: Ruma<knock_room::v3::Request>,
 ) -> ApiResult<knock_room::v3::Response> {
     let body = &request.body;
-    let mut via = body.via.clone();
-    let room_id = match OwnedRoomId::try_from(body.room_id_or_alias.clone()) {
-        Ok(room_id) => room_id,
-        Err(alias) => {
-            let (room_id, servers) = state.services.rooms.resolve_alias(&alias).await?;
-            via.extend(servers);
-            room_id
-        }
-    };
+    let (room_id, via) = room_and_servers(&state, &body.room_id_or_alias, &body.via).await?;
     state
         .services
         .rooms
-        .knock_via(request.requester()?, &room_id, body.reason.as_deref(), &via)
+        .knock(request.requester()?, &room_id, body.reason.as_deref(), &via)
         .await?;
     Ok(RumaResponse(knock_room::v3::Response::new(room_id)))
 }

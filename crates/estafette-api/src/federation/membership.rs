@@ -7,7 +7,6 @@ use ruma::api::federation::membership::{
     RawStrippedState, create_invite, create_join_event, create_knock_event, create_leave_event,
     prepare_join_event, prepare_knock_event, prepare_leave_event,
 };
-use serde_json::value::RawValue as RawJsonValue;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -153,16 +152,6 @@ async fn invite(
     request: Ruma<create_invite::v2::Request>,
 ) -> ApiResult<create_invite::v2::Response> {
     let body = &request.body;
-    #[allow(deprecated)]
-    let invite_room_state: Vec<Box<RawJsonValue>> = body
-        .invite_room_state
-        .iter()
-        .filter_map(|entry| match entry {
-            RawStrippedState::Pdu(pdu) => Some(pdu.clone()),
-            RawStrippedState::Stripped(stripped) => Some(stripped.json().to_owned()),
-            _ => None,
-        })
-        .collect();
     let signed = state
         .services
         .rooms
@@ -172,7 +161,7 @@ async fn invite(
             &body.event_id,
             &body.room_version,
             &body.event,
-            &invite_room_state,
+            &body.invite_room_state,
         )
         .await?;
     Ok(RumaResponse(create_invite::v2::Response::new(raw_value(

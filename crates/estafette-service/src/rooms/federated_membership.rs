@@ -11,7 +11,9 @@ use serde_json::{Value as JsonValue, json};
 use super::inbound::Accepted;
 use super::timeline::membership_change;
 use super::{RoomService, STRIPPED_STATE_TYPES};
+use crate::pdu::strip_json;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
+use ruma::api::federation::membership::RawStrippedState;
 
 /// The room versions whose rooms this server can join over federation. (Room version 1
 /// resolves forks with the first state resolution algorithm, which ruma does not provide: such
@@ -225,7 +227,7 @@ impl RoomService {
         event_id: &ruma::EventId,
         version: &RoomVersionId,
         json: &RawJsonValue,
-        invite_room_state: &[Box<RawJsonValue>],
+        invite_room_state: &[RawStrippedState],
     ) -> ServiceResult<JsonValue> {
         let rules = version
             .rules()
@@ -260,34 +262,16 @@ impl RoomService {
         )
         .map_err(|e| ServiceError::Internal(format!("cannot sign the invite: {e}")))?;
         let signed = CanonicalJsonValue::Object(object).to_string();
-        self.context
-            .storage
-            .events
-            .store_outlier(&pdu.event_id, room_id, &signed)
-            .await?;
-        if !self.is_resident(room_id).await? {
-            let mut stripped: Vec<JsonValue> = invite_room_state
-                .iter()
-                .filter_map(|raw| serde_json::from_str::<JsonValue>(raw.get()).ok())
-                .filter(|event| {
-                    event["type"]
-                        .as_str()
-                        .is_some_and(|t| STRIPPED_STATE_TYPES.contains(&t))
-                })
-                .map(|event| strip_json(&event))
-                .collect();
-            stripped.push(strip_json(
-                &serde_json::from_str(&signed).unwrap_or_default(),
-            ));
-            let position = self
-                .context
-                .storage
-                .memberships
-                .record_outside_room(&change, room_id, &JsonValue::Array(stripped).to_string())
-                .await?;
+        if self.is_resident(room_id).await? {
+            // The room's own copy of the invite arrives with the inviting server's /send.
             self.context
-                .notifier
-                .notify(std::slice::from_ref(&change.user_id), position);
+                .storage
+                .events
+                .store_outlier(&pdu.event_id, room_id, &signed)
+                .await?;
+        } else {
+            self.record_outside(&pdu, &signed, stripped_events(invite_room_state))
+                .await?;
         }
         serde_json::from_str(&signed).map_err(|e| ServiceError::Internal(e.to_string()))
     }
@@ -307,12 +291,22 @@ impl RoomService {
     }
 }
 
-/// The stripped form of a state event (type, state key, sender, content).
-pub(crate) fn strip_json(event: &JsonValue) -> JsonValue {
-    json!({
-        "type": event["type"],
-        "state_key": event["state_key"],
-        "sender": event["sender"],
-        "content": event["content"],
-    })
+/// The stripped form of the state events another server sent (full PDUs, or stripped events
+/// from older servers), of the types invitees may see.
+pub(crate) fn stripped_events(state: &[RawStrippedState]) -> Vec<JsonValue> {
+    #[allow(deprecated)]
+    state
+        .iter()
+        .filter_map(|entry| match entry {
+            RawStrippedState::Pdu(pdu) => serde_json::from_str::<JsonValue>(pdu.get()).ok(),
+            RawStrippedState::Stripped(event) => serde_json::from_str(event.json().get()).ok(),
+            _ => None,
+        })
+        .filter(|event| {
+            event["type"]
+                .as_str()
+                .is_some_and(|t| STRIPPED_STATE_TYPES.contains(&t))
+        })
+        .map(|event| strip_json(&event))
+        .collect()
 }

@@ -15,6 +15,7 @@ use serde_json::value::RawValue as RawJsonValue;
 
 use super::timeline::{entries, membership_change};
 use super::{RoomService, StateMap};
+use crate::pdu::event_id_of;
 use crate::{Pdu, ServiceError, ServiceResult, state_resolution};
 
 /// How a received event ended.
@@ -110,13 +111,12 @@ impl RoomService {
         self.check_against_auth_events(&pdu, rules).await?;
 
         let room_id = pdu.room_id.clone();
-        let state_before = match self.state_before(&pdu, rules).await {
-            Ok(state) => state,
+        let groups = self.prev_groups(&pdu).await?;
+        let state_before = match self.state_of_groups(&groups, rules).await? {
+            Some(state) => state,
+            None if pdu.prev_events.is_empty() => return Err(no_known_prev_event(&pdu)),
             // A gap in the graph: the sender tells what the state was.
-            Err(_) if !pdu.prev_events.is_empty() => {
-                self.fetch_state_before(origin, &pdu, rules).await?
-            }
-            Err(e) => return Err(e),
+            None => self.fetch_state_before(origin, &pdu, rules).await?,
         };
         check_against_state(
             &pdu,
@@ -174,7 +174,11 @@ impl RoomService {
             .as_ref()
             .map(|key| vec![(pdu.kind.to_string(), key.clone(), pdu.event_id.clone())])
             .unwrap_or_default();
-        let prev_group = self.group_of_single_prev(&pdu).await?;
+        // One previous event: the new state is a small delta over the state it left.
+        let prev_group = match (pdu.prev_events.as_slice(), groups.as_slice()) {
+            ([_], [group]) => Some(*group),
+            _ => None,
+        };
         let state_change = if pdu.is_state() || prev_group.is_none() {
             StateChange::Changed {
                 prev_group,
@@ -225,6 +229,14 @@ impl RoomService {
         pdu: &Pdu,
         rules: &RoomVersionRules,
     ) -> ServiceResult<StateMap> {
+        let groups = self.prev_groups(pdu).await?;
+        self.state_of_groups(&groups, rules)
+            .await?
+            .ok_or_else(|| no_known_prev_event(pdu))
+    }
+
+    /// The state groups left by the event's previous events that are in the timeline.
+    async fn prev_groups(&self, pdu: &Pdu) -> ServiceResult<Vec<i64>> {
         let mut groups = Vec::new();
         for prev in &pdu.prev_events {
             if let Some(record) = self.context.storage.events.get(prev).await? {
@@ -233,36 +245,27 @@ impl RoomService {
                 }
             }
         }
-        let mut states = Vec::new();
-        for group in groups {
-            states.push(self.load_state(group).await?);
-        }
-        match states.len() {
-            0 => Err(ServiceError::Forbidden(format!(
-                "None of the previous events of {} is known here",
-                pdu.event_id
-            ))),
-            1 => Ok(states.remove(0)),
-            _ => {
-                let refs: Vec<&StateMap> = states.iter().collect();
-                self.resolve(rules, &refs, None).await
-            }
-        }
+        Ok(groups)
     }
 
-    /// The state group the event's only previous event left, when it has exactly one.
-    async fn group_of_single_prev(&self, pdu: &Pdu) -> ServiceResult<Option<i64>> {
-        let [prev] = pdu.prev_events.as_slice() else {
-            return Ok(None);
-        };
-        Ok(self
-            .context
-            .storage
-            .events
-            .get(prev)
-            .await?
-            .filter(|record| record.stream_ordering != 0)
-            .map(|record| record.state_group))
+    /// The state of one group, or the resolution of several; `None` for no group.
+    async fn state_of_groups(
+        &self,
+        groups: &[i64],
+        rules: &RoomVersionRules,
+    ) -> ServiceResult<Option<StateMap>> {
+        let mut states = Vec::with_capacity(groups.len());
+        for group in groups {
+            states.push(self.load_state(*group).await?);
+        }
+        match states.len() {
+            0 => Ok(None),
+            1 => Ok(states.pop()),
+            _ => {
+                let refs: Vec<&StateMap> = states.iter().collect();
+                Ok(Some(self.resolve(rules, &refs, None).await?))
+            }
+        }
     }
 
     /// Resolves several states of a room with the room version's algorithm.
@@ -394,6 +397,13 @@ impl RoomService {
     }
 }
 
+fn no_known_prev_event(pdu: &Pdu) -> ServiceError {
+    ServiceError::Forbidden(format!(
+        "None of the previous events of {} is known here",
+        pdu.event_id
+    ))
+}
+
 /// A received PDU as canonical JSON, checked for format and size limits, with its event ID.
 fn canonical_pdu(
     json: &RawJsonValue,
@@ -405,23 +415,6 @@ fn canonical_pdu(
     ruma::state_res::check_pdu_format(&object, &rules.event_format)
         .map_err(ServiceError::BadJson)?;
     Ok((event_id_of(&object, rules)?, object))
-}
-
-/// The event ID of a PDU: its reference hash, or the `event_id` field in rooms v1 and v2.
-pub(crate) fn event_id_of(
-    object: &CanonicalJsonObject,
-    rules: &RoomVersionRules,
-) -> ServiceResult<OwnedEventId> {
-    if rules.event_id_format == ruma::room_version_rules::EventIdFormatVersion::V1 {
-        return match object.get("event_id") {
-            Some(CanonicalJsonValue::String(id)) => OwnedEventId::try_from(id.as_str())
-                .map_err(|e| ServiceError::BadJson(format!("Invalid event_id: {e}"))),
-            _ => Err(ServiceError::BadJson("The PDU has no event_id".into())),
-        };
-    }
-    let hash = ruma::signatures::reference_hash(object, rules)
-        .map_err(|e| ServiceError::TooLarge(format!("Invalid PDU: {e}")))?;
-    OwnedEventId::try_from(format!("${hash}")).map_err(|e| ServiceError::Internal(e.to_string()))
 }
 
 /// The state-dependent auth rules against a state.

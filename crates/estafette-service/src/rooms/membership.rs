@@ -250,29 +250,16 @@ impl RoomService {
         Ok(())
     }
 
-    /// Asks to join a room whose join rule is `knock`.
+    /// Asks to join a room whose join rule is `knock`: locally when this server is in the
+    /// room, otherwise through `via` (or the room ID's server).
     pub async fn knock(
-        &self,
-        requester: &Requester,
-        room_id: &RoomId,
-        reason: Option<&str>,
-    ) -> ServiceResult<()> {
-        self.knock_via(requester, room_id, reason, &[]).await
-    }
-
-    /// Knocks locally when this server is in the room, otherwise through `via` (or the
-    /// room ID's server).
-    pub async fn knock_via(
         &self,
         requester: &Requester,
         room_id: &RoomId,
         reason: Option<&str>,
         via: &[OwnedServerName],
     ) -> ServiceResult<()> {
-        let known = self.context.storage.rooms.get(room_id).await?.is_some();
-        if known && self.is_resident(room_id).await?
-            || via.is_empty() && room_id.server_name().is_none()
-        {
+        if self.is_resident(room_id).await? || via.is_empty() && room_id.server_name().is_none() {
             return self
                 .set_membership(requester, room_id, &requester.user_id, "knock", reason)
                 .await

@@ -16,10 +16,11 @@ use ruma::{OwnedEventId, OwnedServerName, RoomId, RoomVersionId, ServerName, Use
 use serde_json::Value as JsonValue;
 use serde_json::value::RawValue as RawJsonValue;
 
-use super::federated_membership::{JOINABLE_ROOM_VERSIONS, strip_json};
-use super::inbound::{check_against_state, event_id_of};
+use super::federated_membership::{JOINABLE_ROOM_VERSIONS, stripped_events};
+use super::inbound::check_against_state;
 use super::timeline::{entries, membership_change};
 use super::{RoomService, StateMap};
+use crate::pdu::event_id_of;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 
 impl RoomService {
@@ -236,22 +237,39 @@ impl RoomService {
             raw(&leave.json_string())?,
         );
         self.federation.send(server, request).await?;
+        self.record_outside(&leave, &leave.json_string(), Vec::new())
+            .await
+    }
+
+    /// Keeps a local user's membership event of a room this server is not in (an invite, a
+    /// knock, a leave) and shows it to them with the room's stripped state.
+    pub(crate) async fn record_outside(
+        &self,
+        event: &Pdu,
+        json: &str,
+        mut stripped: Vec<JsonValue>,
+    ) -> ServiceResult<()> {
+        let change = membership_change(event)
+            .ok_or_else(|| ServiceError::Internal("not a membership event".into()))?;
         self.context
             .storage
             .events
-            .store_outlier(&leave.event_id, room_id, &leave.json_string())
+            .store_outlier(&event.event_id, &event.room_id, json)
             .await?;
-        let change = membership_change(&leave)
-            .ok_or_else(|| ServiceError::Internal("a leave without membership".into()))?;
+        stripped.push(event.stripped());
         let position = self
             .context
             .storage
             .memberships
-            .record_outside_room(&change, room_id, "[]")
+            .record_outside_room(
+                &change,
+                &event.room_id,
+                &JsonValue::Array(stripped).to_string(),
+            )
             .await?;
         self.context
             .notifier
-            .notify(&[user_id.to_owned()], position);
+            .notify(std::slice::from_ref(&change.user_id), position);
         Ok(())
     }
 
@@ -293,36 +311,9 @@ impl RoomService {
             raw(&knock.json_string())?,
         );
         let response = self.federation.send(server, request).await?;
-        #[allow(deprecated)]
-        let mut stripped: Vec<JsonValue> = response
-            .knock_room_state
-            .iter()
-            .filter_map(|entry| match entry {
-                RawStrippedState::Pdu(pdu) => serde_json::from_str(pdu.get()).ok(),
-                RawStrippedState::Stripped(event) => serde_json::from_str(event.json().get()).ok(),
-                _ => None,
-            })
-            .map(|event: JsonValue| strip_json(&event))
-            .collect();
-        stripped.push(strip_json(
-            &serde_json::from_str(&knock.json_string()).unwrap_or_default(),
-        ));
-        self.context
-            .storage
-            .events
-            .store_outlier(&knock.event_id, room_id, &knock.json_string())
+        let stripped = stripped_events(&response.knock_room_state);
+        self.record_outside(&knock, &knock.json_string(), stripped)
             .await?;
-        let change = membership_change(&knock)
-            .ok_or_else(|| ServiceError::Internal("a knock without membership".into()))?;
-        let position = self
-            .context
-            .storage
-            .memberships
-            .record_outside_room(&change, room_id, &JsonValue::Array(stripped).to_string())
-            .await?;
-        self.context
-            .notifier
-            .notify(&[user_id.to_owned()], position);
         Ok(())
     }
 
