@@ -234,3 +234,25 @@ pub(crate) async fn page_back(client: &RawClient, room_id: &str) -> Vec<Value> {
     }
     events
 }
+
+/// `guest` joins `#alias:server`; returns once `watcher`'s server sees exactly `members`.
+pub(crate) async fn join_by_alias(
+    guest: &RawClient,
+    alias: &str,
+    server: &str,
+    watcher: &RawClient,
+    room_id: &str,
+    members: &[String],
+) {
+    guest
+        .post(
+            &format!("/_matrix/client/v3/join/%23{alias}:{server}"),
+            json!({}),
+        )
+        .await
+        .assert_ok();
+    eventually("the other server to see the join", || async {
+        (joined_members(watcher, room_id).await == members).then_some(())
+    })
+    .await;
+}

@@ -6,8 +6,8 @@ use estafette_tests::{SynapseServer, TestServer};
 use serde_json::{Value, json};
 
 use crate::room_helpers::{
-    create_room, eventually, joined_members, membership_of, messages, page_back, send_text, sorted,
-    state_ids, user,
+    create_room, eventually, join_by_alias, joined_members, membership_of, messages, page_back,
+    send_text, sorted, state_ids, user,
 };
 
 /// The bodies of the messages among `events` (newest first), oldest first, and whether the
@@ -92,19 +92,15 @@ async fn concurrent_sends_with_synapse_converge() {
                "power_level_content_override": {"users": {bob_id.clone(): 50}}}),
     )
     .await;
-    bob.post(
-        &format!(
-            "/_matrix/client/v3/join/%23busy:{}",
-            estafette.server_name()
-        ),
-        json!({}),
-    )
-    .await
-    .assert_ok();
     let both = sorted([&alice_id, &bob_id]);
-    eventually("Estafette to see Bob's join", || async {
-        (joined_members(&alice, &room_id).await == both).then_some(())
-    })
+    join_by_alias(
+        &bob,
+        "busy",
+        &estafette.server_name(),
+        &alice,
+        &room_id,
+        &both,
+    )
     .await;
 
     let mut sends = Vec::new();
@@ -159,20 +155,15 @@ async fn an_estafette_that_was_offline_catches_up_from_synapse() {
         json!({"preset": "public_chat", "room_alias_name": "catchup"}),
     )
     .await;
-    alice
-        .post(
-            &format!(
-                "/_matrix/client/v3/join/%23catchup:{}",
-                synapse.server_name()
-            ),
-            json!({}),
-        )
-        .await
-        .assert_ok();
     let both = sorted([&alice_id, &bob_id]);
-    eventually("Synapse to see Alice's join", || async {
-        (joined_members(&bob, &room_id).await == both).then_some(())
-    })
+    join_by_alias(
+        &alice,
+        "catchup",
+        &synapse.server_name(),
+        &bob,
+        &room_id,
+        &both,
+    )
     .await;
 
     let offline = estafette.go_offline().await;
@@ -340,19 +331,15 @@ async fn synapse_back_from_an_outage_receives_what_it_missed() {
         json!({"preset": "public_chat", "room_alias_name": "outage"}),
     )
     .await;
-    bob.post(
-        &format!(
-            "/_matrix/client/v3/join/%23outage:{}",
-            estafette.server_name()
-        ),
-        json!({}),
-    )
-    .await
-    .assert_ok();
     let both = sorted([&alice_id, &bob_id]);
-    eventually("Estafette to see Bob's join", || async {
-        (joined_members(&alice, &room_id).await == both).then_some(())
-    })
+    join_by_alias(
+        &bob,
+        "outage",
+        &estafette.server_name(),
+        &alice,
+        &room_id,
+        &both,
+    )
     .await;
 
     synapse.pause();
