@@ -100,7 +100,7 @@ rc_registration: {limits}
 rc_login: {{address: {limits}, account: {limits}, failed_attempts: {limits}}}
 rc_joins: {{local: {limits}, remote: {limits}}}
 rc_joins_per_room: {limits}
-rc_invites: {{per_room: {limits}, per_user: {limits}}}
+rc_invites: {{per_room: {limits}, per_user: {limits}, per_issuer: {limits}}}
 rc_room_creation: {limits}
 rc_presence: {{per_user: {limits}}}
 rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_limit: 1000, concurrent: 100}}

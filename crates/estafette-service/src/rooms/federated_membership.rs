@@ -263,12 +263,18 @@ impl RoomService {
         .map_err(|e| ServiceError::Internal(format!("cannot sign the invite: {e}")))?;
         let signed = CanonicalJsonValue::Object(object).to_string();
         if self.is_resident(room_id).await? {
-            // The room's own copy of the invite arrives with the inviting server's /send.
-            self.context
-                .storage
-                .events
-                .store_outlier(&pdu.event_id, room_id, &signed)
-                .await?;
+            // In the room already: the invite joins the timeline now, so that the invitee can
+            // join at once (the inviting server's /send brings the same event later).
+            let invite = Pdu::from_json(pdu.event_id.clone(), &signed)?;
+            let _guard = self.lock(room_id).await;
+            if let Err(e) = self.receive_locked(origin, invite, &rules, true).await {
+                tracing::info!(%room_id, event_id = %pdu.event_id, "invite kept aside: {e}");
+                self.context
+                    .storage
+                    .events
+                    .store_outlier(&pdu.event_id, room_id, &signed)
+                    .await?;
+            }
         } else {
             self.record_outside(&pdu, &signed, stripped_events(invite_room_state))
                 .await?;

@@ -202,7 +202,7 @@ impl RoomService {
             Some(resolved) => {
                 current_delta = state_delta(&current, resolved);
                 current_full = entries(resolved);
-                let memberships = self.membership_changes(&current, resolved).await?;
+                let memberships = self.membership_changes(&current, resolved, &pdu).await?;
                 (
                     Some(StateChange::Changed {
                         prev_group: Some(current_group),
@@ -377,18 +377,22 @@ impl RoomService {
             .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))
     }
 
-    /// Membership index entries for the members whose event differs between two states.
+    /// Membership index entries for the members whose event differs between two states;
+    /// `pending` is the event being added, which is not stored yet.
     async fn membership_changes(
         &self,
         before: &StateMap,
         after: &StateMap,
+        pending: &Pdu,
     ) -> ServiceResult<Vec<MembershipChange>> {
         let mut changes = Vec::new();
         for ((kind, key), id) in after {
             if *kind == StateEventType::RoomMember
                 && before.get(&(kind.clone(), key.clone())) != Some(id)
             {
-                if let Some(pdu) = self.pdu(id).await? {
+                if *id == pending.event_id {
+                    changes.extend(membership_change(pending));
+                } else if let Some(pdu) = self.pdu(id).await? {
                     changes.extend(membership_change(&pdu));
                 }
             }

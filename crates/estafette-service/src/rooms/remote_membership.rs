@@ -351,6 +351,13 @@ impl RoomService {
             invite_room_state,
         );
         let destination = target.server_name();
+        // A server already in the room takes the invite into its timeline from the room's
+        // stream, like every other event; one that is not only keeps it aside.
+        let resident = self
+            .servers_in_room(room_id)
+            .await?
+            .iter()
+            .any(|s| s == destination);
         let response = self.federation.send(destination, request).await?;
         let signed = self.parse_remote_pdu(&response.event, &rules).await?;
         let cosigned = signed.json.get("signatures").is_some_and(|signatures| {
@@ -383,7 +390,8 @@ impl RoomService {
             .await?;
         self.evaluate_push(&signed, appended.stream_ordering, &state_after, &rules)
             .await?;
-        self.broadcast(&signed, &[destination]).await
+        let skip: &[&ruma::ServerName] = if resident { &[] } else { &[destination] };
+        self.broadcast(&signed, skip).await
     }
 }
 

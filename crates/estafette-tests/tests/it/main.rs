@@ -11,6 +11,7 @@ mod ephemeral;
 mod errors;
 mod federated_encryption;
 mod federated_keys;
+mod federated_membership;
 mod federated_rooms;
 mod federation;
 mod federation_scenarios;
