@@ -62,8 +62,10 @@ impl ToDeviceService {
                 for_user.insert(device.clone(), content);
             }
         }
-        // Unique per sending device and transaction, so a retried request is recognised.
-        let message_id = format!("{}{txn_id}", requester.device_id);
+        // Unique per sending device, path and transaction, so that a retried request is
+        // recognised and two different ones are not.
+        let scope = serde_json::json!([requester.device_id, event_type, txn_id]).to_string();
+        let message_id = crate::tokens::digest(&scope);
         for (server, messages) in remote {
             self.sender
                 .to_device(

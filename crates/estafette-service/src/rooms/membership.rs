@@ -308,6 +308,7 @@ impl RoomService {
     ) -> ServiceResult<OwnedEventId> {
         let txn = Txn {
             device_id: &requester.device_id,
+            scope: format!("send/{room_id}/{kind}"),
             txn_id,
         };
         let pdu = self

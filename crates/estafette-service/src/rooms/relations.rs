@@ -46,6 +46,7 @@ impl RoomService {
         let draft = EventDraft::message(TimelineEventType::RoomRedaction, content);
         let txn = Txn {
             device_id: &requester.device_id,
+            scope: format!("redact/{room_id}/{event_id}"),
             txn_id,
         };
         Ok(self

@@ -21,6 +21,8 @@ const MAX_PREV_EVENTS: usize = 20;
 /// Where the event comes from when a client sent it with a transaction ID.
 pub(crate) struct Txn<'a> {
     pub device_id: &'a ruma::DeviceId,
+    /// The request path without the transaction ID, which scopes it.
+    pub scope: String,
     pub txn_id: &'a str,
 }
 
@@ -38,6 +40,7 @@ impl RoomService {
             let key = ClientTransaction {
                 user_id: sender,
                 device_id: txn.device_id,
+                scope: &txn.scope,
                 txn_id: txn.txn_id,
             };
             if let Some(event_id) = self.context.storage.events.find_transaction(key).await? {
@@ -268,6 +271,7 @@ impl RoomService {
             transaction: txn.as_ref().map(|t| ClientTransaction {
                 user_id: &pdu.sender,
                 device_id: t.device_id,
+                scope: &t.scope,
                 txn_id: t.txn_id,
             }),
             ..new_event(pdu, &json, &event_type, state)

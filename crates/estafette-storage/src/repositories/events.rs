@@ -38,6 +38,8 @@ pub enum StateChange<'a> {
 pub struct ClientTransaction<'a> {
     pub user_id: &'a UserId,
     pub device_id: &'a DeviceId,
+    /// The request path without the transaction ID: IDs are unique only within it.
+    pub scope: &'a str,
     pub txn_id: &'a str,
 }
 

@@ -21,8 +21,8 @@ pub struct ToDeviceDelivery {
 
 #[async_trait]
 pub trait ToDeviceRepository: Send + Sync {
-    /// Queues the messages unless the sender's device already used `txn_id`; returns the
-    /// stream position, or `None` for a repeated transaction.
+    /// Queues the messages unless the sender's device already used `txn_id` for this event
+    /// type; returns the stream position, or `None` for a repeated transaction.
     async fn send(
         &self,
         sender: &UserId,

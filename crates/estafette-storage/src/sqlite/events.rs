@@ -59,9 +59,10 @@ impl EventRepository for Db {
             upsert_membership(&mut tx, room, change, stream_ordering).await?;
         }
         if let Some(txn) = event.transaction {
-            sqlx::query("INSERT INTO event_transactions (user_id, device_id, txn_id, event_id) VALUES ($1, $2, $3, $4)")
+            sqlx::query("INSERT INTO event_transactions (user_id, device_id, scope, txn_id, event_id) VALUES ($1, $2, $3, $4, $5)")
                 .bind(txn.user_id.as_str())
                 .bind(txn.device_id.as_str())
+                .bind(txn.scope)
                 .bind(txn.txn_id)
                 .bind(event.event_id.as_str())
                 .execute(&mut *tx)
@@ -160,10 +161,12 @@ impl EventRepository for Db {
         txn: ClientTransaction<'_>,
     ) -> StorageResult<Option<OwnedEventId>> {
         let id: Option<String> = sqlx::query_scalar(
-            "SELECT event_id FROM event_transactions WHERE user_id = $1 AND device_id = $2 AND txn_id = $3",
+            "SELECT event_id FROM event_transactions
+             WHERE user_id = $1 AND device_id = $2 AND scope = $3 AND txn_id = $4",
         )
         .bind(txn.user_id.as_str())
         .bind(txn.device_id.as_str())
+        .bind(txn.scope)
         .bind(txn.txn_id)
         .fetch_optional(&self.pool)
         .await?;

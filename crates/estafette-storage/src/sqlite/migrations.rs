@@ -28,6 +28,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0009_device_list_tracking.sql"),
     ),
     (10, include_str!("../../migrations/sqlite/0010_media.sql")),
+    (
+        11,
+        include_str!("../../migrations/sqlite/0011_transaction_scopes.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

@@ -17,10 +17,12 @@ impl ToDeviceRepository for Db {
     ) -> StorageResult<Option<i64>> {
         let mut tx = self.write_transaction().await?;
         let new = sqlx::query(
-            "INSERT INTO to_device_transactions (user_id, device_id, txn_id) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            "INSERT INTO to_device_transactions (user_id, device_id, event_type, txn_id)
+             VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
         )
         .bind(sender.as_str())
         .bind(sender_device.as_str())
+        .bind(event_type)
         .bind(txn_id)
         .execute(&mut *tx)
         .await?;

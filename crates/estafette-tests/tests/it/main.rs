@@ -32,4 +32,5 @@ mod synapse;
 mod synapse_rooms;
 mod synapse_scenarios;
 mod sync;
+mod transactions;
 mod verification;
