@@ -156,8 +156,25 @@ where
         {
             return Err(ApiError::not_json("The request body is not valid JSON"));
         }
+        if !upload {
+            crate::preflight::check_body(http_request.method(), http_request.uri().path(), &body)?;
+        }
+        let path = http_request.uri().path().to_owned();
         let args: Vec<&str> = path_args.iter().map(String::as_str).collect();
-        let body = T::try_from_http_request(http_request, &args).map_err(request_error)?;
+        // Some of ruma's deserializers assume what they do not check; the preflight above
+        // covers the known cases, and a panic in one still answers as bad input.
+        let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            T::try_from_http_request(http_request, &args)
+        }));
+        let body = match parsed {
+            Ok(parsed) => parsed.map_err(request_error)?,
+            Err(_) => {
+                tracing::warn!(%path, "the request parser panicked");
+                return Err(ApiError::bad_json(
+                    "The request is missing something this endpoint requires",
+                ));
+            }
+        };
         Ok(Self {
             body,
             requester,

@@ -10,6 +10,8 @@ mod fallback;
 mod federation;
 mod json;
 mod media_headers;
+mod panic;
+mod preflight;
 mod public_rooms;
 mod rate_limit;
 mod router;
@@ -22,6 +24,8 @@ use estafette_service::Services;
 
 pub use error::ApiError;
 pub use rate_limit::RateLimiter;
+pub use router::Route;
+use router::Routes;
 
 /// What every handler can reach.
 #[derive(Clone)]
@@ -46,22 +50,38 @@ impl AppState {
 
 /// The federation listener's application: the Server-Server and key APIs.
 pub fn federation_app(state: AppState) -> Router {
-    federation::routes(Router::new())
+    federation::routes(Routes::new())
+        .router
         .fallback(fallback::unknown_endpoint)
         .method_not_allowed_fallback(fallback::wrong_method)
+        .layer(panic::catch_panic_layer())
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
 }
 
 /// The whole HTTP application of one homeserver.
 pub fn app(state: AppState) -> Router {
-    let routes = client::routes(Router::new());
-    let routes = synapse_admin::routes(routes);
-    routes
+    client_routes_table()
+        .router
         .fallback(fallback::unknown_endpoint)
         .method_not_allowed_fallback(fallback::wrong_method)
+        .layer(panic::catch_panic_layer())
         .layer(axum::middleware::from_fn(media_headers::media_headers))
         .layer(axum::middleware::from_fn(cors::cors))
         .layer(tower_http::trace::TraceLayer::new_for_http())
         .with_state(state)
+}
+
+fn client_routes_table() -> Routes {
+    synapse_admin::routes(client::routes(Routes::new()))
+}
+
+/// Every endpoint the client listener serves, for tests that go through them all.
+pub fn client_routes() -> Vec<Route> {
+    client_routes_table().table
+}
+
+/// Every endpoint the federation listener serves.
+pub fn federation_routes() -> Vec<Route> {
+    federation::routes(Routes::new()).table
 }

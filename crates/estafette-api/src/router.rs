@@ -7,8 +7,8 @@ use axum::Router;
 use axum::extract::State;
 use axum::response::IntoResponse;
 use axum::routing::{MethodFilter, on};
-use ruma::api::IncomingRequest;
 use ruma::api::path_builder::PathBuilder;
+use ruma::api::{IncomingRequest, Metadata};
 
 use crate::extract::{AuthRequirement, Ruma};
 use crate::{ApiError, AppState};
@@ -42,12 +42,53 @@ where
     }
 }
 
-pub(crate) trait RouterExt {
-    fn ruma<T, H: RumaHandler<T>>(self, handler: H) -> Self;
+/// One endpoint a listener serves: its method and every path it answers on (r0, v3,
+/// unstable…), oldest first.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: http::Method,
+    pub paths: Vec<String>,
 }
 
-impl RouterExt for Router<AppState> {
-    fn ruma<T, H: RumaHandler<T>>(self, handler: H) -> Self {
-        handler.add_to(self)
+/// A listener's routes as they are built: the axum router, and the table of what it serves,
+/// so that tests can go through every endpoint.
+pub(crate) struct Routes {
+    pub router: Router<AppState>,
+    pub table: Vec<Route>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self {
+            router: Router::new(),
+            table: Vec::new(),
+        }
+    }
+
+    /// Serves a typed ruma endpoint with `handler`.
+    pub fn ruma<T: Metadata, H: RumaHandler<T>>(mut self, handler: H) -> Self {
+        self.table.push(Route {
+            method: T::METHOD,
+            paths: T::PATH_BUILDER.all_paths().map(ToOwned::to_owned).collect(),
+        });
+        self.router = handler.add_to(self.router);
+        self
+    }
+
+    /// Serves an endpoint outside the Matrix spec (Synapse's admin API).
+    pub fn axum(
+        mut self,
+        path: &str,
+        methods: &[http::Method],
+        route: axum::routing::MethodRouter<AppState>,
+    ) -> Self {
+        for method in methods {
+            self.table.push(Route {
+                method: method.clone(),
+                paths: vec![path.to_owned()],
+            });
+        }
+        self.router = self.router.route(path, route);
+        self
     }
 }

@@ -1,17 +1,23 @@
 //! Synapse-compatible admin endpoints. For now: shared-secret registration
 //! (`/_synapse/admin/v1/register`), used by `register_new_matrix_user` and provisioning tools.
 
+use axum::Json;
 use axum::extract::State;
 use axum::routing::get;
-use axum::{Json, Router};
 use estafette_service::SharedSecretRequest;
+use http::Method;
 use serde::{Deserialize, Serialize};
 
 use crate::extract::{ClientIp, MatrixJson};
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
-    router.route("/_synapse/admin/v1/register", get(get_nonce).post(register))
+pub(crate) fn routes(routes: Routes) -> Routes {
+    routes.axum(
+        "/_synapse/admin/v1/register",
+        &[Method::GET, Method::POST],
+        get(get_nonce).post(register),
+    )
 }
 
 #[derive(Serialize)]

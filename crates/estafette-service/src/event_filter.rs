@@ -3,7 +3,8 @@
 use ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use serde_json::Value as JsonValue;
 
-use crate::Pdu;
+use crate::limits::{MAX_FILTER_ENTRIES, MAX_PATTERN_BYTES, bounded, glob};
+use crate::{Pdu, ServiceError, ServiceResult};
 
 /// Which events of a room to return.
 #[derive(Debug, Clone, Default)]
@@ -53,6 +54,21 @@ impl EventFilter {
         true
     }
 
+    /// Refuses a filter whose patterns or lists are beyond what the server matches.
+    pub fn check_bounds(&self) -> ServiceResult<()> {
+        let patterns = self.types.iter().flatten().chain(&self.not_types);
+        for pattern in patterns {
+            bounded("An event type pattern", pattern, MAX_PATTERN_BYTES)?;
+        }
+        let lists = [
+            self.types.as_ref().map_or(0, Vec::len),
+            self.not_types.len(),
+            self.senders.as_ref().map_or(0, Vec::len),
+            self.not_senders.len(),
+        ];
+        check_entries(&lists)
+    }
+
     /// Whether the filter lets every event through, so storage paging can be used directly.
     pub fn is_open(&self) -> bool {
         self.types.is_none()
@@ -74,6 +90,17 @@ pub struct RoomFilter {
 }
 
 impl RoomFilter {
+    /// Refuses a filter beyond what the server matches.
+    pub fn check_bounds(&self) -> ServiceResult<()> {
+        self.timeline.check_bounds()?;
+        self.state.check_bounds()?;
+        let lists = [
+            self.rooms.as_ref().map_or(0, Vec::len),
+            self.not_rooms.len(),
+        ];
+        check_entries(&lists)
+    }
+
     pub fn includes(&self, room_id: &RoomId) -> bool {
         !self.not_rooms.iter().any(|r| r == room_id)
             && self
@@ -83,34 +110,11 @@ impl RoomFilter {
     }
 }
 
-/// Matches an event type against a pattern where `*` stands for any characters.
-fn glob(pattern: &str, value: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == value,
-        Some((prefix, rest)) => {
-            let Some(remainder) = value.strip_prefix(prefix) else {
-                return false;
-            };
-            if rest.is_empty() {
-                return true;
-            }
-            (0..=remainder.len())
-                .any(|i| remainder.is_char_boundary(i) && glob(rest, &remainder[i..]))
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::glob;
-
-    #[test]
-    fn wildcards_match_like_the_spec_says() {
-        assert!(glob("m.room.message", "m.room.message"));
-        assert!(glob("m.*", "m.room.message"));
-        assert!(glob("*.message", "m.room.message"));
-        assert!(glob("m.*.member", "m.room.member"));
-        assert!(!glob("m.room.member", "m.room.message"));
-        assert!(!glob("org.*", "m.room.message"));
+fn check_entries(lengths: &[usize]) -> ServiceResult<()> {
+    match lengths.iter().max() {
+        Some(longest) if *longest > MAX_FILTER_ENTRIES => Err(ServiceError::InvalidParam(format!(
+            "A filter list has {longest} entries; at most {MAX_FILTER_ENTRIES} are accepted"
+        ))),
+        _ => Ok(()),
     }
 }

@@ -30,6 +30,7 @@ impl FilterService {
         }
         let json =
             serde_json::to_string(filter).map_err(|e| ServiceError::BadJson(e.to_string()))?;
+        crate::limits::bounded("The filter", &json, crate::limits::MAX_FILTER_BYTES)?;
         Ok(self.context.storage.filters.create(user_id, &json).await?)
     }
 

@@ -263,9 +263,16 @@ impl Pdu {
             &mut object,
             &rules.redaction,
         )
-        .map_err(|e| ServiceError::BadJson(format!("Cannot sign the event: {e}")))?;
+        .map_err(|e| match e {
+            ruma::signatures::JsonError::PduTooLarge => too_large(),
+            other => ServiceError::BadJson(format!("Cannot sign the event: {other}")),
+        })?;
         let event_id = event_id_of(&object, rules)?;
         let json = CanonicalJsonValue::Object(object).to_string();
+        // The spec's bound is on the whole signed event, which ruma's check does not see.
+        if json.len() > MAX_PDU_BYTES {
+            return Err(too_large());
+        }
         Self::from_json(event_id, &json)
     }
 
@@ -320,9 +327,20 @@ pub(crate) fn event_id_of(
             _ => Err(ServiceError::BadJson("The PDU has no event_id".into())),
         };
     }
-    let hash = ruma::signatures::reference_hash(object, rules)
-        .map_err(|e| ServiceError::TooLarge(format!("The event is too large: {e}")))?;
+    let hash = ruma::signatures::reference_hash(object, rules).map_err(|e| match e {
+        ruma::signatures::JsonError::PduTooLarge => too_large(),
+        other => ServiceError::BadJson(format!("Cannot hash the event: {other}")),
+    })?;
     OwnedEventId::try_from(format!("${hash}")).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// The spec's bound on an event, signed and in canonical JSON.
+pub(crate) const MAX_PDU_BYTES: usize = 65_536;
+
+fn too_large() -> ServiceError {
+    ServiceError::TooLarge(format!(
+        "The event is larger than {MAX_PDU_BYTES} bytes once signed"
+    ))
 }
 
 /// The stripped form of a state event given as JSON.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use ruma::UserId;
 use serde_json::Value as JsonValue;
 
+use crate::limits::MAX_SEARCH_TERM_BYTES;
 use crate::{Context, Requester, ServiceError, ServiceResult};
 
 /// The spec caps a whole profile at 64 KiB and a field name at 255 bytes.
@@ -157,6 +158,7 @@ impl ProfileService {
         limit: u32,
     ) -> ServiceResult<(Vec<DirectoryUser>, bool)> {
         let limit = limit.clamp(1, 100);
+        let term = crate::limits::bounded("The search term", term, MAX_SEARCH_TERM_BYTES)?;
         let term = term.trim().to_lowercase();
         let found = self
             .context

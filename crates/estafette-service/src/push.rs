@@ -65,7 +65,25 @@ impl PushService {
         before: Option<&str>,
         after: Option<&str>,
     ) -> ServiceResult<()> {
+        let matched = match &rule {
+            NewPushRule::Content(rule) => rule.pattern.clone(),
+            NewPushRule::Override(rule) | NewPushRule::Underride(rule) => {
+                serde_json::to_string(&rule.conditions).unwrap_or_default()
+            }
+            _ => String::new(),
+        };
+        crate::limits::bounded(
+            "The push rule's pattern and conditions",
+            &matched,
+            crate::limits::MAX_PUSH_RULE_BYTES,
+        )?;
         let mut ruleset = self.ruleset(&requester.user_id).await?;
+        if ruleset.iter().count() >= crate::limits::MAX_PUSH_RULES {
+            return Err(ServiceError::LimitExceeded(format!(
+                "A user has at most {} push rules",
+                crate::limits::MAX_PUSH_RULES
+            )));
+        }
         ruleset
             .insert(rule, after, before)
             .map_err(|err| match err {

@@ -151,6 +151,7 @@ impl SyncService {
         request: SyncRequest,
     ) -> ServiceResult<SyncResult> {
         let since = request.since.as_deref().map(parse_token).transpose()?;
+        request.filter.check_bounds()?;
         self.presence
             .sync_activity(&requester.user_id, request.set_presence.as_deref())
             .await?;

@@ -3,6 +3,7 @@
 //! them with matrix-sdk as a real client, or with raw HTTP to check error cases.
 
 mod dns;
+mod federation_client;
 mod raw;
 mod scenario;
 mod synapse;
@@ -24,6 +25,8 @@ static NEXT_SEED: AtomicU64 = AtomicU64::new(1);
 /// An Estafette server running inside the test process.
 pub struct TestServer {
     server: RunningServer,
+    /// Signed requests to other servers' federation listeners (self-signed certificates).
+    federation_http: reqwest::Client,
     clock: Arc<ManualClock>,
     _data_dir: TempDir,
     config: Config,
@@ -176,8 +179,13 @@ impl TestServer {
             None => RunningServer::start(config.clone(), runtime).await,
         }
         .expect("start the server");
+        let federation_http = reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .build()
+            .expect("an HTTP client");
         TestServer {
             server,
+            federation_http,
             clock,
             _data_dir: data_dir,
             config,

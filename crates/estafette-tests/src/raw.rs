@@ -18,6 +18,23 @@ pub struct RawResponse {
 }
 
 impl RawResponse {
+    /// Status, headers and JSON body (`null` when empty or not JSON) of a response.
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let bytes = response.bytes().await.expect("a response body");
+        let body = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        Self {
+            status,
+            headers,
+            body,
+        }
+    }
+
     pub fn errcode(&self) -> &str {
         self.body["errcode"].as_str().unwrap_or("")
     }
@@ -122,19 +139,7 @@ impl RawClient {
                 .body(body);
         }
         let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let bytes = response.bytes().await.expect("a response body");
-        let body = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        RawResponse {
-            status,
-            headers,
-            body,
-        }
+        RawResponse::read(response).await
     }
 
     /// Uploads a file (`POST /_matrix/media/v3/upload`); the `mxc://` URI when accepted.

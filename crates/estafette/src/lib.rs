@@ -13,6 +13,7 @@ use tokio::task::JoinHandle;
 
 mod federation_listener;
 
+pub use estafette_api as api;
 pub use estafette_core as core;
 pub use estafette_service as service;
 

@@ -3,7 +3,6 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::Registration;
 use ruma::api::client::account::{
@@ -12,10 +11,10 @@ use ruma::api::client::account::{
 };
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(register)
         .ruma(get_username_availability)

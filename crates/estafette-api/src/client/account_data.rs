@@ -1,7 +1,6 @@
 //! Account data: `/user/{userId}/account_data/{type}` and
 //! `/user/{userId}/rooms/{roomId}/account_data/{type}`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::config::{
     get_global_account_data, get_room_account_data, set_global_account_data, set_room_account_data,
@@ -10,9 +9,9 @@ use ruma::serde::Raw;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(set_global_account_data)
         .ruma(get_global_account_data)

@@ -2,7 +2,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::{BackupInfo, BackupSessions};
 use ruma::api::client::backup::{
@@ -18,10 +17,10 @@ use serde_json::Value as JsonValue;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::json::{plain, raw};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(create_backup_version)
         .ruma(get_latest_backup_info)

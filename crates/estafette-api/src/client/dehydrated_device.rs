@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::DehydratedDevice;
 use ruma::api::client::dehydrated_device::{
@@ -13,10 +12,10 @@ use ruma::serde::Raw;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::json::{plain, raw};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(put_dehydrated_device)
         .ruma(get_dehydrated_device)

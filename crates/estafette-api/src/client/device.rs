@@ -1,6 +1,5 @@
 //! A user's devices: `/devices`, `/devices/{deviceId}`, `/delete_devices`.
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::DeviceRecord;
 use ruma::MilliSecondsSinceUnixEpoch;
@@ -11,9 +10,9 @@ use ruma::api::client::device::{
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_devices)
         .ruma(get_device)

@@ -1,7 +1,6 @@
 //! Room aliases and the room directory: `/directory/room/{roomAlias}`,
 //! `/rooms/{roomId}/aliases`, `/directory/list/room/{roomId}`, `/publicRooms`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::alias::{create_alias, delete_alias, get_alias};
 use ruma::api::client::directory::{
@@ -12,9 +11,9 @@ use ruma::api::client::room::{Visibility, aliases};
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::public_rooms::{self, PublicRoomsResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(create_alias)
         .ruma(get_alias)

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::State;
 use ruma::RoomVersionId;
 use ruma::api::client::discovery::get_capabilities::v3::{
@@ -13,7 +12,7 @@ use ruma::api::client::discovery::{discover_homeserver, get_capabilities, get_su
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
 /// The spec versions whose Client-Server API this server implements.
 const SUPPORTED_VERSIONS: &[&str] = &[
@@ -21,7 +20,7 @@ const SUPPORTED_VERSIONS: &[&str] = &[
     "v1.12",
 ];
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_supported_versions)
         .ruma(discover_homeserver)

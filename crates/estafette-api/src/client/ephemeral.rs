@@ -1,7 +1,6 @@
 //! Typing and read receipts: `/rooms/{roomId}/typing/{userId}`,
 //! `/rooms/{roomId}/receipt/{receiptType}/{eventId}`, `/rooms/{roomId}/read_markers`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::read_marker::set_read_marker;
 use ruma::api::client::receipt::create_receipt;
@@ -10,9 +9,9 @@ use ruma::events::receipt::ReceiptThread;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(create_typing_event)
         .ruma(create_receipt)

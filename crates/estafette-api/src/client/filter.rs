@@ -1,14 +1,13 @@
 //! Stored sync filters: `/user/{userId}/filter` and `/user/{userId}/filter/{filterId}`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::filter::{create_filter, get_filter};
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(create_filter).ruma(get_filter)
 }
 

@@ -1,7 +1,6 @@
 //! The media repository for clients: `POST /_matrix/media/v3/upload`, the authenticated
 //! downloads and thumbnails of `/_matrix/client/v1/media/`, and the media configuration.
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::{MediaFile, ThumbnailMethod};
 use ruma::api::client::authenticated_media::{
@@ -13,9 +12,9 @@ use ruma::media::Method;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(create_content)
         .ruma(get_content)

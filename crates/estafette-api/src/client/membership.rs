@@ -1,7 +1,6 @@
 //! Membership: `/join`, `/rooms/{roomId}/join`, `invite`, `leave`, `kick`, `ban`, `unban`,
 //! `/joined_rooms`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::OwnedRoomId;
 use ruma::api::client::knock::knock_room;
@@ -11,10 +10,10 @@ use ruma::api::client::membership::{
 };
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(join_room_by_id)
         .ruma(join_room_by_id_or_alias)

@@ -1,6 +1,5 @@
 //! Messages: `/rooms/{roomId}/send/{eventType}/{txnId}` and `/rooms/{roomId}/messages`.
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::{Direction, format_token, parse_token};
 use ruma::api::client::message::{get_message_events, send_message_event};
@@ -9,9 +8,9 @@ use ruma::events::TimelineEventType;
 use super::pdu_format::{client_events, content_object};
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(send_message_event).ruma(get_message_events)
 }
 

@@ -27,11 +27,9 @@ mod sync;
 mod to_device;
 mod user_directory;
 
-use axum::Router;
+use crate::router::Routes;
 
-use crate::AppState;
-
-pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(crate) fn routes(router: Routes) -> Routes {
     let router = discovery::routes(router);
     let router = session::routes(router);
     let router = account::routes(router);

@@ -3,16 +3,15 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::account::request_openid_token;
 use ruma::authentication::TokenType;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(request_openid_token)
 }
 

@@ -2,16 +2,15 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::presence::{get_presence, set_presence};
 use ruma::presence::PresenceState;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(get_presence).ruma(set_presence)
 }
 

@@ -2,7 +2,6 @@
 //! and custom fields). The per-field legacy endpoints stay for clients that still use them.
 #![allow(deprecated)]
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::profile::{
     delete_profile_field, get_avatar_url, get_display_name, get_profile, get_profile_field,
@@ -12,10 +11,10 @@ use ruma::profile::ProfileFieldValue;
 use serde_json::Value as JsonValue;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_profile)
         .ruma(get_profile_field)

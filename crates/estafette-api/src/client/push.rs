@@ -1,6 +1,5 @@
 //! Push rules and pushers: `/pushrules/…` and `/pushers`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::push::{
     delete_pushrule, get_pushers, get_pushrule, get_pushrule_actions, get_pushrule_enabled,
@@ -9,10 +8,10 @@ use ruma::api::client::push::{
 };
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_pushrules_all)
         .ruma(get_pushrules_global_scope)

@@ -1,7 +1,6 @@
 //! Redactions and relations: `/rooms/{roomId}/redact/{eventId}/{txnId}`,
 //! `/rooms/{roomId}/relations/{eventId}[/{relType}[/{eventType}]]`, `/rooms/{roomId}/threads`.
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::{RelationsPage, Requester, format_token, parse_token};
 use ruma::api::client::redact::redact_event;
@@ -14,12 +13,12 @@ use ruma::{EventId, RoomId, UInt};
 
 use super::pdu_format::client_events;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
 const DEFAULT_LIMIT: u32 = 50;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(redact_event)
         .ruma(get_relating_events)

@@ -3,7 +3,6 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::format_token;
 use estafette_service::{CreateRoom, Preset};
@@ -14,10 +13,10 @@ use serde_json::Value as JsonValue;
 
 use super::pdu_format::{client_event, client_events};
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(create_room)
         .ruma(get_room_event)

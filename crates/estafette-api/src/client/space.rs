@@ -1,6 +1,5 @@
 //! Spaces and upgrades: `/rooms/{roomId}/hierarchy`, `/rooms/{roomId}/upgrade`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::room::upgrade_room;
 use ruma::api::client::space::{SpaceHierarchyRoomsChunk, get_hierarchy};
@@ -9,10 +8,10 @@ use ruma::serde::Raw;
 use serde_json::json;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(get_hierarchy).ruma(upgrade_room)
 }
 

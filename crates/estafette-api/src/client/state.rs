@@ -1,6 +1,5 @@
 //! Room state: `/rooms/{roomId}/state` and `/rooms/{roomId}/state/{eventType}/{stateKey}`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
 use ruma::events::TimelineEventType;
@@ -9,10 +8,10 @@ use serde_json::value::to_raw_value;
 
 use super::pdu_format::{client_events, content_object};
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_state_events)
         .ruma(get_state_event_for_key)

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::{DEFAULT_TIMELINE_LIMIT, RoomTimeline, SyncRequest};
 use ruma::api::client::filter::FilterDefinition;
@@ -12,13 +11,13 @@ use serde_json::value::{RawValue, to_raw_value};
 
 use super::pdu_format::client_events;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
 /// Long-polls are capped so that a client cannot hold a connection open for hours.
 const MAX_TIMEOUT: Duration = Duration::from_secs(120);
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(sync_events)
 }
 

@@ -1,14 +1,13 @@
 //! `POST /_matrix/client/v3/user_directory/search`
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::client::user_directory::search_users;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(search_users)
 }
 

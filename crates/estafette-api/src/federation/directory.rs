@@ -1,15 +1,14 @@
 //! This server's public room directory, for other servers: `/_matrix/federation/v1/publicRooms`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::directory::{get_public_rooms, get_public_rooms_filtered};
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::public_rooms::{self, PublicRoomsResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_public_rooms)
         .ruma(get_public_rooms_filtered)

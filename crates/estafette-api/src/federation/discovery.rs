@@ -1,6 +1,5 @@
 //! `GET /_matrix/federation/v1/version` and `GET /_matrix/key/v2/server`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::discovery::{
     get_remote_server_keys, get_remote_server_keys_batch, get_server_keys, get_server_version,
@@ -8,10 +7,10 @@ use ruma::api::federation::discovery::{
 use ruma::serde::Raw;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_server_version)
         .ruma(get_server_keys)

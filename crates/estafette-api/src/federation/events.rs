@@ -1,7 +1,6 @@
 //! Reading a room's events over federation: `/event`, `/state`, `/state_ids`, `/event_auth`,
 //! `/get_missing_events` and `/backfill`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::authorization::get_event_authorization;
 use ruma::api::federation::backfill::get_backfill;
@@ -13,9 +12,9 @@ use ruma::{MilliSecondsSinceUnixEpoch, UInt};
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::json::{pdu, pdus};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_event)
         .ruma(get_room_state)

@@ -1,7 +1,6 @@
 //! This server's users' devices and end-to-end keys, for other servers:
 //! `/_matrix/federation/v1/user/keys/{query,claim}` and `/_matrix/federation/v1/user/devices`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::device::get_devices;
 use ruma::api::federation::keys::{claim_keys, get_keys};
@@ -9,9 +8,9 @@ use ruma::api::federation::keys::{claim_keys, get_keys};
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::json::typed;
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(get_keys).ruma(claim_keys).ruma(get_devices)
 }
 

@@ -2,7 +2,6 @@
 //! `/thumbnail`, answered as `multipart/mixed` (metadata, then the file) for this server's own
 //! users' uploads.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::authenticated_media::{
     Content, ContentMetadata, FileOrLocation, get_content, get_content_thumbnail,
@@ -11,9 +10,9 @@ use ruma::api::federation::authenticated_media::{
 use crate::AppState;
 use crate::client::media::{disposition, method, side};
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(get_content).ruma(get_content_thumbnail)
 }
 

@@ -1,7 +1,6 @@
 //! Membership over federation, the resident side: `make_join`/`send_join` (v2),
 //! `make_leave`/`send_leave` (v2), and `invite` (v2) for local users.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::membership::{
     RawStrippedState, create_invite, create_join_event, create_knock_event, create_leave_event,
@@ -11,9 +10,9 @@ use ruma::api::federation::membership::{
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::json::{pdu, pdus, raw_value};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(make_join)
         .ruma(send_join)

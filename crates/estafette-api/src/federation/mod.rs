@@ -10,11 +10,9 @@ mod openid;
 mod query;
 mod transactions;
 
-use axum::Router;
+use crate::router::Routes;
 
-use crate::AppState;
-
-pub(crate) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(crate) fn routes(router: Routes) -> Routes {
     let router = discovery::routes(router);
     let router = directory::routes(router);
     let router = keys::routes(router);

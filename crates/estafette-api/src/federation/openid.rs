@@ -1,15 +1,14 @@
 //! `GET /_matrix/federation/v1/openid/userinfo`: who an OpenID token this server issued
 //! belongs to. The caller is a third party, not a server, so the request is not signed.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::openid::get_openid_userinfo;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(get_openid_userinfo)
 }
 

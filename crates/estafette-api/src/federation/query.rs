@@ -1,14 +1,13 @@
 //! Queries from other servers: `GET /_matrix/federation/v1/query/{profile,directory}`.
 
-use axum::Router;
 use axum::extract::State;
 use ruma::api::federation::query::{get_profile_information, get_room_information};
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_profile_information)
         .ruma(get_room_information)

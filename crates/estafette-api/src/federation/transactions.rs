@@ -2,17 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use axum::Router;
 use axum::extract::State;
 use estafette_service::{MAX_EDUS_PER_TRANSACTION, MAX_PDUS_PER_TRANSACTION};
 use ruma::api::error::ErrorKind;
 use ruma::api::federation::transactions::send_transaction_message;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::router::RouterExt;
+use crate::router::Routes;
 use crate::{ApiError, AppState};
 
-pub(super) fn routes(router: Router<AppState>) -> Router<AppState> {
+pub(super) fn routes(router: Routes) -> Routes {
     router.ruma(send_transaction_message)
 }
 

@@ -205,6 +205,7 @@ impl RoomService {
         limit: u32,
         filter: &crate::EventFilter,
     ) -> ServiceResult<MessagesPage> {
+        filter.check_bounds()?;
         let until = self.visible_until(&requester.user_id, room_id).await?;
         let newest = self.context.storage.streams.current().await?;
         let ceiling = until.unwrap_or(newest);

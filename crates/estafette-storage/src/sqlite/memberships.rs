@@ -163,7 +163,12 @@ impl MembershipRepository for Db {
         term: &str,
         limit: u32,
     ) -> StorageResult<Vec<(OwnedUserId, Option<String>, Option<String>)>> {
-        let pattern = format!("%{}%", term.replace('%', "").replace('_', ""));
+        // The term is matched literally: LIKE's wildcards in it are escaped.
+        let escaped = term
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        let pattern = format!("%{escaped}%");
         let rows = sqlx::query(
             "SELECT DISTINCT m.user_id, d.value_json AS displayname, a.value_json AS avatar
              FROM room_memberships m
@@ -173,7 +178,7 @@ impl MembershipRepository for Db {
              WHERE m.membership = 'join'
                AND (r.is_public = 1 OR m.room_id IN
                     (SELECT room_id FROM room_memberships WHERE user_id = $1 AND membership = 'join'))
-               AND (lower(m.user_id) LIKE $2 OR lower(d.value_json) LIKE $2)
+               AND (lower(m.user_id) LIKE $2 ESCAPE '\\' OR lower(d.value_json) LIKE $2 ESCAPE '\\')
              ORDER BY m.user_id LIMIT $3",
         )
         .bind(searcher.as_str())

@@ -16,6 +16,8 @@ mod federated_rooms;
 mod federation;
 mod federation_scenarios;
 mod federation_security;
+mod malformed_input;
+mod malformed_seeds;
 mod media;
 mod presence;
 mod profile;

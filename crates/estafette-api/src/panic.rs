@@ -1,0 +1,32 @@
+//! The last defence: a handler that panics answers `500 M_UNKNOWN` and logs the panic inside
+//! the request's trace span (method and path), instead of dropping the connection.
+
+use std::any::Any;
+
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use ruma::api::error::ErrorKind;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::ApiError;
+
+pub(crate) type PanicHandler = fn(Box<dyn Any + Send + 'static>) -> Response;
+
+pub(crate) fn catch_panic_layer() -> CatchPanicLayer<PanicHandler> {
+    CatchPanicLayer::custom(answer_panic as PanicHandler)
+}
+
+fn answer_panic(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("a panic without a message");
+    tracing::error!(panic = detail, "a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorKind::Unknown,
+        "Internal server error",
+    )
+    .into_response()
+}
