@@ -1,15 +1,18 @@
 //! `createRoom`: the create event, the creator's join, power levels, the preset's rules,
 //! initial state, name, topic and invites, in the order the spec gives.
 
-use estafette_storage::StateChange;
+use estafette_storage::{
+    MembershipChange, NewEvent, NewRoom, RoomCreation, StateChange, StateEntry,
+};
 use ruma::events::{StateEventType, TimelineEventType};
+use ruma::room_version_rules::RoomVersionRules;
 use ruma::{OwnedRoomId, OwnedUserId, RoomAliasId, RoomVersionId, UserId};
 use serde_json::{Map, Value as JsonValue, json};
 
-use super::timeline::entries;
+use super::timeline::{AuthPdus, auth_event_ids, auth_keys, entries, membership_change, new_event};
 use super::{CREATABLE_ROOM_VERSIONS, RoomService, StateMap};
 use crate::pdu::PduPosition;
-use crate::{EventDraft, ServiceError, ServiceResult};
+use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 
 const ROOM_ID_LENGTH: usize = 18;
 
@@ -107,75 +110,6 @@ impl RoomService {
             "",
             JsonValue::Object(create_content),
         );
-        // A v12 room ID is the hash of its create event: two identical create events in the same
-        // millisecond would collide, so a collision moves the timestamp on.
-        let mut attempt = 0;
-        let (create_pdu, guard) = loop {
-            let room_id = if super::super::pdu::needs_room_id_from_create(&rules) {
-                None
-            } else {
-                let id = format!(
-                    "!{}:{}",
-                    self.context.random.alphanumeric(ROOM_ID_LENGTH),
-                    self.context.server_name
-                );
-                Some(OwnedRoomId::try_from(id).map_err(|e| ServiceError::Internal(e.to_string()))?)
-            };
-            let position = PduPosition {
-                room_id: room_id.as_deref(),
-                prev_events: vec![],
-                auth_events: vec![],
-                depth: 1,
-                legacy: None,
-            };
-            let create_pdu = self.build_at(
-                &create,
-                position,
-                &rules,
-                creator,
-                self.context.now() + attempt,
-            )?;
-            ruma::state_res::check_state_independent_auth_rules(
-                &rules.authorization,
-                &create_pdu,
-                |_: &ruma::EventId| None::<crate::Pdu>,
-            )
-            .map_err(ServiceError::BadJson)?;
-            let guard = self.lock(&create_pdu.room_id).await;
-            let created = self
-                .context
-                .storage
-                .rooms
-                .create(
-                    &create_pdu.room_id,
-                    version.as_str(),
-                    creator,
-                    request.public,
-                    self.context.now(),
-                )
-                .await?;
-            if created {
-                break (create_pdu, guard);
-            }
-            attempt += 1;
-            if attempt > 100 {
-                return Err(ServiceError::Internal("cannot find a free room ID".into()));
-            }
-        };
-        let room_id = create_pdu.room_id.clone();
-        let mut state = StateMap::new();
-        state.insert(
-            (StateEventType::RoomCreate, String::new()),
-            create_pdu.event_id.clone(),
-        );
-        let create_entries = entries(&state);
-        let change = StateChange::Changed {
-            prev_group: None,
-            delta: &create_entries,
-            full: &create_entries,
-        };
-        let mut group = self.store(&create_pdu, change, None).await?.state_group;
-
         let mut drafts = vec![EventDraft::state(
             TimelineEventType::RoomMember,
             creator.as_str(),
@@ -215,18 +149,6 @@ impl RoomService {
             power_levels,
         ));
         if let Some(alias) = &alias {
-            let now = self.context.now();
-            if !self
-                .context
-                .storage
-                .aliases
-                .create(alias, &room_id, creator, now)
-                .await?
-            {
-                return Err(ServiceError::RoomInUse(format!(
-                    "The alias {alias} is taken"
-                )));
-            }
             drafts.push(EventDraft::state(
                 TimelineEventType::RoomCanonicalAlias,
                 "",
@@ -284,13 +206,65 @@ impl RoomService {
                 content,
             ));
         }
-        for draft in &drafts {
-            self.append_locked(
-                &room_id, &rules, &mut state, &mut group, creator, draft, None,
+        // A v12 room ID is the hash of its create event: two identical create events in the same
+        // millisecond would collide, so a collision moves the timestamp on.
+        let mut attempt = 0;
+        let room_id = loop {
+            let room_id = if super::super::pdu::needs_room_id_from_create(&rules) {
+                None
+            } else {
+                let id = format!(
+                    "!{}:{}",
+                    self.context.random.alphanumeric(ROOM_ID_LENGTH),
+                    self.context.server_name
+                );
+                Some(OwnedRoomId::try_from(id).map_err(|e| ServiceError::Internal(e.to_string()))?)
+            };
+            let position = PduPosition {
+                room_id: room_id.as_deref(),
+                prev_events: vec![],
+                auth_events: vec![],
+                depth: 1,
+                legacy: None,
+            };
+            let create_pdu = self.build_at(
+                &create,
+                position,
+                &rules,
+                creator,
+                self.context.now() + attempt,
+            )?;
+            ruma::state_res::check_state_independent_auth_rules(
+                &rules.authorization,
+                &create_pdu,
+                |_: &ruma::EventId| None::<crate::Pdu>,
             )
-            .await?;
-        }
-        drop(guard);
+            .map_err(ServiceError::BadJson)?;
+            let events = self.build_creation(create_pdu, &drafts, &rules, creator)?;
+            let room = NewRoom {
+                room_id: &events[0].0.room_id,
+                room_version: version.as_str(),
+                creator,
+                is_public: request.public,
+                now: self.context.now(),
+                alias: alias.as_deref(),
+            };
+            match self.store_creation(&room, &events, &rules).await? {
+                RoomCreation::Created(_) => break events[0].0.room_id.clone(),
+                RoomCreation::AliasTaken => {
+                    return Err(ServiceError::RoomInUse(format!(
+                        "The alias {} is taken",
+                        alias.as_ref().map(|a| a.as_str()).unwrap_or_default()
+                    )));
+                }
+                RoomCreation::RoomIdTaken => {
+                    attempt += 1;
+                    if attempt > 100 {
+                        return Err(ServiceError::Internal("cannot find a free room ID".into()));
+                    }
+                }
+            }
+        };
         // Other servers' users are invited once the room exists: their servers co-sign.
         for invitee in remote_invites {
             if let Err(e) = self
@@ -302,5 +276,119 @@ impl RoomService {
         }
         tracing::info!(%room_id, %creator, %version, "room created");
         Ok(room_id)
+    }
+
+    /// The room's first events, each authorised against the state the ones before it left,
+    /// with that state: built in memory, so that they are stored together or not at all.
+    fn build_creation(
+        &self,
+        create: Pdu,
+        drafts: &[EventDraft],
+        rules: &RoomVersionRules,
+        creator: &UserId,
+    ) -> ServiceResult<Vec<(Pdu, StateMap)>> {
+        let room_id = create.room_id.clone();
+        let mut auth_state = AuthPdus::new();
+        let mut state = StateMap::new();
+        let create_key = (StateEventType::RoomCreate, String::new());
+        auth_state.insert(create_key.clone(), create.clone());
+        state.insert(create_key, create.event_id.clone());
+        let mut events = vec![(create, state.clone())];
+        for draft in drafts {
+            let auth: AuthPdus = auth_keys(draft, creator, rules)?
+                .into_iter()
+                .filter_map(|key| auth_state.get(&key).map(|pdu| (key, pdu.clone())))
+                .collect();
+            let previous = &events[events.len() - 1].0;
+            let position = PduPosition {
+                room_id: Some(&room_id),
+                prev_events: vec![previous.event_id.clone()],
+                auth_events: auth_event_ids(draft, creator, rules, &auth)?,
+                depth: previous.depth + 1,
+                legacy: None,
+            };
+            let pdu = self.build_authorised(draft, position, rules, creator, &auth)?;
+            if let Some(key) = &pdu.state_key {
+                let key = (StateEventType::from(pdu.kind.to_string()), key.clone());
+                auth_state.insert(key.clone(), pdu.clone());
+                state.insert(key, pdu.event_id.clone());
+            }
+            events.push((pdu, state.clone()));
+        }
+        Ok(events)
+    }
+
+    /// Stores a room and its first events in one transaction, then does what follows each
+    /// stored event (relations, push counts, wake-ups).
+    async fn store_creation(
+        &self,
+        room: &NewRoom<'_>,
+        events: &[(Pdu, StateMap)],
+        rules: &RoomVersionRules,
+    ) -> ServiceResult<RoomCreation> {
+        let _guard = self.lock(room.room_id).await;
+        let jsons: Vec<(String, String)> = events
+            .iter()
+            .map(|(pdu, _)| (pdu.json_string(), pdu.kind.to_string()))
+            .collect();
+        let mut deltas = Vec::with_capacity(events.len());
+        let mut previous: Option<&StateMap> = None;
+        for (_, state) in events {
+            let delta: Vec<StateEntry> = entries(state)
+                .into_iter()
+                .filter(|(kind, key, id)| {
+                    previous.is_none_or(|before| {
+                        before.get(&(StateEventType::from(kind.as_str()), key.clone())) != Some(id)
+                    })
+                })
+                .collect();
+            deltas.push((delta, entries(state)));
+            previous = Some(state);
+        }
+        let memberships: Vec<Vec<MembershipChange>> = events
+            .iter()
+            .map(|(pdu, _)| membership_change(pdu).into_iter().collect())
+            .collect();
+        let new_events: Vec<NewEvent<'_>> = events
+            .iter()
+            .enumerate()
+            .map(|(i, (pdu, _))| {
+                let (delta, full) = &deltas[i];
+                let state = if i == 0 {
+                    StateChange::Changed {
+                        prev_group: None,
+                        delta: full,
+                        full,
+                    }
+                } else {
+                    StateChange::AfterPrevious { delta, full }
+                };
+                NewEvent {
+                    memberships: &memberships[i],
+                    ..new_event(pdu, &jsons[i].0, &jsons[i].1, state)
+                }
+            })
+            .collect();
+        let outcome = self
+            .context
+            .storage
+            .rooms
+            .create_with_events(room, &new_events)
+            .await?;
+        if let RoomCreation::Created(appended) = &outcome {
+            let mut concerned = Vec::new();
+            for ((pdu, state), stored) in events.iter().zip(appended) {
+                self.after_store(pdu, stored.stream_ordering).await?;
+                self.evaluate_push(pdu, stored.stream_ordering, state, rules)
+                    .await?;
+                concerned.extend(membership_change(pdu).map(|m| m.user_id));
+            }
+            if let Some(last) = appended.last() {
+                self.context
+                    .notifier
+                    .notify(&concerned, last.stream_ordering);
+            }
+        }
+        Ok(outcome)
     }
 }

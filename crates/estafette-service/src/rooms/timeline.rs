@@ -107,34 +107,14 @@ impl RoomService {
         sender: &UserId,
         draft: &EventDraft,
     ) -> ServiceResult<Pdu> {
-        let content =
-            to_raw_value(&draft.content).map_err(|e| ServiceError::BadJson(e.to_string()))?;
-        let auth_types = ruma::state_res::auth_types_for_event(
-            &draft.kind,
-            sender,
-            draft.state_key.as_deref(),
-            &content,
-            &rules.authorization,
-        )
-        .map_err(ServiceError::BadJson)?;
-        let mut auth_events = Vec::new();
-        let mut by_key = HashMap::new();
-        let mut by_id = HashMap::new();
-        let create_key = (StateEventType::RoomCreate, String::new());
-        for key in auth_types.iter().chain(std::iter::once(&create_key)) {
-            if by_key.contains_key(key) {
-                continue;
-            }
-            if let Some(event_id) = state.get(key) {
+        let mut auth = AuthPdus::new();
+        for key in auth_keys(draft, sender, rules)? {
+            if let Some(event_id) = state.get(&key) {
                 let pdu = self
                     .pdu(event_id)
                     .await?
                     .ok_or_else(|| ServiceError::Internal(format!("lost {event_id}")))?;
-                if auth_types.contains(key) {
-                    auth_events.push(event_id.clone());
-                }
-                by_id.insert(event_id.clone(), pdu.clone());
-                by_key.insert(key.clone(), pdu);
+                auth.insert(key, pdu);
             }
         }
         let extremities = self
@@ -154,6 +134,7 @@ impl RoomService {
             .take(MAX_PREV_EVENTS)
             .map(|(id, _)| id)
             .collect();
+        let auth_events = auth_event_ids(draft, sender, rules, &auth)?;
         let legacy = self
             .legacy_references(rules, prev_events.iter().chain(&auth_events))
             .await?;
@@ -164,8 +145,24 @@ impl RoomService {
             depth,
             legacy,
         };
-        let pdu = self.build(draft, position, rules, sender)?;
+        self.build_authorised(draft, position, rules, sender, &auth)
+    }
 
+    /// Builds an event at `position` and checks it with the auth rules against `auth`, the
+    /// state events that authorise it.
+    pub(crate) fn build_authorised(
+        &self,
+        draft: &EventDraft,
+        position: PduPosition<'_>,
+        rules: &RoomVersionRules,
+        sender: &UserId,
+        auth: &AuthPdus,
+    ) -> ServiceResult<Pdu> {
+        let pdu = self.build(draft, position, rules, sender)?;
+        let by_id: HashMap<OwnedEventId, Pdu> = auth
+            .values()
+            .map(|pdu| (pdu.event_id.clone(), pdu.clone()))
+            .collect();
         ruma::state_res::check_state_independent_auth_rules(
             &rules.authorization,
             &pdu,
@@ -175,10 +172,9 @@ impl RoomService {
         ruma::state_res::check_state_dependent_auth_rules(
             &rules.authorization,
             &pdu,
-            |kind: &StateEventType, key: &str| by_key.get(&(kind.clone(), key.to_owned())).cloned(),
+            |kind: &StateEventType, key: &str| auth.get(&(kind.clone(), key.to_owned())).cloned(),
         )
         .map_err(ServiceError::Forbidden)?;
-
         Ok(pdu)
     }
 
@@ -330,6 +326,57 @@ impl RoomService {
     ) -> ServiceResult<Vec<ruma::OwnedServerName>> {
         self.sender.servers_in_room(room_id).await
     }
+}
+
+/// The state events that authorise an event, keyed as the auth rules look them up.
+pub(crate) type AuthPdus = HashMap<(StateEventType, String), Pdu>;
+
+/// The state keys the auth rules read for `draft`: its auth types and the create event.
+pub(crate) fn auth_keys(
+    draft: &EventDraft,
+    sender: &UserId,
+    rules: &RoomVersionRules,
+) -> ServiceResult<Vec<(StateEventType, String)>> {
+    let mut keys = auth_types(draft, sender, rules)?;
+    let create = (StateEventType::RoomCreate, String::new());
+    if !keys.contains(&create) {
+        keys.push(create);
+    }
+    Ok(keys)
+}
+
+/// The `auth_events` of `draft`: the events of its auth types (the create event only where
+/// the room version lists it).
+pub(crate) fn auth_event_ids(
+    draft: &EventDraft,
+    sender: &UserId,
+    rules: &RoomVersionRules,
+    auth: &AuthPdus,
+) -> ServiceResult<Vec<OwnedEventId>> {
+    Ok(auth_types(draft, sender, rules)?
+        .iter()
+        .filter_map(|key| auth.get(key))
+        .map(|pdu| pdu.event_id.clone())
+        .collect())
+}
+
+fn auth_types(
+    draft: &EventDraft,
+    sender: &UserId,
+    rules: &RoomVersionRules,
+) -> ServiceResult<Vec<(StateEventType, String)>> {
+    let content = to_raw_value(&draft.content).map_err(|e| ServiceError::BadJson(e.to_string()))?;
+    let mut types = ruma::state_res::auth_types_for_event(
+        &draft.kind,
+        sender,
+        draft.state_key.as_deref(),
+        &content,
+        &rules.authorization,
+    )
+    .map_err(ServiceError::BadJson)?;
+    let mut seen = std::collections::HashSet::new();
+    types.retain(|key| seen.insert(key.clone()));
+    Ok(types)
 }
 
 /// The user an `m.room.member` event is about.

@@ -31,6 +31,12 @@ pub enum StateChange<'a> {
         delta: &'a [StateEntry],
         full: &'a [StateEntry],
     },
+    /// In a batch of events written together: `delta` over the state the previous event of
+    /// the batch left (whose group is not known before it is written).
+    AfterPrevious {
+        delta: &'a [StateEntry],
+        full: &'a [StateEntry],
+    },
 }
 
 /// The transaction ID a client sent an event with, for idempotent retries.

@@ -52,7 +52,7 @@ pub use push::{
 pub use receipts::{ReceiptRecord, ReceiptRepository};
 pub use registration_nonces::RegistrationNonceRepository;
 pub use relations::{RelationRecord, RelationRepository, ThreadSummary};
-pub use rooms::{RoomRecord, RoomRepository};
+pub use rooms::{NewRoom, RoomCreation, RoomRecord, RoomRepository};
 pub use server_keys::ServerKeyRepository;
 pub use streams::StreamRepository;
 pub use to_device::{ToDeviceDelivery, ToDeviceMessage, ToDeviceRepository};

@@ -29,50 +29,10 @@ fn decode(row: &SqliteRow) -> StorageResult<EventRecord> {
 #[async_trait]
 impl EventRepository for Db {
     async fn append(&self, event: &NewEvent<'_>) -> StorageResult<AppendedEvent> {
-        let room = event.room_id.as_str();
         let mut tx = self.write_transaction().await?;
-        let state_group = write_state(&mut tx, room, &event.state).await?;
-        let current_group = match &event.current_state {
-            Some(change) => write_state(&mut tx, room, change).await?,
-            None => state_group,
-        };
-        let stream_ordering = next_stream_id(&mut tx).await?;
-        insert_event(&mut tx, event, stream_ordering, state_group).await?;
-        for prev in event.prev_events {
-            sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2")
-                .bind(room)
-                .bind(prev.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
-        sqlx::query("INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)")
-            .bind(room)
-            .bind(event.event_id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("UPDATE rooms SET current_state_group = $1 WHERE room_id = $2")
-            .bind(current_group)
-            .bind(room)
-            .execute(&mut *tx)
-            .await?;
-        for change in event.memberships {
-            upsert_membership(&mut tx, room, change, stream_ordering).await?;
-        }
-        if let Some(txn) = event.transaction {
-            sqlx::query("INSERT INTO event_transactions (user_id, device_id, scope, txn_id, event_id) VALUES ($1, $2, $3, $4, $5)")
-                .bind(txn.user_id.as_str())
-                .bind(txn.device_id.as_str())
-                .bind(txn.scope)
-                .bind(txn.txn_id)
-                .bind(event.event_id.as_str())
-                .execute(&mut *tx)
-                .await?;
-        }
+        let appended = append_in(&mut tx, event, None).await?;
         tx.commit().await?;
-        Ok(AppendedEvent {
-            stream_ordering,
-            state_group,
-        })
+        Ok(appended)
     }
 
     async fn get(&self, event_id: &EventId) -> StorageResult<Option<EventRecord>> {
@@ -270,10 +230,65 @@ impl EventRepository for Db {
 
 /// Writes a state group for `change` (a delta over its previous group while the chain is
 /// short, the full state otherwise) and returns it.
+/// Appends an event inside the caller's transaction; `previous_group` is the state group the
+/// previous event of the same batch left, for [`StateChange::AfterPrevious`].
+pub(super) async fn append_in(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    event: &NewEvent<'_>,
+    previous_group: Option<i64>,
+) -> StorageResult<AppendedEvent> {
+    let room = event.room_id.as_str();
+    let state_group = write_state(tx, room, &event.state, previous_group).await?;
+    let current_group = match &event.current_state {
+        Some(change) => write_state(tx, room, change, previous_group).await?,
+        None => state_group,
+    };
+    let stream_ordering = next_stream_id(tx).await?;
+    insert_event(tx, event, stream_ordering, state_group).await?;
+    for prev in event.prev_events {
+        sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2")
+            .bind(room)
+            .bind(prev.as_str())
+            .execute(&mut **tx)
+            .await?;
+    }
+    sqlx::query("INSERT INTO forward_extremities (room_id, event_id) VALUES ($1, $2)")
+        .bind(room)
+        .bind(event.event_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query("UPDATE rooms SET current_state_group = $1 WHERE room_id = $2")
+        .bind(current_group)
+        .bind(room)
+        .execute(&mut **tx)
+        .await?;
+    for change in event.memberships {
+        upsert_membership(tx, room, change, stream_ordering).await?;
+    }
+    if let Some(txn) = event.transaction {
+        sqlx::query(
+            "INSERT INTO event_transactions (user_id, device_id, scope, txn_id, event_id)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(txn.user_id.as_str())
+        .bind(txn.device_id.as_str())
+        .bind(txn.scope)
+        .bind(txn.txn_id)
+        .bind(event.event_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    }
+    Ok(AppendedEvent {
+        stream_ordering,
+        state_group,
+    })
+}
+
 async fn write_state(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     room: &str,
     change: &StateChange<'_>,
+    previous_group: Option<i64>,
 ) -> StorageResult<i64> {
     let (prev_group, delta, full) = match change {
         StateChange::Unchanged(group) => return Ok(*group),
@@ -281,7 +296,15 @@ async fn write_state(
             prev_group,
             delta,
             full,
-        } => (prev_group, delta, full),
+        } => (*prev_group, delta, full),
+        StateChange::AfterPrevious { delta, full } => match previous_group {
+            Some(group) => (Some(group), delta, full),
+            None => {
+                return Err(crate::StorageError::Corrupt(
+                    "a state delta over a previous event with none before it".into(),
+                ));
+            }
+        },
     };
     let prev_length: Option<i64> = match prev_group {
         Some(prev) => {
@@ -293,7 +316,7 @@ async fn write_state(
         None => None,
     };
     let (prev, length, entries) = match prev_length {
-        Some(length) if length < MAX_CHAIN_LENGTH => (*prev_group, length + 1, *delta),
+        Some(length) if length < MAX_CHAIN_LENGTH => (prev_group, length + 1, *delta),
         _ => (None, 0, *full),
     };
     let group: i64 = sqlx::query_scalar(

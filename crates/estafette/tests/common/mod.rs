@@ -1,0 +1,129 @@
+//! A server process started from the built binary, as an operator would run it.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+pub const BINARY: &str = env!("CARGO_BIN_EXE_estafette");
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A server process, killed if a test fails before stopping it.
+pub struct ServerProcess {
+    child: Option<Child>,
+    pub base_url: String,
+}
+
+impl ServerProcess {
+    pub async fn start(dir: &Path, args: &[&str]) -> Self {
+        let port = free_port();
+        let listen = format!("127.0.0.1:{port}");
+        let child = Command::new(BINARY)
+            .current_dir(dir)
+            .arg("serve")
+            .args(["--listen", &listen])
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start estafette");
+        let server = Self {
+            child: Some(child),
+            base_url: format!("http://{listen}"),
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if reqwest::get(format!("{}/_matrix/client/versions", server.base_url))
+                .await
+                .is_ok()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("the server did not answer within 20 s");
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = reqwest::Client::new()
+            .post(format!("{}{path}", self.base_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        )
+    }
+
+    pub async fn register(&self, username: &str) -> Value {
+        let body = json!({"username": username, "password": "a long password", "auth": {"type": "m.login.dummy"}});
+        let (status, body) = self.post("/_matrix/client/v3/register", body).await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Sends SIGTERM and returns what the process wrote.
+    pub fn terminate(mut self) -> Output {
+        let child = self.child.take().unwrap();
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait_with_output().unwrap()
+    }
+}
+
+impl ServerProcess {
+    /// Kills the process at once (SIGKILL), as a crash would.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// A POST with an access token.
+    pub async fn post_as(&self, token: &str, path: &str, body: Value) -> (u16, Value) {
+        post_to(&self.base_url, token, path, body).await
+    }
+}
+
+/// A POST with an access token to a server that may be killed meanwhile (status 0 then).
+pub async fn post_to(base_url: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
+    let response = reqwest::Client::new()
+        .post(format!("{base_url}{path}"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await;
+    match response {
+        Ok(response) => (
+            response.status().as_u16(),
+            response.json().await.unwrap_or(Value::Null),
+        ),
+        Err(_) => (0, Value::Null),
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

@@ -1,0 +1,136 @@
+//! Crashes: the server killed (SIGKILL) while clients create rooms, then started again on the
+//! same data. Every room exists whole or not at all, and every room a client was told about
+//! is there.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{ServerProcess, post_to};
+use serde_json::json;
+use sqlx::Row;
+
+/// The state every room has from its creation on.
+const ROOM_BASICS: &[&str] = &[
+    "m.room.create",
+    "m.room.member",
+    "m.room.power_levels",
+    "m.room.join_rules",
+    "m.room.history_visibility",
+    "m.room.guest_access",
+    "m.room.name",
+    "m.room.topic",
+];
+
+/// Each room of the database and the event types it holds.
+async fn rooms_in(data_dir: &Path) -> Vec<(String, BTreeSet<String>, bool)> {
+    let url = format!(
+        "sqlite://{}?mode=ro",
+        data_dir.join("estafette.db").display()
+    );
+    let pool = sqlx::SqlitePool::connect(&url).await.expect("the database");
+    let rows = sqlx::query(
+        "SELECT r.room_id, r.current_state_group IS NOT NULL AS has_state,
+                (SELECT group_concat(DISTINCT e.event_type) FROM events e
+                 WHERE e.room_id = r.room_id) AS types
+         FROM rooms r",
+    )
+    .fetch_all(&pool)
+    .await
+    .expect("the rooms");
+    pool.close().await;
+    rows.iter()
+        .map(|row| {
+            let types: Option<String> = row.get("types");
+            let types = types
+                .unwrap_or_default()
+                .split(',')
+                .filter(|t| !t.is_empty())
+                .map(ToOwned::to_owned)
+                .collect();
+            (row.get("room_id"), types, row.get("has_state"))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_crash_during_room_creation_leaves_every_room_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("estafette-data");
+    let args = ["--open-registration", "--no-rate-limit"];
+    let server = ServerProcess::start(dir.path(), &args).await;
+    let registered = server.register("alice").await;
+    let token = registered["access_token"].as_str().unwrap().to_owned();
+    let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut server = Some(server);
+
+    for round in 0..3 {
+        let running = server.take().expect("a running server");
+        let mut creators = Vec::new();
+        for creator in 0..6 {
+            let (base_url, token, acknowledged) = (
+                running.base_url.clone(),
+                token.clone(),
+                acknowledged.clone(),
+            );
+            creators.push(tokio::spawn(async move {
+                for n in 0.. {
+                    let body = json!({"preset": "private_chat",
+                        "name": format!("Room {round}-{creator}-{n}"), "topic": "Crash test",
+                        "initial_state": [{"type": "org.example.extra", "state_key": "",
+                                           "content": {"n": n}}]});
+                    let path = "/_matrix/client/v3/createRoom";
+                    let (status, body) = post_to(&base_url, &token, path, body).await;
+                    match (status, body["room_id"].as_str()) {
+                        (200, Some(room_id)) => {
+                            acknowledged.lock().unwrap().push(room_id.to_owned())
+                        }
+                        _ => break,
+                    }
+                }
+            }));
+        }
+        // Let the creators get going, then kill the server under them.
+        tokio::time::sleep(Duration::from_millis(700 + 300 * round)).await;
+        running.kill();
+        for creator in creators {
+            creator.await.unwrap();
+        }
+        server = Some(ServerProcess::start(dir.path(), &args).await);
+    }
+
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 10,
+        "too few rooms were created to test anything"
+    );
+    let rooms = rooms_in(&data_dir).await;
+    let stored: BTreeSet<&String> = rooms.iter().map(|(id, _, _)| id).collect();
+    for room_id in &acknowledged {
+        assert!(
+            stored.contains(room_id),
+            "{room_id} was acknowledged and lost"
+        );
+    }
+    for (room_id, types, has_state) in &rooms {
+        let missing: Vec<&&str> = ROOM_BASICS
+            .iter()
+            .filter(|t| !types.contains(**t))
+            .collect();
+        assert!(
+            missing.is_empty() && *has_state,
+            "{room_id} is half-created: it lacks {missing:?} ({} rooms, {} acknowledged)",
+            rooms.len(),
+            acknowledged.len()
+        );
+    }
+    // The restarted server serves the rooms.
+    let server = server.expect("the restarted server");
+    let (status, _) = server
+        .post_as(&token, "/_matrix/client/v3/createRoom", json!({}))
+        .await;
+    assert_eq!(status, 200);
+}
