@@ -40,6 +40,26 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub federation: FederationConfig,
     pub media: MediaConfig,
+    pub support: SupportConfig,
+}
+
+/// Who users and other administrators contact about this server, served at
+/// `/.well-known/matrix/support` (nothing is served when both are empty).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupportConfig {
+    pub contacts: Vec<SupportContact>,
+    /// A web page about getting help with this server.
+    pub page: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportContact {
+    /// `m.role.admin`, `m.role.security` or a namespaced role of your own.
+    pub role: String,
+    pub matrix_id: Option<String>,
+    pub email_address: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -183,6 +203,7 @@ impl Default for Config {
             logging: LoggingConfig::default(),
             federation: FederationConfig::default(),
             media: MediaConfig::default(),
+            support: SupportConfig::default(),
         }
     }
 }
@@ -325,6 +346,7 @@ impl Config {
                     .map_err(|e| invalid(key, format!("'{server}' is not a server name: {e}")))?;
             }
         }
+        self.validate_support()?;
         let rl = &self.rate_limit;
         if rl.enabled {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
@@ -344,6 +366,41 @@ impl Config {
             }
             if rl.login_burst == 0 {
                 return Err(invalid("rate_limit.login_burst", "must be at least 1"));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_support(&self) -> Result<(), ConfigError> {
+        for contact in &self.support.contacts {
+            if contact.role.is_empty() {
+                return Err(invalid("support.contacts", "every contact needs a role"));
+            }
+            if contact.matrix_id.is_none() && contact.email_address.is_none() {
+                return Err(invalid(
+                    "support.contacts",
+                    "every contact needs a matrix_id or an email_address",
+                ));
+            }
+            if let Some(id) = &contact.matrix_id {
+                ruma::UserId::parse(id).map_err(|e| {
+                    invalid("support.contacts", format!("'{id}' is not a user ID: {e}"))
+                })?;
+            }
+            if contact
+                .email_address
+                .as_ref()
+                .is_some_and(|email| !email.contains('@'))
+            {
+                return Err(invalid("support.contacts", "an email_address needs an @"));
+            }
+        }
+        if let Some(page) = &self.support.page {
+            if !(page.starts_with("https://") || page.starts_with("http://")) {
+                return Err(invalid(
+                    "support.page",
+                    "must start with http:// or https://",
+                ));
             }
         }
         Ok(())
@@ -429,6 +486,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn support_contacts_need_a_way_to_reach_them() {
+        let err = Config::from_toml("[[support.contacts]]\nrole = \"m.role.admin\"")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("support.contacts"), "{err}");
+        let err = Config::from_toml(
+            "[[support.contacts]]\nrole = \"m.role.admin\"\nmatrix_id = \"admin\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("not a user ID"), "{err}");
     }
 
     #[test]

@@ -75,8 +75,9 @@ pub use push::PushService;
 pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
 pub use rooms::{
     Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
-    HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState, MessagesPage, Preset,
-    PublicRoom, PublicRoomsPage, RelationsPage, RoomService, StateMap,
+    HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState, MessagesPage,
+    MutualRooms, Preset, PublicRoom, PublicRoomsPage, RelationsPage, RoomService, SEARCH_KEYS,
+    SearchContext, SearchHit, SearchRequest, SearchResults, StateMap,
 };
 pub use server_keys::ServerKeysService;
 pub use sessions::{LoginOutcome, Requester, SessionService, TokenGrant};

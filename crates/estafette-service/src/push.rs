@@ -30,8 +30,13 @@ impl PushService {
         load_ruleset(&self.context, user_id).await
     }
 
+    /// A user's push rules as the spec shows them: every kind present, empty or not.
+    pub async fn ruleset_json(&self, user_id: &UserId) -> ServiceResult<JsonValue> {
+        Ok(spec_shape(&self.ruleset(user_id).await?))
+    }
+
     async fn save(&self, user_id: &UserId, ruleset: &Ruleset) -> ServiceResult<()> {
-        let json = json!({"global": ruleset}).to_string();
+        let json = json!({"global": spec_shape(ruleset)}).to_string();
         let now = self.context.now();
         let position = self
             .context
@@ -227,8 +232,29 @@ impl PushService {
     }
 }
 
+/// The push rule kinds of the spec, which clients read whether or not they hold rules.
+const RULE_KINDS: [&str; 5] = ["override", "content", "room", "sender", "underride"];
+
+/// A ruleset with every kind present (ruma leaves empty kinds out).
+fn spec_shape(ruleset: &Ruleset) -> JsonValue {
+    let mut value = serde_json::to_value(ruleset).unwrap_or_else(|_| json!({}));
+    if let Some(kinds) = value.as_object_mut() {
+        for kind in RULE_KINDS {
+            kinds.entry(kind).or_insert_with(|| json!([]));
+        }
+    }
+    value
+}
+
 fn not_found(rule_id: &str) -> ServiceError {
     ServiceError::NotFound(format!("Push rule {rule_id} not found"))
+}
+
+/// The `m.push_rules` account data content of a user, as `/sync` delivers it: the defaults
+/// when the user changed nothing, every kind present.
+pub(crate) async fn rules_content(context: &Context, user_id: &UserId) -> ServiceResult<String> {
+    let ruleset = load_ruleset(context, user_id).await?;
+    Ok(json!({"global": spec_shape(&ruleset)}).to_string())
 }
 
 /// A user's push rules: the stored ruleset, or the spec's defaults.

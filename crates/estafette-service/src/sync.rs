@@ -223,6 +223,13 @@ impl SyncService {
                     .push((entry.data_type, entry.content_json)),
             }
         }
+        // Clients read the push rules from the first sync, changed or not.
+        let push_rules = crate::rooms::PUSH_RULES;
+        if since.is_none() || result.account_data.iter().any(|(t, _)| t == push_rules) {
+            result.account_data.retain(|(t, _)| t != push_rules);
+            let content = crate::push::rules_content(&self.context, &requester.user_id).await?;
+            result.account_data.push((push_rules.to_owned(), content));
+        }
         for membership in storage.memberships.of_user(&requester.user_id).await? {
             let changed = since.is_none_or(|since| membership.stream_ordering > since);
             if !request.filter.includes(&membership.room_id) {
@@ -321,6 +328,7 @@ impl SyncService {
         let (mut found, limited) = self
             .rooms
             .filtered_events(
+                &requester.user_id,
                 room_id,
                 after,
                 until,

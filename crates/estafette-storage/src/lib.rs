@@ -53,5 +53,6 @@ pub struct Storage {
     pub server_keys: Arc<dyn ServerKeyRepository>,
     pub aliases: Arc<dyn AliasRepository>,
     pub relations: Arc<dyn RelationRepository>,
+    pub search: Arc<dyn SearchRepository>,
     pub streams: Arc<dyn StreamRepository>,
 }

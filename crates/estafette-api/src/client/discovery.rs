@@ -8,7 +8,9 @@ use ruma::RoomVersionId;
 use ruma::api::client::discovery::get_capabilities::v3::{
     Capabilities, RoomVersionStability, RoomVersionsCapability,
 };
-use ruma::api::client::discovery::{discover_homeserver, get_capabilities, get_supported_versions};
+use ruma::api::client::discovery::{
+    discover_homeserver, discover_support, get_capabilities, get_supported_versions,
+};
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -25,6 +27,7 @@ pub(super) fn routes(router: Routes) -> Routes {
         .ruma(get_supported_versions)
         .ruma(discover_homeserver)
         .ruma(discover_federation_server)
+        .ruma(discover_support)
         .ruma(get_capabilities)
 }
 
@@ -36,8 +39,15 @@ async fn get_supported_versions(
     let mut response = get_supported_versions::Response::new(
         SUPPORTED_VERSIONS.iter().map(|v| (*v).to_owned()).collect(),
     );
-    response.unstable_features =
-        BTreeMap::from([("org.matrix.msc2918.refresh_token".to_owned(), true)]);
+    response.unstable_features = [
+        "org.matrix.msc2918.refresh_token",
+        // Clients look for these before asking for the rooms they share with someone.
+        "uk.half-shot.msc2666.query_mutual_rooms",
+        "uk.half-shot.msc2666.query_mutual_rooms.stable",
+    ]
+    .into_iter()
+    .map(|feature| (feature.to_owned(), true))
+    .collect::<BTreeMap<_, _>>();
     Ok(RumaResponse(response))
 }
 
@@ -76,6 +86,45 @@ pub(crate) async fn discover_federation_server(
     Ok(RumaResponse(
         ruma::api::federation::discovery::discover_homeserver::Response::new(delegated),
     ))
+}
+
+/// `GET /.well-known/matrix/support`: the contacts and page of `[support]`.
+async fn discover_support(
+    State(state): State<AppState>,
+    _request: Ruma<discover_support::Request>,
+) -> ApiResult<discover_support::Response> {
+    let support = &state.services.context.config.support;
+    if support.contacts.is_empty() && support.page.is_none() {
+        return Err(crate::ApiError::new(
+            http::StatusCode::NOT_FOUND,
+            ruma::api::error::ErrorKind::NotFound,
+            "No support information is configured",
+        ));
+    }
+    // The configuration was validated at start: every contact has an ID or an address.
+    let contacts = support
+        .contacts
+        .iter()
+        .filter_map(|contact| {
+            let role = discover_support::ContactRole::from(contact.role.as_str());
+            let matrix_id = contact
+                .matrix_id
+                .as_deref()
+                .and_then(|id| ruma::OwnedUserId::try_from(id).ok());
+            let mut entry = match (&matrix_id, &contact.email_address) {
+                (Some(id), _) => discover_support::Contact::with_matrix_id(role, id.clone()),
+                (None, Some(email)) => {
+                    discover_support::Contact::with_email_address(role, email.clone())
+                }
+                (None, None) => return None,
+            };
+            entry.email_address = contact.email_address.clone();
+            Some(entry)
+        })
+        .collect();
+    let mut response = discover_support::Response::with_contacts(contacts);
+    response.support_page = support.page.clone();
+    Ok(RumaResponse(response))
 }
 
 /// `GET /_matrix/client/v3/capabilities`

@@ -1,12 +1,12 @@
 //! Membership: `/join`, `/rooms/{roomId}/join`, `invite`, `leave`, `kick`, `ban`, `unban`,
-//! `/joined_rooms`.
+//! `/joined_rooms`, `/mutual_rooms`.
 
 use axum::extract::State;
 use ruma::OwnedRoomId;
 use ruma::api::client::knock::knock_room;
 use ruma::api::client::membership::{
-    ban_user, forget_room, invite_user, join_room_by_id, join_room_by_id_or_alias, joined_rooms,
-    kick_user, leave_room, unban_user,
+    ban_user, forget_room, get_mutual_rooms, invite_user, join_room_by_id,
+    join_room_by_id_or_alias, joined_rooms, kick_user, leave_room, unban_user,
 };
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -25,6 +25,44 @@ pub(super) fn routes(router: Routes) -> Routes {
         .ruma(joined_rooms)
         .ruma(forget_room)
         .ruma(knock_room)
+        .ruma(get_mutual_rooms)
+        .ruma(get_mutual_rooms_unstable)
+}
+
+/// `GET /_matrix/client/v1/mutual_rooms`
+async fn get_mutual_rooms(
+    State(state): State<AppState>,
+    request: Ruma<get_mutual_rooms::v1::Request>,
+) -> ApiResult<get_mutual_rooms::v1::Response> {
+    let body = &request.body;
+    let page = state
+        .services
+        .rooms
+        .mutual_rooms(request.requester()?, &body.user_id, body.from.as_deref())
+        .await?;
+    let mut response = get_mutual_rooms::v1::Response::new(
+        ruma::UInt::new(page.count).unwrap_or_default(),
+        page.joined,
+    );
+    response.next_batch = page.next_batch;
+    Ok(RumaResponse(response))
+}
+
+/// `GET /_matrix/client/unstable/uk.half-shot.msc2666/user/mutual_rooms`, which Element
+/// calls.
+async fn get_mutual_rooms_unstable(
+    State(state): State<AppState>,
+    request: Ruma<get_mutual_rooms::unstable::Request>,
+) -> ApiResult<get_mutual_rooms::unstable::Response> {
+    let body = &request.body;
+    let page = state
+        .services
+        .rooms
+        .mutual_rooms(request.requester()?, &body.user_id, body.from.as_deref())
+        .await?;
+    let mut response = get_mutual_rooms::unstable::Response::new(page.joined);
+    response.next_batch = page.next_batch;
+    Ok(RumaResponse(response))
 }
 
 /// `POST /_matrix/client/v3/rooms/{roomId}/join`

@@ -20,6 +20,7 @@ mod profile;
 mod push;
 mod relations;
 mod room;
+mod search;
 mod session;
 mod space;
 mod state;
@@ -49,6 +50,7 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = presence::routes(router);
     let router = user_directory::routes(router);
     let router = space::routes(router);
+    let router = search::routes(router);
     let router = to_device::routes(router);
     let router = keys::routes(router);
     let router = media::routes(router);

@@ -8,7 +8,7 @@ use estafette_service::format_token;
 use estafette_service::{CreateRoom, Preset};
 use ruma::api::client::context::get_context;
 use ruma::api::client::membership::{get_member_events, joined_members};
-use ruma::api::client::room::{Visibility, create_room, get_room_event};
+use ruma::api::client::room::{Visibility, create_room, get_event_by_timestamp, get_room_event};
 use serde_json::Value as JsonValue;
 
 use super::pdu_format::{client_event, client_events};
@@ -23,6 +23,7 @@ pub(super) fn routes(router: Routes) -> Routes {
         .ruma(get_member_events)
         .ruma(joined_members)
         .ruma(get_context)
+        .ruma(get_event_by_timestamp)
 }
 
 fn json_object(
@@ -208,4 +209,27 @@ async fn get_context(
     response.events_after = client_events(&context.after, true)?;
     response.state = client_events(&context.state, true)?;
     Ok(RumaResponse(response))
+}
+
+/// `GET /_matrix/client/v1/rooms/{roomId}/timestamp_to_event`
+async fn get_event_by_timestamp(
+    State(state): State<AppState>,
+    request: Ruma<get_event_by_timestamp::v1::Request>,
+) -> ApiResult<get_event_by_timestamp::v1::Response> {
+    let body = &request.body;
+    let forward = body.dir == ruma::api::Direction::Forward;
+    let (event_id, ts) = state
+        .services
+        .rooms
+        .event_at_time(
+            request.requester()?,
+            &body.room_id,
+            body.ts.get().into(),
+            forward,
+        )
+        .await?;
+    Ok(RumaResponse(get_event_by_timestamp::v1::Response::new(
+        event_id,
+        ruma::MilliSecondsSinceUnixEpoch(ruma::UInt::new(ts).unwrap_or_default()),
+    )))
 }

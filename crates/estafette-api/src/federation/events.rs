@@ -1,11 +1,11 @@
 //! Reading a room's events over federation: `/event`, `/state`, `/state_ids`, `/event_auth`,
-//! `/get_missing_events` and `/backfill`.
+//! `/get_missing_events`, `/backfill` and `/timestamp_to_event`.
 
 use axum::extract::State;
 use ruma::api::federation::authorization::get_event_authorization;
 use ruma::api::federation::backfill::get_backfill;
 use ruma::api::federation::event::{
-    get_event, get_missing_events, get_room_state, get_room_state_ids,
+    get_event, get_event_by_timestamp, get_missing_events, get_room_state, get_room_state_ids,
 };
 use ruma::{MilliSecondsSinceUnixEpoch, UInt};
 
@@ -22,6 +22,30 @@ pub(super) fn routes(router: Routes) -> Routes {
         .ruma(get_event_authorization)
         .ruma(get_missing_events)
         .ruma(get_backfill)
+        .ruma(get_event_by_timestamp)
+}
+
+/// `GET /_matrix/federation/v1/timestamp_to_event/{roomId}`
+async fn get_event_by_timestamp(
+    State(state): State<AppState>,
+    request: Ruma<get_event_by_timestamp::v1::Request>,
+) -> ApiResult<get_event_by_timestamp::v1::Response> {
+    let body = &request.body;
+    let forward = body.dir == ruma::api::Direction::Forward;
+    let (event_id, ts) = state
+        .services
+        .rooms
+        .event_at_time_for_server(
+            request.origin()?,
+            &body.room_id,
+            body.ts.get().into(),
+            forward,
+        )
+        .await?;
+    Ok(RumaResponse(get_event_by_timestamp::v1::Response::new(
+        event_id,
+        MilliSecondsSinceUnixEpoch(UInt::new(ts).unwrap_or_default()),
+    )))
 }
 
 fn now(state: &AppState) -> MilliSecondsSinceUnixEpoch {

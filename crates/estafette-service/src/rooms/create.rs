@@ -206,8 +206,8 @@ impl RoomService {
                 content,
             ));
         }
-        // A v12 room ID is the hash of its create event: two identical create events in the same
-        // millisecond would collide, so a collision moves the timestamp on.
+        // A v12 room ID is the hash of its create event: each creation here takes its own
+        // timestamp, and a collision (another process's room) takes the next one.
         let mut attempt = 0;
         let room_id = loop {
             let room_id = if super::super::pdu::needs_room_id_from_create(&rules) {
@@ -227,13 +227,8 @@ impl RoomService {
                 depth: 1,
                 legacy: None,
             };
-            let create_pdu = self.build_at(
-                &create,
-                position,
-                &rules,
-                creator,
-                self.context.now() + attempt,
-            )?;
+            let create_pdu =
+                self.build_at(&create, position, &rules, creator, self.creation_ts())?;
             ruma::state_res::check_state_independent_auth_rules(
                 &rules.authorization,
                 &create_pdu,
@@ -276,6 +271,19 @@ impl RoomService {
         }
         tracing::info!(%room_id, %creator, %version, "room created");
         Ok(room_id)
+    }
+
+    /// A timestamp for a create event: now, or just after the last one this process used.
+    fn creation_ts(&self) -> u64 {
+        use std::sync::atomic::Ordering;
+        let now = self.context.now();
+        let previous = self
+            .last_creation_ts
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |last| {
+                Some(now.max(last + 1))
+            })
+            .unwrap_or(now);
+        now.max(previous + 1)
     }
 
     /// The room's first events, each authorised against the state the ones before it left,

@@ -16,8 +16,11 @@ mod power;
 mod read;
 mod relations;
 mod remote_membership;
+mod search;
 mod timeline;
+mod timestamps;
 mod upgrade;
+mod visibility;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -34,8 +37,9 @@ pub use federated_membership::{JOINABLE_ROOM_VERSIONS, JoinedRoomState};
 pub use hierarchy::{HierarchyPage, HierarchyRoom};
 pub use inbound::Accepted;
 pub use notifications::PUSH_RULES;
-pub use read::{Direction, EventContext, MessagesPage};
+pub use read::{Direction, EventContext, MessagesPage, MutualRooms};
 pub use relations::RelationsPage;
+pub use search::{SEARCH_KEYS, SearchContext, SearchHit, SearchRequest, SearchResults};
 
 /// A room's state: `(type, state_key) → event ID`.
 pub type StateMap = BTreeMap<(StateEventType, String), OwnedEventId>;
@@ -65,6 +69,9 @@ pub struct RoomService {
     /// Events only change when redacted, which evicts them. (Several processes will need to
     /// relay evictions through the notifier.)
     pdu_cache: Arc<BoundedCache<ruma::OwnedEventId, Pdu>>,
+    /// The timestamp of the last room created here: each creation takes a later one, so that
+    /// identical create events (v12 room IDs are their hash) differ.
+    last_creation_ts: Arc<std::sync::atomic::AtomicU64>,
     /// Other servers' aliases are resolved by asking them.
     federation: crate::FederationService,
     /// Local events go to the other servers in the room through the outbound queue.
@@ -126,6 +133,7 @@ impl RoomService {
             federation,
             sender,
             locks: Arc::default(),
+            last_creation_ts: Arc::default(),
             state_cache: Arc::new(BoundedCache::new(4_096)),
             pdu_cache: Arc::new(BoundedCache::new(16_384)),
         }

@@ -155,6 +155,52 @@ impl RoomService {
             .collect())
     }
 
+    /// `mutual_rooms`: the rooms both the requester and `other` are joined to, in room ID
+    /// order, a page at a time after `from` (the last room of the previous page).
+    pub async fn mutual_rooms(
+        &self,
+        requester: &Requester,
+        other: &UserId,
+        from: Option<&str>,
+    ) -> ServiceResult<MutualRooms> {
+        if *other == requester.user_id {
+            return Err(ServiceError::InvalidParam(
+                "Ask for the rooms you share with another user".into(),
+            ));
+        }
+        let after = from
+            .map(|token| {
+                RoomId::parse(token).map_err(|_| {
+                    ServiceError::InvalidParam(format!("Invalid mutual rooms token '{token}'"))
+                })
+            })
+            .transpose()?;
+        let theirs: std::collections::HashSet<OwnedRoomId> =
+            self.joined_rooms(other).await?.into_iter().collect();
+        let mut shared: Vec<OwnedRoomId> = self
+            .joined_rooms(&requester.user_id)
+            .await?
+            .into_iter()
+            .filter(|room| theirs.contains(room))
+            .collect();
+        shared.sort();
+        let count = shared.len() as u64;
+        let mut joined: Vec<OwnedRoomId> = shared
+            .into_iter()
+            .filter(|room| after.as_ref().is_none_or(|after| room > after))
+            .take(MUTUAL_ROOMS_PAGE + 1)
+            .collect();
+        let next_batch = (joined.len() > MUTUAL_ROOMS_PAGE).then(|| {
+            joined.truncate(MUTUAL_ROOMS_PAGE);
+            joined.last().map(ToString::to_string).unwrap_or_default()
+        });
+        Ok(MutualRooms {
+            joined,
+            count,
+            next_batch,
+        })
+    }
+
     pub(crate) async fn visible_event(
         &self,
         requester: &Requester,
@@ -173,8 +219,14 @@ impl RoomService {
         if until.is_some_and(|until| record.stream_ordering > until) {
             return Err(not_found());
         }
+        let group = record.state_group;
         let pdu = Pdu::from_record(record)?;
-        if pdu.room_id != room_id {
+        if pdu.room_id != room_id
+            || !self
+                .history_view(&requester.user_id)
+                .allows(&pdu, group)
+                .await?
+        {
             return Err(not_found());
         }
         Ok(pdu)
@@ -215,7 +267,15 @@ impl RoomService {
                 let from = from.unwrap_or(ceiling).min(ceiling);
                 let floor = to.unwrap_or(i64::MIN);
                 let (mut found, mut more) = self
-                    .filtered_events(room_id, floor, from, false, limit, filter)
+                    .filtered_events(
+                        &requester.user_id,
+                        room_id,
+                        floor,
+                        from,
+                        false,
+                        limit,
+                        filter,
+                    )
                     .await?;
                 // The start of what this server holds: older history may be on others.
                 let mut rounds = 0;
@@ -226,7 +286,15 @@ impl RoomService {
                 {
                     rounds += 1;
                     (found, more) = self
-                        .filtered_events(room_id, floor, from, false, limit, filter)
+                        .filtered_events(
+                            &requester.user_id,
+                            room_id,
+                            floor,
+                            from,
+                            false,
+                            limit,
+                            filter,
+                        )
                         .await?;
                 }
                 (found, more, from)
@@ -235,7 +303,15 @@ impl RoomService {
                 let from = from.unwrap_or(i64::MIN);
                 let until = to.unwrap_or(ceiling).min(ceiling);
                 let (found, more) = self
-                    .filtered_events(room_id, from, until, true, limit, filter)
+                    .filtered_events(
+                        &requester.user_id,
+                        room_id,
+                        from,
+                        until,
+                        true,
+                        limit,
+                        filter,
+                    )
                     .await?;
                 (found, more, from)
             }
@@ -302,6 +378,36 @@ impl RoomService {
         event_id: &EventId,
         limit: u32,
     ) -> ServiceResult<EventContext> {
+        let half = limit.min(100).div_ceil(2);
+        let mut around = self
+            .context_around(requester, room_id, event_id, half, half)
+            .await?;
+        let group = self
+            .context
+            .storage
+            .events
+            .get(event_id)
+            .await?
+            .map(|record| record.state_group)
+            .unwrap_or_default();
+        for id in self.load_state(group).await?.values() {
+            if let Some(pdu) = self.pdu(id).await? {
+                around.state.push(pdu);
+            }
+        }
+        Ok(around)
+    }
+
+    /// An event with up to `before_limit` events before it and `after_limit` after it (no
+    /// state).
+    pub(crate) async fn context_around(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        event_id: &EventId,
+        before_limit: u32,
+        after_limit: u32,
+    ) -> ServiceResult<EventContext> {
         let event = self.visible_event(requester, room_id, event_id).await?;
         let until = self.visible_until(&requester.user_id, room_id).await?;
         let storage = &self.context.storage;
@@ -311,47 +417,35 @@ impl RoomService {
             .await?
             .ok_or_else(|| ServiceError::NotFound(format!("Event {event_id} not found")))?;
         let position = record.stream_ordering;
-        let half = limit.min(100).div_ceil(2);
         let ceiling = match until {
             Some(until) => until,
             None => storage.streams.current().await?,
         };
         let before = storage
             .events
-            .room_events(room_id, 0, position - 1, false, half)
+            .room_events(room_id, 0, position - 1, false, before_limit.min(100))
             .await?;
         let after = storage
             .events
-            .room_events(room_id, position, ceiling, true, half)
+            .room_events(room_id, position, ceiling, true, after_limit.min(100))
             .await?;
         let start = before
             .last()
             .map_or(position - 1, |r| r.stream_ordering - 1);
         let end = after.last().map_or(position, |r| r.stream_ordering);
-        let mut before = before
-            .into_iter()
-            .map(Pdu::from_record)
-            .collect::<ServiceResult<Vec<_>>>()?;
-        let mut after = after
-            .into_iter()
-            .map(Pdu::from_record)
-            .collect::<ServiceResult<Vec<_>>>()?;
+        let mut view = self.history_view(&requester.user_id);
+        let mut before = view.visible(before).await?;
+        let mut after = view.visible(after).await?;
         let mut event = [event];
         self.bundle(&requester.user_id, &mut event).await?;
         self.bundle(&requester.user_id, &mut before).await?;
         self.bundle(&requester.user_id, &mut after).await?;
-        let mut state = Vec::new();
-        for id in self.load_state(record.state_group).await?.values() {
-            if let Some(pdu) = self.pdu(id).await? {
-                state.push(pdu);
-            }
-        }
         let [event] = event;
         Ok(EventContext {
             event,
             before,
             after,
-            state,
+            state: Vec::new(),
             start,
             end,
         })
@@ -359,10 +453,12 @@ impl RoomService {
 }
 
 impl RoomService {
-    /// Up to `limit` events of `(after, until]` that pass `filter`, in the direction asked,
-    /// with their stream positions, and whether more remain.
+    /// Up to `limit` events of `(after, until]` that pass `filter` and that `viewer` may see,
+    /// in the direction asked, with their stream positions, and whether more remain. Past
+    /// [`MAX_HIDDEN_SCANNED`] events hidden by the history visibility, the walk stops there.
     pub(crate) async fn filtered_events(
         &self,
+        viewer: &UserId,
         room_id: &RoomId,
         mut after: i64,
         mut until: i64,
@@ -377,6 +473,8 @@ impl RoomService {
             limit.saturating_add(1).max(50)
         };
         let mut found = Vec::with_capacity(wanted);
+        let mut view = self.history_view(viewer);
+        let mut hidden = 0;
         loop {
             let records = self
                 .context
@@ -387,8 +485,15 @@ impl RoomService {
             let exhausted = records.len() < batch as usize;
             let last = records.last().map(|r| r.stream_ordering);
             for record in records {
-                let position = record.stream_ordering;
+                let (position, group) = (record.stream_ordering, record.state_group);
                 let pdu = Pdu::from_record(record)?;
+                if !view.allows(&pdu, group).await? {
+                    hidden += 1;
+                    if hidden > MAX_HIDDEN_SCANNED {
+                        return Ok((found, false));
+                    }
+                    continue;
+                }
                 if filter.matches(&pdu) {
                     found.push((position, pdu));
                     if found.len() == wanted {
@@ -409,4 +514,21 @@ impl RoomService {
             }
         }
     }
+}
+
+/// Events hidden by the history visibility one walk passes before it stops: a member who
+/// joined a `joined` room late cannot see further back, and the walk must not read the whole
+/// history to find that out.
+const MAX_HIDDEN_SCANNED: usize = 500;
+
+/// Rooms of one `mutual_rooms` answer.
+const MUTUAL_ROOMS_PAGE: usize = 100;
+
+/// A page of the rooms two users share.
+#[derive(Debug, Clone)]
+pub struct MutualRooms {
+    pub joined: Vec<OwnedRoomId>,
+    /// All the rooms they share, beyond this page too.
+    pub count: u64,
+    pub next_batch: Option<String>,
 }

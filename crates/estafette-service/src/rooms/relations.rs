@@ -55,8 +55,10 @@ impl RoomService {
             .event_id)
     }
 
-    /// Indexes a new event's relation and applies a redaction; called once the event is stored.
+    /// Indexes a new event's relation and text, and applies a redaction; called once the
+    /// event is stored.
     pub(crate) async fn after_store(&self, pdu: &Pdu, stream_ordering: i64) -> ServiceResult<()> {
+        self.index_for_search(pdu, stream_ordering).await?;
         if let Some((rel_type, relates_to_id, key)) = pdu.relates_to() {
             let record = RelationRecord {
                 event_id: pdu.event_id.clone(),
@@ -99,6 +101,7 @@ impl RoomService {
             .await?;
         self.pdu_cache.remove(target_id);
         self.context.storage.relations.delete(target_id).await?;
+        self.context.storage.search.remove(target_id).await?;
         Ok(())
     }
 

@@ -111,6 +111,15 @@ pub trait EventRepository: Send + Sync {
     /// Whether the event is in a timeline (not only an outlier).
     async fn in_timeline(&self, event_id: &EventId) -> StorageResult<bool>;
     async fn get_many(&self, event_ids: &[OwnedEventId]) -> StorageResult<Vec<EventRecord>>;
+    /// The room's timeline event closest to `ts` at or after it (`forward`) or at or before
+    /// it, among those at stream positions up to `until`: its ID and timestamp.
+    async fn closest_to_time(
+        &self,
+        room_id: &RoomId,
+        ts: u64,
+        forward: bool,
+        until: i64,
+    ) -> StorageResult<Option<(OwnedEventId, u64)>>;
     async fn find_transaction(
         &self,
         transaction: ClientTransaction<'_>,

@@ -116,6 +116,36 @@ impl EventRepository for Db {
         Ok(records)
     }
 
+    async fn closest_to_time(
+        &self,
+        room_id: &RoomId,
+        ts: u64,
+        forward: bool,
+        until: i64,
+    ) -> StorageResult<Option<(OwnedEventId, u64)>> {
+        let sql = if forward {
+            "SELECT event_id, origin_server_ts FROM events
+             WHERE room_id = $1 AND origin_server_ts >= $2 AND stream_ordering <= $3
+             ORDER BY origin_server_ts ASC, stream_ordering ASC LIMIT 1"
+        } else {
+            "SELECT event_id, origin_server_ts FROM events
+             WHERE room_id = $1 AND origin_server_ts <= $2 AND stream_ordering <= $3
+             ORDER BY origin_server_ts DESC, stream_ordering DESC LIMIT 1"
+        };
+        let row = sqlx::query(sql)
+            .bind(room_id.as_str())
+            .bind(to_db(ts))
+            .bind(until)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|row| {
+            let event_id = OwnedEventId::try_from(row.try_get::<String, _>("event_id")?)
+                .map_err(|e| corrupt("events.event_id", e))?;
+            Ok((event_id, from_db(row.try_get("origin_server_ts")?)))
+        })
+        .transpose()
+    }
+
     async fn find_transaction(
         &self,
         txn: ClientTransaction<'_>,

@@ -32,6 +32,11 @@ const MIGRATIONS: &[(i64, &str)] = &[
         11,
         include_str!("../../migrations/sqlite/0011_transaction_scopes.sql"),
     ),
+    (12, include_str!("../../migrations/sqlite/0012_search.sql")),
+    (
+        13,
+        include_str!("../../migrations/sqlite/0013_event_times.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &SqlitePool) -> StorageResult<()> {

@@ -21,6 +21,7 @@ mod receipts;
 mod registration_nonces;
 mod relations;
 mod rooms;
+mod search;
 mod server_keys;
 mod state;
 mod streams;
@@ -91,6 +92,7 @@ fn storage(pool: SqlitePool, media_root: std::path::PathBuf) -> Storage {
         server_keys: db.clone(),
         aliases: db.clone(),
         relations: db.clone(),
+        search: db.clone(),
         streams: db,
     }
 }

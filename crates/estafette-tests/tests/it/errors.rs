@@ -270,3 +270,44 @@ async fn browsers_get_cors_headers_and_preflight_answers() {
         );
     }
 }
+
+#[tokio::test]
+async fn support_contacts_are_served_when_configured() {
+    let unconfigured = TestServer::start().await;
+    unconfigured
+        .raw()
+        .get("/.well-known/matrix/support")
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+    let server = TestServer::builder()
+        .configure(|config| {
+            config.support.contacts = vec![
+                estafette::core::SupportContact {
+                    role: "m.role.admin".into(),
+                    matrix_id: Some("@admin:example.gouv.fr".into()),
+                    email_address: Some("admin@example.gouv.fr".into()),
+                },
+                estafette::core::SupportContact {
+                    role: "m.role.security".into(),
+                    matrix_id: None,
+                    email_address: Some("securite@example.gouv.fr".into()),
+                },
+            ];
+            config.support.page = Some("https://example.gouv.fr/aide".into());
+        })
+        .start()
+        .await;
+    let support = server.raw().get("/.well-known/matrix/support").await;
+    support.assert_ok();
+    assert_eq!(
+        support.body,
+        json!({
+            "contacts": [
+                {"role": "m.role.admin", "matrix_id": "@admin:example.gouv.fr",
+                 "email_address": "admin@example.gouv.fr"},
+                {"role": "m.role.security", "email_address": "securite@example.gouv.fr"}
+            ],
+            "support_page": "https://example.gouv.fr/aide"
+        })
+    );
+}

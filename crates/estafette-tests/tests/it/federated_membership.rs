@@ -6,7 +6,9 @@
 use estafette_tests::{RawClient, SynapseServer, TestServer};
 use serde_json::{Value, json};
 
-use crate::room_helpers::{create_room, eventually, joined_members, membership_of, user};
+use crate::room_helpers::{
+    create_room, eventually, joined_members, membership_of, url_encode, user,
+};
 
 /// A server taking part in a scenario: its client API and its name.
 struct Side {
@@ -42,24 +44,13 @@ async fn rooms_in(client: &RawClient, section: &str) -> Vec<String> {
     let sync = client
         .get(&format!(
             "/_matrix/client/v3/sync?timeout=0&filter={}",
-            urlencode(&filter)
+            url_encode(&filter)
         ))
         .await;
     sync.body["rooms"][section]
         .as_object()
         .map(|rooms| rooms.keys().cloned().collect())
         .unwrap_or_default()
-}
-
-fn urlencode(text: &str) -> String {
-    text.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 /// Waits until `client`'s server lists the room under `section` of its sync.

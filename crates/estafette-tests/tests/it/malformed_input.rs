@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use crate::malformed_seeds::{SeedIds, mutations, seed};
-use crate::room_helpers::{create_room, send_text};
+use crate::room_helpers::{create_room, send_text, url_encode};
 
 /// Field names that Matrix request bodies use, given the wrong types all at once.
 const FIELDS: &[&str] = &[
@@ -206,18 +206,6 @@ fn fill(path: &str, value: impl Fn(&str) -> String) -> String {
         .join("/")
 }
 
-fn encode(value: &str) -> String {
-    value
-        .bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 const GARBAGE_QUERY: &str = "?limit=-5&from=%00garbage&to=zz&dir=q&filter=%7B%22room%22%3A5&\
 timeout=abc&since=s-1_x&search_term=%00&via=%40%40&server_name=%3A%3A&ts=-1&\
 access_token=&method=crop&width=-1&height=99999999999999999999&user_id=%00&\
@@ -235,7 +223,7 @@ fn requests(route: &Route, known: &Known, counter: &mut usize) -> Vec<(String, O
     let with_body = matches!(route.method, Method::POST | Method::PUT | Method::DELETE);
     for (_, body) in bodies().into_iter().filter(|_| with_body) {
         let n = next();
-        out.push((fill(path, |name| encode(&known.value(name, n))), body));
+        out.push((fill(path, |name| url_encode(&known.value(name, n))), body));
     }
     let ids = SeedIds {
         user_id: &known.user_id,
@@ -253,28 +241,28 @@ fn requests(route: &Route, known: &Known, counter: &mut usize) -> Vec<(String, O
     );
     for body in seed.iter().flat_map(mutations) {
         let n = next();
-        let filled = fill(path, |name| encode(&known.value(name, n)));
+        let filled = fill(path, |name| url_encode(&known.value(name, n)));
         out.push((filled, Some(body.to_string().into_bytes())));
     }
     for param in params(path) {
         for bad in BAD_SEGMENTS
             .iter()
             .map(|b| (*b).to_owned())
-            .chain([encode(&"x".repeat(3000))])
+            .chain([url_encode(&"x".repeat(3000))])
         {
             let n = next();
             let filled = fill(path, |name| {
                 if name == param {
                     bad.clone()
                 } else {
-                    encode(&known.value(name, n))
+                    url_encode(&known.value(name, n))
                 }
             });
             out.push((filled, with_body.then(|| b"{}".to_vec())));
         }
     }
     let n = next();
-    let filled = fill(path, |name| encode(&known.value(name, n)));
+    let filled = fill(path, |name| url_encode(&known.value(name, n)));
     out.push((format!("{filled}{GARBAGE_QUERY}"), None));
     out
 }

@@ -187,3 +187,43 @@ async fn pushers_are_set_listed_and_removed() {
         json!([])
     );
 }
+
+#[tokio::test]
+async fn every_rule_kind_is_answered_even_when_empty_and_rules_are_bounded() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (_, token, _) = raw.register("alice", "alice's password").await;
+    let raw = raw.with_token(token);
+    let kinds = ["content", "override", "room", "sender", "underride"];
+    let all = raw.get("/_matrix/client/v3/pushrules/").await;
+    let global = raw.get("/_matrix/client/v3/pushrules/global/").await;
+    let sync = raw.get("/_matrix/client/v3/sync?timeout=0").await;
+    let synced = sync.body["account_data"]["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["type"] == "m.push_rules")
+        .map(|e| e["content"]["global"].clone())
+        .expect("push rules in the sync");
+    for kind in kinds {
+        assert!(
+            all.body["global"][kind].is_array(),
+            "{kind} in /pushrules/: {}",
+            all.body
+        );
+        assert!(global.body[kind].is_array(), "{kind} in /pushrules/global/");
+        assert!(synced[kind].is_array(), "{kind} in the synced rules");
+    }
+    assert_eq!(all.body["global"]["room"], json!([]));
+    assert_eq!(all.body["global"]["sender"], json!([]));
+
+    // A pattern beyond the bound is refused and stores nothing.
+    let rule = "/_matrix/client/v3/pushrules/global/content/huge";
+    raw.put(
+        rule,
+        json!({"pattern": "x".repeat(20_000), "actions": ["notify"]}),
+    )
+    .await
+    .assert_error(400, "M_INVALID_PARAM");
+    raw.get(rule).await.assert_error(404, "M_NOT_FOUND");
+}

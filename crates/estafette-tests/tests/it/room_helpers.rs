@@ -256,3 +256,15 @@ pub(crate) async fn join_by_alias(
     })
     .await;
 }
+
+/// `text` percent-encoded for a URL path segment or query value.
+pub(crate) fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
