@@ -4,6 +4,7 @@
 
 mod dns;
 mod federation_client;
+mod js_sdk;
 mod raw;
 mod scenario;
 mod synapse;
@@ -16,6 +17,7 @@ use estafette_core::{Clock, Config, ManualClock, SeededRandom, SystemClock};
 use tempfile::TempDir;
 
 pub use dns::{AddressRecord, SrvRecord, TestDns};
+pub use js_sdk::run_js_sdk;
 pub use raw::{RawClient, RawResponse, password_login};
 pub use scenario::User;
 pub use synapse::SynapseServer;

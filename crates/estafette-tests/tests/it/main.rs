@@ -17,6 +17,7 @@ mod federation;
 mod federation_scenarios;
 mod federation_security;
 mod history_visibility;
+mod js_sdk;
 mod malformed_input;
 mod malformed_seeds;
 mod media;

@@ -1,0 +1,38 @@
+//! matrix-js-sdk (Element Web's client library) as a second real client: a test runs one of
+//! the scripts in `crates/estafette-tests/js` with Node.js, gives it a JSON input and reads the
+//! JSON line it prints. `scripts/js-sdk` installs the pinned SDK and `scripts/test` exports
+//! `ESTAFETTE_JS_SDK`, the path of its entry point.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde_json::Value;
+
+/// Runs `js/<script>.mjs` with `input`; the script's last line of output is its JSON result.
+pub async fn run_js_sdk(script: &str, input: Value) -> Value {
+    let sdk = std::env::var("ESTAFETTE_JS_SDK").expect(
+        "ESTAFETTE_JS_SDK must name matrix-js-sdk's entry point: run ./scripts/test, or scripts/js-sdk",
+    );
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("js")
+        .join(format!("{script}.mjs"));
+    let output = tokio::process::Command::new("node")
+        .arg(&path)
+        .env("MATRIX_JS_SDK", sdk)
+        .env("INPUT", input.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "{script}.mjs failed ({}):\n{stdout}\n{stderr}",
+        output.status
+    );
+    let last = stdout.lines().last().unwrap_or_default();
+    serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!("{script}.mjs printed no JSON result ({e}):\n{stdout}\n{stderr}")
+    })
+}

@@ -1,0 +1,71 @@
+//! matrix-js-sdk (Element Web's library) against Estafette: the calls and shapes it makes
+//! that matrix-sdk never does.
+
+use estafette_tests::{TestServer, run_js_sdk};
+use serde_json::json;
+
+use crate::room_helpers::{create_room, send_text};
+
+#[tokio::test]
+async fn element_web_s_library_uses_tags_push_rules_search_dates_and_mutual_rooms() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (_, token, _) = raw.register("alice", "alice's password").await;
+    let (bob_id, bob_token, _) = raw.register("bob", "bob's password").await;
+    let (alice, bob) = (raw.clone_with(&token), raw.clone_with(&bob_token));
+    let room = create_room(&alice, json!({"preset": "public_chat"})).await;
+    bob.post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    let mut first = None;
+    for (i, text) in [
+        "budget prévisionnel",
+        "point divers",
+        "budget voté",
+        "budget clos",
+    ]
+    .iter()
+    .enumerate()
+    {
+        server.advance_clock(60_000);
+        let event_id = send_text(&alice, &room, &format!("m{i}"), text).await;
+        first.get_or_insert(event_id);
+    }
+    let first = first.unwrap();
+    let ts = alice
+        .get(&format!("/_matrix/client/v3/rooms/{room}/event/{first}"))
+        .await
+        .body["origin_server_ts"]
+        .as_u64()
+        .unwrap();
+
+    let out = run_js_sdk(
+        "client_features",
+        json!({"baseUrl": server.base_url(), "user": "alice", "password": "alice's password",
+               "roomId": room, "otherUserId": bob_id, "term": "budget", "ts": ts - 1}),
+    )
+    .await;
+    assert_eq!(out["tags"], json!({"m.favourite": {"order": 0.5}}));
+    assert_eq!(
+        out["ruleKinds"],
+        json!(["content", "override", "room", "sender", "underride"])
+    );
+    assert_eq!(out["masterRule"], true);
+    assert_eq!(out["searchCount"], 3);
+    assert_eq!(
+        out["searchBodies"],
+        json!(["budget clos", "budget voté", "budget prévisionnel"]),
+        "three pages of one, newest first"
+    );
+    assert!(
+        out["searchContextSizes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|n| n.as_u64().unwrap() >= 2),
+        "each result comes with its neighbours: {out}"
+    );
+    assert_eq!(out["highlights"], json!(["budget"]));
+    assert_eq!(out["jumped"], first.as_str());
+    assert_eq!(out["shared"], json!([room]));
+}
