@@ -41,6 +41,11 @@ async fn malformed_bodies_are_not_json_or_bad_json() {
         .await
         .assert_error(400, "M_NOT_JSON");
     send(b"{\"type\": 5}").await.assert_error(400, "M_BAD_JSON");
+    // ruma's login parser would panic on a body without a type: it is bad JSON instead.
+    send(b"{}").await.assert_error(400, "M_BAD_JSON");
+    send(b"{\"identifier\": {\"type\": \"m.id.user\", \"user\": \"x\"}, \"password\": \"y\"}")
+        .await
+        .assert_error(400, "M_BAD_JSON");
     raw.post("/_matrix/client/v3/register", json!({"username": 12}))
         .await
         .assert_error(400, "M_BAD_JSON");
