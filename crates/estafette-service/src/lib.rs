@@ -1,48 +1,22 @@
 //! Estafette's domain logic. Services take typed values (ruma identifiers and events), decide,
 //! and call the repositories; they know nothing of HTTP. Each service is a small value sharing
 //! one [`Context`], so a whole homeserver is one [`Services`] value.
+//!
+//! The crate is cut by domain, one folder each, every folder saying what it owns and what it
+//! may call: `accounts/`, `e2ee/`, `federation/`, `rooms/`, `sync/`, `media/`. At the bottom,
+//! shared by all: [`Context`] (storage, configuration, clock, randomness, signing key,
+//! notifier), `error.rs` and `limits.rs`. A domain offers the others only what its `mod.rs`
+//! re-exports; the services are wired together once, in [`Services::new`], where each is given
+//! the others it needs. New domains (policy, appservices, admin, oauth…) get their own folder.
 
-mod account_data;
 mod accounts;
-mod backup;
-mod cross_signing;
-mod dehydrated;
-mod device_keys;
-mod device_lists;
-mod devices;
-mod dns;
-mod edus;
+mod e2ee;
 mod error;
-mod event_filter;
 mod federation;
-mod federation_edus;
-mod federation_keys;
-mod federation_sender;
-mod filters;
-mod keys;
 mod limits;
 mod media;
-mod notifier;
-mod passwords;
-mod pdu;
-mod presence;
-mod profiles;
-mod push;
-mod receipts;
-mod remote_keys;
-pub use remote_keys::DeviceList;
-mod openid;
 mod rooms;
-mod server_keys;
-mod sessions;
-mod shared_secret;
-pub use openid::{OpenIdService, OpenIdToken};
-pub mod state_resolution;
 mod sync;
-mod to_device;
-mod tokens;
-mod typing;
-mod uia;
 
 use std::sync::Arc;
 
@@ -50,47 +24,36 @@ use estafette_core::{Clock, Config, Random};
 use estafette_storage::Storage;
 use ruma::OwnedServerName;
 
-pub use account_data::AccountDataService;
-pub use accounts::{AccountService, NewAccount, Registration};
-pub use backup::{BackupInfo, BackupService, BackupSessions};
-pub use cross_signing::SignatureFailure;
-pub use dehydrated::{DehydratedDevice, DehydratedDeviceService};
-pub use device_keys::{ClaimedKeys, DeviceKeyService, KeyClaimResult, KeyClaims, KeyQueryResult};
-pub use devices::DeviceService;
-pub use edus::EduService;
+pub use accounts::{
+    AccountDataService, AccountService, DeviceService, DirectoryUser, FilterService, LoginOutcome,
+    NewAccount, OpenIdService, OpenIdToken, ProfileService, Registration, Requester,
+    SessionService, SharedSecretRegistration, SharedSecretRequest, TokenGrant, UiaAction,
+    UiaService, shared_secret_mac_input,
+};
+pub use e2ee::{
+    BackupInfo, BackupService, BackupSessions, ClaimedKeys, DehydratedDevice,
+    DehydratedDeviceService, DeviceKeyService, DeviceList, DeviceListPublisher, KeyClaimResult,
+    KeyClaims, KeyQueryResult, SignatureFailure, ToDeviceService,
+};
 pub use error::{ServiceError, ServiceResult};
 pub use estafette_storage::DeviceRecord;
-pub use event_filter::{EventFilter, RoomFilter};
-pub use federation::FederationService;
-pub use federation_sender::{FederationSender, MAX_EDUS_PER_TRANSACTION, MAX_PDUS_PER_TRANSACTION};
-pub use filters::FilterService;
-pub use keys::ServerKey;
+pub use federation::{
+    EduService, FederationSender, FederationService, MAX_EDUS_PER_TRANSACTION,
+    MAX_PDUS_PER_TRANSACTION, ServerKey, ServerKeysService,
+};
 pub use limits::{MAX_FILTER_BYTES, MAX_PATTERN_BYTES, MAX_SEARCH_TERM_BYTES};
 pub use media::{MediaFile, MediaService, ThumbnailMethod};
-pub use notifier::{LocalNotifier, Notifier};
-pub use pdu::{EventDraft, Pdu};
-pub use presence::{PresenceInfo, PresenceService};
-pub use profiles::{DirectoryUser, ProfileService};
-pub use push::PushService;
-pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
 pub use rooms::{
     Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
-    HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState, MessagesPage,
-    MutualRooms, Preset, PublicRoom, PublicRoomsPage, RelationsPage, RoomService, SEARCH_KEYS,
-    SearchContext, SearchHit, SearchRequest, SearchResults, StateMap,
-};
-pub use server_keys::ServerKeysService;
-pub use sessions::{LoginOutcome, Requester, SessionService, TokenGrant};
-pub use shared_secret::{
-    SharedSecretRegistration, SharedSecretRequest, mac_input as shared_secret_mac_input,
+    EventDraft, HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState,
+    MessagesPage, MutualRooms, Pdu, Preset, PublicRoom, PublicRoomsPage, RelationsPage,
+    RoomService, SEARCH_KEYS, SearchContext, SearchHit, SearchRequest, SearchResults, StateMap,
 };
 pub use sync::{
-    DEFAULT_TIMELINE_LIMIT, RoomTimeline, SyncRequest, SyncResult, SyncService, format_token,
-    parse_token,
+    DEFAULT_TIMELINE_LIMIT, EventFilter, FULLY_READ, LocalNotifier, Notifier, PresenceInfo,
+    PresenceService, PushService, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService, RoomFilter,
+    RoomTimeline, SyncRequest, SyncResult, SyncService, TypingService, format_token, parse_token,
 };
-pub use to_device::ToDeviceService;
-pub use typing::TypingService;
-pub use uia::{UiaAction, UiaService};
 
 /// What every service needs: storage, configuration, and the injected clock and randomness.
 pub struct Context {
@@ -101,35 +64,11 @@ pub struct Context {
     pub random: Arc<dyn Random>,
     pub server_key: Arc<ServerKey>,
     pub notifier: Arc<dyn Notifier>,
-    /// Set once the services exist, so device-list changes made anywhere reach other servers.
-    pub federation_sender: std::sync::OnceLock<FederationSender>,
 }
 
 impl Context {
     pub fn now(&self) -> u64 {
         self.clock.now_millis()
-    }
-
-    /// A local user's devices or cross-signing keys changed at `position`: their room mates'
-    /// syncs wake, and the other servers sharing a room with them are told.
-    pub(crate) async fn device_list_changed(
-        &self,
-        user_id: &ruma::UserId,
-        position: i64,
-        change: DeviceListChange<'_>,
-    ) -> ServiceResult<()> {
-        self.notify_room_mates(user_id, position).await?;
-        let Some(sender) = self.federation_sender.get() else {
-            return Ok(());
-        };
-        match change {
-            DeviceListChange::Device { device_id, deleted } => {
-                sender
-                    .device_list_update(user_id, device_id, deleted, position)
-                    .await
-            }
-            DeviceListChange::CrossSigning(keys) => sender.signing_key_update(user_id, keys).await,
-        }
     }
 
     /// Wakes everyone who shares a room with `user_id`, the user included.
@@ -149,16 +88,6 @@ impl Context {
 }
 
 /// All services of one homeserver.
-/// What changed in a user's device list.
-pub(crate) enum DeviceListChange<'a> {
-    Device {
-        device_id: &'a ruma::DeviceId,
-        deleted: bool,
-    },
-    /// The `(kind, key JSON)` of the cross-signing keys that changed.
-    CrossSigning(&'a [(String, String)]),
-}
-
 #[derive(Clone)]
 pub struct Services {
     pub context: Arc<Context>,
@@ -192,10 +121,10 @@ impl Services {
     pub fn new(context: Context) -> ServiceResult<Self> {
         let context = Arc::new(context);
         let federation = FederationService::new(context.clone())?;
-        let sessions = SessionService::new(context.clone());
-        let uia = UiaService::new(context.clone(), sessions.clone());
         let federation_sender = FederationSender::new(context.clone(), federation.clone());
-        let _ = context.federation_sender.set(federation_sender.clone());
+        let device_lists = DeviceListPublisher::new(context.clone(), federation_sender.clone());
+        let sessions = SessionService::new(context.clone(), device_lists.clone());
+        let uia = UiaService::new(context.clone(), sessions.clone());
         let rooms = RoomService::new(
             context.clone(),
             federation.clone(),
@@ -204,7 +133,7 @@ impl Services {
         let typing = TypingService::new(context.clone(), federation_sender.clone());
         let to_device = ToDeviceService::new(context.clone(), federation_sender.clone());
         let receipts = ReceiptService::new(context.clone(), federation_sender.clone());
-        let presence = PresenceService::new(context.clone());
+        let presence = PresenceService::new(context.clone(), federation_sender.clone());
         let edus = EduService::new(
             context.clone(),
             typing.clone(),
@@ -212,7 +141,8 @@ impl Services {
             presence.clone(),
             to_device.clone(),
         );
-        let device_keys = DeviceKeyService::new(context.clone(), federation.clone());
+        let device_keys =
+            DeviceKeyService::new(context.clone(), federation.clone(), device_lists.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Ok(Self {
             openid: OpenIdService::new(context.clone()),
@@ -222,7 +152,7 @@ impl Services {
                 sessions.clone(),
             ),
             accounts,
-            devices: DeviceService::new(context.clone(), uia.clone()),
+            devices: DeviceService::new(context.clone(), uia.clone(), device_lists),
             profiles: ProfileService::new(context.clone(), federation.clone(), rooms.clone()),
             account_data: AccountDataService::new(context.clone()),
             filters: FilterService::new(context.clone()),
@@ -284,7 +214,6 @@ pub(crate) mod testing {
             random,
             server_key: Arc::new(server_key),
             notifier: Arc::new(LocalNotifier::default()),
-            federation_sender: Default::default(),
         };
         (dir, Services::new(context).expect("services"), clock)
     }

@@ -77,7 +77,6 @@ pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services,
         random: runtime.random,
         server_key: Arc::new(server_key),
         notifier: Arc::new(LocalNotifier::default()),
-        federation_sender: Default::default(),
     })?)
 }
 

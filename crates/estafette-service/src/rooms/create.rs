@@ -11,7 +11,7 @@ use serde_json::{Map, Value as JsonValue, json};
 
 use super::timeline::{AuthPdus, auth_event_ids, auth_keys, entries, membership_change, new_event};
 use super::{CREATABLE_ROOM_VERSIONS, RoomService, StateMap};
-use crate::pdu::PduPosition;
+use crate::rooms::pdu::PduPosition;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 
 const ROOM_ID_LENGTH: usize = 18;
@@ -210,7 +210,7 @@ impl RoomService {
         // timestamp, and a collision (another process's room) takes the next one.
         let mut attempt = 0;
         let room_id = loop {
-            let room_id = if super::super::pdu::needs_room_id_from_create(&rules) {
+            let room_id = if super::pdu::needs_room_id_from_create(&rules) {
                 None
             } else {
                 let id = format!(

@@ -11,7 +11,7 @@ use serde_json::{Value as JsonValue, json};
 use super::inbound::Accepted;
 use super::timeline::membership_change;
 use super::{RoomService, STRIPPED_STATE_TYPES};
-use crate::pdu::strip_json;
+use crate::rooms::pdu::strip_json;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 use ruma::api::federation::membership::RawStrippedState;
 

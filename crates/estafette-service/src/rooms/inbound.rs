@@ -15,8 +15,8 @@ use serde_json::value::RawValue as RawJsonValue;
 
 use super::timeline::{entries, membership_change};
 use super::{RoomService, StateMap};
-use crate::pdu::event_id_of;
-use crate::{Pdu, ServiceError, ServiceResult, state_resolution};
+use crate::rooms::pdu::event_id_of;
+use crate::{Pdu, ServiceError, ServiceResult, rooms::state_resolution};
 
 /// How a received event ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,11 @@
-//! Rooms: creating them, appending authorised events, membership, and reading state and
-//! history. Every event goes through [`RoomService::append`], which builds a signed PDU, checks
-//! it with the spec's authorization rules (ruma-state-res) and stores it atomically.
+//! Rooms: the event model (PDUs of every room version, signed and hashed), creating rooms,
+//! appending authorised events, membership (locally and over federation: joins, invites,
+//! knocks, received PDUs, backfill, state resolution), reading state and history with the
+//! history visibility, relations, the directory, search and upgrades. Every local event goes
+//! through [`RoomService::append`], which builds a signed PDU, checks it with the spec's
+//! authorization rules (ruma-state-res) and stores it atomically. Calls the context, the
+//! federation domain (to reach other servers), the accounts domain (who is a local user) and
+//! the sync domain's push rules (notification counts).
 
 mod backfill;
 mod create;
@@ -12,11 +17,13 @@ mod hierarchy;
 mod inbound;
 mod membership;
 mod notifications;
+mod pdu;
 mod power;
 mod read;
 mod relations;
 mod remote_membership;
 mod search;
+mod state_resolution;
 mod timeline;
 mod timestamps;
 mod upgrade;
@@ -29,7 +36,7 @@ use ruma::events::StateEventType;
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
 
-use crate::{Context, Pdu, ServiceError, ServiceResult};
+use crate::{Context, ServiceError, ServiceResult};
 
 pub use create::{CreateRoom, Preset};
 pub use directory::{DirectoryQuery, PublicRoom, PublicRoomsPage};
@@ -37,6 +44,7 @@ pub use federated_membership::{JOINABLE_ROOM_VERSIONS, JoinedRoomState};
 pub use hierarchy::{HierarchyPage, HierarchyRoom};
 pub use inbound::Accepted;
 pub use notifications::PUSH_RULES;
+pub use pdu::{EventDraft, Pdu};
 pub use read::{Direction, EventContext, MessagesPage, MutualRooms};
 pub use relations::RelationsPage;
 pub use search::{SEARCH_KEYS, SearchContext, SearchHit, SearchRequest, SearchResults};

@@ -46,7 +46,7 @@ impl RoomService {
             if member.user_id == pdu.sender {
                 continue;
             }
-            let ruleset = crate::push::load_ruleset(&self.context, &member.user_id).await?;
+            let ruleset = crate::sync::load_ruleset(&self.context, &member.user_id).await?;
             let display_name = member
                 .display_name
                 .clone()

@@ -20,7 +20,7 @@ use super::federated_membership::{JOINABLE_ROOM_VERSIONS, stripped_events};
 use super::inbound::check_against_state;
 use super::timeline::{entries, membership_change};
 use super::{RoomService, StateMap};
-use crate::pdu::event_id_of;
+use crate::rooms::pdu::event_id_of;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 
 impl RoomService {

@@ -12,7 +12,7 @@ use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, OwnedUserId, RoomId, UInt, 
 use serde_json::value::to_raw_value;
 
 use super::{RoomService, StateMap};
-use crate::pdu::PduPosition;
+use crate::rooms::pdu::PduPosition;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 
 /// A room's DAG may have many forward extremities; a new event points to at most this many.
@@ -183,7 +183,7 @@ impl RoomService {
         &self,
         rules: &RoomVersionRules,
         referenced: impl Iterator<Item = &OwnedEventId>,
-    ) -> ServiceResult<Option<crate::pdu::LegacyReferences>> {
+    ) -> ServiceResult<Option<crate::rooms::pdu::LegacyReferences>> {
         if rules.event_id_format != ruma::room_version_rules::EventIdFormatVersion::V1 {
             return Ok(None);
         }
@@ -204,7 +204,10 @@ impl RoomService {
             self.context.server_name
         ))
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        Ok(Some(crate::pdu::LegacyReferences { event_id, hashes }))
+        Ok(Some(crate::rooms::pdu::LegacyReferences {
+            event_id,
+            hashes,
+        }))
     }
 
     pub(crate) fn build(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::Value as JsonValue;
 use serde_json::value::RawValue as RawJsonValue;
 
-use crate::keys::ServerKey;
+use crate::ServerKey;
 use crate::{ServiceError, ServiceResult};
 
 /// A stored PDU: its canonical JSON, and the fields the server reads often.
@@ -412,11 +412,11 @@ mod tests {
     use ruma::canonical_json::CanonicalJsonObject;
     use ruma::room_version_rules::RoomVersionRules;
 
-    use crate::keys::ServerKey;
+    use crate::ServerKey;
 
     /// The spec's fixed test key (appendices, "Cryptographic test vectors").
     fn spec_key() -> ServerKey {
-        let seed = crate::keys::lenient_base64()
+        let seed = crate::federation::lenient_base64()
             .decode("YJDBA9Xnr2sVqXD9Vj7XVUnmFZcZrlw8Md7kMW+3XA1")
             .unwrap();
         ServerKey::from_seed(&seed, "1").unwrap()

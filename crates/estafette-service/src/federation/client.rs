@@ -48,12 +48,12 @@ pub struct FederationService {
     resolved: Arc<Mutex<HashMap<OwnedServerName, Destination>>>,
     /// SRV lookups and the addresses connections go to; `None` when no DNS configuration
     /// could be read (then the system's plain lookups, and no SRV).
-    dns: Option<crate::dns::Dns>,
+    dns: Option<crate::federation::dns::Dns>,
 }
 
 impl FederationService {
     pub(crate) fn new(context: Arc<Context>) -> ServiceResult<Self> {
-        let dns = match crate::dns::Dns::new(&context.config.federation.nameservers) {
+        let dns = match crate::federation::dns::Dns::new(&context.config.federation.nameservers) {
             Ok(dns) => Some(dns),
             Err(e) => {
                 tracing::warn!("no SRV discovery of other servers: {e}");

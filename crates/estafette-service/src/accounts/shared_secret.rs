@@ -139,7 +139,6 @@ mod tests {
             random: services.context.random.clone(),
             server_key: services.context.server_key.clone(),
             notifier: services.context.notifier.clone(),
-            federation_sender: Default::default(),
         };
         let services = crate::Services::new(context).unwrap();
         let nonce = services.shared_secret.issue_nonce().await.unwrap();

@@ -12,7 +12,7 @@ use ruma::{OwnedDeviceId, OwnedServerName, OwnedUserId, ServerName};
 use serde_json::{Value as JsonValue, json};
 use tokio::task::JoinSet;
 
-use crate::device_keys::{KeyClaimResult, KeyClaims, KeyQueryResult};
+use crate::e2ee::device_keys::{KeyClaimResult, KeyClaims, KeyQueryResult};
 use crate::{DeviceKeyService, FederationService, ServiceError, ServiceResult};
 
 /// The entries of `wanted` whose users live on other servers, by server.

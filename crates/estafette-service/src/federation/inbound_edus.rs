@@ -9,8 +9,10 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, ServerName, UserId};
 use serde::Deserialize;
 use serde_json::value::RawValue as RawJsonValue;
 
-use crate::device_lists::{self, DeviceListUpdate, SigningKeyUpdate};
-use crate::to_device::ToDeviceMessages;
+use crate::e2ee::ToDeviceMessages;
+use crate::e2ee::{
+    DeviceListUpdate, SigningKeyUpdate, apply_device_list_update, apply_signing_keys,
+};
 use crate::{
     Context, PresenceService, ReceiptService, ServiceError, ServiceResult, ToDeviceService,
     TypingService,
@@ -131,13 +133,13 @@ impl EduService {
             "m.device_list_update" => {
                 let update: DeviceListUpdate = parse(&edu.content)?;
                 check_origin(origin, &update.user_id)?;
-                device_lists::apply_update(&self.context, &update).await?;
+                apply_device_list_update(&self.context, &update).await?;
                 self.keys_changed(&update.user_id).await
             }
             "m.signing_key_update" => {
                 let update: SigningKeyUpdate = parse(&edu.content)?;
                 check_origin(origin, &update.user_id)?;
-                device_lists::apply_signing_keys(&self.context, &update).await?;
+                apply_signing_keys(&self.context, &update).await?;
                 self.keys_changed(&update.user_id).await
             }
             _ => Ok(()),

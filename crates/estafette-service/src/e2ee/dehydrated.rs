@@ -44,7 +44,10 @@ impl DehydratedDeviceService {
             .devices
             .delete(&requester.user_id, std::slice::from_ref(&device_id))
             .await?;
-        crate::device_keys::devices_removed(&self.context, &requester.user_id, &removed).await?;
+        self.keys
+            .device_lists
+            .devices_removed(&requester.user_id, &removed)
+            .await?;
         storage
             .dehydrated_devices
             .delete(&requester.user_id)

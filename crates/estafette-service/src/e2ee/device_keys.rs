@@ -42,13 +42,19 @@ pub struct DeviceKeyService {
     context: Arc<Context>,
     /// Other servers' users' keys are asked of their servers.
     pub(crate) federation: crate::FederationService,
+    pub(crate) device_lists: crate::DeviceListPublisher,
 }
 
 impl DeviceKeyService {
-    pub(crate) fn new(context: Arc<Context>, federation: crate::FederationService) -> Self {
+    pub(crate) fn new(
+        context: Arc<Context>,
+        federation: crate::FederationService,
+        device_lists: crate::DeviceListPublisher,
+    ) -> Self {
         Self {
             context,
             federation,
+            device_lists,
         }
     }
 
@@ -97,13 +103,11 @@ impl DeviceKeyService {
                 .keys
                 .set_device_keys(user, device, &keys.to_string())
                 .await?;
-            let change = crate::DeviceListChange::Device {
+            let change = crate::e2ee::DeviceListChange::Device {
                 device_id: device,
                 deleted: false,
             };
-            self.context()
-                .device_list_changed(user, position, change)
-                .await?;
+            self.device_lists.changed(user, position, change).await?;
         }
         storage
             .keys
@@ -334,29 +338,6 @@ impl DeviceKeyService {
     }
 }
 
-/// Forgets the keys of deleted devices and tells the users who track this user's devices.
-pub(crate) async fn devices_removed(
-    context: &Context,
-    user_id: &UserId,
-    devices: &[OwnedDeviceId],
-) -> ServiceResult<()> {
-    for device_id in devices {
-        let position = context
-            .storage
-            .keys
-            .delete_device(user_id, device_id)
-            .await?;
-        let change = crate::DeviceListChange::Device {
-            device_id,
-            deleted: true,
-        };
-        context
-            .device_list_changed(user_id, position, change)
-            .await?;
-    }
-    Ok(())
-}
-
 /// The device's own ed25519 key from its identity keys.
 fn ed25519_key(keys: &JsonValue, device_id: &DeviceId) -> Option<String> {
     keys.get("keys")?
@@ -388,7 +369,7 @@ pub(crate) fn verify_signed(
             "Missing signature by {key_id}"
         )));
     }
-    let key_bytes = crate::keys::lenient_base64()
+    let key_bytes = crate::federation::lenient_base64()
         .decode(key)
         .map_err(|_| ServiceError::InvalidParam(format!("{key_id} is not base64")))?;
     let mut public_keys = PublicKeyMap::new();

@@ -7,8 +7,8 @@ use std::sync::{Arc, Mutex};
 use estafette_storage::NewTokens;
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 
-use crate::tokens::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest, generate};
-use crate::{Context, ServiceError, ServiceResult, passwords};
+use crate::accounts::tokens::{ACCESS_TOKEN_PREFIX, REFRESH_TOKEN_PREFIX, digest, generate};
+use crate::{Context, ServiceError, ServiceResult, accounts::passwords};
 
 /// Device last-seen times are written at most this often per device.
 const LAST_SEEN_WRITE_INTERVAL_MS: u64 = 60_000;
@@ -39,13 +39,16 @@ pub struct LoginOutcome {
 #[derive(Clone)]
 pub struct SessionService {
     context: Arc<Context>,
+    /// Logging out deletes the device, which the users tracking it are told.
+    pub(crate) device_lists: crate::DeviceListPublisher,
     last_seen_written: Arc<Mutex<HashMap<(OwnedUserId, OwnedDeviceId), u64>>>,
 }
 
 impl SessionService {
-    pub(crate) fn new(context: Arc<Context>) -> Self {
+    pub(crate) fn new(context: Arc<Context>, device_lists: crate::DeviceListPublisher) -> Self {
         Self {
             context,
+            device_lists,
             last_seen_written: Arc::default(),
         }
     }
@@ -294,7 +297,9 @@ impl SessionService {
                 std::slice::from_ref(&requester.device_id),
             )
             .await?;
-        crate::device_keys::devices_removed(&self.context, &requester.user_id, &removed).await
+        self.device_lists
+            .devices_removed(&requester.user_id, &removed)
+            .await
     }
 
     pub async fn logout_all(&self, requester: &Requester) -> ServiceResult<()> {
@@ -304,7 +309,9 @@ impl SessionService {
             .devices
             .delete_all_except(&requester.user_id, None)
             .await?;
-        crate::device_keys::devices_removed(&self.context, &requester.user_id, &removed).await
+        self.device_lists
+            .devices_removed(&requester.user_id, &removed)
+            .await
     }
 }
 

@@ -14,11 +14,20 @@ const MAX_DISPLAY_NAME_CHARS: usize = 256;
 pub struct DeviceService {
     context: Arc<Context>,
     uia: UiaService,
+    device_lists: crate::DeviceListPublisher,
 }
 
 impl DeviceService {
-    pub(crate) fn new(context: Arc<Context>, uia: UiaService) -> Self {
-        Self { context, uia }
+    pub(crate) fn new(
+        context: Arc<Context>,
+        uia: UiaService,
+        device_lists: crate::DeviceListPublisher,
+    ) -> Self {
+        Self {
+            context,
+            uia,
+            device_lists,
+        }
     }
 
     pub async fn list(&self, requester: &Requester) -> ServiceResult<Vec<DeviceRecord>> {
@@ -90,7 +99,9 @@ impl DeviceService {
             .devices
             .delete(&requester.user_id, device_ids)
             .await?;
-        crate::device_keys::devices_removed(&self.context, &requester.user_id, &deleted).await?;
+        self.device_lists
+            .devices_removed(&requester.user_id, &deleted)
+            .await?;
         tracing::info!(user_id = %requester.user_id, count = deleted.len(), "devices deleted");
         Ok(())
     }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::{Value as JsonValue, json};
 use tokio::task::JoinSet;
 
-use crate::device_keys::KeyQueryResult;
+use crate::e2ee::device_keys::KeyQueryResult;
 use crate::{Context, DeviceKeyService, ServiceResult};
 
 /// An `m.device_list_update` EDU.

@@ -4,7 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use ruma::events::StateEventType;
 use ruma::room_version_rules::RoomVersionRules;
 use ruma::state_res::StateMap;
 use ruma::state_res::utils::event_id_set::EventIdSet;
@@ -92,15 +91,6 @@ pub fn to_state_map(state: &crate::StateMap) -> StateMap<OwnedEventId> {
         .collect()
 }
 
-/// The event ID a resolved state holds for a type and key.
-pub fn state_get<'a>(
-    state: &'a StateMap<OwnedEventId>,
-    kind: StateEventType,
-    key: &str,
-) -> Option<&'a OwnedEventId> {
-    state.get(&(kind, key.to_owned()))
-}
-
 #[cfg(test)]
 mod tests {
     //! Scenarios named after the conflict they show. Events are built by hand (unsigned):
@@ -114,7 +104,16 @@ mod tests {
     use ruma::state_res::StateMap;
     use serde_json::{Value, json};
 
-    use super::{resolve, state_get};
+    use super::resolve;
+
+    /// The event ID a resolved state holds for a type and key.
+    fn state_get<'a>(
+        state: &'a StateMap<OwnedEventId>,
+        kind: StateEventType,
+        key: &str,
+    ) -> Option<&'a OwnedEventId> {
+        state.get(&(kind, key.to_owned()))
+    }
     use crate::Pdu;
 
     const ALICE: &str = "@alice:example.org";

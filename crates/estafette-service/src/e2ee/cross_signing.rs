@@ -7,7 +7,7 @@ use ruma::api::client::uiaa::AuthData;
 use ruma::{OwnedUserId, UserId};
 use serde_json::{Value as JsonValue, json};
 
-use crate::device_keys::verify_signed;
+use crate::e2ee::device_keys::verify_signed;
 use crate::{DeviceKeyService, Requester, ServiceError, ServiceResult, UiaAction, UiaService};
 
 /// A signature that could not be applied: (errcode, message).
@@ -116,8 +116,12 @@ impl DeviceKeyService {
             .keys
             .set_cross_signing_keys(user, &keys)
             .await?;
-        self.context()
-            .device_list_changed(user, position, crate::DeviceListChange::CrossSigning(&keys))
+        self.device_lists
+            .changed(
+                user,
+                position,
+                crate::e2ee::DeviceListChange::CrossSigning(&keys),
+            )
             .await
     }
 
@@ -237,7 +241,7 @@ impl DeviceKeyService {
                 .keys
                 .update_device_keys(target_user, device_id, &merged.to_string())
                 .await?;
-            let change = crate::DeviceListChange::Device {
+            let change = crate::e2ee::DeviceListChange::Device {
                 device_id,
                 deleted: false,
             };
@@ -247,10 +251,13 @@ impl DeviceKeyService {
                 .keys
                 .set_cross_signing_keys(target_user, &master)
                 .await?;
-            (position, crate::DeviceListChange::CrossSigning(&master))
+            (
+                position,
+                crate::e2ee::DeviceListChange::CrossSigning(&master),
+            )
         };
-        self.context()
-            .device_list_changed(target_user, position, change)
+        self.device_lists
+            .changed(target_user, position, change)
             .await?;
         Ok(Ok(()))
     }

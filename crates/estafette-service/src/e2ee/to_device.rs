@@ -65,7 +65,7 @@ impl ToDeviceService {
         // Unique per sending device, path and transaction, so that a retried request is
         // recognised and two different ones are not.
         let scope = serde_json::json!([requester.device_id, event_type, txn_id]).to_string();
-        let message_id = crate::tokens::digest(&scope);
+        let message_id = crate::accounts::digest(&scope);
         for (server, messages) in remote {
             self.sender
                 .to_device(

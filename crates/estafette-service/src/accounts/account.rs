@@ -9,7 +9,7 @@ use serde_json::Value as JsonValue;
 
 use crate::{
     Context, LoginOutcome, Requester, ServiceError, ServiceResult, SessionService, UiaAction,
-    UiaService, passwords,
+    UiaService, accounts::passwords,
 };
 
 const GENERATED_LOCALPART_LENGTH: usize = 12;
@@ -243,7 +243,9 @@ impl AccountService {
                 .devices
                 .delete_all_except(&requester.user_id, Some(&requester.device_id))
                 .await?;
-            crate::device_keys::devices_removed(&self.context, &requester.user_id, &removed)
+            self.sessions
+                .device_lists
+                .devices_removed(&requester.user_id, &removed)
                 .await?;
         }
         Ok(())
@@ -269,7 +271,10 @@ impl AccountService {
             .devices
             .delete_all_except(&requester.user_id, None)
             .await?;
-        crate::device_keys::devices_removed(&self.context, &requester.user_id, &removed).await?;
+        self.sessions
+            .device_lists
+            .devices_removed(&requester.user_id, &removed)
+            .await?;
         storage.profiles.clear(&requester.user_id).await?;
         storage.account_data.delete_all(&requester.user_id).await?;
         tracing::info!(user_id = %requester.user_id, "account deactivated");

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use ruma::{OwnedUserId, UserId};
 
-use crate::tokens::{digest, generate};
+use crate::accounts::tokens::{digest, generate};
 use crate::{Context, Requester, ServiceError, ServiceResult};
 
 const OPENID_TOKEN_PREFIX: &str = "eot_";

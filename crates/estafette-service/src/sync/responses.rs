@@ -227,7 +227,8 @@ impl SyncService {
         let push_rules = crate::rooms::PUSH_RULES;
         if since.is_none() || result.account_data.iter().any(|(t, _)| t == push_rules) {
             result.account_data.retain(|(t, _)| t != push_rules);
-            let content = crate::push::rules_content(&self.context, &requester.user_id).await?;
+            let content =
+                crate::sync::push::rules_content(&self.context, &requester.user_id).await?;
             result.account_data.push((push_rules.to_owned(), content));
         }
         for membership in storage.memberships.of_user(&requester.user_id).await? {

@@ -25,11 +25,13 @@ pub struct PresenceInfo {
 #[derive(Clone)]
 pub struct PresenceService {
     context: Arc<Context>,
+    /// Presence of local users goes to the servers that share a room with them.
+    sender: crate::FederationSender,
 }
 
 impl PresenceService {
-    pub(crate) fn new(context: Arc<Context>) -> Self {
-        Self { context }
+    pub(crate) fn new(context: Arc<Context>, sender: crate::FederationSender) -> Self {
+        Self { context, sender }
     }
 
     /// `PUT /presence/{userId}/status`
@@ -82,10 +84,7 @@ impl PresenceService {
             .set(user_id, state, status_msg, now)
             .await?;
         self.context.notify_room_mates(user_id, position).await?;
-        match self.context.federation_sender.get() {
-            Some(sender) => sender.presence(user_id, state, status_msg).await,
-            None => Ok(()),
-        }
+        self.sender.presence(user_id, state, status_msg).await
     }
 
     /// Called by `/sync` with its `set_presence` (default `online`).
