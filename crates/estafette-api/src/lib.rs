@@ -2,6 +2,7 @@
 //! ruma request, call a service, return the ruma response. Errors become Matrix errors in one
 //! place ([`error`]).
 
+mod admin;
 mod client;
 mod cors;
 mod error;
@@ -15,7 +16,6 @@ mod preflight;
 mod public_rooms;
 mod rate_limit;
 mod router;
-mod synapse_admin;
 
 use std::sync::Arc;
 
@@ -73,7 +73,7 @@ pub fn app(state: AppState) -> Router {
 }
 
 fn client_routes_table() -> Routes {
-    synapse_admin::routes(client::routes(Routes::new()))
+    admin::routes(client::routes(Routes::new()))
 }
 
 /// Every endpoint the client listener serves, for tests that go through them all.

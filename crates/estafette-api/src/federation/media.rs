@@ -8,7 +8,7 @@ use ruma::api::federation::authenticated_media::{
 };
 
 use crate::AppState;
-use crate::client::media::{disposition, method, side};
+use crate::client::media::content::{disposition, method, side};
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::router::Routes;
 

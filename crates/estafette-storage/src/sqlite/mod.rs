@@ -1,34 +1,12 @@
 //! The embedded SQLite backend: one database file in WAL mode behind a bounded pool.
 
-mod account_data;
-mod aliases;
-mod backup;
-mod dehydrated;
-mod device_lists;
-mod devices;
-mod events;
-mod federation_outbox;
-mod filters;
-mod keys;
+mod accounts;
+mod e2ee;
+mod federation;
 mod media;
-mod memberships;
 mod migrations;
-mod openid_tokens;
-mod presence;
-mod profiles;
-mod push;
-mod receipts;
-mod registration_nonces;
-mod relations;
 mod rooms;
-mod search;
-mod server_keys;
-mod state;
-mod streams;
-mod to_device;
-mod tokens;
-mod uia_sessions;
-mod users;
+mod sync;
 
 use std::path::Path;
 use std::sync::Arc;

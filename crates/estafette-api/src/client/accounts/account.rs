@@ -1,0 +1,125 @@
+//! Accounts: `/register`, `/register/available`, `/account/whoami`, `/account/password`,
+//! `/account/deactivate`.
+
+use std::time::Duration;
+
+use axum::extract::State;
+use estafette_service::Registration;
+use ruma::api::client::account::{
+    ThirdPartyIdRemovalStatus, change_password, deactivate, get_username_availability, register,
+    whoami,
+};
+
+use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::router::Routes;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes(router: Routes) -> Routes {
+    router
+        .ruma(register)
+        .ruma(get_username_availability)
+        .ruma(whoami)
+        .ruma(change_password)
+        .ruma(deactivate)
+}
+
+/// `POST /_matrix/client/v3/register`
+async fn register(
+    State(state): State<AppState>,
+    request: Ruma<register::v3::Request>,
+) -> ApiResult<register::v3::Response> {
+    let client = request.client_key();
+    let body = request.body;
+    // Only the request that creates the account counts against the login limit.
+    if body.auth.is_some() {
+        state
+            .rate_limiter
+            .check_login(&client)
+            .map_err(ApiError::limit_exceeded)?;
+    }
+    let registration = Registration {
+        username: body.username,
+        password: body.password,
+        device_id: body.device_id,
+        initial_device_display_name: body.initial_device_display_name,
+        inhibit_login: body.inhibit_login,
+        refresh_token: body.refresh_token,
+        guest: body.kind == register::RegistrationKind::Guest,
+        auth: body.auth,
+    };
+    let (user_id, session) = state.services.accounts.register(registration).await?;
+    let mut response = register::v3::Response::new(user_id);
+    if let Some(session) = session {
+        response.access_token = Some(session.grant.access_token);
+        response.device_id = Some(session.device_id);
+        response.refresh_token = session.grant.refresh_token;
+        response.expires_in = session.grant.expires_in_ms.map(Duration::from_millis);
+    }
+    Ok(RumaResponse(response))
+}
+
+/// `GET /_matrix/client/v3/register/available`
+async fn get_username_availability(
+    State(state): State<AppState>,
+    request: Ruma<get_username_availability::v3::Request>,
+) -> ApiResult<get_username_availability::v3::Response> {
+    if !state.services.accounts.registration_open() {
+        return Err(ApiError::forbidden(
+            "Registration is disabled on this server",
+        ));
+    }
+    state
+        .services
+        .accounts
+        .check_username(&request.body.username)
+        .await?;
+    Ok(RumaResponse(get_username_availability::v3::Response::new(
+        true,
+    )))
+}
+
+/// `GET /_matrix/client/v3/account/whoami`
+async fn whoami(
+    State(_state): State<AppState>,
+    request: Ruma<whoami::v3::Request>,
+) -> ApiResult<whoami::v3::Response> {
+    let requester = request.requester()?;
+    let mut response = whoami::v3::Response::new(requester.user_id.clone(), false);
+    response.device_id = Some(requester.device_id.clone());
+    Ok(RumaResponse(response))
+}
+
+/// `POST /_matrix/client/v3/account/password`
+async fn change_password(
+    State(state): State<AppState>,
+    request: Ruma<change_password::v3::Request>,
+) -> ApiResult<change_password::v3::Response> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    state
+        .services
+        .accounts
+        .change_password(
+            requester,
+            body.new_password.clone(),
+            body.logout_devices,
+            body.auth.as_ref(),
+        )
+        .await?;
+    Ok(RumaResponse(change_password::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v3/account/deactivate`
+async fn deactivate(
+    State(state): State<AppState>,
+    request: Ruma<deactivate::v3::Request>,
+) -> ApiResult<deactivate::v3::Response> {
+    state
+        .services
+        .accounts
+        .deactivate(request.requester()?, request.body.auth.as_ref())
+        .await?;
+    Ok(RumaResponse(deactivate::v3::Response::new(
+        ThirdPartyIdRemovalStatus::NoSupport,
+    )))
+}

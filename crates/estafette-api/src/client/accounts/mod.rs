@@ -1,0 +1,25 @@
+//! Client endpoints of the accounts domain: registration and account management, login and
+//! sessions, devices, profiles and the user directory, account data and room tags, filters,
+//! OpenID tokens.
+
+mod account;
+mod account_data;
+mod device;
+mod filter;
+mod openid;
+mod profile;
+mod session;
+mod user_directory;
+
+use crate::router::Routes;
+
+pub(super) fn routes(router: Routes) -> Routes {
+    let router = session::routes(router);
+    let router = account::routes(router);
+    let router = openid::routes(router);
+    let router = device::routes(router);
+    let router = profile::routes(router);
+    let router = account_data::routes(router);
+    let router = filter::routes(router);
+    user_directory::routes(router)
+}

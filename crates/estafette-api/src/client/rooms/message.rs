@@ -1,0 +1,73 @@
+//! Messages: `/rooms/{roomId}/send/{eventType}/{txnId}` and `/rooms/{roomId}/messages`.
+
+use axum::extract::State;
+use estafette_service::{Direction, format_token, parse_token};
+use ruma::api::client::message::{get_message_events, send_message_event};
+use ruma::events::TimelineEventType;
+
+use crate::AppState;
+use crate::client::pdu_format::{client_events, content_object};
+use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::router::Routes;
+
+pub(crate) fn routes(router: Routes) -> Routes {
+    router.ruma(send_message_event).ruma(get_message_events)
+}
+
+/// `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}`
+async fn send_message_event(
+    State(state): State<AppState>,
+    request: Ruma<send_message_event::v3::Request>,
+) -> ApiResult<send_message_event::v3::Response> {
+    let body = &request.body;
+    let content = content_object(body.body.json())?;
+    let kind = TimelineEventType::from(body.event_type.to_string());
+    let event_id = state
+        .services
+        .rooms
+        .send_message(
+            request.requester()?,
+            &body.room_id,
+            kind,
+            content,
+            body.txn_id.as_str(),
+        )
+        .await?;
+    Ok(RumaResponse(send_message_event::v3::Response::new(
+        event_id,
+    )))
+}
+
+/// `GET /_matrix/client/v3/rooms/{roomId}/messages`
+async fn get_message_events(
+    State(state): State<AppState>,
+    request: Ruma<get_message_events::v3::Request>,
+) -> ApiResult<get_message_events::v3::Response> {
+    let body = &request.body;
+    let from = body.from.as_deref().map(parse_token).transpose()?;
+    let to = body.to.as_deref().map(parse_token).transpose()?;
+    let direction = match body.dir {
+        ruma::api::Direction::Backward => Direction::Backward,
+        _ => Direction::Forward,
+    };
+    let limit = u32::try_from(u64::from(body.limit)).unwrap_or(u32::MAX);
+    let page = state
+        .services
+        .rooms
+        .messages(
+            request.requester()?,
+            &body.room_id,
+            from,
+            to,
+            direction,
+            limit,
+            &crate::client::event_filters::event_filter(&body.filter),
+        )
+        .await?;
+    let mut response = get_message_events::v3::Response::new();
+    response.start = format_token(page.start);
+    response.end = page.end.map(format_token);
+    response.chunk = client_events(&page.chunk, true)?;
+    response.state = client_events(&page.state, true)?;
+    Ok(RumaResponse(response))
+}

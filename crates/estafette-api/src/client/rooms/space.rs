@@ -1,0 +1,86 @@
+//! Spaces and upgrades: `/rooms/{roomId}/hierarchy`, `/rooms/{roomId}/upgrade`.
+
+use axum::extract::State;
+use ruma::api::client::room::upgrade_room;
+use ruma::api::client::space::{SpaceHierarchyRoomsChunk, get_hierarchy};
+use ruma::room::RoomSummary;
+use ruma::serde::Raw;
+use serde_json::json;
+
+use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::router::Routes;
+use crate::{ApiError, AppState};
+
+pub(crate) fn routes(router: Routes) -> Routes {
+    router.ruma(get_hierarchy).ruma(upgrade_room)
+}
+
+/// `GET /_matrix/client/v1/rooms/{roomId}/hierarchy`
+async fn get_hierarchy(
+    State(state): State<AppState>,
+    request: Ruma<get_hierarchy::v1::Request>,
+) -> ApiResult<get_hierarchy::v1::Response> {
+    let body = &request.body;
+    let to_usize = |n: ruma::UInt| usize::try_from(u64::from(n)).unwrap_or(usize::MAX);
+    let page = state
+        .services
+        .rooms
+        .hierarchy(
+            request.requester()?,
+            &body.room_id,
+            body.max_depth.map(to_usize),
+            body.suggested_only,
+            body.from.as_deref(),
+            body.limit.map(to_usize),
+        )
+        .await?;
+    let mut response = get_hierarchy::v1::Response::new();
+    response.next_batch = page.next_batch;
+    for entry in page.rooms {
+        let room = entry.room;
+        let summary = json!({
+            "room_id": room.room_id, "name": room.name, "topic": room.topic, "canonical_alias": room.canonical_alias,
+            "avatar_url": room.avatar_url, "room_type": room.room_type, "num_joined_members": room.num_joined_members,
+            "join_rule": room.join_rule, "world_readable": room.world_readable, "guest_can_join": room.guest_can_join,
+            "room_version": entry.room_version,
+        });
+        let summary: RoomSummary = serde_json::from_value(strip_nulls(summary))
+            .map_err(|e| ApiError::bad_json(format!("Cannot summarise {}: {e}", room.room_id)))?;
+        let children = entry
+            .children_state
+            .iter()
+            .map(|event| serde_json::value::to_raw_value(event).map(Raw::from_json))
+            .collect::<Result<_, _>>()
+            .map_err(|e| ApiError::bad_json(e.to_string()))?;
+        response
+            .rooms
+            .push(SpaceHierarchyRoomsChunk::new(summary, children));
+    }
+    Ok(RumaResponse(response))
+}
+
+fn strip_nulls(mut value: serde_json::Value) -> serde_json::Value {
+    if let Some(object) = value.as_object_mut() {
+        object.retain(|_, v| !v.is_null());
+    }
+    value
+}
+
+/// `POST /_matrix/client/v3/rooms/{roomId}/upgrade`
+async fn upgrade_room(
+    State(state): State<AppState>,
+    request: Ruma<upgrade_room::v3::Request>,
+) -> ApiResult<upgrade_room::v3::Response> {
+    let body = &request.body;
+    let replacement = state
+        .services
+        .rooms
+        .upgrade(
+            request.requester()?,
+            &body.room_id,
+            body.new_version.clone(),
+            body.additional_creators.clone(),
+        )
+        .await?;
+    Ok(RumaResponse(upgrade_room::v3::Response::new(replacement)))
+}

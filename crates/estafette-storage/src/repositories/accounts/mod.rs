@@ -1,0 +1,21 @@
+//! Accounts: users, tokens, devices, profiles, account data, filters, UIA sessions, registration nonces, OpenID tokens.
+
+mod account_data;
+mod devices;
+mod filters;
+mod openid_tokens;
+mod profiles;
+mod registration_nonces;
+mod tokens;
+mod uia_sessions;
+mod users;
+
+pub use account_data::{AccountDataEntry, AccountDataRepository};
+pub use devices::{DeviceRecord, DeviceRepository};
+pub use filters::FilterRepository;
+pub use openid_tokens::OpenIdTokenRepository;
+pub use profiles::ProfileRepository;
+pub use registration_nonces::RegistrationNonceRepository;
+pub use tokens::{AccessTokenRecord, NewTokens, RefreshTokenRecord, TokenRepository};
+pub use uia_sessions::{UiaSessionRecord, UiaSessionRepository};
+pub use users::{NewUser, UserRecord, UserRepository};

@@ -1,0 +1,5 @@
+//! Media: the content repository's records.
+
+mod media_records;
+
+pub use media_records::{MediaFileRepository, MediaRecord, MediaRepository};

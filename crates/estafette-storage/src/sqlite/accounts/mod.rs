@@ -1,0 +1,11 @@
+//! Accounts: users, tokens, devices, profiles, account data, filters, UIA sessions, registration nonces, OpenID tokens.
+
+mod account_data;
+mod devices;
+mod filters;
+mod openid_tokens;
+mod profiles;
+mod registration_nonces;
+mod tokens;
+mod uia_sessions;
+mod users;

@@ -1,0 +1,3 @@
+//! Media: the content repository's records.
+
+mod media_records;

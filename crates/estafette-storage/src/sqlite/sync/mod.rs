@@ -1,0 +1,6 @@
+//! Sync: the stream positions, receipts, push actions and pushers, presence.
+
+mod presence;
+mod push;
+mod receipts;
+mod streams;
