@@ -1,25 +1,21 @@
-//! The Server-Server API, served on the federation listener (TLS) only.
+//! The Server-Server API, served on the federation listener (TLS) only: one folder per domain
+//! of the services, as for the client API, and the federation domain's own endpoints (server
+//! discovery and keys, transactions) beside them.
 
-mod directory;
+mod accounts;
 mod discovery;
-mod events;
-mod keys;
+mod e2ee;
 mod media;
-mod membership;
-mod openid;
-mod query;
+mod rooms;
 mod transactions;
 
 use crate::router::Routes;
 
 pub(crate) fn routes(router: Routes) -> Routes {
     let router = discovery::routes(router);
-    let router = directory::routes(router);
-    let router = keys::routes(router);
-    let router = openid::routes(router);
-    let router = events::routes(router);
-    let router = membership::routes(router);
     let router = transactions::routes(router);
-    let router = media::routes(router);
-    query::routes(router)
+    let router = accounts::routes(router);
+    let router = rooms::routes(router);
+    let router = e2ee::routes(router);
+    media::routes(router)
 }
