@@ -395,13 +395,13 @@ impl Config {
                 return Err(invalid("support.contacts", "an email_address needs an @"));
             }
         }
-        if let Some(page) = &self.support.page {
-            if !(page.starts_with("https://") || page.starts_with("http://")) {
-                return Err(invalid(
-                    "support.page",
-                    "must start with http:// or https://",
-                ));
-            }
+        if let Some(page) = &self.support.page
+            && !(page.starts_with("https://") || page.starts_with("http://"))
+        {
+            return Err(invalid(
+                "support.page",
+                "must start with http:// or https://",
+            ));
         }
         Ok(())
     }

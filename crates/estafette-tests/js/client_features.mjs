@@ -46,3 +46,5 @@ out.jumped = jumped.event_id;
 out.shared = await client._unstable_getSharedRooms(input.otherUserId);
 
 console.log(JSON.stringify(out));
+// A long-poll may still be open: the answer is given, stop here.
+process.exit(0);

@@ -8,7 +8,7 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-/// Runs `js/<script>.mjs` with `input`; the script's last line of output is its JSON result.
+/// Runs `js/<script>.mjs` with `input` and returns the JSON object it printed last.
 pub async fn run_js_sdk(script: &str, input: Value) -> Value {
     let sdk = std::env::var("ESTAFETTE_JS_SDK").expect(
         "ESTAFETTE_JS_SDK must name matrix-js-sdk's entry point: run ./scripts/test, or scripts/js-sdk",
@@ -31,8 +31,11 @@ pub async fn run_js_sdk(script: &str, input: Value) -> Value {
         "{script}.mjs failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
-    let last = stdout.lines().last().unwrap_or_default();
-    serde_json::from_str(last).unwrap_or_else(|e| {
-        panic!("{script}.mjs printed no JSON result ({e}):\n{stdout}\n{stderr}")
-    })
+    // The SDK logs to the console too: the result is the last line that is a JSON object.
+    stdout
+        .lines()
+        .rev()
+        .filter(|line| line.starts_with('{'))
+        .find_map(|line| serde_json::from_str(line).ok())
+        .unwrap_or_else(|| panic!("{script}.mjs printed no JSON result:\n{stdout}\n{stderr}"))
 }

@@ -69,3 +69,37 @@ async fn element_web_s_library_uses_tags_push_rules_search_dates_and_mutual_room
     assert_eq!(out["jumped"], first.as_str());
     assert_eq!(out["shared"], json!([room]));
 }
+
+#[tokio::test]
+async fn element_web_s_sync_loop_reads_history_sends_and_sees_changes() {
+    let server = TestServer::start().await;
+    let raw = server.raw();
+    let (_, token, _) = raw.register("alice", "alice's password").await;
+    let (bob_id, bob_token, _) = raw.register("bob", "bob's password").await;
+    let (alice, bob) = (raw.clone_with(&token), raw.clone_with(&bob_token));
+    let room = create_room(&alice, json!({"preset": "public_chat", "name": "Bureau"})).await;
+    bob.post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    let history: Vec<String> = (0..12).map(|i| format!("message {i}")).collect();
+    for (i, text) in history.iter().enumerate() {
+        let sender = if i % 2 == 0 { &alice } else { &bob };
+        send_text(sender, &room, &format!("h{i}"), text).await;
+    }
+
+    let out = run_js_sdk(
+        "sync_client",
+        json!({"baseUrl": server.base_url(), "user": "alice", "password": "alice's password",
+               "roomId": room}),
+    )
+    .await;
+    assert_eq!(out["name"], "Bureau");
+    assert_eq!(out["initialTimeline"], json!(history[history.len() - 5..]));
+    assert_eq!(out["afterScrollback"], json!(history));
+    assert_eq!(out["echoMatches"], true);
+    assert_eq!(out["displayName"], "Alice JS");
+    let whoami = alice.get("/_matrix/client/v3/account/whoami").await;
+    let mut members = vec![whoami.body["user_id"].as_str().unwrap().to_owned(), bob_id];
+    members.sort();
+    assert_eq!(out["members"], json!(members));
+}
