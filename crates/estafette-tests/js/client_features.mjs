@@ -1,23 +1,7 @@
 // Drives a homeserver with matrix-js-sdk the way Element Web does for room tags, push rules,
-// server-side search (with back-pagination), jumping to a date and mutual rooms. Input (JSON
-// in INPUT): baseUrl, user, password, roomId, otherUserId, term, ts. Prints one JSON line.
-const sdk = await import(process.env.MATRIX_JS_SDK);
-const input = JSON.parse(process.env.INPUT);
-const silent = { trace() {}, debug() {}, info() {}, log() {}, warn() {}, error() {} };
-
-const anonymous = sdk.createClient({ baseUrl: input.baseUrl, logger: silent });
-const login = await anonymous.loginRequest({
-  type: "m.login.password",
-  identifier: { type: "m.id.user", user: input.user },
-  password: input.password,
-});
-const client = sdk.createClient({
-  baseUrl: input.baseUrl,
-  accessToken: login.access_token,
-  userId: login.user_id,
-  deviceId: login.device_id,
-  logger: silent,
-});
+// server-side search (with back-pagination), jumping to a date and mutual rooms. Input:
+// baseUrl, user, password, roomId, otherUserId, term, ts.
+import { answer, client, input } from "./session.mjs";
 
 const out = {};
 
@@ -45,6 +29,4 @@ out.jumped = jumped.event_id;
 
 out.shared = await client._unstable_getSharedRooms(input.otherUserId);
 
-console.log(JSON.stringify(out));
-// A long-poll may still be open: the answer is given, stop here.
-process.exit(0);
+answer(out);

@@ -1,23 +1,8 @@
 // Element Web's client loop: matrix-js-sdk's startClient against a homeserver (initial sync
 // with lazy-loaded members, the long-polling loop), as Alice; Bob (raw HTTP by the Rust test)
-// is in the room. Input (INPUT): baseUrl, user, password, roomId. Prints one JSON line.
-const sdk = await import(process.env.MATRIX_JS_SDK);
-const input = JSON.parse(process.env.INPUT);
-const silent = { trace() {}, debug() {}, info() {}, log() {}, warn() {}, error() {} };
+// is in the room. Input: baseUrl, user, password, roomId.
+import { answer, client, login, sdk, input } from "./session.mjs";
 
-const anonymous = sdk.createClient({ baseUrl: input.baseUrl, logger: silent });
-const login = await anonymous.loginRequest({
-  type: "m.login.password",
-  identifier: { type: "m.id.user", user: input.user },
-  password: input.password,
-});
-const client = sdk.createClient({
-  baseUrl: input.baseUrl,
-  accessToken: login.access_token,
-  userId: login.user_id,
-  deviceId: login.device_id,
-  logger: silent,
-});
 
 const withTimeout = (promise, ms, what) =>
   Promise.race([
@@ -77,6 +62,4 @@ out.displayName = member;
 out.members = room.getJoinedMembers().map((m) => m.userId).sort();
 
 client.stopClient();
-console.log(JSON.stringify(out));
-// A long-poll may still be open: the answer is given, stop here.
-process.exit(0);
+answer(out);
