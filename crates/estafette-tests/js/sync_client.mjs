@@ -3,7 +3,6 @@
 // is in the room. Input: baseUrl, user, password, roomId.
 import { answer, client, login, sdk, input } from "./session.mjs";
 
-
 const withTimeout = (promise, ms, what) =>
   Promise.race([
     promise,
