@@ -268,11 +268,9 @@ impl RoomService {
             let invite = Pdu::from_json(pdu.event_id.clone(), &signed)?;
             let _guard = self.lock(room_id).await;
             if let Err(e) = self.receive_locked(origin, invite, &rules, true).await {
+                // Still shown to the invitee, as to one of a server outside the room.
                 tracing::info!(%room_id, event_id = %pdu.event_id, "invite kept aside: {e}");
-                self.context
-                    .storage
-                    .events
-                    .store_outlier(&pdu.event_id, room_id, &signed)
+                self.record_outside(&pdu, &signed, stripped_events(invite_room_state))
                     .await?;
             }
         } else {

@@ -214,6 +214,7 @@ impl RoomService {
                 )
             }
         };
+        let memberships = self.without_stale_changes(&pdu, memberships).await?;
         let appended = self
             .store_with(&pdu, state_change, current_change, &memberships, None)
             .await?;

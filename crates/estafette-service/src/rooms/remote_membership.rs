@@ -273,6 +273,47 @@ impl RoomService {
         Ok(())
     }
 
+    /// The membership changes a received event brings, less those older than what a local
+    /// user received directly from outside the room: an invite (or a knock's answer) can
+    /// reach this server before the room's earlier events do, and those must not undo it.
+    pub(crate) async fn without_stale_changes(
+        &self,
+        incoming: &Pdu,
+        changes: Vec<estafette_storage::MembershipChange>,
+    ) -> ServiceResult<Vec<estafette_storage::MembershipChange>> {
+        let storage = &self.context.storage;
+        let mut kept = Vec::with_capacity(changes.len());
+        for change in changes {
+            let current = storage
+                .memberships
+                .get(&incoming.room_id, &change.user_id)
+                .await?;
+            let outside = match current {
+                Some(current)
+                    if current.event_id != change.event_id
+                        && !storage.events.in_timeline(&current.event_id).await? =>
+                {
+                    self.pdu(&current.event_id).await?
+                }
+                _ => None,
+            };
+            let depth = if change.event_id == incoming.event_id {
+                Some(incoming.depth)
+            } else {
+                self.pdu(&change.event_id).await?.map(|pdu| pdu.depth)
+            };
+            let stale =
+                matches!((outside, depth), (Some(outside), Some(depth)) if outside.depth > depth);
+            if stale {
+                tracing::debug!(user = %change.user_id, event_id = %change.event_id,
+                    "an older membership does not replace one received directly");
+            } else {
+                kept.push(change);
+            }
+        }
+        Ok(kept)
+    }
+
     /// Knocks on a room this server is not in, through the first server that accepts.
     pub(crate) async fn knock_remote(
         &self,
