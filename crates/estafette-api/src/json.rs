@@ -29,6 +29,16 @@ pub(crate) fn typed<T: serde::de::DeserializeOwned>(
         .map_err(|e| ApiError::bad_json(format!("Stored data is malformed: {e}")))
 }
 
+/// A count or limit from a request, as the services take it (saturating).
+pub(crate) fn small(value: ruma::UInt) -> u32 {
+    u32::try_from(u64::from(value)).unwrap_or(u32::MAX)
+}
+
+/// A timestamp the services give in milliseconds, as ruma's responses carry it.
+pub(crate) fn millis(ts: u64) -> ruma::MilliSecondsSinceUnixEpoch {
+    ruma::MilliSecondsSinceUnixEpoch(ruma::UInt::new(ts).unwrap_or_default())
+}
+
 /// A PDU as it goes over federation.
 pub(crate) fn pdu(pdu: &estafette_service::Pdu) -> Result<Box<RawJsonValue>, ApiError> {
     RawJsonValue::from_string(pdu.json_string())

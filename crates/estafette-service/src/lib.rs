@@ -41,13 +41,12 @@ pub use federation::{
     EduService, FederationSender, FederationService, MAX_EDUS_PER_TRANSACTION,
     MAX_PDUS_PER_TRANSACTION, ServerKey, ServerKeysService,
 };
-pub use limits::{MAX_FILTER_BYTES, MAX_PATTERN_BYTES, MAX_SEARCH_TERM_BYTES};
 pub use media::{MediaFile, MediaService, ThumbnailMethod};
 pub use rooms::{
     Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
     EventDraft, HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState,
     MessagesPage, MutualRooms, Pdu, Preset, PublicRoom, PublicRoomsPage, RelationsPage,
-    RoomService, SEARCH_KEYS, SearchContext, SearchHit, SearchRequest, SearchResults, StateMap,
+    RoomService, SearchContext, SearchHit, SearchRequest, SearchResults, StateMap,
 };
 pub use sync::{
     DEFAULT_TIMELINE_LIMIT, EventFilter, FULLY_READ, LocalNotifier, Notifier, PresenceInfo,

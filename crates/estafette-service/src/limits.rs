@@ -5,17 +5,17 @@
 use crate::{ServiceError, ServiceResult};
 
 /// Longest search term (user directory, room directory, message search).
-pub const MAX_SEARCH_TERM_BYTES: usize = 1_000;
+pub(crate) const MAX_SEARCH_TERM_BYTES: usize = 1_000;
 /// Longest glob pattern (push rules, filters' event types).
-pub const MAX_PATTERN_BYTES: usize = 1_000;
+pub(crate) const MAX_PATTERN_BYTES: usize = 1_000;
 /// Largest filter definition, as JSON.
-pub const MAX_FILTER_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_FILTER_BYTES: usize = 64 * 1024;
 /// Largest push rule, as JSON (its patterns and conditions).
-pub const MAX_PUSH_RULE_BYTES: usize = 8 * 1024;
+pub(crate) const MAX_PUSH_RULE_BYTES: usize = 8 * 1024;
 /// Most push rules of one user, the defaults included.
-pub const MAX_PUSH_RULES: usize = 1_000;
+pub(crate) const MAX_PUSH_RULES: usize = 1_000;
 /// Most entries in one list of a filter (event types, senders, rooms).
-pub const MAX_FILTER_ENTRIES: usize = 1_000;
+pub(crate) const MAX_FILTER_ENTRIES: usize = 1_000;
 
 /// Refuses `value` when it is longer than `max` bytes.
 pub(crate) fn bounded<'a>(what: &str, value: &'a str, max: usize) -> ServiceResult<&'a str> {

@@ -3,13 +3,15 @@
 //! checked (signatures, hashes, auth events) and placed before the timeline.
 
 use ruma::api::federation::backfill::get_backfill::v1 as backfill;
-use ruma::{RoomId, UInt};
+use ruma::{OwnedEventId, RoomId, UInt};
 
 use super::RoomService;
 use crate::{Pdu, ServiceResult};
 
 /// The most events asked for at once.
-const BACKFILL_BATCH: u32 = 100;
+pub(crate) const BACKFILL_BATCH: u32 = 100;
+/// How many times one request may fetch older history from other servers.
+pub(crate) const MAX_BACKFILL_ROUNDS: u32 = 5;
 
 impl RoomService {
     /// Fetches up to `limit` events older than the room's oldest known one; returns how many
@@ -20,20 +22,10 @@ impl RoomService {
         limit: u32,
     ) -> ServiceResult<usize> {
         let _guard = self.lock(room_id).await;
-        let Some(earliest) = self.context.storage.events.earliest_event(room_id).await? else {
+        let Some(gap) = self.history_gap(room_id).await? else {
             return Ok(0);
         };
-        let state_group = earliest.state_group;
-        let earliest = Pdu::from_record(earliest)?;
-        let mut missing = Vec::new();
-        for prev in &earliest.prev_events {
-            if !self.context.storage.events.in_timeline(prev).await? {
-                missing.push(prev.clone());
-            }
-        }
-        if missing.is_empty() {
-            return Ok(0);
-        }
+        let (state_group, missing) = (gap.state_group, gap.missing);
         let (_, rules) = self.room_rules(room_id).await?;
         let limit = UInt::from(limit.clamp(1, BACKFILL_BATCH));
         for server in self.servers_in_room(room_id).await? {
@@ -80,6 +72,28 @@ impl RoomService {
         Ok(0)
     }
 
+    /// Where this server's history of a room stops short: its oldest event, when that points
+    /// at events this server never got (a room joined over federation); `None` when the
+    /// history goes back to the room's creation.
+    pub(crate) async fn history_gap(&self, room_id: &RoomId) -> ServiceResult<Option<HistoryGap>> {
+        let Some(earliest) = self.context.storage.events.earliest_event(room_id).await? else {
+            return Ok(None);
+        };
+        let state_group = earliest.state_group;
+        let earliest = Pdu::from_record(earliest)?;
+        let mut missing = Vec::new();
+        for prev in &earliest.prev_events {
+            if !self.context.storage.events.in_timeline(prev).await? {
+                missing.push(prev.clone());
+            }
+        }
+        Ok((!missing.is_empty()).then_some(HistoryGap {
+            earliest: earliest.event_id,
+            state_group,
+            missing,
+        }))
+    }
+
     async fn store_backfilled(&self, pdu: &Pdu, state_group: i64) -> ServiceResult<()> {
         let (json, event_type) = (pdu.json_string(), pdu.kind.to_string());
         let state = estafette_storage::StateChange::Unchanged(state_group);
@@ -92,4 +106,12 @@ impl RoomService {
             .await?;
         self.after_store(pdu, position).await
     }
+}
+
+/// The oldest event this server holds of a room, and the events before it it lacks.
+pub(crate) struct HistoryGap {
+    pub earliest: OwnedEventId,
+    /// The state after the oldest event, which backfilled history is shown with.
+    pub state_group: i64,
+    pub missing: Vec<OwnedEventId>,
 }

@@ -339,20 +339,18 @@ impl RoomService {
             .iter()
             .map(|(pdu, _)| (pdu.json_string(), pdu.kind.to_string()))
             .collect();
-        let mut deltas = Vec::with_capacity(events.len());
-        let mut previous: Option<&StateMap> = None;
-        for (_, state) in events {
-            let delta: Vec<StateEntry> = entries(state)
-                .into_iter()
-                .filter(|(kind, key, id)| {
-                    previous.is_none_or(|before| {
-                        before.get(&(StateEventType::from(kind.as_str()), key.clone())) != Some(id)
-                    })
-                })
-                .collect();
-            deltas.push((delta, entries(state)));
-            previous = Some(state);
-        }
+        // Every first event is a state event: its delta is its own entry.
+        let deltas: Vec<(Vec<StateEntry>, Vec<StateEntry>)> = events
+            .iter()
+            .map(|(pdu, state)| {
+                let own = pdu
+                    .state_key
+                    .iter()
+                    .map(|key| (pdu.kind.to_string(), key.clone(), pdu.event_id.clone()))
+                    .collect();
+                (own, entries(state))
+            })
+            .collect();
         let memberships: Vec<Vec<MembershipChange>> = events
             .iter()
             .map(|(pdu, _)| membership_change(pdu).into_iter().collect())
@@ -384,13 +382,16 @@ impl RoomService {
             .create_with_events(room, &new_events)
             .await?;
         if let RoomCreation::Created(appended) = &outcome {
-            let mut concerned = Vec::new();
             for ((pdu, state), stored) in events.iter().zip(appended) {
                 self.after_store(pdu, stored.stream_ordering).await?;
                 self.evaluate_push(pdu, stored.stream_ordering, state, rules)
                     .await?;
-                concerned.extend(membership_change(pdu).map(|m| m.user_id));
             }
+            let concerned: Vec<_> = memberships
+                .iter()
+                .flatten()
+                .map(|m| m.user_id.clone())
+                .collect();
             if let Some(last) = appended.last() {
                 self.context
                     .notifier

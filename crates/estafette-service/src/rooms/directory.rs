@@ -242,7 +242,11 @@ impl RoomService {
     /// `/publicRooms`: published rooms, most members first, with an offset as the token.
     pub async fn public_rooms(&self, query: DirectoryQuery) -> ServiceResult<PublicRoomsPage> {
         if let Some(search) = &query.search {
-            crate::limits::bounded("The search term", search, crate::MAX_SEARCH_TERM_BYTES)?;
+            crate::limits::bounded(
+                "The search term",
+                search,
+                crate::limits::MAX_SEARCH_TERM_BYTES,
+            )?;
         }
         if let Some(server) = &query.server
             && *server != self.context.server_name

@@ -47,7 +47,7 @@ pub use notifications::PUSH_RULES;
 pub use pdu::{EventDraft, Pdu};
 pub use read::{Direction, EventContext, MessagesPage, MutualRooms};
 pub use relations::RelationsPage;
-pub use search::{SEARCH_KEYS, SearchContext, SearchHit, SearchRequest, SearchResults};
+pub use search::{SearchContext, SearchHit, SearchRequest, SearchResults};
 
 /// A room's state: `(type, state_key) → event ID`.
 pub type StateMap = BTreeMap<(StateEventType, String), OwnedEventId>;

@@ -281,7 +281,7 @@ impl RoomService {
                 let mut rounds = 0;
                 while !more
                     && to.is_none()
-                    && rounds < MAX_BACKFILL_ROUNDS
+                    && rounds < super::backfill::MAX_BACKFILL_ROUNDS
                     && self.backfill_from_remote(room_id, limit).await? > 0
                 {
                     rounds += 1;
@@ -349,9 +349,6 @@ impl RoomService {
         })
     }
 }
-
-/// How many times one page may fetch older history from other servers.
-const MAX_BACKFILL_ROUNDS: u32 = 5;
 
 fn not_member() -> ServiceError {
     ServiceError::Forbidden("You are not a member of this room".into())

@@ -284,6 +284,11 @@ impl RoomService {
         let storage = &self.context.storage;
         let mut kept = Vec::with_capacity(changes.len());
         for change in changes {
+            // Only local users hold memberships recorded from outside the room.
+            if change.user_id.server_name() != self.context.server_name {
+                kept.push(change);
+                continue;
+            }
             let current = storage
                 .memberships
                 .get(&incoming.room_id, &change.user_id)

@@ -14,7 +14,7 @@ use crate::limits::{MAX_SEARCH_TERM_BYTES, bounded};
 use crate::{EventFilter, Pdu, Requester, ServiceError, ServiceResult};
 
 /// The keys a search may look in, as the spec names them.
-pub const SEARCH_KEYS: [&str; 3] = ["content.body", "content.name", "content.topic"];
+const SEARCH_KEYS: [&str; 3] = ["content.body", "content.name", "content.topic"];
 /// Results of one page when the filter does not say, and at most.
 const DEFAULT_LIMIT: u32 = 10;
 const MAX_LIMIT: u32 = 100;

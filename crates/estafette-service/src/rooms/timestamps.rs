@@ -8,11 +8,10 @@ use ruma::api::federation::event::get_event_by_timestamp::v1 as timestamp_to_eve
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedEventId, RoomId, ServerName, UInt};
 
 use super::RoomService;
-use crate::{Pdu, Requester, ServiceError, ServiceResult};
+use crate::{Requester, ServiceError, ServiceResult};
 
 /// Backfill rounds spent bringing a remote answer's history here.
-const MAX_BACKFILL_ROUNDS: u32 = 10;
-const BACKFILL_BATCH: u32 = 100;
+const JUMP_BACKFILL_ROUNDS: u32 = 10;
 
 impl RoomService {
     /// The event closest to `ts` at or after it (`forward`) or at or before it, that the
@@ -99,19 +98,10 @@ impl RoomService {
         room_id: &RoomId,
         found: Option<&(OwnedEventId, u64)>,
     ) -> ServiceResult<bool> {
-        let Some(earliest) = self.context.storage.events.earliest_event(room_id).await? else {
-            return Ok(false);
-        };
-        if found.is_some_and(|(id, _)| *id != earliest.event_id) {
-            return Ok(false);
-        }
-        let earliest = Pdu::from_record(earliest)?;
-        for prev in &earliest.prev_events {
-            if !self.context.storage.events.in_timeline(prev).await? {
-                return Ok(true);
-            }
-        }
-        Ok(false)
+        Ok(self
+            .history_gap(room_id)
+            .await?
+            .is_some_and(|gap| found.is_none_or(|(id, _)| *id == gap.earliest)))
     }
 
     async fn ask_for_time(
@@ -143,9 +133,12 @@ impl RoomService {
         room_id: &RoomId,
         event_id: &OwnedEventId,
     ) -> ServiceResult<()> {
-        for _ in 0..MAX_BACKFILL_ROUNDS {
+        for _ in 0..JUMP_BACKFILL_ROUNDS {
             if self.context.storage.events.in_timeline(event_id).await?
-                || self.backfill_from_remote(room_id, BACKFILL_BATCH).await? == 0
+                || self
+                    .backfill_from_remote(room_id, super::backfill::BACKFILL_BATCH)
+                    .await?
+                    == 0
             {
                 break;
             }

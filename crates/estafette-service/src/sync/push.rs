@@ -250,11 +250,10 @@ fn not_found(rule_id: &str) -> ServiceError {
     ServiceError::NotFound(format!("Push rule {rule_id} not found"))
 }
 
-/// The `m.push_rules` account data content of a user, as `/sync` delivers it: the defaults
-/// when the user changed nothing, every kind present.
-pub(crate) async fn rules_content(context: &Context, user_id: &UserId) -> ServiceResult<String> {
-    let ruleset = load_ruleset(context, user_id).await?;
-    Ok(json!({"global": spec_shape(&ruleset)}).to_string())
+/// The `m.push_rules` account data content of a user as `/sync` delivers it, from what is
+/// stored: the defaults when the user changed nothing, every kind present.
+pub(crate) fn rules_content(stored: Option<&str>, user_id: &UserId) -> String {
+    json!({"global": spec_shape(&parse_ruleset(stored, user_id))}).to_string()
 }
 
 /// A user's push rules: the stored ruleset, or the spec's defaults.
@@ -264,9 +263,14 @@ pub(crate) async fn load_ruleset(context: &Context, user_id: &UserId) -> Service
         .account_data
         .get(user_id, None, PUSH_RULES)
         .await?;
-    let parsed = stored.and_then(|json| {
-        let value: JsonValue = serde_json::from_str(&json).ok()?;
-        serde_json::from_value::<Ruleset>(value.get("global")?.clone()).ok()
-    });
-    Ok(parsed.unwrap_or_else(|| Ruleset::server_default(user_id)))
+    Ok(parse_ruleset(stored.as_deref(), user_id))
+}
+
+fn parse_ruleset(stored: Option<&str>, user_id: &UserId) -> Ruleset {
+    stored
+        .and_then(|json| {
+            let value: JsonValue = serde_json::from_str(json).ok()?;
+            serde_json::from_value::<Ruleset>(value.get("global")?.clone()).ok()
+        })
+        .unwrap_or_else(|| Ruleset::server_default(user_id))
 }

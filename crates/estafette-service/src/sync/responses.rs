@@ -225,10 +225,13 @@ impl SyncService {
         }
         // Clients read the push rules from the first sync, changed or not.
         let push_rules = crate::rooms::PUSH_RULES;
-        if since.is_none() || result.account_data.iter().any(|(t, _)| t == push_rules) {
-            result.account_data.retain(|(t, _)| t != push_rules);
-            let content =
-                crate::sync::push::rules_content(&self.context, &requester.user_id).await?;
+        let stored = result
+            .account_data
+            .iter()
+            .position(|(t, _)| t == push_rules)
+            .map(|i| result.account_data.remove(i).1);
+        if since.is_none() || stored.is_some() {
+            let content = crate::sync::push::rules_content(stored.as_deref(), &requester.user_id);
             result.account_data.push((push_rules.to_owned(), content));
         }
         for membership in storage.memberships.of_user(&requester.user_id).await? {

@@ -16,7 +16,7 @@ async fn search_users(
     request: Ruma<search_users::v3::Request>,
 ) -> ApiResult<search_users::v3::Response> {
     let body = &request.body;
-    let limit = u32::try_from(u64::from(body.limit)).unwrap_or(u32::MAX);
+    let limit = crate::json::small(body.limit);
     let (users, limited) = state
         .services
         .profiles

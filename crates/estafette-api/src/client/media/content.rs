@@ -12,6 +12,7 @@ use ruma::media::Method;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::json::small;
 use crate::router::Routes;
 
 pub(crate) fn routes(router: Routes) -> Routes {
@@ -119,11 +120,6 @@ async fn get_content_as_filename(
     )))
 }
 
-/// A requested thumbnail side, as the service takes it.
-pub(crate) fn side(value: ruma::UInt) -> u32 {
-    u32::try_from(u64::from(value)).unwrap_or(u32::MAX)
-}
-
 /// The thumbnail method asked for (crop unless told to scale).
 pub(crate) fn method(method: Option<&Method>) -> ThumbnailMethod {
     match method {
@@ -145,8 +141,8 @@ async fn get_content_thumbnail(
         .thumbnail(
             &body.server_name,
             &body.media_id,
-            side(body.width),
-            side(body.height),
+            small(body.width),
+            small(body.height),
             method(body.method.as_ref()),
             false,
         )

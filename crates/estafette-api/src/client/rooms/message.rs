@@ -50,7 +50,7 @@ async fn get_message_events(
         ruma::api::Direction::Backward => Direction::Backward,
         _ => Direction::Forward,
     };
-    let limit = u32::try_from(u64::from(body.limit)).unwrap_or(u32::MAX);
+    let limit = crate::json::small(body.limit);
     let page = state
         .services
         .rooms

@@ -28,9 +28,7 @@ pub(crate) fn routes(router: Routes) -> Routes {
 }
 
 fn limit(limit: Option<UInt>) -> u32 {
-    limit.map_or(DEFAULT_LIMIT, |l| {
-        u32::try_from(u64::from(l)).unwrap_or(u32::MAX)
-    })
+    limit.map_or(DEFAULT_LIMIT, crate::json::small)
 }
 
 /// `PUT /_matrix/client/v3/rooms/{roomId}/redact/{eventId}/{txnId}`

@@ -195,7 +195,7 @@ async fn get_context(
     request: Ruma<get_context::v3::Request>,
 ) -> ApiResult<get_context::v3::Response> {
     let body = &request.body;
-    let limit = u32::try_from(u64::from(body.limit)).unwrap_or(u32::MAX);
+    let limit = crate::json::small(body.limit);
     let context = state
         .services
         .rooms
@@ -230,6 +230,6 @@ async fn get_event_by_timestamp(
         .await?;
     Ok(RumaResponse(get_event_by_timestamp::v1::Response::new(
         event_id,
-        ruma::MilliSecondsSinceUnixEpoch(ruma::UInt::new(ts).unwrap_or_default()),
+        crate::json::millis(ts),
     )))
 }

@@ -14,6 +14,7 @@ use serde_json::{Value as JsonValue, json};
 use crate::client::event_filters::event_filter;
 use crate::client::pdu_format::{client_event, client_events};
 use crate::extract::Ruma;
+use crate::json::small;
 use crate::router::Routes;
 use crate::{ApiError, AppState};
 
@@ -45,13 +46,11 @@ async fn search(
         filter: event_filter(filter),
         rooms: filter.rooms.clone(),
         not_rooms: filter.not_rooms.clone(),
-        limit: filter
-            .limit
-            .map(|l| u32::try_from(u64::from(l)).unwrap_or(u32::MAX)),
+        limit: filter.limit.map(small),
         recent_first: matches!(criteria.order_by, Some(OrderBy::Recent)),
         context: Some((
-            clamp(context.before_limit),
-            clamp(context.after_limit),
+            context_limit(context.before_limit),
+            context_limit(context.after_limit),
             context.include_profile,
         )),
         include_state: criteria.include_state.unwrap_or(false),
@@ -81,8 +80,9 @@ async fn search(
     ))
 }
 
-fn clamp(limit: ruma::UInt) -> u32 {
-    u32::try_from(u64::from(limit)).unwrap_or(u32::MAX).min(100)
+/// Context events on each side of a result, at most.
+fn context_limit(limit: ruma::UInt) -> u32 {
+    small(limit).min(100)
 }
 
 fn room_events(results: SearchResults, keys: &[GroupingKey]) -> Result<ResultRoomEvents, ApiError> {

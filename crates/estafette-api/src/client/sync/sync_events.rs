@@ -91,7 +91,7 @@ async fn sync_events(
     let timeline_limit = filter
         .as_ref()
         .and_then(|f: &FilterDefinition| f.room.timeline.limit)
-        .map(|limit| u32::try_from(u64::from(limit)).unwrap_or(u32::MAX))
+        .map(crate::json::small)
         .unwrap_or(DEFAULT_TIMELINE_LIMIT);
     let sync = SyncRequest {
         since: body.since.clone(),

@@ -8,8 +8,9 @@ use ruma::api::federation::authenticated_media::{
 };
 
 use crate::AppState;
-use crate::client::media::content::{disposition, method, side};
+use crate::client::media::content::{disposition, method};
 use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::json::small;
 use crate::router::Routes;
 
 pub(super) fn routes(router: Routes) -> Routes {
@@ -56,8 +57,8 @@ async fn get_content_thumbnail(
         .thumbnail(
             &server,
             &body.media_id,
-            side(body.width),
-            side(body.height),
+            small(body.width),
+            small(body.height),
             method(body.method.as_ref()),
             true,
         )

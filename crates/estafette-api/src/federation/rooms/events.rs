@@ -2,16 +2,16 @@
 //! `/get_missing_events`, `/backfill` and `/timestamp_to_event`.
 
 use axum::extract::State;
+use ruma::MilliSecondsSinceUnixEpoch;
 use ruma::api::federation::authorization::get_event_authorization;
 use ruma::api::federation::backfill::get_backfill;
 use ruma::api::federation::event::{
     get_event, get_event_by_timestamp, get_missing_events, get_room_state, get_room_state_ids,
 };
-use ruma::{MilliSecondsSinceUnixEpoch, UInt};
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
-use crate::json::{pdu, pdus};
+use crate::json::{millis, pdu, pdus};
 use crate::router::Routes;
 
 pub(super) fn routes(router: Routes) -> Routes {
@@ -44,12 +44,12 @@ async fn get_event_by_timestamp(
         .await?;
     Ok(RumaResponse(get_event_by_timestamp::v1::Response::new(
         event_id,
-        MilliSecondsSinceUnixEpoch(UInt::new(ts).unwrap_or_default()),
+        millis(ts),
     )))
 }
 
 fn now(state: &AppState) -> MilliSecondsSinceUnixEpoch {
-    MilliSecondsSinceUnixEpoch(UInt::new(state.services.context.now()).unwrap_or_default())
+    millis(state.services.context.now())
 }
 
 /// `GET /_matrix/federation/v1/event/{eventId}`
