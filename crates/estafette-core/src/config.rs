@@ -67,12 +67,16 @@ pub struct SupportContact {
 pub struct MediaConfig {
     /// The largest file a user may upload.
     pub max_upload_bytes: usize,
+    /// Where media files live; every process of one server must see the same directory.
+    /// Absent: `media/` in the data directory.
+    pub path: Option<PathBuf>,
 }
 
 impl Default for MediaConfig {
     fn default() -> Self {
         Self {
             max_upload_bytes: 50 * 1024 * 1024,
+            path: None,
         }
     }
 }
@@ -171,6 +175,8 @@ pub struct LimitsConfig {
 pub struct DatabaseConfig {
     /// Upper bound on open database connections.
     pub max_connections: u32,
+    /// A `postgres://user:password@host:port/database` URL. Absent: SQLite in the data directory.
+    pub url: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -241,7 +247,10 @@ impl Default for LimitsConfig {
 
 impl Default for DatabaseConfig {
     fn default() -> Self {
-        Self { max_connections: 8 }
+        Self {
+            max_connections: 8,
+            url: None,
+        }
     }
 }
 
@@ -294,6 +303,11 @@ impl Config {
         }
         if self.data_dir.as_os_str().is_empty() {
             return Err(invalid("data_dir", "must not be empty"));
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid("database.url", "must be a postgres:// URL"));
         }
         if self.database.max_connections == 0 {
             return Err(invalid("database.max_connections", "must be at least 1"));
@@ -424,8 +438,16 @@ impl Config {
         }
     }
 
+    /// The SQLite file, when no `database.url` names PostgreSQL.
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("estafette.db")
+    }
+
+    pub fn media_path(&self) -> PathBuf {
+        self.media
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("media"))
     }
 }
 

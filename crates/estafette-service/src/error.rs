@@ -66,7 +66,7 @@ pub enum ServiceError {
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]
-    Storage(#[from] StorageError),
+    Storage(StorageError),
 }
 
 pub type ServiceResult<T> = Result<T, ServiceError>;
@@ -80,6 +80,15 @@ impl ServiceError {
                 Self::NotFound(format!("{what} is not available ({reason})"))
             }
             other => other,
+        }
+    }
+}
+
+impl From<StorageError> for ServiceError {
+    fn from(err: StorageError) -> Self {
+        match err {
+            StorageError::Unrepresentable => Self::InvalidParam(err.to_string()),
+            err => Self::Storage(err),
         }
     }
 }

@@ -195,7 +195,7 @@ pub(crate) mod testing {
     /// A homeserver's services on a fresh database, a manual clock and a seeded generator.
     pub(crate) async fn services() -> (tempfile::TempDir, Services, Arc<ManualClock>) {
         let dir = tempfile::tempdir().expect("temporary directory");
-        let storage = estafette_storage::sqlite::open(&dir.path().join("test.db"), 4)
+        let storage = estafette_storage::sql::testing::open_test_storage(dir.path())
             .await
             .expect("database");
         let mut config = Config::default();

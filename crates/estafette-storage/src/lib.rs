@@ -3,17 +3,22 @@
 
 pub mod files;
 pub mod repositories;
-pub mod sqlite;
+pub mod sql;
 
 use std::sync::Arc;
 
 pub use repositories::*;
+pub use sql::{DatabaseTarget, Dialect, open};
 
 /// What can go wrong below the repository traits.
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
+    /// Text the database cannot hold: PostgreSQL refuses NUL characters, which SQLite keeps.
+    /// The request carried it, so it is the request's fault, on either backend alike.
+    #[error("text contains a character that cannot be stored (NUL)")]
+    Unrepresentable,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
     #[error("database migration {version} failed: {reason}")]
@@ -21,6 +26,18 @@ pub enum StorageError {
 }
 
 pub type StorageResult<T> = Result<T, StorageError>;
+
+impl From<sqlx::Error> for StorageError {
+    fn from(err: sqlx::Error) -> Self {
+        // 22021: character_not_in_repertoire (a NUL byte in a text value).
+        let code = err.as_database_error().and_then(|db| db.code());
+        if code.as_deref() == Some("22021") {
+            Self::Unrepresentable
+        } else {
+            Self::Database(err)
+        }
+    }
+}
 
 /// Every repository of one backend, shared by the services.
 #[derive(Clone)]

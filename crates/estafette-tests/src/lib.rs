@@ -90,6 +90,14 @@ impl TestServerBuilder {
         let mut config = Config::default();
         config.server_name = format!("localhost:{port}");
         config.data_dir = data_dir.path().to_owned();
+        // On PostgreSQL when the test command provides one: the same suite runs on both.
+        if let estafette::storage::DatabaseTarget::Postgres(url) =
+            estafette::storage::sql::testing::test_database(data_dir.path())
+                .await
+                .expect("a test database")
+        {
+            config.database.url = Some(url);
+        }
         config.registration.open = true;
         config.rate_limit.enabled = false;
         for change in self.configure {

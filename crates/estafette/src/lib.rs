@@ -7,6 +7,7 @@ use std::sync::Arc;
 use estafette_api::AppState;
 use estafette_core::{Clock, Config, OsRandom, Random, SystemClock};
 use estafette_service::{Context, LocalNotifier, ServerKey, ServiceError, Services};
+use estafette_storage::DatabaseTarget;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -16,6 +17,7 @@ mod federation_listener;
 pub use estafette_api as api;
 pub use estafette_core as core;
 pub use estafette_service as service;
+pub use estafette_storage as storage;
 
 /// Why a server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -63,9 +65,16 @@ pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services,
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    let storage =
-        estafette_storage::sqlite::open(&config.database_path(), config.database.max_connections)
-            .await?;
+    let target = match &config.database.url {
+        Some(url) => DatabaseTarget::from_url(url)?,
+        None => DatabaseTarget::Sqlite(config.database_path()),
+    };
+    let storage = estafette_storage::open(
+        &target,
+        config.database.max_connections,
+        &config.media_path(),
+    )
+    .await?;
     let server_name = config.parsed_server_name()?;
     let server_key =
         ServerKey::load_or_generate(&config.data_dir.join("signing.key"), &*runtime.random)?;

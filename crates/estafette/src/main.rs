@@ -70,9 +70,17 @@ struct CommonArgs {
     /// The server name at the end of user IDs.
     #[arg(long, value_name = "NAME")]
     server_name: Option<String>,
-    /// Where the database lives.
+    /// Where the SQLite database, the signing key and (by default) media files live.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// A PostgreSQL database (postgres://user:password@host:port/database) instead of SQLite.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "ESTAFETTE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
 }
 
 impl CommonArgs {
@@ -86,6 +94,9 @@ impl CommonArgs {
         }
         if let Some(dir) = &self.data_dir {
             config.data_dir = dir.clone();
+        }
+        if let Some(url) = &self.database_url {
+            config.database.url = Some(url.clone());
         }
         Ok(config)
     }

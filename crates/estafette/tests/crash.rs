@@ -5,11 +5,11 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ServerProcess, post_to};
+use common::{ServerProcess, database_args, inspect, post_to, test_database};
+use estafette::storage::DatabaseTarget;
 use serde_json::json;
 use sqlx::Row;
 
@@ -26,32 +26,28 @@ const ROOM_BASICS: &[&str] = &[
 ];
 
 /// Each room of the database and the event types it holds.
-async fn rooms_in(data_dir: &Path) -> Vec<(String, BTreeSet<String>, bool)> {
-    let url = format!(
-        "sqlite://{}?mode=ro",
-        data_dir.join("estafette.db").display()
-    );
-    let pool = sqlx::SqlitePool::connect(&url).await.expect("the database");
-    let rows = sqlx::query(
-        "SELECT r.room_id, r.current_state_group IS NOT NULL AS has_state,
-                (SELECT group_concat(DISTINCT e.event_type) FROM events e
-                 WHERE e.room_id = r.room_id) AS types
-         FROM rooms r",
-    )
-    .fetch_all(&pool)
-    .await
-    .expect("the rooms");
+async fn rooms_in(target: &DatabaseTarget) -> Vec<(String, BTreeSet<String>, bool)> {
+    let pool = inspect(target).await;
+    let rooms = sqlx::query("SELECT room_id, current_state_group FROM rooms")
+        .fetch_all(&pool)
+        .await
+        .expect("the rooms");
+    let types = sqlx::query("SELECT DISTINCT room_id, event_type FROM events")
+        .fetch_all(&pool)
+        .await
+        .expect("the event types");
     pool.close().await;
-    rows.iter()
+    rooms
+        .iter()
         .map(|row| {
-            let types: Option<String> = row.get("types");
+            let room_id: String = row.get("room_id");
+            let state: Option<i64> = row.get("current_state_group");
             let types = types
-                .unwrap_or_default()
-                .split(',')
-                .filter(|t| !t.is_empty())
-                .map(ToOwned::to_owned)
+                .iter()
+                .filter(|t| t.get::<String, _>("room_id") == room_id)
+                .map(|t| t.get::<String, _>("event_type"))
                 .collect();
-            (row.get("room_id"), types, row.get("has_state"))
+            (room_id, types, state.is_some())
         })
         .collect()
 }
@@ -59,8 +55,10 @@ async fn rooms_in(data_dir: &Path) -> Vec<(String, BTreeSet<String>, bool)> {
 #[tokio::test]
 async fn a_crash_during_room_creation_leaves_every_room_whole() {
     let dir = tempfile::tempdir().unwrap();
-    let data_dir = dir.path().join("estafette-data");
-    let args = ["--open-registration", "--no-rate-limit"];
+    let target = test_database(dir.path()).await;
+    let database = database_args(&target);
+    let mut args = vec!["--open-registration", "--no-rate-limit"];
+    args.extend(database.iter().map(String::as_str));
     let server = ServerProcess::start(dir.path(), &args).await;
     let registered = server.register("alice").await;
     let token = registered["access_token"].as_str().unwrap().to_owned();
@@ -107,7 +105,7 @@ async fn a_crash_during_room_creation_leaves_every_room_whole() {
         acknowledged.len() > 10,
         "too few rooms were created to test anything"
     );
-    let rooms = rooms_in(&data_dir).await;
+    let rooms = rooms_in(&target).await;
     let stored: BTreeSet<&String> = rooms.iter().map(|(id, _, _)| id).collect();
     for room_id in &acknowledged {
         assert!(

@@ -19,6 +19,44 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Where a test server keeps its data: a fresh PostgreSQL database when the test command
+/// provides a server (`ESTAFETTE_TEST_POSTGRES`), else SQLite under `dir`'s data directory.
+pub async fn test_database(dir: &Path) -> estafette::storage::DatabaseTarget {
+    match estafette::storage::sql::testing::test_database(dir)
+        .await
+        .expect("a test database")
+    {
+        estafette::storage::DatabaseTarget::Sqlite(_) => {
+            estafette::storage::DatabaseTarget::Sqlite(
+                dir.join("estafette-data").join("estafette.db"),
+            )
+        }
+        postgres => postgres,
+    }
+}
+
+/// The flags that point `estafette serve` at `target`.
+pub fn database_args(target: &estafette::storage::DatabaseTarget) -> Vec<String> {
+    match target {
+        estafette::storage::DatabaseTarget::Postgres(url) => {
+            vec!["--database-url".to_owned(), url.clone()]
+        }
+        estafette::storage::DatabaseTarget::Sqlite(_) => Vec::new(),
+    }
+}
+
+/// A read-only look into a server's database, on either backend.
+pub async fn inspect(target: &estafette::storage::DatabaseTarget) -> sqlx::AnyPool {
+    sqlx::any::install_default_drivers();
+    let url = match target {
+        estafette::storage::DatabaseTarget::Postgres(url) => url.clone(),
+        estafette::storage::DatabaseTarget::Sqlite(path) => {
+            format!("sqlite://{}?mode=ro", path.display())
+        }
+    };
+    sqlx::AnyPool::connect(&url).await.expect("the database")
+}
+
 /// A server process, killed if a test fails before stopping it.
 pub struct ServerProcess {
     child: Option<Child>,
@@ -27,10 +65,15 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(dir: &Path, args: &[&str]) -> Self {
+        Self::start_with_env(dir, args, &[]).await
+    }
+
+    pub async fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
         let port = free_port();
         let listen = format!("127.0.0.1:{port}");
         let child = Command::new(BINARY)
             .current_dir(dir)
+            .envs(env.iter().copied())
             .arg("serve")
             .args(["--listen", &listen])
             .args(args)

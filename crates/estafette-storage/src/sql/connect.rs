@@ -1,0 +1,98 @@
+//! Opening a database: which backend, its connection settings, its migrations.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::ConnectOptions;
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::sqlite::SqliteConnectOptions;
+
+use super::{Db, Dialect, migrations, storage};
+use crate::{Storage, StorageError, StorageResult};
+
+/// Where a server keeps its data.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseTarget {
+    /// The embedded default: one SQLite file; media next to it unless configured elsewhere.
+    Sqlite(PathBuf),
+    /// A `postgres://` URL, shared by every process of the server.
+    Postgres(String),
+}
+
+impl DatabaseTarget {
+    /// `postgres://` or `postgresql://` URLs name PostgreSQL; nothing else is accepted as a URL.
+    pub fn from_url(url: &str) -> StorageResult<Self> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(Self::Postgres(url.to_owned()))
+        } else {
+            Err(StorageError::Corrupt(format!(
+                "unsupported database URL (expected postgres://…): {}",
+                redacted(url)
+            )))
+        }
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        match self {
+            Self::Sqlite(_) => Dialect::Sqlite,
+            Self::Postgres(_) => Dialect::Postgres,
+        }
+    }
+}
+
+/// A URL for logs and errors: the password replaced.
+pub fn redacted(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.split('@').next_back().unwrap_or(url).to_owned(),
+    }
+}
+
+/// Opens (creating a SQLite file if needed) and migrates the database; media files go under
+/// `media_root`.
+pub async fn open(
+    target: &DatabaseTarget,
+    max_connections: u32,
+    media_root: &Path,
+) -> StorageResult<Storage> {
+    sqlx::any::install_default_drivers();
+    let pool = match target {
+        DatabaseTarget::Sqlite(path) => {
+            let url = SqliteConnectOptions::new()
+                .filename(path)
+                .create_if_missing(true)
+                .to_url_lossy();
+            AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .after_connect(|conn, _| {
+                    Box::pin(async move {
+                        sqlx::raw_sql(
+                            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+                             PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                        )
+                        .execute(conn)
+                        .await
+                        .map(|_| ())
+                    })
+                })
+                .connect_with(AnyConnectOptions::from_url(&url)?)
+                .await?
+        }
+        DatabaseTarget::Postgres(url) => {
+            let options = AnyConnectOptions::from_url(&url.parse().map_err(|err| {
+                StorageError::Corrupt(format!("database URL {}: {err}", redacted(url)))
+            })?)?;
+            AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(options)
+                .await?
+        }
+    };
+    let dialect = target.dialect();
+    migrations::run(&pool, dialect).await?;
+    Ok(storage(Db { pool, dialect }, media_root.to_path_buf()))
+}

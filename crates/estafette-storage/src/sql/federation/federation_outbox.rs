@@ -1,0 +1,162 @@
+use async_trait::async_trait;
+use ruma::{OwnedServerName, ServerName};
+use sqlx::Row;
+
+use crate::sql::{Db, corrupt, from_db, to_db};
+use crate::{FederationOutboxRepository, OutboxItem, StorageResult};
+
+#[async_trait]
+impl FederationOutboxRepository for Db {
+    async fn enqueue(
+        &self,
+        destinations: &[OwnedServerName],
+        kind: &str,
+        payload: &str,
+    ) -> StorageResult<()> {
+        let mut tx = self.write_transaction().await?;
+        for destination in destinations {
+            sqlx::query(
+                "INSERT INTO federation_outbox (destination, kind, payload) VALUES ($1, $2, $3)",
+            )
+            .bind(destination.as_str())
+            .bind(kind)
+            .bind(payload)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn pending(
+        &self,
+        destination: &ServerName,
+        max_pdus: u32,
+        max_edus: u32,
+    ) -> StorageResult<Vec<OutboxItem>> {
+        let rows = sqlx::query(
+            "SELECT id, kind, payload FROM (
+               SELECT id, kind, payload FROM federation_outbox
+                 WHERE destination = $1 AND kind = 'pdu' ORDER BY id LIMIT $2) AS pdus
+             UNION ALL
+             SELECT id, kind, payload FROM (
+               SELECT id, kind, payload FROM federation_outbox
+                 WHERE destination = $1 AND kind = 'edu' ORDER BY id LIMIT $3) AS edus
+             ORDER BY id",
+        )
+        .bind(destination.as_str())
+        .bind(i64::from(max_pdus))
+        .bind(i64::from(max_edus))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(OutboxItem {
+                    id: row.try_get("id")?,
+                    kind: row.try_get("kind")?,
+                    payload: row.try_get("payload")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn delivered(&self, destination: &ServerName, ids: &[i64]) -> StorageResult<()> {
+        let mut tx = self.write_transaction().await?;
+        for id in ids {
+            sqlx::query("DELETE FROM federation_outbox WHERE destination = $1 AND id = $2")
+                .bind(destination.as_str())
+                .bind(id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn destinations(&self) -> StorageResult<Vec<OwnedServerName>> {
+        let names: Vec<String> =
+            sqlx::query_scalar("SELECT DISTINCT destination FROM federation_outbox")
+                .fetch_all(&self.pool)
+                .await?;
+        names
+            .into_iter()
+            .map(|name| {
+                OwnedServerName::try_from(name).map_err(|e| corrupt("federation_outbox", e))
+            })
+            .collect()
+    }
+
+    async fn record_failure(&self, destination: &ServerName, retry_at: u64) -> StorageResult<u32> {
+        let failures: i64 = sqlx::query_scalar(
+            "INSERT INTO federation_backoff (destination, failures, retry_at) VALUES ($1, 1, $2)
+             ON CONFLICT (destination) DO UPDATE SET failures = federation_backoff.failures + 1, retry_at = excluded.retry_at
+             RETURNING failures",
+        )
+        .bind(destination.as_str())
+        .bind(to_db(retry_at))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(u32::try_from(failures).unwrap_or(u32::MAX))
+    }
+
+    async fn record_success(&self, destination: &ServerName) -> StorageResult<()> {
+        sqlx::query("DELETE FROM federation_backoff WHERE destination = $1")
+            .bind(destination.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn retry_at(&self, destination: &ServerName) -> StorageResult<Option<u64>> {
+        let retry_at: Option<i64> =
+            sqlx::query_scalar("SELECT retry_at FROM federation_backoff WHERE destination = $1")
+                .bind(destination.as_str())
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(retry_at.map(from_db))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{OwnedServerName, server_name};
+
+    use crate::sql::testing::open_temporary;
+
+    #[tokio::test]
+    async fn each_destination_gets_its_items_in_order_until_delivered() {
+        let (_dir, storage) = open_temporary().await;
+        let outbox = &storage.federation_outbox;
+        let a: OwnedServerName = server_name!("a.example").to_owned();
+        let b: OwnedServerName = server_name!("b.example").to_owned();
+        outbox
+            .enqueue(&[a.clone(), b.clone()], "pdu", "1")
+            .await
+            .unwrap();
+        outbox
+            .enqueue(std::slice::from_ref(&a), "edu", "2")
+            .await
+            .unwrap();
+        outbox
+            .enqueue(std::slice::from_ref(&a), "pdu", "3")
+            .await
+            .unwrap();
+        let items = outbox.pending(&a, 1, 10).await.unwrap();
+        let payloads: Vec<&str> = items.iter().map(|i| i.payload.as_str()).collect();
+        assert_eq!(payloads, ["1", "2"], "one PDU at most, EDUs too, in order");
+        outbox
+            .delivered(&a, &items.iter().map(|i| i.id).collect::<Vec<_>>())
+            .await
+            .unwrap();
+        let rest = outbox.pending(&a, 50, 100).await.unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!(rest[0].payload, "3");
+        assert_eq!(outbox.pending(&b, 50, 100).await.unwrap().len(), 1);
+
+        assert_eq!(outbox.record_failure(&a, 10).await.unwrap(), 1);
+        assert_eq!(outbox.record_failure(&a, 20).await.unwrap(), 2);
+        assert_eq!(outbox.retry_at(&a).await.unwrap(), Some(20));
+        outbox.record_success(&a).await.unwrap();
+        assert_eq!(outbox.retry_at(&a).await.unwrap(), None);
+    }
+}

@@ -1,0 +1,124 @@
+//! Versioned schema migrations, embedded in the binary and applied in order, each in its own
+//! transaction, recording the version reached.
+
+use sqlx::AnyPool;
+
+use super::Dialect;
+
+use crate::{StorageError, StorageResult};
+
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/sqlite/0001_accounts.sql")),
+    (2, include_str!("../../migrations/sqlite/0002_rooms.sql")),
+    (3, include_str!("../../migrations/sqlite/0003_push.sql")),
+    (4, include_str!("../../migrations/sqlite/0004_e2e.sql")),
+    (
+        5,
+        include_str!("../../migrations/sqlite/0005_federation.sql"),
+    ),
+    (6, include_str!("../../migrations/sqlite/0006_openid.sql")),
+    (
+        7,
+        include_str!("../../migrations/sqlite/0007_federation_events.sql"),
+    ),
+    (
+        8,
+        include_str!("../../migrations/sqlite/0008_key_documents.sql"),
+    ),
+    (
+        9,
+        include_str!("../../migrations/sqlite/0009_device_list_tracking.sql"),
+    ),
+    (10, include_str!("../../migrations/sqlite/0010_media.sql")),
+    (
+        11,
+        include_str!("../../migrations/sqlite/0011_transaction_scopes.sql"),
+    ),
+    (12, include_str!("../../migrations/sqlite/0012_search.sql")),
+    (
+        13,
+        include_str!("../../migrations/sqlite/0013_event_times.sql"),
+    ),
+    (
+        14,
+        include_str!("../../migrations/sqlite/0014_stream_position.sql"),
+    ),
+];
+
+/// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
+const POSTGRES_MIGRATIONS: &[(i64, &str)] =
+    &[(1, include_str!("../../migrations/postgres/0001_schema.sql"))];
+
+pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> StorageResult<()> {
+    let migrations = match dialect {
+        Dialect::Sqlite => SQLITE_MIGRATIONS,
+        Dialect::Postgres => POSTGRES_MIGRATIONS,
+    };
+    let mut conn = pool.acquire().await?;
+    // Processes starting together on one PostgreSQL migrate one after the other.
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_lock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    let result = apply(&mut conn, migrations).await;
+    if dialect == Dialect::Postgres {
+        sqlx::query("SELECT pg_advisory_unlock($1)")
+            .bind(MIGRATION_LOCK)
+            .execute(&mut *conn)
+            .await?;
+    }
+    result
+}
+
+/// The advisory lock key held while migrating ("migrate" in ASCII).
+const MIGRATION_LOCK: i64 = 0x006d_6967_7261_7465;
+
+async fn apply(
+    conn: &mut sqlx::AnyConnection,
+    migrations: &[(i64, &'static str)],
+) -> StorageResult<()> {
+    sqlx::query(
+        "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY NOT NULL)",
+    )
+    .execute(&mut *conn)
+    .await?;
+    let current: Option<i64> = sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+        .fetch_one(&mut *conn)
+        .await?;
+    let current = current.unwrap_or(0);
+    for (version, sql) in migrations.iter().filter(|(v, _)| *v > current) {
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+        sqlx::raw_sql(*sql)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| StorageError::Migration {
+                version: *version,
+                reason: err.to_string(),
+            })?;
+        sqlx::query("INSERT INTO schema_migrations (version) VALUES ($1)")
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        tracing::info!(version, "applied database migration");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::sql::testing::test_database;
+
+    #[tokio::test]
+    async fn reopening_a_migrated_database_applies_nothing_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = test_database(dir.path()).await.unwrap();
+        let media = dir.path().join("media");
+        drop(crate::open(&target, 1, &media).await.unwrap());
+        crate::open(&target, 1, &media)
+            .await
+            .expect("second open must succeed");
+    }
+}

@@ -1,0 +1,182 @@
+//! The SQL backends: embedded SQLite (one file in WAL mode) and PostgreSQL, behind one
+//! implementation of every repository.
+
+mod accounts;
+mod connect;
+mod e2ee;
+mod federation;
+mod media;
+mod migrations;
+mod rooms;
+mod sync;
+pub mod testing;
+
+use std::sync::Arc;
+
+use sqlx::AnyPool;
+
+pub use connect::{DatabaseTarget, open, redacted};
+
+use crate::{Storage, StorageError};
+
+/// A write transaction, on either backend.
+type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+/// Which SQL the connected database speaks, where the two backends differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
+    let db = Arc::new(db);
+    Storage {
+        users: db.clone(),
+        devices: db.clone(),
+        device_lists: db.clone(),
+        tokens: db.clone(),
+        profiles: db.clone(),
+        account_data: db.clone(),
+        filters: db.clone(),
+        federation_outbox: db.clone(),
+        uia_sessions: db.clone(),
+        registration_nonces: db.clone(),
+        openid_tokens: db.clone(),
+        rooms: db.clone(),
+        events: db.clone(),
+        state: db.clone(),
+        memberships: db.clone(),
+        receipts: db.clone(),
+        push_actions: db.clone(),
+        pushers: db.clone(),
+        presence: db.clone(),
+        to_device: db.clone(),
+        keys: db.clone(),
+        media: db.clone(),
+        media_files: Arc::new(crate::files::FileStore::new(media_root)),
+        backup: db.clone(),
+        dehydrated_devices: db.clone(),
+        server_keys: db.clone(),
+        aliases: db.clone(),
+        relations: db.clone(),
+        search: db.clone(),
+        streams: db,
+    }
+}
+
+/// The pool that every repository shares, on either backend: the SQL is written once, in the
+/// subset both speak, and [`Dialect`] picks the few statements where they differ.
+pub struct Db {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+impl Db {
+    /// A transaction that holds the database's one write lock from its start. On SQLite a
+    /// deferred transaction that reads before it writes fails at once (SQLITE_BUSY) when another
+    /// writer got in between, instead of waiting for the busy timeout; on PostgreSQL the
+    /// transaction-scoped advisory lock gives the same guarantee, across every process sharing
+    /// the database: read-then-write sequences never interleave.
+    async fn write_transaction(&self) -> Result<Tx, sqlx::Error> {
+        match self.dialect {
+            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
+            Dialect::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
+}
+
+/// The advisory lock key every PostgreSQL write transaction takes ("estafet" in ASCII).
+const WRITE_LOCK: i64 = 0x0065_7374_6166_6574;
+
+/// Takes the next position of the one stream everything syncs on. Inside the caller's write
+/// transaction, which holds the write lock, so positions commit in the order they were taken
+/// and a reader never sees a position while a smaller one is still in flight.
+async fn next_stream_id(tx: &mut Tx) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar("UPDATE stream_position SET position = position + 1 RETURNING position")
+        .fetch_one(&mut **tx)
+        .await
+}
+
+/// SQLite integers are signed; timestamps and counters never reach 2^63.
+fn to_db(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX)
+}
+
+fn from_db(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or_default()
+}
+
+/// A 0/1 flag column (integers on both backends, so the same SQL compares them).
+fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
+    use sqlx::Row;
+    Ok(row.try_get::<i64, _>(column)? != 0)
+}
+
+fn corrupt(what: &str, err: impl std::fmt::Display) -> StorageError {
+    StorageError::Corrupt(format!("{what}: {err}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{OwnedDeviceId, user_id};
+
+    use super::testing::open_temporary;
+    use crate::{NewTokens, UiaSessionRecord};
+
+    /// Many writers at once must queue, never fail with "database is locked".
+    #[tokio::test]
+    async fn concurrent_writers_do_not_fail() {
+        let (_dir, storage) = open_temporary().await;
+        let alice = user_id!("@alice:example.org");
+        let session = UiaSessionRecord {
+            session_id: "s".into(),
+            action: "a".into(),
+            user_id: None,
+            completed: vec![],
+            created_ts: 0,
+        };
+        storage.uia_sessions.create(&session).await.unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..32 {
+            let storage = storage.clone();
+            tasks.push(tokio::spawn(async move {
+                let device: OwnedDeviceId = format!("D{i}").into();
+                storage.devices.upsert(alice, &device, None, 1).await?;
+                let hash = format!("h{i}");
+                let refresh = format!("r{i}");
+                let tokens = NewTokens {
+                    user_id: alice,
+                    device_id: &device,
+                    access_token_hash: &hash,
+                    access_expires_ts: None,
+                    refresh_token_hash: Some(&refresh),
+                    predecessor: None,
+                    now: 1,
+                };
+                storage.tokens.issue(&tokens).await?;
+                storage
+                    .uia_sessions
+                    .add_completed("s", &format!("stage{i}"))
+                    .await?;
+                storage
+                    .devices
+                    .delete_all_except(alice, Some(&device))
+                    .await?;
+                Ok::<_, crate::StorageError>(())
+            }));
+        }
+        for task in tasks {
+            task.await.unwrap().expect("no write may fail");
+        }
+        let session = storage.uia_sessions.get("s").await.unwrap().unwrap();
+        assert_eq!(session.completed.len(), 32, "no update was lost");
+    }
+}

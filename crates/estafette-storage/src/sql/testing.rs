@@ -1,0 +1,54 @@
+//! The database a test runs on: the suites are written once and run on both backends, chosen by
+//! the environment, so that no repository is tested on one backend only.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::Connection;
+
+use super::DatabaseTarget;
+use crate::StorageResult;
+
+/// Names the PostgreSQL server tests run on (`postgres://user@host:port/postgres`); unset, they
+/// run on SQLite.
+pub const TEST_POSTGRES_VARIABLE: &str = "ESTAFETTE_TEST_POSTGRES";
+
+/// A fresh, empty database for one test: a new database on the test PostgreSQL server when
+/// [`TEST_POSTGRES_VARIABLE`] is set, otherwise a SQLite file in `dir`.
+pub async fn test_database(dir: &Path) -> StorageResult<DatabaseTarget> {
+    let Ok(server) = std::env::var(TEST_POSTGRES_VARIABLE) else {
+        return Ok(DatabaseTarget::Sqlite(dir.join("test.db")));
+    };
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    let name = format!(
+        "estafette_test_{}_{}_{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let mut conn = sqlx::PgConnection::connect(&server).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    let mut url = url::Url::parse(&server)
+        .map_err(|err| crate::StorageError::Corrupt(format!("{TEST_POSTGRES_VARIABLE}: {err}")))?;
+    url.set_path(&name);
+    Ok(DatabaseTarget::Postgres(url.to_string()))
+}
+
+/// Opens a fresh test database (see [`test_database`]), its media under `dir`.
+pub async fn open_test_storage(dir: &Path) -> StorageResult<crate::Storage> {
+    let target = test_database(dir).await?;
+    super::open(&target, 4, &dir.join("media")).await
+}
+
+#[cfg(test)]
+pub(crate) async fn open_temporary() -> (tempfile::TempDir, crate::Storage) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let storage = open_test_storage(dir.path()).await.expect("open database");
+    (dir, storage)
+}
