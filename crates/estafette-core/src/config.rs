@@ -107,6 +107,10 @@ pub struct FederationConfig {
     /// failure in a row, up to `retry_max_ms`.
     pub retry_initial_ms: u64,
     pub retry_max_ms: u64,
+    /// With several processes on one database, one of them delivers to each destination: it
+    /// holds a lease this long, renewed before every transaction. A process that dies is
+    /// replaced within this time and a half.
+    pub lease_ms: u64,
 }
 
 impl Default for FederationConfig {
@@ -122,6 +126,7 @@ impl Default for FederationConfig {
             well_known_server: None,
             retry_initial_ms: 2_000,
             retry_max_ms: 600_000,
+            lease_ms: 60_000,
         }
     }
 }

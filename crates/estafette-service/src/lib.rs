@@ -10,6 +10,7 @@
 //! the others it needs. New domains (policy, appservices, admin, oauth…) get their own folder.
 
 mod accounts;
+pub mod cluster;
 mod e2ee;
 mod error;
 mod federation;

@@ -72,4 +72,5 @@ pub struct Storage {
     pub relations: Arc<dyn RelationRepository>,
     pub search: Arc<dyn SearchRepository>,
     pub streams: Arc<dyn StreamRepository>,
+    pub cluster: Arc<dyn ClusterFeed>,
 }

@@ -5,6 +5,7 @@
 mod dns;
 mod federation_client;
 mod js_sdk;
+mod proxy;
 mod raw;
 mod scenario;
 mod synapse;
@@ -18,8 +19,9 @@ use tempfile::TempDir;
 
 pub use dns::{AddressRecord, SrvRecord, TestDns};
 pub use js_sdk::run_js_sdk;
+pub use proxy::RoundRobinProxy;
 pub use raw::{RawClient, RawResponse, password_login};
-pub use scenario::User;
+pub use scenario::{User, login_at, register_user_at};
 pub use synapse::SynapseServer;
 
 static NEXT_SEED: AtomicU64 = AtomicU64::new(1);
@@ -155,6 +157,32 @@ impl TestServer {
     /// The services behind the server, for checks a client cannot make.
     pub fn services(&self) -> &estafette::service::Services {
         &self.server.services
+    }
+
+    /// Another process of the same server: same server name, database, signing key and media
+    /// directory, its own listeners and memory. Needs PostgreSQL (`ESTAFETTE_TEST_POSTGRES`).
+    pub async fn another_process(&self) -> TestServer {
+        assert!(
+            self.config.database.url.is_some(),
+            "several processes of one server need PostgreSQL: set ESTAFETTE_TEST_POSTGRES"
+        );
+        let data_dir = tempfile::tempdir().expect("temporary data directory");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a loopback port");
+        let mut config = self.config.clone();
+        config.data_dir = data_dir.path().to_owned();
+        config.media.path = Some(self.config.media_path());
+        config.listen = listener.local_addr().expect("local address");
+        if config.federation.listen.is_some() {
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .and_then(|listener| listener.local_addr())
+                .expect("a free port")
+                .port();
+            config.federation.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+        let seed = NEXT_SEED.fetch_add(1, Ordering::Relaxed);
+        TestServer::launch(Some(listener), config, data_dir, self.clock.clone(), seed).await
     }
 
     pub async fn stop(self) {

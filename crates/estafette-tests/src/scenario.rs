@@ -62,6 +62,16 @@ impl crate::SynapseServer {
     }
 }
 
+/// Registers `username` on the server at `base_url` (a proxy, say) and logs its client in.
+pub async fn register_user_at(base_url: &str, username: &str) -> User {
+    register_user(base_url, username).await
+}
+
+/// Logs an existing user in on a new SDK client of the server at `base_url`.
+pub async fn login_at(base_url: &str, username: &str, password: &str) -> Client {
+    login(base_url, username, password).await
+}
+
 async fn sdk_client(base_url: &str) -> Client {
     Client::builder()
         .homeserver_url(base_url)

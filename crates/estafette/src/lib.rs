@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use estafette_api::AppState;
 use estafette_core::{Clock, Config, OsRandom, Random, SystemClock};
-use estafette_service::{Context, LocalNotifier, ServerKey, ServiceError, Services};
+use estafette_service::cluster::ClusterNotifier;
+use estafette_service::{Context, LocalNotifier, Notifier, ServerKey, ServiceError, Services};
 use estafette_storage::DatabaseTarget;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -76,17 +77,31 @@ pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services,
     )
     .await?;
     let server_name = config.parsed_server_name()?;
-    let server_key =
-        ServerKey::load_or_generate(&config.data_dir.join("signing.key"), &*runtime.random)?;
-    Ok(Services::new(Context {
+    let key_file = config.data_dir.join("signing.key");
+    let server_key = ServerKey::shared(&storage, &key_file, &*runtime.random).await?;
+    // On PostgreSQL, other processes may serve the same server: they hear of each other's
+    // changes through the cluster feed.
+    let cluster = matches!(target, DatabaseTarget::Postgres(_)).then(|| {
+        let instance = runtime.random.alphanumeric(12);
+        Arc::new(ClusterNotifier::new(storage.cluster.clone(), instance))
+    });
+    let notifier: Arc<dyn Notifier> = match &cluster {
+        Some(cluster) => cluster.clone(),
+        None => Arc::new(LocalNotifier::default()),
+    };
+    let services = Services::new(Context {
         storage,
         server_name,
         config: Arc::new(config),
         clock: runtime.clock,
         random: runtime.random,
         server_key: Arc::new(server_key),
-        notifier: Arc::new(LocalNotifier::default()),
-    })?)
+        notifier,
+    })?;
+    if let Some(cluster) = cluster {
+        estafette_service::cluster::join(&services, cluster).await?;
+    }
+    Ok(services)
 }
 
 /// A server accepting connections until [`RunningServer::shutdown`] or its shutdown signal.

@@ -79,9 +79,22 @@ impl FederationSender {
             .enqueue(&destinations, kind, payload)
             .await?;
         for destination in destinations {
+            // Whichever process of the server holds the destination's lease sends it.
+            self.context
+                .notifier
+                .broadcast(crate::cluster::ClusterMessage::Deliver {
+                    destination: destination.clone(),
+                });
             self.kick(destination);
         }
         Ok(())
+    }
+
+    /// Another process of this server queued something for `destination`.
+    pub(crate) fn deliver_here(&self, destination: OwnedServerName) {
+        if self.context.config.federation.listen.is_some() {
+            self.kick(destination);
+        }
     }
 
     /// Starts delivering whatever an earlier run left queued.
@@ -135,6 +148,25 @@ impl FederationSender {
         }
         let mut failures = 0;
         loop {
+            // Only the holder of the destination's lease delivers, so that nothing goes out
+            // twice or out of order when several processes share the queue.
+            let now = self.context.now();
+            let until = now.saturating_add(self.context.config.federation.lease_ms);
+            match outbox
+                .acquire_lease(&destination, &self.run_id, now, until)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.lock_running().remove(&destination);
+                    return;
+                }
+                Err(e) => {
+                    tracing::warn!(%destination, "cannot take the delivery lease: {e}");
+                    self.wait(&notify, Duration::from_secs(1)).await;
+                    continue;
+                }
+            }
             let items = match outbox
                 .pending(
                     &destination,
@@ -152,6 +184,9 @@ impl FederationSender {
             };
             if items.is_empty() {
                 self.lock_running().remove(&destination);
+                if let Err(e) = outbox.release_lease(&destination, &self.run_id).await {
+                    tracing::warn!(%destination, "cannot release the delivery lease: {e}");
+                }
                 // Something queued after the read above would have found this task still
                 // registered; look once more now that it is not.
                 if outbox

@@ -46,6 +46,37 @@ impl ServerKey {
         Ok(Self { key_pair })
     }
 
+    /// The key every process of the server signs with: the one in the database; or else the
+    /// key file at `path` (created if absent), which then goes into the database.
+    pub async fn shared(
+        storage: &estafette_storage::Storage,
+        path: &Path,
+        random: &dyn estafette_core::Random,
+    ) -> ServiceResult<Self> {
+        let text = match storage.server_keys.own_key().await? {
+            Some(text) => text,
+            None => {
+                let candidate = match std::fs::read_to_string(path) {
+                    Ok(text) => text,
+                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                        Self::load_or_generate(path, random)?;
+                        std::fs::read_to_string(path).map_err(|e| {
+                            ServiceError::Internal(format!("cannot read {}: {e}", path.display()))
+                        })?
+                    }
+                    Err(err) => {
+                        return Err(ServiceError::Internal(format!(
+                            "cannot read {}: {err}",
+                            path.display()
+                        )));
+                    }
+                };
+                storage.server_keys.offer_own_key(candidate.trim()).await?
+            }
+        };
+        Self::parse(&text).map_err(|e| ServiceError::Internal(format!("the signing key: {e}")))
+    }
+
     /// Reads the key at `path`, or creates it there from `random` seed bytes.
     pub fn load_or_generate(
         path: &Path,

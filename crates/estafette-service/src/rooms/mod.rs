@@ -74,8 +74,8 @@ pub struct RoomService {
     locks: Arc<Mutex<HashMap<OwnedRoomId, Arc<tokio::sync::Mutex<()>>>>>,
     /// State groups never change once written, so they are cached without invalidation.
     state_cache: Arc<BoundedCache<i64, StateMap>>,
-    /// Events only change when redacted, which evicts them. (Several processes will need to
-    /// relay evictions through the notifier.)
+    /// Events only change when redacted, which evicts them here and, through the cluster
+    /// feed, in the server's other processes.
     pdu_cache: Arc<BoundedCache<ruma::OwnedEventId, Pdu>>,
     /// The timestamp of the last room created here: each creation takes a later one, so that
     /// identical create events (v12 room IDs are their hash) differ.
@@ -145,6 +145,11 @@ impl RoomService {
             state_cache: Arc::new(BoundedCache::new(4_096)),
             pdu_cache: Arc::new(BoundedCache::new(16_384)),
         }
+    }
+
+    /// Forgets a cached event another process changed.
+    pub(crate) fn evict(&self, event_id: &ruma::EventId) {
+        self.pdu_cache.remove(event_id);
     }
 
     async fn lock(&self, room_id: &RoomId) -> tokio::sync::OwnedMutexGuard<()> {

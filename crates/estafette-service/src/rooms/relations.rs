@@ -100,6 +100,11 @@ impl RoomService {
             .redact(target_id, &json, &redaction.event_id)
             .await?;
         self.pdu_cache.remove(target_id);
+        self.context
+            .notifier
+            .broadcast(crate::cluster::ClusterMessage::Evict {
+                event_id: target_id.to_owned(),
+            });
         self.context.storage.relations.delete(target_id).await?;
         self.context.storage.search.remove(target_id).await?;
         Ok(())

@@ -15,6 +15,12 @@ pub trait Notifier: Send + Sync {
     /// A receiver that changes whenever something new concerns `user`. Subscribe *before*
     /// looking for updates, so that nothing arriving in between is missed.
     fn subscribe(&self, user: &UserId) -> watch::Receiver<i64>;
+    /// Tells the server's other processes (there are none for a single process).
+    fn broadcast(&self, _message: crate::cluster::ClusterMessage) {}
+    /// Wakes this process's waiting requests only: for what another process relayed.
+    fn notify_here(&self, users: &[OwnedUserId], position: i64) {
+        self.notify(users, position);
+    }
 }
 
 /// The in-process notifier: one watch channel per user with a waiting request.

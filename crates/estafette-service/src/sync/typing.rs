@@ -76,17 +76,9 @@ impl TypingService {
             .min(MAX_TYPING_TIMEOUT);
         let expiry = Instant::now() + timeout;
         let position = self.context.storage.streams.allocate().await?;
-        {
-            let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-            let room = rooms.entry(room_id.to_owned()).or_default();
-            room.position = position;
-            if typing {
-                room.users.insert(user_id.to_owned(), expiry);
-            } else {
-                room.users.remove(user_id);
-            }
-        }
+        self.record(room_id, user_id, typing, expiry, position);
         self.notify_room(room_id, position).await?;
+        self.relay(room_id, user_id, typing, timeout, position);
         if typing {
             let service = self.clone();
             let (room_id, user_id) = (room_id.to_owned(), user_id.to_owned());
@@ -97,6 +89,41 @@ impl TypingService {
                 }
             });
         }
+        Ok(())
+    }
+
+    fn record(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        typing: bool,
+        expiry: Instant,
+        position: i64,
+    ) {
+        let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let room = rooms.entry(room_id.to_owned()).or_default();
+        room.position = room.position.max(position);
+        if typing {
+            room.users.insert(user_id.to_owned(), expiry);
+        } else {
+            room.users.remove(user_id);
+        }
+    }
+
+    /// Applies a typing change another process of this server made, and wakes this process's
+    /// members of the room.
+    pub(crate) async fn record_relayed(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        typing: bool,
+        timeout: Duration,
+        position: i64,
+    ) -> ServiceResult<()> {
+        let expiry = Instant::now() + timeout.min(MAX_TYPING_TIMEOUT);
+        self.record(room_id, user_id, typing, expiry, position);
+        let members = self.joined_members(room_id).await?;
+        self.context.notifier.notify_here(&members, position);
         Ok(())
     }
 
@@ -112,18 +139,41 @@ impl TypingService {
             return Ok(());
         }
         let position = self.context.storage.streams.allocate().await?;
-        {
-            let mut rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
-            if let Some(room) = rooms.get_mut(room_id) {
-                room.users.remove(user_id);
-                room.position = position;
-            }
-        }
-        self.notify_room(room_id, position).await
+        self.record(room_id, user_id, false, Instant::now(), position);
+        self.notify_room(room_id, position).await?;
+        self.relay(room_id, user_id, false, Duration::ZERO, position);
+        Ok(())
+    }
+
+    /// The server's other processes serve this room's members too. The timeout they keep is
+    /// only a fallback: this process relays the stop when it expires.
+    fn relay(
+        &self,
+        room_id: &RoomId,
+        user_id: &UserId,
+        typing: bool,
+        timeout: Duration,
+        position: i64,
+    ) {
+        self.context
+            .notifier
+            .broadcast(crate::cluster::ClusterMessage::Typing {
+                room_id: room_id.to_owned(),
+                user_id: user_id.to_owned(),
+                typing,
+                timeout_ms: u64::try_from(timeout.as_millis()).unwrap_or(u64::MAX),
+                position,
+            });
     }
 
     async fn notify_room(&self, room_id: &RoomId, position: i64) -> ServiceResult<()> {
-        let members: Vec<OwnedUserId> = self
+        let members = self.joined_members(room_id).await?;
+        self.context.notifier.notify_here(&members, position);
+        Ok(())
+    }
+
+    async fn joined_members(&self, room_id: &RoomId) -> ServiceResult<Vec<OwnedUserId>> {
+        Ok(self
             .context
             .storage
             .memberships
@@ -132,9 +182,7 @@ impl TypingService {
             .into_iter()
             .filter(|m| m.membership == "join")
             .map(|m| m.user_id)
-            .collect();
-        self.context.notifier.notify(&members, position);
-        Ok(())
+            .collect())
     }
 
     /// Who is typing in the room, if that changed after `since` (`None` for an initial sync).

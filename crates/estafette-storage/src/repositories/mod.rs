@@ -2,6 +2,7 @@
 //! timestamps are milliseconds since the Unix epoch supplied by the caller's clock.
 
 mod accounts;
+mod cluster;
 mod e2ee;
 mod federation;
 mod media;
@@ -9,6 +10,7 @@ mod rooms;
 mod sync;
 
 pub use accounts::*;
+pub use cluster::*;
 pub use e2ee::*;
 pub use federation::*;
 pub use media::*;

@@ -94,5 +94,14 @@ pub async fn open(
     };
     let dialect = target.dialect();
     migrations::run(&pool, dialect).await?;
-    Ok(storage(Db { pool, dialect }, media_root.to_path_buf()))
+    let postgres_url = match target {
+        DatabaseTarget::Postgres(url) => Some(url.clone()),
+        DatabaseTarget::Sqlite(_) => None,
+    };
+    let db = Db {
+        pool,
+        dialect,
+        postgres_url,
+    };
+    Ok(storage(db, media_root.to_path_buf()))
 }

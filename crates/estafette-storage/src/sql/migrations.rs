@@ -43,11 +43,17 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../../migrations/sqlite/0014_stream_position.sql"),
     ),
+    (15, include_str!("../../migrations/sqlite/0015_cluster.sql")),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
-const POSTGRES_MIGRATIONS: &[(i64, &str)] =
-    &[(1, include_str!("../../migrations/postgres/0001_schema.sql"))];
+const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../../migrations/postgres/0001_schema.sql")),
+    (
+        2,
+        include_str!("../../migrations/postgres/0002_cluster.sql"),
+    ),
+];
 
 pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> StorageResult<()> {
     let migrations = match dialect {

@@ -2,6 +2,7 @@
 //! implementation of every repository.
 
 mod accounts;
+mod cluster;
 mod connect;
 mod e2ee;
 mod federation;
@@ -61,6 +62,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         aliases: db.clone(),
         relations: db.clone(),
         search: db.clone(),
+        cluster: db.clone(),
         streams: db,
     }
 }
@@ -70,6 +72,8 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
 pub struct Db {
     pool: AnyPool,
     dialect: Dialect,
+    /// For the LISTEN connection of the cluster feed, which the `Any` pool cannot give.
+    postgres_url: Option<String>,
 }
 
 impl Db {

@@ -27,6 +27,19 @@ pub(crate) fn decrypted_bodies(client: &Client) -> Arc<Mutex<Vec<String>>> {
     seen
 }
 
+/// Creates an encrypted room with `invitee` invited.
+pub(crate) async fn create_encrypted_room(creator: &Client, invitee: &Client) -> matrix_sdk::Room {
+    let mut request = create_room::v3::Request::new();
+    request.invite = vec![invitee.user_id().unwrap().to_owned()];
+    request.initial_state = vec![
+        InitialStateEvent::with_empty_state_key(
+            RoomEncryptionEventContent::with_recommended_defaults(),
+        )
+        .to_raw_any(),
+    ];
+    creator.create_room(request).await.unwrap()
+}
+
 /// Syncs until `seen` holds `expected`, a bounded number of times.
 pub(crate) async fn sync_until(client: &Client, seen: &Arc<Mutex<Vec<String>>>, expected: &[&str]) {
     for _ in 0..10 {
@@ -61,15 +74,7 @@ async fn two_users_with_two_devices_each_decrypt_everything() {
         client.sync_once(SyncSettings::default()).await.unwrap();
     }
 
-    let mut request = create_room::v3::Request::new();
-    request.invite = vec![bob.client.user_id().unwrap().to_owned()];
-    request.initial_state = vec![
-        InitialStateEvent::with_empty_state_key(
-            RoomEncryptionEventContent::with_recommended_defaults(),
-        )
-        .to_raw_any(),
-    ];
-    let room = alice.client.create_room(request).await.unwrap();
+    let room = create_encrypted_room(&alice.client, &bob.client).await;
     bob.client.sync_once(SyncSettings::default()).await.unwrap();
     bob.client.join_room_by_id(room.room_id()).await.unwrap();
     let seen: Vec<_> = clients.iter().map(|c| decrypted_bodies(c)).collect();

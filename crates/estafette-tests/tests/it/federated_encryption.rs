@@ -5,9 +5,6 @@
 use estafette_tests::TestServer;
 use matrix_sdk::config::SyncSettings;
 use matrix_sdk::ruma::OwnedServerName;
-use matrix_sdk::ruma::api::client::room::create_room;
-use matrix_sdk::ruma::events::InitialStateEvent;
-use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
 use matrix_sdk::ruma::events::room::message::RoomMessageEventContent;
 
 use crate::encryption::{decrypted_bodies, sync_until};
@@ -28,15 +25,7 @@ async fn users_of_two_servers_decrypt_each_other_including_a_later_device() {
         client.sync_once(quick()).await.unwrap();
     }
 
-    let mut request = create_room::v3::Request::new();
-    request.invite = vec![bob.client.user_id().unwrap().to_owned()];
-    request.initial_state = vec![
-        InitialStateEvent::with_empty_state_key(
-            RoomEncryptionEventContent::with_recommended_defaults(),
-        )
-        .to_raw_any(),
-    ];
-    let room = alice.client.create_room(request).await.unwrap();
+    let room = crate::encryption::create_encrypted_room(&alice.client, &bob.client).await;
     bob.client.sync_once(quick()).await.unwrap();
     let via: OwnedServerName = home.server_name().try_into().unwrap();
     bob.client

@@ -21,6 +21,7 @@ mod js_sdk;
 mod malformed_input;
 mod malformed_seeds;
 mod media;
+mod multi_process;
 mod mutual_rooms;
 mod presence;
 mod profile;

@@ -142,6 +142,17 @@ pub(crate) async fn membership_of(
     state.body["membership"].as_str().map(ToOwned::to_owned)
 }
 
+/// `client` invites `user_id` into the room.
+pub(crate) async fn invite(client: &RawClient, room_id: &str, user_id: &str) {
+    client
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room_id}/invite"),
+            json!({"user_id": user_id}),
+        )
+        .await
+        .assert_ok();
+}
+
 /// Alice's room with Bob (of another server) joined: the usual start of a scenario.
 pub(crate) async fn shared_room(
     home: &TestServer,

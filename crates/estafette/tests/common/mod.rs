@@ -147,12 +147,25 @@ impl ServerProcess {
 
 /// A POST with an access token to a server that may be killed meanwhile (status 0 then).
 pub async fn post_to(base_url: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base_url}{path}"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await;
+    request_to(reqwest::Method::POST, base_url, token, path, Some(body)).await
+}
+
+/// A request with an access token (and a JSON body, if any) to a server that may be killed
+/// meanwhile (status 0 then).
+pub async fn request_to(
+    method: reqwest::Method,
+    base_url: &str,
+    token: &str,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .request(method, format!("{base_url}{path}"))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await;
     match response {
         Ok(response) => (
             response.status().as_u16(),

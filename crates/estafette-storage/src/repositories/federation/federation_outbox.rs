@@ -38,4 +38,16 @@ pub trait FederationOutboxRepository: Send + Sync {
     async fn record_success(&self, destination: &ServerName) -> StorageResult<()>;
     /// When a failed destination may be tried again.
     async fn retry_at(&self, destination: &ServerName) -> StorageResult<Option<u64>>;
+    /// Takes or renews the right to deliver to `destination` until `until`: granted when
+    /// nobody holds it, `owner` already does, or the holder let it expire (`now` is past it).
+    /// One process of the server delivers to a destination at a time, in order.
+    async fn acquire_lease(
+        &self,
+        destination: &ServerName,
+        owner: &str,
+        now: u64,
+        until: u64,
+    ) -> StorageResult<bool>;
+    /// Gives the right up, if `owner` holds it.
+    async fn release_lease(&self, destination: &ServerName, owner: &str) -> StorageResult<()>;
 }

@@ -23,4 +23,9 @@ pub trait ServerKeyRepository: Send + Sync {
     ) -> StorageResult<()>;
     /// A server's last key document and until when it is valid.
     async fn document(&self, server_name: &ServerName) -> StorageResult<Option<(String, u64)>>;
+    /// This server's own signing key, shared by all its processes, if one is stored.
+    async fn own_key(&self) -> StorageResult<Option<String>>;
+    /// Stores `candidate` as this server's signing key unless one is stored already, and
+    /// returns the stored one: processes starting together agree on one key.
+    async fn offer_own_key(&self, candidate: &str) -> StorageResult<String>;
 }

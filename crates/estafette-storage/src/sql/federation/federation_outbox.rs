@@ -115,6 +115,39 @@ impl FederationOutboxRepository for Db {
                 .await?;
         Ok(retry_at.map(from_db))
     }
+
+    async fn acquire_lease(
+        &self,
+        destination: &ServerName,
+        owner: &str,
+        now: u64,
+        until: u64,
+    ) -> StorageResult<bool> {
+        // One statement, atomic on both backends: insert, or take over an expired lease, or
+        // renew one's own; otherwise no row comes back.
+        let granted: Option<String> = sqlx::query_scalar(
+            "INSERT INTO federation_leases (destination, owner, expires_ts) VALUES ($1, $2, $4)
+             ON CONFLICT (destination) DO UPDATE SET owner = excluded.owner, expires_ts = excluded.expires_ts
+             WHERE federation_leases.owner = excluded.owner OR federation_leases.expires_ts < $3
+             RETURNING owner",
+        )
+        .bind(destination.as_str())
+        .bind(owner)
+        .bind(to_db(now))
+        .bind(to_db(until))
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(granted.is_some())
+    }
+
+    async fn release_lease(&self, destination: &ServerName, owner: &str) -> StorageResult<()> {
+        sqlx::query("DELETE FROM federation_leases WHERE destination = $1 AND owner = $2")
+            .bind(destination.as_str())
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -158,5 +191,71 @@ mod tests {
         assert_eq!(outbox.retry_at(&a).await.unwrap(), Some(20));
         outbox.record_success(&a).await.unwrap();
         assert_eq!(outbox.retry_at(&a).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn one_owner_delivers_to_a_destination_until_its_lease_expires() {
+        let (_dir, storage) = open_temporary().await;
+        let outbox = &storage.federation_outbox;
+        let a = server_name!("a.example");
+        let b = server_name!("b.example");
+        assert!(outbox.acquire_lease(a, "p1", 0, 100).await.unwrap());
+        assert!(
+            !outbox.acquire_lease(a, "p2", 50, 150).await.unwrap(),
+            "held"
+        );
+        assert!(
+            outbox.acquire_lease(b, "p2", 50, 150).await.unwrap(),
+            "per destination"
+        );
+        assert!(
+            outbox.acquire_lease(a, "p1", 90, 190).await.unwrap(),
+            "renewed"
+        );
+        assert!(
+            !outbox.acquire_lease(a, "p2", 150, 250).await.unwrap(),
+            "renewal counts"
+        );
+        assert!(
+            outbox.acquire_lease(a, "p2", 191, 291).await.unwrap(),
+            "expired: taken over"
+        );
+        assert!(
+            !outbox.acquire_lease(a, "p1", 200, 300).await.unwrap(),
+            "the old owner lost it"
+        );
+        outbox.release_lease(a, "p1").await.unwrap();
+        assert!(
+            !outbox.acquire_lease(a, "p3", 200, 300).await.unwrap(),
+            "not p1's to release"
+        );
+        outbox.release_lease(a, "p2").await.unwrap();
+        assert!(
+            outbox.acquire_lease(a, "p3", 200, 300).await.unwrap(),
+            "released"
+        );
+    }
+
+    /// Concurrent processes racing for one destination: exactly one wins.
+    #[tokio::test]
+    async fn racing_processes_get_one_lease() {
+        let (_dir, storage) = open_temporary().await;
+        let mut racers = Vec::new();
+        for n in 0..8 {
+            let storage = storage.clone();
+            racers.push(tokio::spawn(async move {
+                let owner = format!("p{n}");
+                storage
+                    .federation_outbox
+                    .acquire_lease(server_name!("a.example"), &owner, 0, 100)
+                    .await
+                    .unwrap()
+            }));
+        }
+        let mut winners = 0;
+        for racer in racers {
+            winners += usize::from(racer.await.unwrap());
+        }
+        assert_eq!(winners, 1);
     }
 }

@@ -66,4 +66,26 @@ impl ServerKeyRepository for Db {
         .await?;
         Ok(row.map(|(document, valid_until)| (document, from_db(valid_until))))
     }
+
+    async fn own_key(&self) -> StorageResult<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT key_text FROM local_signing_key WHERE id = 0")
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
+    async fn offer_own_key(&self, candidate: &str) -> StorageResult<String> {
+        sqlx::query(
+            "INSERT INTO local_signing_key (id, key_text) VALUES (0, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(candidate)
+        .execute(&self.pool)
+        .await?;
+        Ok(
+            sqlx::query_scalar("SELECT key_text FROM local_signing_key WHERE id = 0")
+                .fetch_one(&self.pool)
+                .await?,
+        )
+    }
 }
