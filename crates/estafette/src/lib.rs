@@ -32,6 +32,8 @@ pub enum StartError {
     },
     #[error("cannot open the database: {0}")]
     Storage(#[from] estafette_storage::StorageError),
+    #[error("there is no database at {0}")]
+    NoDatabase(String),
     #[error("signing key: {0}")]
     Key(#[from] ServiceError),
     #[error("federation TLS: {0}")]
@@ -59,6 +61,30 @@ impl Default for Runtime {
     }
 }
 
+/// The database a configuration names: `database.url`, or SQLite in the data directory.
+pub fn database_target(config: &Config) -> Result<DatabaseTarget, StartError> {
+    Ok(match &config.database.url {
+        Some(url) => DatabaseTarget::from_url(url)?,
+        None => DatabaseTarget::Sqlite(config.database_path()),
+    })
+}
+
+/// `estafette db copy`: the configured database into the empty one at `to`, verified.
+pub async fn copy_database(
+    config: &Config,
+    to: &str,
+) -> Result<estafette_storage::sql::CopyReport, StartError> {
+    config.validate()?;
+    let source = database_target(config)?;
+    if let DatabaseTarget::Sqlite(path) = &source
+        && !path.exists()
+    {
+        return Err(StartError::NoDatabase(path.display().to_string()));
+    }
+    let destination = DatabaseTarget::from_url(to)?;
+    Ok(estafette_storage::sql::copy_database(&source, &destination).await?)
+}
+
 /// Opens the data directory and database and assembles the services.
 pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services, StartError> {
     config.validate()?;
@@ -66,10 +92,7 @@ pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services,
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    let target = match &config.database.url {
-        Some(url) => DatabaseTarget::from_url(url)?,
-        None => DatabaseTarget::Sqlite(config.database_path()),
-    };
+    let target = database_target(&config)?;
     let storage = estafette_storage::open(
         &target,
         config.database.max_connections,

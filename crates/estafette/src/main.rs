@@ -44,6 +44,25 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Database maintenance.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum DbCommand {
+    /// Copy the server's whole database (the configured one, SQLite by default) into an empty
+    /// PostgreSQL database, then verify it. Stop the server first; media files stay where
+    /// `media.path` says.
+    Copy {
+        /// The destination: postgres://user:password@host:port/database
+        #[arg(long, value_name = "URL")]
+        to: String,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
 }
 
 #[derive(Subcommand)]
@@ -177,6 +196,30 @@ async fn run() -> ExitCode {
             };
             match server.run_until_signal().await {
                 Ok(()) => ExitCode::SUCCESS,
+                Err(err) => fail(err),
+            }
+        }
+        Command::Db {
+            command: DbCommand::Copy { to, common },
+        } => {
+            let config = match common.load() {
+                Ok(config) => config,
+                Err(err) => return fail(err),
+            };
+            match estafette::copy_database(&config, &to).await {
+                Ok(report) => {
+                    for (table, rows) in &report.tables {
+                        println!("{table}: {rows} rows");
+                    }
+                    println!(
+                        "copied {} tables into {}; {} events verified, {} re-hashed to their IDs",
+                        report.tables.len(),
+                        estafette_storage::sql::redacted(&to),
+                        report.events_verified,
+                        report.events_rehashed
+                    );
+                    ExitCode::SUCCESS
+                }
                 Err(err) => fail(err),
             }
         }

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use sqlx::ConnectOptions;
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::sqlite::SqliteConnectOptions;
+use sqlx::{AnyPool, ConnectOptions};
 
 use super::{Db, Dialect, migrations, storage};
 use crate::{Storage, StorageError, StorageResult};
@@ -58,6 +58,24 @@ pub async fn open(
     max_connections: u32,
     media_root: &Path,
 ) -> StorageResult<Storage> {
+    let pool = connect(target, max_connections).await?;
+    let postgres_url = match target {
+        DatabaseTarget::Postgres(url) => Some(url.clone()),
+        DatabaseTarget::Sqlite(_) => None,
+    };
+    let db = Db {
+        pool,
+        dialect: target.dialect(),
+        postgres_url,
+    };
+    Ok(storage(db, media_root.to_path_buf()))
+}
+
+/// A pool on the migrated database.
+pub(super) async fn connect(
+    target: &DatabaseTarget,
+    max_connections: u32,
+) -> StorageResult<AnyPool> {
     sqlx::any::install_default_drivers();
     let pool = match target {
         DatabaseTarget::Sqlite(path) => {
@@ -92,16 +110,6 @@ pub async fn open(
                 .await?
         }
     };
-    let dialect = target.dialect();
-    migrations::run(&pool, dialect).await?;
-    let postgres_url = match target {
-        DatabaseTarget::Postgres(url) => Some(url.clone()),
-        DatabaseTarget::Sqlite(_) => None,
-    };
-    let db = Db {
-        pool,
-        dialect,
-        postgres_url,
-    };
-    Ok(storage(db, media_root.to_path_buf()))
+    migrations::run(&pool, target.dialect()).await?;
+    Ok(pool)
 }

@@ -4,6 +4,7 @@
 mod accounts;
 mod cluster;
 mod connect;
+mod copy;
 mod e2ee;
 mod federation;
 mod media;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use sqlx::AnyPool;
 
 pub use connect::{DatabaseTarget, open, redacted};
+pub use copy::{CopyReport, copy_database};
 
 use crate::{Storage, StorageError};
 
