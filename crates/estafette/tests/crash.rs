@@ -4,13 +4,13 @@
 
 mod common;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ServerProcess, database_args, inspect, post_to, test_database};
+use common::{ServerProcess, database_args, inspect, post_to, request_to, test_database};
 use estafette::storage::DatabaseTarget;
-use serde_json::json;
+use serde_json::{Value, json};
 use sqlx::Row;
 
 /// The state every room has from its creation on.
@@ -131,4 +131,114 @@ async fn a_crash_during_room_creation_leaves_every_room_whole() {
         .post_as(&token, "/_matrix/client/v3/createRoom", json!({}))
         .await;
     assert_eq!(status, 200);
+}
+
+/// A PUT of a message with its transaction ID, to a server that may be killed meanwhile.
+async fn send_message(base_url: &str, token: &str, room_id: &str, txn: &str) -> (u16, Value) {
+    let path = format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}");
+    let body = json!({"msgtype": "m.text", "body": format!("message {txn}")});
+    request_to(reqwest::Method::PUT, base_url, token, &path, Some(body)).await
+}
+
+#[tokio::test]
+async fn a_crash_during_a_send_load_loses_no_acknowledged_message_and_retries_never_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = test_database(dir.path()).await;
+    let database = database_args(&target);
+    let mut args = vec!["--open-registration", "--no-rate-limit"];
+    args.extend(database.iter().map(String::as_str));
+    let server = ServerProcess::start(dir.path(), &args).await;
+    let token = server.register("alice").await["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (status, room) = server
+        .post_as(&token, "/_matrix/client/v3/createRoom", json!({}))
+        .await;
+    assert_eq!(status, 200);
+    let room_id = room["room_id"].as_str().unwrap().to_owned();
+    // Transaction ID → the event ID the server acknowledged; and those cut off by the crash.
+    let acknowledged: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
+    let cut_off: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut server = Some(server);
+    for round in 0..2 {
+        let running = server.take().expect("a running server");
+        let mut senders = Vec::new();
+        for sender in 0..6 {
+            let (base_url, token, room_id) =
+                (running.base_url.clone(), token.clone(), room_id.clone());
+            let (acknowledged, cut_off) = (acknowledged.clone(), cut_off.clone());
+            senders.push(tokio::spawn(async move {
+                for n in 0.. {
+                    let txn = format!("r{round}s{sender}n{n}");
+                    match send_message(&base_url, &token, &room_id, &txn).await {
+                        (200, body) => {
+                            let event_id = body["event_id"].as_str().unwrap().to_owned();
+                            acknowledged.lock().unwrap().insert(txn, event_id);
+                        }
+                        _ => {
+                            cut_off.lock().unwrap().push(txn);
+                            break;
+                        }
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(600 + 300 * round)).await;
+        running.kill();
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        server = Some(ServerProcess::start(dir.path(), &args).await);
+    }
+    let server = server.unwrap();
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(acknowledged.len() > 20, "too few messages to test anything");
+
+    // Every acknowledged message is there, and its retry answers the same event.
+    for (txn, event_id) in &acknowledged {
+        let (status, _) = request_to(
+            reqwest::Method::GET,
+            &server.base_url,
+            &token,
+            &format!("/_matrix/client/v3/rooms/{room_id}/event/{event_id}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200, "{event_id} ({txn}) was acknowledged and lost");
+        let (status, retried) = send_message(&server.base_url, &token, &room_id, txn).await;
+        assert_eq!(
+            (status, retried["event_id"].as_str()),
+            (200, Some(event_id.as_str()))
+        );
+    }
+    // A request the crash cut off may or may not have been stored; retried twice, it is
+    // stored once.
+    let cut_off = cut_off.lock().unwrap().clone();
+    for txn in &cut_off {
+        let first = send_message(&server.base_url, &token, &room_id, txn).await;
+        let second = send_message(&server.base_url, &token, &room_id, txn).await;
+        assert_eq!(first.0, 200);
+        assert_eq!(first.1["event_id"], second.1["event_id"]);
+    }
+    let pool = inspect(&target).await;
+    let stored: Vec<String> = sqlx::query_scalar(
+        "SELECT json FROM events WHERE event_type = 'm.room.message' AND room_id = $1",
+    )
+    .bind(&room_id)
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    let mut bodies: Vec<String> = stored
+        .iter()
+        .map(|json| {
+            let event: Value = serde_json::from_str(json).unwrap();
+            event["content"]["body"].as_str().unwrap().to_owned()
+        })
+        .collect();
+    let total = bodies.len();
+    bodies.sort();
+    bodies.dedup();
+    assert_eq!(bodies.len(), total, "a message was stored twice");
+    assert_eq!(total, acknowledged.len() + cut_off.len());
 }
