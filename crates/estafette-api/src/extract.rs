@@ -143,8 +143,10 @@ where
                 None => client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
             };
             state
-                .rate_limiter
+                .services
+                .rate_limits
                 .check(&key)
+                .await
                 .map_err(ApiError::limit_exceeded)?;
         }
         if matches!(

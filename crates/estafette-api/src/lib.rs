@@ -14,16 +14,12 @@ mod media_headers;
 mod panic;
 mod preflight;
 mod public_rooms;
-mod rate_limit;
 mod router;
-
-use std::sync::Arc;
 
 use axum::Router;
 use estafette_service::Services;
 
 pub use error::ApiError;
-pub use rate_limit::RateLimiter;
 pub use router::Route;
 use router::Routes;
 
@@ -31,20 +27,11 @@ use router::Routes;
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
-    pub rate_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
     pub fn new(services: Services) -> Self {
-        let config = services.context.config.clone();
-        let rate_limiter = Arc::new(RateLimiter::new(
-            &config.rate_limit,
-            services.context.clock.clone(),
-        ));
-        Self {
-            services,
-            rate_limiter,
-        }
+        Self { services }
     }
 }
 

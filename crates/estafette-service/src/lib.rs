@@ -16,6 +16,7 @@ mod error;
 mod federation;
 mod limits;
 mod media;
+mod ratelimit;
 mod rooms;
 mod sync;
 
@@ -43,6 +44,7 @@ pub use federation::{
     MAX_PDUS_PER_TRANSACTION, ServerKey, ServerKeysService,
 };
 pub use media::{MediaFile, MediaService, ThumbnailMethod};
+pub use ratelimit::RateLimitService;
 pub use rooms::{
     Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
     EventDraft, HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState,
@@ -115,6 +117,7 @@ pub struct Services {
     pub media: MediaService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
+    pub rate_limits: RateLimitService,
 }
 
 impl Services {
@@ -146,6 +149,7 @@ impl Services {
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
         Ok(Self {
             openid: OpenIdService::new(context.clone()),
+            rate_limits: RateLimitService::new(context.clone()),
             shared_secret: SharedSecretRegistration::new(
                 context.clone(),
                 accounts.clone(),

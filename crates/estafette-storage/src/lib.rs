@@ -73,4 +73,5 @@ pub struct Storage {
     pub search: Arc<dyn SearchRepository>,
     pub streams: Arc<dyn StreamRepository>,
     pub cluster: Arc<dyn ClusterFeed>,
+    pub rate_limits: Arc<dyn RateLimitRepository>,
 }

@@ -59,8 +59,10 @@ async fn register(
 ) -> Result<Json<RegisterResponse>, ApiError> {
     let client = client_ip.map(|ip| ip.to_string()).unwrap_or_default();
     state
-        .rate_limiter
+        .services
+        .rate_limits
         .check_login(&client)
+        .await
         .map_err(ApiError::limit_exceeded)?;
     let outcome = state
         .services

@@ -12,3 +12,10 @@ CREATE TABLE local_signing_key (
     id       INTEGER PRIMARY KEY NOT NULL CHECK (id = 0),
     key_text TEXT NOT NULL
 );
+
+-- Rate-limit token buckets, shared by every process of the server.
+CREATE TABLE rate_limit_buckets (
+    bucket     TEXT PRIMARY KEY NOT NULL,
+    tokens     DOUBLE PRECISION NOT NULL,
+    updated_ms BIGINT NOT NULL
+);

@@ -12,3 +12,10 @@ CREATE TABLE local_signing_key (
     id       INTEGER PRIMARY KEY NOT NULL CHECK (id = 0),
     key_text TEXT NOT NULL
 );
+
+-- Rate-limit token buckets, when several processes share the limits (PostgreSQL).
+CREATE TABLE rate_limit_buckets (
+    bucket     TEXT PRIMARY KEY NOT NULL,
+    tokens     REAL NOT NULL,
+    updated_ms INTEGER NOT NULL
+);

@@ -6,6 +6,7 @@ mod cluster;
 mod e2ee;
 mod federation;
 mod media;
+mod ratelimit;
 mod rooms;
 mod sync;
 
@@ -14,5 +15,6 @@ pub use cluster::*;
 pub use e2ee::*;
 pub use federation::*;
 pub use media::*;
+pub use ratelimit::*;
 pub use rooms::*;
 pub use sync::*;

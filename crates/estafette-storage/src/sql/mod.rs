@@ -9,6 +9,7 @@ mod e2ee;
 mod federation;
 mod media;
 mod migrations;
+mod ratelimit;
 mod rooms;
 mod sync;
 pub mod testing;
@@ -65,6 +66,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         relations: db.clone(),
         search: db.clone(),
         cluster: db.clone(),
+        rate_limits: db.clone(),
         streams: db,
     }
 }

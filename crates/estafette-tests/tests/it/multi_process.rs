@@ -219,3 +219,34 @@ async fn two_processes_deliver_to_synapse_in_order_and_once() {
     })
     .await;
 }
+
+/// A client spreading its requests over the processes still gets the configured rate, not a
+/// multiple of it.
+#[tokio::test]
+async fn rate_limits_hold_across_processes() {
+    let first = TestServer::builder()
+        .configure(|config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.per_second = 0.01;
+            config.rate_limit.burst = 6;
+        })
+        .start()
+        .await;
+    let second = first.another_process().await;
+    let proxy = RoundRobinProxy::start(&[first.base_url(), second.base_url()]).await;
+    let (_, alice) = user(RawClient::new(proxy.base_url()), "alice").await;
+    let mut statuses = Vec::new();
+    for _ in 0..10 {
+        let answer = alice.get("/_matrix/client/v3/account/whoami").await;
+        if answer.status == 429 {
+            answer.assert_error(429, "M_LIMIT_EXCEEDED");
+        }
+        statuses.push(answer.status);
+    }
+    assert_eq!(
+        statuses,
+        [200, 200, 200, 200, 200, 200, 429, 429, 429, 429],
+        "served by {:?}",
+        proxy.served()
+    );
+}

@@ -33,8 +33,10 @@ async fn register(
     // Only the request that creates the account counts against the login limit.
     if body.auth.is_some() {
         state
-            .rate_limiter
+            .services
+            .rate_limits
             .check_login(&client)
+            .await
             .map_err(ApiError::limit_exceeded)?;
     }
     let registration = Registration {

@@ -37,8 +37,10 @@ async fn login(
     request: Ruma<login::v3::Request>,
 ) -> ApiResult<login::v3::Response> {
     state
-        .rate_limiter
+        .services
+        .rate_limits
         .check_login(&request.client_key())
+        .await
         .map_err(ApiError::limit_exceeded)?;
     let body = request.body;
     let login::v3::LoginInfo::Password(password) = body.login_info else {

@@ -1,5 +1,4 @@
-//! Token-bucket rate limiting per client (user ID when logged in, address otherwise), on the
-//! endpoints the spec marks as rate-limited, plus a stricter bucket for login attempts.
+//! The buckets of a single process, in memory.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,9 +11,9 @@ use estafette_core::config::RateLimitConfig;
 const PRUNE_THRESHOLD: usize = 10_000;
 
 #[derive(Debug, Clone, Copy)]
-struct Rate {
-    per_second: f64,
-    burst: f64,
+pub(super) struct Rate {
+    pub(super) per_second: f64,
+    pub(super) burst: f64,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -23,7 +22,7 @@ struct Bucket {
     updated_ms: u64,
 }
 
-pub struct RateLimiter {
+pub(super) struct LocalBuckets {
     enabled: bool,
     general: Rate,
     login: Rate,
@@ -31,30 +30,25 @@ pub struct RateLimiter {
     buckets: Mutex<HashMap<(bool, String), Bucket>>,
 }
 
-impl RateLimiter {
-    pub fn new(config: &RateLimitConfig, clock: Arc<dyn Clock>) -> Self {
+impl LocalBuckets {
+    pub(super) fn new(config: &RateLimitConfig, clock: Arc<dyn Clock>) -> Self {
+        let (general, login) = rates(config);
         Self {
             enabled: config.enabled,
-            general: Rate {
-                per_second: config.per_second,
-                burst: f64::from(config.burst),
-            },
-            login: Rate {
-                per_second: config.login_per_second,
-                burst: f64::from(config.login_burst),
-            },
+            general,
+            login,
             clock,
             buckets: Mutex::default(),
         }
     }
 
     /// `Err(wait)` when the client must wait before its next request.
-    pub fn check(&self, client: &str) -> Result<(), Duration> {
+    pub(super) fn check(&self, client: &str) -> Result<(), Duration> {
         self.take(false, client, self.general)
     }
 
     /// The stricter limit on login and registration attempts, per address.
-    pub fn check_login(&self, address: &str) -> Result<(), Duration> {
+    pub(super) fn check_login(&self, address: &str) -> Result<(), Duration> {
         self.take(true, address, self.login)
     }
 
@@ -81,10 +75,29 @@ impl RateLimiter {
             bucket.tokens -= 1.0;
             Ok(())
         } else {
-            let wait_secs = (1.0 - bucket.tokens) / rate.per_second;
-            Err(Duration::from_millis((wait_secs * 1000.0).ceil() as u64))
+            Err(wait_for_token(bucket.tokens, rate))
         }
     }
+}
+
+/// The general and the login rate a configuration sets.
+pub(super) fn rates(config: &RateLimitConfig) -> (Rate, Rate) {
+    (
+        Rate {
+            per_second: config.per_second,
+            burst: f64::from(config.burst),
+        },
+        Rate {
+            per_second: config.login_per_second,
+            burst: f64::from(config.login_burst),
+        },
+    )
+}
+
+/// How long until a bucket holding `tokens` (below one) has one again.
+pub(super) fn wait_for_token(tokens: f64, rate: Rate) -> Duration {
+    let wait_secs = (1.0 - tokens) / rate.per_second;
+    Duration::from_millis((wait_secs * 1000.0).ceil() as u64)
 }
 
 fn refilled(bucket: &Bucket, rate: Rate, now: u64) -> f64 {
@@ -108,7 +121,7 @@ mod tests {
             login_per_second: 1.0,
             login_burst: 1,
         };
-        let limiter = RateLimiter::new(&config, clock.clone());
+        let limiter = LocalBuckets::new(&config, clock.clone());
         for _ in 0..3 {
             limiter.check("a").unwrap();
         }
@@ -127,7 +140,7 @@ mod tests {
             enabled: false,
             ..RateLimitConfig::default()
         };
-        let limiter = RateLimiter::new(&config, Arc::new(ManualClock::new(0)));
+        let limiter = LocalBuckets::new(&config, Arc::new(ManualClock::new(0)));
         for _ in 0..1000 {
             limiter.check("a").unwrap();
         }
