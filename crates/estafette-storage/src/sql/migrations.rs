@@ -44,6 +44,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0014_stream_position.sql"),
     ),
     (15, include_str!("../../migrations/sqlite/0015_cluster.sql")),
+    (
+        16,
+        include_str!("../../migrations/sqlite/0016_expiry_indexes.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -52,6 +56,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         2,
         include_str!("../../migrations/postgres/0002_cluster.sql"),
+    ),
+    (
+        3,
+        include_str!("../../migrations/postgres/0003_expiry_indexes.sql"),
     ),
 ];
 

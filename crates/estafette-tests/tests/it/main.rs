@@ -26,6 +26,7 @@ mod mutual_rooms;
 mod presence;
 mod profile;
 mod push;
+mod query_plans;
 mod recovery;
 mod relations;
 mod room_helpers;
