@@ -20,9 +20,10 @@ use scenarios::Users;
 #[derive(Parser)]
 #[command(about = "Measure a Matrix homeserver: send throughput, fan-out latency, initial sync")]
 struct Args {
-    /// The homeserver's client API, e.g. http://127.0.0.1:8008.
-    #[arg(long)]
-    url: String,
+    /// The homeserver's client API, e.g. http://127.0.0.1:8008; several processes of one
+    /// server as a comma-separated list (each user sticks to one, in turn).
+    #[arg(long, value_delimiter = ',', required = true)]
+    url: Vec<String>,
     /// Concurrent senders for the throughput measurement.
     #[arg(long, default_value_t = 8)]
     senders: usize,
@@ -69,14 +70,14 @@ async fn main() -> ExitCode {
     };
     let users = Users {
         http,
-        base: args.url.clone(),
+        bases: args.url.clone(),
         prefix: format!("b{stamp}"),
     };
     let result = async {
         if let Some(peer) = &args.federation_peer {
             let peer_users = Users {
                 http: users.http.clone(),
-                base: peer.clone(),
+                bases: vec![peer.clone()],
                 prefix: users.prefix.clone(),
             };
             let federation =

@@ -14,7 +14,9 @@ use crate::stats::Summary;
 /// Where users come from: one prefix per run so runs never collide.
 pub struct Users {
     pub http: reqwest::Client,
-    pub base: String,
+    /// The server's client API, or several processes of one server: user `i` talks to
+    /// process `i mod n` throughout, as behind a load balancer that keeps a client on one.
+    pub bases: Vec<String>,
     pub prefix: String,
 }
 
@@ -26,7 +28,8 @@ impl Users {
             let tasks: Vec<_> = chunk
                 .iter()
                 .map(|i| {
-                    let (http, base) = (self.http.clone(), self.base.clone());
+                    let base = self.bases[*i % self.bases.len()].clone();
+                    let http = self.http.clone();
                     let username = format!("{}{name}{i}", self.prefix);
                     tokio::spawn(async move { Session::register(&http, &base, &username).await })
                 })
