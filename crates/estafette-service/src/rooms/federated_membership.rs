@@ -274,6 +274,9 @@ impl RoomService {
                     .await?;
             }
         } else {
+            // Under the room lock, as received events are: the room's older events (an unban
+            // still queued behind this invite) check for a newer direct invite and must see it.
+            let _guard = self.lock(room_id).await;
             self.record_outside(&pdu, &signed, stripped_events(invite_room_state))
                 .await?;
         }
