@@ -41,17 +41,12 @@ impl RoomService {
                 .map_err(|e| crate::ServiceError::Internal(e.to_string()))?,
         );
         let member_count = UInt::new(members.len() as u64).unwrap_or_default();
-        let others: Vec<OwnedUserId> = members
-            .iter()
-            .filter(|member| member.user_id != pdu.sender)
-            .map(|member| member.user_id.clone())
-            .collect();
-        let mut rulesets = crate::sync::load_rulesets(&self.context, &others).await?;
         let mut actions = Vec::new();
         for member in &members {
-            let Some(ruleset) = rulesets.remove(&member.user_id) else {
+            if member.user_id == pdu.sender {
                 continue;
-            };
+            }
+            let ruleset = crate::sync::load_ruleset(&self.context, &member.user_id).await?;
             let display_name = member
                 .display_name
                 .clone()

@@ -257,34 +257,13 @@ pub(crate) fn rules_content(stored: Option<&str>, user_id: &UserId) -> String {
 }
 
 /// A user's push rules: the stored ruleset, or the spec's defaults.
-async fn load_ruleset(context: &Context, user_id: &UserId) -> ServiceResult<Ruleset> {
+pub(crate) async fn load_ruleset(context: &Context, user_id: &UserId) -> ServiceResult<Ruleset> {
     let stored = context
         .storage
         .account_data
         .get(user_id, None, PUSH_RULES)
         .await?;
     Ok(parse_ruleset(stored.as_deref(), user_id))
-}
-
-/// The push rules of each of `users`, read in one query.
-pub(crate) async fn load_rulesets(
-    context: &Context,
-    users: &[ruma::OwnedUserId],
-) -> ServiceResult<std::collections::HashMap<ruma::OwnedUserId, Ruleset>> {
-    let stored: std::collections::HashMap<ruma::OwnedUserId, String> = context
-        .storage
-        .account_data
-        .get_global_for_users(users, PUSH_RULES)
-        .await?
-        .into_iter()
-        .collect();
-    Ok(users
-        .iter()
-        .map(|user| {
-            let ruleset = parse_ruleset(stored.get(user).map(String::as_str), user);
-            (user.clone(), ruleset)
-        })
-        .collect())
 }
 
 fn parse_ruleset(stored: Option<&str>, user_id: &UserId) -> Ruleset {

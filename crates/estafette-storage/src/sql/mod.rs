@@ -122,17 +122,6 @@ fn from_db(value: i64) -> u64 {
     u64::try_from(value).unwrap_or_default()
 }
 
-/// `$first, $first+1, …` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Values per `IN (…)` list (well under both backends' limits on bound values).
-const IN_LIST_BATCH: usize = 500;
-
 /// A 0/1 flag column (integers on both backends, so the same SQL compares them).
 fn flag(row: &sqlx::any::AnyRow, column: &str) -> Result<bool, sqlx::Error> {
     use sqlx::Row;

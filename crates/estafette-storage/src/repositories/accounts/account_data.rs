@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedRoomId, RoomId, UserId};
 
 use crate::StorageResult;
 
@@ -34,12 +34,5 @@ pub trait AccountDataRepository: Send + Sync {
         user_id: &UserId,
         since: i64,
     ) -> StorageResult<Vec<AccountDataEntry>>;
-    /// The global entry of `data_type` of each of `user_ids` that has one (one query, for
-    /// evaluating every member's push rules on an event).
-    async fn get_global_for_users(
-        &self,
-        user_ids: &[OwnedUserId],
-        data_type: &str,
-    ) -> StorageResult<Vec<(OwnedUserId, String)>>;
     async fn delete_all(&self, user_id: &UserId) -> StorageResult<()>;
 }

@@ -1,8 +1,8 @@
 use async_trait::async_trait;
-use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedRoomId, RoomId, UserId};
 use sqlx::Row;
 
-use crate::sql::{Db, IN_LIST_BATCH, corrupt, next_stream_id, placeholders, to_db};
+use crate::sql::{Db, corrupt, next_stream_id, to_db};
 use crate::{AccountDataEntry, AccountDataRepository, StorageResult};
 
 fn room_key(room_id: Option<&RoomId>) -> &str {
@@ -89,31 +89,6 @@ impl AccountDataRepository for Db {
         .await?)
     }
 
-    async fn get_global_for_users(
-        &self,
-        user_ids: &[OwnedUserId],
-        data_type: &str,
-    ) -> StorageResult<Vec<(OwnedUserId, String)>> {
-        let mut found = Vec::with_capacity(user_ids.len());
-        for batch in user_ids.chunks(IN_LIST_BATCH) {
-            let sql = format!(
-                "SELECT user_id, content_json FROM account_data
-                 WHERE room_id = '' AND data_type = $1 AND user_id IN ({})",
-                placeholders(2, batch.len())
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(data_type);
-            for user_id in batch {
-                query = query.bind(user_id.as_str());
-            }
-            for row in query.fetch_all(&self.pool).await? {
-                let user_id = OwnedUserId::try_from(row.try_get::<String, _>("user_id")?)
-                    .map_err(|e| corrupt("account_data.user_id", e))?;
-                found.push((user_id, row.try_get("content_json")?));
-            }
-        }
-        Ok(found)
-    }
-
     async fn delete_all(&self, user_id: &UserId) -> StorageResult<()> {
         sqlx::query("DELETE FROM account_data WHERE user_id = $1")
             .bind(user_id.as_str())
@@ -166,27 +141,6 @@ mod tests {
                 .unwrap()
                 .as_deref(),
             Some(r#"{"a":2}"#)
-        );
-        let bob = user_id!("@bob:example.org");
-        let carol = user_id!("@carol:example.org");
-        storage
-            .account_data
-            .set(bob, None, "m.x", r#"{"b":1}"#, 3)
-            .await
-            .unwrap();
-        let mut many = storage
-            .account_data
-            .get_global_for_users(&[alice.to_owned(), bob.to_owned(), carol.to_owned()], "m.x")
-            .await
-            .unwrap();
-        many.sort();
-        assert_eq!(
-            many,
-            [
-                (alice.to_owned(), r#"{"a":3}"#.to_owned()),
-                (bob.to_owned(), r#"{"b":1}"#.to_owned())
-            ],
-            "global entries only, of those who have one"
         );
         let all = storage.account_data.changed_since(alice, 0).await.unwrap();
         assert_eq!(all.len(), 2, "one global and one room entry");

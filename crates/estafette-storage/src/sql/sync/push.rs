@@ -8,9 +8,6 @@ use crate::{
     StorageResult,
 };
 
-/// Members per INSERT (three bound values each, well under both backends' limits).
-const PUSH_ACTION_BATCH: usize = 1_000;
-
 #[async_trait]
 impl PushActionRepository for Db {
     async fn insert(
@@ -24,38 +21,23 @@ impl PushActionRepository for Db {
         if actions.is_empty() {
             return Ok(());
         }
-        // One statement per batch, not one per member: no write lock needed (each statement is
-        // atomic and conflicts are ignored), and one round trip for a whole room.
-        for batch in actions.chunks(PUSH_ACTION_BATCH) {
-            let tuples = (0..batch.len())
-                .map(|n| {
-                    let first = n * 3;
-                    format!(
-                        "(${}, $1, $2, $3, $4, ${}, ${})",
-                        first + 5,
-                        first + 6,
-                        first + 7
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
+        let mut tx = self.write_transaction().await?;
+        for action in actions {
+            sqlx::query(
                 "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, thread_id, notify, highlight)
-                 VALUES {tuples} ON CONFLICT (user_id, event_id) DO NOTHING"
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(room_id.as_str())
-                .bind(event_id.as_str())
-                .bind(stream_ordering)
-                .bind(thread_id);
-            for action in batch {
-                query = query
-                    .bind(action.user_id.as_str())
-                    .bind(i64::from(action.notify))
-                    .bind(i64::from(action.highlight));
-            }
-            query.execute(&self.pool).await?;
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, event_id) DO NOTHING",
+            )
+            .bind(action.user_id.as_str())
+            .bind(room_id.as_str())
+            .bind(event_id.as_str())
+            .bind(stream_ordering)
+            .bind(thread_id)
+            .bind(i64::from(action.notify))
+            .bind(i64::from(action.highlight))
+            .execute(&mut *tx)
+            .await?;
         }
+        tx.commit().await?;
         Ok(())
     }
 
