@@ -118,6 +118,26 @@ impl Session {
         json_of(response).await.map(drop)
     }
 
+    /// One page of a room's history, newest first: its events and the token of the next page.
+    pub async fn messages_back(
+        &self,
+        room_id: &str,
+        from: Option<&str>,
+        limit: usize,
+    ) -> BenchResult<(usize, Option<String>)> {
+        let mut path = format!("/rooms/{room_id}/messages?dir=b&limit={limit}");
+        if let Some(from) = from {
+            path.push_str(&format!("&from={from}"));
+        }
+        let request = self
+            .http
+            .get(url(&self.base, &path))
+            .bearer_auth(&self.token);
+        let page = json_of(request.send().await.map_err(|e| e.to_string())?).await?;
+        let events = page["chunk"].as_array().map_or(0, Vec::len);
+        Ok((events, page["end"].as_str().map(ToOwned::to_owned)))
+    }
+
     /// One `/sync`; a tight filter keeps the measurement about delivery, not payload size.
     pub async fn sync(&self, since: Option<&str>, timeout: Duration) -> BenchResult<Value> {
         let mut path = format!("/sync?timeout={}&set_presence=offline", timeout.as_millis());

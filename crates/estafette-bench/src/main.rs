@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use scenarios::Users;
 
@@ -39,6 +39,9 @@ struct Args {
     /// Rooms of the user whose initial sync is timed.
     #[arg(long, default_value_t = 100)]
     rooms: usize,
+    /// Messages of the room paged back through (0: no pagination measurement).
+    #[arg(long, default_value_t = 0)]
+    pagination: usize,
     /// A second homeserver federating with the first (client API URL): adds the federation
     /// delivery latency, both ways, and skips the single-server measurements.
     #[arg(long)]
@@ -87,10 +90,18 @@ async fn main() -> ExitCode {
         let throughput = scenarios::send_throughput(&users, args.senders, args.per_sender).await?;
         let mut fan_out = Vec::new();
         for members in &args.fan_out {
-            fan_out.push(scenarios::fan_out(&users, (*members).max(2), args.fan_out_messages).await?);
+            fan_out
+                .push(scenarios::fan_out(&users, (*members).max(2), args.fan_out_messages).await?);
         }
         let initial = scenarios::initial_sync(&users, args.rooms, 5).await?;
-        Ok::<_, String>(json!({"url": args.url, "send": throughput, "fan_out": fan_out, "initial_sync": initial}))
+        let pagination = match args.pagination {
+            0 => Value::Null,
+            messages => scenarios::pagination(&users, messages).await?,
+        };
+        Ok::<_, String>(
+            json!({"url": args.url, "send": throughput, "fan_out": fan_out,
+            "initial_sync": initial, "pagination": pagination}),
+        )
     }
     .await;
     match result {

@@ -240,3 +240,38 @@ pub async fn initial_sync(users: &Users, rooms: usize, runs: usize) -> BenchResu
     );
     Ok(json!({"rooms": rooms, "rooms_returned": joined, "duration": summary.to_json()}))
 }
+
+/// Backward pagination: a room of `messages` messages read from the newest to the creation,
+/// 50 events a page, three times; each page's latency.
+pub async fn pagination(users: &Users, messages: usize) -> BenchResult<Value> {
+    let sessions = users.register("pager", 1).await?;
+    let user = &sessions[0];
+    let room = user.create_room("private_chat").await?;
+    for m in 0..messages {
+        user.send_text(&room, &format!("p{m}"), &format!("history {m}"))
+            .await?;
+    }
+    let mut durations = Vec::new();
+    let mut read = 0;
+    for _ in 0..3 {
+        let (mut from, mut events) = (None, 0);
+        // Bounded: a server that never ends the history stops the run here.
+        for _ in 0..(messages / 50 + 10) {
+            let started = Instant::now();
+            let (count, end) = user.messages_back(&room, from.as_deref(), 50).await?;
+            durations.push(started.elapsed());
+            events += count;
+            match end {
+                Some(end) if count > 0 => from = Some(end),
+                _ => break,
+            }
+        }
+        read = events;
+    }
+    let summary = Summary::of(durations);
+    println!(
+        "pagination, {messages} messages back in pages of 50 ({read} events read): {}",
+        summary.line()
+    );
+    Ok(json!({"messages": messages, "events_read": read, "page": summary.to_json()}))
+}
