@@ -21,6 +21,8 @@ pub enum StorageError {
     Unrepresentable,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("database URL: {0}")]
+    InvalidUrl(String),
     #[error("database migration {version} failed: {reason}")]
     Migration { version: i64, reason: String },
 }

@@ -26,6 +26,14 @@ pub use synapse::SynapseServer;
 
 static NEXT_SEED: AtomicU64 = AtomicU64::new(1);
 
+/// A loopback port free at the time of asking.
+pub(crate) fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
 /// An Estafette server running inside the test process.
 pub struct TestServer {
     server: RunningServer,
@@ -68,10 +76,7 @@ impl TestServerBuilder {
     /// server name then points at (`localhost:<port>`), as other servers will resolve it.
     pub fn federation(mut self) -> Self {
         self.real_time = true;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|listener| listener.local_addr())
-            .expect("a free port")
-            .port();
+        let port = free_port();
         self.configure(move |config| {
             config.server_name = format!("localhost:{port}");
             config.federation.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
@@ -175,11 +180,8 @@ impl TestServer {
         config.media.path = Some(self.config.media_path());
         config.listen = listener.local_addr().expect("local address");
         if config.federation.listen.is_some() {
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .and_then(|listener| listener.local_addr())
-                .expect("a free port")
-                .port();
-            config.federation.listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], port)));
+            let address = ([127, 0, 0, 1], free_port());
+            config.federation.listen = Some(std::net::SocketAddr::from(address));
         }
         let seed = NEXT_SEED.fetch_add(1, Ordering::Relaxed);
         TestServer::launch(Some(listener), config, data_dir, self.clock.clone(), seed).await

@@ -3,7 +3,7 @@
 //! generated config: plain HTTP for clients, TLS with a self-signed certificate for federation,
 //! certificates of peers not verified, loopback peers allowed, open registration.
 
-use std::net::TcpListener;
+use crate::free_port;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -36,13 +36,6 @@ fn spawn(python: &str, dir: &std::path::Path) -> Child {
         )
         .spawn()
         .expect("start Synapse")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 impl SynapseServer {

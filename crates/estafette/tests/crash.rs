@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{ServerProcess, database_args, inspect, post_to, request_to, test_database};
+use common::{ServerProcess, database_args, get_from, inspect, post_to, put_to, test_database};
 use estafette::storage::DatabaseTarget;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -137,7 +137,7 @@ async fn a_crash_during_room_creation_leaves_every_room_whole() {
 async fn send_message(base_url: &str, token: &str, room_id: &str, txn: &str) -> (u16, Value) {
     let path = format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}");
     let body = json!({"msgtype": "m.text", "body": format!("message {txn}")});
-    request_to(reqwest::Method::PUT, base_url, token, &path, Some(body)).await
+    put_to(base_url, token, &path, body).await
 }
 
 #[tokio::test]
@@ -197,14 +197,8 @@ async fn a_crash_during_a_send_load_loses_no_acknowledged_message_and_retries_ne
 
     // Every acknowledged message is there, and its retry answers the same event.
     for (txn, event_id) in &acknowledged {
-        let (status, _) = request_to(
-            reqwest::Method::GET,
-            &server.base_url,
-            &token,
-            &format!("/_matrix/client/v3/rooms/{room_id}/event/{event_id}"),
-            None,
-        )
-        .await;
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/event/{event_id}");
+        let (status, _) = get_from(&server.base_url, &token, &path).await;
         assert_eq!(status, 200, "{event_id} ({txn}) was acknowledged and lost");
         let (status, retried) = send_message(&server.base_url, &token, &room_id, txn).await;
         assert_eq!(

@@ -5,7 +5,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{BINARY, ServerProcess, inspect, post_to, request_to, test_database};
+use common::{BINARY, ServerProcess, get_from, inspect, post_to, put_to, test_database};
 use estafette::storage::DatabaseTarget;
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -84,21 +84,13 @@ async fn postgres_is_chosen_by_flag_file_or_environment() {
 }
 
 async fn put(server: &ServerProcess, token: &str, path: &str, body: Value) -> Value {
-    let (status, body) = request_to(
-        reqwest::Method::PUT,
-        &server.base_url,
-        token,
-        path,
-        Some(body),
-    )
-    .await;
+    let (status, body) = put_to(&server.base_url, token, path, body).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
 }
 
 async fn get(server: &ServerProcess, token: &str, path: &str) -> Value {
-    let (status, body) =
-        request_to(reqwest::Method::GET, &server.base_url, token, path, None).await;
+    let (status, body) = get_from(&server.base_url, token, path).await;
     assert_eq!(status, 200, "{path}: {body}");
     body
 }

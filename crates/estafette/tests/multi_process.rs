@@ -5,17 +5,9 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ServerProcess, free_port, inspect, post_to, request_to, test_database};
+use common::{ServerProcess, free_port, get_from, inspect, post_to, put_to, test_database};
 use estafette::storage::DatabaseTarget;
 use serde_json::{Value, json};
-
-async fn get_from(base_url: &str, token: &str, path: &str) -> (u16, Value) {
-    request_to(reqwest::Method::GET, base_url, token, path, None).await
-}
-
-async fn put_to(base_url: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
-    request_to(reqwest::Method::PUT, base_url, token, path, Some(body)).await
-}
 
 /// Retries `check` for up to 30 s.
 async fn eventually<F, Fut>(what: &str, mut check: F)

@@ -56,21 +56,7 @@ impl ServerKey {
         let text = match storage.server_keys.own_key().await? {
             Some(text) => text,
             None => {
-                let candidate = match std::fs::read_to_string(path) {
-                    Ok(text) => text,
-                    Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                        Self::load_or_generate(path, random)?;
-                        std::fs::read_to_string(path).map_err(|e| {
-                            ServiceError::Internal(format!("cannot read {}: {e}", path.display()))
-                        })?
-                    }
-                    Err(err) => {
-                        return Err(ServiceError::Internal(format!(
-                            "cannot read {}: {err}",
-                            path.display()
-                        )));
-                    }
-                };
+                let candidate = key_file_text(path, random)?;
                 storage.server_keys.offer_own_key(candidate.trim()).await?
             }
         };
@@ -82,26 +68,8 @@ impl ServerKey {
         path: &Path,
         random: &dyn estafette_core::Random,
     ) -> ServiceResult<Self> {
-        match std::fs::read_to_string(path) {
-            Ok(text) => Self::parse(&text)
-                .map_err(|e| ServiceError::Internal(format!("{}: {e}", path.display()))),
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-                let mut seed = [0u8; 32];
-                random.fill_bytes(&mut seed);
-                let version = format!("a_{}", random.alphanumeric(4));
-                let key = Self::from_seed(&seed, &version)?;
-                let text = format!("ed25519 {version} {}\n", STANDARD_NO_PAD.encode(seed));
-                write_private(path, &text).map_err(|e| {
-                    ServiceError::Internal(format!("cannot write {}: {e}", path.display()))
-                })?;
-                tracing::info!(key_id = %key.key_id(), "generated the server signing key");
-                Ok(key)
-            }
-            Err(err) => Err(ServiceError::Internal(format!(
-                "cannot read {}: {err}",
-                path.display()
-            ))),
-        }
+        let text = key_file_text(path, random)?;
+        Self::parse(&text).map_err(|e| ServiceError::Internal(format!("{}: {e}", path.display())))
     }
 
     fn parse(text: &str) -> ServiceResult<Self> {
@@ -131,6 +99,29 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     options.open(path)?.write_all(text.as_bytes())
+}
+
+/// The key file's text (`ed25519 <version> <seed>`), written first from `random` seed bytes if
+/// there is no file yet.
+fn key_file_text(path: &Path, random: &dyn estafette_core::Random) -> ServiceResult<String> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(text),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let mut seed = [0u8; 32];
+            random.fill_bytes(&mut seed);
+            let version = format!("a_{}", random.alphanumeric(4));
+            let text = format!("ed25519 {version} {}\n", STANDARD_NO_PAD.encode(seed));
+            write_private(path, &text).map_err(|e| {
+                ServiceError::Internal(format!("cannot write {}: {e}", path.display()))
+            })?;
+            tracing::info!(key_id = %format!("ed25519:{version}"), "generated the server signing key");
+            Ok(text)
+        }
+        Err(err) => Err(ServiceError::Internal(format!(
+            "cannot read {}: {err}",
+            path.display()
+        ))),
+    }
 }
 
 #[cfg(test)]

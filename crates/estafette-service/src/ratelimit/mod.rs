@@ -22,6 +22,8 @@ const IDLE_MS: u64 = 3_600_000;
 pub struct RateLimitService {
     context: Arc<Context>,
     local: Arc<LocalBuckets>,
+    general: Rate,
+    login: Rate,
     /// Buckets in the database (several processes) rather than in memory.
     shared: bool,
     checks: Arc<AtomicU64>,
@@ -34,9 +36,12 @@ impl RateLimitService {
             context.clock.clone(),
         ));
         let shared = context.config.database.url.is_some();
+        let (general, login) = rates(&context.config.rate_limit);
         Self {
             context,
             local,
+            general,
+            login,
             shared,
             checks: Arc::default(),
         }
@@ -47,8 +52,7 @@ impl RateLimitService {
         if !self.shared {
             return self.local.check(client);
         }
-        let (general, _) = rates(&self.context.config.rate_limit);
-        self.take_shared(&format!("r:{client}"), general).await
+        self.take_shared(&format!("r:{client}"), self.general).await
     }
 
     /// The stricter limit on login and registration attempts, per address.
@@ -56,8 +60,7 @@ impl RateLimitService {
         if !self.shared {
             return self.local.check_login(address);
         }
-        let (_, login) = rates(&self.context.config.rate_limit);
-        self.take_shared(&format!("l:{address}"), login).await
+        self.take_shared(&format!("l:{address}"), self.login).await
     }
 
     async fn take_shared(&self, bucket: &str, rate: Rate) -> Result<(), Duration> {

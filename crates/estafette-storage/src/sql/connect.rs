@@ -25,8 +25,8 @@ impl DatabaseTarget {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             Ok(Self::Postgres(url.to_owned()))
         } else {
-            Err(StorageError::Corrupt(format!(
-                "unsupported database URL (expected postgres://…): {}",
+            Err(StorageError::InvalidUrl(format!(
+                "expected postgres://…, not {}",
                 redacted(url)
             )))
         }
@@ -100,9 +100,10 @@ pub(super) async fn connect(
                 .await?
         }
         DatabaseTarget::Postgres(url) => {
-            let options = AnyConnectOptions::from_url(&url.parse().map_err(|err| {
-                StorageError::Corrupt(format!("database URL {}: {err}", redacted(url)))
-            })?)?;
+            let options =
+                AnyConnectOptions::from_url(&url.parse().map_err(|err| {
+                    StorageError::InvalidUrl(format!("{}: {err}", redacted(url)))
+                })?)?;
             AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(30))

@@ -34,8 +34,9 @@ pub async fn test_database(dir: &Path) -> StorageResult<DatabaseTarget> {
         .execute(&mut conn)
         .await?;
     conn.close().await?;
-    let mut url = url::Url::parse(&server)
-        .map_err(|err| crate::StorageError::Corrupt(format!("{TEST_POSTGRES_VARIABLE}: {err}")))?;
+    let mut url = url::Url::parse(&server).map_err(|err| {
+        crate::StorageError::InvalidUrl(format!("{TEST_POSTGRES_VARIABLE}: {err}"))
+    })?;
     url.set_path(&name);
     Ok(DatabaseTarget::Postgres(url.to_string()))
 }

@@ -150,6 +150,16 @@ pub async fn post_to(base_url: &str, token: &str, path: &str, body: Value) -> (u
     request_to(reqwest::Method::POST, base_url, token, path, Some(body)).await
 }
 
+/// A GET with an access token to a server that may be killed meanwhile (status 0 then).
+pub async fn get_from(base_url: &str, token: &str, path: &str) -> (u16, Value) {
+    request_to(reqwest::Method::GET, base_url, token, path, None).await
+}
+
+/// A PUT with an access token to a server that may be killed meanwhile (status 0 then).
+pub async fn put_to(base_url: &str, token: &str, path: &str, body: Value) -> (u16, Value) {
+    request_to(reqwest::Method::PUT, base_url, token, path, Some(body)).await
+}
+
 /// A request with an access token (and a JSON body, if any) to a server that may be killed
 /// meanwhile (status 0 then).
 pub async fn request_to(
