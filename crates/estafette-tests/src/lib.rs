@@ -26,13 +26,7 @@ pub use synapse::SynapseServer;
 
 static NEXT_SEED: AtomicU64 = AtomicU64::new(1);
 
-/// A loopback port free at the time of asking.
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
+pub(crate) use estafette::storage::sql::testing::free_port;
 
 /// An Estafette server running inside the test process.
 pub struct TestServer {

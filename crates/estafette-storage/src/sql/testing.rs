@@ -53,3 +53,29 @@ pub(crate) async fn open_temporary() -> (tempfile::TempDir, crate::Storage) {
     let storage = open_test_storage(dir.path()).await.expect("open database");
     (dir, storage)
 }
+
+/// A port for a test server to listen on. It is taken below the kernel's ephemeral range
+/// (32768 and up), which binding to port 0 hands out: an outgoing connection of another test
+/// can take such a port between this check and the server's bind, and did (Synapse failed with
+/// "Address already in use"). Test processes start at different points of the range.
+pub fn free_port() -> u16 {
+    const FIRST: u32 = 10_000;
+    const COUNT: u32 = 22_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|elapsed| elapsed.subsec_nanos())
+        .unwrap_or_default();
+    let start = std::process::id()
+        .wrapping_mul(7_919)
+        .wrapping_add(nanos / 1_000);
+    for _ in 0..COUNT {
+        let offset = start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed).wrapping_mul(97));
+        let port = u16::try_from(FIRST + offset % COUNT).unwrap_or(u16::MAX);
+        let free = |host: &str| std::net::TcpListener::bind((host, port)).is_ok();
+        if free("127.0.0.1") && free("0.0.0.0") {
+            return port;
+        }
+    }
+    panic!("no free port between {FIRST} and {}", FIRST + COUNT)
+}

@@ -2,7 +2,6 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -11,13 +10,7 @@ use serde_json::{Value, json};
 
 pub const BINARY: &str = env!("CARGO_BIN_EXE_estafette");
 
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use estafette::storage::sql::testing::free_port;
 
 /// Where a test server keeps its data: a fresh PostgreSQL database when the test command
 /// provides a server (`ESTAFETTE_TEST_POSTGRES`), else SQLite under `dir`'s data directory.
