@@ -30,6 +30,10 @@ struct Args {
     /// Messages each sender sends.
     #[arg(long, default_value_t = 100)]
     per_sender: usize,
+    /// Rooms the senders are spread over (each room's events are ordered, so one room
+    /// measures a room's write order, several measure the server's).
+    #[arg(long, default_value_t = 1)]
+    send_rooms: usize,
     /// Room sizes for the fan-out measurement.
     #[arg(long, value_delimiter = ',', default_value = "2,50,200")]
     fan_out: Vec<usize>,
@@ -87,7 +91,9 @@ async fn main() -> ExitCode {
                 scenarios::federation(&users, &peer_users, args.federation_messages).await?;
             return Ok(json!({"url": args.url, "peer": peer, "federation": federation}));
         }
-        let throughput = scenarios::send_throughput(&users, args.senders, args.per_sender).await?;
+        let throughput =
+            scenarios::send_throughput(&users, args.senders, args.per_sender, args.send_rooms)
+                .await?;
         let mut fan_out = Vec::new();
         for members in &args.fan_out {
             fan_out

@@ -42,23 +42,29 @@ impl Users {
     }
 }
 
-/// `senders` users send `per_sender` messages each, concurrently, into one room.
+/// `senders` users send `per_sender` messages each, concurrently, into `rooms` rooms (sender
+/// *s* into room *s* mod `rooms`; every sender is a member of every room).
 pub async fn send_throughput(
     users: &Users,
     senders: usize,
     per_sender: usize,
+    rooms: usize,
 ) -> BenchResult<Value> {
     let sessions = users.register("send", senders).await?;
-    let room = sessions[0].create_room("public_chat").await?;
-    for session in &sessions[1..] {
-        session.join(&room).await?;
+    let mut room_ids = Vec::new();
+    for _ in 0..rooms.max(1) {
+        let room = sessions[0].create_room("public_chat").await?;
+        for session in &sessions[1..] {
+            session.join(&room).await?;
+        }
+        room_ids.push(room);
     }
     let started = Instant::now();
     let tasks: Vec<_> = sessions
         .into_iter()
         .enumerate()
         .map(|(s, session)| {
-            let room = room.clone();
+            let room = room_ids[s % room_ids.len()].clone();
             tokio::spawn(async move {
                 let mut latencies = Vec::with_capacity(per_sender);
                 for i in 0..per_sender {
@@ -81,11 +87,12 @@ pub async fn send_throughput(
     let summary = Summary::of(latencies);
     let rate = total as f64 / elapsed.as_secs_f64();
     println!(
-        "send throughput, {senders} senders: {rate:.0} messages/s; latency {}",
+        "send throughput, {senders} senders, {} rooms: {rate:.0} messages/s; latency {}",
+        room_ids.len(),
         summary.line()
     );
     Ok(
-        json!({"senders": senders, "messages": total, "seconds": elapsed.as_secs_f64(), "messages_per_second": rate,
+        json!({"senders": senders, "rooms": room_ids.len(), "messages": total, "seconds": elapsed.as_secs_f64(), "messages_per_second": rate,
               "latency": summary.to_json()}),
     )
 }

@@ -23,6 +23,10 @@ pub enum StorageError {
     Corrupt(String),
     #[error("database URL: {0}")]
     InvalidUrl(String),
+    /// Another writer changed what this write was based on (or PostgreSQL found the two in a
+    /// deadlock); nothing was written, and doing it again on fresh reads may succeed.
+    #[error("concurrent change: {0}")]
+    Conflict(String),
     #[error("database migration {version} failed: {reason}")]
     Migration { version: i64, reason: String },
 }
@@ -33,8 +37,11 @@ impl From<sqlx::Error> for StorageError {
     fn from(err: sqlx::Error) -> Self {
         // 22021: character_not_in_repertoire (a NUL byte in a text value).
         let code = err.as_database_error().and_then(|db| db.code());
+        // 40001: serialization_failure, 40P01: deadlock_detected.
         if code.as_deref() == Some("22021") {
             Self::Unrepresentable
+        } else if matches!(code.as_deref(), Some("40001" | "40P01")) {
+            Self::Conflict(err.to_string())
         } else {
             Self::Database(err)
         }

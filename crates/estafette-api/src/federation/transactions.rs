@@ -40,6 +40,17 @@ async fn send_transaction_message(
             ),
         ));
     }
+    // To-device messages first: they carry the room keys of the encrypted events that the
+    // same transaction may bring, which a client must hold when it receives those events.
+    let is_to_device = |edu: &&ruma::serde::Raw<_>| {
+        edu.get_field::<String>("edu_type")
+            .ok()
+            .flatten()
+            .as_deref()
+            == Some("m.direct_to_device")
+    };
+    let (to_device, other_edus): (Vec<_>, Vec<_>) = body.edus.iter().partition(is_to_device);
+    receive_edus(&state, origin, to_device).await;
     let mut results = BTreeMap::new();
     for pdu in &body.pdus {
         match state.services.rooms.receive_pdu(origin, pdu).await {
@@ -53,12 +64,20 @@ async fn send_transaction_message(
             Err(e) => tracing::info!(%origin, "dropped a PDU: {e}"),
         }
     }
-    for edu in &body.edus {
+    receive_edus(&state, origin, other_edus).await;
+    Ok(RumaResponse(send_transaction_message::v1::Response::new(
+        results,
+    )))
+}
+
+async fn receive_edus<T>(
+    state: &AppState,
+    origin: &ruma::ServerName,
+    edus: Vec<&ruma::serde::Raw<T>>,
+) {
+    for edu in edus {
         if let Err(e) = state.services.edus.receive(origin, edu.json()).await {
             tracing::info!(%origin, "dropped an EDU: {e}");
         }
     }
-    Ok(RumaResponse(send_transaction_message::v1::Response::new(
-        results,
-    )))
 }

@@ -13,13 +13,18 @@ pub async fn join(services: &Services, notifier: Arc<ClusterNotifier>) -> Servic
     };
     // A process that died leaves its destinations' leases to expire; the survivors look for
     // queued deliveries regularly and take them over.
+    // Stream positions of writers that rolled back or died are forgotten as well.
     let sender = services.federation_sender.clone();
+    let streams = services.context.storage.streams.clone();
     let period = Duration::from_millis(services.context.config.federation.lease_ms / 2 + 1);
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(period).await;
             if let Err(err) = sender.resume().await {
                 tracing::warn!(error = %err, "cluster: cannot look for deliveries to take over");
+            }
+            if let Err(err) = streams.clear_abandoned().await {
+                tracing::warn!(error = %err, "cluster: cannot clear abandoned stream positions");
             }
         }
     });

@@ -81,7 +81,10 @@ impl RoomService {
                 .verify_remote_pdu(event_id.clone(), object, &rules)
                 .await?;
             let _guard = self.lock(&room_id).await;
-            self.receive_locked(origin, pdu, &rules, true).await
+            self.retrying_conflicts(&room_id, || {
+                self.receive_locked(origin, pdu.clone(), &rules, true)
+            })
+            .await
         }
         .await;
         Ok((event_id, outcome))
@@ -216,7 +219,14 @@ impl RoomService {
         };
         let memberships = self.without_stale_changes(&pdu, memberships).await?;
         let appended = self
-            .store_with(&pdu, state_change, current_change, &memberships, None)
+            .store_with(
+                &pdu,
+                state_change,
+                current_change,
+                Some(current_group),
+                &memberships,
+                None,
+            )
             .await?;
         self.evaluate_push(&pdu, appended.stream_ordering, current_after, rules)
             .await?;

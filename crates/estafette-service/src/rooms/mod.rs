@@ -152,6 +152,33 @@ impl RoomService {
         self.pdu_cache.remove(event_id);
     }
 
+    /// The room lock serialises this process's writes to a room; another process may still
+    /// change the room's state between the reads an event is built on and its append, which
+    /// then fails with a conflict and writing nothing. `attempt` is built again on fresh reads.
+    async fn retrying_conflicts<T, F, Fut>(
+        &self,
+        room_id: &RoomId,
+        mut attempt: F,
+    ) -> ServiceResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = ServiceResult<T>>,
+    {
+        const RETRIES: usize = 16;
+        let mut retries = 0;
+        loop {
+            match attempt().await {
+                Err(ServiceError::Storage(estafette_storage::StorageError::Conflict(reason)))
+                    if retries < RETRIES =>
+                {
+                    retries += 1;
+                    tracing::debug!(%room_id, retries, %reason, "building an event again");
+                }
+                result => return result,
+            }
+        }
+    }
+
     async fn lock(&self, room_id: &RoomId) -> tokio::sync::OwnedMutexGuard<()> {
         let lock = {
             let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());

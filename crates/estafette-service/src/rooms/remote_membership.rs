@@ -153,7 +153,7 @@ impl RoomService {
             delta: &full,
             full: &full,
         };
-        self.store_with(&join, change, None, &memberships, None)
+        self.store_with(&join, change, None, None, &memberships, None)
             .await?;
         Ok(join.event_id)
     }
@@ -432,7 +432,7 @@ impl RoomService {
         };
         let memberships: Vec<_> = membership_change(&signed).into_iter().collect();
         let appended = self
-            .store_with(&signed, change, None, &memberships, None)
+            .store_with(&signed, change, None, None, &memberships, None)
             .await?;
         self.evaluate_push(&signed, appended.stream_ordering, &state_after, &rules)
             .await?;

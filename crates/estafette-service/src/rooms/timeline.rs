@@ -19,6 +19,7 @@ use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 const MAX_PREV_EVENTS: usize = 20;
 
 /// Where the event comes from when a client sent it with a transaction ID.
+#[derive(Clone)]
 pub(crate) struct Txn<'a> {
     pub device_id: &'a ruma::DeviceId,
     /// The request path without the transaction ID, which scopes it.
@@ -36,24 +37,36 @@ impl RoomService {
         txn: Option<Txn<'_>>,
     ) -> ServiceResult<Pdu> {
         let _guard = self.lock(room_id).await;
-        if let Some(txn) = &txn {
-            let key = ClientTransaction {
-                user_id: sender,
-                device_id: txn.device_id,
-                scope: &txn.scope,
-                txn_id: txn.txn_id,
-            };
-            if let Some(event_id) = self.context.storage.events.find_transaction(key).await? {
-                return self
-                    .pdu(&event_id)
-                    .await?
-                    .ok_or_else(|| ServiceError::Internal("lost event".into()));
-            }
-        }
         let (_, rules) = self.room_rules(room_id).await?;
-        let (mut state, mut group) = self.current_state(room_id).await?;
-        self.append_locked(room_id, &rules, &mut state, &mut group, sender, &draft, txn)
+        self.retrying_conflicts(room_id, || async {
+            // Looked up on every attempt: the same request may have landed on another process.
+            if let Some(txn) = &txn {
+                let key = ClientTransaction {
+                    user_id: sender,
+                    device_id: txn.device_id,
+                    scope: &txn.scope,
+                    txn_id: txn.txn_id,
+                };
+                if let Some(event_id) = self.context.storage.events.find_transaction(key).await? {
+                    return self
+                        .pdu(&event_id)
+                        .await?
+                        .ok_or_else(|| ServiceError::Internal("lost event".into()));
+                }
+            }
+            let (mut state, mut group) = self.current_state(room_id).await?;
+            self.append_locked(
+                room_id,
+                &rules,
+                &mut state,
+                &mut group,
+                sender,
+                &draft,
+                txn.clone(),
+            )
             .await
+        })
+        .await
     }
 
     /// Appends with the room lock held and the current state known; `state` and `group`
@@ -249,7 +262,18 @@ impl RoomService {
         txn: Option<Txn<'_>>,
     ) -> ServiceResult<AppendedEvent> {
         let memberships: Vec<MembershipChange> = membership_change(pdu).into_iter().collect();
-        let appended = self.store_with(pdu, state, None, &memberships, txn).await?;
+        // Built on the room's current state: stored only if no other process changed it since.
+        let built_on = match state {
+            StateChange::Unchanged(group)
+            | StateChange::Changed {
+                prev_group: Some(group),
+                ..
+            } => Some(group),
+            _ => None,
+        };
+        let appended = self
+            .store_with(pdu, state, None, built_on, &memberships, txn)
+            .await?;
         self.broadcast(pdu, &[]).await?;
         Ok(appended)
     }
@@ -260,12 +284,14 @@ impl RoomService {
         pdu: &Pdu,
         state: StateChange<'_>,
         current_state: Option<StateChange<'_>>,
+        built_on: Option<i64>,
         memberships: &[MembershipChange],
         txn: Option<Txn<'_>>,
     ) -> ServiceResult<AppendedEvent> {
         let (json, event_type) = (pdu.json_string(), pdu.kind.to_string());
         let new_event = NewEvent {
             current_state,
+            built_on_group: built_on,
             memberships,
             transaction: txn.as_ref().map(|t| ClientTransaction {
                 user_id: &pdu.sender,
@@ -434,6 +460,7 @@ pub(crate) fn new_event<'a>(
         prev_events: &pdu.prev_events,
         state,
         current_state: None,
+        built_on_group: None,
         memberships: &[],
         transaction: None,
     }

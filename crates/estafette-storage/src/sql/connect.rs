@@ -58,17 +58,22 @@ pub async fn open(
     max_connections: u32,
     media_root: &Path,
 ) -> StorageResult<Storage> {
+    let db = open_db(target, max_connections).await?;
+    Ok(storage(db, media_root.to_path_buf()))
+}
+
+pub(super) async fn open_db(target: &DatabaseTarget, max_connections: u32) -> StorageResult<Db> {
     let pool = connect(target, max_connections).await?;
-    let postgres_url = match target {
-        DatabaseTarget::Postgres(url) => Some(url.clone()),
-        DatabaseTarget::Sqlite(_) => None,
+    let (postgres_url, allocator) = match target {
+        DatabaseTarget::Postgres(url) => (Some(url.clone()), Some(pool_of(target, 2).await?)),
+        DatabaseTarget::Sqlite(_) => (None, None),
     };
-    let db = Db {
+    Ok(Db {
         pool,
         dialect: target.dialect(),
         postgres_url,
-    };
-    Ok(storage(db, media_root.to_path_buf()))
+        allocator,
+    })
 }
 
 /// A pool on the migrated database.
@@ -76,6 +81,12 @@ pub(super) async fn connect(
     target: &DatabaseTarget,
     max_connections: u32,
 ) -> StorageResult<AnyPool> {
+    let pool = pool_of(target, max_connections).await?;
+    migrations::run(&pool, target.dialect()).await?;
+    Ok(pool)
+}
+
+async fn pool_of(target: &DatabaseTarget, max_connections: u32) -> StorageResult<AnyPool> {
     sqlx::any::install_default_drivers();
     let pool = match target {
         DatabaseTarget::Sqlite(path) => {
@@ -111,6 +122,5 @@ pub(super) async fn connect(
                 .await?
         }
     };
-    migrations::run(&pool, target.dialect()).await?;
     Ok(pool)
 }

@@ -111,7 +111,7 @@ async fn tables(pool: &AnyPool, dialect: Dialect) -> StorageResult<Vec<String>> 
         Dialect::Postgres => {
             "SELECT CAST(table_name AS TEXT) FROM information_schema.tables
              WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'
-             AND table_name <> 'schema_migrations' ORDER BY table_name"
+             AND table_name NOT IN ('schema_migrations', 'stream_in_flight') ORDER BY table_name"
         }
     };
     Ok(sqlx::query_scalar(sql).fetch_all(pool).await?)

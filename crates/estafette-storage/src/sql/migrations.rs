@@ -61,6 +61,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         3,
         include_str!("../../migrations/postgres/0003_expiry_indexes.sql"),
     ),
+    (
+        4,
+        include_str!("../../migrations/postgres/0004_stream_in_flight.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> StorageResult<()> {

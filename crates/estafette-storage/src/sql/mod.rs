@@ -78,39 +78,71 @@ pub struct Db {
     dialect: Dialect,
     /// For the LISTEN connection of the cluster feed, which the `Any` pool cannot give.
     postgres_url: Option<String>,
+    /// PostgreSQL: a few connections of their own for taking stream positions, so that a
+    /// writer holding a connection of `pool` never waits for a second one from it.
+    allocator: Option<AnyPool>,
 }
 
 impl Db {
-    /// A transaction that holds the database's one write lock from its start. On SQLite a
-    /// deferred transaction that reads before it writes fails at once (SQLITE_BUSY) when another
-    /// writer got in between, instead of waiting for the busy timeout; on PostgreSQL the
-    /// transaction-scoped advisory lock gives the same guarantee, across every process sharing
-    /// the database: read-then-write sequences never interleave.
+    /// A write transaction. On SQLite it holds the database's one write lock from its start
+    /// (a deferred transaction that reads before it writes would fail at once, SQLITE_BUSY,
+    /// when another writer got in between, instead of waiting for the busy timeout). On
+    /// PostgreSQL writers run side by side, in every process: a transaction that reads and
+    /// then writes on what it read takes the lock of what it reads ([`Db::lock`] or a row
+    /// lock), and stream positions allow out-of-order commits ([`Db::next_stream_id`]).
     async fn write_transaction(&self) -> Result<Tx, sqlx::Error> {
         match self.dialect {
             Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(WRITE_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                Ok(tx)
-            }
+            Dialect::Postgres => self.pool.begin().await,
         }
     }
-}
 
-/// The advisory lock key every PostgreSQL write transaction takes ("estafet" in ASCII).
-const WRITE_LOCK: i64 = 0x0065_7374_6166_6574;
+    /// Serialises, until `tx` ends, with every other transaction locking the same `key` in any
+    /// process (a PostgreSQL advisory lock on the key's hash; a hash collision only serialises
+    /// more). SQLite transactions are serialised already.
+    async fn lock(&self, tx: &mut Tx, key: &str) -> Result<(), sqlx::Error> {
+        if self.dialect == Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
+                .bind(key)
+                .execute(&mut **tx)
+                .await?;
+        }
+        Ok(())
+    }
 
-/// Takes the next position of the one stream everything syncs on. Inside the caller's write
-/// transaction, which holds the write lock, so positions commit in the order they were taken
-/// and a reader never sees a position while a smaller one is still in flight.
-async fn next_stream_id(tx: &mut Tx) -> Result<i64, sqlx::Error> {
-    sqlx::query_scalar("UPDATE stream_position SET position = position + 1 RETURNING position")
-        .fetch_one(&mut **tx)
-        .await
+    /// Takes the next position of the one stream everything syncs on, for rows that `tx`
+    /// writes. SQLite has one writer at a time, so positions commit in the order they are
+    /// taken. PostgreSQL writers commit in any order: the position is taken in a transaction
+    /// of its own that also records it in `stream_in_flight` with `tx`'s transaction ID, and
+    /// `tx` deletes that record, so that its rows and the end of "in flight" become visible
+    /// in one commit. Readers stop below the smallest position still in flight
+    /// (`StreamRepository::current`; the argument is in docs/scaling.md).
+    async fn next_stream_id(&self, tx: &mut Tx) -> Result<i64, sqlx::Error> {
+        let Some(allocator) = &self.allocator else {
+            return sqlx::query_scalar(
+                "UPDATE stream_position SET position = position + 1 RETURNING position",
+            )
+            .fetch_one(&mut **tx)
+            .await;
+        };
+        let xid: i64 =
+            sqlx::query_scalar("SELECT CAST(CAST(pg_current_xact_id() AS TEXT) AS BIGINT)")
+                .fetch_one(&mut **tx)
+                .await?;
+        let position: i64 = sqlx::query_scalar(
+            "WITH taken AS (UPDATE stream_position SET position = position + 1 RETURNING position)
+             INSERT INTO stream_in_flight (position, xid) SELECT position, $1 FROM taken
+             RETURNING position",
+        )
+        .bind(xid)
+        .fetch_one(allocator)
+        .await?;
+        sqlx::query("DELETE FROM stream_in_flight WHERE position = $1")
+            .bind(position)
+            .execute(&mut **tx)
+            .await?;
+        Ok(position)
+    }
 }
 
 /// SQLite integers are signed; timestamps and counters never reach 2^63.

@@ -54,6 +54,17 @@ pub(crate) async fn open_temporary() -> (tempfile::TempDir, crate::Storage) {
     (dir, storage)
 }
 
+/// A fresh test database as the backends' implementation itself, for tests of its internals.
+#[cfg(test)]
+pub(crate) async fn open_temporary_db() -> (tempfile::TempDir, super::Db) {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let target = test_database(dir.path()).await.expect("a test database");
+    let db = super::connect::open_db(&target, 20)
+        .await
+        .expect("open database");
+    (dir, db)
+}
+
 /// A port for a test server to listen on. It is taken below the kernel's ephemeral range
 /// (32768 and up), which binding to port 0 hands out: an outgoing connection of another test
 /// can take such a port between this check and the server's bind, and did (Synapse failed with

@@ -250,3 +250,106 @@ async fn rate_limits_hold_across_processes() {
         proxy.served()
     );
 }
+
+/// Writers on two processes commit out of order: a member syncing through either process gets
+/// every message exactly once, and state changes sent at the same moment through both are all
+/// kept (each is built on the room's state as it is when stored, not as another process left it).
+#[tokio::test]
+async fn concurrent_writers_on_two_processes_lose_and_repeat_nothing() {
+    let first = TestServer::start().await;
+    let second = first.another_process().await;
+    let (_, alice) = user(first.raw(), "alice").await;
+    let room_id = create_room(
+        &alice,
+        json!({"preset": "public_chat", "power_level_content_override": {"state_default": 0}}),
+    )
+    .await;
+    let join = format!("/_matrix/client/v3/join/{room_id}");
+    let mut senders = Vec::new();
+    for n in 0..8 {
+        let (_, on_first) = user(first.raw(), &format!("sender{n}")).await;
+        let client = match n % 2 {
+            0 => on_first,
+            _ => second.raw().with_token(on_first.token_for_tests()),
+        };
+        client.post(&join, json!({})).await.assert_ok();
+        senders.push(client);
+    }
+    let (_, watcher) = user(first.raw(), "watcher").await;
+    watcher.post(&join, json!({})).await.assert_ok();
+    let watchers = [
+        watcher.clone(),
+        second.raw().with_token(watcher.token_for_tests()),
+    ];
+    let mut token = next_batch(&watcher).await;
+
+    let mut sending = tokio::task::JoinSet::new();
+    for (n, client) in senders.into_iter().enumerate() {
+        let room_id = room_id.clone();
+        sending.spawn(async move {
+            for i in 0..10 {
+                send_text(&client, &room_id, &format!("t{i}"), &format!("{n}/{i}")).await;
+                let mark = format!("/_matrix/client/v3/rooms/{room_id}/state/org.example.mark/{n}");
+                if i % 3 == 0 {
+                    client.put(&mark, json!({"i": i})).await.assert_ok();
+                }
+            }
+        });
+    }
+    // Whole timelines (no gap): 200 events per sync at most.
+    let filter = "%7B%22room%22%3A%7B%22timeline%22%3A%7B%22limit%22%3A200%7D%7D%7D";
+    let mut seen = Vec::new();
+    let started = Instant::now();
+    for turn in 0.. {
+        if seen.len() >= 80 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "seen {seen:?}");
+        let sync = watchers[turn % 2]
+            .get(&format!(
+                "/_matrix/client/v3/sync?since={token}&timeout=2000&filter={filter}"
+            ))
+            .await;
+        sync.assert_ok();
+        let room = &sync.body["rooms"]["join"][&room_id]["timeline"];
+        assert_ne!(room["limited"], true, "{room}");
+        for event in room["events"].as_array().into_iter().flatten() {
+            if event["type"] == "m.room.message" {
+                seen.push(event["content"]["body"].as_str().unwrap().to_owned());
+            }
+        }
+        token = sync.body["next_batch"].as_str().unwrap().to_owned();
+    }
+    while let Some(sent) = sending.join_next().await {
+        sent.unwrap();
+    }
+    let mut unique = seen.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), seen.len(), "repeated: {seen:?}");
+    assert_eq!(seen.len(), 80);
+
+    for client in &watchers {
+        let state = client
+            .get(&format!("/_matrix/client/v3/rooms/{room_id}/state"))
+            .await;
+        state.assert_ok();
+        let mut marks: Vec<(String, i64)> = state
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|event| event["type"] == "org.example.mark")
+            .map(|event| {
+                let key = event["state_key"].as_str().unwrap().to_owned();
+                (key, event["content"]["i"].as_i64().unwrap())
+            })
+            .collect();
+        marks.sort();
+        let expected: Vec<(String, i64)> = (0..8).map(|n| (n.to_string(), 9)).collect();
+        assert_eq!(
+            marks, expected,
+            "every sender's last mark is the room's state"
+        );
+    }
+}

@@ -66,6 +66,10 @@ pub struct NewEvent<'a> {
     /// The room's current state after this event when it differs from the state after the
     /// event itself (a remote event on a fork: both sides resolved); `None` otherwise.
     pub current_state: Option<StateChange<'a>>,
+    /// The room's current state group the event was built on, when it was: another writer
+    /// (another process) that changed the current state since makes the append fail with
+    /// [`crate::StorageError::Conflict`], writing nothing, for the caller to build again.
+    pub built_on_group: Option<i64>,
     /// The membership index changes this event brings (its own, or what resolution changed).
     pub memberships: &'a [MembershipChange],
     pub transaction: Option<ClientTransaction<'a>>,

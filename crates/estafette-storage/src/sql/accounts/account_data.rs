@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use ruma::{OwnedRoomId, RoomId, UserId};
 use sqlx::Row;
 
-use crate::sql::{Db, corrupt, next_stream_id, to_db};
+use crate::sql::{Db, corrupt, to_db};
 use crate::{AccountDataEntry, AccountDataRepository, StorageResult};
 
 fn room_key(room_id: Option<&RoomId>) -> &str {
@@ -20,7 +20,7 @@ impl AccountDataRepository for Db {
         now: u64,
     ) -> StorageResult<i64> {
         let mut tx = self.write_transaction().await?;
-        let stream_id = next_stream_id(&mut tx).await?;
+        let stream_id = self.next_stream_id(&mut tx).await?;
         sqlx::query(
             "INSERT INTO account_data (user_id, room_id, data_type, content_json, updated_ts, stream_id)
              VALUES ($1, $2, $3, $4, $5, $6)

@@ -155,6 +155,8 @@ impl DeviceRepository for Db {
         keep: Option<&DeviceId>,
     ) -> StorageResult<Vec<OwnedDeviceId>> {
         let mut tx = self.write_transaction().await?;
+        // The devices are listed, then deleted.
+        self.lock(&mut tx, &format!("devices {user_id}")).await?;
         let ids: Vec<String> =
             sqlx::query_scalar("SELECT device_id FROM devices WHERE user_id = $1")
                 .bind(user_id.as_str())

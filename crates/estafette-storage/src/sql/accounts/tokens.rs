@@ -86,6 +86,9 @@ impl TokenRepository for Db {
 
     async fn retire_predecessor(&self, refresh_token_id: i64) -> StorageResult<()> {
         let mut tx = self.write_transaction().await?;
+        // The predecessor is read, then retired.
+        self.lock(&mut tx, &format!("refresh_token {refresh_token_id}"))
+            .await?;
         let predecessor: Option<Option<i64>> =
             sqlx::query_scalar("SELECT predecessor_id FROM refresh_tokens WHERE id = $1")
                 .bind(refresh_token_id)

@@ -50,6 +50,9 @@ impl UiaSessionRepository for Db {
 
     async fn add_completed(&self, session_id: &str, stage: &str) -> StorageResult<()> {
         let mut tx = self.write_transaction().await?;
+        // Stages completed together are all kept.
+        self.lock(&mut tx, &format!("uia_session {session_id}"))
+            .await?;
         let completed: Option<String> =
             sqlx::query_scalar("SELECT completed_json FROM uia_sessions WHERE session_id = $1")
                 .bind(session_id)

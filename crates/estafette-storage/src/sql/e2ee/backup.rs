@@ -26,6 +26,9 @@ impl BackupRepository for Db {
         auth_data_json: &str,
     ) -> StorageResult<i64> {
         let mut tx = self.write_transaction().await?;
+        // The next version number is read, then taken.
+        self.lock(&mut tx, &format!("backup_versions {user_id}"))
+            .await?;
         let next: i64 = sqlx::query_scalar(
             "SELECT COALESCE(MAX(version), 0) + 1 FROM backup_versions WHERE user_id = $1",
         )

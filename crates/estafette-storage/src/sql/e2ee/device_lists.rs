@@ -38,6 +38,9 @@ impl DeviceListRepository for Db {
 
     async fn record_sent(&self, user_id: &UserId, stream_id: i64) -> StorageResult<Option<i64>> {
         let mut tx = self.write_transaction().await?;
+        // The previous position is read, then replaced.
+        self.lock(&mut tx, &format!("device_list_sent {user_id}"))
+            .await?;
         let previous: Option<i64> =
             sqlx::query_scalar("SELECT stream_id FROM device_list_updates_sent WHERE user_id = $1")
                 .bind(user_id.as_str())

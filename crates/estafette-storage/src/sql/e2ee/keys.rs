@@ -4,12 +4,12 @@ use async_trait::async_trait;
 use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 use sqlx::Row;
 
-use crate::sql::{Db, Tx, corrupt, from_db, next_stream_id};
+use crate::sql::{Db, Tx, corrupt, from_db};
 use crate::{ClaimedKey, KeyRepository, NewKey, StorageResult};
 
 /// Records that a user's device list changed, at a new stream position.
-async fn record_change(tx: &mut Tx, user_id: &UserId) -> StorageResult<i64> {
-    let stream_id = next_stream_id(tx).await?;
+async fn record_change(db: &Db, tx: &mut Tx, user_id: &UserId) -> StorageResult<i64> {
+    let stream_id = db.next_stream_id(tx).await?;
     sqlx::query("INSERT INTO device_list_changes (stream_id, user_id) VALUES ($1, $2)")
         .bind(stream_id)
         .bind(user_id.as_str())
@@ -50,7 +50,7 @@ impl KeyRepository for Db {
         .bind(key_json)
         .execute(&mut *tx)
         .await?;
-        let position = record_change(&mut tx, user_id).await?;
+        let position = record_change(self, &mut tx, user_id).await?;
         tx.commit().await?;
         Ok(position)
     }
@@ -189,6 +189,9 @@ impl KeyRepository for Db {
         algorithm: &str,
     ) -> StorageResult<Option<ClaimedKey>> {
         let mut tx = self.write_transaction().await?;
+        // Two claims never pick the same key, nor one fall back while keys remain.
+        self.lock(&mut tx, &format!("one_time_keys {user_id} {device_id}"))
+            .await?;
         let one_time = sqlx::query(
             "DELETE FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 AND key_id = (
                SELECT key_id FROM one_time_keys WHERE user_id = $1 AND device_id = $2 AND algorithm = $3 LIMIT 1)
@@ -238,7 +241,7 @@ impl KeyRepository for Db {
                 .execute(&mut *tx)
                 .await?;
         }
-        let position = record_change(&mut tx, user_id).await?;
+        let position = record_change(self, &mut tx, user_id).await?;
         tx.commit().await?;
         Ok(position)
     }
@@ -274,14 +277,14 @@ impl KeyRepository for Db {
             .execute(&mut *tx)
             .await?;
         }
-        let position = record_change(&mut tx, user_id).await?;
+        let position = record_change(self, &mut tx, user_id).await?;
         tx.commit().await?;
         Ok(position)
     }
 
     async fn record_device_list_change(&self, user_id: &UserId) -> StorageResult<i64> {
         let mut tx = self.write_transaction().await?;
-        let position = record_change(&mut tx, user_id).await?;
+        let position = record_change(self, &mut tx, user_id).await?;
         tx.commit().await?;
         Ok(position)
     }

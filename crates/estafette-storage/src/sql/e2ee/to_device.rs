@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use ruma::{DeviceId, OwnedUserId, UserId};
 use sqlx::Row;
 
-use crate::sql::{Db, corrupt, next_stream_id};
+use crate::sql::{Db, corrupt};
 use crate::{StorageResult, ToDeviceDelivery, ToDeviceMessage, ToDeviceRepository};
 
 #[async_trait]
@@ -31,7 +31,7 @@ impl ToDeviceRepository for Db {
         }
         let mut position = None;
         for delivery in deliveries {
-            let stream_id = next_stream_id(&mut tx).await?;
+            let stream_id = self.next_stream_id(&mut tx).await?;
             sqlx::query(
                 "INSERT INTO to_device_messages (stream_id, user_id, device_id, sender, event_type, content_json)
                  VALUES ($1, $2, $3, $4, $5, $6)",

@@ -5,10 +5,10 @@ use sqlx::any::AnyRow;
 
 use crate::sql::rooms::memberships::upsert_membership;
 use crate::sql::rooms::state::MAX_CHAIN_LENGTH;
-use crate::sql::{Db, Tx, corrupt, from_db, next_stream_id, to_db};
+use crate::sql::{Db, Dialect, Tx, corrupt, from_db, to_db};
 use crate::{
     AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,
-    StorageResult,
+    StorageError, StorageResult,
 };
 
 fn decode(row: &AnyRow) -> StorageResult<EventRecord> {
@@ -30,7 +30,7 @@ fn decode(row: &AnyRow) -> StorageResult<EventRecord> {
 impl EventRepository for Db {
     async fn append(&self, event: &NewEvent<'_>) -> StorageResult<AppendedEvent> {
         let mut tx = self.write_transaction().await?;
-        let appended = append_in(&mut tx, event, None).await?;
+        let appended = append_in(self, &mut tx, event, None).await?;
         tx.commit().await?;
         Ok(appended)
     }
@@ -75,6 +75,8 @@ impl EventRepository for Db {
             ));
         };
         let mut tx = self.write_transaction().await?;
+        // Backfilled events take positions below the lowest one, read first.
+        self.lock(&mut tx, &"backfilled events").await?;
         let lowest: Option<i64> = sqlx::query_scalar("SELECT MIN(stream_ordering) FROM events")
             .fetch_one(&mut *tx)
             .await?;
@@ -258,22 +260,39 @@ impl EventRepository for Db {
     }
 }
 
-/// Writes a state group for `change` (a delta over its previous group while the chain is
-/// short, the full state otherwise) and returns it.
 /// Appends an event inside the caller's transaction; `previous_group` is the state group the
 /// previous event of the same batch left, for [`StateChange::AfterPrevious`].
 pub(super) async fn append_in(
+    db: &Db,
     tx: &mut Tx,
     event: &NewEvent<'_>,
     previous_group: Option<i64>,
 ) -> StorageResult<AppendedEvent> {
     let room = event.room_id.as_str();
+    if let Some(built_on) = event.built_on_group {
+        // The room's row stays locked until the commit: appends to one room take turns.
+        let sql = match db.dialect {
+            Dialect::Sqlite => "SELECT current_state_group FROM rooms WHERE room_id = $1",
+            Dialect::Postgres => {
+                "SELECT current_state_group FROM rooms WHERE room_id = $1 FOR UPDATE"
+            }
+        };
+        let current: Option<Option<i64>> = sqlx::query_scalar(sql)
+            .bind(room)
+            .fetch_optional(&mut **tx)
+            .await?;
+        if current.flatten() != Some(built_on) {
+            return Err(StorageError::Conflict(format!(
+                "the state of {room} changed while an event was built on it"
+            )));
+        }
+    }
     let state_group = write_state(tx, room, &event.state, previous_group).await?;
     let current_group = match &event.current_state {
         Some(change) => write_state(tx, room, change, previous_group).await?,
         None => state_group,
     };
-    let stream_ordering = next_stream_id(tx).await?;
+    let stream_ordering = db.next_stream_id(tx).await?;
     insert_event(tx, event, stream_ordering, state_group).await?;
     for prev in event.prev_events {
         sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2")
@@ -296,9 +315,9 @@ pub(super) async fn append_in(
         upsert_membership(tx, room, change, stream_ordering).await?;
     }
     if let Some(txn) = event.transaction {
-        sqlx::query(
+        let recorded = sqlx::query(
             "INSERT INTO event_transactions (user_id, device_id, scope, txn_id, event_id)
-             VALUES ($1, $2, $3, $4, $5)",
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
         )
         .bind(txn.user_id.as_str())
         .bind(txn.device_id.as_str())
@@ -307,6 +326,13 @@ pub(super) async fn append_in(
         .bind(event.event_id.as_str())
         .execute(&mut **tx)
         .await?;
+        // The same request, retried by the client, was stored meanwhile by another process.
+        if recorded.rows_affected() == 0 {
+            return Err(StorageError::Conflict(format!(
+                "transaction {} was used meanwhile",
+                txn.txn_id
+            )));
+        }
     }
     Ok(AppendedEvent {
         stream_ordering,
@@ -314,6 +340,8 @@ pub(super) async fn append_in(
     })
 }
 
+/// Writes a state group for `change` (a delta over its previous group while the chain is
+/// short, the full state otherwise) and returns it.
 async fn write_state(
     tx: &mut Tx,
     room: &str,

@@ -3,7 +3,7 @@ use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Db, Tx, corrupt, flag, next_stream_id};
+use crate::sql::{Db, Tx, corrupt, flag};
 use crate::{MembershipChange, MembershipRecord, MembershipRepository, StorageResult};
 
 /// Sets a member's entry in the membership index (a new membership un-forgets the room).
@@ -117,7 +117,7 @@ impl MembershipRepository for Db {
         stripped_state: &str,
     ) -> StorageResult<i64> {
         let mut tx = self.write_transaction().await?;
-        let stream_ordering = next_stream_id(&mut tx).await?;
+        let stream_ordering = self.next_stream_id(&mut tx).await?;
         upsert_membership(&mut tx, room_id.as_str(), change, stream_ordering).await?;
         sqlx::query(
             "INSERT INTO invite_states (room_id, user_id, state) VALUES ($1, $2, $3)

@@ -46,7 +46,7 @@ impl RoomRepository for Db {
         let mut previous_group = None;
         for event in events {
             let event =
-                crate::sql::rooms::events::append_in(&mut tx, event, previous_group).await?;
+                crate::sql::rooms::events::append_in(self, &mut tx, event, previous_group).await?;
             previous_group = Some(event.state_group);
             appended.push(event);
         }
@@ -143,6 +143,7 @@ mod tests {
             prev_events: prev,
             state,
             current_state: None,
+            built_on_group: None,
             memberships: &[],
             transaction: None,
         }

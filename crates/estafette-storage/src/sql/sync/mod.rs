@@ -3,4 +3,6 @@
 mod presence;
 mod push;
 mod receipts;
+#[cfg(test)]
+mod stream_interleavings;
 mod streams;

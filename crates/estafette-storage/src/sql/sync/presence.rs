@@ -3,7 +3,7 @@ use ruma::{OwnedUserId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Db, corrupt, from_db, next_stream_id, to_db};
+use crate::sql::{Db, corrupt, from_db, to_db};
 use crate::{PresenceRecord, PresenceRepository, StorageResult};
 
 fn decode(row: &AnyRow) -> StorageResult<PresenceRecord> {
@@ -27,7 +27,7 @@ impl PresenceRepository for Db {
         last_active_ts: u64,
     ) -> StorageResult<i64> {
         let mut tx = self.write_transaction().await?;
-        let stream_id = next_stream_id(&mut tx).await?;
+        let stream_id = self.next_stream_id(&mut tx).await?;
         sqlx::query(
             "INSERT INTO presence (user_id, state, status_msg, last_active_ts, stream_id) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (user_id) DO UPDATE SET state = excluded.state, status_msg = excluded.status_msg,

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
 use sqlx::Row;
 
-use crate::sql::{Db, corrupt, from_db, next_stream_id, to_db};
+use crate::sql::{Db, corrupt, from_db, to_db};
 use crate::{ReceiptRecord, ReceiptRepository, StorageResult};
 
 #[async_trait]
@@ -17,7 +17,7 @@ impl ReceiptRepository for Db {
         ts: u64,
     ) -> StorageResult<i64> {
         let mut tx = self.write_transaction().await?;
-        let stream_id = next_stream_id(&mut tx).await?;
+        let stream_id = self.next_stream_id(&mut tx).await?;
         sqlx::query(
             "INSERT INTO receipts (room_id, receipt_type, user_id, thread_id, event_id, ts, stream_id)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
