@@ -353,3 +353,105 @@ async fn concurrent_writers_on_two_processes_lose_and_repeat_nothing() {
         );
     }
 }
+
+/// One transaction delivered to two processes at the same moment (a load balancer retrying on
+/// another process, a sender retrying after a timeout): every event and to-device message in it
+/// is kept once, neither process refuses it, and the origin's own delivery afterwards is a
+/// duplicate.
+#[tokio::test]
+async fn a_transaction_delivered_to_two_processes_at_once_is_processed_once() {
+    let home = TestServer::builder().federation().start().await;
+    let home_second = home.another_process().await;
+    let remote = TestServer::builder().federation().start().await;
+    let (hugo_id, hugo) = user(home.raw(), "hugo").await;
+    let (rita_id, rita) = user(remote.raw(), "rita").await;
+    let room_id = create_room(&hugo, json!({"preset": "private_chat"})).await;
+    invite(&hugo, &room_id, &rita_id).await;
+    rita.post(&format!("/_matrix/client/v3/join/{room_id}"), json!({}))
+        .await
+        .assert_ok();
+    eventually("the home server to see Rita's join", || async {
+        (joined_members(&hugo, &room_id).await.len() == 2).then_some(())
+    })
+    .await;
+
+    // Rita's server holds its messages back (the test holds its delivery lease to the home
+    // server), so that the transaction below is the first to bring them.
+    let home_name = ruma::OwnedServerName::try_from(home.server_name()).unwrap();
+    let remote_outbox = &remote.services().context.storage.federation_outbox;
+    let now = || {
+        let since_epoch = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        u64::try_from(since_epoch.unwrap().as_millis()).unwrap()
+    };
+    let held = remote_outbox
+        .acquire_lease(&home_name, "test", now(), now() + 600_000)
+        .await
+        .unwrap();
+    assert!(held);
+    let mut pdus = Vec::new();
+    for n in 0..10 {
+        let event_id = send_text(&rita, &room_id, &format!("t{n}"), &format!("rita {n}")).await;
+        let path = format!("/_matrix/federation/v1/event/{event_id}");
+        let fetched = home
+            .federation_request(&remote, reqwest::Method::GET, &path, None)
+            .await;
+        fetched.assert_ok();
+        pdus.push(fetched.body["pdus"][0].clone());
+    }
+    assert!(messages(&hugo, &room_id).await.is_empty());
+
+    let hugo_device = hugo.get("/_matrix/client/v3/account/whoami").await.body["device_id"].clone();
+    let ping = json!({"n": 1});
+    let transaction = json!({
+        "origin": remote.server_name(),
+        "origin_server_ts": now(),
+        "pdus": pdus,
+        "edus": [{"edu_type": "m.direct_to_device", "content": {
+            "sender": rita_id, "type": "org.example.ping", "message_id": "once",
+            "messages": {hugo_id.clone(): {hugo_device.as_str().unwrap(): ping}},
+        }}],
+    });
+    let body = serde_json::to_vec(&transaction).unwrap();
+    let path = "/_matrix/federation/v1/send/replayed";
+    let put = reqwest::Method::PUT;
+    let (first, second) = tokio::join!(
+        remote.federation_request(&home, put.clone(), path, Some(body.clone())),
+        remote.federation_request(&home_second, put, path, Some(body)),
+    );
+    for response in [&first, &second] {
+        response.assert_ok();
+        for (event_id, result) in response.body["pdus"].as_object().unwrap() {
+            assert!(result.get("error").is_none(), "{event_id}: {result}");
+        }
+    }
+
+    // The origin's own delivery now brings the same events again.
+    remote_outbox
+        .release_lease(&home_name, "test")
+        .await
+        .unwrap();
+    remote.services().federation_sender.resume().await.unwrap();
+    eventually("the origin's queue to drain", || async {
+        remote_outbox
+            .pending(&home_name, 1, 1)
+            .await
+            .unwrap()
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+
+    let expected: Vec<String> = (0..10).map(|n| format!("rita {n}")).collect();
+    let hugo_second = home_second.raw().with_token(hugo.token_for_tests());
+    for client in [&hugo, &hugo_second] {
+        assert_eq!(messages(client, &room_id).await, expected);
+    }
+    let sync = hugo.get("/_matrix/client/v3/sync?timeout=0").await;
+    let pings = sync.body["to_device"]["events"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|event| event["type"] == "org.example.ping")
+        .count();
+    assert_eq!(pings, 1, "{}", sync.body["to_device"]);
+}

@@ -406,10 +406,10 @@ async fn insert_event(
     stream_ordering: i64,
     state_group: i64,
 ) -> StorageResult<()> {
-    sqlx::query(
+    let inserted = sqlx::query(
         "INSERT INTO events (stream_ordering, event_id, room_id, event_type, state_key, sender, depth,
            origin_server_ts, state_group, json)
-         VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9)",
+         VALUES ($10, $1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT DO NOTHING",
     )
     .bind(event.event_id.as_str())
     .bind(event.room_id.as_str())
@@ -423,5 +423,13 @@ async fn insert_event(
     .bind(stream_ordering)
     .execute(&mut **tx)
     .await?;
+    // Another process stored the same event meanwhile (one transaction delivered to two of
+    // them, or one event received from two servers): nothing of this append is kept.
+    if inserted.rows_affected() == 0 {
+        return Err(StorageError::Conflict(format!(
+            "event {} was stored meanwhile",
+            event.event_id
+        )));
+    }
     Ok(())
 }
