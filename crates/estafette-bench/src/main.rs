@@ -10,7 +10,7 @@ mod scenarios;
 mod stats;
 
 use std::process::ExitCode;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
 use serde_json::{Value, json};
@@ -40,6 +40,9 @@ struct Args {
     /// Messages sent in each fan-out room.
     #[arg(long, default_value_t = 20)]
     fan_out_messages: usize,
+    /// Milliseconds between the starts of two fan-out messages.
+    #[arg(long, default_value_t = 500)]
+    fan_out_interval_ms: u64,
     /// Rooms of the user whose initial sync is timed.
     #[arg(long, default_value_t = 100)]
     rooms: usize,
@@ -96,8 +99,15 @@ async fn main() -> ExitCode {
                 .await?;
         let mut fan_out = Vec::new();
         for members in &args.fan_out {
-            fan_out
-                .push(scenarios::fan_out(&users, (*members).max(2), args.fan_out_messages).await?);
+            fan_out.push(
+                scenarios::fan_out(
+                    &users,
+                    (*members).max(2),
+                    args.fan_out_messages,
+                    Duration::from_millis(args.fan_out_interval_ms),
+                )
+                .await?,
+            );
         }
         let initial = scenarios::initial_sync(&users, args.rooms, 5).await?;
         let pagination = match args.pagination {

@@ -97,9 +97,15 @@ pub async fn send_throughput(
     )
 }
 
-/// One member sends `messages` messages into a room of `members`; every other member waits in
-/// a long-poll `/sync`. Latency runs from the start of the send to each member's sync return.
-pub async fn fan_out(users: &Users, members: usize, messages: usize) -> BenchResult<Value> {
+/// One member sends `messages` messages into a room of `members`, one every `interval` (start to
+/// start); every other member waits in a long-poll `/sync`. Latency runs from the start of the
+/// send to each member's sync return.
+pub async fn fan_out(
+    users: &Users,
+    members: usize,
+    messages: usize,
+    interval: Duration,
+) -> BenchResult<Value> {
     let sessions = users.register(&format!("fan{members}x"), members).await?;
     let room = sessions[0].create_room("public_chat").await?;
     for session in &sessions[1..] {
@@ -110,6 +116,7 @@ pub async fn fan_out(users: &Users, members: usize, messages: usize) -> BenchRes
         &room,
         &sessions[1..],
         messages,
+        interval,
         &format!("fan-out {members}"),
     )
     .await?;
@@ -144,6 +151,7 @@ pub async fn federation(home: &Users, peer: &Users, messages: usize) -> BenchRes
             &room,
             std::slice::from_ref(receiver),
             messages,
+            Duration::from_millis(100),
             label,
         )
         .await?;
@@ -161,13 +169,15 @@ pub async fn federation(home: &Users, peer: &Users, messages: usize) -> BenchRes
     Ok(Value::Array(figures))
 }
 
-/// `sender` sends `messages` messages 100 ms apart while each receiver long-polls `/sync`;
-/// the latency of every delivery, from the start of its send.
+/// `sender` sends `messages` messages, one every `interval` from the start of one send to the
+/// start of the next, while each receiver long-polls `/sync`; the latency of every delivery,
+/// from the start of its send.
 async fn deliveries(
     sender: &Session,
     room: &str,
     receivers: &[Session],
     messages: usize,
+    interval: Duration,
     label: &str,
 ) -> BenchResult<Vec<Duration>> {
     let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
@@ -197,7 +207,9 @@ async fn deliveries(
     }
     // Let every long-poll reach the server before the first message.
     tokio::time::sleep(Duration::from_millis(500)).await;
+    let first = tokio::time::Instant::now();
     for i in 0..messages {
+        tokio::time::sleep_until(first + interval * u32::try_from(i).unwrap_or(u32::MAX)).await;
         let body = format!("{label} #{i}");
         sent_at
             .lock()
@@ -206,7 +218,6 @@ async fn deliveries(
         sender
             .send_text(room, &format!("{}-{i}", label.replace(' ', "-")), &body)
             .await?;
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let mut latencies = Vec::new();
     for task in tasks {

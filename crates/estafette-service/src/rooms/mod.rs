@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex};
 
 use ruma::events::StateEventType;
 use ruma::room_version_rules::RoomVersionRules;
-use ruma::{OwnedEventId, OwnedRoomId, RoomId, RoomVersionId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, RoomVersionId};
 
 use crate::{Context, ServiceError, ServiceResult};
 
@@ -77,6 +77,8 @@ pub struct RoomService {
     /// Events only change when redacted, which evicts them here and, through the cluster
     /// feed, in the server's other processes.
     pdu_cache: Arc<BoundedCache<ruma::OwnedEventId, Pdu>>,
+    /// Members' parsed push rules, with the stored rules they were parsed from.
+    ruleset_cache: Arc<BoundedCache<OwnedUserId, CachedRuleset>>,
     /// The timestamp of the last room created here: each creation takes a later one, so that
     /// identical create events (v12 room IDs are their hash) differ.
     last_creation_ts: Arc<std::sync::atomic::AtomicU64>,
@@ -85,6 +87,8 @@ pub struct RoomService {
     /// Local events go to the other servers in the room through the outbound queue.
     sender: crate::FederationSender,
 }
+
+type CachedRuleset = (Option<String>, Arc<ruma::push::Ruleset>);
 
 /// A map that forgets everything when full: simple, and enough for hot rooms.
 pub(crate) struct BoundedCache<K, V> {
@@ -144,6 +148,7 @@ impl RoomService {
             last_creation_ts: Arc::default(),
             state_cache: Arc::new(BoundedCache::new(4_096)),
             pdu_cache: Arc::new(BoundedCache::new(16_384)),
+            ruleset_cache: Arc::new(BoundedCache::new(16_384)),
         }
     }
 

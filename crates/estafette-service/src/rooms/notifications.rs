@@ -1,10 +1,13 @@
 //! Push rules evaluated on every event for every member: what notifies and what highlights,
 //! stored so that `/sync` can count unread notifications.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use estafette_storage::PushAction;
-use ruma::push::{Action, PushConditionPowerLevelsCtx, PushConditionRoomCtx};
+use ruma::push::{
+    Action, FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset,
+};
 use ruma::room_version_rules::{RoomPowerLevelsRules, RoomVersionRules};
 use ruma::serde::Raw;
 use ruma::{Int, OwnedUserId, UInt};
@@ -40,13 +43,23 @@ impl RoomService {
             serde_json::value::to_raw_value(&pdu.to_client_json(false))
                 .map_err(|e| crate::ServiceError::Internal(e.to_string()))?,
         );
+        // Once per event, not per member: the flattened event and every member's stored rules.
+        let flattened = FlattenedJson::from_raw(&event);
+        let stored: HashMap<OwnedUserId, String> = self
+            .context
+            .storage
+            .account_data
+            .global_of_joined_members(&pdu.room_id, PUSH_RULES)
+            .await?
+            .into_iter()
+            .collect();
         let member_count = UInt::new(members.len() as u64).unwrap_or_default();
         let mut actions = Vec::new();
         for member in &members {
             if member.user_id == pdu.sender {
                 continue;
             }
-            let ruleset = crate::sync::load_ruleset(&self.context, &member.user_id).await?;
+            let ruleset = self.ruleset(&member.user_id, stored.get(&member.user_id));
             let display_name = member
                 .display_name
                 .clone()
@@ -58,7 +71,13 @@ impl RoomService {
                 display_name,
             );
             ctx.power_levels = Some(power_ctx.clone());
-            let matched = ruleset.get_actions(&event, &ctx).await;
+            let mut matched: &[Action] = &[];
+            for rule in ruleset.iter() {
+                if rule.applies(&flattened, &ctx).await {
+                    matched = rule.actions();
+                    break;
+                }
+            }
             let notify = matched.iter().any(Action::should_notify);
             let highlight = matched.iter().any(Action::is_highlight);
             if notify || highlight {
@@ -85,6 +104,25 @@ impl RoomService {
             )
             .await?;
         Ok(())
+    }
+}
+
+impl RoomService {
+    /// A member's push rules, parsed once for as long as the stored rules stay the same (they
+    /// are read again with every event, so a change made by any process is seen at once).
+    fn ruleset(&self, user_id: &OwnedUserId, stored: Option<&String>) -> Arc<Ruleset> {
+        if let Some((cached_from, ruleset)) = self.ruleset_cache.get(user_id)
+            && cached_from.as_ref() == stored
+        {
+            return ruleset;
+        }
+        let ruleset = Arc::new(crate::sync::parse_ruleset(
+            stored.map(String::as_str),
+            user_id,
+        ));
+        self.ruleset_cache
+            .insert(user_id.clone(), (stored.cloned(), ruleset.clone()));
+        ruleset
     }
 }
 

@@ -22,4 +22,4 @@ pub use responses::{
 pub use typing::TypingService;
 
 // For the rooms domain, which counts notifications with the users' rules.
-pub(crate) use push::load_ruleset;
+pub(crate) use push::parse_ruleset;

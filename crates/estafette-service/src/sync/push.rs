@@ -266,7 +266,7 @@ pub(crate) async fn load_ruleset(context: &Context, user_id: &UserId) -> Service
     Ok(parse_ruleset(stored.as_deref(), user_id))
 }
 
-fn parse_ruleset(stored: Option<&str>, user_id: &UserId) -> Ruleset {
+pub(crate) fn parse_ruleset(stored: Option<&str>, user_id: &UserId) -> Ruleset {
     stored
         .and_then(|json| {
             let value: JsonValue = serde_json::from_str(json).ok()?;

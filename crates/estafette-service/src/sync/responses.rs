@@ -159,15 +159,31 @@ impl SyncService {
         let mut changes = self.context.notifier.subscribe(&requester.user_id);
         changes.borrow_and_update();
         let deadline = tokio::time::Instant::now() + request.timeout;
+        let mut last = None;
         loop {
-            let result = self.compute(requester, since, &request).await?;
-            if since.is_none() || !result.is_empty() || request.full_state {
-                return Ok(result);
+            // Everything a sync returns moves the stream: while it has not passed the client's
+            // token there is nothing to compute (the client's poll right after a response).
+            let moved = match since {
+                Some(since) if !request.full_state => {
+                    self.context.storage.streams.current().await? > since
+                }
+                _ => true,
+            };
+            if moved {
+                let result = self.compute(requester, since, &request).await?;
+                if since.is_none() || !result.is_empty() || request.full_state {
+                    return Ok(result);
+                }
+                last = Some(result);
             }
             match tokio::time::timeout_at(deadline, changes.changed()).await {
                 Ok(Ok(())) => continue,
-                _ => return Ok(result),
+                _ => break,
             }
+        }
+        match last {
+            Some(result) => Ok(result),
+            None => self.compute(requester, since, &request).await,
         }
     }
 

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use ruma::{OwnedRoomId, RoomId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use crate::StorageResult;
 
@@ -28,6 +28,13 @@ pub trait AccountDataRepository: Send + Sync {
         room_id: Option<&RoomId>,
         data_type: &str,
     ) -> StorageResult<Option<String>>;
+    /// The global entry of `data_type` of every joined member of `room_id` that has one, in
+    /// one query (push rules, read for all members on every event).
+    async fn global_of_joined_members(
+        &self,
+        room_id: &RoomId,
+        data_type: &str,
+    ) -> StorageResult<Vec<(OwnedUserId, String)>>;
     /// Entries (global and per room) written after stream position `since`; 0 gives all.
     async fn changed_since(
         &self,

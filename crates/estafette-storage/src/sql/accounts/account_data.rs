@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use ruma::{OwnedRoomId, RoomId, UserId};
+use ruma::{OwnedRoomId, OwnedUserId, RoomId, UserId};
 use sqlx::Row;
 
 use crate::sql::{Db, corrupt, to_db};
@@ -87,6 +87,29 @@ impl AccountDataRepository for Db {
         .bind(data_type)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn global_of_joined_members(
+        &self,
+        room_id: &RoomId,
+        data_type: &str,
+    ) -> StorageResult<Vec<(OwnedUserId, String)>> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT a.user_id, a.content_json FROM room_memberships m
+             JOIN account_data a ON a.user_id = m.user_id AND a.room_id = '' AND a.data_type = $2
+             WHERE m.room_id = $1 AND m.membership = 'join'",
+        )
+        .bind(room_id.as_str())
+        .bind(data_type)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|(user_id, content)| {
+                let user_id = OwnedUserId::try_from(user_id)
+                    .map_err(|e| corrupt("account_data.user_id", e))?;
+                Ok((user_id, content))
+            })
+            .collect()
     }
 
     async fn delete_all(&self, user_id: &UserId) -> StorageResult<()> {
