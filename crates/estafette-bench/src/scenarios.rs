@@ -256,7 +256,32 @@ pub async fn initial_sync(users: &Users, rooms: usize, runs: usize) -> BenchResu
         "initial sync, {rooms} rooms ({joined} returned): {}",
         summary.line()
     );
-    Ok(json!({"rooms": rooms, "rooms_returned": joined, "duration": summary.to_json()}))
+    // The same user's incremental sync after a message in one of its rooms: what a woken
+    // long-poll of a user in many rooms costs.
+    let mut since = user.sync(None, Duration::ZERO).await?["next_batch"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let room = user.create_room("private_chat").await?;
+    let mut incremental = Vec::with_capacity(runs * 4);
+    for run in 0..runs * 4 {
+        user.send_text(&room, &format!("inc{run}"), "one room changed")
+            .await?;
+        let started = Instant::now();
+        let sync = user.sync(Some(&since), Duration::ZERO).await?;
+        incremental.push(started.elapsed());
+        since = sync["next_batch"].as_str().unwrap_or_default().to_owned();
+    }
+    let incremental = Summary::of(incremental);
+    println!(
+        "incremental sync, 1 of {} rooms changed: {}",
+        rooms + 1,
+        incremental.line()
+    );
+    Ok(
+        json!({"rooms": rooms, "rooms_returned": joined, "duration": summary.to_json(),
+              "incremental": incremental.to_json()}),
+    )
 }
 
 /// Backward pagination: a room of `messages` messages read from the newest to the creation,

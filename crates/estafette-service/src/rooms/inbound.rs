@@ -230,6 +230,8 @@ impl RoomService {
             .await?;
         self.evaluate_push(&pdu, appended.stream_ordering, current_after, rules)
             .await?;
+        self.wake_members(&pdu, &memberships, appended.stream_ordering)
+            .await?;
         Ok(Accepted::Timeline)
     }
 

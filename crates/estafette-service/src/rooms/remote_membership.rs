@@ -153,7 +153,10 @@ impl RoomService {
             delta: &full,
             full: &full,
         };
-        self.store_with(&join, change, None, None, &memberships, None)
+        let appended = self
+            .store_with(&join, change, None, None, &memberships, None)
+            .await?;
+        self.wake_members(&join, &memberships, appended.stream_ordering)
             .await?;
         Ok(join.event_id)
     }
@@ -435,6 +438,8 @@ impl RoomService {
             .store_with(&signed, change, None, None, &memberships, None)
             .await?;
         self.evaluate_push(&signed, appended.stream_ordering, &state_after, &rules)
+            .await?;
+        self.wake_members(&signed, &memberships, appended.stream_ordering)
             .await?;
         let skip: &[&ruma::ServerName] = if resident { &[] } else { &[destination] };
         self.broadcast(&signed, skip).await

@@ -107,6 +107,9 @@ impl RoomService {
         *group = appended.state_group;
         self.evaluate_push(&pdu, appended.stream_ordering, state, rules)
             .await?;
+        let memberships: Vec<MembershipChange> = membership_change(&pdu).into_iter().collect();
+        self.wake_members(&pdu, &memberships, appended.stream_ordering)
+            .await?;
         Ok(pdu)
     }
 
@@ -278,7 +281,8 @@ impl RoomService {
         Ok(appended)
     }
 
-    /// Stores an authorised event with what it changes, and wakes the members concerned.
+    /// Stores an authorised event with what it changes; the caller then wakes the members
+    /// ([`RoomService::wake_members`]).
     pub(crate) async fn store_with(
         &self,
         pdu: &Pdu,
@@ -303,6 +307,17 @@ impl RoomService {
         };
         let appended = self.context.storage.events.append(&new_event).await?;
         self.after_store(pdu, appended.stream_ordering).await?;
+        Ok(appended)
+    }
+
+    /// Wakes the members an event concerns (after its push actions are stored, so that the
+    /// unread counts their syncs return include it).
+    pub(crate) async fn wake_members(
+        &self,
+        pdu: &Pdu,
+        memberships: &[MembershipChange],
+        position: i64,
+    ) -> ServiceResult<()> {
         let mut concerned: Vec<OwnedUserId> = self
             .context
             .storage
@@ -314,10 +329,8 @@ impl RoomService {
             .map(|m| m.user_id)
             .collect();
         concerned.extend(memberships.iter().map(|m| m.user_id.clone()));
-        self.context
-            .notifier
-            .notify(&concerned, appended.stream_ordering);
-        Ok(appended)
+        self.context.notifier.notify(&concerned, position);
+        Ok(())
     }
 
     /// Queues an event for every other server with a member in the room, and for the server

@@ -250,6 +250,19 @@ impl SyncService {
             let content = crate::sync::push::rules_content(stored.as_deref(), &requester.user_id);
             result.account_data.push((push_rules.to_owned(), content));
         }
+        // An incremental sync looks only at the joined rooms with something new: its cost
+        // follows what changed, not how many rooms the user is in.
+        let with_news: Option<std::collections::HashSet<OwnedRoomId>> = match since {
+            Some(since) if !request.full_state => Some(
+                storage
+                    .events
+                    .joined_rooms_with_news(&requester.user_id, since)
+                    .await?
+                    .into_iter()
+                    .collect(),
+            ),
+            _ => None,
+        };
         for membership in storage.memberships.of_user(&requester.user_id).await? {
             let changed = since.is_none_or(|since| membership.stream_ordering > since);
             if !request.filter.includes(&membership.room_id) {
@@ -259,6 +272,15 @@ impl SyncService {
                 "join" => {
                     let full = request.full_state || changed;
                     let room_id = &membership.room_id;
+                    let quiet = with_news
+                        .as_ref()
+                        .is_some_and(|rooms| !rooms.contains(room_id))
+                        && !full
+                        && !room_account_data.contains_key(room_id)
+                        && self.typing.typing_since(room_id, since).is_none();
+                    if quiet {
+                        continue;
+                    }
                     let mut timeline = self
                         .timeline(requester, room_id, after, current, request, full)
                         .await?;

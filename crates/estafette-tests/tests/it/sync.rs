@@ -368,3 +368,116 @@ async fn a_full_device_queue_refuses_new_messages_instead_of_dropping_them() {
         .await
         .assert_ok();
 }
+
+/// An incremental sync reads only the rooms with something new, yet each kind of news still
+/// brings its room: a message (with its unread count), a receipt only, typing only, room
+/// account data only — and nothing else of the user's other rooms.
+#[tokio::test]
+async fn an_incremental_sync_brings_each_room_with_news_and_no_other() {
+    let server = TestServer::start().await;
+    let (_, alice) = crate::room_helpers::user(server.raw(), "alice").await;
+    let (bob_id, bob) = crate::room_helpers::user(server.raw(), "bob").await;
+    let mut rooms = Vec::new();
+    for n in 0..4 {
+        let room_id =
+            crate::room_helpers::create_room(&alice, json!({"preset": "public_chat"})).await;
+        bob.post(&format!("/_matrix/client/v3/join/{room_id}"), json!({}))
+            .await
+            .assert_ok();
+        crate::room_helpers::send_text(&alice, &room_id, &format!("first{n}"), "hello").await;
+        rooms.push(room_id);
+    }
+    let (mut since, _) = next_batch(&bob, None).await;
+    let joined = |body: &Value| -> Vec<String> {
+        let mut ids: Vec<String> = body["rooms"]["join"]
+            .as_object()
+            .map(|rooms| rooms.keys().cloned().collect())
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    };
+
+    // A message in the first room: that room only, with one unread notification.
+    crate::room_helpers::send_text(&alice, &rooms[0], "m", "news").await;
+    let (next, body) = next_batch(&bob, Some(&since)).await;
+    assert_eq!(joined(&body), [rooms[0].clone()]);
+    let room = &body["rooms"]["join"][&rooms[0]];
+    assert_eq!(
+        room["unread_notifications"]["notification_count"], 2,
+        "{room}"
+    );
+    since = next;
+
+    // Alice's receipt in the second room, and nothing else there.
+    let latest = crate::room_helpers::send_text(&alice, &rooms[1], "r", "to read").await;
+    let (next, _) = next_batch(&bob, Some(&since)).await;
+    since = next;
+    alice
+        .post(
+            &format!(
+                "/_matrix/client/v3/rooms/{}/receipt/m.read/{latest}",
+                rooms[1]
+            ),
+            json!({}),
+        )
+        .await
+        .assert_ok();
+    let (next, body) = next_batch(&bob, Some(&since)).await;
+    assert_eq!(joined(&body), [rooms[1].clone()]);
+    let ephemeral = body["rooms"]["join"][&rooms[1]]["ephemeral"].to_string();
+    assert!(ephemeral.contains("m.receipt"), "{ephemeral}");
+    since = next;
+
+    // Bob reads the first room himself: its unread count drops to nothing.
+    let first_latest = crate::room_helpers::send_text(&alice, &rooms[0], "m2", "more").await;
+    let (next, _) = next_batch(&bob, Some(&since)).await;
+    since = next;
+    bob.post(
+        &format!(
+            "/_matrix/client/v3/rooms/{}/receipt/m.read/{first_latest}",
+            rooms[0]
+        ),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    let (next, body) = next_batch(&bob, Some(&since)).await;
+    assert_eq!(joined(&body), [rooms[0].clone()]);
+    let room = &body["rooms"]["join"][&rooms[0]];
+    assert_eq!(
+        room["unread_notifications"]["notification_count"], 0,
+        "{room}"
+    );
+    since = next;
+
+    // Alice typing in the third room.
+    let alice_id = alice.get("/_matrix/client/v3/account/whoami").await.body["user_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{}/typing/{alice_id}", rooms[2]),
+            json!({"typing": true, "timeout": 30000}),
+        )
+        .await
+        .assert_ok();
+    let (next, body) = next_batch(&bob, Some(&since)).await;
+    assert_eq!(joined(&body), [rooms[2].clone()]);
+    since = next;
+
+    // Bob's own account data in the fourth room.
+    bob.put(
+        &format!(
+            "/_matrix/client/v3/user/{bob_id}/rooms/{}/account_data/org.example.note",
+            rooms[3]
+        ),
+        json!({"note": "keep"}),
+    )
+    .await
+    .assert_ok();
+    let (_, body) = next_batch(&bob, Some(&since)).await;
+    assert_eq!(joined(&body), [rooms[3].clone()]);
+    let account_data = body["rooms"]["join"][&rooms[3]]["account_data"].to_string();
+    assert!(account_data.contains("org.example.note"), "{account_data}");
+}

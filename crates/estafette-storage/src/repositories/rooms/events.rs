@@ -152,10 +152,12 @@ pub trait EventRepository: Send + Sync {
     ) -> StorageResult<()>;
     /// The device and transaction ID a local event was sent with.
     async fn transaction_of(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>>;
-    /// Rooms among `room_ids` with events after `after`.
-    async fn rooms_with_events_after(
+    /// The rooms `user_id` has joined that have an event or a receipt after stream position
+    /// `after`: the only joined rooms an incremental sync has anything to say about, apart from
+    /// their account data and typing.
+    async fn joined_rooms_with_news(
         &self,
-        room_ids: &[ruma::OwnedRoomId],
+        user_id: &ruma::UserId,
         after: i64,
     ) -> StorageResult<Vec<ruma::OwnedRoomId>>;
 }

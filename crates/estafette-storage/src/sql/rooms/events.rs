@@ -240,23 +240,25 @@ impl EventRepository for Db {
             .transpose()
     }
 
-    async fn rooms_with_events_after(
+    async fn joined_rooms_with_news(
         &self,
-        room_ids: &[OwnedRoomId],
+        user_id: &ruma::UserId,
         after: i64,
     ) -> StorageResult<Vec<OwnedRoomId>> {
-        let mut rooms = Vec::new();
-        for room_id in room_ids {
-            let newest: Option<i64> =
-                sqlx::query_scalar("SELECT MAX(stream_ordering) FROM events WHERE room_id = $1")
-                    .bind(room_id.as_str())
-                    .fetch_one(&self.pool)
-                    .await?;
-            if newest.is_some_and(|n| n > after) {
-                rooms.push(room_id.clone());
-            }
-        }
-        Ok(rooms)
+        let rooms: Vec<String> = sqlx::query_scalar(
+            "SELECT m.room_id FROM room_memberships m
+             WHERE m.user_id = $1 AND m.membership = 'join' AND (
+               EXISTS (SELECT 1 FROM events e WHERE e.room_id = m.room_id AND e.stream_ordering > $2)
+               OR EXISTS (SELECT 1 FROM receipts r WHERE r.room_id = m.room_id AND r.stream_id > $2))",
+        )
+        .bind(user_id.as_str())
+        .bind(after)
+        .fetch_all(&self.pool)
+        .await?;
+        rooms
+            .into_iter()
+            .map(|room| OwnedRoomId::try_from(room).map_err(|e| corrupt("room_memberships", e)))
+            .collect()
     }
 }
 
