@@ -318,20 +318,17 @@ impl DeviceKeyService {
             .filter(|u| sharing.contains(u))
             .collect();
         let mut left = BTreeSet::new();
-        for mine in storage.memberships.of_user(user_id).await? {
-            let i_changed = mine.stream_ordering > after && mine.stream_ordering <= until;
-            for other in storage.memberships.of_room(&mine.room_id).await? {
-                let moved = other.stream_ordering > after && other.stream_ordering <= until;
-                if other.user_id == user_id || !(moved || i_changed) {
-                    continue;
+        for (my_membership, other) in storage
+            .memberships
+            .moves_around(user_id, after, until)
+            .await?
+        {
+            if sharing.contains(&other.user_id) {
+                if my_membership == "join" && other.membership == "join" {
+                    changed.insert(other.user_id);
                 }
-                if sharing.contains(&other.user_id) {
-                    if mine.membership == "join" && other.membership == "join" {
-                        changed.insert(other.user_id);
-                    }
-                } else {
-                    left.insert(other.user_id);
-                }
+            } else {
+                left.insert(other.user_id);
             }
         }
         Ok((changed, left))

@@ -51,4 +51,13 @@ pub trait MembershipRepository: Send + Sync {
     ) -> StorageResult<Vec<(OwnedUserId, Option<String>, Option<String>)>>;
     /// Everyone who shares a joined room with `user_id`, the user included.
     async fn users_sharing_rooms_with(&self, user_id: &UserId) -> StorageResult<Vec<OwnedUserId>>;
+    /// The other members of `user_id`'s rooms (any membership) in the rooms where their
+    /// membership or the user's changed within `(after, until]`, each with the user's own
+    /// membership there: what tells whose devices to track or forget, in one query.
+    async fn moves_around(
+        &self,
+        user_id: &UserId,
+        after: i64,
+        until: i64,
+    ) -> StorageResult<Vec<(String, MembershipRecord)>>;
 }

@@ -110,6 +110,31 @@ impl MembershipRepository for Db {
             .collect()
     }
 
+    async fn moves_around(
+        &self,
+        user_id: &UserId,
+        after: i64,
+        until: i64,
+    ) -> StorageResult<Vec<(String, MembershipRecord)>> {
+        sqlx::query(
+            "SELECT other.room_id, other.user_id, other.membership, other.event_id,
+               other.stream_ordering, other.display_name, other.forgotten,
+               mine.membership AS my_membership
+             FROM room_memberships mine JOIN room_memberships other ON other.room_id = mine.room_id
+             WHERE mine.user_id = $1 AND other.user_id <> $1
+               AND ((other.stream_ordering > $2 AND other.stream_ordering <= $3)
+                 OR (mine.stream_ordering > $2 AND mine.stream_ordering <= $3))",
+        )
+        .bind(user_id.as_str())
+        .bind(after)
+        .bind(until)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| Ok((row.try_get("my_membership")?, decode(row)?)))
+        .collect()
+    }
+
     async fn record_outside_room(
         &self,
         change: &MembershipChange,
