@@ -304,25 +304,27 @@ impl DeviceKeyService {
         until: i64,
     ) -> ServiceResult<(BTreeSet<OwnedUserId>, BTreeSet<OwnedUserId>)> {
         let storage = &self.context.storage;
+        let updated = storage.keys.device_list_changes(after, until).await?;
+        let moves = storage
+            .memberships
+            .moves_around(user_id, after, until)
+            .await?;
+        // Most syncs see neither: then who shares a room with the user is not needed.
+        if updated.is_empty() && moves.is_empty() {
+            return Ok((BTreeSet::new(), BTreeSet::new()));
+        }
         let sharing: BTreeSet<OwnedUserId> = storage
             .memberships
             .users_sharing_rooms_with(user_id)
             .await?
             .into_iter()
             .collect();
-        let mut changed: BTreeSet<OwnedUserId> = storage
-            .keys
-            .device_list_changes(after, until)
-            .await?
+        let mut changed: BTreeSet<OwnedUserId> = updated
             .into_iter()
             .filter(|u| sharing.contains(u))
             .collect();
         let mut left = BTreeSet::new();
-        for (my_membership, other) in storage
-            .memberships
-            .moves_around(user_id, after, until)
-            .await?
-        {
+        for (my_membership, other) in moves {
             if sharing.contains(&other.user_id) {
                 if my_membership == "join" && other.membership == "join" {
                     changed.insert(other.user_id);
