@@ -103,11 +103,11 @@ impl RoomService {
             }
             None => StateChange::Unchanged(*group),
         };
-        let appended = self.store(&pdu, state_change, txn).await?;
+        let memberships: Vec<MembershipChange> = membership_change(&pdu).into_iter().collect();
+        let appended = self.store(&pdu, state_change, &memberships, txn).await?;
         *group = appended.state_group;
         self.evaluate_push(&pdu, appended.stream_ordering, state, rules)
             .await?;
-        let memberships: Vec<MembershipChange> = membership_change(&pdu).into_iter().collect();
         self.wake_members(&pdu, &memberships, appended.stream_ordering)
             .await?;
         Ok(pdu)
@@ -256,15 +256,15 @@ impl RoomService {
         )
     }
 
-    /// Stores an authorised local event, notifies everyone it concerns and queues it for the
-    /// other servers in the room.
+    /// Stores an authorised local event and queues it for the other servers in the room; the
+    /// caller wakes the members once its push actions are stored.
     pub(crate) async fn store(
         &self,
         pdu: &Pdu,
         state: StateChange<'_>,
+        memberships: &[MembershipChange],
         txn: Option<Txn<'_>>,
     ) -> ServiceResult<AppendedEvent> {
-        let memberships: Vec<MembershipChange> = membership_change(pdu).into_iter().collect();
         // Built on the room's current state: stored only if no other process changed it since.
         let built_on = match state {
             StateChange::Unchanged(group)
@@ -275,7 +275,7 @@ impl RoomService {
             _ => None,
         };
         let appended = self
-            .store_with(pdu, state, None, built_on, &memberships, txn)
+            .store_with(pdu, state, None, built_on, memberships, txn)
             .await?;
         self.broadcast(pdu, &[]).await?;
         Ok(appended)

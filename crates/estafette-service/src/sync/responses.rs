@@ -163,14 +163,10 @@ impl SyncService {
         loop {
             // Everything a sync returns moves the stream: while it has not passed the client's
             // token there is nothing to compute (the client's poll right after a response).
-            let moved = match since {
-                Some(since) if !request.full_state => {
-                    self.context.storage.streams.current().await? > since
-                }
-                _ => true,
-            };
+            let current = self.context.storage.streams.current().await?;
+            let moved = request.full_state || since.is_none_or(|since| current > since);
             if moved {
-                let result = self.compute(requester, since, &request).await?;
+                let result = self.compute(requester, since, &request, current).await?;
                 if since.is_none() || !result.is_empty() || request.full_state {
                     return Ok(result);
                 }
@@ -183,18 +179,23 @@ impl SyncService {
         }
         match last {
             Some(result) => Ok(result),
-            None => self.compute(requester, since, &request).await,
+            None => {
+                let current = self.context.storage.streams.current().await?;
+                self.compute(requester, since, &request, current).await
+            }
         }
     }
 
+    /// The response from `since` up to `current`, the stream position the caller read (read
+    /// once per wake-up: it both decides whether to compute and bounds the response).
     async fn compute(
         &self,
         requester: &Requester,
         since: Option<i64>,
         request: &SyncRequest,
+        mut current: i64,
     ) -> ServiceResult<SyncResult> {
         let storage = &self.context.storage;
-        let mut current = storage.streams.current().await?;
         let after = since.unwrap_or(0);
         // Delivering to-device messages acknowledges those the previous sync returned. When more
         // wait than one response carries, the whole response stops at the last one delivered.

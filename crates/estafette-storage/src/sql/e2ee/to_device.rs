@@ -70,16 +70,20 @@ impl ToDeviceRepository for Db {
     ) -> StorageResult<Vec<ToDeviceMessage>> {
         // Most syncs have nothing to acknowledge: a read finds out, where a DELETE would take
         // SQLite's one write lock on every sync of every device.
-        let delivered: Option<i64> = sqlx::query_scalar(
-            "SELECT stream_id FROM to_device_messages
-             WHERE user_id = $1 AND device_id = $2 AND stream_id <= $3 LIMIT 1",
-        )
-        .bind(user_id.as_str())
-        .bind(device_id.as_str())
-        .bind(up_to)
-        .fetch_optional(&self.pool)
-        .await?;
-        if up_to > 0 && delivered.is_some() {
+        let delivered: Option<i64> = if up_to > 0 {
+            sqlx::query_scalar(
+                "SELECT stream_id FROM to_device_messages
+                 WHERE user_id = $1 AND device_id = $2 AND stream_id <= $3 LIMIT 1",
+            )
+            .bind(user_id.as_str())
+            .bind(device_id.as_str())
+            .bind(up_to)
+            .fetch_optional(&self.pool)
+            .await?
+        } else {
+            None
+        };
+        if delivered.is_some() {
             sqlx::query("DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2 AND stream_id <= $3")
                 .bind(user_id.as_str())
                 .bind(device_id.as_str())
