@@ -113,12 +113,30 @@ impl RoomService {
     /// Adds what clients expect in `unsigned`: the redaction that pruned an event, and the
     /// bundled aggregations of its edits, thread and references.
     pub(crate) async fn bundle(&self, viewer: &UserId, pdus: &mut [Pdu]) -> ServiceResult<()> {
+        // Most events have nothing to aggregate: one query finds those that do.
+        let unredacted: Vec<&EventId> = pdus
+            .iter()
+            .filter(|pdu| pdu.redacted_by.is_none())
+            .map(|pdu| pdu.event_id.as_ref())
+            .collect();
+        let targets = if unredacted.is_empty() {
+            Default::default()
+        } else {
+            self.context
+                .storage
+                .relations
+                .bundled_targets(&unredacted)
+                .await?
+        };
         for pdu in pdus.iter_mut() {
             if let Some(redaction_id) = pdu.redacted_by.clone() {
                 if let Some(redaction) = self.pdu(&redaction_id).await? {
                     pdu.unsigned
                         .insert("redacted_because".into(), redaction.to_client_json(true));
                 }
+                continue;
+            }
+            if !targets.contains(&pdu.event_id) {
                 continue;
             }
             let mut relations = serde_json::Map::new();

@@ -8,6 +8,8 @@ use std::time::Duration;
 use ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use serde_json::{Value as JsonValue, json};
 
+use estafette_storage::StreamNews;
+
 use crate::{
     Context, Pdu, PresenceService, ReceiptService, Requester, RoomService, ServiceError,
     ServiceResult, TypingService,
@@ -197,17 +199,32 @@ impl SyncService {
     ) -> ServiceResult<SyncResult> {
         let storage = &self.context.storage;
         let after = since.unwrap_or(0);
+        // An incremental sync asks once what moved for the user and reads only that: a woken
+        // sync's cost follows what changed, not what the user holds.
+        let news = match since {
+            Some(since) if !request.full_state => {
+                storage
+                    .streams
+                    .news(&requester.user_id, &requester.device_id, since, current)
+                    .await?
+            }
+            _ => StreamNews::ALL,
+        };
         // Delivering to-device messages acknowledges those the previous sync returned. When more
         // wait than one response carries, the whole response stops at the last one delivered.
-        let messages = storage
-            .to_device
-            .take(
-                &requester.user_id,
-                &requester.device_id,
-                after,
-                TO_DEVICE_LIMIT,
-            )
-            .await?;
+        let messages = if news.to_device {
+            storage
+                .to_device
+                .take(
+                    &requester.user_id,
+                    &requester.device_id,
+                    after,
+                    TO_DEVICE_LIMIT,
+                )
+                .await?
+        } else {
+            Vec::new()
+        };
         if messages.len() == TO_DEVICE_LIMIT as usize {
             if let Some(last) = messages.last() {
                 current = current.min(last.stream_id);
@@ -225,11 +242,15 @@ impl SyncService {
             );
         }
         let mut room_account_data: HashMap<OwnedRoomId, Vec<(String, String)>> = HashMap::new();
-        for entry in storage
-            .account_data
-            .changed_since(&requester.user_id, after)
-            .await?
-        {
+        let changed_data = if news.account_data {
+            storage
+                .account_data
+                .changed_since(&requester.user_id, after)
+                .await?
+        } else {
+            Vec::new()
+        };
+        for entry in changed_data {
             match entry.room_id {
                 Some(room_id) => room_account_data
                     .entry(room_id)
@@ -251,20 +272,86 @@ impl SyncService {
             let content = crate::sync::push::rules_content(stored.as_deref(), &requester.user_id);
             result.account_data.push((push_rules.to_owned(), content));
         }
-        // An incremental sync looks only at the joined rooms with something new: its cost
-        // follows what changed, not how many rooms the user is in.
-        let with_news: Option<std::collections::HashSet<OwnedRoomId>> = match since {
+        self.rooms_of(
+            requester,
+            since,
+            request,
+            current,
+            news,
+            room_account_data,
+            &mut result,
+        )
+        .await?;
+        (result.one_time_key_counts, result.unused_fallback_key_types) = self
+            .device_keys
+            .key_counts(&requester.user_id, &requester.device_id)
+            .await?;
+        if let Some(since) = since
+            && (news.device_lists || news.room_memberships || news.memberships)
+        {
+            (result.device_lists_changed, result.device_lists_left) = self
+                .device_keys
+                .changes(&requester.user_id, since, current)
+                .await?;
+        }
+        if news.presence {
+            result.presence = self
+                .presence
+                .events_since(&requester.user_id, after)
+                .await?;
+        }
+        Ok(result)
+    }
+
+    /// The joined, invited, knocked and left sections. An incremental sync looks only at the
+    /// joined rooms with something new, and lists the user's memberships only when one of
+    /// them changed or typing or room account data name rooms to check.
+    #[allow(clippy::too_many_arguments)]
+    async fn rooms_of(
+        &self,
+        requester: &Requester,
+        since: Option<i64>,
+        request: &SyncRequest,
+        current: i64,
+        news: StreamNews,
+        mut room_account_data: HashMap<OwnedRoomId, Vec<(String, String)>>,
+        result: &mut SyncResult,
+    ) -> ServiceResult<()> {
+        let storage = &self.context.storage;
+        let after = since.unwrap_or(0);
+        let with_news: Option<HashMap<OwnedRoomId, bool>> = match since {
             Some(since) if !request.full_state => Some(
                 storage
                     .events
                     .joined_rooms_with_news(&requester.user_id, since)
                     .await?
                     .into_iter()
+                    .map(|room| (room.room_id, room.receipts))
                     .collect(),
             ),
             _ => None,
         };
-        for membership in storage.memberships.of_user(&requester.user_id).await? {
+        let memberships = match (&with_news, since) {
+            (Some(rooms), Some(since))
+                if !news.memberships
+                    && room_account_data.is_empty()
+                    && !self.typing.any_since(since) =>
+            {
+                // Nothing but events and receipts moved: the rooms with news are all there is.
+                rooms
+                    .keys()
+                    .map(|room_id| Membership::joined(room_id.clone()))
+                    .collect()
+            }
+            _ => storage
+                .memberships
+                .of_user(&requester.user_id)
+                .await?
+                .into_iter()
+                .map(Membership::from)
+                .collect::<Vec<_>>(),
+        };
+        for membership in memberships {
             let changed = since.is_none_or(|since| membership.stream_ordering > since);
             if !request.filter.includes(&membership.room_id) {
                 continue;
@@ -273,9 +360,8 @@ impl SyncService {
                 "join" => {
                     let full = request.full_state || changed;
                     let room_id = &membership.room_id;
-                    let quiet = with_news
-                        .as_ref()
-                        .is_some_and(|rooms| !rooms.contains(room_id))
+                    let receipts = with_news.as_ref().map(|rooms| rooms.get(room_id).copied());
+                    let quiet = receipts.is_some_and(|news| news.is_none())
                         && !full
                         && !room_account_data.contains_key(room_id)
                         && self.typing.typing_since(room_id, since).is_none();
@@ -286,7 +372,11 @@ impl SyncService {
                         .timeline(requester, room_id, after, current, request, full)
                         .await?;
                     timeline.account_data = room_account_data.remove(room_id).unwrap_or_default();
-                    timeline.ephemeral = self.ephemeral(requester, room_id, since).await?;
+                    // Receipts are read unless the rooms with news say none moved.
+                    let receipts_moved = receipts.is_none_or(|news| news == Some(true));
+                    timeline.ephemeral = self
+                        .ephemeral(requester, room_id, since, receipts_moved)
+                        .await?;
                     self.unread_counts(
                         requester,
                         room_id,
@@ -303,13 +393,21 @@ impl SyncService {
                 }
                 "invite" if changed => {
                     let stripped = self
-                        .stripped_state(requester, &membership.room_id, &membership.event_id)
+                        .stripped_state(
+                            requester,
+                            &membership.room_id,
+                            membership.event_id.as_deref(),
+                        )
                         .await?;
                     result.invited.push((membership.room_id, stripped));
                 }
                 "knock" if changed => {
                     let stripped = self
-                        .stripped_state(requester, &membership.room_id, &membership.event_id)
+                        .stripped_state(
+                            requester,
+                            &membership.room_id,
+                            membership.event_id.as_deref(),
+                        )
                         .await?;
                     result.knocked.push((membership.room_id, stripped));
                 }
@@ -334,21 +432,7 @@ impl SyncService {
                 _ => {}
             }
         }
-        (result.one_time_key_counts, result.unused_fallback_key_types) = self
-            .device_keys
-            .key_counts(&requester.user_id, &requester.device_id)
-            .await?;
-        if let Some(since) = since {
-            (result.device_lists_changed, result.device_lists_left) = self
-                .device_keys
-                .changes(&requester.user_id, since, current)
-                .await?;
-        }
-        result.presence = self
-            .presence
-            .events_since(&requester.user_id, after)
-            .await?;
-        Ok(result)
+        Ok(())
     }
 
     /// The newest `limit` events in `(after, until]`, and the state before them when `with_state`
@@ -447,10 +531,14 @@ impl SyncService {
         requester: &Requester,
         room_id: &RoomId,
         since: Option<i64>,
+        receipts_moved: bool,
     ) -> ServiceResult<Vec<JsonValue>> {
         let mut events = Vec::new();
         if let Some(typing) = self.typing.typing_since(room_id, since) {
             events.push(json!({"type": "m.typing", "content": {"user_ids": typing}}));
+        }
+        if !receipts_moved {
+            return Ok(events);
         }
         if let Some(receipts) = self
             .receipts
@@ -498,7 +586,7 @@ impl SyncService {
         &self,
         requester: &Requester,
         room_id: &RoomId,
-        invite_event: &ruma::EventId,
+        invite_event: Option<&ruma::EventId>,
     ) -> ServiceResult<Vec<JsonValue>> {
         // An invite to another server's room came with that server's view of it.
         if let Some(state) = self
@@ -519,10 +607,46 @@ impl SyncService {
             .iter()
             .map(Pdu::stripped)
             .collect();
-        if let Some(invite) = self.rooms.pdu(invite_event).await? {
+        if let Some(event_id) = invite_event
+            && let Some(invite) = self.rooms.pdu(event_id).await?
+        {
             stripped.push(invite.stripped());
         }
         Ok(stripped)
+    }
+}
+
+/// The part of a membership the sync reads: from the store, or a joined room with news.
+struct Membership {
+    room_id: OwnedRoomId,
+    membership: String,
+    event_id: Option<OwnedEventId>,
+    stream_ordering: i64,
+    forgotten: bool,
+}
+
+impl Membership {
+    /// A room the user is joined to and whose membership did not change in the window.
+    fn joined(room_id: OwnedRoomId) -> Self {
+        Self {
+            room_id,
+            membership: "join".to_owned(),
+            event_id: None,
+            stream_ordering: i64::MIN,
+            forgotten: false,
+        }
+    }
+}
+
+impl From<estafette_storage::MembershipRecord> for Membership {
+    fn from(record: estafette_storage::MembershipRecord) -> Self {
+        Self {
+            room_id: record.room_id,
+            membership: record.membership,
+            event_id: Some(record.event_id),
+            stream_ordering: record.stream_ordering,
+            forgotten: record.forgotten,
+        }
     }
 }
 

@@ -185,6 +185,12 @@ impl TypingService {
             .collect())
     }
 
+    /// Whether typing changed in any room after `since`: if not, no room needs asking.
+    pub fn any_since(&self, since: i64) -> bool {
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        rooms.values().any(|room| room.position > since)
+    }
+
     /// Who is typing in the room, if that changed after `since` (`None` for an initial sync).
     pub fn typing_since(&self, room_id: &RoomId, since: Option<i64>) -> Option<Vec<OwnedUserId>> {
         let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());

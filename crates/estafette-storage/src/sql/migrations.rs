@@ -48,6 +48,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../../migrations/sqlite/0016_expiry_indexes.sql"),
     ),
+    (
+        17,
+        include_str!("../../migrations/sqlite/0017_membership_stream.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -64,6 +68,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         4,
         include_str!("../../migrations/postgres/0004_stream_in_flight.sql"),
+    ),
+    (
+        5,
+        include_str!("../../migrations/postgres/0005_membership_stream.sql"),
     ),
 ];
 

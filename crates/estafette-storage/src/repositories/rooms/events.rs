@@ -159,7 +159,15 @@ pub trait EventRepository: Send + Sync {
         &self,
         user_id: &ruma::UserId,
         after: i64,
-    ) -> StorageResult<Vec<ruma::OwnedRoomId>>;
+    ) -> StorageResult<Vec<RoomWithNews>>;
+}
+
+/// A joined room with something new for an incremental sync.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomWithNews {
+    pub room_id: ruma::OwnedRoomId,
+    /// A receipt moved (otherwise only events did).
+    pub receipts: bool,
 }
 
 #[async_trait]

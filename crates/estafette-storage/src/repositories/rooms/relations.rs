@@ -42,6 +42,12 @@ pub trait RelationRepository: Send + Sync {
         forward: bool,
         limit: u32,
     ) -> StorageResult<Vec<RelationRecord>>;
+    /// Which of `event_ids` are the target of an edit, a thread reply or a reference: the
+    /// relations a bundle aggregates (one query for a whole timeline).
+    async fn bundled_targets(
+        &self,
+        event_ids: &[&EventId],
+    ) -> StorageResult<std::collections::HashSet<OwnedEventId>>;
     async fn thread_summary(&self, root: &EventId) -> StorageResult<Option<ThreadSummary>>;
     async fn participated(&self, root: &EventId, user_id: &UserId) -> StorageResult<bool>;
     /// Thread roots of a room by latest activity (newest first) before stream position `until`,

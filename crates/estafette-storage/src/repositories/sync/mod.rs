@@ -10,4 +10,4 @@ pub use push::{
     NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
 };
 pub use receipts::{ReceiptRecord, ReceiptRepository};
-pub use streams::StreamRepository;
+pub use streams::{StreamNews, StreamRepository};

@@ -7,8 +7,8 @@ use crate::sql::rooms::memberships::upsert_membership;
 use crate::sql::rooms::state::MAX_CHAIN_LENGTH;
 use crate::sql::{Db, Dialect, Tx, corrupt, from_db, to_db};
 use crate::{
-    AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,
-    StorageError, StorageResult,
+    AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, RoomWithNews,
+    StateChange, StorageError, StorageResult,
 };
 
 fn decode(row: &AnyRow) -> StorageResult<EventRecord> {
@@ -244,12 +244,18 @@ impl EventRepository for Db {
         &self,
         user_id: &ruma::UserId,
         after: i64,
-    ) -> StorageResult<Vec<OwnedRoomId>> {
-        let rooms: Vec<String> = sqlx::query_scalar(
-            "SELECT m.room_id FROM room_memberships m
-             WHERE m.user_id = $1 AND m.membership = 'join' AND (
-               EXISTS (SELECT 1 FROM events e WHERE e.room_id = m.room_id AND e.stream_ordering > $2)
-               OR EXISTS (SELECT 1 FROM receipts r WHERE r.room_id = m.room_id AND r.stream_id > $2))",
+    ) -> StorageResult<Vec<RoomWithNews>> {
+        let rooms: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT room_id, receipts FROM (
+               SELECT m.room_id,
+                 CASE WHEN EXISTS (SELECT 1 FROM events e
+                                   WHERE e.room_id = m.room_id AND e.stream_ordering > $2)
+                      THEN 1 ELSE 0 END AS events,
+                 CASE WHEN EXISTS (SELECT 1 FROM receipts r
+                                   WHERE r.room_id = m.room_id AND r.stream_id > $2)
+                      THEN 1 ELSE 0 END AS receipts
+               FROM room_memberships m WHERE m.user_id = $1 AND m.membership = 'join'
+             ) news WHERE events = 1 OR receipts = 1",
         )
         .bind(user_id.as_str())
         .bind(after)
@@ -257,7 +263,13 @@ impl EventRepository for Db {
         .await?;
         rooms
             .into_iter()
-            .map(|room| OwnedRoomId::try_from(room).map_err(|e| corrupt("room_memberships", e)))
+            .map(|(room, receipts)| {
+                Ok(RoomWithNews {
+                    room_id: OwnedRoomId::try_from(room)
+                        .map_err(|e| corrupt("room_memberships", e))?,
+                    receipts: receipts != 0,
+                })
+            })
             .collect()
     }
 }

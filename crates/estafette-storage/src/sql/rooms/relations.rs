@@ -1,10 +1,15 @@
+use std::collections::HashSet;
+
 use async_trait::async_trait;
 use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Db, corrupt, from_db};
+use crate::sql::{Db, corrupt, from_db, placeholders};
 use crate::{RelationRecord, RelationRepository, StorageResult, ThreadSummary};
+
+/// Event IDs per `IN (…)` list, well under both backends' parameter limits.
+const TARGETS_PER_STATEMENT: usize = 500;
 
 fn decode(row: &AnyRow) -> StorageResult<RelationRecord> {
     Ok(RelationRecord {
@@ -96,6 +101,31 @@ impl RelationRepository for Db {
             .collect()
     }
 
+    async fn bundled_targets(
+        &self,
+        event_ids: &[&EventId],
+    ) -> StorageResult<HashSet<OwnedEventId>> {
+        let mut targets = HashSet::new();
+        for chunk in event_ids.chunks(TARGETS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT DISTINCT relates_to_id FROM event_relations
+                 WHERE rel_type IN ('m.replace', 'm.thread', 'm.reference')
+                   AND relates_to_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+            for event_id in chunk {
+                query = query.bind(event_id.as_str());
+            }
+            for target in query.fetch_all(&self.pool).await? {
+                targets.insert(
+                    OwnedEventId::try_from(target).map_err(|e| corrupt("relation target", e))?,
+                );
+            }
+        }
+        Ok(targets)
+    }
+
     async fn thread_summary(&self, root: &EventId) -> StorageResult<Option<ThreadSummary>> {
         let sql = "SELECT r.relates_to_id AS root, COUNT(*) AS count, MAX(r.stream_ordering) AS latest_ordering,
                (SELECT l.event_id FROM event_relations l WHERE l.relates_to_id = r.relates_to_id
@@ -153,5 +183,60 @@ impl RelationRepository for Db {
         .iter()
         .map(decode_summary)
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{EventId, OwnedEventId, event_id, owned_user_id, room_id};
+
+    use crate::RelationRecord;
+    use crate::sql::testing::open_temporary;
+
+    #[tokio::test]
+    async fn bundled_targets_are_the_events_with_edits_threads_or_references() {
+        let (_dir, storage) = open_temporary().await;
+        let relations = [
+            ("$edit", "$edited", "m.replace"),
+            ("$reply", "$root", "m.thread"),
+            ("$ref", "$referenced", "m.reference"),
+            ("$reaction", "$reacted", "m.annotation"),
+        ];
+        for (n, (event_id, target, rel_type)) in relations.into_iter().enumerate() {
+            let record = RelationRecord {
+                event_id: OwnedEventId::try_from(event_id).expect("event ID"),
+                relates_to_id: OwnedEventId::try_from(target).expect("event ID"),
+                rel_type: rel_type.to_owned(),
+                event_type: "m.room.message".to_owned(),
+                sender: owned_user_id!("@a:x"),
+                aggregation_key: None,
+                stream_ordering: n as i64 + 1,
+            };
+            storage
+                .relations
+                .insert(room_id!("!r:x"), &record)
+                .await
+                .expect("insert");
+        }
+        let asked: Vec<&EventId> = ["$edited", "$root", "$referenced", "$reacted", "$plain"]
+            .into_iter()
+            .map(|id| <&EventId>::try_from(id).expect("event ID"))
+            .collect();
+        let mut found: Vec<String> = storage
+            .relations
+            .bundled_targets(&asked)
+            .await
+            .expect("targets")
+            .into_iter()
+            .map(|id| id.to_string())
+            .collect();
+        found.sort();
+        assert_eq!(found, ["$edited", "$referenced", "$root"]);
+        let none = storage
+            .relations
+            .bundled_targets(&[event_id!("$plain")])
+            .await
+            .expect("targets");
+        assert!(none.is_empty());
     }
 }

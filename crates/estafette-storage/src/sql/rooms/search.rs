@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use ruma::{EventId, OwnedEventId, OwnedRoomId};
 use sqlx::Row;
 
-use crate::sql::{Db, Dialect, corrupt};
+use crate::sql::{Db, Dialect, corrupt, placeholders};
 use crate::{SearchEntry, SearchMatch, SearchQuery, SearchRepository, StorageResult};
 
 /// The full-text query matching every word as a word prefix, each word quoted so that nothing the
@@ -18,14 +18,6 @@ fn match_expression(dialect: Dialect, words: &[String]) -> String {
         Dialect::Postgres => " & ",
     };
     quoted.collect::<Vec<_>>().join(separator)
-}
-
-/// `$first, $first+1, …` for `count` values.
-fn placeholders(first: usize, count: usize) -> String {
-    (first..first + count)
-        .map(|n| format!("${n}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 #[async_trait]

@@ -8,6 +8,9 @@ use crate::{
     StorageResult,
 };
 
+/// Rows per insert: three parameters each, well under both backends' parameter limits.
+const PUSH_ACTIONS_PER_STATEMENT: usize = 1000;
+
 #[async_trait]
 impl PushActionRepository for Db {
     async fn insert(
@@ -21,21 +24,40 @@ impl PushActionRepository for Db {
         if actions.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write_transaction().await?;
-        for action in actions {
-            sqlx::query(
+        // One statement per event, not per member (several in a very large room).
+        let chunks: Vec<&[PushAction]> = actions.chunks(PUSH_ACTIONS_PER_STATEMENT).collect();
+        let insert = |chunk: &[PushAction]| {
+            let rows = (0..chunk.len())
+                .map(|i| {
+                    let n = 5 + 3 * i;
+                    format!("(${n}, $1, $2, $3, $4, ${}, ${})", n + 1, n + 2)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
                 "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, thread_id, notify, highlight)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (user_id, event_id) DO NOTHING",
-            )
-            .bind(action.user_id.as_str())
-            .bind(room_id.as_str())
-            .bind(event_id.as_str())
-            .bind(stream_ordering)
-            .bind(thread_id)
-            .bind(i64::from(action.notify))
-            .bind(i64::from(action.highlight))
-            .execute(&mut *tx)
-            .await?;
+                 VALUES {rows} ON CONFLICT (user_id, event_id) DO NOTHING"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(room_id.as_str())
+                .bind(event_id.as_str())
+                .bind(stream_ordering)
+                .bind(thread_id.to_owned());
+            for action in chunk {
+                query = query
+                    .bind(action.user_id.to_string())
+                    .bind(i64::from(action.notify))
+                    .bind(i64::from(action.highlight));
+            }
+            query
+        };
+        if let [chunk] = chunks.as_slice() {
+            insert(chunk).execute(&self.pool).await?;
+            return Ok(());
+        }
+        let mut tx = self.write_transaction().await?;
+        for chunk in chunks {
+            insert(chunk).execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -159,5 +181,48 @@ impl PusherRepository for Db {
                 })
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{OwnedUserId, event_id, room_id};
+
+    use crate::PushAction;
+    use crate::sql::testing::open_temporary;
+
+    /// A room larger than one statement's rows: every member's action is stored once, and the
+    /// same event's actions stored again change nothing.
+    #[tokio::test]
+    async fn actions_of_a_very_large_room_are_stored_once_each() {
+        let (_dir, storage) = open_temporary().await;
+        let room = room_id!("!big:x");
+        let members = super::PUSH_ACTIONS_PER_STATEMENT + 7;
+        let actions: Vec<PushAction> = (0..members)
+            .map(|i| PushAction {
+                user_id: OwnedUserId::try_from(format!("@u{i}:x")).expect("user ID"),
+                notify: true,
+                highlight: i % 2 == 0,
+            })
+            .collect();
+        for event in [event_id!("$one"), event_id!("$two"), event_id!("$two")] {
+            storage
+                .push_actions
+                .insert(room, event, 5, "", &actions)
+                .await
+                .expect("insert");
+        }
+        for i in [0, 1, members - 2, members - 1] {
+            let user = &actions[i].user_id;
+            let expected_highlights = if i % 2 == 0 { 2 } else { 0 };
+            let counts = storage
+                .push_actions
+                .unread_counts(user, room)
+                .await
+                .expect("counts");
+            assert_eq!(counts.len(), 1, "{user}");
+            assert_eq!(counts[0].notifications, 2, "{user}");
+            assert_eq!(counts[0].highlights, expected_highlights, "{user}");
+        }
     }
 }
