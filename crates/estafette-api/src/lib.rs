@@ -23,15 +23,18 @@ pub use error::ApiError;
 pub use router::Route;
 use router::Routes;
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned for every request (axum's `State`), hence shared
+/// behind one pointer: the services themselves hold caches, clients and channels.
 #[derive(Clone)]
 pub struct AppState {
-    pub services: Services,
+    pub services: std::sync::Arc<Services>,
 }
 
 impl AppState {
     pub fn new(services: Services) -> Self {
-        Self { services }
+        Self {
+            services: std::sync::Arc::new(services),
+        }
     }
 }
 

@@ -140,9 +140,23 @@ impl Session {
 
     /// One `/sync`; a tight filter keeps the measurement about delivery, not payload size.
     pub async fn sync(&self, since: Option<&str>, timeout: Duration) -> BenchResult<Value> {
+        self.sync_with(since, timeout, None).await
+    }
+
+    /// `/sync` with a filter given inline (JSON, URL-encoded here).
+    pub async fn sync_with(
+        &self,
+        since: Option<&str>,
+        timeout: Duration,
+        filter: Option<&str>,
+    ) -> BenchResult<Value> {
         let mut path = format!("/sync?timeout={}&set_presence=offline", timeout.as_millis());
         if let Some(since) = since {
             path.push_str(&format!("&since={since}"));
+        }
+        if let Some(filter) = filter {
+            let encoded: String = url::form_urlencoded::byte_serialize(filter.as_bytes()).collect();
+            path.push_str(&format!("&filter={encoded}"));
         }
         let request = self
             .http

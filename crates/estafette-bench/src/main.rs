@@ -46,6 +46,9 @@ struct Args {
     /// Rooms of the user whose initial sync is timed.
     #[arg(long, default_value_t = 100)]
     rooms: usize,
+    /// Messages in each of those rooms.
+    #[arg(long, default_value_t = 50)]
+    room_messages: usize,
     /// Messages of the room paged back through (0: no pagination measurement).
     #[arg(long, default_value_t = 0)]
     pagination: usize,
@@ -109,7 +112,7 @@ async fn main() -> ExitCode {
                 .await?,
             );
         }
-        let initial = scenarios::initial_sync(&users, args.rooms, 5).await?;
+        let initial = scenarios::initial_sync(&users, args.rooms, args.room_messages, 5).await?;
         let pagination = match args.pagination {
             0 => Value::Null,
             messages => scenarios::pagination(&users, messages).await?,

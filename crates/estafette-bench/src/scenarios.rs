@@ -226,13 +226,19 @@ async fn deliveries(
     Ok(latencies)
 }
 
-/// A user in `rooms` rooms with a few messages each; the median of several initial syncs.
-pub async fn initial_sync(users: &Users, rooms: usize, runs: usize) -> BenchResult<Value> {
+/// A user in `rooms` rooms of `messages` messages each: its initial syncs, the first apart
+/// (nothing of it cached yet), with full member state and with lazy-loaded members.
+pub async fn initial_sync(
+    users: &Users,
+    rooms: usize,
+    messages: usize,
+    runs: usize,
+) -> BenchResult<Value> {
     let sessions = users.register("initial", 1).await?;
     let user = &sessions[0];
     for r in 0..rooms {
         let room = user.create_room("private_chat").await?;
-        for m in 0..3 {
+        for m in 0..messages {
             user.send_text(
                 &room,
                 &format!("i{r}-{m}"),
@@ -241,21 +247,30 @@ pub async fn initial_sync(users: &Users, rooms: usize, runs: usize) -> BenchResu
             .await?;
         }
     }
-    let mut durations = Vec::with_capacity(runs);
+    const LAZY: &str = r#"{"room":{"state":{"lazy_load_members":true}}}"#;
+    let mut figures = serde_json::Map::new();
     let mut joined = 0;
-    for _ in 0..runs {
-        let started = Instant::now();
-        let sync = user.sync(None, Duration::ZERO).await?;
-        durations.push(started.elapsed());
-        joined = sync["rooms"]["join"]
-            .as_object()
-            .map_or(0, |rooms| rooms.len());
+    for (name, filter) in [("full", None), ("lazy", Some(LAZY))] {
+        let mut durations = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let started = Instant::now();
+            let sync = user.sync_with(None, Duration::ZERO, filter).await?;
+            durations.push(started.elapsed());
+            joined = sync["rooms"]["join"]
+                .as_object()
+                .map_or(0, |rooms| rooms.len());
+        }
+        let first = durations.first().copied().unwrap_or_default();
+        let summary = Summary::of(durations);
+        println!(
+            "initial sync ({name}), {rooms} rooms of {messages} messages ({joined} returned): first={:>8.2} ms {}",
+            first.as_secs_f64() * 1000.0,
+            summary.line()
+        );
+        let mut entry = summary.to_json();
+        entry["first_ms"] = json!((first.as_secs_f64() * 100_000.0).round() / 100.0);
+        figures.insert(name.to_owned(), entry);
     }
-    let summary = Summary::of(durations);
-    println!(
-        "initial sync, {rooms} rooms ({joined} returned): {}",
-        summary.line()
-    );
     // The same user's incremental sync after a message in one of its rooms: what a woken
     // long-poll of a user in many rooms costs.
     let mut since = user.sync(None, Duration::ZERO).await?["next_batch"]
@@ -279,7 +294,8 @@ pub async fn initial_sync(users: &Users, rooms: usize, runs: usize) -> BenchResu
         incremental.line()
     );
     Ok(
-        json!({"rooms": rooms, "rooms_returned": joined, "duration": summary.to_json(),
+        json!({"rooms": rooms, "messages_per_room": messages, "rooms_returned": joined,
+              "duration": figures["full"], "lazy": figures["lazy"],
               "incremental": incremental.to_json()}),
     )
 }

@@ -284,14 +284,12 @@ impl DeviceKeyService {
         user_id: &UserId,
         device_id: &DeviceId,
     ) -> ServiceResult<(BTreeMap<String, u64>, Vec<String>)> {
-        let storage = &self.context.storage;
-        Ok((
-            storage.keys.one_time_key_counts(user_id, device_id).await?,
-            storage
-                .keys
-                .unused_fallback_algorithms(user_id, device_id)
-                .await?,
-        ))
+        Ok(self
+            .context
+            .storage
+            .keys
+            .key_counts(user_id, device_id)
+            .await?)
     }
 
     /// Users sharing a room with `user_id` whose device lists changed in `(after, until]`, and

@@ -316,14 +316,14 @@ impl RoomService {
                 (found, more, from)
             }
         };
-        let end = found.last().filter(|_| more).map(|(position, _)| {
+        let end = found.last().filter(|_| more).map(|found| {
             if direction == Direction::Backward {
-                position - 1
+                found.position - 1
             } else {
-                *position
+                found.position
             }
         });
-        let mut chunk: Vec<Pdu> = found.into_iter().map(|(_, pdu)| pdu).collect();
+        let mut chunk: Vec<Pdu> = found.into_iter().map(|found| found.pdu).collect();
         self.bundle(&requester.user_id, &mut chunk).await?;
         let mut state = Vec::new();
         if filter.lazy_load_members {
@@ -462,7 +462,7 @@ impl RoomService {
         forward: bool,
         limit: u32,
         filter: &crate::EventFilter,
-    ) -> ServiceResult<(Vec<(i64, Pdu)>, bool)> {
+    ) -> ServiceResult<(Vec<FoundEvent>, bool)> {
         let wanted = limit as usize + 1;
         let batch = if filter.is_open() {
             limit.saturating_add(1)
@@ -492,7 +492,11 @@ impl RoomService {
                     continue;
                 }
                 if filter.matches(&pdu) {
-                    found.push((position, pdu));
+                    found.push(FoundEvent {
+                        position,
+                        state_group: group,
+                        pdu,
+                    });
                     if found.len() == wanted {
                         found.truncate(limit as usize);
                         return Ok((found, true));
@@ -511,6 +515,14 @@ impl RoomService {
             }
         }
     }
+}
+
+/// An event of a room's timeline with where it stands.
+pub(crate) struct FoundEvent {
+    pub position: i64,
+    /// The state after the event (before it too, unless it is a state event).
+    pub state_group: i64,
+    pub pdu: Pdu,
 }
 
 /// Events hidden by the history visibility one walk passes before it stops: a member who

@@ -113,13 +113,24 @@ impl RoomService {
     /// Adds what clients expect in `unsigned`: the redaction that pruned an event, and the
     /// bundled aggregations of its edits, thread and references.
     pub(crate) async fn bundle(&self, viewer: &UserId, pdus: &mut [Pdu]) -> ServiceResult<()> {
+        self.bundle_with(viewer, pdus, true).await
+    }
+
+    /// [`Self::bundle`], told by the caller whether any of the events may be the target of a
+    /// relation at all (`false` when the caller knows none is).
+    pub(crate) async fn bundle_with(
+        &self,
+        viewer: &UserId,
+        pdus: &mut [Pdu],
+        relations: bool,
+    ) -> ServiceResult<()> {
         // Most events have nothing to aggregate: one query finds those that do.
         let unredacted: Vec<&EventId> = pdus
             .iter()
             .filter(|pdu| pdu.redacted_by.is_none())
             .map(|pdu| pdu.event_id.as_ref())
             .collect();
-        let targets = if unredacted.is_empty() {
+        let targets = if unredacted.is_empty() || !relations {
             Default::default()
         } else {
             self.context

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use serde_json::{Value as JsonValue, json};
 
-use estafette_storage::StreamNews;
+use estafette_storage::{RoomWithNews, StreamNews};
 
 use crate::{
     Context, Pdu, PresenceService, ReceiptService, Requester, RoomService, ServiceError,
@@ -165,10 +165,10 @@ impl SyncService {
         loop {
             // Everything a sync returns moves the stream: while it has not passed the client's
             // token there is nothing to compute (the client's poll right after a response).
-            let current = self.context.storage.streams.current().await?;
-            let moved = request.full_state || since.is_none_or(|since| current > since);
+            let news = self.news(requester, since, &request).await?;
+            let moved = request.full_state || since.is_none_or(|since| news.position > since);
             if moved {
-                let result = self.compute(requester, since, &request, current).await?;
+                let result = self.compute(requester, since, &request, news).await?;
                 if since.is_none() || !result.is_empty() || request.full_state {
                     return Ok(result);
                 }
@@ -182,34 +182,48 @@ impl SyncService {
         match last {
             Some(result) => Ok(result),
             None => {
-                let current = self.context.storage.streams.current().await?;
-                self.compute(requester, since, &request, current).await
+                let news = self.news(requester, since, &request).await?;
+                self.compute(requester, since, &request, news).await
             }
         }
     }
 
-    /// The response from `since` up to `current`, the stream position the caller read (read
-    /// once per wake-up: it both decides whether to compute and bounds the response).
+    /// Where the stream stands for the requester, in one statement: for an incremental sync,
+    /// what moved for the user since the token (its cost follows what changed, not what the
+    /// user holds); otherwise the position alone, with everything to be read.
+    async fn news(
+        &self,
+        requester: &Requester,
+        since: Option<i64>,
+        request: &SyncRequest,
+    ) -> ServiceResult<StreamNews> {
+        let streams = &self.context.storage.streams;
+        Ok(match since {
+            Some(since) if !request.full_state => {
+                streams
+                    .news(&requester.user_id, &requester.device_id, since)
+                    .await?
+            }
+            _ => StreamNews {
+                position: streams.current().await?,
+                ..StreamNews::ALL
+            },
+        })
+    }
+
+    /// The response from `since` up to the position `news` was read at (read once per wake-up:
+    /// it both decides whether to compute and bounds the response).
     async fn compute(
         &self,
         requester: &Requester,
         since: Option<i64>,
         request: &SyncRequest,
-        mut current: i64,
+        news: StreamNews,
     ) -> ServiceResult<SyncResult> {
         let storage = &self.context.storage;
         let after = since.unwrap_or(0);
-        // An incremental sync asks once what moved for the user and reads only that: a woken
-        // sync's cost follows what changed, not what the user holds.
-        let news = match since {
-            Some(since) if !request.full_state => {
-                storage
-                    .streams
-                    .news(&requester.user_id, &requester.device_id, since, current)
-                    .await?
-            }
-            _ => StreamNews::ALL,
-        };
+        let mut current = news.position;
+        let incremental = since.is_some() && !request.full_state;
         // Delivering to-device messages acknowledges those the previous sync returned. When more
         // wait than one response carries, the whole response stops at the last one delivered.
         let messages = if news.to_device {
@@ -277,15 +291,18 @@ impl SyncService {
             since,
             request,
             current,
-            news,
+            &news,
             room_account_data,
             &mut result,
         )
         .await?;
-        (result.one_time_key_counts, result.unused_fallback_key_types) = self
-            .device_keys
-            .key_counts(&requester.user_id, &requester.device_id)
-            .await?;
+        (result.one_time_key_counts, result.unused_fallback_key_types) = if incremental {
+            news.keys.clone()
+        } else {
+            self.device_keys
+                .key_counts(&requester.user_id, &requester.device_id)
+                .await?
+        };
         if let Some(since) = since
             && (news.device_lists || news.room_memberships || news.memberships)
         {
@@ -313,20 +330,17 @@ impl SyncService {
         since: Option<i64>,
         request: &SyncRequest,
         current: i64,
-        news: StreamNews,
+        news: &StreamNews,
         mut room_account_data: HashMap<OwnedRoomId, Vec<(String, String)>>,
         result: &mut SyncResult,
     ) -> ServiceResult<()> {
         let storage = &self.context.storage;
         let after = since.unwrap_or(0);
-        let with_news: Option<HashMap<OwnedRoomId, bool>> = match since {
-            Some(since) if !request.full_state => Some(
-                storage
-                    .events
-                    .joined_rooms_with_news(&requester.user_id, since)
-                    .await?
-                    .into_iter()
-                    .map(|room| (room.room_id, room.receipts))
+        let with_news: Option<HashMap<&RoomId, &RoomWithNews>> = match since {
+            Some(_) if !request.full_state => Some(
+                news.rooms
+                    .iter()
+                    .map(|room| (room.room_id.as_ref(), room))
                     .collect(),
             ),
             _ => None,
@@ -340,7 +354,7 @@ impl SyncService {
                 // Nothing but events and receipts moved: the rooms with news are all there is.
                 rooms
                     .keys()
-                    .map(|room_id| Membership::joined(room_id.clone()))
+                    .map(|room_id| Membership::joined((*room_id).to_owned()))
                     .collect()
             }
             _ => storage
@@ -360,20 +374,28 @@ impl SyncService {
                 "join" => {
                     let full = request.full_state || changed;
                     let room_id = &membership.room_id;
-                    let receipts = with_news.as_ref().map(|rooms| rooms.get(room_id).copied());
-                    let quiet = receipts.is_some_and(|news| news.is_none())
+                    // `None`: everything may have moved (a sync without a token, or full state).
+                    let key: &RoomId = room_id;
+                    let room_news = with_news.as_ref().map(|rooms| rooms.get(&key).copied());
+                    let quiet = room_news.is_some_and(|news| news.is_none())
                         && !full
                         && !room_account_data.contains_key(room_id)
                         && self.typing.typing_since(room_id, since).is_none();
                     if quiet {
                         continue;
                     }
-                    let mut timeline = self
-                        .timeline(requester, room_id, after, current, request, full)
-                        .await?;
+                    let moved = |what: fn(&RoomWithNews) -> bool| {
+                        room_news.is_none_or(|news| news.is_some_and(what))
+                    };
+                    let window = Window {
+                        after,
+                        until: current,
+                        with_state: full,
+                        relations: moved(|news| news.relations),
+                    };
+                    let mut timeline = self.timeline(requester, room_id, window, request).await?;
                     timeline.account_data = room_account_data.remove(room_id).unwrap_or_default();
-                    // Receipts are read unless the rooms with news say none moved.
-                    let receipts_moved = receipts.is_none_or(|news| news == Some(true));
+                    let receipts_moved = moved(|news| news.receipts);
                     timeline.ephemeral = self
                         .ephemeral(requester, room_id, since, receipts_moved)
                         .await?;
@@ -416,16 +438,14 @@ impl SyncService {
                         && ((since.is_some() && changed)
                             || (since.is_none() && request.filter.include_leave)) =>
                 {
-                    let until = membership.stream_ordering;
+                    let window = Window {
+                        after,
+                        until: membership.stream_ordering,
+                        with_state: since.is_none(),
+                        relations: true,
+                    };
                     let timeline = self
-                        .timeline(
-                            requester,
-                            &membership.room_id,
-                            after,
-                            until,
-                            request,
-                            since.is_none(),
-                        )
+                        .timeline(requester, &membership.room_id, window, request)
                         .await?;
                     result.left.push((membership.room_id, timeline));
                 }
@@ -435,21 +455,22 @@ impl SyncService {
         Ok(())
     }
 
-    /// The newest `limit` events in `(after, until]`, and the state before them when `with_state`
-    /// or when the timeline had to be cut.
     /// The newest events in `(after, until]` that pass the filter, and the room's state: before
     /// the timeline (or after it, with `use_state_after`) when `with_state` or when the timeline
     /// had to be cut; otherwise, with `use_state_after`, the state events of the timeline.
-    #[allow(clippy::too_many_arguments)]
     async fn timeline(
         &self,
         requester: &Requester,
         room_id: &RoomId,
-        after: i64,
-        until: i64,
+        window: Window,
         request: &SyncRequest,
-        with_state: bool,
     ) -> ServiceResult<RoomTimeline> {
+        let Window {
+            after,
+            until,
+            with_state,
+            relations,
+        } = window;
         let storage = &self.context.storage;
         let filter = &request.filter;
         let (mut found, limited) = self
@@ -465,9 +486,16 @@ impl SyncService {
             )
             .await?;
         found.reverse();
-        let first = found.first().map(|(position, _)| *position);
-        let mut events: Vec<Pdu> = found.into_iter().map(|(_, pdu)| pdu).collect();
-        self.rooms.bundle(&requester.user_id, &mut events).await?;
+        let first = found.first().map(|found| found.position);
+        // Before an event that is not a state event, the state is the one it left.
+        let state_before_first = found
+            .first()
+            .filter(|found| !found.pdu.is_state())
+            .map(|found| found.state_group);
+        let mut events: Vec<Pdu> = found.into_iter().map(|found| found.pdu).collect();
+        self.rooms
+            .bundle_with(&requester.user_id, &mut events, relations)
+            .await?;
         let mut timeline = RoomTimeline {
             limited,
             prev_batch: first.map(|f| format_token(f - 1)),
@@ -479,14 +507,18 @@ impl SyncService {
                 (false, Some(first)) => first - 1,
                 _ => until,
             };
-            let before = storage
-                .events
-                .room_events(room_id, 0, boundary, false, 1)
-                .await?
-                .into_iter()
-                .next();
-            if let Some(before) = before {
-                let state = self.rooms.load_state(before.state_group).await?;
+            let group = match state_before_first {
+                Some(group) if !request.use_state_after => Some(group),
+                _ => storage
+                    .events
+                    .room_events(room_id, 0, boundary, false, 1)
+                    .await?
+                    .into_iter()
+                    .next()
+                    .map(|before| before.state_group),
+            };
+            if let Some(group) = group {
+                let state = self.rooms.load_state(group).await?;
                 let in_timeline: Vec<&ruma::EventId> =
                     events.iter().map(|e| e.event_id.as_ref()).collect();
                 for event_id in state.values() {
@@ -513,12 +545,15 @@ impl SyncService {
                         .is_some_and(|key| needed.iter().any(|u| u.as_str() == key))
             });
         }
-        for event in events.iter().filter(|e| e.sender == requester.user_id) {
-            if let Some((device, txn_id)) = storage.events.transaction_of(&event.event_id).await? {
+        let own: Vec<&ruma::EventId> = events
+            .iter()
+            .filter(|e| e.sender == requester.user_id)
+            .map(|e| e.event_id.as_ref())
+            .collect();
+        if !own.is_empty() {
+            for (event_id, device, txn_id) in storage.events.transactions_of(&own).await? {
                 if device == requester.device_id.as_str() {
-                    timeline
-                        .transaction_ids
-                        .insert(event.event_id.clone(), txn_id);
+                    timeline.transaction_ids.insert(event_id, txn_id);
                 }
             }
         }
@@ -614,6 +649,16 @@ impl SyncService {
         }
         Ok(stripped)
     }
+}
+
+/// What a room's section covers.
+struct Window {
+    after: i64,
+    until: i64,
+    /// Whether the room's state goes with the timeline.
+    with_state: bool,
+    /// Whether an event of the window may have bundled relations (`false`: none does).
+    relations: bool,
 }
 
 /// The part of a membership the sync reads: from the store, or a joined room with news.

@@ -481,3 +481,70 @@ async fn an_incremental_sync_brings_each_room_with_news_and_no_other() {
     let account_data = body["rooms"]["join"][&rooms[3]]["account_data"].to_string();
     assert!(account_data.contains("org.example.note"), "{account_data}");
 }
+
+/// An incremental sync bundles the edits and thread replies of the events it returns when they
+/// arrive in the same window, and bundles nothing for events nothing relates to.
+#[tokio::test]
+async fn an_incremental_sync_bundles_relations_that_arrive_with_their_target() {
+    let server = TestServer::start().await;
+    let (_, alice) = crate::room_helpers::user(server.raw(), "alice").await;
+    let (_, bob) = crate::room_helpers::user(server.raw(), "bob").await;
+    let room_id = crate::room_helpers::create_room(&alice, json!({"preset": "public_chat"})).await;
+    bob.post(&format!("/_matrix/client/v3/join/{room_id}"), json!({}))
+        .await
+        .assert_ok();
+    let (since, _) = next_batch(&bob, None).await;
+    let send = |txn: &'static str, content: Value| {
+        let alice = alice.clone_with(alice.token_for_tests());
+        let path = format!("/_matrix/client/v3/rooms/{room_id}/send/m.room.message/{txn}");
+        async move {
+            let sent = alice.put(&path, content).await;
+            sent.assert_ok();
+            sent.body["event_id"].as_str().unwrap().to_owned()
+        }
+    };
+    let timeline = |body: &Value| body["rooms"]["join"][&room_id]["timeline"]["events"].clone();
+    let find = |events: &Value, id: &str| -> Value {
+        events
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["event_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not in {events}"))
+    };
+
+    // A window with plain messages only: nothing bundled.
+    let plain = send("p1", json!({"msgtype": "m.text", "body": "plain"})).await;
+    let (since, body) = next_batch(&bob, Some(&since)).await;
+    let event = find(&timeline(&body), &plain);
+    assert!(event["unsigned"].get("m.relations").is_none(), "{event}");
+
+    // A window with an original, its edit and a thread reply to it.
+    let original = send("o1", json!({"msgtype": "m.text", "body": "helo"})).await;
+    let edit = send(
+        "e1",
+        json!({"msgtype": "m.text", "body": "* hello", "m.new_content": {"msgtype": "m.text", "body": "hello"},
+               "m.relates_to": {"rel_type": "m.replace", "event_id": original}}),
+    )
+    .await;
+    let reply = send(
+        "r1",
+        json!({"msgtype": "m.text", "body": "in thread",
+               "m.relates_to": {"rel_type": "m.thread", "event_id": original}}),
+    )
+    .await;
+    let (_, body) = next_batch(&bob, Some(&since)).await;
+    let events = timeline(&body);
+    let relations = &find(&events, &original)["unsigned"]["m.relations"];
+    assert_eq!(
+        relations["m.replace"]["event_id"],
+        edit.as_str(),
+        "{events}"
+    );
+    assert_eq!(
+        relations["m.thread"]["latest_event"]["event_id"],
+        reply.as_str()
+    );
+    assert_eq!(relations["m.thread"]["count"], 1);
+}

@@ -56,12 +56,13 @@ pub trait KeyRepository: Send + Sync {
         user_id: &UserId,
         device_id: &DeviceId,
     ) -> StorageResult<BTreeMap<String, u64>>;
-    /// Algorithms with a fallback key that has not been handed out.
-    async fn unused_fallback_algorithms(
+    /// What a sync reports of a device's keys, in one statement: unclaimed one-time keys per
+    /// algorithm, and the algorithms with a fallback key that has not been handed out.
+    async fn key_counts(
         &self,
         user_id: &UserId,
         device_id: &DeviceId,
-    ) -> StorageResult<Vec<String>>;
+    ) -> StorageResult<(BTreeMap<String, u64>, Vec<String>)>;
     /// Takes one one-time key of the algorithm (atomically: never twice), or else the fallback key.
     async fn claim(
         &self,

@@ -150,24 +150,12 @@ pub trait EventRepository: Send + Sync {
         redacted_json: &str,
         redaction_id: &EventId,
     ) -> StorageResult<()>;
-    /// The device and transaction ID a local event was sent with.
-    async fn transaction_of(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>>;
-    /// The rooms `user_id` has joined that have an event or a receipt after stream position
-    /// `after`: the only joined rooms an incremental sync has anything to say about, apart from
-    /// their account data and typing.
-    async fn joined_rooms_with_news(
+    /// The device and transaction ID each of these local events was sent with, as
+    /// `(event ID, device ID, transaction ID)`; events sent without one are left out.
+    async fn transactions_of(
         &self,
-        user_id: &ruma::UserId,
-        after: i64,
-    ) -> StorageResult<Vec<RoomWithNews>>;
-}
-
-/// A joined room with something new for an incremental sync.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RoomWithNews {
-    pub room_id: ruma::OwnedRoomId,
-    /// A receipt moved (otherwise only events did).
-    pub receipts: bool,
+        event_ids: &[&EventId],
+    ) -> StorageResult<Vec<(OwnedEventId, String, String)>>;
 }
 
 #[async_trait]

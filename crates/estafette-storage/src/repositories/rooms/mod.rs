@@ -10,7 +10,7 @@ mod search;
 pub use aliases::AliasRepository;
 pub use events::{
     AppendedEvent, ClientTransaction, EventRecord, EventRepository, MembershipChange, NewEvent,
-    RoomWithNews, StateChange, StateEntry, StateRepository,
+    StateChange, StateEntry, StateRepository,
 };
 pub use memberships::{MembershipRecord, MembershipRepository};
 pub use relations::{RelationRecord, RelationRepository, ThreadSummary};

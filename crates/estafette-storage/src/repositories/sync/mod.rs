@@ -10,4 +10,4 @@ pub use push::{
     NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
 };
 pub use receipts::{ReceiptRecord, ReceiptRepository};
-pub use streams::{StreamNews, StreamRepository};
+pub use streams::{RoomWithNews, StreamNews, StreamRepository};

@@ -168,18 +168,32 @@ impl KeyRepository for Db {
             .collect()
     }
 
-    async fn unused_fallback_algorithms(
+    async fn key_counts(
         &self,
         user_id: &UserId,
         device_id: &DeviceId,
-    ) -> StorageResult<Vec<String>> {
-        Ok(sqlx::query_scalar(
-            "SELECT algorithm FROM fallback_keys WHERE user_id = $1 AND device_id = $2 AND used = 0 ORDER BY algorithm",
+    ) -> StorageResult<(BTreeMap<String, u64>, Vec<String>)> {
+        let rows: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT 'one_time' AS kind, algorithm, COUNT(*) AS n FROM one_time_keys
+               WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm
+             UNION ALL
+             SELECT 'fallback' AS kind, algorithm, 1 AS n FROM fallback_keys
+               WHERE user_id = $1 AND device_id = $2 AND used = 0
+             ORDER BY kind, algorithm",
         )
         .bind(user_id.as_str())
         .bind(device_id.as_str())
         .fetch_all(&self.pool)
-        .await?)
+        .await?;
+        let (mut one_time, mut fallback) = (BTreeMap::new(), Vec::new());
+        for (kind, algorithm, n) in rows {
+            if kind == "one_time" {
+                one_time.insert(algorithm, from_db(n));
+            } else {
+                fallback.push(algorithm);
+            }
+        }
+        Ok((one_time, fallback))
     }
 
     async fn claim(
@@ -341,6 +355,9 @@ mod tests {
             .set_fallback_keys(bob, phone, &fallback)
             .await
             .unwrap();
+        let (one_time, fallbacks) = storage.keys.key_counts(bob, phone).await.unwrap();
+        assert_eq!(one_time.get("signed_curve25519"), Some(&10));
+        assert_eq!(fallbacks, vec!["signed_curve25519"]);
         let claims: Vec<_> = (0..25)
             .map(|_| {
                 let storage = storage.clone();
@@ -372,13 +389,9 @@ mod tests {
                 .unwrap()
                 .is_empty()
         );
-        assert!(
-            storage
-                .keys
-                .unused_fallback_algorithms(bob, phone)
-                .await
-                .unwrap()
-                .is_empty()
+        assert_eq!(
+            storage.keys.key_counts(bob, phone).await.unwrap(),
+            (Default::default(), Vec::<String>::new())
         );
         // Uploading a new fallback key makes one available again.
         let next = [(
@@ -391,13 +404,8 @@ mod tests {
             .set_fallback_keys(bob, phone, &next)
             .await
             .unwrap();
-        assert_eq!(
-            storage
-                .keys
-                .unused_fallback_algorithms(bob, phone)
-                .await
-                .unwrap(),
-            vec!["signed_curve25519"]
-        );
+        let (one_time, fallback) = storage.keys.key_counts(bob, phone).await.unwrap();
+        assert!(one_time.is_empty());
+        assert_eq!(fallback, vec!["signed_curve25519"]);
     }
 }

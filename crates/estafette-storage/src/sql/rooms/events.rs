@@ -1,14 +1,14 @@
 use async_trait::async_trait;
-use ruma::{EventId, OwnedEventId, OwnedRoomId, RoomId};
+use ruma::{EventId, OwnedEventId, RoomId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use crate::sql::rooms::memberships::upsert_membership;
 use crate::sql::rooms::state::MAX_CHAIN_LENGTH;
-use crate::sql::{Db, Dialect, Tx, corrupt, from_db, to_db};
+use crate::sql::{Db, Dialect, EVENT_IDS_PER_STATEMENT, Tx, corrupt, from_db, placeholders, to_db};
 use crate::{
-    AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, RoomWithNews,
-    StateChange, StorageError, StorageResult,
+    AppendedEvent, ClientTransaction, EventRecord, EventRepository, NewEvent, StateChange,
+    StorageError, StorageResult,
 };
 
 fn decode(row: &AnyRow) -> StorageResult<EventRecord> {
@@ -230,47 +230,27 @@ impl EventRepository for Db {
         Ok(())
     }
 
-    async fn transaction_of(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>> {
-        let row =
-            sqlx::query("SELECT device_id, txn_id FROM event_transactions WHERE event_id = $1")
-                .bind(event_id.as_str())
-                .fetch_optional(&self.pool)
-                .await?;
-        row.map(|row| Ok((row.try_get("device_id")?, row.try_get("txn_id")?)))
-            .transpose()
-    }
-
-    async fn joined_rooms_with_news(
+    async fn transactions_of(
         &self,
-        user_id: &ruma::UserId,
-        after: i64,
-    ) -> StorageResult<Vec<RoomWithNews>> {
-        let rooms: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT room_id, receipts FROM (
-               SELECT m.room_id,
-                 CASE WHEN EXISTS (SELECT 1 FROM events e
-                                   WHERE e.room_id = m.room_id AND e.stream_ordering > $2)
-                      THEN 1 ELSE 0 END AS events,
-                 CASE WHEN EXISTS (SELECT 1 FROM receipts r
-                                   WHERE r.room_id = m.room_id AND r.stream_id > $2)
-                      THEN 1 ELSE 0 END AS receipts
-               FROM room_memberships m WHERE m.user_id = $1 AND m.membership = 'join'
-             ) news WHERE events = 1 OR receipts = 1",
-        )
-        .bind(user_id.as_str())
-        .bind(after)
-        .fetch_all(&self.pool)
-        .await?;
-        rooms
-            .into_iter()
-            .map(|(room, receipts)| {
-                Ok(RoomWithNews {
-                    room_id: OwnedRoomId::try_from(room)
-                        .map_err(|e| corrupt("room_memberships", e))?,
-                    receipts: receipts != 0,
-                })
-            })
-            .collect()
+        event_ids: &[&EventId],
+    ) -> StorageResult<Vec<(OwnedEventId, String, String)>> {
+        let mut found = Vec::new();
+        for chunk in event_ids.chunks(EVENT_IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT event_id, device_id, txn_id FROM event_transactions WHERE event_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query_as::<_, (String, String, String)>(sqlx::AssertSqlSafe(sql));
+            for event_id in chunk {
+                query = query.bind(event_id.as_str());
+            }
+            for (event_id, device, txn_id) in query.fetch_all(&self.pool).await? {
+                let event_id = OwnedEventId::try_from(event_id)
+                    .map_err(|e| corrupt("event_transactions", e))?;
+                found.push((event_id, device, txn_id));
+            }
+        }
+        Ok(found)
     }
 }
 

@@ -5,11 +5,8 @@ use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Db, corrupt, from_db, placeholders};
+use crate::sql::{Db, EVENT_IDS_PER_STATEMENT, corrupt, from_db, placeholders};
 use crate::{RelationRecord, RelationRepository, StorageResult, ThreadSummary};
-
-/// Event IDs per `IN (…)` list, well under both backends' parameter limits.
-const TARGETS_PER_STATEMENT: usize = 500;
 
 fn decode(row: &AnyRow) -> StorageResult<RelationRecord> {
     Ok(RelationRecord {
@@ -106,7 +103,7 @@ impl RelationRepository for Db {
         event_ids: &[&EventId],
     ) -> StorageResult<HashSet<OwnedEventId>> {
         let mut targets = HashSet::new();
-        for chunk in event_ids.chunks(TARGETS_PER_STATEMENT) {
+        for chunk in event_ids.chunks(EVENT_IDS_PER_STATEMENT) {
             let sql = format!(
                 "SELECT DISTINCT relates_to_id FROM event_relations
                  WHERE rel_type IN ('m.replace', 'm.thread', 'm.reference')
