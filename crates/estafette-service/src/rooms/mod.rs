@@ -28,6 +28,7 @@ mod timeline;
 mod timestamps;
 mod upgrade;
 mod visibility;
+mod windows;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -77,6 +78,8 @@ pub struct RoomService {
     /// Events only change when redacted, which evicts them here and, through the cluster
     /// feed, in the server's other processes.
     pdu_cache: Arc<BoundedCache<ruma::OwnedEventId, Pdu>>,
+    /// Recent windows of rooms' timelines, shared by the readers one event wakes.
+    windows: Arc<windows::WindowCache>,
     /// Members' parsed push rules, with the stored rules they were parsed from.
     ruleset_cache: Arc<BoundedCache<OwnedUserId, CachedRuleset>>,
     /// The timestamp of the last room created here: each creation takes a later one, so that
@@ -123,6 +126,13 @@ impl<K: std::hash::Hash + Eq, V: Clone> BoundedCache<K, V> {
         entries.insert(key, value);
     }
 
+    pub(crate) fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     pub(crate) fn remove<Q: std::hash::Hash + Eq + ?Sized>(&self, key: &Q)
     where
         K: std::borrow::Borrow<Q>,
@@ -149,12 +159,14 @@ impl RoomService {
             state_cache: Arc::new(BoundedCache::new(4_096)),
             pdu_cache: Arc::new(BoundedCache::new(16_384)),
             ruleset_cache: Arc::new(BoundedCache::new(16_384)),
+            windows: Arc::new(windows::WindowCache::new()),
         }
     }
 
     /// Forgets a cached event another process changed.
     pub(crate) fn evict(&self, event_id: &ruma::EventId) {
         self.pdu_cache.remove(event_id);
+        self.windows.clear();
     }
 
     /// The room lock serialises this process's writes to a room; another process may still

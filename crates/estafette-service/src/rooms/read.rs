@@ -473,17 +473,11 @@ impl RoomService {
         let mut view = self.history_view(viewer);
         let mut hidden = 0;
         loop {
-            let records = self
-                .context
-                .storage
-                .events
-                .room_events(room_id, after, until, forward, batch)
-                .await?;
+            let records = self.window(room_id, after, until, forward, batch).await?;
             let exhausted = records.len() < batch as usize;
-            let last = records.last().map(|r| r.stream_ordering);
-            for record in records {
-                let (position, group) = (record.stream_ordering, record.state_group);
-                let pdu = Pdu::from_record(record)?;
+            let last = records.last().map(|(position, _, _)| *position);
+            for (position, group, pdu) in records.iter() {
+                let (position, group, pdu) = (*position, *group, pdu.clone());
                 if !view.allows(&pdu, group).await? {
                     hidden += 1;
                     if hidden > MAX_HIDDEN_SCANNED {

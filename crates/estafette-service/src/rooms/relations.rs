@@ -100,6 +100,7 @@ impl RoomService {
             .redact(target_id, &json, &redaction.event_id)
             .await?;
         self.pdu_cache.remove(target_id);
+        self.windows.clear();
         self.context
             .notifier
             .broadcast(crate::cluster::ClusterMessage::Evict {

@@ -68,11 +68,13 @@ pub(super) async fn open_db(target: &DatabaseTarget, max_connections: u32) -> St
         DatabaseTarget::Postgres(url) => (Some(url.clone()), Some(pool_of(target, 2).await?)),
         DatabaseTarget::Sqlite(_) => (None, None),
     };
+    let access_cache = (target.dialect() == super::Dialect::Sqlite).then(Default::default);
     Ok(Db {
         pool,
         dialect: target.dialect(),
         postgres_url,
         allocator,
+        access_cache,
     })
 }
 
@@ -96,6 +98,9 @@ async fn pool_of(target: &DatabaseTarget, max_connections: u32) -> StorageResult
                 .to_url_lossy();
             AnyPoolOptions::new()
                 .max_connections(max_connections)
+                // A SQLite connection does not go stale, and the check is one more hand-off to
+                // the connection's thread for every statement.
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         sqlx::raw_sql(
@@ -118,6 +123,9 @@ async fn pool_of(target: &DatabaseTarget, max_connections: u32) -> StorageResult
             AnyPoolOptions::new()
                 .max_connections(max_connections)
                 .acquire_timeout(Duration::from_secs(30))
+                // Connections are checked before use (a round trip): after a restart of
+                // PostgreSQL or an administrator ending sessions, requests find new ones
+                // instead of failing on dropped ones.
                 .connect_with(options)
                 .await?
         }

@@ -81,9 +81,18 @@ pub struct Db {
     /// PostgreSQL: a few connections of their own for taking stream positions, so that a
     /// writer holding a connection of `pool` never waits for a second one from it.
     allocator: Option<AnyPool>,
+    /// SQLite: access tokens already resolved (see `accounts::access_cache`).
+    access_cache: Option<accounts::AccessCache>,
 }
 
 impl Db {
+    /// After a transaction that deleted access tokens committed: no cached token outlives it.
+    fn forget_access_tokens(&self) {
+        if let Some(cache) = &self.access_cache {
+            cache.forget_all();
+        }
+    }
+
     /// A write transaction. On SQLite it holds the database's one write lock from its start
     /// (a deferred transaction that reads before it writes would fail at once, SQLITE_BUSY,
     /// when another writer got in between, instead of waiting for the busy timeout). On

@@ -146,6 +146,7 @@ impl DeviceRepository for Db {
             }
         }
         tx.commit().await?;
+        self.forget_access_tokens();
         Ok(deleted)
     }
 
@@ -182,6 +183,7 @@ impl DeviceRepository for Db {
                 .await?;
         }
         tx.commit().await?;
+        self.forget_access_tokens();
         Ok(deleted)
     }
 }
@@ -214,6 +216,8 @@ mod tests {
                 now: 1,
             };
             storage.tokens.issue(&tokens).await.unwrap();
+            // Resolved once before any revocation (on SQLite, from then on from memory).
+            assert!(storage.tokens.find_access(hash).await.unwrap().is_some());
         }
         let deleted = storage
             .devices
@@ -249,5 +253,25 @@ mod tests {
             .unwrap();
         assert!(storage.tokens.find_access("h2").await.unwrap().is_none());
         assert!(storage.devices.list(alice).await.unwrap().is_empty());
+
+        // Revoking a device's tokens without deleting it.
+        let tablet: OwnedDeviceId = "TABLET".into();
+        let tokens = NewTokens {
+            user_id: alice,
+            device_id: &tablet,
+            access_token_hash: "h3",
+            access_expires_ts: None,
+            refresh_token_hash: None,
+            predecessor: None,
+            now: 3,
+        };
+        storage.tokens.issue(&tokens).await.unwrap();
+        assert!(storage.tokens.find_access("h3").await.unwrap().is_some());
+        storage
+            .tokens
+            .revoke_device_tokens(alice, &tablet)
+            .await
+            .unwrap();
+        assert!(storage.tokens.find_access("h3").await.unwrap().is_none());
     }
 }

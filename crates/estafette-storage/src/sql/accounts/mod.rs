@@ -1,5 +1,6 @@
 //! Accounts: users, tokens, devices, profiles, account data, filters, UIA sessions, registration nonces, OpenID tokens.
 
+mod access_cache;
 mod account_data;
 mod devices;
 mod filters;
@@ -9,3 +10,5 @@ mod registration_nonces;
 mod tokens;
 mod uia_sessions;
 mod users;
+
+pub(crate) use access_cache::AccessCache;

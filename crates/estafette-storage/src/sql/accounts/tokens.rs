@@ -45,6 +45,13 @@ impl TokenRepository for Db {
     }
 
     async fn find_access(&self, hash: &str) -> StorageResult<Option<AccessTokenRecord>> {
+        let read_at = match &self.access_cache {
+            Some(cache) => match cache.get(hash) {
+                Some(record) => return Ok(Some(record)),
+                None => Some(cache.generation()),
+            },
+            None => None,
+        };
         let row = sqlx::query(
             "SELECT a.user_id, a.device_id, a.expires_ts, a.refresh_token_id, r.predecessor_id
              FROM access_tokens a LEFT JOIN refresh_tokens r ON r.id = a.refresh_token_id
@@ -65,6 +72,14 @@ impl TokenRepository for Db {
             })
         })
         .transpose()
+        .inspect(|found| {
+            // A token whose predecessor is still to retire is read again until it is.
+            if let (Some(cache), Some(read_at), Some(record)) = (&self.access_cache, read_at, found)
+                && !record.has_predecessor
+            {
+                cache.insert(hash, record, read_at);
+            }
+        })
     }
 
     async fn find_refresh(&self, hash: &str) -> StorageResult<Option<RefreshTokenRecord>> {
@@ -119,6 +134,7 @@ impl TokenRepository for Db {
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
+        self.forget_access_tokens();
         Ok(())
     }
 
@@ -139,6 +155,7 @@ impl TokenRepository for Db {
                 .await?;
         }
         tx.commit().await?;
+        self.forget_access_tokens();
         Ok(())
     }
 }
