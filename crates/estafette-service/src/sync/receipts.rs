@@ -1,9 +1,9 @@
 //! Read receipts (`m.read`, `m.read.private`, threaded) and the fully-read marker.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use ruma::{EventId, OwnedUserId, RoomId};
+use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId};
 use serde_json::{Value as JsonValue, json};
 
 use crate::{Context, Requester, ServiceError, ServiceResult};
@@ -169,21 +169,25 @@ impl ReceiptService {
             .collect())
     }
 
-    /// The `m.receipt` content of receipts written after `since` that `viewer` may see.
+    /// Per room, the `m.receipt` content of receipts written after `since` that `viewer` may
+    /// see (rooms without any are left out).
     pub async fn receipts_since(
         &self,
         viewer: &ruma::UserId,
-        room_id: &RoomId,
+        room_ids: &[&RoomId],
         since: i64,
-    ) -> ServiceResult<Option<JsonValue>> {
+    ) -> ServiceResult<HashMap<OwnedRoomId, JsonValue>> {
+        if room_ids.is_empty() {
+            return Ok(HashMap::new());
+        }
         let records = self
             .context
             .storage
             .receipts
-            .changed_since(room_id, since)
+            .changed_since(room_ids, since)
             .await?;
-        let mut content: BTreeMap<String, BTreeMap<String, BTreeMap<String, JsonValue>>> =
-            BTreeMap::new();
+        type Content = BTreeMap<String, BTreeMap<String, BTreeMap<String, JsonValue>>>;
+        let mut rooms: HashMap<OwnedRoomId, Content> = HashMap::new();
         for record in records {
             if record.receipt_type == RECEIPT_READ_PRIVATE && record.user_id != viewer {
                 continue;
@@ -192,13 +196,18 @@ impl ReceiptService {
             if !record.thread_id.is_empty() {
                 receipt["thread_id"] = JsonValue::String(record.thread_id.clone());
             }
-            content
+            rooms
+                .entry(record.room_id)
+                .or_default()
                 .entry(record.event_id.to_string())
                 .or_default()
                 .entry(record.receipt_type)
                 .or_default()
                 .insert(record.user_id.to_string(), receipt);
         }
-        Ok((!content.is_empty()).then(|| json!(content)))
+        Ok(rooms
+            .into_iter()
+            .map(|(room_id, content)| (room_id, json!(content)))
+            .collect())
     }
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use ruma::{OwnedEventId, OwnedRoomId, RoomId};
 use serde_json::{Value as JsonValue, json};
 
-use estafette_storage::{RoomWithNews, StreamNews};
+use estafette_storage::{NotificationCounts, RoomWithNews, StreamNews};
 
 use crate::{
     Context, Pdu, PresenceService, ReceiptService, Requester, RoomService, ServiceError,
@@ -365,6 +365,7 @@ impl SyncService {
                 .map(Membership::from)
                 .collect::<Vec<_>>(),
         };
+        let mut joined = Vec::new();
         for membership in memberships {
             let changed = since.is_none_or(|since| membership.stream_ordering > since);
             if !request.filter.includes(&membership.room_id) {
@@ -395,23 +396,12 @@ impl SyncService {
                     };
                     let mut timeline = self.timeline(requester, room_id, window, request).await?;
                     timeline.account_data = room_account_data.remove(room_id).unwrap_or_default();
-                    let receipts_moved = moved(|news| news.receipts);
-                    timeline.ephemeral = self
-                        .ephemeral(requester, room_id, since, receipts_moved)
-                        .await?;
-                    self.unread_counts(
-                        requester,
-                        room_id,
-                        request.thread_notifications,
-                        &mut timeline,
-                    )
-                    .await?;
-                    let has_news = !timeline.events.is_empty()
-                        || !timeline.account_data.is_empty()
-                        || !timeline.ephemeral.is_empty();
-                    if since.is_none() || full || has_news {
-                        result.joined.push((membership.room_id, timeline));
-                    }
+                    joined.push(JoinedRoom {
+                        room_id: membership.room_id,
+                        timeline,
+                        receipts_moved: moved(|news| news.receipts),
+                        full,
+                    });
                 }
                 "invite" if changed => {
                     let stripped = self
@@ -450,6 +440,63 @@ impl SyncService {
                     result.left.push((membership.room_id, timeline));
                 }
                 _ => {}
+            }
+        }
+        self.finish_joined(requester, since, request, joined, result)
+            .await
+    }
+
+    /// Adds each joined room's ephemeral events and unread counts, read for all the rooms at
+    /// once, and keeps the rooms with something to say.
+    async fn finish_joined(
+        &self,
+        requester: &Requester,
+        since: Option<i64>,
+        request: &SyncRequest,
+        joined: Vec<JoinedRoom>,
+        result: &mut SyncResult,
+    ) -> ServiceResult<()> {
+        let with_receipts: Vec<&RoomId> = joined
+            .iter()
+            .filter(|room| room.receipts_moved)
+            .map(|room| room.room_id.as_ref())
+            .collect();
+        let mut receipts = self
+            .receipts
+            .receipts_since(&requester.user_id, &with_receipts, since.unwrap_or(0))
+            .await?;
+        let rooms: Vec<&RoomId> = joined.iter().map(|room| room.room_id.as_ref()).collect();
+        let mut counts: HashMap<OwnedRoomId, Vec<NotificationCounts>> = HashMap::new();
+        if !rooms.is_empty() {
+            for count in self
+                .context
+                .storage
+                .push_actions
+                .unread_counts(&requester.user_id, &rooms)
+                .await?
+            {
+                counts.entry(count.room_id.clone()).or_default().push(count);
+            }
+        }
+        for mut room in joined {
+            let timeline = &mut room.timeline;
+            if let Some(typing) = self.typing.typing_since(&room.room_id, since) {
+                timeline
+                    .ephemeral
+                    .push(json!({"type": "m.typing", "content": {"user_ids": typing}}));
+            }
+            if let Some(content) = receipts.remove(&room.room_id) {
+                timeline
+                    .ephemeral
+                    .push(json!({"type": "m.receipt", "content": content}));
+            }
+            let room_counts = counts.remove(&room.room_id).unwrap_or_default();
+            add_unread_counts(room_counts, request.thread_notifications, timeline);
+            let has_news = !timeline.events.is_empty()
+                || !timeline.account_data.is_empty()
+                || !timeline.ephemeral.is_empty();
+            if since.is_none() || room.full || has_news {
+                result.joined.push((room.room_id, room.timeline));
             }
         }
         Ok(())
@@ -561,62 +608,6 @@ impl SyncService {
         Ok(timeline)
     }
 
-    async fn ephemeral(
-        &self,
-        requester: &Requester,
-        room_id: &RoomId,
-        since: Option<i64>,
-        receipts_moved: bool,
-    ) -> ServiceResult<Vec<JsonValue>> {
-        let mut events = Vec::new();
-        if let Some(typing) = self.typing.typing_since(room_id, since) {
-            events.push(json!({"type": "m.typing", "content": {"user_ids": typing}}));
-        }
-        if !receipts_moved {
-            return Ok(events);
-        }
-        if let Some(receipts) = self
-            .receipts
-            .receipts_since(&requester.user_id, room_id, since.unwrap_or(0))
-            .await?
-        {
-            events.push(json!({"type": "m.receipt", "content": receipts}));
-        }
-        Ok(events)
-    }
-
-    async fn unread_counts(
-        &self,
-        requester: &Requester,
-        room_id: &RoomId,
-        threads_apart: bool,
-        timeline: &mut RoomTimeline,
-    ) -> ServiceResult<()> {
-        let counts = self
-            .context
-            .storage
-            .push_actions
-            .unread_counts(&requester.user_id, room_id)
-            .await?;
-        for count in counts {
-            let root = (!count.thread_id.is_empty())
-                .then(|| OwnedEventId::try_from(count.thread_id.as_str()).ok())
-                .flatten();
-            match root {
-                Some(root) if threads_apart => {
-                    timeline
-                        .unread_threads
-                        .push((root, count.notifications, count.highlights))
-                }
-                _ => {
-                    timeline.unread.0 += count.notifications;
-                    timeline.unread.1 += count.highlights;
-                }
-            }
-        }
-        Ok(())
-    }
-
     async fn stripped_state(
         &self,
         requester: &Requester,
@@ -648,6 +639,40 @@ impl SyncService {
             stripped.push(invite.stripped());
         }
         Ok(stripped)
+    }
+}
+
+/// A joined room's section, before its ephemeral events and unread counts.
+struct JoinedRoom {
+    room_id: OwnedRoomId,
+    timeline: RoomTimeline,
+    receipts_moved: bool,
+    /// Sent even when nothing in it is new (full state, or a membership that changed).
+    full: bool,
+}
+
+/// Unread counts per thread: added up, or per thread root when the client counts threads
+/// apart.
+fn add_unread_counts(
+    counts: Vec<NotificationCounts>,
+    threads_apart: bool,
+    timeline: &mut RoomTimeline,
+) {
+    for count in counts {
+        let root = (!count.thread_id.is_empty())
+            .then(|| OwnedEventId::try_from(count.thread_id.as_str()).ok())
+            .flatten();
+        match root {
+            Some(root) if threads_apart => {
+                timeline
+                    .unread_threads
+                    .push((root, count.notifications, count.highlights))
+            }
+            _ => {
+                timeline.unread.0 += count.notifications;
+                timeline.unread.1 += count.highlights;
+            }
+        }
     }
 }
 

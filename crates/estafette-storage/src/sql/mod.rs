@@ -157,6 +157,9 @@ impl Db {
 /// Event IDs per `IN (…)` list, well under both backends' parameter limits.
 const EVENT_IDS_PER_STATEMENT: usize = 500;
 
+/// Room IDs per `IN (…)` list.
+const ROOM_IDS_PER_STATEMENT: usize = 500;
+
 /// `$first, $first+1, …` for `count` values.
 fn placeholders(first: usize, count: usize) -> String {
     (first..first + count)

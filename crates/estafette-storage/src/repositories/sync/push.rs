@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use ruma::{EventId, OwnedUserId, RoomId, UserId};
+use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use crate::StorageResult;
 
@@ -12,8 +12,9 @@ pub struct PushAction {
 }
 
 /// Unread counts of one thread ('' for the main timeline).
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotificationCounts {
+    pub room_id: OwnedRoomId,
     pub thread_id: String,
     pub notifications: u64,
     pub highlights: u64,
@@ -31,10 +32,11 @@ pub trait PushActionRepository: Send + Sync {
     ) -> StorageResult<()>;
     /// Counts per thread of notifications after the user's latest read receipt (public or
     /// private) in that thread, or the room's unthreaded/main receipt.
+    /// Rooms without any are left out; several rooms are counted in one statement.
     async fn unread_counts(
         &self,
         user_id: &UserId,
-        room_id: &RoomId,
+        room_ids: &[&RoomId],
     ) -> StorageResult<Vec<NotificationCounts>>;
 }
 

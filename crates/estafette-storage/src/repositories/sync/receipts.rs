@@ -1,10 +1,11 @@
 use async_trait::async_trait;
-use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
+use ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use crate::StorageResult;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReceiptRecord {
+    pub room_id: OwnedRoomId,
     pub receipt_type: String,
     pub user_id: OwnedUserId,
     /// Empty for an unthreaded receipt.
@@ -28,10 +29,10 @@ pub trait ReceiptRepository: Send + Sync {
         event_id: &EventId,
         ts: u64,
     ) -> StorageResult<i64>;
-    /// Receipts in the room written after `since`.
+    /// Receipts in these rooms written after `since`, in the order they were written.
     async fn changed_since(
         &self,
-        room_id: &RoomId,
+        room_ids: &[&RoomId],
         since: i64,
     ) -> StorageResult<Vec<ReceiptRecord>>;
 }

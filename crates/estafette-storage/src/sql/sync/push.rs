@@ -1,8 +1,8 @@
 use async_trait::async_trait;
-use ruma::{EventId, RoomId, UserId};
+use ruma::{EventId, OwnedRoomId, RoomId, UserId};
 use sqlx::Row;
 
-use crate::sql::{Db, from_db, to_db};
+use crate::sql::{Db, ROOM_IDS_PER_STATEMENT, corrupt, from_db, placeholders, to_db};
 use crate::{
     NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
     StorageResult,
@@ -66,41 +66,50 @@ impl PushActionRepository for Db {
     async fn unread_counts(
         &self,
         user_id: &UserId,
-        room_id: &RoomId,
+        room_ids: &[&RoomId],
     ) -> StorageResult<Vec<NotificationCounts>> {
         // A thread's counts start after the newest receipt in that thread or, for the main
         // timeline and for threads without one, after the newest unthreaded or main receipt.
-        let rows = sqlx::query(
-            "WITH read AS (
-                SELECT CASE WHEN r.thread_id IN ('', 'main') THEN '' ELSE r.thread_id END AS thread,
-                       MAX(e.stream_ordering) AS position
-                FROM receipts r JOIN events e ON e.event_id = r.event_id
-                WHERE r.room_id = $2 AND r.user_id = $1 AND r.receipt_type IN ('m.read', 'm.read.private')
-                GROUP BY thread
-             )
-             SELECT a.thread_id, CAST(SUM(a.notify) AS BIGINT) AS notifications,
-                    CAST(SUM(a.highlight) AS BIGINT) AS highlights
-             FROM event_push_actions a
-             WHERE a.user_id = $1 AND a.room_id = $2
-               AND a.stream_ordering > COALESCE((SELECT position FROM read WHERE thread = a.thread_id), 0)
-               AND a.stream_ordering > COALESCE((SELECT position FROM read WHERE thread = ''), 0)
-             GROUP BY a.thread_id",
-        )
-        .bind(user_id.as_str())
-        .bind(room_id.as_str())
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(NotificationCounts {
+        let mut counts = Vec::new();
+        for chunk in room_ids.chunks(ROOM_IDS_PER_STATEMENT) {
+            let rooms = placeholders(2, chunk.len());
+            let sql = format!(
+                "WITH read AS (
+                    SELECT r.room_id,
+                           CASE WHEN r.thread_id IN ('', 'main') THEN '' ELSE r.thread_id END AS thread,
+                           MAX(e.stream_ordering) AS position
+                    FROM receipts r JOIN events e ON e.event_id = r.event_id
+                    WHERE r.user_id = $1 AND r.room_id IN ({rooms})
+                      AND r.receipt_type IN ('m.read', 'm.read.private')
+                    GROUP BY r.room_id, thread
+                 )
+                 SELECT a.room_id, a.thread_id, CAST(SUM(a.notify) AS BIGINT) AS notifications,
+                        CAST(SUM(a.highlight) AS BIGINT) AS highlights
+                 FROM event_push_actions a
+                 WHERE a.user_id = $1 AND a.room_id IN ({rooms})
+                   AND a.stream_ordering > COALESCE((SELECT position FROM read
+                        WHERE read.room_id = a.room_id AND read.thread = a.thread_id), 0)
+                   AND a.stream_ordering > COALESCE((SELECT position FROM read
+                        WHERE read.room_id = a.room_id AND read.thread = ''), 0)
+                 GROUP BY a.room_id, a.thread_id"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id.as_str());
+            for room_id in chunk {
+                query = query.bind(room_id.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                counts.push(NotificationCounts {
+                    room_id: OwnedRoomId::try_from(row.try_get::<String, _>("room_id")?)
+                        .map_err(|e| corrupt("event_push_actions.room_id", e))?,
                     thread_id: row.try_get("thread_id")?,
                     notifications: from_db(
                         row.try_get::<Option<i64>, _>("notifications")?.unwrap_or(0),
                     ),
                     highlights: from_db(row.try_get::<Option<i64>, _>("highlights")?.unwrap_or(0)),
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(counts)
     }
 }
 
@@ -217,12 +226,50 @@ mod tests {
             let expected_highlights = if i % 2 == 0 { 2 } else { 0 };
             let counts = storage
                 .push_actions
-                .unread_counts(user, room)
+                .unread_counts(user, &[room])
                 .await
                 .expect("counts");
             assert_eq!(counts.len(), 1, "{user}");
             assert_eq!(counts[0].notifications, 2, "{user}");
             assert_eq!(counts[0].highlights, expected_highlights, "{user}");
         }
+    }
+
+    /// Several rooms counted in one statement: each room's counts under its own ID.
+    #[tokio::test]
+    async fn rooms_are_counted_apart_in_one_call() {
+        let (_dir, storage) = open_temporary().await;
+        let user = OwnedUserId::try_from("@u:x").expect("user ID");
+        let action = |highlight| PushAction {
+            user_id: user.clone(),
+            notify: true,
+            highlight,
+        };
+        let (first, second, quiet) = (room_id!("!one:x"), room_id!("!two:x"), room_id!("!three:x"));
+        for (room, event, highlight) in [
+            (first, event_id!("$a"), false),
+            (first, event_id!("$b"), true),
+            (second, event_id!("$c"), false),
+        ] {
+            storage
+                .push_actions
+                .insert(room, event, 1, "", &[action(highlight)])
+                .await
+                .expect("insert");
+        }
+        let mut counts = storage
+            .push_actions
+            .unread_counts(&user, &[first, second, quiet])
+            .await
+            .expect("counts");
+        counts.sort_by(|a, b| a.room_id.cmp(&b.room_id));
+        let summary: Vec<(String, u64, u64)> = counts
+            .into_iter()
+            .map(|c| (c.room_id.to_string(), c.notifications, c.highlights))
+            .collect();
+        assert_eq!(
+            summary,
+            [("!one:x".to_owned(), 2, 1), ("!two:x".to_owned(), 1, 0)]
+        );
     }
 }

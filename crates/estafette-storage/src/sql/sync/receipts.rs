@@ -1,8 +1,8 @@
 use async_trait::async_trait;
-use ruma::{EventId, OwnedEventId, OwnedUserId, RoomId, UserId};
+use ruma::{EventId, OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 use sqlx::Row;
 
-use crate::sql::{Db, corrupt, from_db, to_db};
+use crate::sql::{Db, ROOM_IDS_PER_STATEMENT, corrupt, from_db, placeholders, to_db};
 use crate::{ReceiptRecord, ReceiptRepository, StorageResult};
 
 #[async_trait]
@@ -39,20 +39,24 @@ impl ReceiptRepository for Db {
 
     async fn changed_since(
         &self,
-        room_id: &RoomId,
+        room_ids: &[&RoomId],
         since: i64,
     ) -> StorageResult<Vec<ReceiptRecord>> {
-        let rows = sqlx::query(
-            "SELECT receipt_type, user_id, thread_id, event_id, ts, stream_id FROM receipts
-             WHERE room_id = $1 AND stream_id > $2 ORDER BY stream_id",
-        )
-        .bind(room_id.as_str())
-        .bind(since)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ReceiptRecord {
+        let mut records = Vec::new();
+        for chunk in room_ids.chunks(ROOM_IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT room_id, receipt_type, user_id, thread_id, event_id, ts, stream_id FROM receipts
+                 WHERE stream_id > $1 AND room_id IN ({}) ORDER BY stream_id",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(since);
+            for room_id in chunk {
+                query = query.bind(room_id.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                records.push(ReceiptRecord {
+                    room_id: OwnedRoomId::try_from(row.try_get::<String, _>("room_id")?)
+                        .map_err(|e| corrupt("receipts.room_id", e))?,
                     receipt_type: row.try_get("receipt_type")?,
                     user_id: OwnedUserId::try_from(row.try_get::<String, _>("user_id")?)
                         .map_err(|e| corrupt("receipts.user_id", e))?,
@@ -61,8 +65,9 @@ impl ReceiptRepository for Db {
                         .map_err(|e| corrupt("receipts.event_id", e))?,
                     ts: from_db(row.try_get("ts")?),
                     stream_id: row.try_get("stream_id")?,
-                })
-            })
-            .collect()
+                });
+            }
+        }
+        Ok(records)
     }
 }
