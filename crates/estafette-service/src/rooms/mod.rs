@@ -204,6 +204,34 @@ impl RoomService {
         lock.lock_owned().await
     }
 
+    /// The events with these IDs that this server holds, in the order asked: from the cache,
+    /// and the others in one read.
+    pub(crate) async fn pdus(&self, event_ids: &[OwnedEventId]) -> ServiceResult<Vec<Pdu>> {
+        let cached: Vec<Option<Pdu>> = event_ids
+            .iter()
+            .map(|event_id| self.pdu_cache.get(event_id))
+            .collect();
+        let missing: Vec<OwnedEventId> = event_ids
+            .iter()
+            .zip(&cached)
+            .filter(|(_, cached)| cached.is_none())
+            .map(|(event_id, _)| event_id.clone())
+            .collect();
+        let mut read: HashMap<OwnedEventId, Pdu> = HashMap::new();
+        if !missing.is_empty() {
+            for record in self.context.storage.events.get_many(&missing).await? {
+                let pdu = Pdu::from_record(record)?;
+                self.pdu_cache.insert(pdu.event_id.clone(), pdu.clone());
+                read.insert(pdu.event_id.clone(), pdu);
+            }
+        }
+        Ok(event_ids
+            .iter()
+            .zip(cached)
+            .filter_map(|(event_id, cached)| cached.or_else(|| read.remove(event_id)))
+            .collect())
+    }
+
     pub(crate) async fn pdu(&self, event_id: &ruma::EventId) -> ServiceResult<Option<Pdu>> {
         if let Some(pdu) = self.pdu_cache.get(event_id) {
             return Ok(Some(pdu));

@@ -568,14 +568,12 @@ impl SyncService {
                 let state = self.rooms.load_state(group).await?;
                 let in_timeline: Vec<&ruma::EventId> =
                     events.iter().map(|e| e.event_id.as_ref()).collect();
-                for event_id in state.values() {
-                    if !request.use_state_after && in_timeline.contains(&event_id.as_ref()) {
-                        continue;
-                    }
-                    if let Some(pdu) = self.rooms.pdu(event_id).await? {
-                        timeline.state.push(pdu);
-                    }
-                }
+                let wanted: Vec<OwnedEventId> = state
+                    .values()
+                    .filter(|id| request.use_state_after || !in_timeline.contains(&id.as_ref()))
+                    .cloned()
+                    .collect();
+                timeline.state = self.rooms.pdus(&wanted).await?;
             }
         } else if request.use_state_after {
             timeline.state = events.iter().filter(|e| e.is_state()).cloned().collect();

@@ -109,10 +109,33 @@ impl EventRepository for Db {
     }
 
     async fn get_many(&self, event_ids: &[OwnedEventId]) -> StorageResult<Vec<EventRecord>> {
+        let mut found: std::collections::HashMap<OwnedEventId, EventRecord> =
+            std::collections::HashMap::with_capacity(event_ids.len());
+        // Timeline events in a statement per chunk; outliers (rare) one by one after.
+        for chunk in event_ids.chunks(EVENT_IDS_PER_STATEMENT) {
+            let sql = format!(
+                "SELECT stream_ordering, event_id, json, state_group, redacted_by FROM events
+                 WHERE event_id IN ({})",
+                placeholders(1, chunk.len())
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+            for event_id in chunk {
+                query = query.bind(event_id.as_str());
+            }
+            for row in query.fetch_all(&self.pool).await? {
+                let record = decode(&row)?;
+                found.insert(record.event_id.clone(), record);
+            }
+        }
         let mut records = Vec::with_capacity(event_ids.len());
         for event_id in event_ids {
-            if let Some(record) = EventRepository::get(self, event_id).await? {
-                records.push(record);
+            match found.remove(event_id) {
+                Some(record) => records.push(record),
+                None => {
+                    if let Some(record) = EventRepository::get(self, event_id).await? {
+                        records.push(record);
+                    }
+                }
             }
         }
         Ok(records)
