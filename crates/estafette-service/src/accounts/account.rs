@@ -121,7 +121,7 @@ impl AccountService {
         let password_hash = match account.password {
             Some(password) => {
                 self.check_password_policy(&password)?;
-                Some(passwords::hash(password, self.salt()).await?)
+                Some(passwords::hash(&self.sessions.hashing, password, self.salt()).await?)
             }
             None => None,
         };
@@ -230,7 +230,7 @@ impl AccountService {
             )
             .await?;
         self.check_password_policy(&new_password)?;
-        let hash = passwords::hash(new_password, self.salt()).await?;
+        let hash = passwords::hash(&self.sessions.hashing, new_password, self.salt()).await?;
         self.context
             .storage
             .users

@@ -1,11 +1,30 @@
-//! Argon2id password hashing, off the async runtime because each hash is deliberately slow.
+//! Argon2id password hashing, off the async runtime because each hash is deliberately slow,
+//! and a few at a time: each one takes a core and 19 MiB for as long as it runs, so a burst of
+//! registrations or logins beyond the cores only piles up memory (it finishes no sooner).
+
+use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use tokio::sync::Semaphore;
 
 use crate::{ServiceError, ServiceResult};
 
-pub(crate) async fn hash(password: String, salt: [u8; 16]) -> ServiceResult<String> {
+/// Permits to run a hash: one per core.
+pub(crate) fn hashing_slots() -> Arc<Semaphore> {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    Arc::new(Semaphore::new(cores))
+}
+
+pub(crate) async fn hash(
+    slots: &Semaphore,
+    password: String,
+    salt: [u8; 16],
+) -> ServiceResult<String> {
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let salt =
             SaltString::encode_b64(&salt).map_err(|e| ServiceError::Internal(e.to_string()))?;
@@ -19,7 +38,10 @@ pub(crate) async fn hash(password: String, salt: [u8; 16]) -> ServiceResult<Stri
 }
 
 /// `false` for a wrong password or an unreadable stored hash.
-pub(crate) async fn verify(password: String, stored: String) -> bool {
+pub(crate) async fn verify(slots: &Semaphore, password: String, stored: String) -> bool {
+    let Ok(_slot) = slots.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
             .map(|parsed| {
@@ -37,10 +59,28 @@ pub(crate) async fn verify(password: String, stored: String) -> bool {
 mod tests {
     #[tokio::test]
     async fn hashes_are_argon2id_and_verify() {
-        let hash = super::hash("correct horse".into(), [7; 16]).await.unwrap();
+        let slots = super::hashing_slots();
+        let hash = super::hash(&slots, "correct horse".into(), [7; 16])
+            .await
+            .unwrap();
         assert!(hash.starts_with("$argon2id$"), "{hash}");
-        assert!(super::verify("correct horse".into(), hash.clone()).await);
-        assert!(!super::verify("wrong horse".into(), hash).await);
-        assert!(!super::verify("x".into(), "not a hash".into()).await);
+        assert!(super::verify(&slots, "correct horse".into(), hash.clone()).await);
+        assert!(!super::verify(&slots, "wrong horse".into(), hash).await);
+        assert!(!super::verify(&slots, "x".into(), "not a hash".into()).await);
+    }
+
+    /// A hash waits for a free slot: with every slot taken, none starts.
+    #[tokio::test]
+    async fn hashes_wait_for_a_free_slot() {
+        let slots = std::sync::Arc::new(tokio::sync::Semaphore::new(1));
+        let taken = slots.clone().acquire_owned().await.unwrap();
+        let waiting = {
+            let slots = slots.clone();
+            tokio::spawn(async move { super::hash(&slots, "pw".into(), [1; 16]).await })
+        };
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(!waiting.is_finished(), "a hash ran without a slot");
+        drop(taken);
+        assert!(waiting.await.unwrap().is_ok());
     }
 }

@@ -42,6 +42,8 @@ pub struct SessionService {
     /// Logging out deletes the device, which the users tracking it are told.
     pub(crate) device_lists: crate::DeviceListPublisher,
     last_seen_written: Arc<Mutex<HashMap<(OwnedUserId, OwnedDeviceId), u64>>>,
+    /// Password hashes running at once (see `passwords`).
+    pub(crate) hashing: Arc<tokio::sync::Semaphore>,
 }
 
 impl SessionService {
@@ -50,6 +52,7 @@ impl SessionService {
             context,
             device_lists,
             last_seen_written: Arc::default(),
+            hashing: passwords::hashing_slots(),
         }
     }
 
@@ -151,7 +154,7 @@ impl SessionService {
                 "Invalid username or password".into(),
             ));
         };
-        if passwords::verify(password.to_owned(), hash).await {
+        if passwords::verify(&self.hashing, password.to_owned(), hash).await {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(
