@@ -392,7 +392,6 @@ impl SyncService {
                         after,
                         until: current,
                         with_state: full,
-                        relations: moved(|news| news.relations),
                     };
                     let mut timeline = self.timeline(requester, room_id, window, request).await?;
                     timeline.account_data = room_account_data.remove(room_id).unwrap_or_default();
@@ -400,6 +399,7 @@ impl SyncService {
                         room_id: membership.room_id,
                         timeline,
                         receipts_moved: moved(|news| news.receipts),
+                        relations: moved(|news| news.relations),
                         full,
                     });
                 }
@@ -432,10 +432,11 @@ impl SyncService {
                         after,
                         until: membership.stream_ordering,
                         with_state: since.is_none(),
-                        relations: true,
                     };
-                    let timeline = self
+                    let mut timeline = self
                         .timeline(requester, &membership.room_id, window, request)
+                        .await?;
+                    self.decorate(requester, &mut [(&mut timeline, true)])
                         .await?;
                     result.left.push((membership.room_id, timeline));
                 }
@@ -453,9 +454,14 @@ impl SyncService {
         requester: &Requester,
         since: Option<i64>,
         request: &SyncRequest,
-        joined: Vec<JoinedRoom>,
+        mut joined: Vec<JoinedRoom>,
         result: &mut SyncResult,
     ) -> ServiceResult<()> {
+        let mut timelines: Vec<(&mut RoomTimeline, bool)> = joined
+            .iter_mut()
+            .map(|room| (&mut room.timeline, room.relations))
+            .collect();
+        self.decorate(requester, &mut timelines).await?;
         let with_receipts: Vec<&RoomId> = joined
             .iter()
             .filter(|room| room.receipts_moved)
@@ -502,6 +508,60 @@ impl SyncService {
         Ok(())
     }
 
+    /// Adds what the events of several rooms' timelines carry beyond themselves, read for all
+    /// the rooms at once: bundled relations (looked up only in the timelines whose flag says
+    /// an event of them may be a relation's target) and the syncing device's transaction IDs.
+    async fn decorate(
+        &self,
+        requester: &Requester,
+        timelines: &mut [(&mut RoomTimeline, bool)],
+    ) -> ServiceResult<()> {
+        for relations in [true, false] {
+            let mut events = Vec::new();
+            let mut lengths = Vec::new();
+            for (timeline, _) in timelines.iter_mut().filter(|(_, r)| *r == relations) {
+                lengths.push(timeline.events.len());
+                events.append(&mut timeline.events);
+            }
+            self.rooms
+                .bundle_with(&requester.user_id, &mut events, relations)
+                .await?;
+            let mut events = events.into_iter();
+            for ((timeline, _), length) in timelines
+                .iter_mut()
+                .filter(|(_, r)| *r == relations)
+                .zip(lengths)
+            {
+                timeline.events = events.by_ref().take(length).collect();
+            }
+        }
+        let own: Vec<&ruma::EventId> = timelines
+            .iter()
+            .flat_map(|(timeline, _)| timeline.events.iter())
+            .filter(|e| e.sender == requester.user_id)
+            .map(|e| e.event_id.as_ref())
+            .collect();
+        if own.is_empty() {
+            return Ok(());
+        }
+        let mut sent: HashMap<OwnedEventId, String> = HashMap::new();
+        for (event_id, device, txn_id) in self.context.storage.events.transactions_of(&own).await? {
+            if device == requester.device_id.as_str() {
+                sent.insert(event_id, txn_id);
+            }
+        }
+        for (timeline, _) in timelines.iter_mut() {
+            for event in &timeline.events {
+                if let Some(txn_id) = sent.remove(&event.event_id) {
+                    timeline
+                        .transaction_ids
+                        .insert(event.event_id.clone(), txn_id);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The newest events in `(after, until]` that pass the filter, and the room's state: before
     /// the timeline (or after it, with `use_state_after`) when `with_state` or when the timeline
     /// had to be cut; otherwise, with `use_state_after`, the state events of the timeline.
@@ -516,7 +576,6 @@ impl SyncService {
             after,
             until,
             with_state,
-            relations,
         } = window;
         let storage = &self.context.storage;
         let filter = &request.filter;
@@ -539,10 +598,7 @@ impl SyncService {
             .first()
             .filter(|found| !found.pdu.is_state())
             .map(|found| found.state_group);
-        let mut events: Vec<Pdu> = found.into_iter().map(|found| found.pdu).collect();
-        self.rooms
-            .bundle_with(&requester.user_id, &mut events, relations)
-            .await?;
+        let events: Vec<Pdu> = found.into_iter().map(|found| found.pdu).collect();
         let mut timeline = RoomTimeline {
             limited,
             prev_batch: first.map(|f| format_token(f - 1)),
@@ -590,18 +646,6 @@ impl SyncService {
                         .is_some_and(|key| needed.iter().any(|u| u.as_str() == key))
             });
         }
-        let own: Vec<&ruma::EventId> = events
-            .iter()
-            .filter(|e| e.sender == requester.user_id)
-            .map(|e| e.event_id.as_ref())
-            .collect();
-        if !own.is_empty() {
-            for (event_id, device, txn_id) in storage.events.transactions_of(&own).await? {
-                if device == requester.device_id.as_str() {
-                    timeline.transaction_ids.insert(event_id, txn_id);
-                }
-            }
-        }
         timeline.events = events;
         Ok(timeline)
     }
@@ -645,6 +689,8 @@ struct JoinedRoom {
     room_id: OwnedRoomId,
     timeline: RoomTimeline,
     receipts_moved: bool,
+    /// Whether an event of the timeline may have bundled relations (`false`: none does).
+    relations: bool,
     /// Sent even when nothing in it is new (full state, or a membership that changed).
     full: bool,
 }
@@ -680,8 +726,6 @@ struct Window {
     until: i64,
     /// Whether the room's state goes with the timeline.
     with_state: bool,
-    /// Whether an event of the window may have bundled relations (`false`: none does).
-    relations: bool,
 }
 
 /// The part of a membership the sync reads: from the store, or a joined room with news.
