@@ -228,10 +228,10 @@ impl RoomService {
                 None,
             )
             .await?;
-        self.evaluate_push(&pdu, appended.stream_ordering, current_after, rules)
+        let room_members = self
+            .evaluate_push(&pdu, appended.stream_ordering, current_after, rules)
             .await?;
-        self.wake_members(&pdu, &memberships, appended.stream_ordering)
-            .await?;
+        self.wake(&room_members, &memberships, appended.stream_ordering);
         Ok(Accepted::Timeline)
     }
 

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use estafette_storage::PushAction;
+use estafette_storage::{MembershipRecord, PushAction};
 use ruma::push::{
     Action, FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset,
 };
@@ -20,21 +20,23 @@ use crate::{Pdu, ServiceResult};
 pub const PUSH_RULES: &str = "m.push_rules";
 
 impl RoomService {
-    /// Evaluates the event against each other joined member's push rules.
+    /// Evaluates the event against each other joined member's push rules; returns the room's
+    /// memberships it read (after the event was stored), for waking the members.
     pub(crate) async fn evaluate_push(
         &self,
         pdu: &Pdu,
         stream_ordering: i64,
         state: &StateMap,
         rules: &RoomVersionRules,
-    ) -> ServiceResult<()> {
-        let members: Vec<_> = self
+    ) -> ServiceResult<Vec<MembershipRecord>> {
+        let room_members = self
             .context
             .storage
             .memberships
             .of_room(&pdu.room_id)
-            .await?
-            .into_iter()
+            .await?;
+        let members: Vec<&MembershipRecord> = room_members
+            .iter()
             .filter(|m| m.membership == "join")
             .collect();
         let levels = self.power_levels(state, rules).await?;
@@ -103,7 +105,7 @@ impl RoomService {
                 &actions,
             )
             .await?;
-        Ok(())
+        Ok(room_members)
     }
 }
 

@@ -437,10 +437,10 @@ impl RoomService {
         let appended = self
             .store_with(&signed, change, None, None, &memberships, None)
             .await?;
-        self.evaluate_push(&signed, appended.stream_ordering, &state_after, &rules)
+        let room_members = self
+            .evaluate_push(&signed, appended.stream_ordering, &state_after, &rules)
             .await?;
-        self.wake_members(&signed, &memberships, appended.stream_ordering)
-            .await?;
+        self.wake(&room_members, &memberships, appended.stream_ordering);
         let skip: &[&ruma::ServerName] = if resident { &[] } else { &[destination] };
         self.broadcast(&signed, skip).await
     }

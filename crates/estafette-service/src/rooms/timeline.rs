@@ -4,7 +4,8 @@
 use std::collections::HashMap;
 
 use estafette_storage::{
-    AppendedEvent, ClientTransaction, MembershipChange, NewEvent, StateChange, StateEntry,
+    AppendedEvent, ClientTransaction, MembershipChange, MembershipRecord, NewEvent, StateChange,
+    StateEntry,
 };
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::RoomVersionRules;
@@ -106,10 +107,10 @@ impl RoomService {
         let memberships: Vec<MembershipChange> = membership_change(&pdu).into_iter().collect();
         let appended = self.store(&pdu, state_change, &memberships, txn).await?;
         *group = appended.state_group;
-        self.evaluate_push(&pdu, appended.stream_ordering, state, rules)
+        let room_members = self
+            .evaluate_push(&pdu, appended.stream_ordering, state, rules)
             .await?;
-        self.wake_members(&pdu, &memberships, appended.stream_ordering)
-            .await?;
+        self.wake(&room_members, &memberships, appended.stream_ordering);
         Ok(pdu)
     }
 
@@ -318,19 +319,31 @@ impl RoomService {
         memberships: &[MembershipChange],
         position: i64,
     ) -> ServiceResult<()> {
-        let mut concerned: Vec<OwnedUserId> = self
+        let room_members = self
             .context
             .storage
             .memberships
             .of_room(&pdu.room_id)
-            .await?
-            .into_iter()
+            .await?;
+        self.wake(&room_members, memberships, position);
+        Ok(())
+    }
+
+    /// [`Self::wake_members`] with the room's memberships already read after the event was
+    /// stored (as [`Self::evaluate_push`] reads them).
+    pub(crate) fn wake(
+        &self,
+        room_members: &[MembershipRecord],
+        memberships: &[MembershipChange],
+        position: i64,
+    ) {
+        let mut concerned: Vec<OwnedUserId> = room_members
+            .iter()
             .filter(|m| matches!(m.membership.as_str(), "join" | "invite" | "knock"))
-            .map(|m| m.user_id)
+            .map(|m| m.user_id.clone())
             .collect();
         concerned.extend(memberships.iter().map(|m| m.user_id.clone()));
         self.context.notifier.notify(&concerned, position);
-        Ok(())
     }
 
     /// Queues an event for every other server with a member in the room, and for the server
