@@ -14,13 +14,21 @@ use crate::{RoomWithNews, StorageError, StorageResult, StreamNews, StreamReposit
 /// allocation and its in-flight record commit together (`Db::next_stream_id`). A record whose
 /// transaction rolled back or died does not count; "committed" counts, for a record read just
 /// before its transaction's commit removed it.
-const CURRENT_POSTGRES: &str = "COALESCE(
+macro_rules! current_postgres {
+    () => {
+        "COALESCE(
     (SELECT MIN(position) - 1 FROM stream_in_flight
      WHERE pg_xact_status(CAST(CAST(xid AS TEXT) AS xid8)) IN ('in progress', 'committed')),
-    (SELECT position FROM stream_position))";
+    (SELECT position FROM stream_position))"
+    };
+}
 
 /// With one writer at a time, the counter is the committed position.
-const CURRENT_SQLITE: &str = "(SELECT position FROM stream_position)";
+macro_rules! current_sqlite {
+    () => {
+        "(SELECT position FROM stream_position)"
+    };
+}
 
 /// What a sync asks: the current position ($4 below), flags of what moved for the user ($1)
 /// and device ($2) after the token ($3), the device's key counts, and one row more per joined
@@ -41,10 +49,10 @@ const NEWS: &str = "
       CASE WHEN EXISTS (SELECT 1 FROM device_list_changes
                         WHERE stream_id > $3 AND stream_id <= $4) THEN 1 ELSE 0 END AS device_lists,
       CASE WHEN EXISTS (SELECT 1 FROM presence WHERE stream_id > $3) THEN 1 ELSE 0 END AS presence,
-      (SELECT $AGG(algorithm || ':' || CAST(n AS TEXT), $SEP) FROM (
+      (SELECT $AGG(algorithm || ':' || CAST(n AS TEXT), ',') FROM (
          SELECT algorithm, COUNT(*) AS n FROM one_time_keys
          WHERE user_id = $1 AND device_id = $2 GROUP BY algorithm) counted) AS one_time_keys,
-      (SELECT $AGG(algorithm, $SEP) FROM fallback_keys
+      (SELECT $AGG(algorithm, ',') FROM fallback_keys
          WHERE user_id = $1 AND device_id = $2 AND used = 0) AS fallback_keys
     ) flags
     LEFT JOIN (
@@ -73,14 +81,13 @@ fn news_sql(dialect: Dialect) -> &'static str {
     static SQLITE: OnceLock<String> = OnceLock::new();
     static POSTGRES: OnceLock<String> = OnceLock::new();
     let (cell, current, aggregate, materialized) = match dialect {
-        Dialect::Sqlite => (&SQLITE, CURRENT_SQLITE, "group_concat", ""),
-        Dialect::Postgres => (&POSTGRES, CURRENT_POSTGRES, "string_agg", "MATERIALIZED"),
+        Dialect::Sqlite => (&SQLITE, current_sqlite!(), "group_concat", ""),
+        Dialect::Postgres => (&POSTGRES, current_postgres!(), "string_agg", "MATERIALIZED"),
     };
     cell.get_or_init(|| {
         NEWS.replace("$MATERIALIZED", materialized)
             .replace("$CURRENT", current)
             .replace("$AGG(", &format!("{aggregate}("))
-            .replace("$SEP", "','")
             .replace("$4", "(SELECT position FROM cur)")
     })
 }
@@ -89,14 +96,10 @@ fn news_sql(dialect: Dialect) -> &'static str {
 impl StreamRepository for Db {
     async fn current(&self) -> StorageResult<i64> {
         let sql = match self.dialect {
-            Dialect::Sqlite => CURRENT_SQLITE,
-            Dialect::Postgres => CURRENT_POSTGRES,
+            Dialect::Sqlite => concat!("SELECT ", current_sqlite!()),
+            Dialect::Postgres => concat!("SELECT ", current_postgres!()),
         };
-        Ok(
-            sqlx::query_scalar(sqlx::AssertSqlSafe(format!("SELECT {sql}")))
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_scalar(sql).fetch_one(&self.pool).await?)
     }
 
     async fn news(
