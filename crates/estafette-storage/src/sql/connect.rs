@@ -63,14 +63,36 @@ pub async fn open(
 }
 
 pub(super) async fn open_db(target: &DatabaseTarget, max_connections: u32) -> StorageResult<Db> {
-    let pool = connect(target, max_connections).await?;
+    let (pool, writer) = match target {
+        // SQLite takes one writer at a time; writers that queue for its lock sleep in steps of
+        // up to 100 ms (its busy handler). One connection of their own makes them queue in
+        // order instead, and commit in groups; the readers' connections refuse writes so none
+        // slips past it.
+        DatabaseTarget::Sqlite(_) => {
+            let conn = connect(target, 1, Access::ReadWrite)
+                .await?
+                .acquire()
+                .await?
+                .detach();
+            let readers = pool_of(target, max_connections, Access::ReadOnly).await?;
+            (readers, Some(super::write_group::WriteGate::new(conn)))
+        }
+        DatabaseTarget::Postgres(_) => (
+            connect(target, max_connections, Access::ReadWrite).await?,
+            None,
+        ),
+    };
     let (postgres_url, allocator) = match target {
-        DatabaseTarget::Postgres(url) => (Some(url.clone()), Some(pool_of(target, 2).await?)),
+        DatabaseTarget::Postgres(url) => (
+            Some(url.clone()),
+            Some(pool_of(target, 2, Access::ReadWrite).await?),
+        ),
         DatabaseTarget::Sqlite(_) => (None, None),
     };
     let access_cache = (target.dialect() == super::Dialect::Sqlite).then(Default::default);
     Ok(Db {
         pool,
+        writer,
         dialect: target.dialect(),
         postgres_url,
         allocator,
@@ -78,17 +100,29 @@ pub(super) async fn open_db(target: &DatabaseTarget, max_connections: u32) -> St
     })
 }
 
+/// Whether a pool's SQLite connections may write (PostgreSQL pools always may).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Access {
+    ReadWrite,
+    ReadOnly,
+}
+
 /// A pool on the migrated database.
 pub(super) async fn connect(
     target: &DatabaseTarget,
     max_connections: u32,
+    access: Access,
 ) -> StorageResult<AnyPool> {
-    let pool = pool_of(target, max_connections).await?;
+    let pool = pool_of(target, max_connections, access).await?;
     migrations::run(&pool, target.dialect()).await?;
     Ok(pool)
 }
 
-async fn pool_of(target: &DatabaseTarget, max_connections: u32) -> StorageResult<AnyPool> {
+async fn pool_of(
+    target: &DatabaseTarget,
+    max_connections: u32,
+    access: Access,
+) -> StorageResult<AnyPool> {
     sqlx::any::install_default_drivers();
     let pool = match target {
         DatabaseTarget::Sqlite(path) => {
@@ -101,15 +135,20 @@ async fn pool_of(target: &DatabaseTarget, max_connections: u32) -> StorageResult
                 // A SQLite connection does not go stale, and the check is one more hand-off to
                 // the connection's thread for every statement.
                 .test_before_acquire(false)
-                .after_connect(|conn, _| {
+                .after_connect(move |conn, _| {
                     Box::pin(async move {
                         sqlx::raw_sql(
                             "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
                              PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
                         )
-                        .execute(conn)
-                        .await
-                        .map(|_| ())
+                        .execute(&mut *conn)
+                        .await?;
+                        if access == Access::ReadOnly {
+                            sqlx::raw_sql("PRAGMA query_only = ON")
+                                .execute(conn)
+                                .await?;
+                        }
+                        Ok(())
                     })
                 })
                 .connect_with(AnyConnectOptions::from_url(&url)?)

@@ -10,7 +10,7 @@ use ruma::{CanonicalJsonObject, RoomVersionId};
 use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row, ValueRef};
 
-use super::connect::connect;
+use super::connect::{Access, connect};
 use super::{DatabaseTarget, Dialect};
 use crate::{StorageError, StorageResult};
 
@@ -62,8 +62,8 @@ pub async fn copy_database(
             "the source and the destination are the same database",
         ));
     }
-    let from = connect(source, 2).await?;
-    let to = connect(destination, 2).await?;
+    let from = connect(source, 2, Access::ReadWrite).await?;
+    let to = connect(destination, 2, Access::ReadWrite).await?;
     let tables = tables(&from, source.dialect()).await?;
     for table in &tables {
         if table != "stream_position" && count(&to, table).await? > 0 {
@@ -226,7 +226,7 @@ fn read_row(row: &AnyRow, columns: &[Column]) -> StorageResult<Vec<Value>> {
 }
 
 async fn insert(
-    tx: &mut super::Tx,
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     table: &str,
     names: &str,
     rows: Vec<Vec<Value>>,

@@ -52,6 +52,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../../migrations/sqlite/0017_membership_stream.sql"),
     ),
+    (
+        18,
+        include_str!("../../migrations/sqlite/0018_push_counts.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -72,6 +76,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         5,
         include_str!("../../migrations/postgres/0005_membership_stream.sql"),
+    ),
+    (
+        6,
+        include_str!("../../migrations/postgres/0006_push_counts.sql"),
     ),
 ];
 

@@ -13,18 +13,64 @@ mod ratelimit;
 mod rooms;
 mod sync;
 pub mod testing;
+mod write_group;
 
+use std::ops::{Deref, DerefMut};
 use std::sync::Arc;
 
-use sqlx::AnyPool;
+use sqlx::any::{AnyArguments, AnyQueryResult};
+use sqlx::{Any, AnyConnection, AnyPool};
 
 pub use connect::{DatabaseTarget, open, redacted};
 pub use copy::{CopyReport, copy_database};
 
 use crate::{Storage, StorageError};
 
-/// A write transaction, on either backend.
-type Tx = sqlx::Transaction<'static, sqlx::Any>;
+/// A write transaction, on either backend: a transaction of its own on PostgreSQL, a turn of
+/// SQLite's one writer in a group of writers that commit together
+/// ([`write_group`]).
+enum Tx {
+    Postgres(sqlx::Transaction<'static, Any>),
+    Sqlite(write_group::GroupWrite),
+}
+
+impl Tx {
+    /// Returns once what the transaction wrote is committed.
+    async fn commit(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Postgres(tx) => tx.commit().await,
+            Self::Sqlite(write) => write.commit().await,
+        }
+    }
+
+    #[cfg(test)]
+    async fn rollback(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Postgres(tx) => tx.rollback().await,
+            Self::Sqlite(write) => write.rollback().await,
+        }
+    }
+}
+
+impl Deref for Tx {
+    type Target = AnyConnection;
+
+    fn deref(&self) -> &AnyConnection {
+        match self {
+            Self::Postgres(tx) => tx,
+            Self::Sqlite(write) => write,
+        }
+    }
+}
+
+impl DerefMut for Tx {
+    fn deref_mut(&mut self) -> &mut AnyConnection {
+        match self {
+            Self::Postgres(tx) => tx,
+            Self::Sqlite(write) => write,
+        }
+    }
+}
 
 /// Which SQL the connected database speaks, where the two backends differ.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +120,10 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
 /// The pool that every repository shares, on either backend: the SQL is written once, in the
 /// subset both speak, and [`Dialect`] picks the few statements where they differ.
 pub struct Db {
+    /// Reads, and on PostgreSQL writes. SQLite's connections here are read-only.
     pool: AnyPool,
+    /// SQLite: the one connection that writes, in transactions or not.
+    writer: Option<write_group::WriteGate>,
     dialect: Dialect,
     /// For the LISTEN connection of the cluster feed, which the `Any` pool cannot give.
     postgres_url: Option<String>,
@@ -93,17 +142,30 @@ impl Db {
         }
     }
 
-    /// A write transaction. On SQLite it holds the database's one write lock from its start
-    /// (a deferred transaction that reads before it writes would fail at once, SQLITE_BUSY,
-    /// when another writer got in between, instead of waiting for the busy timeout). On
+    /// A write transaction. On SQLite writers take turns on the one writing connection, so
+    /// a transaction holds the database's write lock from its start. On
     /// PostgreSQL writers run side by side, in every process: a transaction that reads and
     /// then writes on what it read takes the lock of what it reads ([`Db::lock`] or a row
     /// lock), and stream positions allow out-of-order commits ([`Db::next_stream_id`]).
     async fn write_transaction(&self) -> Result<Tx, sqlx::Error> {
-        match self.dialect {
-            Dialect::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Dialect::Postgres => self.pool.begin().await,
+        match &self.writer {
+            Some(writer) => Ok(Tx::Sqlite(writer.begin().await?)),
+            None => Ok(Tx::Postgres(self.pool.begin().await?)),
         }
+    }
+
+    /// One statement that writes, in a transaction of its own.
+    async fn write<'q>(
+        &self,
+        statement: sqlx::query::Query<'q, Any, AnyArguments>,
+    ) -> Result<AnyQueryResult, sqlx::Error> {
+        if self.writer.is_none() {
+            return statement.execute(&self.pool).await;
+        }
+        let mut tx = self.write_transaction().await?;
+        let result = statement.execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(result)
     }
 
     /// Serialises, until `tx` ends, with every other transaction locking the same `key` in any

@@ -1,6 +1,6 @@
 //! Push rules, unread notification counts and pushers.
 
-use estafette_tests::TestServer;
+use estafette_tests::{RawClient, TestServer};
 use serde_json::{Value, json};
 
 struct Room {
@@ -21,23 +21,29 @@ fn counts(sync: &Value, room: &Room) -> (u64, u64) {
     )
 }
 
-#[tokio::test]
-async fn mentions_highlight_and_receipts_clear_the_counts() {
-    let server = TestServer::start().await;
+/// Alice's public room, which Bob joined; Bob's user ID with his client.
+async fn alice_and_bob_in_a_room(server: &TestServer) -> (RawClient, (String, RawClient), Room) {
     let raw = server.raw();
     let (_, alice, _) = raw.register("alice", "alice's password").await;
     let (bob_id, bob, _) = raw.register("bob", "bob's password").await;
     let (alice, bob) = (raw.clone_with(&alice), raw.clone_with(&bob));
-    let room = alice
+    let created = alice
         .post(
             "/_matrix/client/v3/createRoom",
             json!({"preset": "public_chat"}),
         )
         .await;
     let room = Room {
-        id: room.body["room_id"].as_str().unwrap().to_owned(),
+        id: created.body["room_id"].as_str().unwrap().to_owned(),
     };
     bob.post(&room.path("join"), json!({})).await.assert_ok();
+    (alice, (bob_id, bob), room)
+}
+
+#[tokio::test]
+async fn mentions_highlight_and_receipts_clear_the_counts() {
+    let server = TestServer::start().await;
+    let (alice, (bob_id, bob), room) = alice_and_bob_in_a_room(&server).await;
 
     alice
         .put(
@@ -226,4 +232,92 @@ async fn every_rule_kind_is_answered_even_when_empty_and_rules_are_bounded() {
     .await
     .assert_error(400, "M_INVALID_PARAM");
     raw.get(rule).await.assert_error(404, "M_NOT_FOUND");
+}
+
+/// Counts follow where the reader's receipts are, not only whether they read the newest
+/// event: a receipt on an older event leaves what came after it, a receipt in a thread
+/// clears that thread only, and what arrives after a receipt counts again.
+#[tokio::test]
+async fn receipts_on_older_events_and_in_threads_leave_what_follows_them() {
+    let server = TestServer::start().await;
+    let (alice, (_, bob), room) = alice_and_bob_in_a_room(&server).await;
+    let mut sent = Vec::new();
+    for n in 0..3 {
+        let response = alice
+            .put(
+                &room.path(&format!("send/m.room.message/main{n}")),
+                json!({"msgtype": "m.text", "body": format!("message {n}")}),
+            )
+            .await;
+        sent.push(response.body["event_id"].as_str().unwrap().to_owned());
+    }
+    let root = &sent[0];
+    let mut replies = Vec::new();
+    for n in 0..2 {
+        let response = alice
+            .put(
+                &room.path(&format!("send/m.room.message/thread{n}")),
+                json!({"msgtype": "m.text", "body": format!("reply {n}"),
+                       "m.relates_to": {"rel_type": "m.thread", "event_id": root}}),
+            )
+            .await;
+        replies.push(response.body["event_id"].as_str().unwrap().to_owned());
+    }
+    let filter: String = url::form_urlencoded::byte_serialize(
+        json!({"room": {"timeline": {"unread_thread_notifications": true}}})
+            .to_string()
+            .as_bytes(),
+    )
+    .collect();
+    let sync_counts = || async {
+        let body = bob
+            .get(&format!("/_matrix/client/v3/sync?filter={filter}"))
+            .await
+            .body;
+        let thread = &body["rooms"]["join"][&room.id]["unread_thread_notifications"][root];
+        (
+            counts(&body, &room).0,
+            thread["notification_count"].as_u64().unwrap_or(0),
+        )
+    };
+    assert_eq!(
+        sync_counts().await,
+        (3, 2),
+        "three in the main timeline, two in the thread"
+    );
+
+    // An unthreaded receipt on the first message: the two after it still count.
+    bob.post(
+        &room.path(&format!("receipt/m.read/{}", sent[0])),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+    assert_eq!(sync_counts().await, (2, 2));
+    // A receipt in the thread on its first reply: the thread's second reply still counts.
+    bob.post(
+        &room.path(&format!("receipt/m.read/{}", replies[0])),
+        json!({"thread_id": root}),
+    )
+    .await
+    .assert_ok();
+    assert_eq!(sync_counts().await, (2, 1));
+    // A new message after the receipts counts on top.
+    alice
+        .put(
+            &room.path("send/m.room.message/main3"),
+            json!({"msgtype": "m.text", "body": "one more"}),
+        )
+        .await
+        .assert_ok();
+    assert_eq!(sync_counts().await, (3, 1));
+    // The main timeline read to its end clears it, and (unthreaded) the thread too.
+    let newest = bob.get(&room.path("messages?dir=b&limit=1")).await.body["chunk"][0]["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    bob.post(&room.path(&format!("receipt/m.read/{newest}")), json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(sync_counts().await, (0, 0));
 }

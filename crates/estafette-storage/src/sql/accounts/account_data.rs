@@ -113,10 +113,10 @@ impl AccountDataRepository for Db {
     }
 
     async fn delete_all(&self, user_id: &UserId) -> StorageResult<()> {
-        sqlx::query("DELETE FROM account_data WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("DELETE FROM account_data WHERE user_id = $1").bind(user_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 }

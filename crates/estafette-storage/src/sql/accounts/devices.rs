@@ -55,7 +55,7 @@ impl DeviceRepository for Db {
         display_name: Option<&str>,
         now: u64,
     ) -> StorageResult<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO devices (user_id, device_id, display_name, created_ts, last_seen_ts) VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (user_id, device_id)
              DO UPDATE SET display_name = COALESCE(excluded.display_name, devices.display_name)",
@@ -63,8 +63,7 @@ impl DeviceRepository for Db {
         .bind(user_id.as_str())
         .bind(device_id.as_str())
         .bind(display_name)
-        .bind(to_db(now))
-        .execute(&self.pool)
+        .bind(to_db(now)))
         .await?;
         Ok(())
     }
@@ -102,14 +101,16 @@ impl DeviceRepository for Db {
         device_id: &DeviceId,
         display_name: Option<&str>,
     ) -> StorageResult<bool> {
-        let result = sqlx::query(
-            "UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3",
-        )
-        .bind(display_name)
-        .bind(user_id.as_str())
-        .bind(device_id.as_str())
-        .execute(&self.pool)
-        .await?;
+        let result = self
+            .write(
+                sqlx::query(
+                    "UPDATE devices SET display_name = $1 WHERE user_id = $2 AND device_id = $3",
+                )
+                .bind(display_name)
+                .bind(user_id.as_str())
+                .bind(device_id.as_str()),
+            )
+            .await?;
         Ok(result.rows_affected() > 0)
     }
 
@@ -120,15 +121,16 @@ impl DeviceRepository for Db {
         ts: u64,
         ip: Option<&str>,
     ) -> StorageResult<()> {
-        sqlx::query(
-            "UPDATE devices SET last_seen_ts = $1, last_seen_ip = COALESCE($2, last_seen_ip)
+        self.write(
+            sqlx::query(
+                "UPDATE devices SET last_seen_ts = $1, last_seen_ip = COALESCE($2, last_seen_ip)
              WHERE user_id = $3 AND device_id = $4",
+            )
+            .bind(to_db(ts))
+            .bind(ip)
+            .bind(user_id.as_str())
+            .bind(device_id.as_str()),
         )
-        .bind(to_db(ts))
-        .bind(ip)
-        .bind(user_id.as_str())
-        .bind(device_id.as_str())
-        .execute(&self.pool)
         .await?;
         Ok(())
     }

@@ -7,13 +7,15 @@ use crate::{FilterRepository, StorageResult};
 #[async_trait]
 impl FilterRepository for Db {
     async fn create(&self, user_id: &UserId, filter_json: &str) -> StorageResult<String> {
+        let mut tx = self.write_transaction().await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO filters (user_id, filter_json) VALUES ($1, $2) RETURNING id",
         )
         .bind(user_id.as_str())
         .bind(filter_json)
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(id.to_string())
     }
 

@@ -7,13 +7,14 @@ use crate::{OpenIdTokenRepository, StorageError, StorageResult};
 #[async_trait]
 impl OpenIdTokenRepository for Db {
     async fn insert(&self, hash: &str, user_id: &UserId, expires_ts: u64) -> StorageResult<()> {
-        sqlx::query(
-            "INSERT INTO openid_tokens (token_hash, user_id, expires_ts) VALUES ($1, $2, $3)",
+        self.write(
+            sqlx::query(
+                "INSERT INTO openid_tokens (token_hash, user_id, expires_ts) VALUES ($1, $2, $3)",
+            )
+            .bind(hash)
+            .bind(user_id.as_str())
+            .bind(to_db(expires_ts)),
         )
-        .bind(hash)
-        .bind(user_id.as_str())
-        .bind(to_db(expires_ts))
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -33,9 +34,8 @@ impl OpenIdTokenRepository for Db {
     }
 
     async fn delete_expired(&self, now: u64) -> StorageResult<u64> {
-        let result = sqlx::query("DELETE FROM openid_tokens WHERE expires_ts <= $1")
-            .bind(to_db(now))
-            .execute(&self.pool)
+        let result = self
+            .write(sqlx::query("DELETE FROM openid_tokens WHERE expires_ts <= $1").bind(to_db(now)))
             .await?;
         Ok(result.rows_affected())
     }

@@ -47,31 +47,31 @@ impl ProfileRepository for Db {
     ) -> StorageResult<()> {
         match value {
             Some(value) => {
-                sqlx::query(
-                    "INSERT INTO profiles (user_id, field, value_json) VALUES ($1, $2, $3)
+                self.write(
+                    sqlx::query(
+                        "INSERT INTO profiles (user_id, field, value_json) VALUES ($1, $2, $3)
                      ON CONFLICT (user_id, field) DO UPDATE SET value_json = excluded.value_json",
+                    )
+                    .bind(user_id.as_str())
+                    .bind(field)
+                    .bind(value.to_string()),
                 )
-                .bind(user_id.as_str())
-                .bind(field)
-                .bind(value.to_string())
-                .execute(&self.pool)
                 .await?;
             }
             None => {
-                sqlx::query("DELETE FROM profiles WHERE user_id = $1 AND field = $2")
-                    .bind(user_id.as_str())
-                    .bind(field)
-                    .execute(&self.pool)
-                    .await?;
+                self.write(
+                    sqlx::query("DELETE FROM profiles WHERE user_id = $1 AND field = $2")
+                        .bind(user_id.as_str())
+                        .bind(field),
+                )
+                .await?;
             }
         }
         Ok(())
     }
 
     async fn clear(&self, user_id: &UserId) -> StorageResult<()> {
-        sqlx::query("DELETE FROM profiles WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&self.pool)
+        self.write(sqlx::query("DELETE FROM profiles WHERE user_id = $1").bind(user_id.as_str()))
             .await?;
         Ok(())
     }

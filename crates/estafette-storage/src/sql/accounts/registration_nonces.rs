@@ -6,28 +6,33 @@ use crate::{RegistrationNonceRepository, StorageResult};
 #[async_trait]
 impl RegistrationNonceRepository for Db {
     async fn insert(&self, nonce: &str, created_ts: u64) -> StorageResult<()> {
-        sqlx::query("INSERT INTO registration_nonces (nonce, created_ts) VALUES ($1, $2)")
-            .bind(nonce)
-            .bind(to_db(created_ts))
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("INSERT INTO registration_nonces (nonce, created_ts) VALUES ($1, $2)")
+                .bind(nonce)
+                .bind(to_db(created_ts)),
+        )
+        .await?;
         Ok(())
     }
 
     async fn take(&self, nonce: &str) -> StorageResult<Option<u64>> {
+        let mut tx = self.write_transaction().await?;
         let created: Option<i64> = sqlx::query_scalar(
             "DELETE FROM registration_nonces WHERE nonce = $1 RETURNING created_ts",
         )
         .bind(nonce)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(created.map(from_db))
     }
 
     async fn delete_created_before(&self, ts: u64) -> StorageResult<u64> {
-        let result = sqlx::query("DELETE FROM registration_nonces WHERE created_ts < $1")
-            .bind(to_db(ts))
-            .execute(&self.pool)
+        let result = self
+            .write(
+                sqlx::query("DELETE FROM registration_nonces WHERE created_ts < $1")
+                    .bind(to_db(ts)),
+            )
             .await?;
         Ok(result.rows_affected())
     }

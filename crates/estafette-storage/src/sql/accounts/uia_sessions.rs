@@ -10,15 +10,14 @@ impl UiaSessionRepository for Db {
     async fn create(&self, session: &UiaSessionRecord) -> StorageResult<()> {
         let completed =
             serde_json::to_string(&session.completed).map_err(|e| corrupt("uia completed", e))?;
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO uia_sessions (session_id, action, user_id, completed_json, created_ts) VALUES ($1, $2, $3, $4, $5)",
         )
         .bind(&session.session_id)
         .bind(&session.action)
         .bind(session.user_id.as_ref().map(|u| u.as_str()))
         .bind(completed)
-        .bind(to_db(session.created_ts))
-        .execute(&self.pool)
+        .bind(to_db(session.created_ts)))
         .await?;
         Ok(())
     }
@@ -76,17 +75,14 @@ impl UiaSessionRepository for Db {
     }
 
     async fn delete(&self, session_id: &str) -> StorageResult<()> {
-        sqlx::query("DELETE FROM uia_sessions WHERE session_id = $1")
-            .bind(session_id)
-            .execute(&self.pool)
+        self.write(sqlx::query("DELETE FROM uia_sessions WHERE session_id = $1").bind(session_id))
             .await?;
         Ok(())
     }
 
     async fn delete_created_before(&self, ts: u64) -> StorageResult<u64> {
-        let result = sqlx::query("DELETE FROM uia_sessions WHERE created_ts < $1")
-            .bind(to_db(ts))
-            .execute(&self.pool)
+        let result = self
+            .write(sqlx::query("DELETE FROM uia_sessions WHERE created_ts < $1").bind(to_db(ts)))
             .await?;
         Ok(result.rows_affected())
     }

@@ -8,15 +8,14 @@ use crate::{NewUser, StorageResult, UserRecord, UserRepository};
 #[async_trait]
 impl UserRepository for Db {
     async fn create(&self, user: &NewUser) -> StorageResult<bool> {
-        let result = sqlx::query(
+        let result = self.write(sqlx::query(
             "INSERT INTO users (user_id, password_hash, is_admin, created_ts) VALUES ($1, $2, $3, $4)
              ON CONFLICT (user_id) DO NOTHING",
         )
         .bind(user.user_id.as_str())
         .bind(user.password_hash.as_deref())
         .bind(i64::from(user.is_admin))
-        .bind(to_db(user.created_ts))
-        .execute(&self.pool)
+        .bind(to_db(user.created_ts)))
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -42,28 +41,33 @@ impl UserRepository for Db {
     }
 
     async fn set_password_hash(&self, user_id: &UserId, hash: Option<&str>) -> StorageResult<()> {
-        sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
-            .bind(hash)
-            .bind(user_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("UPDATE users SET password_hash = $1 WHERE user_id = $2")
+                .bind(hash)
+                .bind(user_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 
     async fn deactivate(&self, user_id: &UserId) -> StorageResult<()> {
-        sqlx::query("UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query(
+                "UPDATE users SET deactivated = 1, password_hash = NULL WHERE user_id = $1",
+            )
+            .bind(user_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 
     async fn set_admin(&self, user_id: &UserId, is_admin: bool) -> StorageResult<()> {
-        sqlx::query("UPDATE users SET is_admin = $1 WHERE user_id = $2")
-            .bind(i64::from(is_admin))
-            .bind(user_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("UPDATE users SET is_admin = $1 WHERE user_id = $2")
+                .bind(i64::from(is_admin))
+                .bind(user_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 }

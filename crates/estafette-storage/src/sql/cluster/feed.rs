@@ -14,11 +14,12 @@ impl ClusterFeed for Db {
         if self.dialect == Dialect::Sqlite {
             return Ok(());
         }
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(CHANNEL)
-            .bind(message)
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(message),
+        )
+        .await?;
         Ok(())
     }
 

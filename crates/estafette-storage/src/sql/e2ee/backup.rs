@@ -80,11 +80,10 @@ impl BackupRepository for Db {
         version: i64,
         auth_data_json: &str,
     ) -> StorageResult<()> {
-        sqlx::query("UPDATE backup_versions SET auth_data_json = $1 WHERE user_id = $2 AND version = $3 AND deleted = 0")
+        self.write(sqlx::query("UPDATE backup_versions SET auth_data_json = $1 WHERE user_id = $2 AND version = $3 AND deleted = 0")
             .bind(auth_data_json)
             .bind(user_id.as_str())
-            .bind(version)
-            .execute(&self.pool)
+            .bind(version))
             .await?;
         Ok(())
     }

@@ -29,23 +29,22 @@ impl DehydratedDeviceRepository for Db {
         device_id: &DeviceId,
         device_data_json: &str,
     ) -> StorageResult<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO dehydrated_devices (user_id, device_id, device_data_json) VALUES ($1, $2, $3)
              ON CONFLICT (user_id) DO UPDATE SET device_id = excluded.device_id, device_data_json = excluded.device_data_json",
         )
         .bind(user_id.as_str())
         .bind(device_id.as_str())
-        .bind(device_data_json)
-        .execute(&self.pool)
+        .bind(device_data_json))
         .await?;
         Ok(())
     }
 
     async fn delete(&self, user_id: &UserId) -> StorageResult<()> {
-        sqlx::query("DELETE FROM dehydrated_devices WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("DELETE FROM dehydrated_devices WHERE user_id = $1").bind(user_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -16,23 +16,23 @@ impl DeviceListRepository for Db {
     }
 
     async fn cache(&self, user_id: &UserId, stream_id: i64, keys: &str) -> StorageResult<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO remote_device_lists (user_id, stream_id, keys) VALUES ($1, $2, $3)
              ON CONFLICT (user_id) DO UPDATE SET stream_id = excluded.stream_id, keys = excluded.keys",
         )
         .bind(user_id.as_str())
         .bind(stream_id)
-        .bind(keys)
-        .execute(&self.pool)
+        .bind(keys))
         .await?;
         Ok(())
     }
 
     async fn forget(&self, user_id: &UserId) -> StorageResult<()> {
-        sqlx::query("DELETE FROM remote_device_lists WHERE user_id = $1")
-            .bind(user_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("DELETE FROM remote_device_lists WHERE user_id = $1")
+                .bind(user_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 

@@ -84,11 +84,10 @@ impl ToDeviceRepository for Db {
             None
         };
         if delivered.is_some() {
-            sqlx::query("DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2 AND stream_id <= $3")
+            self.write(sqlx::query("DELETE FROM to_device_messages WHERE user_id = $1 AND device_id = $2 AND stream_id <= $3")
                 .bind(user_id.as_str())
                 .bind(device_id.as_str())
-                .bind(up_to)
-                .execute(&self.pool)
+                .bind(up_to))
                 .await?;
         }
         let rows = sqlx::query(

@@ -96,6 +96,7 @@ impl FederationOutboxRepository for Db {
     }
 
     async fn record_failure(&self, destination: &ServerName, retry_at: u64) -> StorageResult<u32> {
+        let mut tx = self.write_transaction().await?;
         let failures: i64 = sqlx::query_scalar(
             "INSERT INTO federation_backoff (destination, failures, retry_at) VALUES ($1, 1, $2)
              ON CONFLICT (destination) DO UPDATE SET failures = federation_backoff.failures + 1, retry_at = excluded.retry_at
@@ -103,16 +104,18 @@ impl FederationOutboxRepository for Db {
         )
         .bind(destination.as_str())
         .bind(to_db(retry_at))
-        .fetch_one(&self.pool)
+        .fetch_one(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(u32::try_from(failures).unwrap_or(u32::MAX))
     }
 
     async fn record_success(&self, destination: &ServerName) -> StorageResult<()> {
-        sqlx::query("DELETE FROM federation_backoff WHERE destination = $1")
-            .bind(destination.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("DELETE FROM federation_backoff WHERE destination = $1")
+                .bind(destination.as_str()),
+        )
+        .await?;
         Ok(())
     }
 
@@ -134,6 +137,7 @@ impl FederationOutboxRepository for Db {
     ) -> StorageResult<bool> {
         // One statement, atomic on both backends: insert, or take over an expired lease, or
         // renew one's own; otherwise no row comes back.
+        let mut tx = self.write_transaction().await?;
         let granted: Option<String> = sqlx::query_scalar(
             "INSERT INTO federation_leases (destination, owner, expires_ts) VALUES ($1, $2, $4)
              ON CONFLICT (destination) DO UPDATE SET owner = excluded.owner, expires_ts = excluded.expires_ts
@@ -144,17 +148,19 @@ impl FederationOutboxRepository for Db {
         .bind(owner)
         .bind(to_db(now))
         .bind(to_db(until))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(granted.is_some())
     }
 
     async fn release_lease(&self, destination: &ServerName, owner: &str) -> StorageResult<()> {
-        sqlx::query("DELETE FROM federation_leases WHERE destination = $1 AND owner = $2")
-            .bind(destination.as_str())
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("DELETE FROM federation_leases WHERE destination = $1 AND owner = $2")
+                .bind(destination.as_str())
+                .bind(owner),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -76,11 +76,10 @@ impl ServerKeyRepository for Db {
     }
 
     async fn offer_own_key(&self, candidate: &str) -> StorageResult<String> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO local_signing_key (id, key_text) VALUES (0, $1) ON CONFLICT (id) DO NOTHING",
         )
-        .bind(candidate)
-        .execute(&self.pool)
+        .bind(candidate))
         .await?;
         Ok(
             sqlx::query_scalar("SELECT key_text FROM local_signing_key WHERE id = 0")

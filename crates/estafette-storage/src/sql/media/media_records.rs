@@ -12,7 +12,7 @@ impl MediaRepository for Db {
         media_id: &str,
         record: &MediaRecord,
     ) -> StorageResult<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO media (origin, media_id, content_type, filename, size, uploader, created_ts)
              VALUES ($1, $2, $3, $4, $5, $6, $7)
              ON CONFLICT (origin, media_id) DO UPDATE SET content_type = excluded.content_type,
@@ -24,8 +24,7 @@ impl MediaRepository for Db {
         .bind(&record.filename)
         .bind(to_db(record.size))
         .bind(&record.uploader)
-        .bind(to_db(record.created_ts))
-        .execute(&self.pool)
+        .bind(to_db(record.created_ts)))
         .await?;
         Ok(())
     }

@@ -26,13 +26,15 @@ impl RateLimitRepository for Db {
              WHERE {refilled} >= 1
              RETURNING tokens"
         );
+        let mut tx = self.write_transaction().await?;
         let granted: Option<f64> = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
             .bind(bucket)
             .bind(to_db(now))
             .bind(per_second)
             .bind(burst)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *tx)
             .await?;
+        tx.commit().await?;
         if granted.is_some() {
             return Ok(None);
         }
@@ -48,10 +50,10 @@ impl RateLimitRepository for Db {
     }
 
     async fn prune(&self, before: u64) -> StorageResult<()> {
-        sqlx::query("DELETE FROM rate_limit_buckets WHERE updated_ms < $1")
-            .bind(to_db(before))
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("DELETE FROM rate_limit_buckets WHERE updated_ms < $1").bind(to_db(before)),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -14,15 +14,14 @@ impl AliasRepository for Db {
         creator: &UserId,
         now: u64,
     ) -> StorageResult<bool> {
-        let result = sqlx::query(
+        let result = self.write(sqlx::query(
             "INSERT INTO room_aliases (alias, room_id, creator, created_ts) VALUES ($1, $2, $3, $4)
              ON CONFLICT (alias) DO NOTHING",
         )
         .bind(alias.as_str())
         .bind(room_id.as_str())
         .bind(creator.as_str())
-        .bind(to_db(now))
-        .execute(&self.pool)
+        .bind(to_db(now)))
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -46,9 +45,8 @@ impl AliasRepository for Db {
     }
 
     async fn delete(&self, alias: &RoomAliasId) -> StorageResult<bool> {
-        let result = sqlx::query("DELETE FROM room_aliases WHERE alias = $1")
-            .bind(alias.as_str())
-            .execute(&self.pool)
+        let result = self
+            .write(sqlx::query("DELETE FROM room_aliases WHERE alias = $1").bind(alias.as_str()))
             .await?;
         Ok(result.rows_affected() > 0)
     }
@@ -66,11 +64,12 @@ impl AliasRepository for Db {
     }
 
     async fn move_room(&self, from: &RoomId, to: &RoomId) -> StorageResult<()> {
-        sqlx::query("UPDATE room_aliases SET room_id = $1 WHERE room_id = $2")
-            .bind(to.as_str())
-            .bind(from.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("UPDATE room_aliases SET room_id = $1 WHERE room_id = $2")
+                .bind(to.as_str())
+                .bind(from.as_str()),
+        )
+        .await?;
         Ok(())
     }
 }

@@ -56,14 +56,15 @@ impl EventRepository for Db {
         room_id: &RoomId,
         json: &str,
     ) -> StorageResult<()> {
-        sqlx::query(
-            "INSERT INTO event_outliers (event_id, room_id, json) VALUES ($1, $2, $3)
+        self.write(
+            sqlx::query(
+                "INSERT INTO event_outliers (event_id, room_id, json) VALUES ($1, $2, $3)
              ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(event_id.as_str())
+            .bind(room_id.as_str())
+            .bind(json),
         )
-        .bind(event_id.as_str())
-        .bind(room_id.as_str())
-        .bind(json)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
@@ -244,12 +245,13 @@ impl EventRepository for Db {
         redacted_json: &str,
         redaction_id: &EventId,
     ) -> StorageResult<()> {
-        sqlx::query("UPDATE events SET json = $1, redacted_by = $2 WHERE event_id = $3")
-            .bind(redacted_json)
-            .bind(redaction_id.as_str())
-            .bind(event_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("UPDATE events SET json = $1, redacted_by = $2 WHERE event_id = $3")
+                .bind(redacted_json)
+                .bind(redaction_id.as_str())
+                .bind(event_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 

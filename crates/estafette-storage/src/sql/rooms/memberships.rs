@@ -172,12 +172,13 @@ impl MembershipRepository for Db {
     }
 
     async fn forget(&self, room_id: &RoomId, user_id: &UserId) -> StorageResult<()> {
-        sqlx::query(
-            "UPDATE room_memberships SET forgotten = 1 WHERE room_id = $1 AND user_id = $2",
+        self.write(
+            sqlx::query(
+                "UPDATE room_memberships SET forgotten = 1 WHERE room_id = $1 AND user_id = $2",
+            )
+            .bind(room_id.as_str())
+            .bind(user_id.as_str()),
         )
-        .bind(room_id.as_str())
-        .bind(user_id.as_str())
-        .execute(&self.pool)
         .await?;
         Ok(())
     }

@@ -37,7 +37,7 @@ fn decode_summary(row: &AnyRow) -> StorageResult<ThreadSummary> {
 #[async_trait]
 impl RelationRepository for Db {
     async fn insert(&self, room_id: &RoomId, relation: &RelationRecord) -> StorageResult<()> {
-        sqlx::query(
+        self.write(sqlx::query(
             "INSERT INTO event_relations (event_id, room_id, relates_to_id, rel_type, event_type, sender,
                aggregation_key, stream_ordering)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (event_id) DO NOTHING",
@@ -49,17 +49,16 @@ impl RelationRepository for Db {
         .bind(&relation.event_type)
         .bind(relation.sender.as_str())
         .bind(relation.aggregation_key.as_deref())
-        .bind(relation.stream_ordering)
-        .execute(&self.pool)
+        .bind(relation.stream_ordering))
         .await?;
         Ok(())
     }
 
     async fn delete(&self, event_id: &EventId) -> StorageResult<()> {
-        sqlx::query("DELETE FROM event_relations WHERE event_id = $1")
-            .bind(event_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("DELETE FROM event_relations WHERE event_id = $1").bind(event_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 

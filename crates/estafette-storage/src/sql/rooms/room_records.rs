@@ -62,7 +62,7 @@ impl RoomRepository for Db {
         is_public: bool,
         now: u64,
     ) -> StorageResult<bool> {
-        let result = sqlx::query(
+        let result = self.write(sqlx::query(
             "INSERT INTO rooms (room_id, room_version, creator, is_public, created_ts) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (room_id) DO NOTHING",
         )
@@ -70,8 +70,7 @@ impl RoomRepository for Db {
         .bind(room_version)
         .bind(creator.as_str())
         .bind(i64::from(is_public))
-        .bind(to_db(now))
-        .execute(&self.pool)
+        .bind(to_db(now)))
         .await?;
         Ok(result.rows_affected() == 1)
     }
@@ -98,11 +97,12 @@ impl RoomRepository for Db {
     }
 
     async fn set_public(&self, room_id: &RoomId, is_public: bool) -> StorageResult<()> {
-        sqlx::query("UPDATE rooms SET is_public = $1 WHERE room_id = $2")
-            .bind(i64::from(is_public))
-            .bind(room_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("UPDATE rooms SET is_public = $1 WHERE room_id = $2")
+                .bind(i64::from(is_public))
+                .bind(room_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 

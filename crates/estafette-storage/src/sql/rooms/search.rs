@@ -23,26 +23,27 @@ fn match_expression(dialect: Dialect, words: &[String]) -> String {
 #[async_trait]
 impl SearchRepository for Db {
     async fn index(&self, entry: &SearchEntry<'_>) -> StorageResult<()> {
-        sqlx::query(
-            "INSERT INTO event_search (text, key, event_id, room_id, sender, stream_ordering)
+        self.write(
+            sqlx::query(
+                "INSERT INTO event_search (text, key, event_id, room_id, sender, stream_ordering)
              VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(entry.text)
+            .bind(entry.key)
+            .bind(entry.event_id.as_str())
+            .bind(entry.room_id.as_str())
+            .bind(entry.sender.as_str())
+            .bind(entry.stream_ordering),
         )
-        .bind(entry.text)
-        .bind(entry.key)
-        .bind(entry.event_id.as_str())
-        .bind(entry.room_id.as_str())
-        .bind(entry.sender.as_str())
-        .bind(entry.stream_ordering)
-        .execute(&self.pool)
         .await?;
         Ok(())
     }
 
     async fn remove(&self, event_id: &EventId) -> StorageResult<()> {
-        sqlx::query("DELETE FROM event_search WHERE event_id = $1")
-            .bind(event_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("DELETE FROM event_search WHERE event_id = $1").bind(event_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 

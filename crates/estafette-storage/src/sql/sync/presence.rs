@@ -45,11 +45,12 @@ impl PresenceRepository for Db {
     }
 
     async fn touch(&self, user_id: &UserId, last_active_ts: u64) -> StorageResult<()> {
-        sqlx::query("UPDATE presence SET last_active_ts = $1 WHERE user_id = $2")
-            .bind(to_db(last_active_ts))
-            .bind(user_id.as_str())
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("UPDATE presence SET last_active_ts = $1 WHERE user_id = $2")
+                .bind(to_db(last_active_ts))
+                .bind(user_id.as_str()),
+        )
+        .await?;
         Ok(())
     }
 

@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use ruma::{EventId, OwnedRoomId, RoomId, UserId};
 use sqlx::Row;
 
-use crate::sql::{Db, ROOM_IDS_PER_STATEMENT, corrupt, from_db, placeholders, to_db};
+use crate::sql::{Db, ROOM_IDS_PER_STATEMENT, Tx, corrupt, from_db, placeholders, to_db};
 use crate::{
     NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
     StorageResult,
@@ -24,24 +24,28 @@ impl PushActionRepository for Db {
         if actions.is_empty() {
             return Ok(());
         }
-        // One statement per event, not per member (several in a very large room).
-        let chunks: Vec<&[PushAction]> = actions.chunks(PUSH_ACTIONS_PER_STATEMENT).collect();
-        let insert = |chunk: &[PushAction]| {
+        let mut tx = self.write_transaction().await?;
+        // Serialised with receipts that count the room's totals again (see `recount`).
+        self.lock(&mut tx, &push_counts_key(room_id)).await?;
+        for chunk in actions.chunks(PUSH_ACTIONS_PER_STATEMENT) {
             let rows = (0..chunk.len())
                 .map(|i| {
                     let n = 5 + 3 * i;
-                    format!("(${n}, $1, $2, $3, $4, ${}, ${})", n + 1, n + 2)
+                    format!("($1, $2, ${n}, $3, $4, ${}, ${})", n + 1, n + 2)
                 })
                 .collect::<Vec<_>>()
                 .join(", ");
+            // Only the actions stored now add to the totals: storing an event's actions again
+            // counts nothing twice.
             let sql = format!(
-                "INSERT INTO event_push_actions (user_id, room_id, event_id, stream_ordering, thread_id, notify, highlight)
-                 VALUES {rows} ON CONFLICT (user_id, event_id) DO NOTHING"
+                "INSERT INTO event_push_actions (room_id, stream_ordering, user_id, event_id, thread_id, notify, highlight)
+                 VALUES {rows} ON CONFLICT (room_id, stream_ordering, user_id) DO NOTHING
+                 RETURNING user_id, notify, highlight"
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(room_id.as_str())
-                .bind(event_id.as_str())
                 .bind(stream_ordering)
+                .bind(event_id.as_str())
                 .bind(thread_id.to_owned());
             for action in chunk {
                 query = query
@@ -49,15 +53,33 @@ impl PushActionRepository for Db {
                     .bind(i64::from(action.notify))
                     .bind(i64::from(action.highlight));
             }
-            query
-        };
-        if let [chunk] = chunks.as_slice() {
-            insert(chunk).execute(&self.pool).await?;
-            return Ok(());
-        }
-        let mut tx = self.write_transaction().await?;
-        for chunk in chunks {
-            insert(chunk).execute(&mut *tx).await?;
+            let stored = query.fetch_all(&mut *tx).await?;
+            if stored.is_empty() {
+                continue;
+            }
+            let rows = (0..stored.len())
+                .map(|i| {
+                    let n = 3 + 3 * i;
+                    format!("($1, ${n}, $2, ${}, ${})", n + 1, n + 2)
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "INSERT INTO push_counts (room_id, user_id, thread_id, notifications, highlights)
+                 VALUES {rows} ON CONFLICT (room_id, user_id, thread_id) DO UPDATE
+                 SET notifications = push_counts.notifications + excluded.notifications,
+                     highlights = push_counts.highlights + excluded.highlights"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(room_id.as_str())
+                .bind(thread_id.to_owned());
+            for row in &stored {
+                query = query
+                    .bind(row.try_get::<String, _>("user_id")?)
+                    .bind(row.try_get::<i64, _>("notify")?)
+                    .bind(row.try_get::<i64, _>("highlight")?);
+            }
+            query.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -68,30 +90,13 @@ impl PushActionRepository for Db {
         user_id: &UserId,
         room_ids: &[&RoomId],
     ) -> StorageResult<Vec<NotificationCounts>> {
-        // A thread's counts start after the newest receipt in that thread or, for the main
-        // timeline and for threads without one, after the newest unthreaded or main receipt.
         let mut counts = Vec::new();
         for chunk in room_ids.chunks(ROOM_IDS_PER_STATEMENT) {
-            let rooms = placeholders(2, chunk.len());
             let sql = format!(
-                "WITH read AS (
-                    SELECT r.room_id,
-                           CASE WHEN r.thread_id IN ('', 'main') THEN '' ELSE r.thread_id END AS thread,
-                           MAX(e.stream_ordering) AS position
-                    FROM receipts r JOIN events e ON e.event_id = r.event_id
-                    WHERE r.user_id = $1 AND r.room_id IN ({rooms})
-                      AND r.receipt_type IN ('m.read', 'm.read.private')
-                    GROUP BY r.room_id, thread
-                 )
-                 SELECT a.room_id, a.thread_id, CAST(SUM(a.notify) AS BIGINT) AS notifications,
-                        CAST(SUM(a.highlight) AS BIGINT) AS highlights
-                 FROM event_push_actions a
-                 WHERE a.user_id = $1 AND a.room_id IN ({rooms})
-                   AND a.stream_ordering > COALESCE((SELECT position FROM read
-                        WHERE read.room_id = a.room_id AND read.thread = a.thread_id), 0)
-                   AND a.stream_ordering > COALESCE((SELECT position FROM read
-                        WHERE read.room_id = a.room_id AND read.thread = ''), 0)
-                 GROUP BY a.room_id, a.thread_id"
+                "SELECT room_id, thread_id, notifications, highlights FROM push_counts
+                 WHERE room_id IN ({}) AND user_id = $1
+                   AND (notifications > 0 OR highlights > 0)",
+                placeholders(2, chunk.len())
             );
             let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id.as_str());
             for room_id in chunk {
@@ -100,17 +105,59 @@ impl PushActionRepository for Db {
             for row in query.fetch_all(&self.pool).await? {
                 counts.push(NotificationCounts {
                     room_id: OwnedRoomId::try_from(row.try_get::<String, _>("room_id")?)
-                        .map_err(|e| corrupt("event_push_actions.room_id", e))?,
+                        .map_err(|e| corrupt("push_counts.room_id", e))?,
                     thread_id: row.try_get("thread_id")?,
-                    notifications: from_db(
-                        row.try_get::<Option<i64>, _>("notifications")?.unwrap_or(0),
-                    ),
-                    highlights: from_db(row.try_get::<Option<i64>, _>("highlights")?.unwrap_or(0)),
+                    notifications: from_db(row.try_get("notifications")?),
+                    highlights: from_db(row.try_get("highlights")?),
                 });
             }
         }
         Ok(counts)
     }
+}
+
+fn push_counts_key(room_id: &RoomId) -> String {
+    format!("push counts {room_id}")
+}
+
+/// Counts a member's totals in a room again from the push actions, after their read receipt
+/// moved, in the receipt's transaction: a thread counts after its newest read receipt and
+/// after the newest unthreaded (or main) one.
+pub(in crate::sql) async fn recount(
+    db: &Db,
+    tx: &mut Tx,
+    user_id: &UserId,
+    room_id: &RoomId,
+) -> StorageResult<()> {
+    db.lock(tx, &push_counts_key(room_id)).await?;
+    sqlx::query("DELETE FROM push_counts WHERE room_id = $1 AND user_id = $2")
+        .bind(room_id.as_str())
+        .bind(user_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    sqlx::query(
+        "WITH read AS (
+            SELECT CASE WHEN r.thread_id IN ('', 'main') THEN '' ELSE r.thread_id END AS thread,
+                   MAX(e.stream_ordering) AS position
+            FROM receipts r JOIN events e ON e.event_id = r.event_id
+            WHERE r.room_id = $1 AND r.user_id = $2
+              AND r.receipt_type IN ('m.read', 'm.read.private')
+            GROUP BY CASE WHEN r.thread_id IN ('', 'main') THEN '' ELSE r.thread_id END
+         )
+         INSERT INTO push_counts (room_id, user_id, thread_id, notifications, highlights)
+         SELECT $1, $2, a.thread_id, CAST(SUM(a.notify) AS BIGINT), CAST(SUM(a.highlight) AS BIGINT)
+         FROM event_push_actions a
+         WHERE a.room_id = $1 AND a.user_id = $2
+           AND a.stream_ordering > COALESCE((SELECT position FROM read WHERE thread = ''), 0)
+           AND a.stream_ordering > COALESCE((SELECT position FROM read
+                WHERE read.thread = a.thread_id), 0)
+         GROUP BY a.thread_id",
+    )
+    .bind(room_id.as_str())
+    .bind(user_id.as_str())
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
 }
 
 #[async_trait]
@@ -158,12 +205,13 @@ impl PusherRepository for Db {
     }
 
     async fn delete(&self, user_id: &UserId, app_id: &str, pushkey: &str) -> StorageResult<()> {
-        sqlx::query("DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3")
-            .bind(user_id.as_str())
-            .bind(app_id)
-            .bind(pushkey)
-            .execute(&self.pool)
-            .await?;
+        self.write(
+            sqlx::query("DELETE FROM pushers WHERE user_id = $1 AND app_id = $2 AND pushkey = $3")
+                .bind(user_id.as_str())
+                .bind(app_id)
+                .bind(pushkey),
+        )
+        .await?;
         Ok(())
     }
 
@@ -214,10 +262,15 @@ mod tests {
                 highlight: i % 2 == 0,
             })
             .collect();
-        for event in [event_id!("$one"), event_id!("$two"), event_id!("$two")] {
+        // The second event's actions stored twice count once.
+        for (event, position) in [
+            (event_id!("$one"), 5),
+            (event_id!("$two"), 6),
+            (event_id!("$two"), 6),
+        ] {
             storage
                 .push_actions
-                .insert(room, event, 5, "", &actions)
+                .insert(room, event, position, "", &actions)
                 .await
                 .expect("insert");
         }
@@ -246,14 +299,14 @@ mod tests {
             highlight,
         };
         let (first, second, quiet) = (room_id!("!one:x"), room_id!("!two:x"), room_id!("!three:x"));
-        for (room, event, highlight) in [
-            (first, event_id!("$a"), false),
-            (first, event_id!("$b"), true),
-            (second, event_id!("$c"), false),
+        for (room, event, position, highlight) in [
+            (first, event_id!("$a"), 1, false),
+            (first, event_id!("$b"), 2, true),
+            (second, event_id!("$c"), 3, false),
         ] {
             storage
                 .push_actions
-                .insert(room, event, 1, "", &[action(highlight)])
+                .insert(room, event, position, "", &[action(highlight)])
                 .await
                 .expect("insert");
         }

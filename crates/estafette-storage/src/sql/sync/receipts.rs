@@ -33,6 +33,9 @@ impl ReceiptRepository for Db {
         .bind(stream_id)
         .execute(&mut *tx)
         .await?;
+        if matches!(receipt_type, "m.read" | "m.read.private") {
+            super::push::recount(self, &mut tx, user_id, room_id).await?;
+        }
         tx.commit().await?;
         Ok(stream_id)
     }

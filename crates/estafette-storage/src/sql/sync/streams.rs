@@ -164,22 +164,24 @@ impl StreamRepository for Db {
     /// A position for something kept in memory (typing): nothing is written at it, so it is
     /// never in flight.
     async fn allocate(&self) -> StorageResult<i64> {
-        Ok(sqlx::query_scalar(
+        let mut tx = self.write_transaction().await?;
+        let position = sqlx::query_scalar(
             "UPDATE stream_position SET position = position + 1 RETURNING position",
         )
-        .fetch_one(&self.pool)
-        .await?)
+        .fetch_one(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(position)
     }
 
     async fn clear_abandoned(&self) -> StorageResult<u64> {
         if self.dialect == Dialect::Sqlite {
             return Ok(0);
         }
-        let result = sqlx::query(
+        let result = self.write(sqlx::query(
             "DELETE FROM stream_in_flight
              WHERE COALESCE(pg_xact_status(CAST(CAST(xid AS TEXT) AS xid8)), 'aborted') = 'aborted'",
-        )
-        .execute(&self.pool)
+        ))
         .await?;
         Ok(result.rows_affected())
     }
