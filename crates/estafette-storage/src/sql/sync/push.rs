@@ -2,7 +2,7 @@ use async_trait::async_trait;
 use ruma::{EventId, OwnedRoomId, RoomId, UserId};
 use sqlx::Row;
 
-use crate::sql::{Db, ROOM_IDS_PER_STATEMENT, Tx, corrupt, from_db, placeholders, to_db};
+use crate::sql::{Db, Dialect, ROOM_IDS_PER_STATEMENT, Tx, corrupt, from_db, placeholders, to_db};
 use crate::{
     NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
     StorageResult,
@@ -23,6 +23,10 @@ impl PushActionRepository for Db {
     ) -> StorageResult<()> {
         if actions.is_empty() {
             return Ok(());
+        }
+        if self.dialect == Dialect::Postgres {
+            return insert_postgres(self, room_id, event_id, stream_ordering, thread_id, actions)
+                .await;
         }
         let mut tx = self.write_transaction().await?;
         // Serialised with receipts that count the room's totals again (see `recount`).
@@ -114,6 +118,60 @@ impl PushActionRepository for Db {
         }
         Ok(counts)
     }
+}
+
+/// [`PushActionRepository::insert`] in one round trip per chunk (each a transaction of its
+/// own, which a retry completes: what is stored already counts nothing twice).
+async fn insert_postgres(
+    db: &Db,
+    room_id: &RoomId,
+    event_id: &EventId,
+    stream_ordering: i64,
+    thread_id: &str,
+    actions: &[PushAction],
+) -> StorageResult<()> {
+    for chunk in actions.chunks(PUSH_ACTIONS_PER_STATEMENT) {
+        let rows = (0..chunk.len())
+            .map(|i| {
+                let n = 6 + 3 * i;
+                format!(
+                    "(${n}, CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                    n + 1,
+                    n + 2
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($5, 0))),
+             stored AS (
+                INSERT INTO event_push_actions (room_id, stream_ordering, user_id, event_id, thread_id, notify, highlight)
+                SELECT $1, $2, v.user_id, $3, $4, v.notify, v.highlight
+                FROM (VALUES {rows}) AS v (user_id, notify, highlight) CROSS JOIN locked
+                ON CONFLICT (room_id, stream_ordering, user_id) DO NOTHING
+                RETURNING user_id, notify, highlight
+             )
+             INSERT INTO push_counts (room_id, user_id, thread_id, notifications, highlights)
+             SELECT $1, user_id, $4, notify, highlight FROM stored
+             ON CONFLICT (room_id, user_id, thread_id) DO UPDATE
+             SET notifications = push_counts.notifications + excluded.notifications,
+                 highlights = push_counts.highlights + excluded.highlights"
+        );
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(room_id.as_str())
+            .bind(stream_ordering)
+            .bind(event_id.as_str())
+            .bind(thread_id.to_owned())
+            .bind(push_counts_key(room_id));
+        for action in chunk {
+            query = query
+                .bind(action.user_id.to_string())
+                .bind(i64::from(action.notify))
+                .bind(i64::from(action.highlight));
+        }
+        query.execute(&db.pool).await?;
+    }
+    Ok(())
 }
 
 fn push_counts_key(room_id: &RoomId) -> String {
