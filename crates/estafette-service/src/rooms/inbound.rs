@@ -13,7 +13,7 @@ use ruma::room_version_rules::RoomVersionRules;
 use ruma::{OwnedEventId, OwnedRoomId, ServerName};
 use serde_json::value::RawValue as RawJsonValue;
 
-use super::timeline::{entries, membership_change};
+use super::timeline::{Stored, entries, membership_change};
 use super::{RoomService, StateMap};
 use crate::rooms::pdu::event_id_of;
 use crate::{Pdu, ServiceError, ServiceResult, rooms::state_resolution};
@@ -224,8 +224,7 @@ impl RoomService {
                 state_change,
                 current_change,
                 Some(current_group),
-                &memberships,
-                None,
+                Stored::memberships(&memberships),
             )
             .await?;
         let room_members = self

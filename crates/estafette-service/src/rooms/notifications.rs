@@ -20,8 +20,9 @@ use crate::{Pdu, ServiceResult};
 pub const PUSH_RULES: &str = "m.push_rules";
 
 impl RoomService {
-    /// Evaluates the event against each other joined member's push rules; returns the room's
-    /// memberships it read (after the event was stored), for waking the members.
+    /// Evaluates the event against each other joined member's push rules and stores the
+    /// result; returns the room's memberships it read (after the event was stored), for waking
+    /// the members.
     pub(crate) async fn evaluate_push(
         &self,
         pdu: &Pdu,
@@ -35,6 +36,30 @@ impl RoomService {
             .memberships
             .of_room(&pdu.room_id)
             .await?;
+        let (thread, actions) = self.push_actions(pdu, state, rules, &room_members).await?;
+        self.context
+            .storage
+            .push_actions
+            .insert(
+                &pdu.room_id,
+                &pdu.event_id,
+                stream_ordering,
+                &thread,
+                &actions,
+            )
+            .await?;
+        Ok(room_members)
+    }
+
+    /// What the event means for each other joined member (`room_members` as they are with the
+    /// event), by their push rules; and its thread ('' for the main timeline).
+    pub(crate) async fn push_actions(
+        &self,
+        pdu: &Pdu,
+        state: &StateMap,
+        rules: &RoomVersionRules,
+        room_members: &[MembershipRecord],
+    ) -> ServiceResult<(String, Vec<PushAction>)> {
         let members: Vec<&MembershipRecord> = room_members
             .iter()
             .filter(|m| m.membership == "join")
@@ -94,18 +119,7 @@ impl RoomService {
             Some((rel_type, root, _)) if rel_type == "m.thread" => root.to_string(),
             _ => String::new(),
         };
-        self.context
-            .storage
-            .push_actions
-            .insert(
-                &pdu.room_id,
-                &pdu.event_id,
-                stream_ordering,
-                &thread,
-                &actions,
-            )
-            .await?;
-        Ok(room_members)
+        Ok((thread, actions))
     }
 }
 

@@ -59,6 +59,15 @@ impl RoomService {
     /// event is stored.
     pub(crate) async fn after_store(&self, pdu: &Pdu, stream_ordering: i64) -> ServiceResult<()> {
         self.index_for_search(pdu, stream_ordering).await?;
+        self.after_store_indexed(pdu, stream_ordering).await
+    }
+
+    /// [`Self::after_store`] for an event stored with its search text.
+    pub(crate) async fn after_store_indexed(
+        &self,
+        pdu: &Pdu,
+        stream_ordering: i64,
+    ) -> ServiceResult<()> {
         if let Some((rel_type, relates_to_id, key)) = pdu.relates_to() {
             let record = RelationRecord {
                 event_id: pdu.event_id.clone(),

@@ -18,7 +18,7 @@ use serde_json::value::RawValue as RawJsonValue;
 
 use super::federated_membership::{JOINABLE_ROOM_VERSIONS, stripped_events};
 use super::inbound::check_against_state;
-use super::timeline::{entries, membership_change};
+use super::timeline::{Stored, entries, membership_change};
 use super::{RoomService, StateMap};
 use crate::rooms::pdu::event_id_of;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
@@ -154,7 +154,7 @@ impl RoomService {
             full: &full,
         };
         let appended = self
-            .store_with(&join, change, None, None, &memberships, None)
+            .store_with(&join, change, None, None, Stored::memberships(&memberships))
             .await?;
         self.wake_members(&join, &memberships, appended.stream_ordering)
             .await?;
@@ -435,7 +435,13 @@ impl RoomService {
         };
         let memberships: Vec<_> = membership_change(&signed).into_iter().collect();
         let appended = self
-            .store_with(&signed, change, None, None, &memberships, None)
+            .store_with(
+                &signed,
+                change,
+                None,
+                None,
+                Stored::memberships(&memberships),
+            )
             .await?;
         let room_members = self
             .evaluate_push(&signed, appended.stream_ordering, &state_after, &rules)

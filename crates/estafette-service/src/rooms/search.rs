@@ -215,14 +215,7 @@ impl RoomService {
         pdu: &Pdu,
         stream_ordering: i64,
     ) -> ServiceResult<()> {
-        let (key, field) = match pdu.kind {
-            TimelineEventType::RoomMessage => ("content.body", "body"),
-            TimelineEventType::RoomName => ("content.name", "name"),
-            TimelineEventType::RoomTopic => ("content.topic", "topic"),
-            _ => return Ok(()),
-        };
-        let content: JsonValue = serde_json::from_str(pdu.content.get()).unwrap_or_default();
-        let Some(text) = content[field].as_str().filter(|t| !t.is_empty()) else {
+        let Some((key, text)) = search_text(pdu) else {
             return Ok(());
         };
         let entry = SearchEntry {
@@ -231,11 +224,24 @@ impl RoomService {
             sender: &pdu.sender,
             stream_ordering,
             key,
-            text,
+            text: &text,
         };
         self.context.storage.search.index(&entry).await?;
         Ok(())
     }
+}
+
+/// The event's searchable text and the key it is found under, if it has one.
+pub(crate) fn search_text(pdu: &Pdu) -> Option<(&'static str, String)> {
+    let (key, field) = match pdu.kind {
+        TimelineEventType::RoomMessage => ("content.body", "body"),
+        TimelineEventType::RoomName => ("content.name", "name"),
+        TimelineEventType::RoomTopic => ("content.topic", "topic"),
+        _ => return None,
+    };
+    let content: JsonValue = serde_json::from_str(pdu.content.get()).unwrap_or_default();
+    let text = content[field].as_str().filter(|t| !t.is_empty())?;
+    Some((key, text.to_owned()))
 }
 
 /// The words of a search term, split as the index splits text.

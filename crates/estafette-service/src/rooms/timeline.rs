@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use estafette_storage::{
-    AppendedEvent, ClientTransaction, MembershipChange, MembershipRecord, NewEvent, StateChange,
-    StateEntry,
+    AppendedEvent, ClientTransaction, EventPush, MembershipChange, MembershipRecord, NewEvent,
+    SearchText, StateChange, StateEntry,
 };
 use ruma::events::{StateEventType, TimelineEventType};
 use ruma::room_version_rules::RoomVersionRules;
@@ -14,6 +14,7 @@ use serde_json::value::to_raw_value;
 
 use super::{RoomService, StateMap};
 use crate::rooms::pdu::PduPosition;
+use crate::rooms::search::search_text;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 
 /// A room's DAG may have many forward extremities; a new event points to at most this many.
@@ -105,11 +106,19 @@ impl RoomService {
             None => StateChange::Unchanged(*group),
         };
         let memberships: Vec<MembershipChange> = membership_change(&pdu).into_iter().collect();
-        let appended = self.store(&pdu, state_change, &memberships, txn).await?;
-        *group = appended.state_group;
-        let room_members = self
-            .evaluate_push(&pdu, appended.stream_ordering, state, rules)
+        // What the event means for the members is stored with it, in one write: the members
+        // are read before it and changed as it changes them.
+        let mut room_members = self.context.storage.memberships.of_room(room_id).await?;
+        apply_memberships(room_id, &mut room_members, &memberships);
+        let (thread_id, actions) = self.push_actions(&pdu, state, rules, &room_members).await?;
+        let push = EventPush {
+            thread_id: &thread_id,
+            actions: &actions,
+        };
+        let appended = self
+            .store(&pdu, state_change, &memberships, txn, Some(push))
             .await?;
+        *group = appended.state_group;
         self.wake(&room_members, &memberships, appended.stream_ordering);
         Ok(pdu)
     }
@@ -265,6 +274,7 @@ impl RoomService {
         state: StateChange<'_>,
         memberships: &[MembershipChange],
         txn: Option<Txn<'_>>,
+        push: Option<EventPush<'_>>,
     ) -> ServiceResult<AppendedEvent> {
         // Built on the room's current state: stored only if no other process changed it since.
         let built_on = match state {
@@ -275,39 +285,45 @@ impl RoomService {
             } => Some(group),
             _ => None,
         };
-        let appended = self
-            .store_with(pdu, state, None, built_on, memberships, txn)
-            .await?;
+        let stored = Stored {
+            memberships,
+            txn,
+            push,
+        };
+        let appended = self.store_with(pdu, state, None, built_on, stored).await?;
         self.broadcast(pdu, &[]).await?;
         Ok(appended)
     }
 
-    /// Stores an authorised event with what it changes; the caller then wakes the members
-    /// ([`RoomService::wake_members`]).
+    /// Stores an authorised event with what it changes and its search text; the caller then
+    /// wakes the members ([`RoomService::wake_members`]).
     pub(crate) async fn store_with(
         &self,
         pdu: &Pdu,
         state: StateChange<'_>,
         current_state: Option<StateChange<'_>>,
         built_on: Option<i64>,
-        memberships: &[MembershipChange],
-        txn: Option<Txn<'_>>,
+        stored: Stored<'_>,
     ) -> ServiceResult<AppendedEvent> {
         let (json, event_type) = (pdu.json_string(), pdu.kind.to_string());
+        let search = search_text(pdu);
         let new_event = NewEvent {
             current_state,
             built_on_group: built_on,
-            memberships,
-            transaction: txn.as_ref().map(|t| ClientTransaction {
+            memberships: stored.memberships,
+            transaction: stored.txn.as_ref().map(|t| ClientTransaction {
                 user_id: &pdu.sender,
                 device_id: t.device_id,
                 scope: &t.scope,
                 txn_id: t.txn_id,
             }),
+            search: search.as_ref().map(|(key, text)| SearchText { key, text }),
+            push: stored.push,
             ..new_event(pdu, &json, &event_type, state)
         };
         let appended = self.context.storage.events.append(&new_event).await?;
-        self.after_store(pdu, appended.stream_ordering).await?;
+        self.after_store_indexed(pdu, appended.stream_ordering)
+            .await?;
         Ok(appended)
     }
 
@@ -380,6 +396,54 @@ impl RoomService {
         room_id: &RoomId,
     ) -> ServiceResult<Vec<ruma::OwnedServerName>> {
         self.sender.servers_in_room(room_id).await
+    }
+}
+
+/// What is stored with an event besides the event and its state.
+pub(crate) struct Stored<'a> {
+    pub memberships: &'a [MembershipChange],
+    pub txn: Option<Txn<'a>>,
+    /// What it means for the members' notifications, when known before it is stored.
+    pub push: Option<EventPush<'a>>,
+}
+
+impl<'a> Stored<'a> {
+    /// An event that changes `memberships` and nothing else stored with it.
+    pub(crate) fn memberships(memberships: &'a [MembershipChange]) -> Self {
+        Self {
+            memberships,
+            txn: None,
+            push: None,
+        }
+    }
+}
+
+/// `room_members` as they are once `changes` (the event's own) are applied.
+fn apply_memberships(
+    room_id: &RoomId,
+    room_members: &mut Vec<MembershipRecord>,
+    changes: &[MembershipChange],
+) {
+    for change in changes {
+        match room_members
+            .iter_mut()
+            .find(|m| m.user_id == change.user_id)
+        {
+            Some(member) => {
+                member.membership = change.membership.clone();
+                member.display_name = change.display_name.clone();
+            }
+            None => room_members.push(MembershipRecord {
+                room_id: room_id.to_owned(),
+                user_id: change.user_id.clone(),
+                membership: change.membership.clone(),
+                event_id: change.event_id.clone(),
+                // Not stored yet: no position; only who and which membership are read.
+                stream_ordering: 0,
+                display_name: change.display_name.clone(),
+                forgotten: false,
+            }),
+        }
     }
 }
 
@@ -489,5 +553,7 @@ pub(crate) fn new_event<'a>(
         built_on_group: None,
         memberships: &[],
         transaction: None,
+        search: None,
+        push: None,
     }
 }

@@ -73,6 +73,10 @@ pub struct NewEvent<'a> {
     /// The membership index changes this event brings (its own, or what resolution changed).
     pub memberships: &'a [MembershipChange],
     pub transaction: Option<ClientTransaction<'a>>,
+    /// Stored in the event's transaction: its text for search, and what it means for the
+    /// members' notifications.
+    pub search: Option<crate::SearchText<'a>>,
+    pub push: Option<crate::EventPush<'a>>,
 }
 
 /// A member's new entry in the membership index.

@@ -15,4 +15,4 @@ pub use events::{
 pub use memberships::{MembershipRecord, MembershipRepository};
 pub use relations::{RelationRecord, RelationRepository, ThreadSummary};
 pub use room_records::{NewRoom, RoomCreation, RoomRecord, RoomRepository};
-pub use search::{SearchEntry, SearchMatch, SearchQuery, SearchRepository};
+pub use search::{SearchEntry, SearchMatch, SearchQuery, SearchRepository, SearchText};

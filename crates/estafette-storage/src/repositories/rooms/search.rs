@@ -15,6 +15,14 @@ pub struct SearchEntry<'a> {
     pub text: &'a str,
 }
 
+/// An event's searchable text, stored with the event.
+#[derive(Debug, Clone, Copy)]
+pub struct SearchText<'a> {
+    /// `content.body`, `content.name` or `content.topic`.
+    pub key: &'a str,
+    pub text: &'a str,
+}
+
 /// What to look for: every word, as a word prefix, in any of `keys`.
 #[derive(Debug, Clone)]
 pub struct SearchQuery<'a> {

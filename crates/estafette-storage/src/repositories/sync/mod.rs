@@ -7,7 +7,7 @@ mod streams;
 
 pub use presence::{PresenceRecord, PresenceRepository};
 pub use push::{
-    NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
+    EventPush, NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
 };
 pub use receipts::{ReceiptRecord, ReceiptRepository};
 pub use streams::{RoomWithNews, StreamNews, StreamRepository};

@@ -3,6 +3,14 @@ use ruma::{EventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
 
 use crate::StorageResult;
 
+/// What an event means for the members' notifications, stored with the event.
+#[derive(Debug, Clone, Copy)]
+pub struct EventPush<'a> {
+    /// The thread's root, or '' for the main timeline.
+    pub thread_id: &'a str,
+    pub actions: &'a [PushAction],
+}
+
 /// A notification an event causes for one member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PushAction {

@@ -313,6 +313,28 @@ pub(super) async fn append_in(
     };
     let stream_ordering = db.next_stream_id(tx).await?;
     insert_event(tx, event, stream_ordering, state_group).await?;
+    if let Some(search) = event.search {
+        let entry = crate::SearchEntry {
+            event_id: event.event_id,
+            room_id: event.room_id,
+            sender: event.sender,
+            stream_ordering,
+            key: search.key,
+            text: search.text,
+        };
+        crate::sql::rooms::search::insert_entry(tx, &entry).await?;
+    }
+    if let Some(push) = event.push.filter(|push| !push.actions.is_empty()) {
+        crate::sql::sync::push::store_actions(
+            db.dialect,
+            tx,
+            event.room_id,
+            event.event_id,
+            stream_ordering,
+            &push,
+        )
+        .await?;
+    }
     for prev in event.prev_events {
         sqlx::query("DELETE FROM forward_extremities WHERE room_id = $1 AND event_id = $2")
             .bind(room)

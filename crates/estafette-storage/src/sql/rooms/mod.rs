@@ -5,5 +5,5 @@ pub(super) mod events;
 pub(super) mod memberships;
 mod relations;
 mod room_records;
-mod search;
+pub(super) mod search;
 pub(super) mod state;

@@ -146,6 +146,8 @@ mod tests {
             built_on_group: None,
             memberships: &[],
             transaction: None,
+            search: None,
+            push: None,
         }
     }
 

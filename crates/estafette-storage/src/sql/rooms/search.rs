@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use ruma::{EventId, OwnedEventId, OwnedRoomId};
-use sqlx::Row;
+use sqlx::{AnyConnection, Row};
 
 use crate::sql::{Db, Dialect, corrupt, placeholders};
 use crate::{SearchEntry, SearchMatch, SearchQuery, SearchRepository, StorageResult};
@@ -20,22 +20,31 @@ fn match_expression(dialect: Dialect, words: &[String]) -> String {
     quoted.collect::<Vec<_>>().join(separator)
 }
 
+pub(in crate::sql) async fn insert_entry(
+    conn: &mut AnyConnection,
+    entry: &SearchEntry<'_>,
+) -> StorageResult<()> {
+    sqlx::query(
+        "INSERT INTO event_search (text, key, event_id, room_id, sender, stream_ordering)
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(entry.text)
+    .bind(entry.key)
+    .bind(entry.event_id.as_str())
+    .bind(entry.room_id.as_str())
+    .bind(entry.sender.as_str())
+    .bind(entry.stream_ordering)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
 #[async_trait]
 impl SearchRepository for Db {
     async fn index(&self, entry: &SearchEntry<'_>) -> StorageResult<()> {
-        self.write(
-            sqlx::query(
-                "INSERT INTO event_search (text, key, event_id, room_id, sender, stream_ordering)
-             VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(entry.text)
-            .bind(entry.key)
-            .bind(entry.event_id.as_str())
-            .bind(entry.room_id.as_str())
-            .bind(entry.sender.as_str())
-            .bind(entry.stream_ordering),
-        )
-        .await?;
+        let mut tx = self.write_transaction().await?;
+        insert_entry(&mut tx, entry).await?;
+        tx.commit().await?;
         Ok(())
     }
 

@@ -1,7 +1,7 @@
 //! Sync: the stream positions, receipts, push actions and pushers, presence.
 
 mod presence;
-mod push;
+pub(super) mod push;
 mod receipts;
 #[cfg(test)]
 mod stream_interleavings;

@@ -1,11 +1,12 @@
 use async_trait::async_trait;
 use ruma::{EventId, OwnedRoomId, RoomId, UserId};
-use sqlx::Row;
+use sqlx::any::AnyArguments;
+use sqlx::{Any, AnyConnection, Row};
 
 use crate::sql::{Db, Dialect, ROOM_IDS_PER_STATEMENT, Tx, corrupt, from_db, placeholders, to_db};
 use crate::{
-    NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
-    StorageResult,
+    EventPush, NotificationCounts, PushAction, PushActionRepository, PusherRecord,
+    PusherRepository, StorageResult,
 };
 
 /// Rows per insert: three parameters each, well under both backends' parameter limits.
@@ -24,67 +25,31 @@ impl PushActionRepository for Db {
         if actions.is_empty() {
             return Ok(());
         }
+        let event = EventPush { thread_id, actions };
         if self.dialect == Dialect::Postgres {
-            return insert_postgres(self, room_id, event_id, stream_ordering, thread_id, actions)
-                .await;
+            // One statement per chunk, each a transaction of its own: a retry completes what
+            // a failure left, and what is stored already counts nothing twice.
+            let mut conn = self.pool.acquire().await?;
+            return store_actions(
+                self.dialect,
+                &mut conn,
+                room_id,
+                event_id,
+                stream_ordering,
+                &event,
+            )
+            .await;
         }
         let mut tx = self.write_transaction().await?;
-        // Serialised with receipts that count the room's totals again (see `recount`).
-        self.lock(&mut tx, &push_counts_key(room_id)).await?;
-        for chunk in actions.chunks(PUSH_ACTIONS_PER_STATEMENT) {
-            let rows = (0..chunk.len())
-                .map(|i| {
-                    let n = 5 + 3 * i;
-                    format!("($1, $2, ${n}, $3, $4, ${}, ${})", n + 1, n + 2)
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            // Only the actions stored now add to the totals: storing an event's actions again
-            // counts nothing twice.
-            let sql = format!(
-                "INSERT INTO event_push_actions (room_id, stream_ordering, user_id, event_id, thread_id, notify, highlight)
-                 VALUES {rows} ON CONFLICT (room_id, stream_ordering, user_id) DO NOTHING
-                 RETURNING user_id, notify, highlight"
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(room_id.as_str())
-                .bind(stream_ordering)
-                .bind(event_id.as_str())
-                .bind(thread_id.to_owned());
-            for action in chunk {
-                query = query
-                    .bind(action.user_id.to_string())
-                    .bind(i64::from(action.notify))
-                    .bind(i64::from(action.highlight));
-            }
-            let stored = query.fetch_all(&mut *tx).await?;
-            if stored.is_empty() {
-                continue;
-            }
-            let rows = (0..stored.len())
-                .map(|i| {
-                    let n = 3 + 3 * i;
-                    format!("($1, ${n}, $2, ${}, ${})", n + 1, n + 2)
-                })
-                .collect::<Vec<_>>()
-                .join(", ");
-            let sql = format!(
-                "INSERT INTO push_counts (room_id, user_id, thread_id, notifications, highlights)
-                 VALUES {rows} ON CONFLICT (room_id, user_id, thread_id) DO UPDATE
-                 SET notifications = push_counts.notifications + excluded.notifications,
-                     highlights = push_counts.highlights + excluded.highlights"
-            );
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(room_id.as_str())
-                .bind(thread_id.to_owned());
-            for row in &stored {
-                query = query
-                    .bind(row.try_get::<String, _>("user_id")?)
-                    .bind(row.try_get::<i64, _>("notify")?)
-                    .bind(row.try_get::<i64, _>("highlight")?);
-            }
-            query.execute(&mut *tx).await?;
-        }
+        store_actions(
+            self.dialect,
+            &mut tx,
+            room_id,
+            event_id,
+            stream_ordering,
+            &event,
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -120,56 +85,112 @@ impl PushActionRepository for Db {
     }
 }
 
-/// [`PushActionRepository::insert`] in one round trip per chunk (each a transaction of its
-/// own, which a retry completes: what is stored already counts nothing twice).
-async fn insert_postgres(
-    db: &Db,
+/// Stores an event's push actions and adds them to the members' unread totals, serialised
+/// with receipts that count a room's totals again ([`recount`]). Only the actions stored now
+/// add to the totals: storing an event's actions again counts nothing twice. PostgreSQL does
+/// both in one statement.
+pub(in crate::sql) async fn store_actions(
+    dialect: Dialect,
+    conn: &mut AnyConnection,
     room_id: &RoomId,
     event_id: &EventId,
     stream_ordering: i64,
-    thread_id: &str,
-    actions: &[PushAction],
+    event: &EventPush<'_>,
 ) -> StorageResult<()> {
-    for chunk in actions.chunks(PUSH_ACTIONS_PER_STATEMENT) {
-        let rows = (0..chunk.len())
-            .map(|i| {
-                let n = 6 + 3 * i;
-                format!(
-                    "(${n}, CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
-                    n + 1,
-                    n + 2
+    for chunk in event.actions.chunks(PUSH_ACTIONS_PER_STATEMENT) {
+        // SQLite names no columns of a `VALUES` list: the rows go straight into the insert.
+        let rows = |first: usize, row: fn(usize) -> String| {
+            (0..chunk.len())
+                .map(|i| row(first + 3 * i))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let insert_actions = |rows: &str, source: &str| {
+            format!(
+                "INSERT INTO event_push_actions (room_id, stream_ordering, user_id, event_id, thread_id, notify, highlight)
+                 {rows}{source}
+                 ON CONFLICT (room_id, stream_ordering, user_id) DO NOTHING
+                 RETURNING user_id, notify, highlight"
+            )
+        };
+        const ADD_TO_TOTALS: &str = "ON CONFLICT (room_id, user_id, thread_id) DO UPDATE
+             SET notifications = push_counts.notifications + excluded.notifications,
+                 highlights = push_counts.highlights + excluded.highlights";
+        let bind_actions = |mut query: sqlx::query::Query<'static, Any, AnyArguments>| {
+            for action in chunk {
+                query = query
+                    .bind(action.user_id.to_string())
+                    .bind(i64::from(action.notify))
+                    .bind(i64::from(action.highlight));
+            }
+            query
+        };
+        let common = |sql: String| {
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(room_id.to_string())
+                .bind(stream_ordering)
+                .bind(event_id.to_string())
+                .bind(event.thread_id.to_owned())
+        };
+        if dialect == Dialect::Postgres {
+            let sql = format!(
+                "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($5, 0))),
+                 stored AS ({})
+                 INSERT INTO push_counts (room_id, user_id, thread_id, notifications, highlights)
+                 SELECT $1, user_id, $4, notify, highlight FROM stored {ADD_TO_TOTALS}",
+                insert_actions(
+                    &format!(
+                        "SELECT $1, $2, v.user_id, $3, $4, v.notify, v.highlight FROM (VALUES {})
+                         AS v (user_id, notify, highlight)",
+                        rows(6, |n| format!(
+                            "(${n}, CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                            n + 1,
+                            n + 2
+                        ))
+                    ),
+                    " CROSS JOIN locked"
                 )
+            );
+            bind_actions(common(sql).bind(push_counts_key(room_id)))
+                .execute(&mut *conn)
+                .await?;
+            continue;
+        }
+        let values = format!(
+            "VALUES {}",
+            rows(5, |n| format!(
+                "($1, $2, ${n}, $3, $4, ${}, ${})",
+                n + 1,
+                n + 2
+            ))
+        );
+        let stored = bind_actions(common(insert_actions(&values, "")))
+            .fetch_all(&mut *conn)
+            .await?;
+        if stored.is_empty() {
+            continue;
+        }
+        let rows = (0..stored.len())
+            .map(|i| {
+                let n = 3 + 3 * i;
+                format!("($1, ${n}, $2, ${}, ${})", n + 1, n + 2)
             })
             .collect::<Vec<_>>()
             .join(", ");
         let sql = format!(
-            "WITH locked AS (SELECT pg_advisory_xact_lock(hashtextextended($5, 0))),
-             stored AS (
-                INSERT INTO event_push_actions (room_id, stream_ordering, user_id, event_id, thread_id, notify, highlight)
-                SELECT $1, $2, v.user_id, $3, $4, v.notify, v.highlight
-                FROM (VALUES {rows}) AS v (user_id, notify, highlight) CROSS JOIN locked
-                ON CONFLICT (room_id, stream_ordering, user_id) DO NOTHING
-                RETURNING user_id, notify, highlight
-             )
-             INSERT INTO push_counts (room_id, user_id, thread_id, notifications, highlights)
-             SELECT $1, user_id, $4, notify, highlight FROM stored
-             ON CONFLICT (room_id, user_id, thread_id) DO UPDATE
-             SET notifications = push_counts.notifications + excluded.notifications,
-                 highlights = push_counts.highlights + excluded.highlights"
+            "INSERT INTO push_counts (room_id, user_id, thread_id, notifications, highlights)
+             VALUES {rows} {ADD_TO_TOTALS}"
         );
         let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(room_id.as_str())
-            .bind(stream_ordering)
-            .bind(event_id.as_str())
-            .bind(thread_id.to_owned())
-            .bind(push_counts_key(room_id));
-        for action in chunk {
+            .bind(event.thread_id.to_owned());
+        for row in &stored {
             query = query
-                .bind(action.user_id.to_string())
-                .bind(i64::from(action.notify))
-                .bind(i64::from(action.highlight));
+                .bind(row.try_get::<String, _>("user_id")?)
+                .bind(row.try_get::<i64, _>("notify")?)
+                .bind(row.try_get::<i64, _>("highlight")?);
         }
-        query.execute(&db.pool).await?;
+        query.execute(&mut *conn).await?;
     }
     Ok(())
 }
