@@ -14,19 +14,12 @@ impl FederationSender {
         &self,
         room_id: &RoomId,
     ) -> ServiceResult<Vec<OwnedServerName>> {
-        let mut servers: Vec<OwnedServerName> = self
+        Ok(self
             .context
             .storage
             .memberships
-            .of_room(room_id)
-            .await?
-            .into_iter()
-            .filter(|m| m.membership == "join")
-            .map(|m| m.user_id.server_name().to_owned())
-            .collect();
-        servers.sort();
-        servers.dedup();
-        Ok(servers)
+            .joined_servers(room_id)
+            .await?)
     }
 
     async fn servers_sharing_rooms_with(

@@ -80,6 +80,8 @@ pub struct RoomService {
     pdu_cache: Arc<BoundedCache<ruma::OwnedEventId, Pdu>>,
     /// Recent windows of rooms' timelines, shared by the readers one event wakes.
     windows: Arc<windows::WindowCache>,
+    /// A room's version never changes (an upgrade makes a new room).
+    version_cache: Arc<BoundedCache<OwnedRoomId, RoomVersionId>>,
     /// Members' parsed push rules, with the stored rules they were parsed from.
     ruleset_cache: Arc<BoundedCache<OwnedUserId, CachedRuleset>>,
     /// The timestamp of the last room created here: each creation takes a later one, so that
@@ -158,6 +160,7 @@ impl RoomService {
             last_creation_ts: Arc::default(),
             state_cache: Arc::new(BoundedCache::new(4_096)),
             pdu_cache: Arc::new(BoundedCache::new(16_384)),
+            version_cache: Arc::new(BoundedCache::new(16_384)),
             ruleset_cache: Arc::new(BoundedCache::new(16_384)),
             windows: Arc::new(windows::WindowCache::new()),
         }
@@ -264,19 +267,27 @@ impl RoomService {
         &self,
         room_id: &RoomId,
     ) -> ServiceResult<(RoomVersionId, RoomVersionRules)> {
-        let room = self
-            .context
-            .storage
-            .rooms
-            .get(room_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound(format!("Room {room_id} not found")))?;
-        let version = RoomVersionId::try_from(room.room_version.as_str()).map_err(|e| {
-            ServiceError::Internal(format!(
-                "room {room_id} has version {}: {e}",
-                room.room_version
-            ))
-        })?;
+        let version = match self.version_cache.get(room_id) {
+            Some(version) => version,
+            None => {
+                let room = self
+                    .context
+                    .storage
+                    .rooms
+                    .get(room_id)
+                    .await?
+                    .ok_or_else(|| ServiceError::NotFound(format!("Room {room_id} not found")))?;
+                let version = RoomVersionId::try_from(room.room_version.as_str()).map_err(|e| {
+                    ServiceError::Internal(format!(
+                        "room {room_id} has version {}: {e}",
+                        room.room_version
+                    ))
+                })?;
+                self.version_cache
+                    .insert(room_id.to_owned(), version.clone());
+                version
+            }
+        };
         let rules = version.rules().ok_or_else(|| {
             ServiceError::Internal(format!("no rules for room version {version}"))
         })?;

@@ -40,33 +40,36 @@ impl RoomService {
     ) -> ServiceResult<Pdu> {
         let _guard = self.lock(room_id).await;
         let (_, rules) = self.room_rules(room_id).await?;
-        self.retrying_conflicts(room_id, || async {
-            // Looked up on every attempt: the same request may have landed on another process.
-            if let Some(txn) = &txn {
-                let key = ClientTransaction {
-                    user_id: sender,
-                    device_id: txn.device_id,
-                    scope: &txn.scope,
-                    txn_id: txn.txn_id,
-                };
-                if let Some(event_id) = self.context.storage.events.find_transaction(key).await? {
-                    return self
-                        .pdu(&event_id)
-                        .await?
-                        .ok_or_else(|| ServiceError::Internal("lost event".into()));
+        let mut attempts = 0;
+        self.retrying_conflicts(room_id, || {
+            attempts += 1;
+            let first = attempts == 1;
+            let txn = txn.clone();
+            let draft = &draft;
+            let rules = &rules;
+            async move {
+                // A request sent again is found by the conflict of its transaction ID when the
+                // event is stored: looked up only then, on the attempts after the first.
+                if let (Some(txn), false) = (&txn, first) {
+                    let key = ClientTransaction {
+                        user_id: sender,
+                        device_id: txn.device_id,
+                        scope: &txn.scope,
+                        txn_id: txn.txn_id,
+                    };
+                    if let Some(event_id) =
+                        self.context.storage.events.find_transaction(key).await?
+                    {
+                        return self
+                            .pdu(&event_id)
+                            .await?
+                            .ok_or_else(|| ServiceError::Internal("lost event".into()));
+                    }
                 }
+                let (mut state, mut group) = self.current_state(room_id).await?;
+                self.append_locked(room_id, rules, &mut state, &mut group, sender, draft, txn)
+                    .await
             }
-            let (mut state, mut group) = self.current_state(room_id).await?;
-            self.append_locked(
-                room_id,
-                &rules,
-                &mut state,
-                &mut group,
-                sender,
-                &draft,
-                txn.clone(),
-            )
-            .await
         })
         .await
     }
@@ -116,9 +119,20 @@ impl RoomService {
             actions: &actions,
         };
         let appended = self
-            .store(&pdu, state_change, &memberships, txn, Some(push))
+            .store(
+                &pdu,
+                state_change,
+                &memberships,
+                txn,
+                Some(push),
+                &room_members,
+            )
             .await?;
         *group = appended.state_group;
+        if pdu.state_key.is_some() {
+            // The next event is built on this state: read from here, not from its deltas.
+            self.state_cache.insert(appended.state_group, state.clone());
+        }
         self.wake(&room_members, &memberships, appended.stream_ordering);
         Ok(pdu)
     }
@@ -266,8 +280,8 @@ impl RoomService {
         )
     }
 
-    /// Stores an authorised local event and queues it for the other servers in the room; the
-    /// caller wakes the members once its push actions are stored.
+    /// Stores an authorised local event and queues it for the other servers in the room
+    /// (`room_members`, as the event leaves them); the caller wakes the members.
     pub(crate) async fn store(
         &self,
         pdu: &Pdu,
@@ -275,6 +289,7 @@ impl RoomService {
         memberships: &[MembershipChange],
         txn: Option<Txn<'_>>,
         push: Option<EventPush<'_>>,
+        room_members: &[MembershipRecord],
     ) -> ServiceResult<AppendedEvent> {
         // Built on the room's current state: stored only if no other process changed it since.
         let built_on = match state {
@@ -291,7 +306,8 @@ impl RoomService {
             push,
         };
         let appended = self.store_with(pdu, state, None, built_on, stored).await?;
-        self.broadcast(pdu, &[]).await?;
+        self.enqueue_for_servers(pdu, joined_servers(room_members), &[])
+            .await?;
         Ok(appended)
     }
 
@@ -369,7 +385,17 @@ impl RoomService {
         pdu: &Pdu,
         skip: &[&ruma::ServerName],
     ) -> ServiceResult<()> {
-        let mut destinations = self.servers_in_room(&pdu.room_id).await?;
+        let servers = self.servers_in_room(&pdu.room_id).await?;
+        self.enqueue_for_servers(pdu, servers, skip).await
+    }
+
+    /// [`Self::broadcast`] to the servers in the room known to the caller.
+    async fn enqueue_for_servers(
+        &self,
+        pdu: &Pdu,
+        mut destinations: Vec<ruma::OwnedServerName>,
+        skip: &[&ruma::ServerName],
+    ) -> ServiceResult<()> {
         if let Some(target) = membership_target(pdu) {
             destinations.push(target.server_name().to_owned());
         }
@@ -556,4 +582,16 @@ pub(crate) fn new_event<'a>(
         search: None,
         push: None,
     }
+}
+
+/// The servers with a joined member among `room_members`, each once.
+fn joined_servers(room_members: &[MembershipRecord]) -> Vec<ruma::OwnedServerName> {
+    let mut servers: Vec<ruma::OwnedServerName> = room_members
+        .iter()
+        .filter(|m| m.membership == "join")
+        .map(|m| m.user_id.server_name().to_owned())
+        .collect();
+    servers.sort();
+    servers.dedup();
+    servers
 }

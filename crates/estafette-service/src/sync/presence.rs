@@ -11,6 +11,10 @@ use crate::{Context, Requester, ServiceError, ServiceResult};
 
 /// A user counts as currently active this long after their last activity.
 const ACTIVE_WINDOW_MS: u64 = 5 * 60_000;
+/// Activity is recorded at most this often per user: every `/sync` is activity, and a write
+/// per long-poll woken by a message in a large room would be a write per member (Synapse
+/// keeps the same granularity).
+const LAST_ACTIVE_GRANULARITY_MS: u64 = 60_000;
 const STATES: [&str; 3] = ["online", "unavailable", "offline"];
 
 /// A user's presence as clients see it.
@@ -99,11 +103,10 @@ impl PresenceService {
         }
         match self.context.storage.presence.get(user_id).await? {
             Some(current) if current.state == wanted => {
-                self.context
-                    .storage
-                    .presence
-                    .touch(user_id, self.context.now())
-                    .await?;
+                let now = self.context.now();
+                if now.saturating_sub(current.last_active_ts) >= LAST_ACTIVE_GRANULARITY_MS {
+                    self.context.storage.presence.touch(user_id, now).await?;
+                }
                 Ok(())
             }
             current => {

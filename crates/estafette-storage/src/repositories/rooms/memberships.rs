@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, UserId};
 
 use crate::StorageResult;
 
@@ -19,6 +19,8 @@ pub struct MembershipRecord {
 pub trait MembershipRepository: Send + Sync {
     async fn of_user(&self, user_id: &UserId) -> StorageResult<Vec<MembershipRecord>>;
     async fn of_room(&self, room_id: &RoomId) -> StorageResult<Vec<MembershipRecord>>;
+    /// The servers with a joined member in the room, each once, in order.
+    async fn joined_servers(&self, room_id: &RoomId) -> StorageResult<Vec<OwnedServerName>>;
     async fn get(
         &self,
         room_id: &RoomId,

@@ -347,11 +347,14 @@ pub(super) async fn append_in(
         .bind(event.event_id.as_str())
         .execute(&mut **tx)
         .await?;
-    sqlx::query("UPDATE rooms SET current_state_group = $1 WHERE room_id = $2")
-        .bind(current_group)
-        .bind(room)
-        .execute(&mut **tx)
-        .await?;
+    // Checked above to hold `built_on`: a message leaves it as it is.
+    if event.built_on_group != Some(current_group) {
+        sqlx::query("UPDATE rooms SET current_state_group = $1 WHERE room_id = $2")
+            .bind(current_group)
+            .bind(room)
+            .execute(&mut **tx)
+            .await?;
+    }
     for change in event.memberships {
         upsert_membership(tx, room, change, stream_ordering).await?;
     }

@@ -1,9 +1,9 @@
 use async_trait::async_trait;
-use ruma::{OwnedEventId, OwnedRoomId, OwnedUserId, RoomId, UserId};
+use ruma::{OwnedEventId, OwnedRoomId, OwnedServerName, OwnedUserId, RoomId, UserId};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::sql::{Db, Tx, corrupt, flag};
+use crate::sql::{Db, Dialect, Tx, corrupt, flag};
 use crate::{MembershipChange, MembershipRecord, MembershipRepository, StorageResult};
 
 /// Sets a member's entry in the membership index (a new membership un-forgets the room).
@@ -77,6 +77,33 @@ impl MembershipRepository for Db {
             .iter()
             .map(decode)
             .collect()
+    }
+
+    async fn joined_servers(&self, room_id: &RoomId) -> StorageResult<Vec<OwnedServerName>> {
+        // A user ID's server is everything after its first colon (a port included).
+        let sql = match self.dialect {
+            Dialect::Sqlite => {
+                "SELECT DISTINCT substr(user_id, instr(user_id, ':') + 1) AS server
+                 FROM room_memberships WHERE room_id = $1 AND membership = 'join'"
+            }
+            Dialect::Postgres => {
+                "SELECT DISTINCT substr(user_id, strpos(user_id, ':') + 1) AS server
+                 FROM room_memberships WHERE room_id = $1 AND membership = 'join'"
+            }
+        };
+        let servers: Vec<String> = sqlx::query_scalar(sql)
+            .bind(room_id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        let mut servers = servers
+            .into_iter()
+            .map(|server| {
+                OwnedServerName::try_from(server)
+                    .map_err(|e| corrupt("room_memberships.user_id", e))
+            })
+            .collect::<StorageResult<Vec<_>>>()?;
+        servers.sort();
+        Ok(servers)
     }
 
     async fn get(
@@ -225,5 +252,88 @@ impl MembershipRepository for Db {
                 ))
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{OwnedEventId, OwnedUserId, room_id};
+
+    use crate::sql::testing::open_temporary;
+    use crate::{MembershipChange, NewEvent, NewRoom, StateChange};
+
+    #[tokio::test]
+    async fn joined_servers_are_those_of_joined_members_each_once_ports_kept() {
+        let (_dir, storage) = open_temporary().await;
+        let room_id = room_id!("!room:example.org");
+        let members = [
+            ("@alice:example.org", "join"),
+            ("@bob:example.org", "join"),
+            ("@carol:example.net:8448", "join"),
+            ("@dave:left.example", "leave"),
+            ("@erin:invited.example", "invite"),
+            ("@frank:[::1]:8448", "join"),
+        ];
+        let ids: Vec<OwnedEventId> = (0..=members.len())
+            .map(|i| OwnedEventId::try_from(format!("$event{i}")).unwrap())
+            .collect();
+        let changes: Vec<MembershipChange> = members
+            .iter()
+            .zip(&ids[1..])
+            .map(|((user, membership), event_id)| MembershipChange {
+                user_id: OwnedUserId::try_from(*user).unwrap(),
+                membership: (*membership).to_owned(),
+                event_id: event_id.clone(),
+                display_name: None,
+            })
+            .collect();
+        let entries = vec![("m.room.create".into(), String::new(), ids[0].clone())];
+        let create = NewEvent {
+            event_id: &ids[0],
+            room_id,
+            event_type: "m.room.create",
+            state_key: Some(""),
+            sender: &changes[0].user_id,
+            depth: 1,
+            origin_server_ts: 1,
+            json: "{}",
+            prev_events: &[],
+            state: StateChange::Changed {
+                prev_group: None,
+                delta: &entries,
+                full: &entries,
+            },
+            current_state: None,
+            built_on_group: None,
+            memberships: &changes,
+            transaction: None,
+            search: None,
+            push: None,
+        };
+        let room = NewRoom {
+            room_id,
+            room_version: "12",
+            creator: &changes[0].user_id,
+            is_public: false,
+            now: 1,
+            alias: None,
+        };
+        storage
+            .rooms
+            .create_with_events(&room, &[create])
+            .await
+            .unwrap();
+
+        let servers = storage.memberships.joined_servers(room_id).await.unwrap();
+        let names: Vec<&str> = servers.iter().map(|s| s.as_str()).collect();
+        assert_eq!(names, ["[::1]:8448", "example.net:8448", "example.org"]);
+        assert!(
+            storage
+                .memberships
+                .joined_servers(room_id!("!nowhere:example.org"))
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }
