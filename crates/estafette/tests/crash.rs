@@ -65,7 +65,7 @@ async fn a_crash_during_room_creation_leaves_every_room_whole() {
     let acknowledged: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut server = Some(server);
 
-    for round in 0..3 {
+    for round in 0..3u64 {
         let running = server.take().expect("a running server");
         let mut creators = Vec::new();
         for creator in 0..6 {
@@ -92,7 +92,8 @@ async fn a_crash_during_room_creation_leaves_every_room_whole() {
             }));
         }
         // Let the creators get going, then kill the server under them.
-        tokio::time::sleep(Duration::from_millis(700 + 300 * round)).await;
+        let created = || acknowledged.lock().unwrap().len();
+        under_load(created, 6 * (round as usize + 1), 200 + 300 * round).await;
         running.kill();
         for creator in creators {
             creator.await.unwrap();
@@ -161,7 +162,7 @@ async fn a_crash_during_a_send_load_loses_no_acknowledged_message_and_retries_ne
     let acknowledged: Arc<Mutex<BTreeMap<String, String>>> = Arc::default();
     let cut_off: Arc<Mutex<Vec<String>>> = Arc::default();
     let mut server = Some(server);
-    for round in 0..2 {
+    for round in 0..2u64 {
         let running = server.take().expect("a running server");
         let mut senders = Vec::new();
         for sender in 0..6 {
@@ -184,7 +185,8 @@ async fn a_crash_during_a_send_load_loses_no_acknowledged_message_and_retries_ne
                 }
             }));
         }
-        tokio::time::sleep(Duration::from_millis(600 + 300 * round)).await;
+        let sent = || acknowledged.lock().unwrap().len();
+        under_load(sent, 12 * (round as usize + 1), 100 + 300 * round).await;
         running.kill();
         for sender in senders {
             sender.await.unwrap();
@@ -235,4 +237,16 @@ async fn a_crash_during_a_send_load_loses_no_acknowledged_message_and_retries_ne
     bodies.dedup();
     assert_eq!(bodies.len(), total, "a message was stored twice");
     assert_eq!(total, acknowledged.len() + cut_off.len());
+}
+
+/// Waits until the load has been acknowledged `at_least` times (however slow the machine),
+/// then `then_ms` more, so that a kill lands in the middle of it.
+async fn under_load(acknowledged: impl Fn() -> usize, at_least: usize, then_ms: u64) {
+    for _ in 0..3_000 {
+        if acknowledged() >= at_least {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(then_ms)).await;
 }
