@@ -6,6 +6,7 @@
 //! ```
 
 mod client;
+mod scale;
 mod scenarios;
 mod stats;
 
@@ -52,6 +53,18 @@ struct Args {
     /// Messages of the room paged back through (0: no pagination measurement).
     #[arg(long, default_value_t = 0)]
     pagination: usize,
+    /// Members of the room whose joins are timed as it fills (0: no join measurement).
+    #[arg(long, default_value_t = 0)]
+    join_members: usize,
+    /// Concurrent long-polls of the idle-polls measurement (0: none).
+    #[arg(long, default_value_t = 0)]
+    long_polls: usize,
+    /// Long-polls each of its users keeps open.
+    #[arg(long, default_value_t = 20)]
+    polls_per_user: usize,
+    /// Members of each of its rooms.
+    #[arg(long, default_value_t = 10)]
+    poll_room_size: usize,
     /// A second homeserver federating with the first (client API URL): adds the federation
     /// delivery latency, both ways, and skips the single-server measurements.
     #[arg(long)]
@@ -117,9 +130,27 @@ async fn main() -> ExitCode {
             0 => Value::Null,
             messages => scenarios::pagination(&users, messages).await?,
         };
+        let joins = match args.join_members {
+            0 => Value::Null,
+            members => scale::join_growth(&users, members).await?,
+        };
+        let long_polls = match args.long_polls {
+            0 => Value::Null,
+            polls => {
+                let setup = scale::LongPolls {
+                    polls,
+                    per_user: args.polls_per_user,
+                    room_size: args.poll_room_size,
+                    messages: args.fan_out_messages,
+                    interval: Duration::from_millis(args.fan_out_interval_ms),
+                };
+                scale::long_polls(&users, &setup).await?
+            }
+        };
         Ok::<_, String>(
             json!({"url": args.url, "send": throughput, "fan_out": fan_out,
-            "initial_sync": initial, "pagination": pagination}),
+            "initial_sync": initial, "pagination": pagination, "joins": joins,
+            "long_polls": long_polls}),
         )
     }
     .await;

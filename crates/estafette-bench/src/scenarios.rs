@@ -180,7 +180,7 @@ async fn deliveries(
     interval: Duration,
     label: &str,
 ) -> BenchResult<Vec<Duration>> {
-    let sent_at: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
+    let sent_at: SentAt = Arc::default();
     let deadline = Instant::now() + Duration::from_secs(60 + messages as u64);
     let mut tasks = Vec::new();
     for session in receivers.iter().cloned() {
@@ -190,18 +190,8 @@ async fn deliveries(
             .to_owned();
         let sent_at = sent_at.clone();
         tasks.push(tokio::spawn(async move {
-            let mut since = since;
-            let mut latencies = Vec::with_capacity(messages);
-            while latencies.len() < messages && Instant::now() < deadline {
-                let sync = session.sync(Some(&since), Duration::from_secs(30)).await?;
-                let arrived = Instant::now();
-                for body in message_bodies(&sync) {
-                    if let Some(sent) = sent_at.lock().map_err(|e| e.to_string())?.get(&body) {
-                        latencies.push(arrived.duration_since(*sent));
-                    }
-                }
-                since = sync["next_batch"].as_str().unwrap_or_default().to_owned();
-            }
+            let (latencies, _) =
+                poll_deliveries(&session, since, messages, deadline, &sent_at).await?;
             Ok::<_, String>(latencies)
         }));
     }
@@ -224,6 +214,33 @@ async fn deliveries(
         latencies.extend(task.await.map_err(|e| e.to_string())??);
     }
     Ok(latencies)
+}
+
+/// Times sent by message body.
+pub type SentAt = Arc<Mutex<HashMap<String, Instant>>>;
+
+/// Long-polls `/sync` from `since` until `expected` of the messages in `sent_at` arrived (or
+/// the deadline passed); the latency of each, from the start of its send, and the token to
+/// go on from.
+pub async fn poll_deliveries(
+    session: &Session,
+    mut since: String,
+    expected: usize,
+    deadline: Instant,
+    sent_at: &SentAt,
+) -> BenchResult<(Vec<Duration>, String)> {
+    let mut latencies = Vec::with_capacity(expected);
+    while latencies.len() < expected && Instant::now() < deadline {
+        let sync = session.sync(Some(&since), Duration::from_secs(30)).await?;
+        let arrived = Instant::now();
+        for body in message_bodies(&sync) {
+            if let Some(sent) = sent_at.lock().map_err(|e| e.to_string())?.get(&body) {
+                latencies.push(arrived.duration_since(*sent));
+            }
+        }
+        since = sync["next_batch"].as_str().unwrap_or_default().to_owned();
+    }
+    Ok((latencies, since))
 }
 
 /// A user in `rooms` rooms of `messages` messages each: its initial syncs, the first apart
@@ -301,7 +318,7 @@ pub async fn initial_sync(
 }
 
 /// Backward pagination: a room of `messages` messages read from the newest to the creation,
-/// 50 events a page, three times; each page's latency.
+/// three times in pages of 50 events and three times in pages of 100; each page's latency.
 pub async fn pagination(users: &Users, messages: usize) -> BenchResult<Value> {
     let sessions = users.register("pager", 1).await?;
     let user = &sessions[0];
@@ -310,27 +327,32 @@ pub async fn pagination(users: &Users, messages: usize) -> BenchResult<Value> {
         user.send_text(&room, &format!("p{m}"), &format!("history {m}"))
             .await?;
     }
-    let mut durations = Vec::new();
-    let mut read = 0;
-    for _ in 0..3 {
-        let (mut from, mut events) = (None, 0);
-        // Bounded: a server that never ends the history stops the run here.
-        for _ in 0..(messages / 50 + 10) {
-            let started = Instant::now();
-            let (count, end) = user.messages_back(&room, from.as_deref(), 50).await?;
-            durations.push(started.elapsed());
-            events += count;
-            match end {
-                Some(end) if count > 0 => from = Some(end),
-                _ => break,
+    let mut figures = json!({"messages": messages});
+    for (page, key) in [(50, "page"), (100, "page_100")] {
+        let mut durations = Vec::new();
+        let mut read = 0;
+        for _ in 0..3 {
+            let (mut from, mut events) = (None, 0);
+            // Bounded: a server that never ends the history stops the run here.
+            for _ in 0..(messages / page + 10) {
+                let started = Instant::now();
+                let (count, end) = user.messages_back(&room, from.as_deref(), page).await?;
+                durations.push(started.elapsed());
+                events += count;
+                match end {
+                    Some(end) if count > 0 => from = Some(end),
+                    _ => break,
+                }
             }
+            read = events;
         }
-        read = events;
+        let summary = Summary::of(durations);
+        println!(
+            "pagination, {messages} messages back in pages of {page} ({read} events read): {}",
+            summary.line()
+        );
+        figures["events_read"] = json!(read);
+        figures[key] = summary.to_json();
     }
-    let summary = Summary::of(durations);
-    println!(
-        "pagination, {messages} messages back in pages of 50 ({read} events read): {}",
-        summary.line()
-    );
-    Ok(json!({"messages": messages, "events_read": read, "page": summary.to_json()}))
+    Ok(figures)
 }
