@@ -81,7 +81,7 @@ impl RoomService {
                 .verify_remote_pdu(event_id.clone(), object, &rules)
                 .await?;
             let _guard = self.lock(&room_id).await;
-            self.retrying_conflicts(&room_id, || {
+            self.retrying_conflicts(&room_id, |_| {
                 self.receive_locked(origin, pdu.clone(), &rules, true)
             })
             .await

@@ -174,20 +174,21 @@ impl RoomService {
 
     /// The room lock serialises this process's writes to a room; another process may still
     /// change the room's state between the reads an event is built on and its append, which
-    /// then fails with a conflict and writing nothing. `attempt` is built again on fresh reads.
+    /// then fails with a conflict and writing nothing. `attempt` is built again on fresh reads;
+    /// it is told whether it is such a retry.
     async fn retrying_conflicts<T, F, Fut>(
         &self,
         room_id: &RoomId,
         mut attempt: F,
     ) -> ServiceResult<T>
     where
-        F: FnMut() -> Fut,
+        F: FnMut(bool) -> Fut,
         Fut: std::future::Future<Output = ServiceResult<T>>,
     {
         const RETRIES: usize = 16;
         let mut retries = 0;
         loop {
-            match attempt().await {
+            match attempt(retries > 0).await {
                 Err(ServiceError::Storage(estafette_storage::StorageError::Conflict(reason)))
                     if retries < RETRIES =>
                 {

@@ -40,17 +40,13 @@ impl RoomService {
     ) -> ServiceResult<Pdu> {
         let _guard = self.lock(room_id).await;
         let (_, rules) = self.room_rules(room_id).await?;
-        let mut attempts = 0;
-        self.retrying_conflicts(room_id, || {
-            attempts += 1;
-            let first = attempts == 1;
+        self.retrying_conflicts(room_id, |retry| {
             let txn = txn.clone();
-            let draft = &draft;
-            let rules = &rules;
+            let (draft, rules) = (&draft, &rules);
             async move {
                 // A request sent again is found by the conflict of its transaction ID when the
                 // event is stored: looked up only then, on the attempts after the first.
-                if let (Some(txn), false) = (&txn, first) {
+                if let (Some(txn), true) = (&txn, retry) {
                     let key = ClientTransaction {
                         user_id: sender,
                         device_id: txn.device_id,

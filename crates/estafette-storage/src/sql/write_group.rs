@@ -21,8 +21,6 @@ pub(super) struct WriteGate {
 
 struct GroupState {
     conn: AnyConnection,
-    /// A transaction is open (`BEGIN IMMEDIATE` done, `COMMIT` not yet).
-    open: bool,
     /// A writer dropped its savepoint without committing or rolling it back: the next one in
     /// rolls it back first.
     savepoint_left: bool,
@@ -38,7 +36,6 @@ impl WriteGate {
         Self {
             state: Arc::new(Mutex::new(GroupState {
                 conn,
-                open: false,
                 savepoint_left: false,
                 group: 0,
                 committed: 0,
@@ -51,9 +48,8 @@ impl WriteGate {
     pub(super) async fn begin(&self) -> Result<GroupWrite, sqlx::Error> {
         let mut state = self.state.clone().lock_owned().await;
         state.discard_left_savepoint().await?;
-        if !state.open {
+        if !state.open() {
             state.conn.execute("BEGIN IMMEDIATE").await?;
-            state.open = true;
             state.group += 1;
         }
         state.conn.execute("SAVEPOINT writer").await?;
@@ -85,7 +81,6 @@ impl GroupWrite {
         let mut state = gate.lock_owned().await;
         if state.committed < group {
             state.discard_left_savepoint().await?;
-            state.open = false;
             state.committed = group;
             if let Err(err) = state.conn.execute("COMMIT").await {
                 let _ = state.conn.execute("ROLLBACK").await;
@@ -109,6 +104,11 @@ impl GroupWrite {
 }
 
 impl GroupState {
+    /// A transaction is open (`BEGIN IMMEDIATE` done, its `COMMIT` not yet).
+    fn open(&self) -> bool {
+        self.committed < self.group
+    }
+
     /// A writer that went away without committing wrote nothing.
     async fn discard_left_savepoint(&mut self) -> Result<(), sqlx::Error> {
         if self.savepoint_left {
