@@ -98,6 +98,47 @@ impl Session {
             .map(drop)
     }
 
+    /// `POST /_matrix/media/v3/upload`: the `mxc://` URI.
+    pub async fn upload(&self, bytes: Vec<u8>) -> BenchResult<String> {
+        let response = self
+            .http
+            .post(format!(
+                "{}/_matrix/media/v3/upload?filename=bench.bin",
+                self.base.trim_end_matches('/')
+            ))
+            .bearer_auth(&self.token)
+            .header("content-type", "application/octet-stream")
+            .body(bytes)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = json_of(response).await?;
+        Ok(body["content_uri"]
+            .as_str()
+            .ok_or("no content URI")?
+            .to_owned())
+    }
+
+    /// `GET {scanner}/_matrix/media_proxy/unstable/scan/{mxc}` with this user's token: whether
+    /// the file is clean.
+    pub async fn scan(&self, scanner: &str, mxc: &str) -> BenchResult<bool> {
+        let media = mxc.trim_start_matches("mxc://");
+        let response = self
+            .http
+            .get(format!(
+                "{}/_matrix/media_proxy/unstable/scan/{media}",
+                scanner.trim_end_matches('/')
+            ))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let body = json_of(response).await?;
+        body["clean"]
+            .as_bool()
+            .ok_or_else(|| format!("not a scan result: {body}"))
+    }
+
     /// The server part of the user ID.
     pub fn server_name(&self) -> &str {
         self.user_id

@@ -6,6 +6,7 @@
 //! ```
 
 mod client;
+mod media;
 mod scale;
 mod scenarios;
 mod stats;
@@ -72,6 +73,25 @@ struct Args {
     /// Messages sent each way for the federation measurement.
     #[arg(long, default_value_t = 50)]
     federation_messages: usize,
+    /// Measure media only: upload latency for these file sizes in bytes (comma-separated),
+    /// and the content scanner's throughput when `--scanner` is given.
+    #[arg(long, value_delimiter = ',')]
+    media_sizes: Vec<usize>,
+    /// Uploads of each size.
+    #[arg(long, default_value_t = 20)]
+    media_uploads: usize,
+    /// A Matrix Content Scanner's URL (Estafette's own is the server's URL).
+    #[arg(long)]
+    scanner: Option<String>,
+    /// Distinct files the scanner scans, first and cached.
+    #[arg(long, default_value_t = 200)]
+    scanned_files: usize,
+    /// Their size in bytes.
+    #[arg(long, default_value_t = 100_000)]
+    scanned_file_size: usize,
+    /// Concurrent scan requests.
+    #[arg(long, default_value_t = 16)]
+    scan_concurrency: usize,
     /// Write the figures as JSON to this file.
     #[arg(long)]
     output: Option<std::path::PathBuf>,
@@ -100,6 +120,18 @@ async fn main() -> ExitCode {
         prefix: format!("b{stamp}"),
     };
     let result = async {
+        if !args.media_sizes.is_empty() {
+            let setup = media::MediaSetup {
+                sizes: args.media_sizes.clone(),
+                uploads: args.media_uploads,
+                scanner: args.scanner.clone(),
+                scanned_files: args.scanned_files,
+                scanned_file_size: args.scanned_file_size,
+                concurrency: args.scan_concurrency,
+            };
+            let figures = media::media(&users, &setup).await?;
+            return Ok(json!({"url": args.url, "media": figures}));
+        }
         if let Some(peer) = &args.federation_peer {
             let peer_users = Users {
                 http: users.http.clone(),
