@@ -23,6 +23,11 @@ pub enum ApiError {
     },
     /// User-interactive authentication continues: 401 with the session's flows.
     Uia(Box<UiaaInfo>),
+    /// A service this request needs is down for now: 503 with `Retry-After`.
+    Unavailable {
+        retry_after: Duration,
+        message: String,
+    },
 }
 
 impl ApiError {
@@ -171,6 +176,26 @@ impl From<ServiceError> for ApiError {
                 spec_errcode("M_INVALID_SIGNATURE"),
                 message,
             ),
+            ServiceError::MediaNotClean(_) | ServiceError::BadRequestEncryption(_) => {
+                Self::forbidden(message)
+            }
+            ServiceError::DecryptionFailed(_) => Self::invalid_param(message),
+            ServiceError::CannotOverwriteMedia(_) => Self::new(
+                StatusCode::CONFLICT,
+                ErrorKind::CannotOverwriteMedia,
+                message,
+            ),
+            ServiceError::NotYetUploaded(_) => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                ErrorKind::NotYetUploaded,
+                message,
+            ),
+            ServiceError::ScannerUnavailable {
+                retry_after_secs, ..
+            } => Self::Unavailable {
+                retry_after: Duration::from_secs(retry_after_secs),
+                message,
+            },
             ServiceError::RoomInUse(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::RoomInUse, message)
             }
@@ -213,6 +238,21 @@ impl IntoResponse for ApiError {
             Self::Uia(info) => {
                 UiaaResponse::AuthResponse(*info).try_into_http_response::<BytesMut>()
             }
+            Self::Unavailable {
+                retry_after,
+                message,
+            } => RumaError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorBody::Standard(StandardErrorBody::new(ErrorKind::Unknown, message)),
+            )
+            .try_into_http_response::<BytesMut>()
+            .map(|mut response| {
+                response.headers_mut().insert(
+                    http::header::RETRY_AFTER,
+                    http::HeaderValue::from(retry_after.as_secs()),
+                );
+                response
+            }),
         };
         match response {
             Ok(response) => response

@@ -12,8 +12,9 @@ const MEDIA_CSP: &str = "sandbox; default-src 'none'; script-src 'none'; plugin-
 
 pub(crate) async fn media_headers(request: Request<Body>, next: Next) -> Response {
     let path = request.uri().path();
-    let is_media =
-        path.starts_with("/_matrix/client/v1/media/") || path.starts_with("/_matrix/media/");
+    let is_media = path.starts_with("/_matrix/client/v1/media/")
+        || path.starts_with("/_matrix/media/")
+        || path.starts_with("/_matrix/media_proxy/");
     let mut response = next.run(request).await;
     if is_media {
         let headers = response.headers_mut();

@@ -40,6 +40,7 @@ pub struct Config {
     pub logging: LoggingConfig,
     pub federation: FederationConfig,
     pub media: MediaConfig,
+    pub antivirus: AntivirusConfig,
     pub support: SupportConfig,
 }
 
@@ -70,6 +71,14 @@ pub struct MediaConfig {
     /// Where media files live; every process of one server must see the same directory.
     /// Absent: `media/` in the data directory.
     pub path: Option<PathBuf>,
+    /// Images declaring more pixels than this are not thumbnailed (decompression bombs).
+    pub max_image_pixels: u64,
+    /// The bytes each user may have uploaded in all; absent, no quota.
+    pub user_quota_bytes: Option<u64>,
+    /// How long a media ID created before its upload waits for its content.
+    pub unused_expiry_secs: u64,
+    /// How many created media IDs a user may have waiting for their content at once.
+    pub max_pending_uploads: u64,
 }
 
 impl Default for MediaConfig {
@@ -77,6 +86,66 @@ impl Default for MediaConfig {
         Self {
             max_upload_bytes: 50 * 1024 * 1024,
             path: None,
+            max_image_pixels: 32_000_000,
+            user_quota_bytes: None,
+            unused_expiry_secs: 24 * 60 * 60,
+            max_pending_uploads: 10,
+        }
+    }
+}
+
+/// Every file scanned by ClamAV's daemon before it is accepted, kept or served.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AntivirusConfig {
+    /// clamd's socket, `unix:/path` or `tcp:host:port`; absent, nothing is scanned.
+    pub clamd: Option<String>,
+    /// Whether files are refused (a retryable error) while clamd cannot answer; otherwise they
+    /// pass unscanned, with a warning in the log.
+    pub fail_closed: bool,
+    /// How long one scan may take, connecting included.
+    pub timeout_secs: u64,
+    /// How often clamd's signature database version is asked for; verdicts of another version
+    /// are scanned again.
+    pub version_check_secs: u64,
+    /// What a refused request tells the client to wait before retrying.
+    pub retry_after_secs: u64,
+}
+
+impl Default for AntivirusConfig {
+    fn default() -> Self {
+        Self {
+            clamd: None,
+            fail_closed: true,
+            timeout_secs: 60,
+            version_check_secs: 10,
+            retry_after_secs: 5,
+        }
+    }
+}
+
+/// Where clamd listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClamdAddress {
+    Unix(PathBuf),
+    Tcp(String),
+}
+
+impl AntivirusConfig {
+    /// The configured socket; `None` when scanning is off.
+    pub fn address(&self) -> Result<Option<ClamdAddress>, ConfigError> {
+        let Some(clamd) = &self.clamd else {
+            return Ok(None);
+        };
+        if let Some(path) = clamd.strip_prefix("unix:").filter(|p| !p.is_empty()) {
+            Ok(Some(ClamdAddress::Unix(PathBuf::from(path))))
+        } else if let Some(address) = clamd.strip_prefix("tcp:").filter(|a| a.contains(':')) {
+            Ok(Some(ClamdAddress::Tcp(address.to_owned())))
+        } else {
+            Err(invalid(
+                "antivirus.clamd",
+                format!("'{clamd}' is neither unix:/path/to/socket nor tcp:host:port"),
+            ))
         }
     }
 }
@@ -214,6 +283,7 @@ impl Default for Config {
             logging: LoggingConfig::default(),
             federation: FederationConfig::default(),
             media: MediaConfig::default(),
+            antivirus: AntivirusConfig::default(),
             support: SupportConfig::default(),
         }
     }
@@ -366,6 +436,13 @@ impl Config {
             }
         }
         self.validate_support()?;
+        self.antivirus.address()?;
+        if self.media.max_image_pixels == 0 {
+            return Err(invalid("media.max_image_pixels", "must be at least 1"));
+        }
+        if self.antivirus.timeout_secs == 0 {
+            return Err(invalid("antivirus.timeout_secs", "must be at least 1"));
+        }
         let rl = &self.rate_limit;
         if rl.enabled {
             if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
@@ -481,6 +558,29 @@ mod tests {
     fn example_file_parses() {
         let text = include_str!("../../../estafette.example.toml");
         Config::from_toml(text).expect("the example configuration must be valid");
+    }
+
+    #[test]
+    fn clamd_is_a_unix_or_tcp_socket() {
+        let address = |value: &str| {
+            Config::from_toml(&format!("[antivirus]\nclamd = \"{value}\""))
+                .map(|c| c.antivirus.address().unwrap())
+        };
+        assert_eq!(
+            address("unix:/run/clamav/clamd.ctl").unwrap(),
+            Some(ClamdAddress::Unix(PathBuf::from("/run/clamav/clamd.ctl")))
+        );
+        assert_eq!(
+            address("tcp:127.0.0.1:3310").unwrap(),
+            Some(ClamdAddress::Tcp("127.0.0.1:3310".to_owned()))
+        );
+        for wrong in ["/run/clamd.ctl", "unix:", "tcp:localhost", "http://x"] {
+            let err = address(wrong).unwrap_err().to_string();
+            assert!(err.contains("antivirus.clamd"), "{wrong}: {err}");
+        }
+        let config = Config::from_toml("").unwrap();
+        assert_eq!(config.antivirus.address().unwrap(), None);
+        assert!(config.antivirus.fail_closed, "closed unless told otherwise");
     }
 
     #[test]

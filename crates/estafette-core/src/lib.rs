@@ -6,5 +6,8 @@ pub mod config;
 pub mod random;
 
 pub use clock::{Clock, ManualClock, SystemClock};
-pub use config::{Config, ConfigError, FederationConfig, LogFormat, SupportConfig, SupportContact};
+pub use config::{
+    AntivirusConfig, ClamdAddress, Config, ConfigError, FederationConfig, LogFormat, SupportConfig,
+    SupportContact,
+};
 pub use random::{OsRandom, Random, SeededRandom};

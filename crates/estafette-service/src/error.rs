@@ -63,6 +63,28 @@ pub enum ServiceError {
     WrongRoomKeysVersion(String),
     #[error("{0}")]
     RoomInUse(String),
+    /// An encrypted attachment does not match its description (hash, key or version).
+    #[error("{0}")]
+    DecryptionFailed(String),
+    /// A request body encrypted to this server could not be decrypted (its key may have
+    /// changed: the client fetches it again and retries).
+    #[error("{0}")]
+    BadRequestEncryption(String),
+    /// The media ID has its content already (409 M_CANNOT_OVERWRITE_MEDIA).
+    #[error("{0}")]
+    CannotOverwriteMedia(String),
+    /// The media was created but its content has not come yet (504 M_NOT_YET_UPLOADED).
+    #[error("{0}")]
+    NotYetUploaded(String),
+    /// The antivirus found the file infected; it is neither accepted nor served (403).
+    #[error("{0}")]
+    MediaNotClean(String),
+    /// The antivirus cannot answer and files are not let through unscanned (503, retryable).
+    #[error("{message}")]
+    ScannerUnavailable {
+        message: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]

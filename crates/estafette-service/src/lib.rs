@@ -10,6 +10,7 @@
 //! the others it needs. New domains (policy, appservices, admin, oauth…) get their own folder.
 
 mod accounts;
+mod antivirus;
 pub mod cluster;
 mod e2ee;
 mod error;
@@ -32,6 +33,7 @@ pub use accounts::{
     SessionService, SharedSecretRegistration, SharedSecretRequest, TokenGrant, UiaAction,
     UiaService, shared_secret_mac_input,
 };
+pub use antivirus::{AntivirusService, ScanSubject, Verdict, content_hash};
 pub use e2ee::{
     BackupInfo, BackupService, BackupSessions, ClaimedKeys, DehydratedDevice,
     DehydratedDeviceService, DeviceKeyService, DeviceList, DeviceListPublisher, KeyClaimResult,
@@ -43,7 +45,10 @@ pub use federation::{
     EduService, FederationSender, FederationService, MAX_EDUS_PER_TRANSACTION,
     MAX_PDUS_PER_TRANSACTION, ServerKey, ServerKeysService,
 };
-pub use media::{MediaFile, MediaService, ThumbnailMethod};
+pub use media::{
+    CLEAN_INFO, ContentScannerService, CreatedMedia, INFECTED_INFO, MediaFile, MediaRequester,
+    MediaService, ScanReport, ThumbnailMethod, Upload,
+};
 pub use ratelimit::RateLimitService;
 pub use rooms::{
     Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
@@ -115,6 +120,8 @@ pub struct Services {
     pub federation_sender: FederationSender,
     pub edus: EduService,
     pub media: MediaService,
+    pub antivirus: AntivirusService,
+    pub content_scanner: ContentScannerService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
@@ -147,6 +154,8 @@ impl Services {
         let device_keys =
             DeviceKeyService::new(context.clone(), federation.clone(), device_lists.clone());
         let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
+        let antivirus = AntivirusService::new(context.clone())?;
+        let media = MediaService::new(context.clone(), federation.clone(), antivirus.clone());
         Ok(Self {
             openid: OpenIdService::new(context.clone()),
             rate_limits: RateLimitService::new(context.clone()),
@@ -174,7 +183,9 @@ impl Services {
             presence,
             to_device,
             edus,
-            media: MediaService::new(context.clone(), federation.clone()),
+            content_scanner: ContentScannerService::new(&context, media.clone(), antivirus.clone()),
+            media,
+            antivirus,
             dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),
             device_keys,
             backup: BackupService::new(context.clone()),

@@ -1,12 +1,19 @@
-//! Media bytes as files under the data directory: `media/<origin>/<media id>/<variant>`.
-//! Media IDs and variants are checked to be plain names, so no path can leave the directory.
+//! Media bytes as files under the data directory: each distinct content once, by its SHA-256,
+//! at `media/_content/<2 hex>/<hash>`; thumbnails (and media stored before contents were
+//! shared) at `media/<origin>/<media id>/<variant>`. Media IDs, variants and hashes are checked
+//! to be plain names, so no path can leave the directory.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use async_trait::async_trait;
 use ruma::ServerName;
 
 use crate::{MediaFileRepository, StorageError, StorageResult};
+
+/// Where shared contents live: no server's directory can have this name (server names do not
+/// start with an underscore).
+const CONTENT_DIR: &str = "_content";
 
 pub struct FileStore {
     root: PathBuf,
@@ -34,6 +41,45 @@ impl FileStore {
         }
         Ok(self.root.join(origin).join(media_id).join(variant))
     }
+
+    fn content_path(&self, content_hash: &str) -> StorageResult<PathBuf> {
+        let lower_hex = |b: u8| matches!(b, b'0'..=b'9' | b'a'..=b'f');
+        if content_hash.len() != 64 || !content_hash.bytes().all(lower_hex) {
+            return Err(StorageError::Corrupt(format!(
+                "unsafe content hash {content_hash}"
+            )));
+        }
+        Ok(self
+            .root
+            .join(CONTENT_DIR)
+            .join(&content_hash[..2])
+            .join(content_hash))
+    }
+}
+
+/// Written aside then renamed, so that a reader never sees half a file; each writer has its
+/// own aside, so that concurrent writers of the same content do not mix.
+async fn write_whole(path: &Path, bytes: &[u8]) -> StorageResult<()> {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let io = |e: std::io::Error| StorageError::Corrupt(format!("{}: {e}", path.display()));
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await.map_err(io)?;
+    }
+    let partial = path.with_extension(format!(
+        "partial-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    tokio::fs::write(&partial, bytes).await.map_err(io)?;
+    tokio::fs::rename(&partial, path).await.map_err(io)
+}
+
+async fn read_whole(path: &Path) -> StorageResult<Option<Vec<u8>>> {
+    match tokio::fs::read(path).await {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(StorageError::Corrupt(format!("{}: {e}", path.display()))),
+    }
 }
 
 #[async_trait]
@@ -45,16 +91,7 @@ impl MediaFileRepository for FileStore {
         variant: &str,
         bytes: &[u8],
     ) -> StorageResult<()> {
-        let path = self.path(origin, media_id, variant)?;
-        let io = |e: std::io::Error| StorageError::Corrupt(format!("{}: {e}", path.display()));
-        if let Some(dir) = path.parent() {
-            tokio::fs::create_dir_all(dir).await.map_err(io)?;
-        }
-        // Written aside then renamed, so a reader never sees half a file.
-        let partial = path.with_extension("partial");
-        tokio::fs::write(&partial, bytes).await.map_err(io)?;
-        tokio::fs::rename(&partial, &path).await.map_err(io)?;
-        Ok(())
+        write_whole(&self.path(origin, media_id, variant)?, bytes).await
     }
 
     async fn read(
@@ -63,12 +100,19 @@ impl MediaFileRepository for FileStore {
         media_id: &str,
         variant: &str,
     ) -> StorageResult<Option<Vec<u8>>> {
-        let path = self.path(origin, media_id, variant)?;
-        match tokio::fs::read(&path).await {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(StorageError::Corrupt(format!("{}: {e}", path.display()))),
+        read_whole(&self.path(origin, media_id, variant)?).await
+    }
+
+    async fn write_content(&self, content_hash: &str, bytes: &[u8]) -> StorageResult<()> {
+        let path = self.content_path(content_hash)?;
+        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
+            return Ok(());
         }
+        write_whole(&path, bytes).await
+    }
+
+    async fn read_content(&self, content_hash: &str) -> StorageResult<Option<Vec<u8>>> {
+        read_whole(&self.content_path(content_hash)?).await
     }
 }
 
@@ -99,5 +143,25 @@ mod tests {
         assert_eq!(store.read(origin, "abd", "original").await.unwrap(), None);
         assert!(store.read(origin, "../etc", "original").await.is_err());
         assert!(store.write(origin, "abc", "../x", b"").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn each_content_is_stored_once_by_its_hash() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().to_owned());
+        let hash = "ab".repeat(32);
+        store.write_content(&hash, b"report").await.unwrap();
+        store.write_content(&hash, b"report").await.unwrap();
+        assert_eq!(
+            store.read_content(&hash).await.unwrap().as_deref(),
+            Some(&b"report"[..])
+        );
+        let files = std::fs::read_dir(dir.path().join("_content").join("ab"))
+            .unwrap()
+            .count();
+        assert_eq!(files, 1);
+        assert_eq!(store.read_content(&"cd".repeat(32)).await.unwrap(), None);
+        assert!(store.read_content("../../etc/passwd").await.is_err());
+        assert!(store.write_content(&"zz".repeat(32), b"").await.is_err());
     }
 }

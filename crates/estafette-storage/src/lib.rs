@@ -74,6 +74,8 @@ pub struct Storage {
     pub keys: Arc<dyn KeyRepository>,
     pub media: Arc<dyn MediaRepository>,
     pub media_files: Arc<dyn MediaFileRepository>,
+    pub antivirus_verdicts: Arc<dyn VerdictRepository>,
+    pub antivirus_detections: Arc<dyn DetectionRepository>,
     pub backup: Arc<dyn BackupRepository>,
     pub dehydrated_devices: Arc<dyn DehydratedDeviceRepository>,
     pub server_keys: Arc<dyn ServerKeyRepository>,

@@ -2,6 +2,7 @@
 //! this process (each with its own data directory, server name and loopback port), then drive
 //! them with matrix-sdk as a real client, or with raw HTTP to check error cases.
 
+mod clamd;
 mod dns;
 mod federation_client;
 mod js_sdk;
@@ -17,6 +18,7 @@ use estafette::{RunningServer, Runtime};
 use estafette_core::{Clock, Config, ManualClock, SeededRandom, SystemClock};
 use tempfile::TempDir;
 
+pub use clamd::{CLAMD_VARIABLE, Clamd, EICAR, EICAR_SIGNATURE};
 pub use dns::{AddressRecord, SrvRecord, TestDns};
 pub use js_sdk::run_js_sdk;
 pub use proxy::RoundRobinProxy;
@@ -48,6 +50,12 @@ pub struct StoppedServer {
 }
 
 impl StoppedServer {
+    /// Changes the configuration the server starts with again.
+    pub fn configure(mut self, change: impl FnOnce(&mut Config)) -> Self {
+        change(&mut self.config);
+        self
+    }
+
     pub async fn start(self) -> TestServer {
         TestServer::launch(None, self.config, self.data_dir, self.clock, self.seed).await
     }

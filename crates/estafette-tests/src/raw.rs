@@ -144,26 +144,29 @@ impl RawClient {
 
     /// Uploads a file (`POST /_matrix/media/v3/upload`); the `mxc://` URI when accepted.
     pub async fn upload(&self, content_type: &str, filename: &str, bytes: Vec<u8>) -> RawResponse {
+        let path = format!("/_matrix/media/v3/upload?filename={filename}");
+        self.send_file(reqwest::Method::POST, &path, content_type, bytes)
+            .await
+    }
+
+    /// Sends a file's bytes as the body of `method path`.
+    pub async fn send_file(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        content_type: &str,
+        bytes: Vec<u8>,
+    ) -> RawResponse {
         let mut request = self
             .http
-            .post(format!(
-                "{}/_matrix/media/v3/upload?filename={filename}",
-                self.base_url
-            ))
+            .request(method, format!("{}{path}", self.base_url))
             .header("content-type", content_type)
             .body(bytes);
         if let Some(token) = &self.token {
             request = request.bearer_auth(token);
         }
         let response = request.send().await.expect("the server answers");
-        let status = response.status().as_u16();
-        let headers = response.headers().clone();
-        let body = response.json().await.unwrap_or(Value::Null);
-        RawResponse {
-            status,
-            headers,
-            body,
-        }
+        RawResponse::read(response).await
     }
 
     /// GETs a path and returns the status, content type and bytes (for media).

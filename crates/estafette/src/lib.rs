@@ -124,6 +124,7 @@ pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services,
     if let Some(cluster) = cluster {
         estafette_service::cluster::join(&services, cluster).await?;
     }
+    services.antivirus.report_at_startup().await;
     Ok(services)
 }
 

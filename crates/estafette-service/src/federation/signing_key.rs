@@ -29,6 +29,9 @@ pub(crate) fn lenient_base64() -> GeneralPurpose {
 /// The server's signing key and its ID (`ed25519:<version>`).
 pub struct ServerKey {
     pub key_pair: Ed25519KeyPair,
+    /// The content scanner's curve25519 secret, derived from the seed so that every process
+    /// sharing the signing key decrypts the same request bodies.
+    pub content_scanner_secret: [u8; 32],
 }
 
 impl ServerKey {
@@ -43,7 +46,14 @@ impl ServerKey {
         let der = [&PKCS8_ED25519_PREFIX[..], seed].concat();
         let key_pair = Ed25519KeyPair::from_der(&der, version.to_owned())
             .map_err(|e| ServiceError::Internal(format!("invalid signing key: {e}")))?;
-        Ok(Self { key_pair })
+        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(seed)
+            .map_err(|e| ServiceError::Internal(format!("invalid signing key: {e}")))?;
+        hmac::Mac::update(&mut mac, b"estafette content scanner curve25519 key");
+        let content_scanner_secret = hmac::Mac::finalize(mac).into_bytes().into();
+        Ok(Self {
+            key_pair,
+            content_scanner_secret,
+        })
     }
 
     /// The key every process of the server signs with: the one in the database; or else the

@@ -1,6 +1,13 @@
 //! The content repository: uploads, downloads, thumbnails, and other servers' media fetched
-//! over federation. Calls the context and the federation client.
+//! over federation, every file passed by the antivirus; and the Matrix Content Scanner API,
+//! which also scans the plaintext of encrypted attachments. Calls the context, the federation
+//! client and the antivirus.
 
+mod attachments;
+mod content_scanner;
 mod repository;
+mod uploads;
 
-pub use repository::{MediaFile, MediaService, ThumbnailMethod};
+pub use content_scanner::{CLEAN_INFO, ContentScannerService, INFECTED_INFO, ScanReport};
+pub use repository::{MediaFile, MediaRequester, MediaService, ThumbnailMethod};
+pub use uploads::{CreatedMedia, Upload};

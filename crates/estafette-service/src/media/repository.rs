@@ -3,18 +3,22 @@
 
 use std::io::Cursor;
 use std::sync::Arc;
+use std::time::Duration;
 
 use estafette_storage::MediaRecord;
+use ruma::ServerName;
 use ruma::api::federation::authenticated_media::FileOrLocation;
 use ruma::api::federation::authenticated_media::get_content::v1 as federation_download;
-use ruma::{OwnedMxcUri, ServerName};
 
-use crate::{Context, FederationService, Requester, ServiceError, ServiceResult};
+use crate::antivirus::{AntivirusService, ScanSubject, content_hash};
+use crate::{Context, FederationService, ServiceError, ServiceResult};
 
 /// Thumbnails are at most this wide and high.
 const MAX_THUMBNAIL_SIDE: u32 = 800;
-/// The variant holding the bytes as uploaded.
+/// The variant holding the bytes as uploaded, for media stored before contents were shared.
 const ORIGINAL: &str = "original";
+/// How often a download waiting for a pending upload looks again.
+const PENDING_POLL: Duration = Duration::from_millis(200);
 
 /// A file as clients and servers download it.
 #[derive(Debug, Clone)]
@@ -35,69 +39,94 @@ pub enum ThumbnailMethod {
 
 #[derive(Clone)]
 pub struct MediaService {
-    context: Arc<Context>,
+    pub(super) context: Arc<Context>,
     federation: FederationService,
+    pub(super) antivirus: AntivirusService,
+}
+
+/// Who asks for a file: a local user, another server (`None` when it does not matter).
+#[derive(Debug, Clone, Copy)]
+pub enum MediaRequester<'a> {
+    User(&'a ruma::UserId),
+    Server(&'a ServerName),
+}
+
+impl MediaRequester<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Self::User(user) => user.as_str(),
+            Self::Server(server) => server.as_str(),
+        }
+    }
+
+    fn source(&self) -> &'static str {
+        match self {
+            Self::User(_) => "download",
+            Self::Server(_) => "federation_download",
+        }
+    }
 }
 
 impl MediaService {
-    pub(crate) fn new(context: Arc<Context>, federation: FederationService) -> Self {
+    pub(crate) fn new(
+        context: Arc<Context>,
+        federation: FederationService,
+        antivirus: AntivirusService,
+    ) -> Self {
         Self {
             context,
             federation,
+            antivirus,
         }
     }
 
-    /// `POST /_matrix/media/v3/upload`
-    pub async fn upload(
+    /// A file of this server or of another (fetched once over federation, then kept), never
+    /// one the antivirus has not passed.
+    pub async fn download(
         &self,
-        requester: &Requester,
-        content_type: Option<&str>,
-        filename: Option<&str>,
-        bytes: &[u8],
-    ) -> ServiceResult<OwnedMxcUri> {
-        let limit = self.context.config.media.max_upload_bytes;
-        if bytes.len() > limit {
-            return Err(ServiceError::TooLarge(format!(
-                "Files are limited to {limit} bytes"
-            )));
-        }
-        let media_id = self.context.random.alphanumeric(24);
-        let origin = &self.context.server_name;
-        self.context
-            .storage
-            .media_files
-            .write(origin, &media_id, ORIGINAL, bytes)
-            .await?;
-        let record = MediaRecord {
-            content_type: content_type.map(ToOwned::to_owned),
-            filename: filename.map(ToOwned::to_owned),
-            size: bytes.len() as u64,
-            uploader: Some(requester.user_id.to_string()),
-            created_ts: self.context.now(),
-        };
-        self.context
-            .storage
-            .media
-            .put(origin, &media_id, &record)
-            .await?;
-        Ok(OwnedMxcUri::from(format!("mxc://{origin}/{media_id}")))
+        server: &ServerName,
+        media_id: &str,
+        requester: MediaRequester<'_>,
+    ) -> ServiceResult<MediaFile> {
+        self.download_waiting(server, media_id, requester, Duration::ZERO)
+            .await
     }
 
-    /// A file of this server or of another (fetched once over federation, then kept).
-    pub async fn download(&self, server: &ServerName, media_id: &str) -> ServiceResult<MediaFile> {
-        if let Some(file) = self.stored(server, media_id).await? {
+    /// [`Self::download`], waiting up to `wait` for media created but not uploaded yet
+    /// (`M_NOT_YET_UPLOADED` after that).
+    pub async fn download_waiting(
+        &self,
+        server: &ServerName,
+        media_id: &str,
+        requester: MediaRequester<'_>,
+        wait: Duration,
+    ) -> ServiceResult<MediaFile> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let stored = loop {
+            match self.stored(server, media_id, requester).await {
+                Err(ServiceError::NotYetUploaded(_)) if tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(PENDING_POLL).await;
+                }
+                other => break other?,
+            }
+        };
+        if let Some(file) = stored {
             return Ok(file);
         }
         if server == self.context.server_name {
             return Err(not_found(server, media_id));
         }
-        self.fetch_remote(server, media_id).await
+        self.fetch_remote(server, media_id, requester).await
     }
 
     /// What this server serves other servers: its own users' uploads only.
-    pub async fn download_local(&self, media_id: &str) -> ServiceResult<MediaFile> {
+    pub async fn download_local(
+        &self,
+        media_id: &str,
+        requester: MediaRequester<'_>,
+    ) -> ServiceResult<MediaFile> {
         let server = self.context.server_name.clone();
-        self.stored(&server, media_id)
+        self.stored(&server, media_id, requester)
             .await?
             .ok_or_else(|| not_found(&server, media_id))
     }
@@ -110,12 +139,13 @@ impl MediaService {
         width: u32,
         height: u32,
         method: ThumbnailMethod,
-        local_only: bool,
+        requester: MediaRequester<'_>,
     ) -> ServiceResult<MediaFile> {
-        let original = if local_only {
-            self.download_local(media_id).await?
+        // Another server may only ask for this server's own media.
+        let original = if let MediaRequester::Server(_) = requester {
+            self.download_local(media_id, requester).await?
         } else {
-            self.download(server, media_id).await?
+            self.download(server, media_id, requester).await?
         };
         let (width, height) = (
             width.clamp(1, MAX_THUMBNAIL_SIDE),
@@ -133,8 +163,15 @@ impl MediaService {
         if let Some(bytes) = files.read(server, media_id, &variant).await? {
             return Ok(png(bytes));
         }
-        let image = image::load_from_memory(&original.bytes).map_err(|_| {
-            ServiceError::NotFound(format!("mxc://{server}/{media_id} is not an image"))
+        let max_pixels = self.context.config.media.max_image_pixels;
+        let image = decode_image(&original.bytes, max_pixels).map_err(|e| match e {
+            ImageError::NotAnImage => {
+                ServiceError::NotFound(format!("mxc://{server}/{media_id} is not an image"))
+            }
+            ImageError::TooManyPixels(width, height) => ServiceError::TooLarge(format!(
+                "mxc://{server}/{media_id} has {width}×{height} pixels; thumbnails are made of \
+                 images of at most {max_pixels} pixels"
+            )),
         })?;
         let thumbnail = match method {
             ThumbnailMethod::Crop => {
@@ -154,6 +191,7 @@ impl MediaService {
         &self,
         server: &ServerName,
         media_id: &str,
+        requester: MediaRequester<'_>,
     ) -> ServiceResult<Option<MediaFile>> {
         if !is_media_id(media_id) {
             return Err(not_found(server, media_id));
@@ -162,9 +200,32 @@ impl MediaService {
         let Some(record) = storage.media.get(server, media_id).await? else {
             return Ok(None);
         };
-        let Some(bytes) = storage.media_files.read(server, media_id, ORIGINAL).await? else {
+        match record.pending_until {
+            Some(until) if until > self.context.now() => {
+                return Err(ServiceError::NotYetUploaded(format!(
+                    "mxc://{server}/{media_id} is not uploaded yet"
+                )));
+            }
+            Some(_) => return Err(not_found(server, media_id)),
+            None => {}
+        }
+        let bytes = match &record.content_hash {
+            Some(hash) => storage.media_files.read_content(hash).await?,
+            // Stored before contents were shared.
+            None => storage.media_files.read(server, media_id, ORIGINAL).await?,
+        };
+        let Some(bytes) = bytes else {
             return Ok(None);
         };
+        // Scanned again when the signatures changed since (the verdict is kept by hash).
+        let hash = record.content_hash.unwrap_or_else(|| content_hash(&bytes));
+        let uri = format!("mxc://{server}/{media_id}");
+        let subject = ScanSubject {
+            media: Some(&uri),
+            requester: Some(requester.name()),
+            source: requester.source(),
+        };
+        self.antivirus.ensure_clean(&hash, &bytes, subject).await?;
         Ok(Some(MediaFile {
             bytes,
             content_type: record.content_type,
@@ -172,7 +233,12 @@ impl MediaService {
         }))
     }
 
-    async fn fetch_remote(&self, server: &ServerName, media_id: &str) -> ServiceResult<MediaFile> {
+    async fn fetch_remote(
+        &self,
+        server: &ServerName,
+        media_id: &str,
+        requester: MediaRequester<'_>,
+    ) -> ServiceResult<MediaFile> {
         let request = federation_download::Request::new(media_id.to_owned());
         let answer =
             self.federation.send(server, request).await.map_err(|e| {
@@ -188,10 +254,21 @@ impl MediaService {
             content_type: content.content_type,
             filename: content.content_disposition.and_then(|d| d.filename),
         };
+        // Scanned before it is kept: an infected file never reaches the disk.
+        let hash = content_hash(&file.bytes);
+        let uri = format!("mxc://{server}/{media_id}");
+        let subject = ScanSubject {
+            media: Some(&uri),
+            requester: Some(requester.name()),
+            source: "remote_fetch",
+        };
+        self.antivirus
+            .ensure_clean(&hash, &file.bytes, subject)
+            .await?;
         self.context
             .storage
             .media_files
-            .write(server, media_id, ORIGINAL, &file.bytes)
+            .write_content(&hash, &file.bytes)
             .await?;
         let record = MediaRecord {
             content_type: file.content_type.clone(),
@@ -199,6 +276,8 @@ impl MediaService {
             size: file.bytes.len() as u64,
             uploader: None,
             created_ts: self.context.now(),
+            content_hash: Some(hash),
+            pending_until: None,
         };
         self.context
             .storage
@@ -207,6 +286,33 @@ impl MediaService {
             .await?;
         Ok(file)
     }
+}
+
+enum ImageError {
+    NotAnImage,
+    TooManyPixels(u32, u32),
+}
+
+/// Decodes an image whose header declares at most `max_pixels`, so that a small file
+/// declaring a huge image (a decompression bomb) is refused before memory is given to it.
+fn decode_image(bytes: &[u8], max_pixels: u64) -> Result<image::DynamicImage, ImageError> {
+    let reader = || {
+        image::ImageReader::new(Cursor::new(bytes))
+            .with_guessed_format()
+            .map_err(|_| ImageError::NotAnImage)
+    };
+    let (width, height) = reader()?
+        .into_dimensions()
+        .map_err(|_| ImageError::NotAnImage)?;
+    if u64::from(width) * u64::from(height) > max_pixels {
+        return Err(ImageError::TooManyPixels(width, height));
+    }
+    let mut reader = reader()?;
+    let mut limits = image::Limits::default();
+    // Eight bytes a pixel covers 16-bit RGBA, the widest format decoded here.
+    limits.max_alloc = Some(max_pixels.saturating_mul(8));
+    reader.limits(limits);
+    reader.decode().map_err(|_| ImageError::NotAnImage)
 }
 
 fn png(bytes: Vec<u8>) -> MediaFile {
@@ -218,7 +324,7 @@ fn png(bytes: Vec<u8>) -> MediaFile {
 }
 
 /// Media IDs are opaque, but only plain characters are ever valid here.
-fn is_media_id(media_id: &str) -> bool {
+pub(super) fn is_media_id(media_id: &str) -> bool {
     !media_id.is_empty()
         && media_id.len() <= 255
         && media_id
@@ -226,6 +332,6 @@ fn is_media_id(media_id: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
 }
 
-fn not_found(server: &ServerName, media_id: &str) -> ServiceError {
+pub(super) fn not_found(server: &ServerName, media_id: &str) -> ServiceError {
     ServiceError::NotFound(format!("mxc://{server}/{media_id} not found"))
 }

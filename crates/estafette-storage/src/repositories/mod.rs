@@ -2,6 +2,7 @@
 //! timestamps are milliseconds since the Unix epoch supplied by the caller's clock.
 
 mod accounts;
+mod antivirus;
 mod cluster;
 mod e2ee;
 mod federation;
@@ -11,6 +12,7 @@ mod rooms;
 mod sync;
 
 pub use accounts::*;
+pub use antivirus::*;
 pub use cluster::*;
 pub use e2ee::*;
 pub use federation::*;

@@ -56,6 +56,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         18,
         include_str!("../../migrations/sqlite/0018_push_counts.sql"),
     ),
+    (
+        19,
+        include_str!("../../migrations/sqlite/0019_antivirus.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -80,6 +84,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         6,
         include_str!("../../migrations/postgres/0006_push_counts.sql"),
+    ),
+    (
+        7,
+        include_str!("../../migrations/postgres/0007_antivirus.sql"),
     ),
 ];
 

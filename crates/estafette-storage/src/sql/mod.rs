@@ -2,6 +2,7 @@
 //! implementation of every repository.
 
 mod accounts;
+mod antivirus;
 mod cluster;
 mod connect;
 mod copy;
@@ -105,6 +106,8 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         keys: db.clone(),
         media: db.clone(),
         media_files: Arc::new(crate::files::FileStore::new(media_root)),
+        antivirus_verdicts: db.clone(),
+        antivirus_detections: db.clone(),
         backup: db.clone(),
         dehydrated_devices: db.clone(),
         server_keys: db.clone(),

@@ -3,6 +3,8 @@
 
 mod account_data;
 mod accounts;
+mod antivirus;
+mod content_scanner;
 mod dehydrated;
 mod devices;
 mod directory;
@@ -21,6 +23,7 @@ mod js_sdk;
 mod malformed_input;
 mod malformed_seeds;
 mod media;
+mod media_uploads;
 mod multi_process;
 mod mutual_rooms;
 mod presence;

@@ -268,7 +268,8 @@ fn requests(route: &Route, known: &Known, counter: &mut usize) -> Vec<(String, O
 }
 
 /// A Matrix answer: a success, or an error with an `errcode` and a message (or the
-/// user-interactive authentication flows). Returns what is wrong otherwise.
+/// user-interactive authentication flows; or, from the content scanner, a `reason` and an
+/// `info`). Returns what is wrong otherwise.
 fn check(method: &Method, path: &str, response: &RawResponse) -> Option<String> {
     let shown: String = path.chars().take(200).collect();
     let body: String = response.body.to_string().chars().take(300).collect();
@@ -284,6 +285,13 @@ fn check(method: &Method, path: &str, response: &RawResponse) -> Option<String> 
         && response.body["error"]
             .as_str()
             .is_some_and(|m| !m.is_empty());
+    let reason = response.body["reason"].as_str().unwrap_or_default();
+    let scanner_error = path.starts_with("/_matrix/media_proxy/")
+        && (reason.starts_with("M_") || reason.starts_with("MCS_"))
+        && response.body["info"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty());
+    let matrix_error = matrix_error || scanner_error;
     (response.status >= 400 && !uia && !matrix_error).then(|| {
         format!(
             "{method} {shown} answered {} without a Matrix error: {body}",

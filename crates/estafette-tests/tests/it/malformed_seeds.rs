@@ -32,6 +32,15 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         .trim_start_matches("/_matrix/client/v1")
         .trim_start_matches("/_matrix/client/unstable/org.matrix.msc3814.v1");
     let body = match (method, path) {
+        (
+            "POST",
+            "/_matrix/media_proxy/unstable/download_encrypted"
+            | "/_matrix/media_proxy/unstable/scan_encrypted",
+        ) => json!({"file": {"v": "v2", "url": format!("mxc://{server_name}/sweep"),
+            "key": {"kty": "oct", "alg": "A256CTR", "ext": true, "key_ops": ["encrypt", "decrypt"],
+                "k": "qcHVMSgYg-71CauWBezXI5qkaRb0LuIy-Wx5kIaHMIA"},
+            "iv": "X85+XgHN+HEAAAAAAAAAAA",
+            "hashes": {"sha256": "5qG4fFnbbVdlAB1Q72JDKwCagV6Dbkx9uds4rSak37c"}}}),
         ("POST", "/login") => json!({"type": "m.login.password", "password": "wrong",
             "identifier": {"type": "m.id.user", "user": user_id}, "device_id": "DEV",
             "initial_device_display_name": "Sweep"}),

@@ -6,7 +6,7 @@ use estafette_tests::{RawClient, SynapseServer, TestServer};
 use crate::room_helpers::user;
 
 /// A `width`×`height` PNG, red.
-fn png(width: u32, height: u32) -> Vec<u8> {
+pub(crate) fn png(width: u32, height: u32) -> Vec<u8> {
     let image = image::RgbImage::from_pixel(width, height, image::Rgb([200, 20, 20]));
     let mut bytes = Vec::new();
     image::DynamicImage::ImageRgb8(image)
@@ -19,7 +19,7 @@ fn png(width: u32, height: u32) -> Vec<u8> {
 }
 
 /// Uploads and returns `(server, media id)` of the `mxc://` URI.
-async fn upload(client: &RawClient, bytes: Vec<u8>) -> (String, String) {
+pub(crate) async fn upload(client: &RawClient, bytes: Vec<u8>) -> (String, String) {
     let uploaded = client.upload("image/png", "red.png", bytes).await;
     uploaded.assert_ok();
     let uri = uploaded.body["content_uri"].as_str().unwrap();
@@ -28,7 +28,7 @@ async fn upload(client: &RawClient, bytes: Vec<u8>) -> (String, String) {
 }
 
 /// The size of a PNG the server sent.
-fn dimensions(bytes: &[u8]) -> (u32, u32) {
+pub(crate) fn dimensions(bytes: &[u8]) -> (u32, u32) {
     let image = image::load_from_memory(bytes).expect("an image");
     (image.width(), image.height())
 }
@@ -154,4 +154,63 @@ async fn media_crosses_between_estafette_and_synapse_both_ways() {
         (200, from_estafette),
         "Synapse fetched it from Estafette"
     );
+}
+
+/// A PNG whose header declares `width`×`height` pixels but holds almost nothing: what a
+/// decompression bomb looks like before it is decoded.
+fn png_declaring(width: u32, height: u32) -> Vec<u8> {
+    let chunk = |kind: &[u8], data: &[u8]| {
+        let mut chunk = (data.len() as u32).to_be_bytes().to_vec();
+        chunk.extend_from_slice(kind);
+        chunk.extend_from_slice(data);
+        let crc = crc32fast::hash(&chunk[4..]);
+        chunk.extend_from_slice(&crc.to_be_bytes());
+        chunk
+    };
+    let mut header = width.to_be_bytes().to_vec();
+    header.extend_from_slice(&height.to_be_bytes());
+    header.extend_from_slice(&[8, 2, 0, 0, 0]);
+    let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+    png.extend(chunk(b"IHDR", &header));
+    png.extend(chunk(
+        b"IDAT",
+        &[0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01],
+    ));
+    png.extend(chunk(b"IEND", &[]));
+    png
+}
+
+#[tokio::test]
+async fn images_declaring_too_many_pixels_are_not_thumbnailed() {
+    let server = TestServer::builder()
+        .configure(|config| config.media.max_image_pixels = 1_000)
+        .start()
+        .await;
+    let (_, alice) = user(server.raw(), "alice").await;
+    let thumbnail = |origin: &str, id: &str| {
+        format!("/_matrix/client/v1/media/thumbnail/{origin}/{id}?width=8&height=8")
+    };
+    let (origin, small) = upload(&alice, png(30, 30)).await;
+    let (status, _, bytes) = alice.get_bytes(&thumbnail(&origin, &small)).await;
+    assert_eq!((status, dimensions(&bytes)), (200, (8, 8)));
+    let (_, large) = upload(&alice, png(64, 48)).await;
+    alice
+        .get(&thumbnail(&origin, &large))
+        .await
+        .assert_error(413, "M_TOO_LARGE");
+    // The bomb is refused from its header, whatever the limit.
+    let server = TestServer::start().await;
+    let (_, alice) = user(server.raw(), "alice").await;
+    let (origin, bomb) = upload(&alice, png_declaring(100_000, 100_000)).await;
+    alice
+        .get(&thumbnail(&origin, &bomb))
+        .await
+        .assert_error(413, "M_TOO_LARGE");
+    // The file itself is still there for whoever wants it.
+    let (status, _, bytes) = alice
+        .get_bytes(&format!(
+            "/_matrix/client/v1/media/download/{origin}/{bomb}"
+        ))
+        .await;
+    assert_eq!((status, bytes), (200, png_declaring(100_000, 100_000)));
 }

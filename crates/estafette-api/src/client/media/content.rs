@@ -1,12 +1,13 @@
-//! The media repository for clients: `POST /_matrix/media/v3/upload`, the authenticated
+//! The media repository for clients: uploads (`POST /_matrix/media/v3/upload`, or
+//! `POST /_matrix/media/v1/create` then `PUT /_matrix/media/v3/upload/…`), the authenticated
 //! downloads and thumbnails of `/_matrix/client/v1/media/`, and the media configuration.
 
 use axum::extract::State;
-use estafette_service::{MediaFile, ThumbnailMethod};
+use estafette_service::{MediaFile, MediaRequester, ThumbnailMethod, Upload};
 use ruma::api::client::authenticated_media::{
     get_content, get_content_as_filename, get_content_thumbnail, get_media_config,
 };
-use ruma::api::client::media::create_content;
+use ruma::api::client::media::{create_content, create_content_async, create_mxc_uri};
 use ruma::http_headers::{ContentDisposition, ContentDispositionType};
 use ruma::media::Method;
 
@@ -15,9 +16,14 @@ use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::json::small;
 use crate::router::Routes;
 
+/// The longest a download waits for a pending upload, whatever the client asks.
+const MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 pub(crate) fn routes(router: Routes) -> Routes {
     router
         .ruma(create_content)
+        .ruma(create_mxc_uri)
+        .ruma(create_content_async)
         .ruma(get_content)
         .ruma(get_content_as_filename)
         .ruma(get_content_thumbnail)
@@ -30,17 +36,54 @@ async fn create_content(
     request: Ruma<create_content::v3::Request>,
 ) -> ApiResult<create_content::v3::Response> {
     let body = &request.body;
+    let upload = Upload {
+        content_type: body.content_type.as_deref(),
+        filename: body.filename.as_deref(),
+        bytes: &body.file,
+    };
     let uri = state
         .services
         .media
-        .upload(
-            request.requester()?,
-            body.content_type.as_deref(),
-            body.filename.as_deref(),
-            &body.file,
-        )
+        .upload(request.requester()?, upload)
         .await?;
     Ok(RumaResponse(create_content::v3::Response::new(uri)))
+}
+
+/// `POST /_matrix/media/v1/create`
+async fn create_mxc_uri(
+    State(state): State<AppState>,
+    request: Ruma<create_mxc_uri::v1::Request>,
+) -> ApiResult<create_mxc_uri::v1::Response> {
+    let created = state.services.media.create(request.requester()?).await?;
+    let mut response = create_mxc_uri::v1::Response::new(created.uri);
+    response.unused_expires_at =
+        ruma::UInt::new(created.unused_expires_at).map(ruma::MilliSecondsSinceUnixEpoch);
+    Ok(RumaResponse(response))
+}
+
+/// `PUT /_matrix/media/v3/upload/{serverName}/{mediaId}`
+async fn create_content_async(
+    State(state): State<AppState>,
+    request: Ruma<create_content_async::v3::Request>,
+) -> Result<axum::Json<serde_json::Value>, crate::ApiError> {
+    let body = &request.body;
+    let upload = Upload {
+        content_type: body.content_type.as_deref(),
+        filename: body.filename.as_deref(),
+        bytes: &body.file,
+    };
+    state
+        .services
+        .media
+        .upload_to(
+            request.requester()?,
+            &body.server_name,
+            &body.media_id,
+            upload,
+        )
+        .await?;
+    // ruma gives its empty response no constructor on the server side: `{}` as it is.
+    Ok(axum::Json(serde_json::json!({})))
 }
 
 /// How a downloaded file is offered: inline when it is safe to show, otherwise as an
@@ -71,11 +114,16 @@ pub(crate) fn disposition(file: &MediaFile, filename: Option<&str>) -> ContentDi
 /// A file for a client: its bytes, content type and disposition.
 async fn download(
     state: &AppState,
-    server: &ruma::ServerName,
-    media_id: &str,
+    requester: &ruma::UserId,
+    (server, media_id): (&ruma::ServerName, &str),
     filename: Option<&str>,
+    wait: std::time::Duration,
 ) -> Result<(Vec<u8>, String, ContentDisposition), crate::ApiError> {
-    let file = state.services.media.download(server, media_id).await?;
+    let file = state
+        .services
+        .media
+        .download_waiting(server, media_id, MediaRequester::User(requester), wait)
+        .await?;
     let disposition = disposition(&file, filename);
     let content_type = file
         .content_type
@@ -88,10 +136,16 @@ async fn get_content(
     State(state): State<AppState>,
     request: Ruma<get_content::v1::Request>,
 ) -> ApiResult<get_content::v1::Response> {
-    request.requester()?;
+    let requester = &request.requester()?.user_id;
     let body = &request.body;
-    let (bytes, content_type, disposition) =
-        download(&state, &body.server_name, &body.media_id, None).await?;
+    let (bytes, content_type, disposition) = download(
+        &state,
+        requester,
+        (&body.server_name, &body.media_id),
+        None,
+        body.timeout_ms.min(MAX_WAIT),
+    )
+    .await?;
     Ok(RumaResponse(get_content::v1::Response::new(
         bytes,
         content_type,
@@ -104,13 +158,14 @@ async fn get_content_as_filename(
     State(state): State<AppState>,
     request: Ruma<get_content_as_filename::v1::Request>,
 ) -> ApiResult<get_content_as_filename::v1::Response> {
-    request.requester()?;
+    let requester = &request.requester()?.user_id;
     let body = &request.body;
     let (bytes, content_type, disposition) = download(
         &state,
-        &body.server_name,
-        &body.media_id,
+        requester,
+        (&body.server_name, &body.media_id),
         Some(&body.filename),
+        body.timeout_ms.min(MAX_WAIT),
     )
     .await?;
     Ok(RumaResponse(get_content_as_filename::v1::Response::new(
@@ -133,7 +188,7 @@ async fn get_content_thumbnail(
     State(state): State<AppState>,
     request: Ruma<get_content_thumbnail::v1::Request>,
 ) -> ApiResult<get_content_thumbnail::v1::Response> {
-    request.requester()?;
+    let requester = &request.requester()?.user_id;
     let body = &request.body;
     let file = state
         .services
@@ -144,7 +199,7 @@ async fn get_content_thumbnail(
             small(body.width),
             small(body.height),
             method(body.method.as_ref()),
-            false,
+            MediaRequester::User(requester),
         )
         .await?;
     let disposition = disposition(&file, None);

@@ -3,6 +3,7 @@
 //! users' uploads.
 
 use axum::extract::State;
+use estafette_service::MediaRequester;
 use ruma::api::federation::authenticated_media::{
     Content, ContentMetadata, FileOrLocation, get_content, get_content_thumbnail,
 };
@@ -31,11 +32,11 @@ async fn get_content(
     State(state): State<AppState>,
     request: Ruma<get_content::v1::Request>,
 ) -> ApiResult<get_content::v1::Response> {
-    request.origin()?;
+    let origin = request.origin()?;
     let file = state
         .services
         .media
-        .download_local(&request.body.media_id)
+        .download_local(&request.body.media_id, MediaRequester::Server(origin))
         .await?;
     Ok(RumaResponse(get_content::v1::Response::new(
         ContentMetadata::new(),
@@ -48,7 +49,7 @@ async fn get_content_thumbnail(
     State(state): State<AppState>,
     request: Ruma<get_content_thumbnail::v1::Request>,
 ) -> ApiResult<get_content_thumbnail::v1::Response> {
-    request.origin()?;
+    let origin = request.origin()?;
     let body = &request.body;
     let server = state.services.context.server_name.clone();
     let file = state
@@ -60,7 +61,7 @@ async fn get_content_thumbnail(
             small(body.width),
             small(body.height),
             method(body.method.as_ref()),
-            true,
+            MediaRequester::Server(origin),
         )
         .await?;
     Ok(RumaResponse(get_content_thumbnail::v1::Response::new(

@@ -12,6 +12,11 @@ pub struct MediaRecord {
     /// The local user who uploaded it; `None` for other servers' media kept here.
     pub uploader: Option<String>,
     pub created_ts: u64,
+    /// The bytes' SHA-256 in hex, by which antivirus verdicts are kept; `None` for media
+    /// stored before it was recorded.
+    pub content_hash: Option<String>,
+    /// Created without its bytes (`POST /_matrix/media/v1/create`): they may come until then.
+    pub pending_until: Option<u64>,
 }
 
 #[async_trait]
@@ -23,11 +28,28 @@ pub trait MediaRepository: Send + Sync {
         record: &MediaRecord,
     ) -> StorageResult<()>;
     async fn get(&self, origin: &ServerName, media_id: &str) -> StorageResult<Option<MediaRecord>>;
+    /// Gives a pending media its bytes' description, once: `false` when it is not pending or
+    /// expired at `now`.
+    async fn complete(
+        &self,
+        origin: &ServerName,
+        media_id: &str,
+        record: &MediaRecord,
+        now: u64,
+    ) -> StorageResult<bool>;
+    /// The uploads `uploader` created and may still complete at `now`.
+    async fn pending_count(&self, uploader: &str, now: u64) -> StorageResult<u64>;
+    /// The bytes of everything `uploader` uploaded.
+    async fn uploaded_bytes(&self, uploader: &str) -> StorageResult<u64>;
 }
 
 /// The bytes of media and of their thumbnails (a thumbnail is named by its size and method).
 #[async_trait]
 pub trait MediaFileRepository: Send + Sync {
+    /// Keeps `bytes` as the content whose hex SHA-256 is `content_hash`, once however many
+    /// media have it.
+    async fn write_content(&self, content_hash: &str, bytes: &[u8]) -> StorageResult<()>;
+    async fn read_content(&self, content_hash: &str) -> StorageResult<Option<Vec<u8>>>;
     async fn write(
         &self,
         origin: &ServerName,
