@@ -89,6 +89,10 @@ struct Args {
     /// Their size in bytes.
     #[arg(long, default_value_t = 100_000)]
     scanned_file_size: usize,
+    /// Another server (client API URL) whose user uploads the scanned files, so that the
+    /// scanner's server fetches them over federation.
+    #[arg(long)]
+    scanned_files_on: Option<String>,
     /// Concurrent scan requests.
     #[arg(long, default_value_t = 16)]
     scan_concurrency: usize,
@@ -128,6 +132,7 @@ async fn main() -> ExitCode {
                 scanned_files: args.scanned_files,
                 scanned_file_size: args.scanned_file_size,
                 concurrency: args.scan_concurrency,
+                upload_server: args.scanned_files_on.clone(),
             };
             let figures = media::media(&users, &setup).await?;
             return Ok(json!({"url": args.url, "media": figures}));

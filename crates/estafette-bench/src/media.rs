@@ -23,6 +23,9 @@ pub struct MediaSetup {
     pub scanned_files: usize,
     pub scanned_file_size: usize,
     pub concurrency: usize,
+    /// Another server whose user uploads the scanned files (so that the scanner's server
+    /// fetches each over federation and scans it then); none: the scanner's own server.
+    pub upload_server: Option<String>,
 }
 
 /// Bytes no other run or file shares: the scanner cannot have seen them.
@@ -59,8 +62,19 @@ pub async fn media(users: &Users, setup: &MediaSetup) -> BenchResult<Value> {
         println!("upload {size:>9} bytes: {}", summary.line());
         uploads.push(json!({"bytes": size, "latency": summary.to_json()}));
     }
+    let file_owner = match &setup.upload_server {
+        Some(base) => {
+            let owners = Users {
+                http: users.http.clone(),
+                bases: vec![base.clone()],
+                prefix: users.prefix.clone(),
+            };
+            owners.register("owner", 1).await?.remove(0)
+        }
+        None => uploader.clone(),
+    };
     let scanner = match &setup.scanner {
-        Some(url) => scanner_throughput(&uploader, url, setup, seed).await?,
+        Some(url) => scanner_throughput(&uploader, &file_owner, url, setup, seed).await?,
         None => Value::Null,
     };
     Ok(json!({"uploads": uploads, "scanner": scanner}))
@@ -68,6 +82,7 @@ pub async fn media(users: &Users, setup: &MediaSetup) -> BenchResult<Value> {
 
 async fn scanner_throughput(
     session: &Session,
+    file_owner: &Session,
     scanner: &str,
     setup: &MediaSetup,
     seed: u64,
@@ -75,7 +90,7 @@ async fn scanner_throughput(
     let mut files = Vec::new();
     for i in 0..setup.scanned_files {
         let bytes = distinct_bytes(setup.scanned_file_size, !seed ^ i as u64);
-        files.push(session.upload(bytes).await?);
+        files.push(file_owner.upload(bytes).await?);
     }
     let files = Arc::new(files);
     let mut rounds = Vec::new();
@@ -117,6 +132,7 @@ async fn scanner_throughput(
             "latency": summary.to_json()}));
     }
     Ok(json!({"url": scanner, "files": setup.scanned_files,
+        "uploaded_to": file_owner.server_name(),
         "file_bytes": setup.scanned_file_size, "concurrency": setup.concurrency,
         "rounds": rounds}))
 }
