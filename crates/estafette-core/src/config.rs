@@ -232,6 +232,9 @@ pub struct RateLimitConfig {
     /// Sustained login and registration attempts per second per client address.
     pub login_per_second: f64,
     pub login_burst: u32,
+    /// Sustained media uploads (and media IDs created) per second per user, and their burst.
+    pub upload_per_second: f64,
+    pub upload_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -307,6 +310,8 @@ impl Default for RateLimitConfig {
             burst: 50,
             login_per_second: 0.2,
             login_burst: 10,
+            upload_per_second: 1.0,
+            upload_burst: 20,
         }
     }
 }
@@ -462,6 +467,15 @@ impl Config {
             }
             if rl.login_burst == 0 {
                 return Err(invalid("rate_limit.login_burst", "must be at least 1"));
+            }
+            if !(rl.upload_per_second.is_finite() && rl.upload_per_second > 0.0) {
+                return Err(invalid(
+                    "rate_limit.upload_per_second",
+                    "must be a positive number",
+                ));
+            }
+            if rl.upload_burst == 0 {
+                return Err(invalid("rate_limit.upload_burst", "must be at least 1"));
             }
         }
         Ok(())

@@ -120,6 +120,7 @@ mod tests {
             burst: 3,
             login_per_second: 1.0,
             login_burst: 1,
+            ..RateLimitConfig::default()
         };
         let limiter = LocalBuckets::new(&config, clock.clone());
         for _ in 0..3 {

@@ -63,6 +63,17 @@ impl RateLimitService {
         self.take_shared(&format!("l:{address}"), self.login).await
     }
 
+    /// The limit on media uploads per user, in the database whatever the backend: uploads
+    /// are few and heavy, so a statement per upload costs nothing beside them.
+    pub async fn check_upload(&self, user: &str) -> Result<(), Duration> {
+        let config = &self.context.config.rate_limit;
+        let rate = Rate {
+            per_second: config.upload_per_second,
+            burst: f64::from(config.upload_burst),
+        };
+        self.take_shared(&format!("u:{user}"), rate).await
+    }
+
     async fn take_shared(&self, bucket: &str, rate: Rate) -> Result<(), Duration> {
         if !self.context.config.rate_limit.enabled {
             return Ok(());

@@ -103,3 +103,49 @@ async fn element_web_s_sync_loop_reads_history_sends_and_sees_changes() {
     members.sort();
     assert_eq!(out["members"], json!(members));
 }
+
+/// Element Web's library uploads, builds authenticated media URLs and meets the antivirus.
+#[tokio::test]
+async fn element_web_s_library_uploads_and_fetches_authenticated_media() {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use estafette_tests::{Clamd, EICAR, EICAR_SIGNATURE};
+
+    let clamd = Clamd::start().await;
+    let server = crate::antivirus::scanning_server(&clamd, false).await;
+    server.raw().register("alice", "alice's password").await;
+    let picture = crate::media::png(40, 20);
+    let out = run_js_sdk(
+        "media",
+        json!({"baseUrl": server.base_url(), "user": "alice", "password": "alice's password",
+               "file": STANDARD.encode(&picture), "infected": STANDARD.encode(EICAR)}),
+    )
+    .await;
+    assert_eq!(out["uploadLimit"], 50 * 1024 * 1024);
+    let uri = out["contentUri"].as_str().unwrap();
+    assert!(uri.starts_with(&format!("mxc://{}/", server.server_name())));
+    assert!(
+        out["downloadUrl"]
+            .as_str()
+            .unwrap()
+            .contains("/_matrix/client/v1/media/download/"),
+        "{out}"
+    );
+    assert_eq!(
+        (&out["downloadStatus"], &out["downloadEqual"]),
+        (&json!(200), &json!(true))
+    );
+    assert_eq!(out["thumbnailStatus"], 200);
+    assert_eq!(out["thumbnailType"], "image/png");
+    let thumbnail = STANDARD.decode(out["thumbnail"].as_str().unwrap()).unwrap();
+    assert_eq!(crate::media::dimensions(&thumbnail), (16, 16));
+    assert_eq!(out["infected"]["status"], 403, "{out}");
+    assert_eq!(out["infected"]["errcode"], "M_FORBIDDEN");
+    assert!(
+        out["infected"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains(EICAR_SIGNATURE),
+        "{out}"
+    );
+}

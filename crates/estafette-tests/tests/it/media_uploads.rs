@@ -11,9 +11,7 @@ use crate::room_helpers::user;
 
 /// `POST /_matrix/media/v1/create`: `(server, media id, unused_expires_at)`.
 async fn create(client: &RawClient) -> (String, String, u64) {
-    let created = client
-        .post("/_matrix/media/v1/create", serde_json::json!({}))
-        .await;
+    let created = create_raw(client).await;
     created.assert_ok();
     let uri = created.body["content_uri"].as_str().unwrap();
     let (server, id) = uri.trim_start_matches("mxc://").split_once('/').unwrap();
@@ -177,4 +175,44 @@ async fn content_sent_later_is_scanned_before_it_is_accepted() {
         .assert_ok();
     let (status, _, bytes) = alice.get_bytes(&download_path(&origin, &id, 0)).await;
     assert_eq!((status, bytes), (200, png(3, 3)));
+}
+
+#[tokio::test]
+async fn uploads_are_rate_limited_per_user() {
+    let server = TestServer::builder()
+        .configure(|config| {
+            config.rate_limit.enabled = true;
+            config.rate_limit.per_second = 1_000.0;
+            config.rate_limit.burst = 1_000;
+            config.rate_limit.login_burst = 1_000;
+            config.rate_limit.upload_per_second = 0.5;
+            config.rate_limit.upload_burst = 2;
+        })
+        .start()
+        .await;
+    let (_, alice) = user(server.raw(), "alice").await;
+    let (_, bob) = user(server.raw(), "bob").await;
+    upload_bytes(&alice, 1).await.assert_ok();
+    create_raw(&alice).await.assert_ok();
+    let refused = upload_bytes(&alice, 2).await;
+    refused.assert_error(429, "M_LIMIT_EXCEEDED");
+    assert_eq!(refused.body["retry_after_ms"], 2_000, "{:?}", refused.body);
+    create_raw(&alice)
+        .await
+        .assert_error(429, "M_LIMIT_EXCEEDED");
+    upload_bytes(&bob, 3).await.assert_ok();
+    server.advance_clock(2_000);
+    upload_bytes(&alice, 4).await.assert_ok();
+}
+
+async fn upload_bytes(client: &RawClient, byte: u8) -> estafette_tests::RawResponse {
+    client
+        .upload("application/octet-stream", "f.bin", vec![byte; 10])
+        .await
+}
+
+async fn create_raw(client: &RawClient) -> estafette_tests::RawResponse {
+    client
+        .post("/_matrix/media/v1/create", serde_json::json!({}))
+        .await
 }

@@ -7,7 +7,10 @@ use estafette_service::{MediaFile, MediaRequester, ThumbnailMethod, Upload};
 use ruma::api::client::authenticated_media::{
     get_content, get_content_as_filename, get_content_thumbnail, get_media_config,
 };
-use ruma::api::client::media::{create_content, create_content_async, create_mxc_uri};
+use ruma::api::client::media::{
+    create_content, create_content_async, create_mxc_uri,
+    get_media_config as get_legacy_media_config,
+};
 use ruma::http_headers::{ContentDisposition, ContentDispositionType};
 use ruma::media::Method;
 
@@ -28,6 +31,7 @@ pub(crate) fn routes(router: Routes) -> Routes {
         .ruma(get_content_as_filename)
         .ruma(get_content_thumbnail)
         .ruma(get_media_config)
+        .ruma(get_legacy_media_config)
 }
 
 /// `POST /_matrix/media/v3/upload`
@@ -41,12 +45,22 @@ async fn create_content(
         filename: body.filename.as_deref(),
         bytes: &body.file,
     };
-    let uri = state
-        .services
-        .media
-        .upload(request.requester()?, upload)
-        .await?;
+    let requester = request.requester()?;
+    limit_uploads(&state, requester).await?;
+    let uri = state.services.media.upload(requester, upload).await?;
     Ok(RumaResponse(create_content::v3::Response::new(uri)))
+}
+
+async fn limit_uploads(
+    state: &AppState,
+    requester: &estafette_service::Requester,
+) -> Result<(), crate::ApiError> {
+    state
+        .services
+        .rate_limits
+        .check_upload(requester.user_id.as_str())
+        .await
+        .map_err(crate::ApiError::limit_exceeded)
 }
 
 /// `POST /_matrix/media/v1/create`
@@ -54,7 +68,9 @@ async fn create_mxc_uri(
     State(state): State<AppState>,
     request: Ruma<create_mxc_uri::v1::Request>,
 ) -> ApiResult<create_mxc_uri::v1::Response> {
-    let created = state.services.media.create(request.requester()?).await?;
+    let requester = request.requester()?;
+    limit_uploads(&state, requester).await?;
+    let created = state.services.media.create(requester).await?;
     let mut response = create_mxc_uri::v1::Response::new(created.uri);
     response.unused_expires_at =
         ruma::UInt::new(created.unused_expires_at).map(ruma::MilliSecondsSinceUnixEpoch);
@@ -216,8 +232,25 @@ async fn get_media_config(
     request: Ruma<get_media_config::v1::Request>,
 ) -> ApiResult<get_media_config::v1::Response> {
     request.requester()?;
-    let limit = state.services.context.config.media.max_upload_bytes as u64;
     Ok(RumaResponse(get_media_config::v1::Response::new(
-        ruma::UInt::new(limit).unwrap_or(ruma::UInt::MAX),
+        upload_limit(&state),
+    )))
+}
+
+fn upload_limit(state: &AppState) -> ruma::UInt {
+    let limit = state.services.context.config.media.max_upload_bytes as u64;
+    ruma::UInt::new(limit).unwrap_or(ruma::UInt::MAX)
+}
+
+/// `GET /_matrix/media/v3/config`: deprecated by the authenticated one, and still what
+/// matrix-js-sdk (Element Web) asks for the upload limit.
+#[allow(deprecated)]
+async fn get_legacy_media_config(
+    State(state): State<AppState>,
+    request: Ruma<get_legacy_media_config::v3::Request>,
+) -> ApiResult<get_legacy_media_config::v3::Response> {
+    request.requester()?;
+    Ok(RumaResponse(get_legacy_media_config::v3::Response::new(
+        upload_limit(&state),
     )))
 }
