@@ -5,19 +5,14 @@
 use std::time::Duration;
 
 use estafette_core::ClamdAddress;
+
+use super::Verdict;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 /// Bytes per INSTREAM chunk.
 const CHUNK: usize = 64 * 1024;
 /// clamd's answers are one short line; anything longer is not clamd.
 const MAX_REPLY: u64 = 4096;
-
-/// What clamd found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum ScanOutcome {
-    Clean,
-    Infected(String),
-}
 
 #[derive(Debug, Clone)]
 pub(crate) struct Clamd {
@@ -32,22 +27,24 @@ impl Clamd {
 
     /// clamd's `VERSION`, e.g. `ClamAV 1.4.3/27001/Mon Dec  1 07:30:01 2025`.
     pub(crate) async fn version(&self) -> Result<String, String> {
-        self.command(b"zVERSION\0", &[]).await
+        self.command(b"zVERSION\0", None).await
     }
 
-    pub(crate) async fn scan(&self, bytes: &[u8]) -> Result<ScanOutcome, String> {
-        let reply = self.command(b"zINSTREAM\0", bytes).await?;
+    pub(crate) async fn scan(&self, bytes: &[u8]) -> Result<Verdict, String> {
+        let reply = self.command(b"zINSTREAM\0", Some(bytes)).await?;
         let result = reply.strip_prefix("stream:").unwrap_or(&reply).trim();
         if result == "OK" {
-            Ok(ScanOutcome::Clean)
+            Ok(Verdict::Clean)
         } else if let Some(signature) = result.strip_suffix(" FOUND") {
-            Ok(ScanOutcome::Infected(signature.trim().to_owned()))
+            Ok(Verdict::Infected {
+                signature: signature.trim().to_owned(),
+            })
         } else {
             Err(format!("clamd could not scan the file: {reply}"))
         }
     }
 
-    async fn command(&self, command: &[u8], stream: &[u8]) -> Result<String, String> {
+    async fn command(&self, command: &[u8], stream: Option<&[u8]>) -> Result<String, String> {
         let exchange = async {
             match &self.address {
                 ClamdAddress::Unix(path) => {
@@ -71,15 +68,15 @@ impl Clamd {
     }
 }
 
-/// Sends `command` (followed by `stream` in chunks when it is INSTREAM) and reads the
-/// NUL-terminated reply.
+/// Sends `command` (followed by `stream` in INSTREAM's chunks, when there is one) and reads
+/// the NUL-terminated reply.
 async fn exchange<S: AsyncRead + AsyncWrite + Unpin>(
     mut socket: S,
     command: &[u8],
-    stream: &[u8],
+    stream: Option<&[u8]>,
 ) -> std::io::Result<String> {
     socket.write_all(command).await?;
-    if command.starts_with(b"zINSTREAM") {
+    if let Some(stream) = stream {
         for chunk in stream.chunks(CHUNK) {
             let length = u32::try_from(chunk.len()).unwrap_or(u32::MAX);
             socket.write_all(&length.to_be_bytes()).await?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use estafette_storage::{Detection, StoredVerdict};
 use sha2::{Digest, Sha256};
 
-use super::clamd::{Clamd, ScanOutcome};
+use super::clamd::Clamd;
 use super::lock;
 use crate::{Context, ServiceError, ServiceResult};
 
@@ -32,10 +32,10 @@ pub enum Verdict {
 /// What a file is, for the detection record and the log.
 #[derive(Debug, Clone, Copy)]
 pub struct ScanSubject<'a> {
-    /// The `mxc://` URI, when the file is media.
-    pub media: Option<&'a str>,
+    /// The `mxc://` URI of the media.
+    pub media: &'a str,
     /// Who uploaded or asked for it: a local user, or another server.
-    pub requester: Option<&'a str>,
+    pub requester: &'a str,
     /// `upload`, `remote_fetch`, `download`, `federation_download` or
     /// `encrypted_attachment` (a plaintext the content scanner decrypted).
     pub source: &'static str,
@@ -116,8 +116,8 @@ impl AntivirusService {
             Ok(Some(Verdict::Infected { signature })) => {
                 tracing::warn!(
                     signature = %signature,
-                    media = subject.media.unwrap_or("-"),
-                    requester = subject.requester.unwrap_or("-"),
+                    media = subject.media,
+                    requester = subject.requester,
                     source = subject.source,
                     content_hash,
                     "antivirus: infected file refused"
@@ -125,8 +125,8 @@ impl AntivirusService {
                 let detection = Detection {
                     content_hash: content_hash.to_owned(),
                     signature: signature.clone(),
-                    media: subject.media.map(ToOwned::to_owned),
-                    requester: subject.requester.map(ToOwned::to_owned),
+                    media: Some(subject.media.to_owned()),
+                    requester: Some(subject.requester.to_owned()),
                     source: subject.source.to_owned(),
                     detected_ts: context.now(),
                 };
@@ -150,7 +150,7 @@ impl AntivirusService {
                 tracing::warn!(
                     %reason,
                     source = subject.source,
-                    media = subject.media.unwrap_or("-"),
+                    media = subject.media,
                     "antivirus: file let through unscanned (fail_closed is off)"
                 );
                 Ok(())
@@ -160,11 +160,7 @@ impl AntivirusService {
 
     /// The verdict on `bytes` under clamd's current signatures; `None` when scanning is off.
     /// An error says why there is no verdict (clamd unreachable, slow or refusing).
-    pub async fn verdict(
-        &self,
-        content_hash: &str,
-        bytes: &[u8],
-    ) -> Result<Option<Verdict>, String> {
+    async fn verdict(&self, content_hash: &str, bytes: &[u8]) -> Result<Option<Verdict>, String> {
         let Some(clamd) = &self.inner.clamd else {
             return Ok(None);
         };
@@ -176,40 +172,23 @@ impl AntivirusService {
         let result = async {
             let _scanning = lock.lock().await;
             // Whoever held the lock before may have reached the verdict.
-            if let Some(verdict) = self.remembered(content_hash, &version) {
+            if let Some(verdict) = self.reached(content_hash, &version).await? {
                 return Ok(verdict);
             }
-            let storage = &self.inner.context.storage;
-            let stored = storage
-                .antivirus_verdicts
-                .get(content_hash)
-                .await
-                .map_err(|e| format!("cannot read verdicts: {e}"))?;
-            if let Some(stored) = stored.filter(|s| s.engine_version == version) {
-                let verdict = match stored.infected_by {
-                    Some(signature) => Verdict::Infected { signature },
-                    None => Verdict::Clean,
-                };
-                self.remember(content_hash, &version, &verdict);
-                return Ok(verdict);
-            }
-            let outcome = clamd.scan(bytes).await?;
+            let verdict = clamd.scan(bytes).await?;
             self.inner.scans.fetch_add(1, Ordering::Relaxed);
-            let (verdict, infected_by) = match outcome {
-                ScanOutcome::Clean => (Verdict::Clean, None),
-                ScanOutcome::Infected(signature) => (
-                    Verdict::Infected {
-                        signature: signature.clone(),
-                    },
-                    Some(signature),
-                ),
+            let infected_by = match &verdict {
+                Verdict::Clean => None,
+                Verdict::Infected { signature } => Some(signature.clone()),
             };
             let stored = StoredVerdict {
                 engine_version: version.clone(),
                 infected_by,
                 scanned_ts: self.inner.context.now(),
             };
-            storage
+            self.inner
+                .context
+                .storage
                 .antivirus_verdicts
                 .put(content_hash, &stored)
                 .await
@@ -227,8 +206,13 @@ impl AntivirusService {
     pub async fn known_verdict(&self, content_hash: &str) -> Option<Verdict> {
         let clamd = self.inner.clamd.as_ref()?;
         let version = self.current_version(clamd).await.ok()?;
-        if let Some(verdict) = self.remembered(content_hash, &version) {
-            return Some(verdict);
+        self.reached(content_hash, &version).await.ok()?
+    }
+
+    /// The verdict reached under `version`, in this process or another (then remembered here).
+    async fn reached(&self, content_hash: &str, version: &str) -> Result<Option<Verdict>, String> {
+        if let Some(verdict) = self.remembered(content_hash, version) {
+            return Ok(Some(verdict));
         }
         let stored = self
             .inner
@@ -237,11 +221,16 @@ impl AntivirusService {
             .antivirus_verdicts
             .get(content_hash)
             .await
-            .ok()??;
-        (stored.engine_version == version).then(|| match stored.infected_by {
+            .map_err(|e| format!("cannot read verdicts: {e}"))?;
+        let Some(stored) = stored.filter(|s| s.engine_version == version) else {
+            return Ok(None);
+        };
+        let verdict = match stored.infected_by {
             Some(signature) => Verdict::Infected { signature },
             None => Verdict::Clean,
-        })
+        };
+        self.remember(content_hash, version, &verdict);
+        Ok(Some(verdict))
     }
 
     /// clamd's signature database version, asked again once `version_check_secs` have passed.

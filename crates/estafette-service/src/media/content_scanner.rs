@@ -15,7 +15,7 @@ use vodozemac::pk_encryption::{Message, PkDecryption};
 
 use super::attachments;
 use super::repository::{MediaFile, MediaRequester, MediaService};
-use crate::antivirus::{AntivirusService, ScanSubject, Verdict, content_hash, lock};
+use crate::antivirus::{AntivirusService, Verdict, content_hash, lock};
 use crate::{Context, ServiceError, ServiceResult};
 
 /// What the scanner answers clients, as the reference scanner words it.
@@ -161,15 +161,10 @@ impl ContentScannerService {
         }
         let plaintext = attachments::decrypt(&ciphertext.bytes, file)?;
         let hash = content_hash(&plaintext);
-        let uri = file.url.to_string();
-        let subject = ScanSubject {
-            media: Some(&uri),
-            requester: Some(requester.as_str()),
-            source: "encrypted_attachment",
-        };
+        let who = (requester.as_str(), "encrypted_attachment");
         self.inner
-            .antivirus
-            .ensure_clean(&hash, &plaintext, subject)
+            .media
+            .ensure_clean((server, media_id), &hash, &plaintext, who)
             .await?;
         let mut plaintexts = lock(&self.inner.plaintexts);
         if plaintexts.len() >= REMEMBERED_RESULTS {

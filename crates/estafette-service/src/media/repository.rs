@@ -28,6 +28,15 @@ pub struct MediaFile {
     pub filename: Option<String>,
 }
 
+impl MediaFile {
+    /// The content type the file is served with: as uploaded, or plain bytes.
+    pub fn served_content_type(&self) -> String {
+        self.content_type
+            .clone()
+            .unwrap_or_else(|| "application/octet-stream".to_owned())
+    }
+}
+
 /// How a thumbnail fits the requested size.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ThumbnailMethod {
@@ -41,10 +50,10 @@ pub enum ThumbnailMethod {
 pub struct MediaService {
     pub(super) context: Arc<Context>,
     federation: FederationService,
-    pub(super) antivirus: AntivirusService,
+    antivirus: AntivirusService,
 }
 
-/// Who asks for a file: a local user, another server (`None` when it does not matter).
+/// Who asks for a file: a local user, or another server.
 #[derive(Debug, Clone, Copy)]
 pub enum MediaRequester<'a> {
     User(&'a ruma::UserId),
@@ -217,20 +226,39 @@ impl MediaService {
         let Some(bytes) = bytes else {
             return Ok(None);
         };
-        // Scanned again when the signatures changed since (the verdict is kept by hash).
-        let hash = record.content_hash.unwrap_or_else(|| content_hash(&bytes));
-        let uri = format!("mxc://{server}/{media_id}");
-        let subject = ScanSubject {
-            media: Some(&uri),
-            requester: Some(requester.name()),
-            source: requester.source(),
-        };
-        self.antivirus.ensure_clean(&hash, &bytes, subject).await?;
+        // Scanned again when the signatures changed since (the verdict is kept by hash); media
+        // stored before hashes were recorded is hashed only when there is a scanner to ask.
+        if self.antivirus.enabled() {
+            let hash = record.content_hash.unwrap_or_else(|| content_hash(&bytes));
+            let (name, source) = (requester.name(), requester.source());
+            self.ensure_clean((server, media_id), &hash, &bytes, (name, source))
+                .await?;
+        }
         Ok(Some(MediaFile {
             bytes,
             content_type: record.content_type,
             filename: record.filename,
         }))
+    }
+
+    /// Passes `bytes` of `mxc://{server}/{media_id}` through the antivirus, for `requester`
+    /// (a user or a server) and the way the file came (`source`, as detections record it).
+    pub(super) async fn ensure_clean(
+        &self,
+        (server, media_id): (&ServerName, &str),
+        content_hash: &str,
+        bytes: &[u8],
+        (requester, source): (&str, &'static str),
+    ) -> ServiceResult<()> {
+        let uri = format!("mxc://{server}/{media_id}");
+        let subject = ScanSubject {
+            media: &uri,
+            requester,
+            source,
+        };
+        self.antivirus
+            .ensure_clean(content_hash, bytes, subject)
+            .await
     }
 
     async fn fetch_remote(
@@ -256,14 +284,8 @@ impl MediaService {
         };
         // Scanned before it is kept: an infected file never reaches the disk.
         let hash = content_hash(&file.bytes);
-        let uri = format!("mxc://{server}/{media_id}");
-        let subject = ScanSubject {
-            media: Some(&uri),
-            requester: Some(requester.name()),
-            source: "remote_fetch",
-        };
-        self.antivirus
-            .ensure_clean(&hash, &file.bytes, subject)
+        let who = (requester.name(), "remote_fetch");
+        self.ensure_clean((server, media_id), &hash, &file.bytes, who)
             .await?;
         self.context
             .storage

@@ -6,7 +6,7 @@ use estafette_storage::MediaRecord;
 use ruma::{OwnedMxcUri, ServerName};
 
 use super::repository::{MediaService, is_media_id, not_found};
-use crate::antivirus::{ScanSubject, content_hash};
+use crate::antivirus::content_hash;
 use crate::{Requester, ServiceError, ServiceResult};
 
 /// An `mxc://` URI waiting for its bytes.
@@ -139,14 +139,9 @@ impl MediaService {
                 )));
             }
         }
-        let uri = format!("mxc://{origin}/{media_id}");
         let hash = content_hash(bytes);
-        let subject = ScanSubject {
-            media: Some(&uri),
-            requester: Some(user),
-            source: "upload",
-        };
-        self.antivirus.ensure_clean(&hash, bytes, subject).await?;
+        self.ensure_clean((origin, media_id), &hash, bytes, (user, "upload"))
+            .await?;
         self.context
             .storage
             .media_files

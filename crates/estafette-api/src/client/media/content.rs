@@ -141,9 +141,7 @@ async fn download(
         .download_waiting(server, media_id, MediaRequester::User(requester), wait)
         .await?;
     let disposition = disposition(&file, filename);
-    let content_type = file
-        .content_type
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let content_type = file.served_content_type();
     Ok((file.bytes, content_type, disposition))
 }
 

@@ -93,10 +93,7 @@ fn server_name(server: &str, media_id: &str) -> Result<OwnedServerName, ScannerE
 /// A file answered as the media repository answers it.
 fn file_response(file: MediaFile) -> Response {
     let disposition = disposition(&file, None).to_string();
-    let content_type = file
-        .content_type
-        .clone()
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let content_type = file.served_content_type();
     let mut response = file.bytes.into_response();
     let headers = response.headers_mut();
     for (name, value) in [

@@ -20,10 +20,7 @@ pub(super) fn routes(router: Routes) -> Routes {
 
 fn content(file: estafette_service::MediaFile) -> FileOrLocation {
     let disposition = disposition(&file, None);
-    let content_type = file
-        .content_type
-        .clone()
-        .unwrap_or_else(|| "application/octet-stream".to_owned());
+    let content_type = file.served_content_type();
     FileOrLocation::File(Content::new(file.bytes, content_type, disposition))
 }
 
