@@ -79,6 +79,13 @@ pub struct MediaConfig {
     pub unused_expiry_secs: u64,
     /// How many created media IDs a user may have waiting for their content at once.
     pub max_pending_uploads: u64,
+    /// Whether the deprecated `/_matrix/media/v3/download` and `/thumbnail` serve media to
+    /// clients without an access token; off, they answer 404 for all media, as Synapse does
+    /// for media uploaded since authenticated media.
+    pub unauthenticated_downloads: bool,
+    /// Other servers' media not asked for in this long is deleted (fetched again when next
+    /// asked); absent, it is kept.
+    pub remote_retention_secs: Option<u64>,
 }
 
 impl Default for MediaConfig {
@@ -90,6 +97,8 @@ impl Default for MediaConfig {
             user_quota_bytes: None,
             unused_expiry_secs: 24 * 60 * 60,
             max_pending_uploads: 10,
+            unauthenticated_downloads: false,
+            remote_retention_secs: None,
         }
     }
 }

@@ -89,6 +89,15 @@ impl RawClient {
         }
     }
 
+    /// Another client for the same server, without access token.
+    pub fn anonymous(&self) -> Self {
+        Self {
+            base_url: self.base_url.clone(),
+            http: self.http.clone(),
+            token: None,
+        }
+    }
+
     pub async fn get(&self, path: &str) -> RawResponse {
         self.send(reqwest::Method::GET, path, None).await
     }

@@ -53,11 +53,13 @@ pub struct MediaService {
     antivirus: AntivirusService,
 }
 
-/// Who asks for a file: a local user, or another server.
+/// Who asks for a file: a local user, another server, or a client without an access token
+/// (the deprecated unauthenticated endpoints), which may forbid fetching other servers' media.
 #[derive(Debug, Clone, Copy)]
 pub enum MediaRequester<'a> {
     User(&'a ruma::UserId),
     Server(&'a ServerName),
+    Anonymous { allow_remote: bool },
 }
 
 impl MediaRequester<'_> {
@@ -65,6 +67,7 @@ impl MediaRequester<'_> {
         match self {
             Self::User(user) => user.as_str(),
             Self::Server(server) => server.as_str(),
+            Self::Anonymous { .. } => "anonymous",
         }
     }
 
@@ -72,6 +75,15 @@ impl MediaRequester<'_> {
         match self {
             Self::User(_) => "download",
             Self::Server(_) => "federation_download",
+            Self::Anonymous { .. } => "unauthenticated_download",
+        }
+    }
+
+    fn may_fetch_remote(&self) -> bool {
+        match self {
+            Self::User(_) => true,
+            Self::Server(_) => false,
+            Self::Anonymous { allow_remote } => *allow_remote,
         }
     }
 }
@@ -122,7 +134,7 @@ impl MediaService {
         if let Some(file) = stored {
             return Ok(file);
         }
-        if server == self.context.server_name {
+        if server == self.context.server_name || !requester.may_fetch_remote() {
             return Err(not_found(server, media_id));
         }
         self.fetch_remote(server, media_id, requester).await

@@ -10,12 +10,14 @@ use matrix_sdk::ruma::events::room::MediaSource;
 use crate::media::{dimensions, png, upload};
 use crate::room_helpers::user;
 
-/// A server scanning with `clamd`, asking its version on every check.
+/// A server scanning with `clamd`, asking its version on every check, and serving the
+/// unauthenticated endpoints too, so that every path is seen to refuse what it must.
 pub(crate) async fn scanning_server(clamd: &Clamd, federation: bool) -> TestServer {
     let address = clamd.address();
     let builder = TestServer::builder().configure(move |config| {
         config.antivirus.clamd = Some(address);
         config.antivirus.version_check_secs = 0;
+        config.media.unauthenticated_downloads = true;
     });
     if federation {
         builder.federation().start().await
@@ -55,9 +57,23 @@ pub(crate) async fn upload_file(client: &RawClient, bytes: &[u8]) -> (String, St
     (server.to_owned(), id.to_owned())
 }
 
-/// Neither the download nor the thumbnail of this media answers with its bytes.
+/// Neither the download nor the thumbnail of this media answers with its bytes, with an access
+/// token or without.
 async fn assert_refused(client: &RawClient, origin: &str, id: &str, status: u16) {
-    for path in [download_path(origin, id), thumbnail_path(origin, id)] {
+    let anonymous = client.anonymous();
+    let paths = [
+        (client, download_path(origin, id)),
+        (client, thumbnail_path(origin, id)),
+        (
+            &anonymous,
+            format!("/_matrix/media/v3/download/{origin}/{id}"),
+        ),
+        (
+            &anonymous,
+            format!("/_matrix/media/v3/thumbnail/{origin}/{id}?width=8&height=8"),
+        ),
+    ];
+    for (client, path) in paths {
         let response = client.get(&path).await;
         assert_eq!(response.status, status, "{path}: {:?}", response.body);
         let (_, _, bytes) = client.get_bytes(&path).await;
@@ -324,7 +340,10 @@ async fn files_kept_before_scanning_began_are_scanned_before_they_are_served() {
     let server = server
         .go_offline()
         .await
-        .configure(move |config| config.antivirus.clamd = Some(address))
+        .configure(move |config| {
+            config.antivirus.clamd = Some(address);
+            config.media.unauthenticated_downloads = true;
+        })
         .start()
         .await;
     let alice = server.raw().clone_with(&token);

@@ -130,6 +130,63 @@ async fn another_servers_media_is_fetched_over_federation() {
     assert_eq!((status, again), (200, original));
 }
 
+/// The deprecated endpoints without access token serve nothing unless the operator allows
+/// them; allowed, they serve local media, and other servers' media unless the client asks
+/// not to fetch it.
+#[tokio::test]
+async fn unauthenticated_downloads_are_served_only_when_the_operator_allows_them() {
+    let remote = TestServer::builder().federation().start().await;
+    let home = TestServer::builder().federation().start().await;
+    let (_, bob) = user(remote.raw(), "bob").await;
+    let (_, alice) = user(home.raw(), "alice").await;
+    let (remote_origin, remote_id) = upload(&bob, png(12, 6)).await;
+    let (origin, id) = upload(&alice, png(20, 10)).await;
+    let legacy = |origin: &str, id: &str| format!("/_matrix/media/v3/download/{origin}/{id}");
+    home.raw()
+        .get(&legacy(&origin, &id))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+
+    let home = home
+        .go_offline()
+        .await
+        .configure(|config| config.media.unauthenticated_downloads = true)
+        .start()
+        .await;
+    let anonymous = home.raw();
+    let (status, content_type, bytes) = anonymous.get_bytes(&legacy(&origin, &id)).await;
+    assert_eq!((status, content_type.as_deref()), (200, Some("image/png")));
+    assert_eq!(bytes, png(20, 10));
+    let named = anonymous
+        .get(&format!("/_matrix/media/v3/download/{origin}/{id}/red.png"))
+        .await;
+    assert_eq!(named.status, 200);
+    let disposition = named.headers["content-disposition"].to_str().unwrap();
+    assert!(disposition.contains("red.png"), "{disposition}");
+    let (status, _, thumbnail) = anonymous
+        .get_bytes(&format!(
+            "/_matrix/media/v3/thumbnail/{origin}/{id}?width=8&height=8&method=scale"
+        ))
+        .await;
+    assert_eq!((status, dimensions(&thumbnail)), (200, (8, 4)));
+
+    let not_fetched = format!("{}?allow_remote=false", legacy(&remote_origin, &remote_id));
+    anonymous
+        .get(&not_fetched)
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+    let (status, _, bytes) = anonymous
+        .get_bytes(&legacy(&remote_origin, &remote_id))
+        .await;
+    assert_eq!(
+        (status, bytes),
+        (200, png(12, 6)),
+        "fetched over federation"
+    );
+    let (status, _, bytes) = anonymous.get_bytes(&not_fetched).await;
+    assert_eq!((status, bytes), (200, png(12, 6)), "kept here since");
+}
+
 #[tokio::test]
 async fn media_crosses_between_estafette_and_synapse_both_ways() {
     let synapse = SynapseServer::start().await;

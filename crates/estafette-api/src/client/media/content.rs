@@ -128,17 +128,18 @@ pub(crate) fn disposition(file: &MediaFile, filename: Option<&str>) -> ContentDi
 }
 
 /// A file for a client: its bytes, content type and disposition.
-async fn download(
+pub(crate) async fn download(
     state: &AppState,
-    requester: &ruma::UserId,
+    requester: MediaRequester<'_>,
     (server, media_id): (&ruma::ServerName, &str),
     filename: Option<&str>,
     wait: std::time::Duration,
 ) -> Result<(Vec<u8>, String, ContentDisposition), crate::ApiError> {
+    let wait = wait.min(MAX_WAIT);
     let file = state
         .services
         .media
-        .download_waiting(server, media_id, MediaRequester::User(requester), wait)
+        .download_waiting(server, media_id, requester, wait)
         .await?;
     let disposition = disposition(&file, filename);
     let content_type = file.served_content_type();
@@ -154,10 +155,10 @@ async fn get_content(
     let body = &request.body;
     let (bytes, content_type, disposition) = download(
         &state,
-        requester,
+        MediaRequester::User(requester),
         (&body.server_name, &body.media_id),
         None,
-        body.timeout_ms.min(MAX_WAIT),
+        body.timeout_ms,
     )
     .await?;
     Ok(RumaResponse(get_content::v1::Response::new(
@@ -176,10 +177,10 @@ async fn get_content_as_filename(
     let body = &request.body;
     let (bytes, content_type, disposition) = download(
         &state,
-        requester,
+        MediaRequester::User(requester),
         (&body.server_name, &body.media_id),
         Some(&body.filename),
-        body.timeout_ms.min(MAX_WAIT),
+        body.timeout_ms,
     )
     .await?;
     Ok(RumaResponse(get_content_as_filename::v1::Response::new(
@@ -202,26 +203,39 @@ async fn get_content_thumbnail(
     State(state): State<AppState>,
     request: Ruma<get_content_thumbnail::v1::Request>,
 ) -> ApiResult<get_content_thumbnail::v1::Response> {
-    let requester = &request.requester()?.user_id;
+    let requester = MediaRequester::User(&request.requester()?.user_id);
     let body = &request.body;
+    let size = (body.width, body.height, body.method.as_ref());
+    let media = (&*body.server_name, body.media_id.as_str());
+    let (bytes, disposition) = thumbnail(&state, requester, media, size).await?;
+    Ok(RumaResponse(get_content_thumbnail::v1::Response::new(
+        bytes,
+        "image/png".to_owned(),
+        disposition,
+    )))
+}
+
+/// A PNG thumbnail of media for a client, and its disposition.
+pub(crate) async fn thumbnail(
+    state: &AppState,
+    requester: MediaRequester<'_>,
+    (server, media_id): (&ruma::ServerName, &str),
+    (width, height, thumbnail_method): (ruma::UInt, ruma::UInt, Option<&Method>),
+) -> Result<(Vec<u8>, ContentDisposition), crate::ApiError> {
     let file = state
         .services
         .media
         .thumbnail(
-            &body.server_name,
-            &body.media_id,
-            small(body.width),
-            small(body.height),
-            method(body.method.as_ref()),
-            MediaRequester::User(requester),
+            server,
+            media_id,
+            small(width),
+            small(height),
+            method(thumbnail_method),
+            requester,
         )
         .await?;
     let disposition = disposition(&file, None);
-    Ok(RumaResponse(get_content_thumbnail::v1::Response::new(
-        file.bytes,
-        "image/png".to_owned(),
-        disposition,
-    )))
+    Ok((file.bytes, disposition))
 }
 
 /// `GET /_matrix/client/v1/media/config`

@@ -4,10 +4,12 @@
 
 pub(crate) mod content;
 mod content_scanner;
+mod legacy_content;
 mod scanner_error;
 
 use crate::router::Routes;
 
 pub(super) fn routes(router: Routes) -> Routes {
-    content_scanner::routes(content::routes(router))
+    let router = legacy_content::routes(content::routes(router));
+    content_scanner::routes(router)
 }
