@@ -41,7 +41,42 @@ pub struct Config {
     pub federation: FederationConfig,
     pub media: MediaConfig,
     pub antivirus: AntivirusConfig,
+    pub url_preview: UrlPreviewConfig,
     pub support: SupportConfig,
+}
+
+/// Link previews (`/_matrix/client/v1/media/preview_url`): the server fetches pages for its
+/// users, so it must never be led into its own network.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UrlPreviewConfig {
+    pub enabled: bool,
+    /// Ranges never fetched, besides loopback, private, link-local, multicast and other
+    /// reserved ranges, which always are.
+    pub denied_ip_ranges: Vec<String>,
+    /// Ranges fetched even though denied (an intranet whose pages may be previewed).
+    pub allowed_ip_ranges: Vec<String>,
+    /// The most bytes read of a page or of its image.
+    pub max_bytes: usize,
+    /// How long fetching one page may take, redirects and body included.
+    pub timeout_secs: u64,
+    pub max_redirects: usize,
+    /// How long a preview is kept and served again.
+    pub cache_secs: u64,
+}
+
+impl Default for UrlPreviewConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            denied_ip_ranges: Vec::new(),
+            allowed_ip_ranges: Vec::new(),
+            max_bytes: 10 * 1024 * 1024,
+            timeout_secs: 10,
+            max_redirects: 5,
+            cache_secs: 60 * 60,
+        }
+    }
 }
 
 /// Who users and other administrators contact about this server, served at
@@ -296,6 +331,7 @@ impl Default for Config {
             federation: FederationConfig::default(),
             media: MediaConfig::default(),
             antivirus: AntivirusConfig::default(),
+            url_preview: UrlPreviewConfig::default(),
             support: SupportConfig::default(),
         }
     }

@@ -8,6 +8,6 @@ pub mod random;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     AntivirusConfig, ClamdAddress, Config, ConfigError, FederationConfig, LogFormat, SupportConfig,
-    SupportContact,
+    SupportContact, UrlPreviewConfig,
 };
 pub use random::{OsRandom, Random, SeededRandom};

@@ -47,7 +47,7 @@ pub use federation::{
 };
 pub use media::{
     CLEAN_INFO, ContentScannerService, CreatedMedia, INFECTED_INFO, MediaFile, MediaRequester,
-    MediaService, ScanReport, ThumbnailMethod, Upload,
+    MediaService, Preview, ScanReport, ThumbnailMethod, Upload, UrlPreviewService,
 };
 pub use ratelimit::RateLimitService;
 pub use rooms::{
@@ -122,6 +122,7 @@ pub struct Services {
     pub media: MediaService,
     pub antivirus: AntivirusService,
     pub content_scanner: ContentScannerService,
+    pub url_previews: UrlPreviewService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
@@ -184,6 +185,7 @@ impl Services {
             to_device,
             edus,
             content_scanner: ContentScannerService::new(&context, media.clone(), antivirus.clone()),
+            url_previews: UrlPreviewService::new(context.clone(), media.clone())?,
             media,
             antivirus,
             dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),

@@ -1,7 +1,8 @@
 // Drives a homeserver's media repository with matrix-js-sdk as Element Web does: the upload
 // limit, an upload, the authenticated download and thumbnail URLs the SDK builds (fetched
-// with the access token, as Element's service worker does), and an infected upload refused.
-// Input: baseUrl, user, password, file (base64), infected (base64).
+// with the access token, as Element's service worker does), an infected upload refused, and a
+// link preview.
+// Input: baseUrl, user, password, file (base64), infected (base64), previewUrl.
 import { answer, client, input, login } from "./session.mjs";
 
 const out = {};
@@ -33,4 +34,5 @@ try {
 } catch (error) {
   out.infected = { status: error.httpStatus, errcode: error.errcode, message: error.data?.error };
 }
+out.preview = await client.getUrlPreview(input.previewUrl, Date.now());
 answer(out);

@@ -273,6 +273,21 @@ impl MediaService {
             .await
     }
 
+    /// Keeps `bytes` of `mxc://{server}/{media_id}` once the antivirus passed them (an
+    /// infected file never reaches the disk); their content hash.
+    pub(super) async fn keep_clean(
+        &self,
+        media: (&ServerName, &str),
+        bytes: &[u8],
+        who: (&str, &'static str),
+    ) -> ServiceResult<String> {
+        let hash = content_hash(bytes);
+        self.ensure_clean(media, &hash, bytes, who).await?;
+        let files = &self.context.storage.media_files;
+        files.write_content(&hash, bytes).await?;
+        Ok(hash)
+    }
+
     async fn fetch_remote(
         &self,
         server: &ServerName,
@@ -294,15 +309,9 @@ impl MediaService {
             content_type: content.content_type,
             filename: content.content_disposition.and_then(|d| d.filename),
         };
-        // Scanned before it is kept: an infected file never reaches the disk.
-        let hash = content_hash(&file.bytes);
         let who = (requester.name(), "remote_fetch");
-        self.ensure_clean((server, media_id), &hash, &file.bytes, who)
-            .await?;
-        self.context
-            .storage
-            .media_files
-            .write_content(&hash, &file.bytes)
+        let hash = self
+            .keep_clean((server, media_id), &file.bytes, who)
             .await?;
         let record = MediaRecord {
             content_type: file.content_type.clone(),

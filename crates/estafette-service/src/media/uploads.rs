@@ -6,7 +6,6 @@ use estafette_storage::MediaRecord;
 use ruma::{OwnedMxcUri, ServerName};
 
 use super::repository::{MediaService, is_media_id, not_found};
-use crate::antivirus::content_hash;
 use crate::{Requester, ServiceError, ServiceResult};
 
 /// An `mxc://` URI waiting for its bytes.
@@ -113,6 +112,33 @@ impl MediaService {
         }
     }
 
+    /// Keeps a file the server fetched for `requester` (a link preview's image) as media of
+    /// this server: scanned like an upload, counted in nobody's quota.
+    pub(crate) async fn keep_fetched(
+        &self,
+        requester: &ruma::UserId,
+        content_type: &str,
+        bytes: &[u8],
+        source: &'static str,
+    ) -> ServiceResult<OwnedMxcUri> {
+        let media_id = self.context.random.alphanumeric(24);
+        let origin = self.context.server_name.clone();
+        let who = (requester.as_str(), source);
+        let hash = self.keep_clean((&origin, &media_id), bytes, who).await?;
+        let record = MediaRecord {
+            content_type: Some(content_type.to_owned()),
+            filename: None,
+            size: bytes.len() as u64,
+            uploader: None,
+            created_ts: self.context.now(),
+            content_hash: Some(hash),
+            pending_until: None,
+        };
+        let media = &self.context.storage.media;
+        media.put(&origin, &media_id, &record).await?;
+        Ok(OwnedMxcUri::from(format!("mxc://{origin}/{media_id}")))
+    }
+
     /// Checks an upload (size, quota, antivirus) and keeps its bytes; the record to store.
     async fn accept(
         &self,
@@ -139,13 +165,8 @@ impl MediaService {
                 )));
             }
         }
-        let hash = content_hash(bytes);
-        self.ensure_clean((origin, media_id), &hash, bytes, (user, "upload"))
-            .await?;
-        self.context
-            .storage
-            .media_files
-            .write_content(&hash, bytes)
+        let hash = self
+            .keep_clean((origin, media_id), bytes, (user, "upload"))
             .await?;
         Ok(MediaRecord {
             content_type: upload.content_type.map(ToOwned::to_owned),

@@ -104,23 +104,42 @@ async fn element_web_s_sync_loop_reads_history_sends_and_sees_changes() {
     assert_eq!(out["members"], json!(members));
 }
 
-/// Element Web's library uploads, builds authenticated media URLs and meets the antivirus.
+/// Element Web's library uploads, builds authenticated media URLs, meets the antivirus and
+/// previews a link.
 #[tokio::test]
 async fn element_web_s_library_uploads_and_fetches_authenticated_media() {
     use base64::Engine;
     use base64::engine::general_purpose::STANDARD;
-    use estafette_tests::{Clamd, EICAR, EICAR_SIGNATURE};
+    use estafette_tests::{Clamd, EICAR, EICAR_SIGNATURE, TestServer};
 
     let clamd = Clamd::start().await;
-    let server = crate::antivirus::scanning_server(&clamd, false).await;
+    let site = crate::url_previews::Site::start("127.0.0.2:9".parse().unwrap()).await;
+    let address = clamd.address();
+    let server = TestServer::builder()
+        .configure(move |config| {
+            config.antivirus.clamd = Some(address);
+            crate::url_previews::previews_of_the_site(config);
+        })
+        .start()
+        .await;
     server.raw().register("alice", "alice's password").await;
     let picture = crate::media::png(40, 20);
     let out = run_js_sdk(
         "media",
         json!({"baseUrl": server.base_url(), "user": "alice", "password": "alice's password",
-               "file": STANDARD.encode(&picture), "infected": STANDARD.encode(EICAR)}),
+               "file": STANDARD.encode(&picture), "infected": STANDARD.encode(EICAR),
+               "previewUrl": format!("{}/docs/article", site.base)}),
     )
     .await;
+    assert_eq!(
+        out["preview"]["og:title"], "Décret n° 2026-1 & annexes",
+        "{out}"
+    );
+    let image = out["preview"]["og:image"].as_str().unwrap_or_default();
+    assert!(
+        image.starts_with(&format!("mxc://{}/", server.server_name())),
+        "{out}"
+    );
     assert_eq!(out["uploadLimit"], 50 * 1024 * 1024);
     let uri = out["contentUri"].as_str().unwrap();
     assert!(uri.starts_with(&format!("mxc://{}/", server.server_name())));

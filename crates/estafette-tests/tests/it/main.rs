@@ -46,4 +46,5 @@ mod sync;
 mod tags;
 mod timestamps;
 mod transactions;
+mod url_previews;
 mod verification;
