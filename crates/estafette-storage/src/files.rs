@@ -14,6 +14,8 @@ use crate::{MediaFileRepository, StorageError, StorageResult};
 /// Where shared contents live: no server's directory can have this name (server names do not
 /// start with an underscore).
 const CONTENT_DIR: &str = "_content";
+/// A variant name, to find the directory of a media's variants.
+const ORIGINAL_VARIANT: &str = "original";
 
 pub struct FileStore {
     root: PathBuf,
@@ -105,14 +107,54 @@ impl MediaFileRepository for FileStore {
 
     async fn write_content(&self, content_hash: &str, bytes: &[u8]) -> StorageResult<()> {
         let path = self.content_path(content_hash)?;
-        if tokio::fs::try_exists(&path).await.unwrap_or(false) {
-            return Ok(());
+        // Already there: marked written now, so that a retention purge leaves it alone while
+        // the media about to refer to it is recorded.
+        if let Ok(file) = std::fs::File::options().append(true).open(&path) {
+            let now = std::time::SystemTime::now();
+            if file.set_modified(now).is_ok() {
+                return Ok(());
+            }
         }
         write_whole(&path, bytes).await
     }
 
     async fn read_content(&self, content_hash: &str) -> StorageResult<Option<Vec<u8>>> {
         read_whole(&self.content_path(content_hash)?).await
+    }
+
+    async fn delete_variants(&self, origin: &ServerName, media_id: &str) -> StorageResult<()> {
+        let any_variant = self.path(origin, media_id, ORIGINAL_VARIANT)?;
+        let Some(dir) = any_variant.parent() else {
+            return Ok(());
+        };
+        match tokio::fs::remove_dir_all(dir).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(StorageError::Corrupt(format!("{}: {e}", dir.display())))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn delete_content(
+        &self,
+        content_hash: &str,
+        grace: std::time::Duration,
+    ) -> StorageResult<()> {
+        let path = self.content_path(content_hash)?;
+        let io = |e: std::io::Error| StorageError::Corrupt(format!("{}: {e}", path.display()));
+        let written = match tokio::fs::metadata(&path).await {
+            Ok(metadata) => metadata.modified().map_err(io)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io(e)),
+        };
+        let age = written.elapsed().unwrap_or_default();
+        if age < grace {
+            return Ok(());
+        }
+        match tokio::fs::remove_file(&path).await {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(e)),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -163,5 +205,54 @@ mod tests {
         assert_eq!(store.read_content(&"cd".repeat(32)).await.unwrap(), None);
         assert!(store.read_content("../../etc/passwd").await.is_err());
         assert!(store.write_content(&"zz".repeat(32), b"").await.is_err());
+    }
+
+    #[tokio::test]
+    async fn contents_are_deleted_only_once_their_grace_has_passed() {
+        use std::time::Duration;
+        let dir = tempfile::tempdir().unwrap();
+        let store = FileStore::new(dir.path().to_owned());
+        let hash = "ef".repeat(32);
+        store.write_content(&hash, b"cached").await.unwrap();
+        store
+            .delete_content(&hash, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert!(
+            store.read_content(&hash).await.unwrap().is_some(),
+            "just written"
+        );
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        store
+            .delete_content(&hash, Duration::from_millis(20))
+            .await
+            .unwrap();
+        assert_eq!(store.read_content(&hash).await.unwrap(), None);
+        store
+            .delete_content(&hash, Duration::ZERO)
+            .await
+            .expect("deleting what is gone is no error");
+
+        // Writing the same bytes again restarts the grace.
+        store.write_content(&hash, b"cached").await.unwrap();
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        store.write_content(&hash, b"cached").await.unwrap();
+        store
+            .delete_content(&hash, Duration::from_millis(20))
+            .await
+            .unwrap();
+        assert!(store.read_content(&hash).await.unwrap().is_some());
+
+        let origin = server_name!("remote.org");
+        store
+            .write(origin, "m", "thumbnail-8x8-crop", b"png")
+            .await
+            .unwrap();
+        store.delete_variants(origin, "m").await.unwrap();
+        assert_eq!(
+            store.read(origin, "m", "thumbnail-8x8-crop").await.unwrap(),
+            None
+        );
+        store.delete_variants(origin, "never").await.unwrap();
     }
 }

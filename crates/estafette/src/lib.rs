@@ -137,6 +137,28 @@ pub struct RunningServer {
     federation_shutdown: Option<tokio::sync::watch::Sender<bool>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
+    /// Periodic work (the retention of other servers' media), stopped with the server.
+    housekeeping: Option<JoinHandle<()>>,
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(housekeeping) = self.housekeeping.take() {
+            housekeeping.abort();
+        }
+    }
+}
+
+/// Deletes other servers' media nobody asked for lately, every `interval`.
+async fn purge_remote_media(media: estafette_service::MediaService, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        if let Err(e) = media.purge_remote_cache().await {
+            tracing::warn!("the retention of other servers' media failed: {e}");
+        }
+    }
 }
 
 impl RunningServer {
@@ -211,6 +233,10 @@ impl RunningServer {
         tracing::info!(%addr, server_name = %services.context.server_name, "Estafette is listening");
         // Whatever an earlier run could not deliver goes out now.
         services.federation_sender.resume().await?;
+        let housekeeping = services
+            .media
+            .purge_interval()
+            .map(|interval| tokio::spawn(purge_remote_media(services.media.clone(), interval)));
         Ok(Self {
             addr,
             federation_addr,
@@ -218,6 +244,7 @@ impl RunningServer {
             federation_shutdown,
             shutdown: Some(shutdown),
             task,
+            housekeeping,
         })
     }
 
@@ -232,6 +259,9 @@ impl RunningServer {
         }
         if let Some(federation) = self.federation_shutdown.take() {
             let _ = federation.send(true);
+        }
+        if let Some(housekeeping) = self.housekeeping.take() {
+            housekeeping.abort();
         }
         (&mut self.task)
             .await

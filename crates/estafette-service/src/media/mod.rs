@@ -1,6 +1,7 @@
 //! The content repository: uploads, downloads, thumbnails, and other servers' media fetched
 //! over federation, every file passed by the antivirus; and the Matrix Content Scanner API,
-//! which also scans the plaintext of encrypted attachments; link previews. Calls the context, the federation
+//! which also scans the plaintext of encrypted attachments; link previews; retention of other
+//! servers' media. Calls the context, the federation
 //! client and the antivirus.
 
 mod attachments;
@@ -8,6 +9,7 @@ mod content_scanner;
 mod guarded_fetch;
 mod open_graph;
 mod repository;
+mod retention;
 mod uploads;
 mod url_preview;
 

@@ -246,6 +246,8 @@ impl MediaService {
             self.ensure_clean((server, media_id), &hash, &bytes, (name, source))
                 .await?;
         }
+        self.record_access(server, media_id, record.last_access_ts)
+            .await?;
         Ok(Some(MediaFile {
             bytes,
             content_type: record.content_type,
@@ -321,6 +323,7 @@ impl MediaService {
             created_ts: self.context.now(),
             content_hash: Some(hash),
             pending_until: None,
+            last_access_ts: self.context.now(),
         };
         self.context
             .storage

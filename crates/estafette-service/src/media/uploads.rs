@@ -65,6 +65,7 @@ impl MediaService {
             created_ts: now,
             content_hash: None,
             pending_until: Some(unused_expires_at),
+            last_access_ts: now,
         };
         media.put(origin, &media_id, &record).await?;
         Ok(CreatedMedia {
@@ -133,6 +134,7 @@ impl MediaService {
             created_ts: self.context.now(),
             content_hash: Some(hash),
             pending_until: None,
+            last_access_ts: self.context.now(),
         };
         let media = &self.context.storage.media;
         media.put(&origin, &media_id, &record).await?;
@@ -176,6 +178,7 @@ impl MediaService {
             created_ts: self.context.now(),
             content_hash: Some(hash),
             pending_until: None,
+            last_access_ts: self.context.now(),
         })
     }
 }

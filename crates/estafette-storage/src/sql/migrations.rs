@@ -60,6 +60,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         19,
         include_str!("../../migrations/sqlite/0019_antivirus.sql"),
     ),
+    (
+        20,
+        include_str!("../../migrations/sqlite/0020_media_retention.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -88,6 +92,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         7,
         include_str!("../../migrations/postgres/0007_antivirus.sql"),
+    ),
+    (
+        8,
+        include_str!("../../migrations/postgres/0008_media_retention.sql"),
     ),
 ];
 

@@ -321,3 +321,23 @@ async fn encrypted_attachments_are_decrypted_and_their_plaintext_scanned() {
         "{detections:?}"
     );
 }
+
+/// A server without antivirus offers no scanner: nothing is ever called clean unscanned.
+#[tokio::test]
+async fn without_an_antivirus_there_is_no_scanner_to_call_files_clean() {
+    let server = TestServer::start().await;
+    let (_, alice) = user(server.raw(), "alice").await;
+    let (origin, id) = upload(&alice, png(8, 8)).await;
+    for path in [
+        format!("{PREFIX}/scan/{origin}/{id}"),
+        format!("{PREFIX}/download/{origin}/{id}"),
+        format!("{PREFIX}/public_key"),
+    ] {
+        let response = alice.get(&path).await;
+        assert_reason(&response, 404, "M_UNRECOGNIZED");
+        assert_eq!(response.body.get("clean"), None);
+    }
+    let body = json!({"file": {"url": format!("mxc://{origin}/{id}")}});
+    let response = alice.post(&format!("{PREFIX}/scan_encrypted"), body).await;
+    assert_reason(&response, 404, "M_UNRECOGNIZED");
+}

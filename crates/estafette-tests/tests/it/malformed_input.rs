@@ -325,7 +325,9 @@ fn ordered(mut routes: Vec<Route>) -> Vec<Route> {
 
 #[tokio::test]
 async fn every_route_answers_malformed_input_with_a_matrix_error() {
-    let server = TestServer::builder().federation().start().await;
+    // Scanning, so that the content scanner's routes read what they are sent.
+    let clamd = estafette_tests::Clamd::start().await;
+    let server = crate::antivirus::scanning_server(&clamd, true).await;
     let peer = TestServer::builder().federation().start().await;
     let raw = server.raw();
     let password = "sweeper's password";

@@ -130,6 +130,77 @@ async fn another_servers_media_is_fetched_over_federation() {
     assert_eq!((status, again), (200, original));
 }
 
+/// Other servers' media nobody asks for within the retention period is deleted by the
+/// server's own periodic purge (record, thumbnails, bytes unless a local upload shares them),
+/// and fetched again when asked; media still asked for, and local media, stay.
+#[tokio::test]
+async fn other_servers_media_not_asked_for_is_deleted_and_fetched_again() {
+    let remote = TestServer::builder().federation().start().await;
+    let home = TestServer::builder()
+        .federation()
+        .configure(|config| config.media.remote_retention_secs = Some(1))
+        .start()
+        .await;
+    let (_, bob) = user(remote.raw(), "bob").await;
+    let (_, alice) = user(home.raw(), "alice").await;
+    let (remote_origin, forgotten) = upload(&bob, png(10, 10)).await;
+    let (_, popular) = upload(&bob, png(11, 11)).await;
+    let (_, shared) = upload(&bob, png(12, 12)).await;
+    let (origin, local) = upload(&alice, png(12, 12)).await;
+    let download =
+        |origin: &str, id: &str| format!("/_matrix/client/v1/media/download/{origin}/{id}");
+    for id in [&forgotten, &popular, &shared] {
+        let (status, _, _) = alice.get_bytes(&download(&remote_origin, id)).await;
+        assert_eq!(status, 200);
+    }
+    let (status, _, _) = alice
+        .get_bytes(&format!(
+            "/_matrix/client/v1/media/thumbnail/{remote_origin}/{forgotten}?width=4&height=4"
+        ))
+        .await;
+    assert_eq!(status, 200);
+
+    let storage = &home.services().context.storage;
+    let remote_name = &*ruma::ServerName::parse(&remote_origin).unwrap();
+    let record = |id: String| async move { storage.media.get(remote_name, &id).await.unwrap() };
+    let popular_fetched = record(popular.clone()).await.unwrap().created_ts;
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (status, _, _) = alice.get_bytes(&download(&remote_origin, &popular)).await;
+        assert_eq!(status, 200);
+        if record(forgotten.clone()).await.is_none() {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never purged");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let hash = |bytes: &[u8]| estafette::service::content_hash(bytes);
+    let files = &storage.media_files;
+    assert_eq!(files.read_content(&hash(&png(10, 10))).await.unwrap(), None);
+    let thumbnail = files
+        .read(remote_name, &forgotten, "thumbnail-4x4-crop")
+        .await
+        .unwrap();
+    assert_eq!(thumbnail, None, "its thumbnails went with it");
+    let popular_now = record(popular.clone()).await.map(|r| r.created_ts);
+    assert_eq!(
+        popular_now,
+        Some(popular_fetched),
+        "kept all along, never fetched again"
+    );
+    assert!(record(shared.clone()).await.is_none());
+    let (status, _, bytes) = alice.get_bytes(&download(&origin, &local)).await;
+    assert_eq!(
+        (status, bytes),
+        (200, png(12, 12)),
+        "a local upload keeps the bytes another server's media shared"
+    );
+
+    let (status, _, bytes) = alice.get_bytes(&download(&remote_origin, &forgotten)).await;
+    assert_eq!((status, bytes), (200, png(10, 10)), "fetched again");
+    assert!(record(forgotten).await.is_some());
+}
+
 /// The deprecated endpoints without access token serve nothing unless the operator allows
 /// them; allowed, they serve local media, and other servers' media unless the client asks
 /// not to fetch it.

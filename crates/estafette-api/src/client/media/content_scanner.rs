@@ -52,12 +52,21 @@ pub(super) fn routes(routes: Routes) -> Routes {
 }
 
 /// The user whose access token is in the `Authorization` header (the query string is not
-/// accepted, as in the reference scanner).
+/// accepted, as in the reference scanner), on a server that scans: without an antivirus the
+/// API is not offered at all, rather than calling clean files nobody scanned.
 async fn requester(
     state: &AppState,
     headers: &HeaderMap,
     client_ip: Option<std::net::IpAddr>,
 ) -> Result<OwnedUserId, ScannerError> {
+    if !state.services.antivirus.enabled() {
+        return Err(ScannerError::new(
+            http::StatusCode::NOT_FOUND,
+            "M_UNRECOGNIZED",
+            "This server scans no files (no antivirus is configured), so it offers no \
+             content scanner",
+        ));
+    }
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok())

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use ruma::ServerName;
+use ruma::{OwnedServerName, ServerName};
 
 use crate::StorageResult;
 
@@ -17,6 +17,16 @@ pub struct MediaRecord {
     pub content_hash: Option<String>,
     /// Created without its bytes (`POST /_matrix/media/v1/create`): they may come until then.
     pub pending_until: Option<u64>,
+    /// When it was last served (updated coarsely), by which other servers' media is retained.
+    pub last_access_ts: u64,
+}
+
+/// Another server's media nobody asked for lately.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaleMedia {
+    pub origin: OwnedServerName,
+    pub media_id: String,
+    pub content_hash: Option<String>,
 }
 
 #[async_trait]
@@ -41,6 +51,25 @@ pub trait MediaRepository: Send + Sync {
     async fn pending_count(&self, uploader: &str, now: u64) -> StorageResult<u64>;
     /// The bytes of everything `uploader` uploaded.
     async fn uploaded_bytes(&self, uploader: &str) -> StorageResult<u64>;
+    /// Records that the media was served at `now`.
+    async fn touch(&self, origin: &ServerName, media_id: &str, now: u64) -> StorageResult<()>;
+    /// Up to `limit` media of servers other than `local`, last served before `before`, oldest
+    /// first.
+    async fn stale_remote(
+        &self,
+        local: &ServerName,
+        before: u64,
+        limit: u32,
+    ) -> StorageResult<Vec<StaleMedia>>;
+    /// Forgets the media if it is still not served since `before`; whether it was.
+    async fn delete_stale(
+        &self,
+        origin: &ServerName,
+        media_id: &str,
+        before: u64,
+    ) -> StorageResult<bool>;
+    /// Whether any media has these bytes.
+    async fn content_in_use(&self, content_hash: &str) -> StorageResult<bool>;
 }
 
 /// The bytes of media and of their thumbnails (a thumbnail is named by its size and method).
@@ -63,4 +92,13 @@ pub trait MediaFileRepository: Send + Sync {
         media_id: &str,
         variant: &str,
     ) -> StorageResult<Option<Vec<u8>>>;
+    /// Deletes every variant (thumbnail) kept of the media.
+    async fn delete_variants(&self, origin: &ServerName, media_id: &str) -> StorageResult<()>;
+    /// Deletes the content unless it was written (or written again) within `grace`: an upload
+    /// of the same bytes may be about to refer to it.
+    async fn delete_content(
+        &self,
+        content_hash: &str,
+        grace: std::time::Duration,
+    ) -> StorageResult<()>;
 }

@@ -2,4 +2,4 @@
 
 mod media_records;
 
-pub use media_records::{MediaFileRepository, MediaRecord, MediaRepository};
+pub use media_records::{MediaFileRepository, MediaRecord, MediaRepository, StaleMedia};
