@@ -176,9 +176,9 @@ impl From<ServiceError> for ApiError {
                 spec_errcode("M_INVALID_SIGNATURE"),
                 message,
             ),
-            ServiceError::MediaNotClean(_) | ServiceError::BadRequestEncryption(_) => {
-                Self::forbidden(message)
-            }
+            ServiceError::MediaNotClean(_)
+            | ServiceError::MimeTypeForbidden(_)
+            | ServiceError::BadRequestEncryption(_) => Self::forbidden(message),
             ServiceError::DecryptionFailed(_) => Self::invalid_param(message),
             ServiceError::CannotOverwriteMedia(_) => Self::new(
                 StatusCode::CONFLICT,

@@ -154,6 +154,11 @@ pub struct AntivirusConfig {
     pub version_check_secs: u64,
     /// What a refused request tells the client to wait before retrying.
     pub retry_after_secs: u64,
+    /// The content scanner calls only these types clean (`type/*` for a whole family);
+    /// empty, any type. Types are detected from the bytes (plaintext for attachments).
+    pub allowed_mime_types: Vec<String>,
+    /// Types the content scanner never calls clean.
+    pub blocked_mime_types: Vec<String>,
 }
 
 impl Default for AntivirusConfig {
@@ -164,6 +169,8 @@ impl Default for AntivirusConfig {
             timeout_secs: 60,
             version_check_secs: 10,
             retry_after_secs: 5,
+            allowed_mime_types: Vec::new(),
+            blocked_mime_types: Vec::new(),
         }
     }
 }

@@ -79,6 +79,9 @@ pub enum ServiceError {
     /// The antivirus found the file infected; it is neither accepted nor served (403).
     #[error("{0}")]
     MediaNotClean(String),
+    /// The content scanner's policy refuses the file's type (403).
+    #[error("{0}")]
+    MimeTypeForbidden(String),
     /// The antivirus cannot answer and files are not let through unscanned (503, retryable).
     #[error("{message}")]
     ScannerUnavailable {

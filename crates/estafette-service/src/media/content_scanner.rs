@@ -14,6 +14,7 @@ use vodozemac::Curve25519SecretKey;
 use vodozemac::pk_encryption::{Message, PkDecryption};
 
 use super::attachments;
+use super::file_types::{self, FileTypePolicy};
 use super::repository::{MediaFile, MediaRequester, MediaService};
 use crate::antivirus::{AntivirusService, Verdict, content_hash, lock};
 use crate::{Context, ServiceError, ServiceResult};
@@ -40,9 +41,10 @@ struct Inner {
     media: MediaService,
     antivirus: AntivirusService,
     decryption: PkDecryption,
+    file_types: FileTypePolicy,
     /// Per attachment (its URL and decryption metadata), the content hash of its plaintext,
-    /// whose verdict the antivirus keeps.
-    plaintexts: Mutex<HashMap<String, String>>,
+    /// whose verdict the antivirus keeps, and the plaintext's detected type.
+    plaintexts: Mutex<HashMap<String, (String, &'static str)>>,
 }
 
 impl ContentScannerService {
@@ -57,6 +59,7 @@ impl ContentScannerService {
                 media,
                 antivirus,
                 decryption: PkDecryption::from_key(secret),
+                file_types: FileTypePolicy::new(&context.config.antivirus),
                 plaintexts: Mutex::new(HashMap::new()),
             }),
         }
@@ -110,6 +113,27 @@ impl ContentScannerService {
             .map_err(|e| ServiceError::BadJson(format!("encrypted_body does not hold JSON: {e}")))
     }
 
+    /// Refuses a file whose type the operator's policy does not let the scanner call clean.
+    pub fn check_type(&self, bytes: &[u8]) -> ServiceResult<()> {
+        self.inner.file_types.check(file_types::detect(bytes))
+    }
+
+    /// `GET /download/{server}/{media}`: the media, once clean and of an accepted type.
+    pub async fn download(
+        &self,
+        requester: &UserId,
+        server: &ServerName,
+        media_id: &str,
+    ) -> ServiceResult<MediaFile> {
+        let file = self
+            .inner
+            .media
+            .download(server, media_id, MediaRequester::User(requester))
+            .await?;
+        self.check_type(&file.bytes)?;
+        Ok(file)
+    }
+
     /// `GET /scan/{server}/{media}`: whether the media is clean.
     pub async fn scan(
         &self,
@@ -117,12 +141,7 @@ impl ContentScannerService {
         server: &ServerName,
         media_id: &str,
     ) -> ServiceResult<ScanReport> {
-        let download = self
-            .inner
-            .media
-            .download(server, media_id, MediaRequester::User(requester))
-            .await;
-        report(download.map(drop))
+        report(self.download(requester, server, media_id).await.map(drop))
     }
 
     /// `POST /scan_encrypted`: whether the attachment's plaintext is clean.
@@ -152,7 +171,8 @@ impl ContentScannerService {
             .await?;
         let key = result_key(file)?;
         let remembered = lock(&self.inner.plaintexts).get(&key).cloned();
-        if let Some(hash) = remembered {
+        if let Some((hash, detected)) = remembered {
+            self.inner.file_types.check(detected)?;
             match self.inner.antivirus.known_verdict(&hash).await {
                 Some(Verdict::Clean) => return Ok(ciphertext),
                 Some(Verdict::Infected { .. }) => return Err(not_clean()),
@@ -160,6 +180,8 @@ impl ContentScannerService {
             }
         }
         let plaintext = attachments::decrypt(&ciphertext.bytes, file)?;
+        let detected = file_types::detect(&plaintext);
+        self.inner.file_types.check(detected)?;
         let hash = content_hash(&plaintext);
         let who = (requester.as_str(), "encrypted_attachment");
         self.inner
@@ -170,7 +192,7 @@ impl ContentScannerService {
         if plaintexts.len() >= REMEMBERED_RESULTS {
             plaintexts.clear();
         }
-        plaintexts.insert(key, hash);
+        plaintexts.insert(key, (hash, detected));
         Ok(ciphertext)
     }
 }

@@ -6,6 +6,7 @@
 
 mod attachments;
 mod content_scanner;
+mod file_types;
 mod guarded_fetch;
 mod open_graph;
 mod repository;

@@ -146,6 +146,24 @@ fn received_files(client: &Client) -> Arc<Mutex<Vec<(String, MediaSource)>>> {
     seen
 }
 
+/// An encrypted room of `alice` that `bob` joined, and the files `bob` receives in it.
+async fn room_sharing_files(
+    alice: &Client,
+    bob: &Client,
+) -> (matrix_sdk::Room, Arc<Mutex<Vec<(String, MediaSource)>>>) {
+    for client in [alice, bob] {
+        client.sync_once(SyncSettings::default()).await.unwrap();
+    }
+    let room = create_encrypted_room(alice, bob).await;
+    bob.sync_once(SyncSettings::default()).await.unwrap();
+    bob.join_room_by_id(room.room_id()).await.unwrap();
+    let files = received_files(bob);
+    for client in [alice, bob] {
+        client.sync_once(SyncSettings::default()).await.unwrap();
+    }
+    (room, files)
+}
+
 /// Syncs `client` until it has received the file named `name`; its source.
 async fn receive_file(
     client: &Client,
@@ -189,16 +207,7 @@ async fn encrypted_attachments_are_decrypted_and_their_plaintext_scanned() {
     let server = scanning_server(&clamd, false).await;
     let alice = server.register_user("alice").await;
     let bob = server.register_user("bob").await;
-    for client in [&alice.client, &bob.client] {
-        client.sync_once(SyncSettings::default()).await.unwrap();
-    }
-    let room = create_encrypted_room(&alice.client, &bob.client).await;
-    bob.client.sync_once(SyncSettings::default()).await.unwrap();
-    bob.client.join_room_by_id(room.room_id()).await.unwrap();
-    let files = received_files(&bob.client);
-    for client in [&alice.client, &bob.client] {
-        client.sync_once(SyncSettings::default()).await.unwrap();
-    }
+    let (room, files) = room_sharing_files(&alice.client, &bob.client).await;
 
     let report = b"the quarterly report, in confidence".to_vec();
     for (name, bytes) in [
@@ -340,4 +349,82 @@ async fn without_an_antivirus_there_is_no_scanner_to_call_files_clean() {
     let body = json!({"file": {"url": format!("mxc://{origin}/{id}")}});
     let response = alice.post(&format!("{PREFIX}/scan_encrypted"), body).await;
     assert_reason(&response, 404, "M_UNRECOGNIZED");
+}
+
+/// The operator's file type policy, applied to the detected type of plain media and of the
+/// plaintext of encrypted attachments: a refused type is never called clean.
+#[tokio::test]
+async fn file_types_the_operator_refuses_are_never_called_clean() {
+    let clamd = Clamd::start().await;
+    let address = clamd.address();
+    let server = TestServer::builder()
+        .configure(move |config| {
+            config.antivirus.clamd = Some(address);
+            config.antivirus.allowed_mime_types =
+                vec!["image/*".to_owned(), "text/plain".to_owned()];
+            config.antivirus.blocked_mime_types = vec!["image/gif".to_owned()];
+        })
+        .start()
+        .await;
+    let alice = server.register_user("alice").await;
+    let bob = server.register_user("bob").await;
+    let raw = server.raw().with_token(bob.client.access_token().unwrap());
+
+    // Plain media: the type comes from the bytes, whatever the uploader declared.
+    let gif = b"GIF89a\x01\x00\x01\x00\x00\x00\x00;".to_vec();
+    let pdf = b"%PDF-1.7\n1 0 obj <<>> endobj\n".to_vec();
+    let (origin, picture) = upload(&raw, png(8, 8)).await;
+    let (_, declared_png) = upload(&raw, gif).await;
+    let uploaded = raw.upload("text/plain", "notes.txt", pdf).await;
+    let document = uploaded.body["content_uri"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let scan = raw.get(&format!("{PREFIX}/scan/{origin}/{picture}")).await;
+    assert_eq!(scan.body, json!({"clean": true, "info": "File is clean"}));
+    for id in [&declared_png, &document] {
+        for path in [
+            format!("{PREFIX}/scan/{origin}/{id}"),
+            format!("{PREFIX}/download/{origin}/{id}"),
+        ] {
+            let response = raw.get(&path).await;
+            assert_reason(&response, 403, "MCS_MIME_TYPE_FORBIDDEN");
+            let info = response.body["info"].as_str().unwrap_or_default();
+            assert!(info.contains("not allowed"), "{info}");
+        }
+    }
+
+    // Encrypted attachments: the plaintext's type, found once decrypted.
+    let (room, files) = room_sharing_files(&alice.client, &bob.client).await;
+    for (name, bytes) in [
+        ("minutes.txt", b"minutes of the meeting".to_vec()),
+        ("contract.pdf", b"%PDF-1.4\n%secret\n".to_vec()),
+    ] {
+        room.send_attachment(name, &mime::TEXT_PLAIN, bytes, AttachmentConfig::new())
+            .await
+            .unwrap();
+    }
+    for (name, clean) in [("minutes.txt", true), ("contract.pdf", false)] {
+        let MediaSource::Encrypted(file) = receive_file(&bob.client, &files, name).await else {
+            panic!("{name} was sent in clear");
+        };
+        let body = json!({"file": file});
+        for _ in 0..2 {
+            let scan = raw
+                .post(&format!("{PREFIX}/scan_encrypted"), body.clone())
+                .await;
+            if clean {
+                assert_eq!(scan.body["clean"], true, "{name}: {:?}", scan.body);
+            } else {
+                assert_reason(&scan, 403, "MCS_MIME_TYPE_FORBIDDEN");
+            }
+        }
+        let download = raw
+            .post(&format!("{PREFIX}/download_encrypted"), body)
+            .await;
+        assert_eq!(download.status == 200, clean, "{name}: {}", download.status);
+    }
 }

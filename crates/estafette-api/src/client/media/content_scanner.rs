@@ -131,8 +131,8 @@ async fn download(
     let server = server_name(&server, &media_id)?;
     let file = state
         .services
-        .media
-        .download(&server, &media_id, MediaRequester::User(&user))
+        .content_scanner
+        .download(&user, &server, &media_id)
         .await?;
     Ok(file_response(file))
 }
@@ -160,6 +160,8 @@ async fn thumbnail(
             MediaRequester::User(&user),
         )
         .await?;
+    // What the client is given is checked, as the reference scanner checks the thumbnail.
+    state.services.content_scanner.check_type(&file.bytes)?;
     Ok(file_response(file))
 }
 

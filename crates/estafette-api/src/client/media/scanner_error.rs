@@ -39,6 +39,9 @@ impl From<ServiceError> for ScannerError {
             ServiceError::MediaNotClean(_) => {
                 Self::new(StatusCode::FORBIDDEN, "MCS_MEDIA_NOT_CLEAN", INFECTED_INFO)
             }
+            ServiceError::MimeTypeForbidden(_) => {
+                Self::new(StatusCode::FORBIDDEN, "MCS_MIME_TYPE_FORBIDDEN", info)
+            }
             ServiceError::DecryptionFailed(_) => {
                 Self::new(StatusCode::BAD_REQUEST, "MCS_MEDIA_FAILED_TO_DECRYPT", info)
             }
