@@ -63,6 +63,8 @@ pub struct UrlPreviewConfig {
     pub max_redirects: usize,
     /// How long a preview is kept and served again.
     pub cache_secs: u64,
+    /// Previews' images (media of this server) not asked for in this long are deleted.
+    pub image_retention_secs: u64,
 }
 
 impl Default for UrlPreviewConfig {
@@ -75,6 +77,7 @@ impl Default for UrlPreviewConfig {
             timeout_secs: 10,
             max_redirects: 5,
             cache_secs: 60 * 60,
+            image_retention_secs: 2 * 24 * 60 * 60,
         }
     }
 }

@@ -137,7 +137,7 @@ pub struct RunningServer {
     federation_shutdown: Option<tokio::sync::watch::Sender<bool>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
-    /// Periodic work (the retention of other servers' media), stopped with the server.
+    /// Periodic work (the retention of cached media), stopped with the server.
     housekeeping: Option<JoinHandle<()>>,
 }
 
@@ -149,14 +149,15 @@ impl Drop for RunningServer {
     }
 }
 
-/// Deletes other servers' media nobody asked for lately, every `interval`.
-async fn purge_remote_media(media: estafette_service::MediaService, interval: std::time::Duration) {
+/// Deletes cached media (other servers', link previews' images) nobody asked for lately, every
+/// `interval`.
+async fn purge_media_caches(media: estafette_service::MediaService, interval: std::time::Duration) {
     let mut ticks = tokio::time::interval(interval);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        if let Err(e) = media.purge_remote_cache().await {
-            tracing::warn!("the retention of other servers' media failed: {e}");
+        if let Err(e) = media.purge_caches().await {
+            tracing::warn!("the retention of cached media failed: {e}");
         }
     }
 }
@@ -236,7 +237,7 @@ impl RunningServer {
         let housekeeping = services
             .media
             .purge_interval()
-            .map(|interval| tokio::spawn(purge_remote_media(services.media.clone(), interval)));
+            .map(|interval| tokio::spawn(purge_media_caches(services.media.clone(), interval)));
         Ok(Self {
             addr,
             federation_addr,

@@ -1,9 +1,11 @@
-//! Retention of other servers' media: what nobody asked for within
-//! `media.remote_retention_secs` is deleted, record, thumbnails and bytes (unless other media
-//! has the same bytes), and fetched (and scanned) again if it ever is asked for.
+//! Retention of the media kept as caches: other servers' media not asked for within
+//! `media.remote_retention_secs`, and link previews' images not asked for within
+//! `url_preview.image_retention_secs`, are deleted (record, thumbnails, and bytes unless other
+//! media has the same), and fetched (and scanned) again if they are ever asked for.
 
 use std::time::Duration;
 
+use estafette_storage::StaleMedia;
 use ruma::ServerName;
 
 use super::repository::MediaService;
@@ -16,18 +18,42 @@ const BATCH: u32 = 100;
 const MAX_CONTENT_GRACE: Duration = Duration::from_secs(10 * 60);
 /// Last accesses are recorded at most this often per media (and ten times per retention
 /// period), so that serving popular media writes little.
-const MAX_ACCESS_GRANULARITY_MS: u64 = 60 * 60 * 1000;
+const MAX_ACCESS_GRANULARITY: Duration = Duration::from_secs(60 * 60);
+
+/// The caches of the media repository.
+#[derive(Debug, Clone, Copy)]
+enum Cache {
+    /// Other servers' media.
+    Remote,
+    /// Files this server fetched itself: link previews' images.
+    Fetched,
+}
 
 impl MediaService {
-    fn retention(&self) -> Option<Duration> {
-        let seconds = self.context.config.media.remote_retention_secs?;
-        Some(Duration::from_secs(seconds))
+    fn retention(&self, cache: Cache) -> Option<Duration> {
+        let config = &self.context.config;
+        match cache {
+            Cache::Remote => config.media.remote_retention_secs,
+            Cache::Fetched => config
+                .url_preview
+                .enabled
+                .then_some(config.url_preview.image_retention_secs),
+        }
+        .map(Duration::from_secs)
     }
 
-    /// How often [`Self::purge_remote_cache`] should run: a quarter of the retention period,
-    /// between a second and an hour; `None` when other servers' media is kept forever.
+    /// The shortest retention of any cache; `None` when everything is kept forever.
+    fn shortest_retention(&self) -> Option<Duration> {
+        [Cache::Remote, Cache::Fetched]
+            .into_iter()
+            .filter_map(|cache| self.retention(cache))
+            .min()
+    }
+
+    /// How often [`Self::purge_caches`] should run: a quarter of the shortest retention,
+    /// between a second and an hour; `None` when nothing is ever deleted.
     pub fn purge_interval(&self) -> Option<Duration> {
-        let quarter = self.retention()? / 4;
+        let quarter = self.shortest_retention()? / 4;
         Some(quarter.clamp(Duration::from_secs(1), Duration::from_secs(60 * 60)))
     }
 
@@ -39,45 +65,60 @@ impl MediaService {
         last_access_ts: u64,
     ) -> ServiceResult<()> {
         let granularity = self
-            .retention()
-            .map_or(MAX_ACCESS_GRANULARITY_MS, |retention| {
-                (retention.as_millis() as u64 / 10).min(MAX_ACCESS_GRANULARITY_MS)
+            .shortest_retention()
+            .map_or(MAX_ACCESS_GRANULARITY, |retention| {
+                (retention / 10).min(MAX_ACCESS_GRANULARITY)
             });
         let now = self.context.now();
-        if now.saturating_sub(last_access_ts) >= granularity {
+        if now.saturating_sub(last_access_ts) >= granularity.as_millis() as u64 {
             let media = &self.context.storage.media;
             media.touch(server, media_id, now).await?;
         }
         Ok(())
     }
 
-    /// Deletes other servers' media not served within the retention period; how many.
-    pub async fn purge_remote_cache(&self) -> ServiceResult<usize> {
-        let Some(retention) = self.retention() else {
-            return Ok(0);
-        };
-        let before = self
-            .context
-            .now()
-            .saturating_sub(retention.as_millis() as u64);
+    /// Deletes the cached media not served within its retention period; how many.
+    pub async fn purge_caches(&self) -> ServiceResult<usize> {
+        let mut deleted = 0;
+        for cache in [Cache::Remote, Cache::Fetched] {
+            if let Some(retention) = self.retention(cache) {
+                deleted += self.purge(cache, retention).await?;
+            }
+        }
+        if deleted > 0 {
+            tracing::info!(deleted, "cached media not asked for lately deleted");
+        }
+        Ok(deleted)
+    }
+
+    async fn purge(&self, cache: Cache, retention: Duration) -> ServiceResult<usize> {
+        let now = self.context.now();
+        let before = now.saturating_sub(retention.as_millis() as u64);
         let grace = retention.min(MAX_CONTENT_GRACE);
         let storage = &self.context.storage;
-        let local = &self.context.server_name;
         let mut deleted = 0;
         loop {
-            let stale = storage.media.stale_remote(local, before, BATCH).await?;
+            let stale = self.stale(cache, before).await?;
             let batch = stale.len();
-            for media in stale {
-                let (origin, media_id) = (&media.origin, media.media_id.as_str());
+            for StaleMedia {
+                origin,
+                media_id,
+                content_hash,
+            } in stale
+            {
                 // Served meanwhile: kept.
-                if !storage.media.delete_stale(origin, media_id, before).await? {
+                if !storage
+                    .media
+                    .delete_stale(&origin, &media_id, before)
+                    .await?
+                {
                     continue;
                 }
                 storage
                     .media_files
-                    .delete_variants(origin, media_id)
+                    .delete_variants(&origin, &media_id)
                     .await?;
-                if let Some(hash) = &media.content_hash
+                if let Some(hash) = &content_hash
                     && !storage.media.content_in_use(hash).await?
                 {
                     storage.media_files.delete_content(hash, grace).await?;
@@ -85,12 +126,16 @@ impl MediaService {
                 deleted += 1;
             }
             if batch < BATCH as usize {
-                break;
+                return Ok(deleted);
             }
         }
-        if deleted > 0 {
-            tracing::info!(deleted, "other servers' media not asked for lately deleted");
-        }
-        Ok(deleted)
+    }
+
+    async fn stale(&self, cache: Cache, before: u64) -> ServiceResult<Vec<StaleMedia>> {
+        let (media, local) = (&self.context.storage.media, &self.context.server_name);
+        Ok(match cache {
+            Cache::Remote => media.stale_remote(local, before, BATCH).await?,
+            Cache::Fetched => media.stale_fetched(local, before, BATCH).await?,
+        })
     }
 }

@@ -1,7 +1,8 @@
 //! Link previews (`/_matrix/client/v1/media/preview_url`): the page a user links to, fetched
 //! by the server within its address policy and read for its OpenGraph tags; its image kept as
 //! media of this server (scanned like any file), so clients show it without contacting the
-//! site. A preview is reused for `url_preview.cache_secs`; failures are not kept.
+//! site (deleted once not asked for in `url_preview.image_retention_secs`). A preview is
+//! reused for `url_preview.cache_secs`; failures are not kept.
 
 use std::collections::HashMap;
 use std::io::Cursor;
@@ -76,7 +77,10 @@ impl UrlPreviewService {
         }
         let page = fetcher.get(&url).await?;
         let preview = Arc::new(self.read(requester, fetcher, page).await?);
-        let expires = now + self.context.config.url_preview.cache_secs * 1000;
+        // A preview is not reused longer than its image may be kept unseen.
+        let config = &self.context.config.url_preview;
+        let kept_secs = config.cache_secs.min(config.image_retention_secs / 2);
+        let expires = now + kept_secs * 1000;
         let mut cache = lock(&self.cache);
         if cache.len() >= MAX_CACHED {
             cache.retain(|_, (expires, _)| *expires > now);

@@ -326,3 +326,44 @@ async fn allow_listed_sites_are_previewed_within_limits() {
         response.assert_error(502, "M_UNKNOWN");
     }
 }
+
+/// Previews' images are a cache: deleted once nobody asked for them in the retention period,
+/// while users' uploads stay.
+#[tokio::test]
+async fn previews_images_not_asked_for_are_deleted() {
+    let site = Site::start("127.0.0.2:9".parse().unwrap()).await;
+    let server = TestServer::builder()
+        .configure(|config| {
+            previews_of_the_site(config);
+            config.url_preview.image_retention_secs = 1;
+        })
+        .start()
+        .await;
+    let (_, alice) = user(server.raw(), "alice").await;
+    let (origin, uploaded) = crate::media::upload(&alice, png(5, 5)).await;
+    let photo = preview(&alice, &format!("{}/photo", site.base)).await;
+    let image = photo["og:image"].as_str().unwrap().to_owned();
+    let image_id = image.rsplit('/').next().unwrap().to_owned();
+    let download = |id: &str| format!("/_matrix/client/v1/media/download/{origin}/{id}");
+    let (status, _, _) = alice.get_bytes(&download(&image_id)).await;
+    assert_eq!(status, 200);
+
+    // This server's clock moves only when told to: past the retention period.
+    server.advance_clock(1_500);
+    let media = &server.services().context.storage.media;
+    let name = ruma::ServerName::parse(&origin).unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while media.get(&name, &image_id).await.unwrap().is_some() {
+        assert!(tokio::time::Instant::now() < deadline, "never deleted");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    alice
+        .get(&download(&image_id))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+    let (status, _, bytes) = alice.get_bytes(&download(&uploaded)).await;
+    assert_eq!((status, bytes), (200, png(5, 5)), "uploads are not a cache");
+    // The next preview is made afresh, with an image that exists.
+    let again = preview(&alice, &format!("{}/photo", site.base)).await;
+    assert_ne!(again["og:image"], image.as_str());
+}

@@ -9,7 +9,8 @@ pub struct MediaRecord {
     pub content_type: Option<String>,
     pub filename: Option<String>,
     pub size: u64,
-    /// The local user who uploaded it; `None` for other servers' media kept here.
+    /// The local user who uploaded it; `None` for other servers' media kept here and for files
+    /// this server fetched itself (link previews' images), both kept as caches.
     pub uploader: Option<String>,
     pub created_ts: u64,
     /// The bytes' SHA-256 in hex, by which antivirus verdicts are kept; `None` for media
@@ -21,7 +22,7 @@ pub struct MediaRecord {
     pub last_access_ts: u64,
 }
 
-/// Another server's media nobody asked for lately.
+/// Cached media (another server's, or fetched by this one) nobody asked for lately.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleMedia {
     pub origin: OwnedServerName,
@@ -56,6 +57,14 @@ pub trait MediaRepository: Send + Sync {
     /// Up to `limit` media of servers other than `local`, last served before `before`, oldest
     /// first.
     async fn stale_remote(
+        &self,
+        local: &ServerName,
+        before: u64,
+        limit: u32,
+    ) -> StorageResult<Vec<StaleMedia>>;
+    /// Up to `limit` files `local` fetched itself (no uploader), last served before `before`,
+    /// oldest first.
+    async fn stale_fetched(
         &self,
         local: &ServerName,
         before: u64,

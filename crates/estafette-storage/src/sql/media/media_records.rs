@@ -138,27 +138,29 @@ impl MediaRepository for Db {
         before: u64,
         limit: u32,
     ) -> StorageResult<Vec<StaleMedia>> {
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(
+        self.stale_media(
             "SELECT origin, media_id, content_hash FROM media
              WHERE last_access_ts < $2 AND origin <> $1 AND pending_until IS NULL
              ORDER BY last_access_ts LIMIT $3",
+            (local, before, limit),
         )
-        .bind(local.as_str())
-        .bind(to_db(before))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|(origin, media_id, content_hash)| {
-                let origin = OwnedServerName::try_from(origin)
-                    .map_err(|e| StorageError::Corrupt(format!("media origin: {e}")))?;
-                Ok(StaleMedia {
-                    origin,
-                    media_id,
-                    content_hash,
-                })
-            })
-            .collect()
+        .await
+    }
+
+    async fn stale_fetched(
+        &self,
+        local: &ServerName,
+        before: u64,
+        limit: u32,
+    ) -> StorageResult<Vec<StaleMedia>> {
+        self.stale_media(
+            "SELECT origin, media_id, content_hash FROM media
+             WHERE last_access_ts < $2 AND origin = $1 AND uploader IS NULL
+               AND pending_until IS NULL
+             ORDER BY last_access_ts LIMIT $3",
+            (local, before, limit),
+        )
+        .await
     }
 
     async fn delete_stale(
@@ -188,6 +190,32 @@ impl MediaRepository for Db {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(used.is_some())
+    }
+}
+
+impl Db {
+    async fn stale_media(
+        &self,
+        query: &'static str,
+        (local, before, limit): (&ServerName, u64, u32),
+    ) -> StorageResult<Vec<StaleMedia>> {
+        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(query)
+            .bind(local.as_str())
+            .bind(to_db(before))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(origin, media_id, content_hash)| {
+                let origin = OwnedServerName::try_from(origin)
+                    .map_err(|e| StorageError::Corrupt(format!("media origin: {e}")))?;
+                Ok(StaleMedia {
+                    origin,
+                    media_id,
+                    content_hash,
+                })
+            })
+            .collect()
     }
 }
 
@@ -304,5 +332,16 @@ mod tests {
         );
         assert!(!media.content_in_use(&"d".repeat(64)).await.unwrap());
         assert_eq!(media.stale_remote(local, 60, 10).await.unwrap(), vec![]);
+
+        let uploaded = MediaRecord {
+            uploader: Some("@alice:home.org".to_owned()),
+            ..kept(10, "e")
+        };
+        media.put(local, "uploaded", &uploaded).await.unwrap();
+        media.put(local, "preview", &kept(10, "f")).await.unwrap();
+        let fetched = media.stale_fetched(local, 60, 10).await.unwrap();
+        let mut ids: Vec<_> = fetched.iter().map(|m| m.media_id.as_str()).collect();
+        ids.sort_unstable();
+        assert_eq!(ids, ["ours", "preview"], "users' uploads are never stale");
     }
 }
