@@ -42,7 +42,19 @@ pub struct Config {
     pub media: MediaConfig,
     pub antivirus: AntivirusConfig,
     pub url_preview: UrlPreviewConfig,
+    pub policy: PolicyConfig,
     pub support: SupportConfig,
+}
+
+/// The government deployment's identity rules (TCHAP.md §1–3), all off by default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// The ordered email → homeserver rules (relative paths from the working directory),
+    /// read again when the file changes; absent, no routing and no identity lookups.
+    pub routing_file: Option<PathBuf>,
+    /// Servers whose users are externals; the first takes every address no rule matches.
+    pub external_servers: Vec<String>,
 }
 
 /// Link previews (`/_matrix/client/v1/media/preview_url`): the server fetches pages for its
@@ -273,6 +285,8 @@ pub struct AuthConfig {
     pub uia_session_lifetime_secs: u64,
     /// Shortest password accepted at registration and password change.
     pub password_min_length: usize,
+    /// Whether passwords need a lowercase and an uppercase letter, a digit and a symbol.
+    pub password_require_all_classes: bool,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -342,6 +356,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             antivirus: AntivirusConfig::default(),
             url_preview: UrlPreviewConfig::default(),
+            policy: PolicyConfig::default(),
             support: SupportConfig::default(),
         }
     }
@@ -353,6 +368,7 @@ impl Default for AuthConfig {
             refreshable_access_token_lifetime_secs: 300,
             uia_session_lifetime_secs: 600,
             password_min_length: 8,
+            password_require_all_classes: false,
         }
     }
 }

@@ -17,6 +17,7 @@ mod error;
 mod federation;
 mod limits;
 mod media;
+pub mod policy;
 mod ratelimit;
 mod rooms;
 mod sync;
@@ -123,6 +124,7 @@ pub struct Services {
     pub antivirus: AntivirusService,
     pub content_scanner: ContentScannerService,
     pub url_previews: UrlPreviewService,
+    pub policy: policy::PolicyService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
@@ -186,6 +188,7 @@ impl Services {
             edus,
             content_scanner: ContentScannerService::new(&context, media.clone(), antivirus.clone()),
             url_previews: UrlPreviewService::new(context.clone(), media.clone())?,
+            policy: policy::PolicyService::new(context.clone())?,
             media,
             antivirus,
             dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),
@@ -212,6 +215,13 @@ pub(crate) mod testing {
 
     /// A homeserver's services on a fresh database, a manual clock and a seeded generator.
     pub(crate) async fn services() -> (tempfile::TempDir, Services, Arc<ManualClock>) {
+        services_configured(|_| {}).await
+    }
+
+    /// [`services`], with the configuration changed by `configure`.
+    pub(crate) async fn services_configured(
+        configure: impl FnOnce(&mut Config),
+    ) -> (tempfile::TempDir, Services, Arc<ManualClock>) {
         let dir = tempfile::tempdir().expect("temporary directory");
         let storage = estafette_storage::sql::testing::open_test_storage(dir.path())
             .await
@@ -219,6 +229,7 @@ pub(crate) mod testing {
         let mut config = Config::default();
         config.server_name = "example.org".into();
         config.registration.open = true;
+        configure(&mut config);
         let clock = Arc::new(ManualClock::new(1_700_000_000_000));
         let random = Arc::new(SeededRandom::new(1));
         let server_key =

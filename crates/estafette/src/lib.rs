@@ -34,8 +34,9 @@ pub enum StartError {
     Storage(#[from] estafette_storage::StorageError),
     #[error("there is no database at {0}")]
     NoDatabase(String),
-    #[error("signing key: {0}")]
-    Key(#[from] ServiceError),
+    /// The services could not start: the signing key, or a configured file or client.
+    #[error("{0}")]
+    Services(#[from] ServiceError),
     #[error("federation TLS: {0}")]
     Tls(#[from] federation_listener::TlsError),
     #[error("cannot listen on {addr}: {source}")]

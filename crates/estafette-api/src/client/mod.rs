@@ -1,5 +1,5 @@
 //! Client-Server API handlers, one folder per domain of the services (`accounts/`, `e2ee/`,
-//! `rooms/`, `sync/`, `media/`) and one module per area of the spec inside it, so that an
+//! `rooms/`, `sync/`, `media/`, `policy/`) and one module per area of the spec inside it, so that an
 //! endpoint leads to its service in one step. Server-wide discovery and the helpers the
 //! domains share (event formats, filters) sit beside them.
 
@@ -9,6 +9,7 @@ mod e2ee;
 pub(crate) mod event_filters;
 pub(crate) mod media;
 pub(crate) mod pdu_format;
+pub(crate) mod policy;
 mod rooms;
 mod sync;
 
@@ -20,5 +21,6 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = rooms::routes(router);
     let router = sync::routes(router);
     let router = e2ee::routes(router);
+    let router = policy::routes(router);
     media::routes(router)
 }

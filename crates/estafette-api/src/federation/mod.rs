@@ -6,6 +6,7 @@ mod accounts;
 mod discovery;
 mod e2ee;
 mod media;
+mod policy;
 mod rooms;
 mod transactions;
 
@@ -17,5 +18,6 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = accounts::routes(router);
     let router = rooms::routes(router);
     let router = e2ee::routes(router);
+    let router = policy::routes(router);
     media::routes(router)
 }

@@ -97,11 +97,31 @@ impl AccountService {
     }
 
     fn check_password_policy(&self, password: &str) -> ServiceResult<()> {
-        let min = self.context.config.auth.password_min_length;
+        let auth = &self.context.config.auth;
+        let min = auth.password_min_length;
         if password.chars().count() < min {
             return Err(ServiceError::WeakPassword(format!(
                 "The password must be at least {min} characters long"
             )));
+        }
+        if auth.password_require_all_classes {
+            let classes: [(&str, fn(char) -> bool); 4] = [
+                ("a lowercase letter", char::is_lowercase),
+                ("an uppercase letter", char::is_uppercase),
+                ("a digit", |c| c.is_ascii_digit()),
+                ("a symbol", |c| !c.is_alphanumeric()),
+            ];
+            let missing: Vec<&str> = classes
+                .iter()
+                .filter(|(_, class)| !password.chars().any(class))
+                .map(|(name, _)| *name)
+                .collect();
+            if !missing.is_empty() {
+                return Err(ServiceError::WeakPassword(format!(
+                    "The password must contain {}",
+                    missing.join(", ")
+                )));
+            }
         }
         Ok(())
     }
@@ -339,6 +359,32 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(generated.server_name(), "example.org");
+    }
+
+    #[tokio::test]
+    async fn passwords_lacking_a_required_class_are_weak() {
+        let (_dir, services, _clock) = crate::testing::services_configured(|config| {
+            config.auth.password_min_length = 12;
+            config.auth.password_require_all_classes = true;
+        })
+        .await;
+        let policy = |password: &str| services.accounts.check_password_policy(password);
+        for (weak, lacking) in [
+            ("Sh0rt!", "12 characters"),
+            ("alllowercase1!", "an uppercase letter"),
+            ("ALLUPPERCASE1!", "a lowercase letter"),
+            ("NoDigitsHere!!", "a digit"),
+            ("NoSymbols12345", "a symbol"),
+        ] {
+            match policy(weak) {
+                Err(ServiceError::WeakPassword(message)) => {
+                    assert!(message.contains(lacking), "{weak}: {message}")
+                }
+                other => panic!("{weak} accepted: {other:?}"),
+            }
+        }
+        policy("Correct-Horse-9").expect("all four classes and 12 characters");
+        policy("Élysée-Palais 2026").expect("letters beyond ASCII count");
     }
 
     #[tokio::test]

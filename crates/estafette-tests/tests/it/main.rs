@@ -26,6 +26,7 @@ mod media;
 mod media_uploads;
 mod multi_process;
 mod mutual_rooms;
+mod policy_routing;
 mod presence;
 mod profile;
 mod push;

@@ -1,0 +1,101 @@
+//! The government deployment's policy layer (TCHAP.md): which server an email address belongs
+//! to, and the identity lookups every server of the federation answers alike. Everything is
+//! off unless configured (`[policy]`).
+
+mod email_address;
+mod routing;
+
+use std::sync::Arc;
+
+pub use email_address::EmailAddress;
+pub use routing::{Route, RoutingRules, RoutingTable};
+
+use crate::{Context, ServiceError, ServiceResult};
+
+/// `GET /_matrix/identity/api/v1/info`: where an address's owner registers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublicRoute {
+    pub hs: String,
+    pub shadow_hs: Option<String>,
+}
+
+/// `GET /_matrix/identity/api/v1/internal-info`: what the servers of the federation tell each
+/// other, which the public never sees.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InternalRoute {
+    pub hs: String,
+    pub shadow_hs: Option<String>,
+    pub requires_invite: bool,
+    /// A pending, unexpired email invitation exists for the address.
+    pub invited: bool,
+}
+
+#[derive(Clone)]
+pub struct PolicyService {
+    context: Arc<Context>,
+    routing: Option<Arc<RoutingTable>>,
+}
+
+impl PolicyService {
+    pub(crate) fn new(context: Arc<Context>) -> ServiceResult<Self> {
+        let routing = match &context.config.policy.routing_file {
+            Some(path) => Some(Arc::new(RoutingTable::load(path).map_err(|e| {
+                ServiceError::Internal(format!("policy.routing_file: {e}"))
+            })?)),
+            None => None,
+        };
+        Ok(Self { context, routing })
+    }
+
+    /// Whether this server routes email addresses (and answers identity lookups).
+    pub fn routes_emails(&self) -> bool {
+        self.routing.is_some()
+    }
+
+    /// Where `address` belongs: its rule, or the externals' server for an address no rule
+    /// matches, even one that is not a valid address.
+    pub fn route(&self, address: &str) -> ServiceResult<Route> {
+        let Some(routing) = &self.routing else {
+            return Err(ServiceError::NotFound(
+                "This server does not route email addresses".to_owned(),
+            ));
+        };
+        let rules = routing.current();
+        let matched = EmailAddress::parse(address)
+            .ok()
+            .and_then(|address| rules.route(address.as_str()).cloned());
+        if let Some(route) = matched {
+            return Ok(route);
+        }
+        let external = self.context.config.policy.external_servers.first();
+        external
+            .map(|hs| Route {
+                hs: hs.clone(),
+                shadow_hs: None,
+                requires_invite: true,
+            })
+            .ok_or_else(|| {
+                ServiceError::NotFound(format!("No server of this federation takes {address:?}"))
+            })
+    }
+
+    /// What anyone may learn of `address`.
+    pub fn public_route(&self, address: &str) -> ServiceResult<PublicRoute> {
+        let route = self.route(address)?;
+        Ok(PublicRoute {
+            hs: route.hs,
+            shadow_hs: route.shadow_hs,
+        })
+    }
+
+    /// What the federation's servers learn of `address`.
+    pub fn internal_route(&self, address: &str) -> ServiceResult<InternalRoute> {
+        let route = self.route(address)?;
+        Ok(InternalRoute {
+            hs: route.hs,
+            shadow_hs: route.shadow_hs,
+            requires_invite: route.requires_invite,
+            invited: false,
+        })
+    }
+}
