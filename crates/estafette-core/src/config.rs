@@ -43,7 +43,21 @@ pub struct Config {
     pub antivirus: AntivirusConfig,
     pub url_preview: UrlPreviewConfig,
     pub policy: PolicyConfig,
+    pub email: EmailConfig,
     pub support: SupportConfig,
+}
+
+/// The SMTP server that carries the emails users receive (validations, invitations, renewals).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EmailConfig {
+    /// `smtp://[user:password@]host[:port]` (add `?tls=required` for STARTTLS) or `smtps://…`;
+    /// absent, no email is sent, and nothing that needs one is offered.
+    pub smtp_url: Option<String>,
+    /// The sender, `Name <address>` or a plain address.
+    pub from: String,
+    /// The longest an SMTP exchange may take, in seconds (0: 30).
+    pub timeout_secs: u64,
 }
 
 /// The government deployment's identity rules (TCHAP.md §1–3), all off by default.
@@ -357,6 +371,7 @@ impl Default for Config {
             antivirus: AntivirusConfig::default(),
             url_preview: UrlPreviewConfig::default(),
             policy: PolicyConfig::default(),
+            email: EmailConfig::default(),
             support: SupportConfig::default(),
         }
     }

@@ -7,7 +7,7 @@ pub mod random;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AntivirusConfig, ClamdAddress, Config, ConfigError, FederationConfig, LogFormat, PolicyConfig,
-    SupportConfig, SupportContact, UrlPreviewConfig,
+    AntivirusConfig, ClamdAddress, Config, ConfigError, EmailConfig, FederationConfig, LogFormat,
+    PolicyConfig, SupportConfig, SupportContact, UrlPreviewConfig,
 };
 pub use random::{OsRandom, Random, SeededRandom};

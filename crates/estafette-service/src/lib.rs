@@ -13,6 +13,7 @@ mod accounts;
 mod antivirus;
 pub mod cluster;
 mod e2ee;
+pub mod email;
 mod error;
 mod federation;
 mod limits;
@@ -125,6 +126,7 @@ pub struct Services {
     pub content_scanner: ContentScannerService,
     pub url_previews: UrlPreviewService,
     pub policy: policy::PolicyService,
+    pub email: email::EmailService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
@@ -189,6 +191,7 @@ impl Services {
             content_scanner: ContentScannerService::new(&context, media.clone(), antivirus.clone()),
             url_previews: UrlPreviewService::new(context.clone(), media.clone())?,
             policy: policy::PolicyService::new(context.clone())?,
+            email: email::EmailService::new(&context)?,
             media,
             antivirus,
             dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),

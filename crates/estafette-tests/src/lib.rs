@@ -9,6 +9,7 @@ mod js_sdk;
 mod proxy;
 mod raw;
 mod scenario;
+mod smtp;
 mod synapse;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ pub use js_sdk::run_js_sdk;
 pub use proxy::RoundRobinProxy;
 pub use raw::{RawClient, RawResponse, password_login};
 pub use scenario::{User, login_at, register_user_at};
+pub use smtp::{ReceivedEmail, SmtpSink};
 pub use synapse::SynapseServer;
 
 static NEXT_SEED: AtomicU64 = AtomicU64::new(1);

@@ -8,6 +8,7 @@ mod content_scanner;
 mod dehydrated;
 mod devices;
 mod directory;
+mod email;
 mod encryption;
 mod ephemeral;
 mod errors;
