@@ -30,10 +30,10 @@ use estafette_storage::Storage;
 use ruma::OwnedServerName;
 
 pub use accounts::{
-    AccountDataService, AccountService, DeviceService, DirectoryUser, FilterService, LoginOutcome,
-    NewAccount, OpenIdService, OpenIdToken, ProfileService, Registration, Requester,
-    SessionService, SharedSecretRegistration, SharedSecretRequest, TokenGrant, UiaAction,
-    UiaService, shared_secret_mac_input,
+    AccountDataService, AccountService, DeviceService, DirectoryUser, FilterService,
+    LoginIdentifier, LoginOutcome, NewAccount, OpenIdService, OpenIdToken, ProfileService,
+    Registration, Requester, SessionService, SharedSecretRegistration, SharedSecretRequest,
+    TokenGrant, UiaAction, UiaService, shared_secret_mac_input,
 };
 pub use antivirus::{AntivirusService, ScanSubject, Verdict, content_hash};
 pub use e2ee::{

@@ -62,6 +62,7 @@ pub struct Storage {
     pub uia_sessions: Arc<dyn UiaSessionRepository>,
     pub registration_nonces: Arc<dyn RegistrationNonceRepository>,
     pub openid_tokens: Arc<dyn OpenIdTokenRepository>,
+    pub threepids: Arc<dyn ThreepidRepository>,
     pub rooms: Arc<dyn RoomRepository>,
     pub events: Arc<dyn EventRepository>,
     pub state: Arc<dyn StateRepository>,

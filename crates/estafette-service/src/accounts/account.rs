@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use estafette_storage::NewUser;
+use estafette_storage::{NewUser, Threepid};
 use ruma::api::client::uiaa::{AuthData, AuthType};
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::Value as JsonValue;
@@ -124,6 +124,11 @@ impl AccountService {
             }
         }
         Ok(())
+    }
+
+    /// The third-party identifiers (email addresses) bound to the account.
+    pub async fn threepids(&self, user_id: &UserId) -> ServiceResult<Vec<Threepid>> {
+        Ok(self.context.storage.threepids.of_user(user_id).await?)
     }
 
     /// Creates an account without any authentication: for operators and trusted callers.

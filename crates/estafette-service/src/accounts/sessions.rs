@@ -29,6 +29,15 @@ pub struct TokenGrant {
     pub expires_in_ms: Option<u64>,
 }
 
+/// Whom a password login names.
+#[derive(Debug, Clone, Copy)]
+pub enum LoginIdentifier<'a> {
+    /// A localpart or a full user ID.
+    User(&'a str),
+    /// An email address bound to the account.
+    Email(&'a str),
+}
+
 #[derive(Debug, Clone)]
 pub struct LoginOutcome {
     pub user_id: OwnedUserId,
@@ -171,7 +180,42 @@ impl SessionService {
         initial_display_name: Option<&str>,
         with_refresh_token: bool,
     ) -> ServiceResult<LoginOutcome> {
-        let user_id = self.local_user_id(user)?;
+        let who = LoginIdentifier::User(user);
+        self.login(
+            who,
+            password,
+            device_id,
+            initial_display_name,
+            with_refresh_token,
+        )
+        .await
+    }
+
+    /// `m.login.password`, naming the user by their ID or by an email address bound to them
+    /// (`m.id.thirdparty`). An address bound to nobody, or not an address at all, fails as a
+    /// wrong password does, so that logins cannot tell which addresses have accounts.
+    pub async fn login(
+        &self,
+        who: LoginIdentifier<'_>,
+        password: &str,
+        device_id: Option<OwnedDeviceId>,
+        initial_display_name: Option<&str>,
+        with_refresh_token: bool,
+    ) -> ServiceResult<LoginOutcome> {
+        let user_id = match who {
+            LoginIdentifier::User(user) => self.local_user_id(user)?,
+            LoginIdentifier::Email(address) => {
+                let owner = match crate::policy::EmailAddress::parse(address) {
+                    Ok(address) => {
+                        let threepids = &self.context.storage.threepids;
+                        threepids.owner("email", address.as_str()).await?
+                    }
+                    Err(_) => None,
+                };
+                owner
+                    .ok_or_else(|| ServiceError::Forbidden("Invalid username or password".into()))?
+            }
+        };
         self.check_password(&user_id, password).await?;
         self.open_session(
             &user_id,

@@ -3,11 +3,13 @@
 //! off unless configured (`[policy]`).
 
 mod email_address;
+mod identity_names;
 mod routing;
 
 use std::sync::Arc;
 
 pub use email_address::EmailAddress;
+pub use identity_names::{display_name_for, localpart_for};
 pub use routing::{Route, RoutingRules, RoutingTable};
 
 use crate::{Context, ServiceError, ServiceResult};
@@ -17,6 +19,8 @@ use crate::{Context, ServiceError, ServiceResult};
 pub struct PublicRoute {
     pub hs: String,
     pub shadow_hs: Option<String>,
+    /// Where the rules send the address now, when an account elsewhere already holds it.
+    pub new_hs: Option<String>,
 }
 
 /// `GET /_matrix/identity/api/v1/internal-info`: what the servers of the federation tell each
@@ -79,18 +83,41 @@ impl PolicyService {
             })
     }
 
-    /// What anyone may learn of `address`.
-    pub fn public_route(&self, address: &str) -> ServiceResult<PublicRoute> {
+    /// What anyone may learn of `address`: its rule's server, or the server of the account
+    /// the address is already bound to (the rule's server then given as `new_hs`).
+    pub async fn public_route(&self, address: &str) -> ServiceResult<PublicRoute> {
         let route = self.route(address)?;
-        Ok(PublicRoute {
-            hs: route.hs,
-            shadow_hs: route.shadow_hs,
+        let bound = self.bound_server(address).await?;
+        Ok(match bound {
+            Some(bound) if bound != route.hs => PublicRoute {
+                hs: bound,
+                shadow_hs: None,
+                new_hs: Some(route.hs),
+            },
+            _ => PublicRoute {
+                hs: route.hs,
+                shadow_hs: route.shadow_hs,
+                new_hs: None,
+            },
         })
     }
 
+    /// The server of the account `address` is bound to, when this server holds that account.
+    async fn bound_server(&self, address: &str) -> ServiceResult<Option<String>> {
+        let Ok(address) = EmailAddress::parse(address) else {
+            return Ok(None);
+        };
+        let threepids = &self.context.storage.threepids;
+        let owner = threepids.owner("email", address.as_str()).await?;
+        Ok(owner.map(|user| user.server_name().to_string()))
+    }
+
     /// What the federation's servers learn of `address`.
-    pub fn internal_route(&self, address: &str) -> ServiceResult<InternalRoute> {
-        let route = self.route(address)?;
+    pub async fn internal_route(&self, address: &str) -> ServiceResult<InternalRoute> {
+        let mut route = self.route(address)?;
+        if let Some(bound) = self.bound_server(address).await? {
+            route.hs = bound;
+        }
         Ok(InternalRoute {
             hs: route.hs,
             shadow_hs: route.shadow_hs,

@@ -64,6 +64,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         20,
         include_str!("../../migrations/sqlite/0020_media_retention.sql"),
     ),
+    (
+        21,
+        include_str!("../../migrations/sqlite/0021_threepids.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -96,6 +100,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         8,
         include_str!("../../migrations/postgres/0008_media_retention.sql"),
+    ),
+    (
+        9,
+        include_str!("../../migrations/postgres/0009_threepids.sql"),
     ),
 ];
 

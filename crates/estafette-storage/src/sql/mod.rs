@@ -94,6 +94,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         uia_sessions: db.clone(),
         registration_nonces: db.clone(),
         openid_tokens: db.clone(),
+        threepids: db.clone(),
         rooms: db.clone(),
         events: db.clone(),
         state: db.clone(),

@@ -218,3 +218,92 @@ async fn a_broken_rules_file_stops_the_server_and_no_file_means_no_lookup() {
         .await
         .assert_error(404, "M_UNRECOGNIZED");
 }
+
+/// An address bound to an account: its owner logs in with it (an unknown or malformed address
+/// fails exactly as a wrong password does), sees it among their addresses, and the lookup
+/// names the server holding the account, the rules' server as `new_hs`.
+#[tokio::test]
+async fn a_bound_address_logs_in_and_is_looked_up_where_its_account_lives() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("routing.toml");
+    std::fs::write(
+        &rules,
+        "[[rule]]\npattern = \"[^@]+@finances\\\\.example\"\nhs = \"agent.finances.example\"\n",
+    )
+    .unwrap();
+    let server = TestServer::builder()
+        .configure(move |config| config.policy.routing_file = Some(rules))
+        .start()
+        .await;
+    let (alice_id, token, _) = server.raw().register("alice", "Alice's password 1").await;
+    let alice = ruma::UserId::parse(&alice_id).unwrap();
+    let threepid = estafette::storage::Threepid {
+        medium: "email".to_owned(),
+        address: "alice@finances.example".to_owned(),
+        validated_ts: 1_000,
+        added_ts: 1_000,
+    };
+    let threepids = &server.services().context.storage.threepids;
+    assert!(threepids.bind(&alice, &threepid).await.unwrap());
+
+    assert_eq!(
+        info(&server.raw(), "alice@finances.example").await,
+        json!({"hs": server.server_name(), "new_hs": "agent.finances.example"})
+    );
+    assert_eq!(
+        info(&server.raw(), "bob@finances.example").await,
+        json!({"hs": "agent.finances.example"})
+    );
+
+    let login = |address: &str, password: &str| {
+        json!({
+            "type": "m.login.password",
+            "identifier": {"type": "m.id.thirdparty", "medium": "email", "address": address},
+            "password": password,
+        })
+    };
+    let raw = server.raw();
+    let logged_in = raw
+        .post(
+            "/_matrix/client/v3/login",
+            login("Alice@Finances.example", "Alice's password 1"),
+        )
+        .await;
+    logged_in.assert_ok();
+    assert_eq!(logged_in.body["user_id"], alice_id.as_str());
+    let wrong = raw
+        .post(
+            "/_matrix/client/v3/login",
+            login("alice@finances.example", "not it"),
+        )
+        .await;
+    wrong.assert_error(403, "M_FORBIDDEN");
+    for unknown in [
+        "nobody@finances.example",
+        "alice@finances.example@evil.example",
+        "",
+    ] {
+        let refused = raw
+            .post(
+                "/_matrix/client/v3/login",
+                login(unknown, "Alice's password 1"),
+            )
+            .await;
+        assert_eq!(
+            (refused.status, &refused.body),
+            (wrong.status, &wrong.body),
+            "{unknown:?} is told what a wrong password is told"
+        );
+    }
+
+    let listed = raw
+        .clone_with(&token)
+        .get("/_matrix/client/v3/account/3pid")
+        .await;
+    listed.assert_ok();
+    assert_eq!(
+        listed.body["threepids"],
+        json!([{"medium": "email", "address": "alice@finances.example",
+                "validated_at": 1_000, "added_at": 1_000}])
+    );
+}

@@ -1,6 +1,6 @@
 //! Client endpoints of the accounts domain: registration and account management, login and
 //! sessions, devices, profiles and the user directory, account data and room tags, filters,
-//! OpenID tokens.
+//! OpenID tokens, third-party identifiers.
 
 mod account;
 mod account_data;
@@ -9,6 +9,7 @@ mod filter;
 mod openid;
 mod profile;
 mod session;
+mod threepid;
 mod user_directory;
 
 use crate::router::Routes;
@@ -21,5 +22,6 @@ pub(super) fn routes(router: Routes) -> Routes {
     let router = profile::routes(router);
     let router = account_data::routes(router);
     let router = filter::routes(router);
+    let router = threepid::routes(router);
     user_directory::routes(router)
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use axum::extract::State;
+use estafette_service::LoginIdentifier;
 use ruma::api::client::session::{get_login_types, login, logout, logout_all, refresh_token};
 use ruma::api::client::uiaa::UserIdentifier;
 
@@ -51,14 +52,15 @@ async fn login(
         ));
     };
     #[allow(deprecated)]
-    let user = match (password.identifier, password.user) {
-        (Some(UserIdentifier::Matrix(id)), _) => id.user,
-        (None, Some(user)) => user,
+    let who = match (&password.identifier, &password.user) {
+        (Some(UserIdentifier::Matrix(id)), _) => LoginIdentifier::User(&id.user),
+        (Some(UserIdentifier::Email(email)), _) => LoginIdentifier::Email(&email.address),
         (Some(_), _) => {
             return Err(ApiError::invalid_param(
-                "Only m.id.user identifiers are supported",
+                "Only m.id.user and email m.id.thirdparty identifiers are supported",
             ));
         }
+        (None, Some(user)) => LoginIdentifier::User(user),
         (None, None) => {
             return Err(ApiError::new(
                 http::StatusCode::BAD_REQUEST,
@@ -70,8 +72,8 @@ async fn login(
     let outcome = state
         .services
         .sessions
-        .login_with_password(
-            &user,
+        .login(
+            who,
             &password.password,
             body.device_id,
             body.initial_device_display_name.as_deref(),

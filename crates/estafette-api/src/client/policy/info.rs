@@ -56,10 +56,13 @@ async fn info(
     Query(lookup): Query<Lookup>,
 ) -> Result<Json<Value>, ApiError> {
     let address = lookup.address(&state)?;
-    let route = state.services.policy.public_route(address)?;
+    let route = state.services.policy.public_route(address).await?;
     let mut answer = json!({"hs": route.hs});
     if let Some(shadow) = route.shadow_hs {
         answer["shadow_hs"] = shadow.into();
+    }
+    if let Some(new) = route.new_hs {
+        answer["new_hs"] = new.into();
     }
     Ok(Json(answer))
 }

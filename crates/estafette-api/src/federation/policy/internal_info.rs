@@ -28,7 +28,7 @@ async fn internal_info(
     let signed = http::Request::from_parts(parts, &[][..]);
     state.services.federation.verify_request(&signed).await?;
     let address = lookup.address(&state)?;
-    let route = state.services.policy.internal_route(address)?;
+    let route = state.services.policy.internal_route(address).await?;
     let mut answer = json!({
         "hs": route.hs,
         "requires_invite": route.requires_invite,

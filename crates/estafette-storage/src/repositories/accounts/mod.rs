@@ -1,4 +1,4 @@
-//! Accounts: users, tokens, devices, profiles, account data, filters, UIA sessions, registration nonces, OpenID tokens.
+//! Accounts: users, tokens, devices, profiles, account data, filters, UIA sessions, registration nonces, OpenID tokens, third-party identifiers.
 
 mod account_data;
 mod devices;
@@ -6,6 +6,7 @@ mod filters;
 mod openid_tokens;
 mod profiles;
 mod registration_nonces;
+mod threepids;
 mod tokens;
 mod uia_sessions;
 mod users;
@@ -16,6 +17,7 @@ pub use filters::FilterRepository;
 pub use openid_tokens::OpenIdTokenRepository;
 pub use profiles::ProfileRepository;
 pub use registration_nonces::RegistrationNonceRepository;
+pub use threepids::{Threepid, ThreepidRepository};
 pub use tokens::{AccessTokenRecord, NewTokens, RefreshTokenRecord, TokenRepository};
 pub use uia_sessions::{UiaSessionRecord, UiaSessionRepository};
 pub use users::{NewUser, UserRecord, UserRepository};
