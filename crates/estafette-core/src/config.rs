@@ -69,6 +69,8 @@ pub struct PolicyConfig {
     pub routing_file: Option<PathBuf>,
     /// Servers whose users are externals; the first takes every address no rule matches.
     pub external_servers: Vec<String>,
+    /// Users may not change their display name (the server derives it from their address).
+    pub lock_displayname: bool,
 }
 
 /// Link previews (`/_matrix/client/v1/media/preview_url`): the server fetches pages for its

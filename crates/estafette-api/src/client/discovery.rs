@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use ruma::RoomVersionId;
 use ruma::api::client::discovery::get_capabilities::v3::{
-    Capabilities, RoomVersionStability, RoomVersionsCapability,
+    Capabilities, ProfileFieldsCapability, RoomVersionStability, RoomVersionsCapability,
 };
 use ruma::api::client::discovery::{
     discover_homeserver, discover_support, get_capabilities, get_supported_versions,
 };
+use ruma::api::client::profile::ProfileFieldName;
 
 use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -129,7 +130,7 @@ async fn discover_support(
 
 /// `GET /_matrix/client/v3/capabilities`
 async fn get_capabilities(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     _request: Ruma<get_capabilities::v3::Request>,
 ) -> ApiResult<get_capabilities::v3::Response> {
     let mut capabilities = Capabilities::new();
@@ -142,6 +143,16 @@ async fn get_capabilities(
             .collect(),
     );
     capabilities.thirdparty_id_changes.enabled = false;
+    if state.services.context.config.policy.lock_displayname {
+        let mut fields = ProfileFieldsCapability::new(true);
+        fields.disallowed = Some(vec![ProfileFieldName::DisplayName]);
+        capabilities.profile_fields = Some(fields);
+        // What clients older than Matrix 1.16 (and Element Web today) read.
+        #[allow(deprecated)]
+        {
+            capabilities.set_displayname.enabled = false;
+        }
+    }
     Ok(RumaResponse(get_capabilities::v3::Response::new(
         capabilities,
     )))

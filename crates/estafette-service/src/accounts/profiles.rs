@@ -114,6 +114,11 @@ impl ProfileService {
                 "Profile field names are limited to 255 bytes".into(),
             ));
         }
+        if field == "displayname" && self.context.config.policy.lock_displayname {
+            return Err(ServiceError::Forbidden(
+                "Display names are set by this server and cannot be changed".into(),
+            ));
+        }
         if let Some(value) = &value {
             validate_field(field, value)?;
             let mut profile = self.context.storage.profiles.get_all(user_id).await?;

@@ -139,3 +139,58 @@ async fn profile_refusals() {
         .await
         .assert_error(400, "M_INVALID_PARAM");
 }
+
+/// With display names locked (a government deployment derives them from the address), no
+/// client changes one, and clients are told not to offer it; the avatar stays free.
+#[tokio::test]
+async fn locked_display_names_cannot_be_changed() {
+    let server = TestServer::builder()
+        .configure(|config| config.policy.lock_displayname = true)
+        .start()
+        .await;
+    let alice = server.register_user("alice").await;
+    let refused = alice
+        .client
+        .account()
+        .set_display_name(Some("Someone Else"))
+        .await
+        .expect_err("locked");
+    assert!(refused.to_string().contains("M_FORBIDDEN"), "{refused}");
+    assert_ne!(
+        alice
+            .client
+            .account()
+            .get_display_name()
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("Someone Else")
+    );
+    let capabilities = |server: &TestServer, token: String| {
+        let raw = server.raw().clone_with(&token);
+        async move { raw.get("/_matrix/client/v3/capabilities").await.body }
+    };
+    let token = alice.client.access_token().unwrap();
+    let advertised = capabilities(&server, token).await;
+    assert_eq!(
+        advertised["capabilities"]["m.set_displayname"]["enabled"],
+        false
+    );
+    assert_eq!(
+        advertised["capabilities"]["m.profile_fields"]["disallowed"],
+        json!(["displayname"])
+    );
+    let avatar: OwnedMxcUri = mxc_uri!("mxc://example.org/avatar").to_owned();
+    alice
+        .client
+        .account()
+        .set_avatar_url(Some(&avatar))
+        .await
+        .expect("avatars stay free");
+
+    let free = TestServer::start().await;
+    let bob = free.register_user("bob").await;
+    let advertised = capabilities(&free, bob.client.access_token().unwrap()).await;
+    let enabled = &advertised["capabilities"]["m.set_displayname"]["enabled"];
+    assert_ne!(enabled, false, "{advertised}");
+}
