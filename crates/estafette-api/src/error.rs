@@ -176,6 +176,12 @@ impl From<ServiceError> for ApiError {
                 spec_errcode("M_INVALID_SIGNATURE"),
                 message,
             ),
+            ServiceError::ThreepidInUse(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::ThreepidInUse, message)
+            }
+            ServiceError::ThreepidDenied(_) => {
+                Self::new(StatusCode::FORBIDDEN, ErrorKind::ThreepidDenied, message)
+            }
             ServiceError::MediaNotClean(_)
             | ServiceError::MimeTypeForbidden(_)
             | ServiceError::BadRequestEncryption(_) => Self::forbidden(message),

@@ -71,6 +71,9 @@ pub struct PolicyConfig {
     pub external_servers: Vec<String>,
     /// Users may not change their display name (the server derives it from their address).
     pub lock_displayname: bool,
+    /// Registration needs a validated email address that routes to this server; the account
+    /// is named after the address.
+    pub email_registration: bool,
 }
 
 /// Link previews (`/_matrix/client/v1/media/preview_url`): the server fetches pages for its
@@ -455,6 +458,16 @@ impl Config {
         })?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The URL clients reach the server at, for links sent to users: `public_base_url`, or
+    /// derived from `listen`.
+    pub fn client_base_url(&self) -> String {
+        if self.public_base_url.is_empty() {
+            format!("http://{}", self.listen)
+        } else {
+            self.public_base_url.trim_end_matches('/').to_owned()
+        }
     }
 
     /// Checks what the types alone cannot; call again after applying overrides.

@@ -79,6 +79,12 @@ pub enum ServiceError {
     /// The antivirus found the file infected; it is neither accepted nor served (403).
     #[error("{0}")]
     MediaNotClean(String),
+    /// The address is already bound to an account (400 M_THREEPID_IN_USE).
+    #[error("{0}")]
+    ThreepidInUse(String),
+    /// The server's policy refuses the address (403 M_THREEPID_DENIED).
+    #[error("{0}")]
+    ThreepidDenied(String),
     /// The content scanner's policy refuses the file's type (403).
     #[error("{0}")]
     MimeTypeForbidden(String),

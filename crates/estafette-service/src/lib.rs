@@ -32,8 +32,9 @@ use ruma::OwnedServerName;
 pub use accounts::{
     AccountDataService, AccountService, DeviceService, DirectoryUser, FilterService,
     LoginIdentifier, LoginOutcome, NewAccount, OpenIdService, OpenIdToken, ProfileService,
-    Registration, Requester, SessionService, SharedSecretRegistration, SharedSecretRequest,
-    TokenGrant, UiaAction, UiaService, shared_secret_mac_input,
+    Registration, RequestedToken, Requester, SUBMIT_TOKEN_PATH, SessionService,
+    SharedSecretRegistration, SharedSecretRequest, ThreepidValidationService, TokenGrant,
+    UiaAction, UiaService, ValidationPurpose, shared_secret_mac_input,
 };
 pub use antivirus::{AntivirusService, ScanSubject, Verdict, content_hash};
 pub use e2ee::{
@@ -127,6 +128,7 @@ pub struct Services {
     pub url_previews: UrlPreviewService,
     pub policy: policy::PolicyService,
     pub email: email::EmailService,
+    pub threepid_validation: ThreepidValidationService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
@@ -139,7 +141,15 @@ impl Services {
         let federation_sender = FederationSender::new(context.clone(), federation.clone());
         let device_lists = DeviceListPublisher::new(context.clone(), federation_sender.clone());
         let sessions = SessionService::new(context.clone(), device_lists.clone());
-        let uia = UiaService::new(context.clone(), sessions.clone());
+        let policy = policy::PolicyService::new(context.clone())?;
+        let email = email::EmailService::new(&context)?;
+        let threepid_validation =
+            ThreepidValidationService::new(context.clone(), email.clone(), policy.clone());
+        let uia = UiaService::new(
+            context.clone(),
+            sessions.clone(),
+            threepid_validation.clone(),
+        );
         let rooms = RoomService::new(
             context.clone(),
             federation.clone(),
@@ -158,7 +168,12 @@ impl Services {
         );
         let device_keys =
             DeviceKeyService::new(context.clone(), federation.clone(), device_lists.clone());
-        let accounts = AccountService::new(context.clone(), sessions.clone(), uia.clone());
+        let accounts = AccountService::new(
+            context.clone(),
+            sessions.clone(),
+            uia.clone(),
+            threepid_validation.clone(),
+        );
         let antivirus = AntivirusService::new(context.clone())?;
         let media = MediaService::new(context.clone(), federation.clone(), antivirus.clone());
         Ok(Self {
@@ -190,8 +205,9 @@ impl Services {
             edus,
             content_scanner: ContentScannerService::new(&context, media.clone(), antivirus.clone()),
             url_previews: UrlPreviewService::new(context.clone(), media.clone())?,
-            policy: policy::PolicyService::new(context.clone())?,
-            email: email::EmailService::new(&context)?,
+            threepid_validation,
+            policy,
+            email,
             media,
             antivirus,
             dehydrated_devices: DehydratedDeviceService::new(context.clone(), device_keys.clone()),

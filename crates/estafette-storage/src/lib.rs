@@ -63,6 +63,7 @@ pub struct Storage {
     pub registration_nonces: Arc<dyn RegistrationNonceRepository>,
     pub openid_tokens: Arc<dyn OpenIdTokenRepository>,
     pub threepids: Arc<dyn ThreepidRepository>,
+    pub threepid_validations: Arc<dyn ThreepidValidationRepository>,
     pub rooms: Arc<dyn RoomRepository>,
     pub events: Arc<dyn EventRepository>,
     pub state: Arc<dyn StateRepository>,

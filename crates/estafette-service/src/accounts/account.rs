@@ -3,6 +3,9 @@
 use std::sync::Arc;
 
 use estafette_storage::{NewUser, Threepid};
+
+use super::ThreepidValidationService;
+use crate::policy::{display_name_for, localpart_for};
 use ruma::api::client::uiaa::{AuthData, AuthType};
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::Value as JsonValue;
@@ -44,11 +47,18 @@ pub struct AccountService {
     context: Arc<Context>,
     sessions: SessionService,
     uia: UiaService,
+    validations: ThreepidValidationService,
 }
 
 impl AccountService {
-    pub(crate) fn new(context: Arc<Context>, sessions: SessionService, uia: UiaService) -> Self {
+    pub(crate) fn new(
+        context: Arc<Context>,
+        sessions: SessionService,
+        uia: UiaService,
+        validations: ThreepidValidationService,
+    ) -> Self {
         Self {
+            validations,
             context,
             sessions,
             uia,
@@ -201,28 +211,39 @@ impl AccountService {
                 "Registration is disabled on this server".into(),
             ));
         }
-        // Refuse a taken or invalid name before the client goes through authentication.
-        if let Some(username) = &request.username {
+        let by_email = self.context.config.policy.email_registration;
+        // Refuse a taken or invalid name before the client goes through authentication (an
+        // address names its owner when registering by email).
+        if let Some(username) = request.username.as_ref().filter(|_| !by_email) {
             self.check_username(username).await?;
         }
         if let Some(password) = &request.password {
             self.check_password_policy(password)?;
         }
+        let stage = if by_email {
+            AuthType::EmailIdentity
+        } else {
+            AuthType::Dummy
+        };
         self.uia
             .authorize(
                 UiaAction::Register,
                 None,
-                &[vec![AuthType::Dummy]],
+                &[vec![stage]],
                 request.auth.as_ref(),
             )
             .await?;
-        let user_id = self
-            .create(NewAccount {
+        let user_id = if by_email {
+            self.create_for_email(request.auth.as_ref(), request.password)
+                .await?
+        } else {
+            self.create(NewAccount {
                 localpart: request.username,
                 password: request.password,
                 ..Default::default()
             })
-            .await?;
+            .await?
+        };
         if request.inhibit_login {
             return Ok((user_id, None));
         }
@@ -236,6 +257,66 @@ impl AccountService {
             )
             .await?;
         Ok((user_id, Some(session)))
+    }
+
+    /// The account of a validated address (TCHAP.md §2): named after the address (an integer
+    /// appended on a clash), shown with the name the address gives, the address bound to it.
+    async fn create_for_email(
+        &self,
+        auth: Option<&AuthData>,
+        password: Option<String>,
+    ) -> ServiceResult<OwnedUserId> {
+        let Some(AuthData::EmailIdentity(email)) = auth else {
+            return Err(ServiceError::Forbidden(
+                "Registration needs a validated email address".into(),
+            ));
+        };
+        let credentials = &email.thirdparty_id_creds;
+        let address = self
+            .validations
+            .registration_address(credentials.sid.as_str(), credentials.client_secret.as_str())
+            .await?;
+        let base = localpart_for(&address);
+        let mut localpart = base.clone();
+        let mut clash = 0;
+        while self
+            .context
+            .storage
+            .users
+            .get(&self.user_id_for(&localpart)?)
+            .await?
+            .is_some()
+        {
+            clash += 1;
+            localpart = format!("{base}{clash}");
+        }
+        let user_id = self
+            .create(NewAccount {
+                localpart: Some(localpart),
+                password,
+                display_name: Some(display_name_for(&address)),
+                ..Default::default()
+            })
+            .await?;
+        let now = self.context.now();
+        let threepid = Threepid {
+            medium: "email".to_owned(),
+            address: address.to_string(),
+            validated_ts: now,
+            added_ts: now,
+        };
+        if !self
+            .context
+            .storage
+            .threepids
+            .bind(&user_id, &threepid)
+            .await?
+        {
+            return Err(ServiceError::ThreepidInUse(format!(
+                "{address} is already bound to an account"
+            )));
+        }
+        Ok(user_id)
     }
 
     /// `/account/password`, after re-authentication.

@@ -12,6 +12,7 @@ mod passwords;
 mod profiles;
 mod sessions;
 mod shared_secret;
+mod threepid_validation;
 mod tokens;
 mod uia;
 
@@ -24,6 +25,9 @@ pub use profiles::{DirectoryUser, ProfileService};
 pub use sessions::{LoginIdentifier, LoginOutcome, Requester, SessionService, TokenGrant};
 pub use shared_secret::{
     SharedSecretRegistration, SharedSecretRequest, mac_input as shared_secret_mac_input,
+};
+pub use threepid_validation::{
+    RequestedToken, SUBMIT_TOKEN_PATH, ThreepidValidationService, ValidationPurpose,
 };
 pub use uia::{UiaAction, UiaService};
 

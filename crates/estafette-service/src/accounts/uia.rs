@@ -9,6 +9,7 @@ use ruma::UserId;
 use ruma::api::client::uiaa::{AuthData, AuthFlow, AuthType, UiaaInfo, UserIdentifier};
 use ruma::api::error::{ErrorKind, StandardErrorBody};
 
+use super::{ThreepidValidationService, ValidationPurpose};
 use crate::{Context, ServiceError, ServiceResult, SessionService};
 
 const SESSION_ID_LENGTH: usize = 24;
@@ -39,11 +40,20 @@ impl UiaAction {
 pub struct UiaService {
     context: Arc<Context>,
     sessions: SessionService,
+    validations: ThreepidValidationService,
 }
 
 impl UiaService {
-    pub(crate) fn new(context: Arc<Context>, sessions: SessionService) -> Self {
-        Self { context, sessions }
+    pub(crate) fn new(
+        context: Arc<Context>,
+        sessions: SessionService,
+        validations: ThreepidValidationService,
+    ) -> Self {
+        Self {
+            context,
+            sessions,
+            validations,
+        }
     }
 
     /// The flows that re-authenticate a logged-in user before a sensitive action.
@@ -81,6 +91,28 @@ impl UiaService {
         }
         match auth {
             AuthData::Dummy(_) => {}
+            AuthData::EmailIdentity(email) => {
+                let credentials = &email.thirdparty_id_creds;
+                let purpose = match action {
+                    UiaAction::Register => ValidationPurpose::Registration,
+                    _ => ValidationPurpose::AddThreepid,
+                };
+                let validated = self
+                    .validations
+                    .validated_address(
+                        credentials.sid.as_str(),
+                        credentials.client_secret.as_str(),
+                        purpose,
+                    )
+                    .await;
+                if let Err(err) = validated {
+                    if let ServiceError::Storage(_) = err {
+                        return Err(err);
+                    }
+                    let error = StandardErrorBody::new(ErrorKind::Unauthorized, err.to_string());
+                    return Err(challenge(flows, &session, Some(error)));
+                }
+            }
             AuthData::Password(password) => {
                 let verified = match (user_id, &password.identifier) {
                     (Some(user_id), UserIdentifier::Matrix(id)) => {

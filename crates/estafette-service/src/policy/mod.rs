@@ -112,6 +112,25 @@ impl PolicyService {
         Ok(owner.map(|user| user.server_name().to_string()))
     }
 
+    /// Whether `address`'s owner may register on this server (TCHAP.md §2): always, without
+    /// routing rules; otherwise only when the address routes here and needs no invitation it
+    /// lacks. A lookup that fails denies.
+    pub async fn may_register_here(&self, address: &EmailAddress) -> bool {
+        if self.routing.is_none() {
+            return true;
+        }
+        match self.internal_route(address.as_str()).await {
+            Ok(route) => {
+                route.hs == self.context.server_name.as_str()
+                    && !(route.requires_invite && !route.invited)
+            }
+            Err(e) => {
+                tracing::warn!(%address, "registration denied, the address could not be routed: {e}");
+                false
+            }
+        }
+    }
+
     /// What the federation's servers learn of `address`.
     pub async fn internal_route(&self, address: &str) -> ServiceResult<InternalRoute> {
         let mut route = self.route(address)?;

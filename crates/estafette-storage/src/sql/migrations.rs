@@ -68,6 +68,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         21,
         include_str!("../../migrations/sqlite/0021_threepids.sql"),
     ),
+    (
+        22,
+        include_str!("../../migrations/sqlite/0022_threepid_validations.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -104,6 +108,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         9,
         include_str!("../../migrations/postgres/0009_threepids.sql"),
+    ),
+    (
+        10,
+        include_str!("../../migrations/postgres/0010_threepid_validations.sql"),
     ),
 ];
 

@@ -95,6 +95,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         registration_nonces: db.clone(),
         openid_tokens: db.clone(),
         threepids: db.clone(),
+        threepid_validations: db.clone(),
         rooms: db.clone(),
         events: db.clone(),
         state: db.clone(),

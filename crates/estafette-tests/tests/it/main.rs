@@ -33,6 +33,7 @@ mod profile;
 mod push;
 mod query_plans;
 mod recovery;
+mod registration_by_email;
 mod relations;
 mod room_helpers;
 mod room_rules;

@@ -45,6 +45,12 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
             "identifier": {"type": "m.id.user", "user": user_id}, "device_id": "DEV",
             "initial_device_display_name": "Sweep"}),
         ("POST", "/refresh") => json!({"refresh_token": "ert_unknown"}),
+        ("POST", "/register/email/requestToken") => {
+            json!({"client_secret": "sweep-secret", "email": "sweep@example.org", "send_attempt": 1})
+        }
+        ("POST", "/_matrix/client/unstable/estafette/email/submit_token") => {
+            json!({"sid": "sid", "client_secret": "sweep-secret", "token": "token"})
+        }
         ("POST", "/logout" | "/logout/all") => json!({}),
         ("POST", "/register") => json!({"username": "newcomer", "password": "a password",
             "device_id": "DEV", "auth": {"type": "m.login.dummy", "session": "none"}}),

@@ -7,6 +7,7 @@ mod filters;
 mod openid_tokens;
 mod profiles;
 mod registration_nonces;
+mod threepid_validations;
 mod threepids;
 mod tokens;
 mod uia_sessions;
