@@ -65,6 +65,14 @@ pub use sync::{
     RoomTimeline, SyncRequest, SyncResult, SyncService, TypingService, format_token, parse_token,
 };
 
+/// A poisoned lock only means another task panicked while holding it; what it guards (a cache,
+/// a map of waiters) stays usable.
+pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// What every service needs: storage, configuration, and the injected clock and randomness.
 pub struct Context {
     pub storage: Storage,

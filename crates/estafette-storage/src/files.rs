@@ -109,11 +109,14 @@ impl MediaFileRepository for FileStore {
         let path = self.content_path(content_hash)?;
         // Already there: marked written now, so that a retention purge leaves it alone while
         // the media about to refer to it is recorded.
-        if let Ok(file) = std::fs::File::options().append(true).open(&path) {
-            let now = std::time::SystemTime::now();
-            if file.set_modified(now).is_ok() {
-                return Ok(());
-            }
+        let touched = path.clone();
+        let marked = tokio::task::spawn_blocking(move || {
+            let file = std::fs::File::options().append(true).open(touched)?;
+            file.set_modified(std::time::SystemTime::now())
+        })
+        .await;
+        if matches!(marked, Ok(Ok(()))) {
+            return Ok(());
         }
         write_whole(&path, bytes).await
     }

@@ -88,9 +88,7 @@ impl ThreepidValidationService {
             }
             _ => {}
         }
-        if purpose == ValidationPurpose::Registration
-            && !self.policy.may_register_here(&address).await
-        {
+        if purpose == ValidationPurpose::Registration && !self.policy.may_register_here(&address) {
             return Err(ServiceError::ThreepidDenied(
                 "Your email is not authorized to register on this server".to_owned(),
             ));
@@ -201,7 +199,7 @@ impl ThreepidValidationService {
                 "{address} is already bound to an account"
             )));
         }
-        if !self.policy.may_register_here(&address).await {
+        if !self.policy.may_register_here(&address) {
             return Err(ServiceError::ThreepidDenied(
                 "Your email is not authorized to register on this server".to_owned(),
             ));

@@ -12,7 +12,7 @@ use estafette_storage::{Detection, StoredVerdict};
 use sha2::{Digest, Sha256};
 
 use super::clamd::Clamd;
-use super::lock;
+use crate::lock;
 use crate::{Context, ServiceError, ServiceResult};
 
 /// Verdicts kept in memory before the oldest are forgotten (the database keeps them all).

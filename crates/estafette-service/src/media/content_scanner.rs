@@ -16,7 +16,8 @@ use vodozemac::pk_encryption::{Message, PkDecryption};
 use super::attachments;
 use super::file_types::{self, FileTypePolicy};
 use super::repository::{MediaFile, MediaRequester, MediaService};
-use crate::antivirus::{AntivirusService, Verdict, content_hash, lock};
+use crate::antivirus::{AntivirusService, Verdict, content_hash};
+use crate::lock;
 use crate::{Context, ServiceError, ServiceResult};
 
 /// What the scanner answers clients, as the reference scanner words it.

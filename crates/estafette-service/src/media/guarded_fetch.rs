@@ -99,9 +99,10 @@ struct DeniedAddress {
     address: IpAddr,
 }
 
+/// A link (the first, or a redirect) fetches may not follow: scheme, literal address, count.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
-struct RefusedRedirect(String);
+struct Refused(String);
 
 /// Resolves names as the system does, and refuses a name if any of its addresses is denied
 /// (an attacker controls which one would be tried).
@@ -151,7 +152,7 @@ impl GuardedFetcher {
             .redirect(reqwest::redirect::Policy::custom(move |attempt| {
                 if attempt.previous().len() > max_redirects {
                     let refused = format!("more than {max_redirects} redirects");
-                    return attempt.error(RefusedRedirect(refused));
+                    return attempt.error(Refused(refused));
                 }
                 match check_url(&redirects, attempt.url()) {
                     Ok(()) => attempt.follow(),
@@ -225,9 +226,9 @@ impl GuardedFetcher {
 
 /// Only web pages, and never an address literal the policy denies (names are checked when
 /// they are resolved).
-fn check_url(policy: &AddressPolicy, url: &Url) -> Result<(), RefusedRedirect> {
+fn check_url(policy: &AddressPolicy, url: &Url) -> Result<(), Refused> {
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(RefusedRedirect(format!(
+        return Err(Refused(format!(
             "{url}: only http and https links are previewed"
         )));
     }
@@ -235,13 +236,13 @@ fn check_url(policy: &AddressPolicy, url: &Url) -> Result<(), RefusedRedirect> {
         Some(Host::Ipv4(v4)) => IpAddr::V4(v4),
         Some(Host::Ipv6(v6)) => IpAddr::V6(v6),
         Some(Host::Domain(_)) => return Ok(()),
-        None => return Err(RefusedRedirect(format!("{url} names no host"))),
+        None => return Err(Refused(format!("{url} names no host"))),
     };
     if policy.permits(address) {
         Ok(())
     } else {
         let host = url.host_str().unwrap_or_default().to_owned();
-        Err(RefusedRedirect(DeniedAddress { host, address }.to_string()))
+        Err(Refused(DeniedAddress { host, address }.to_string()))
     }
 }
 
@@ -249,7 +250,7 @@ fn check_url(policy: &AddressPolicy, url: &Url) -> Result<(), RefusedRedirect> {
 fn refusal(url: &Url, error: &reqwest::Error) -> ServiceError {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
     while let Some(cause) = source {
-        if cause.is::<DeniedAddress>() || cause.is::<RefusedRedirect>() {
+        if cause.is::<DeniedAddress>() || cause.is::<Refused>() {
             return ServiceError::Forbidden(cause.to_string());
         }
         source = cause.source();

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use estafette_storage::StaleMedia;
+use estafette_storage::{CachedMedia, StaleMedia};
 use ruma::ServerName;
 
 use super::repository::MediaService;
@@ -20,21 +20,12 @@ const MAX_CONTENT_GRACE: Duration = Duration::from_secs(10 * 60);
 /// period), so that serving popular media writes little.
 const MAX_ACCESS_GRANULARITY: Duration = Duration::from_secs(60 * 60);
 
-/// The caches of the media repository.
-#[derive(Debug, Clone, Copy)]
-enum Cache {
-    /// Other servers' media.
-    Remote,
-    /// Files this server fetched itself: link previews' images.
-    Fetched,
-}
-
 impl MediaService {
-    fn retention(&self, cache: Cache) -> Option<Duration> {
+    fn retention(&self, cache: CachedMedia) -> Option<Duration> {
         let config = &self.context.config;
         match cache {
-            Cache::Remote => config.media.remote_retention_secs,
-            Cache::Fetched => config
+            CachedMedia::Remote => config.media.remote_retention_secs,
+            CachedMedia::Fetched => config
                 .url_preview
                 .enabled
                 .then_some(config.url_preview.image_retention_secs),
@@ -44,7 +35,7 @@ impl MediaService {
 
     /// The shortest retention of any cache; `None` when everything is kept forever.
     fn shortest_retention(&self) -> Option<Duration> {
-        [Cache::Remote, Cache::Fetched]
+        [CachedMedia::Remote, CachedMedia::Fetched]
             .into_iter()
             .filter_map(|cache| self.retention(cache))
             .min()
@@ -80,7 +71,7 @@ impl MediaService {
     /// Deletes the cached media not served within its retention period; how many.
     pub async fn purge_caches(&self) -> ServiceResult<usize> {
         let mut deleted = 0;
-        for cache in [Cache::Remote, Cache::Fetched] {
+        for cache in [CachedMedia::Remote, CachedMedia::Fetched] {
             if let Some(retention) = self.retention(cache) {
                 deleted += self.purge(cache, retention).await?;
             }
@@ -91,14 +82,15 @@ impl MediaService {
         Ok(deleted)
     }
 
-    async fn purge(&self, cache: Cache, retention: Duration) -> ServiceResult<usize> {
+    async fn purge(&self, cache: CachedMedia, retention: Duration) -> ServiceResult<usize> {
         let now = self.context.now();
         let before = now.saturating_sub(retention.as_millis() as u64);
         let grace = retention.min(MAX_CONTENT_GRACE);
         let storage = &self.context.storage;
         let mut deleted = 0;
         loop {
-            let stale = self.stale(cache, before).await?;
+            let local = &self.context.server_name;
+            let stale = storage.media.stale(local, cache, before, BATCH).await?;
             let batch = stale.len();
             for StaleMedia {
                 origin,
@@ -129,13 +121,5 @@ impl MediaService {
                 return Ok(deleted);
             }
         }
-    }
-
-    async fn stale(&self, cache: Cache, before: u64) -> ServiceResult<Vec<StaleMedia>> {
-        let (media, local) = (&self.context.storage.media, &self.context.server_name);
-        Ok(match cache {
-            Cache::Remote => media.stale_remote(local, before, BATCH).await?,
-            Cache::Fetched => media.stale_fetched(local, before, BATCH).await?,
-        })
     }
 }

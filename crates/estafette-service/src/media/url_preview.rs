@@ -15,7 +15,7 @@ use url::Url;
 use super::guarded_fetch::{Fetched, GuardedFetcher};
 use super::open_graph::{declared_charset, decode, open_graph};
 use super::repository::MediaService;
-use crate::antivirus::lock;
+use crate::lock;
 use crate::{Context, ServiceError, ServiceResult};
 
 /// Previews kept at most; expired ones go first when it is reached.
@@ -119,23 +119,7 @@ impl UrlPreviewService {
             return Ok(preview);
         };
         // The site's image is shown only once it is this server's (scanned) media.
-        let fetched = match page.url.join(&image) {
-            Ok(image_url) => fetcher.get(&image_url).await,
-            Err(e) => Err(ServiceError::InvalidParam(format!(
-                "og:image {image:?}: {e}"
-            ))),
-        };
-        let kept = match fetched {
-            Ok(image) => {
-                let (media_type, _) = parse_content_type(image.content_type.as_deref());
-                if media_type.starts_with("image/") {
-                    self.image(requester, &media_type, &image.bytes).await
-                } else {
-                    Ok(Map::new())
-                }
-            }
-            Err(e) => Err(e),
-        };
+        let kept = self.page_image(requester, fetcher, &page.url, &image).await;
         match kept {
             Ok(image) => preview.extend(image),
             // Another try may find clamd back: nothing is kept of this one.
@@ -143,6 +127,26 @@ impl UrlPreviewService {
             Err(e) => tracing::debug!("link preview of {} without its image: {e}", page.url),
         }
         Ok(preview)
+    }
+
+    /// The image a page names (`og:image`, relative to the page), fetched and kept; nothing
+    /// when it is not an image.
+    async fn page_image(
+        &self,
+        requester: &UserId,
+        fetcher: &GuardedFetcher,
+        page: &Url,
+        image: &str,
+    ) -> ServiceResult<Map<String, Value>> {
+        let image_url = page
+            .join(image)
+            .map_err(|e| ServiceError::InvalidParam(format!("og:image {image:?}: {e}")))?;
+        let fetched = fetcher.get(&image_url).await?;
+        let (media_type, _) = parse_content_type(fetched.content_type.as_deref());
+        if !media_type.starts_with("image/") {
+            return Ok(Map::new());
+        }
+        self.image(requester, &media_type, &fetched.bytes).await
     }
 
     /// An image kept as media of this server, described as OpenGraph does.

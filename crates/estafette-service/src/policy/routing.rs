@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime};
 use regex::Regex;
 use serde::Deserialize;
 
-use crate::antivirus::lock;
+use crate::lock;
 
 /// How often the file is looked at for changes, at most.
 const RELOAD_CHECK: Duration = Duration::from_secs(1);

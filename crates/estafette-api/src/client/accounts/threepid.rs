@@ -84,14 +84,12 @@ struct SubmittedToken {
     token: String,
 }
 
-impl SubmittedToken {
-    fn parse(
-        parsed: Result<Self, impl std::fmt::Display>,
-        missing: impl Fn(String) -> ApiError,
-    ) -> Result<Self, ApiError> {
-        parsed.map_err(|e| missing(format!("sid, client_secret and token are required: {e}")))
-    }
-}
+/// What a request carrying no token is told.
+const TOKEN_FIELDS: &str = "sid, client_secret and token are required";
+const VALIDATED_PAGE: &str = "<!DOCTYPE html><html><body><p>Your email address is validated: \
+                              you may return to your application.</p></body></html>";
+const REFUSED_PAGE: &str = "<!DOCTYPE html><html><body><p>This validation link is wrong or has \
+                            expired: ask your application for a new one.</p></body></html>";
 
 /// The link in a validation email: a page saying whether the address is now validated (a
 /// request that is no such link gets a Matrix error).
@@ -99,36 +97,22 @@ async fn follow_validation_link(
     State(state): State<AppState>,
     query: Result<Query<SubmittedToken>, QueryRejection>,
 ) -> Result<(StatusCode, Html<&'static str>), ApiError> {
-    let parsed = query.map(|Query(submitted)| submitted);
-    let submitted = SubmittedToken::parse(parsed, |message| {
+    let Query(submitted) = query.map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             ruma::api::error::ErrorKind::MissingParam,
-            message,
+            format!("{TOKEN_FIELDS}: {e}"),
         )
     })?;
     let validations = &state.services.threepid_validation;
-    Ok(
-        match validations
-            .submit_token(&submitted.sid, &submitted.client_secret, &submitted.token)
-            .await
-        {
-            Ok(()) => (
-                StatusCode::OK,
-                Html(
-                    "<!DOCTYPE html><html><body><p>Your email address is validated: you may \
-                 return to your application.</p></body></html>",
-                ),
-            ),
-            Err(_) => (
-                StatusCode::BAD_REQUEST,
-                Html(
-                    "<!DOCTYPE html><html><body><p>This validation link is wrong or has expired: \
-                 ask your application for a new one.</p></body></html>",
-                ),
-            ),
-        },
-    )
+    let submitted = validations
+        .submit_token(&submitted.sid, &submitted.client_secret, &submitted.token)
+        .await;
+    match submitted {
+        Ok(()) => Ok((StatusCode::OK, Html(VALIDATED_PAGE))),
+        Err(ServiceError::InvalidParam(_)) => Ok((StatusCode::BAD_REQUEST, Html(REFUSED_PAGE))),
+        Err(other) => Err(other.into()),
+    }
 }
 
 /// The same token, submitted by a client (the spec's `submit_url`).
@@ -136,7 +120,8 @@ async fn submit_validation_token(
     State(state): State<AppState>,
     body: axum::body::Bytes,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let submitted = SubmittedToken::parse(serde_json::from_slice(&body), ApiError::bad_json)?;
+    let submitted: SubmittedToken = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_json(format!("{TOKEN_FIELDS}: {e}")))?;
     state
         .services
         .threepid_validation

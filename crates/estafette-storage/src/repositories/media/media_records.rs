@@ -22,6 +22,15 @@ pub struct MediaRecord {
     pub last_access_ts: u64,
 }
 
+/// The media kept as caches, deleted once nobody asked for them in a while.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachedMedia {
+    /// Other servers' media.
+    Remote,
+    /// Files this server fetched itself (no uploader): link previews' images.
+    Fetched,
+}
+
 /// Cached media (another server's, or fetched by this one) nobody asked for lately.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StaleMedia {
@@ -54,19 +63,12 @@ pub trait MediaRepository: Send + Sync {
     async fn uploaded_bytes(&self, uploader: &str) -> StorageResult<u64>;
     /// Records that the media was served at `now`.
     async fn touch(&self, origin: &ServerName, media_id: &str, now: u64) -> StorageResult<()>;
-    /// Up to `limit` media of servers other than `local`, last served before `before`, oldest
-    /// first.
-    async fn stale_remote(
+    /// Up to `limit` media of `cache` (relative to the `local` server), last served before
+    /// `before`, oldest first.
+    async fn stale(
         &self,
         local: &ServerName,
-        before: u64,
-        limit: u32,
-    ) -> StorageResult<Vec<StaleMedia>>;
-    /// Up to `limit` files `local` fetched itself (no uploader), last served before `before`,
-    /// oldest first.
-    async fn stale_fetched(
-        &self,
-        local: &ServerName,
+        cache: CachedMedia,
         before: u64,
         limit: u32,
     ) -> StorageResult<Vec<StaleMedia>>;

@@ -2,4 +2,6 @@
 
 mod media_records;
 
-pub use media_records::{MediaFileRepository, MediaRecord, MediaRepository, StaleMedia};
+pub use media_records::{
+    CachedMedia, MediaFileRepository, MediaRecord, MediaRepository, StaleMedia,
+};

@@ -4,7 +4,7 @@ use ruma::ServerName;
 use crate::sql::{Db, from_db, to_db};
 use ruma::OwnedServerName;
 
-use crate::{MediaRecord, MediaRepository, StaleMedia, StorageError, StorageResult};
+use crate::{CachedMedia, MediaRecord, MediaRepository, StaleMedia, StorageError, StorageResult};
 
 #[async_trait]
 impl MediaRepository for Db {
@@ -132,35 +132,39 @@ impl MediaRepository for Db {
         Ok(())
     }
 
-    async fn stale_remote(
+    async fn stale(
         &self,
         local: &ServerName,
+        cache: CachedMedia,
         before: u64,
         limit: u32,
     ) -> StorageResult<Vec<StaleMedia>> {
-        self.stale_media(
-            "SELECT origin, media_id, content_hash FROM media
-             WHERE last_access_ts < $2 AND origin <> $1 AND pending_until IS NULL
-             ORDER BY last_access_ts LIMIT $3",
-            (local, before, limit),
-        )
-        .await
-    }
-
-    async fn stale_fetched(
-        &self,
-        local: &ServerName,
-        before: u64,
-        limit: u32,
-    ) -> StorageResult<Vec<StaleMedia>> {
-        self.stale_media(
-            "SELECT origin, media_id, content_hash FROM media
-             WHERE last_access_ts < $2 AND origin = $1 AND uploader IS NULL
-               AND pending_until IS NULL
-             ORDER BY last_access_ts LIMIT $3",
-            (local, before, limit),
-        )
-        .await
+        let which = match cache {
+            CachedMedia::Remote => "origin <> $1",
+            CachedMedia::Fetched => "origin = $1 AND uploader IS NULL",
+        };
+        let rows: Vec<(String, String, Option<String>)> =
+            sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT origin, media_id, content_hash FROM media
+                 WHERE last_access_ts < $2 AND {which} AND pending_until IS NULL
+                 ORDER BY last_access_ts LIMIT $3"
+            )))
+            .bind(local.as_str())
+            .bind(to_db(before))
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter()
+            .map(|(origin, media_id, content_hash)| {
+                let origin = OwnedServerName::try_from(origin)
+                    .map_err(|e| StorageError::Corrupt(format!("media origin: {e}")))?;
+                Ok(StaleMedia {
+                    origin,
+                    media_id,
+                    content_hash,
+                })
+            })
+            .collect()
     }
 
     async fn delete_stale(
@@ -193,38 +197,12 @@ impl MediaRepository for Db {
     }
 }
 
-impl Db {
-    async fn stale_media(
-        &self,
-        query: &'static str,
-        (local, before, limit): (&ServerName, u64, u32),
-    ) -> StorageResult<Vec<StaleMedia>> {
-        let rows: Vec<(String, String, Option<String>)> = sqlx::query_as(query)
-            .bind(local.as_str())
-            .bind(to_db(before))
-            .bind(i64::from(limit))
-            .fetch_all(&self.pool)
-            .await?;
-        rows.into_iter()
-            .map(|(origin, media_id, content_hash)| {
-                let origin = OwnedServerName::try_from(origin)
-                    .map_err(|e| StorageError::Corrupt(format!("media origin: {e}")))?;
-                Ok(StaleMedia {
-                    origin,
-                    media_id,
-                    content_hash,
-                })
-            })
-            .collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use ruma::server_name;
 
     use crate::sql::testing::open_temporary;
-    use crate::{MediaRecord, StaleMedia};
+    use crate::{CachedMedia, MediaRecord, StaleMedia};
 
     #[tokio::test]
     async fn a_pending_upload_is_completed_once_before_it_expires() {
@@ -314,7 +292,10 @@ mod tests {
             "never moved back"
         );
 
-        let stale = media.stale_remote(local, 60, 10).await.unwrap();
+        let stale = media
+            .stale(local, CachedMedia::Remote, 60, 10)
+            .await
+            .unwrap();
         assert_eq!(
             stale,
             vec![StaleMedia {
@@ -331,7 +312,13 @@ mod tests {
             "a local upload has the same bytes"
         );
         assert!(!media.content_in_use(&"d".repeat(64)).await.unwrap());
-        assert_eq!(media.stale_remote(local, 60, 10).await.unwrap(), vec![]);
+        assert_eq!(
+            media
+                .stale(local, CachedMedia::Remote, 60, 10)
+                .await
+                .unwrap(),
+            vec![]
+        );
 
         let uploaded = MediaRecord {
             uploader: Some("@alice:home.org".to_owned()),
@@ -339,7 +326,10 @@ mod tests {
         };
         media.put(local, "uploaded", &uploaded).await.unwrap();
         media.put(local, "preview", &kept(10, "f")).await.unwrap();
-        let fetched = media.stale_fetched(local, 60, 10).await.unwrap();
+        let fetched = media
+            .stale(local, CachedMedia::Fetched, 60, 10)
+            .await
+            .unwrap();
         let mut ids: Vec<_> = fetched.iter().map(|m| m.media_id.as_str()).collect();
         ids.sort_unstable();
         assert_eq!(ids, ["ours", "preview"], "users' uploads are never stale");
