@@ -179,6 +179,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::ThreepidInUse(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::ThreepidInUse, message)
             }
+            ServiceError::ThreepidNotFound(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::ThreepidNotFound,
+                message,
+            ),
             ServiceError::ThreepidDenied(_) => {
                 Self::new(StatusCode::FORBIDDEN, ErrorKind::ThreepidDenied, message)
             }

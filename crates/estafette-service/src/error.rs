@@ -82,6 +82,9 @@ pub enum ServiceError {
     /// The address is already bound to an account (400 M_THREEPID_IN_USE).
     #[error("{0}")]
     ThreepidInUse(String),
+    /// No account of this server has the address (400 M_THREEPID_NOT_FOUND).
+    #[error("{0}")]
+    ThreepidNotFound(String),
     /// The server's policy refuses the address (403 M_THREEPID_DENIED).
     #[error("{0}")]
     ThreepidDenied(String),

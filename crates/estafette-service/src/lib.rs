@@ -33,8 +33,8 @@ pub use accounts::{
     AccountDataService, AccountService, DeviceService, DirectoryUser, FilterService,
     LoginIdentifier, LoginOutcome, NewAccount, OpenIdService, OpenIdToken, ProfileService,
     Registration, RequestedToken, Requester, SUBMIT_TOKEN_PATH, SessionService,
-    SharedSecretRegistration, SharedSecretRequest, ThreepidValidationService, TokenGrant,
-    UiaAction, UiaService, ValidationPurpose, shared_secret_mac_input,
+    SharedSecretRegistration, SharedSecretRequest, ThreepidService, ThreepidValidationService,
+    TokenGrant, UiaAction, UiaService, ValidationPurpose, shared_secret_mac_input,
 };
 pub use antivirus::{AntivirusService, ScanSubject, Verdict, content_hash};
 pub use e2ee::{
@@ -137,6 +137,7 @@ pub struct Services {
     pub policy: policy::PolicyService,
     pub email: email::EmailService,
     pub threepid_validation: ThreepidValidationService,
+    pub threepids: ThreepidService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
@@ -213,6 +214,12 @@ impl Services {
             edus,
             content_scanner: ContentScannerService::new(&context, media.clone(), antivirus.clone()),
             url_previews: UrlPreviewService::new(context.clone(), media.clone())?,
+            threepids: ThreepidService::new(
+                context.clone(),
+                sessions.clone(),
+                uia.clone(),
+                threepid_validation.clone(),
+            ),
             threepid_validation,
             policy,
             email,

@@ -113,18 +113,34 @@ impl SmtpSink {
 
     /// Waits (a few seconds at most) for a message to `address`, and returns the latest.
     pub async fn wait_for(&self, address: &str) -> ReceivedEmail {
+        self.wait_for_after(address, 0).await
+    }
+
+    /// How many messages `address` has received.
+    pub fn count_to(&self, address: &str) -> usize {
+        self.to(address).len()
+    }
+
+    /// Waits (a few seconds at most) for `address` to have received more than `already`
+    /// messages, and returns the latest.
+    pub async fn wait_for_after(&self, address: &str, already: usize) -> ReceivedEmail {
         for _ in 0..100 {
-            let latest = self
-                .received()
-                .into_iter()
-                .rev()
-                .find(|email| email.recipients.iter().any(|r| r == address));
-            if let Some(email) = latest {
-                return email;
+            let mut received = self.to(address);
+            if received.len() > already
+                && let Some(latest) = received.pop()
+            {
+                return latest;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        panic!("no email reached {address}: {:?}", self.received());
+        panic!("no new email reached {address}: {:?}", self.received());
+    }
+
+    fn to(&self, address: &str) -> Vec<ReceivedEmail> {
+        self.received()
+            .into_iter()
+            .filter(|email| email.recipients.iter().any(|r| r == address))
+            .collect()
     }
 }
 

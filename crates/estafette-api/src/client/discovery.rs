@@ -142,7 +142,10 @@ async fn get_capabilities(
             .map(|version| (version, RoomVersionStability::Stable))
             .collect(),
     );
-    capabilities.thirdparty_id_changes.enabled = false;
+    let services = &state.services;
+    // Adding an address needs an email to validate it.
+    capabilities.thirdparty_id_changes.enabled =
+        services.threepids.changes_allowed() && services.email.enabled();
     if state.services.context.config.policy.lock_displayname {
         let mut fields = ProfileFieldsCapability::new(true);
         fields.disallowed = Some(vec![ProfileFieldName::DisplayName]);

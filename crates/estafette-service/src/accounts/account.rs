@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use estafette_storage::{NewUser, Threepid};
+use estafette_storage::NewUser;
 
 use super::ThreepidValidationService;
-use crate::policy::{display_name_for, localpart_for};
+use super::threepid_validation::in_use;
+use crate::policy::{EmailAddress, display_name_for, localpart_for};
 use ruma::api::client::uiaa::{AuthData, AuthType};
 use ruma::{OwnedDeviceId, OwnedUserId, UserId};
 use serde_json::Value as JsonValue;
@@ -106,41 +107,6 @@ impl AccountService {
         Ok(user_id)
     }
 
-    fn check_password_policy(&self, password: &str) -> ServiceResult<()> {
-        let auth = &self.context.config.auth;
-        let min = auth.password_min_length;
-        if password.chars().count() < min {
-            return Err(ServiceError::WeakPassword(format!(
-                "The password must be at least {min} characters long"
-            )));
-        }
-        if auth.password_require_all_classes {
-            let classes: [(&str, fn(char) -> bool); 4] = [
-                ("a lowercase letter", char::is_lowercase),
-                ("an uppercase letter", char::is_uppercase),
-                ("a digit", |c| c.is_ascii_digit()),
-                ("a symbol", |c| !c.is_alphanumeric()),
-            ];
-            let missing: Vec<&str> = classes
-                .iter()
-                .filter(|(_, class)| !password.chars().any(class))
-                .map(|(name, _)| *name)
-                .collect();
-            if !missing.is_empty() {
-                return Err(ServiceError::WeakPassword(format!(
-                    "The password must contain {}",
-                    missing.join(", ")
-                )));
-            }
-        }
-        Ok(())
-    }
-
-    /// The third-party identifiers (email addresses) bound to the account.
-    pub async fn threepids(&self, user_id: &UserId) -> ServiceResult<Vec<Threepid>> {
-        Ok(self.context.storage.threepids.of_user(user_id).await?)
-    }
-
     /// Creates an account without any authentication: for operators and trusted callers.
     pub async fn create(&self, account: NewAccount) -> ServiceResult<OwnedUserId> {
         let user_id = match &account.localpart {
@@ -155,8 +121,7 @@ impl AccountService {
         };
         let password_hash = match account.password {
             Some(password) => {
-                self.check_password_policy(&password)?;
-                Some(passwords::hash(&self.sessions.hashing, password, self.salt()).await?)
+                Some(passwords::hash_new(&self.context, &self.sessions.hashing, password).await?)
             }
             None => None,
         };
@@ -190,12 +155,6 @@ impl AccountService {
         Ok(user_id)
     }
 
-    fn salt(&self) -> [u8; 16] {
-        let mut salt = [0u8; 16];
-        self.context.random.fill_bytes(&mut salt);
-        salt
-    }
-
     /// `/register`: open registration with the `m.login.dummy` stage.
     pub async fn register(
         &self,
@@ -218,7 +177,7 @@ impl AccountService {
             self.check_username(username).await?;
         }
         if let Some(password) = &request.password {
-            self.check_password_policy(password)?;
+            passwords::check_policy(&self.context.config.auth, password)?;
         }
         let stage = if by_email {
             AuthType::EmailIdentity
@@ -272,10 +231,14 @@ impl AccountService {
             ));
         };
         let credentials = &email.thirdparty_id_creds;
-        let address = self
+        let sid = credentials.sid.as_str();
+        let (address, deactivated_owner) = self
             .validations
-            .registration_address(credentials.sid.as_str(), credentials.client_secret.as_str())
+            .registration_address(sid, credentials.client_secret.as_str())
             .await?;
+        if let Some(user_id) = deactivated_owner {
+            return self.reactivate(&user_id, &address, password, sid).await;
+        }
         let base = localpart_for(&address);
         let mut localpart = base.clone();
         let mut clash = 0;
@@ -298,25 +261,45 @@ impl AccountService {
                 ..Default::default()
             })
             .await?;
-        let now = self.context.now();
-        let threepid = Threepid {
-            medium: "email".to_owned(),
-            address: address.to_string(),
-            validated_ts: now,
-            added_ts: now,
+        self.validations.bind(&user_id, &address).await?;
+        self.validations.consume(sid).await?;
+        Ok(user_id)
+    }
+
+    /// Registering again with the address of a deactivated account brings that account back
+    /// (TCHAP.md §2): its rooms and its name are its owner's, never a new account's.
+    async fn reactivate(
+        &self,
+        user_id: &UserId,
+        address: &EmailAddress,
+        password: Option<String>,
+        sid: &str,
+    ) -> ServiceResult<OwnedUserId> {
+        self.validations.consume(sid).await?;
+        let password_hash = match password {
+            Some(password) => {
+                Some(passwords::hash_new(&self.context, &self.sessions.hashing, password).await?)
+            }
+            None => None,
         };
-        if !self
-            .context
-            .storage
-            .threepids
-            .bind(&user_id, &threepid)
+        let storage = &self.context.storage;
+        if !storage
+            .users
+            .reactivate(user_id, password_hash.as_deref())
             .await?
         {
-            return Err(ServiceError::ThreepidInUse(format!(
-                "{address} is already bound to an account"
-            )));
+            return Err(in_use(address));
         }
-        Ok(user_id)
+        storage
+            .profiles
+            .set_field(
+                user_id,
+                "displayname",
+                Some(&JsonValue::String(display_name_for(address))),
+            )
+            .await?;
+        tracing::info!(%user_id, "account reactivated");
+        Ok(user_id.to_owned())
     }
 
     /// `/account/password`, after re-authentication.
@@ -328,63 +311,59 @@ impl AccountService {
         auth: Option<&AuthData>,
     ) -> ServiceResult<()> {
         self.uia
-            .authorize(
-                UiaAction::ChangePassword,
-                Some(&requester.user_id),
-                &UiaService::password_flows(),
-                auth,
-            )
+            .reauthenticate(UiaAction::ChangePassword, &requester.user_id, auth)
             .await?;
-        self.check_password_policy(&new_password)?;
-        let hash = passwords::hash(&self.sessions.hashing, new_password, self.salt()).await?;
+        let hash = passwords::hash_new(&self.context, &self.sessions.hashing, new_password).await?;
         self.context
             .storage
             .users
             .set_password_hash(&requester.user_id, Some(&hash))
             .await?;
         if logout_devices {
-            let removed = self
-                .context
-                .storage
-                .devices
-                .delete_all_except(&requester.user_id, Some(&requester.device_id))
-                .await?;
             self.sessions
-                .device_lists
-                .devices_removed(&requester.user_id, &removed)
+                .remove_devices(&requester.user_id, Some(&requester.device_id))
                 .await?;
         }
         Ok(())
     }
 
-    /// `/account/deactivate`, after re-authentication: the account can never be used again.
+    /// `/account/deactivate`, after re-authentication: the account cannot be used again (but
+    /// for registering anew with its address, when accounts are registered by email). Whether
+    /// its addresses were unbound.
     pub async fn deactivate(
         &self,
         requester: &Requester,
         auth: Option<&AuthData>,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<bool> {
         self.uia
-            .authorize(
-                UiaAction::Deactivate,
-                Some(&requester.user_id),
-                &UiaService::password_flows(),
-                auth,
-            )
+            .reauthenticate(UiaAction::Deactivate, &requester.user_id, auth)
             .await?;
         let storage = &self.context.storage;
         storage.users.deactivate(&requester.user_id).await?;
-        let removed = storage
-            .devices
-            .delete_all_except(&requester.user_id, None)
-            .await?;
         self.sessions
-            .device_lists
-            .devices_removed(&requester.user_id, &removed)
+            .remove_devices(&requester.user_id, None)
             .await?;
         storage.profiles.clear(&requester.user_id).await?;
         storage.account_data.delete_all(&requester.user_id).await?;
+        let unbound = self.release_threepids(&requester.user_id).await?;
         tracing::info!(user_id = %requester.user_id, "account deactivated");
-        Ok(())
+        Ok(unbound)
+    }
+
+    /// Frees the addresses of an account that goes away, unless registering again with one
+    /// must bring the account back; whether any was bound.
+    async fn release_threepids(&self, user_id: &UserId) -> ServiceResult<bool> {
+        if self.context.config.policy.email_registration {
+            return Ok(false);
+        }
+        let threepids = &self.context.storage.threepids;
+        let mut released = false;
+        for threepid in threepids.of_user(user_id).await? {
+            released |= threepids
+                .unbind(user_id, &threepid.medium, &threepid.address)
+                .await?;
+        }
+        Ok(released)
     }
 
     /// Whether a user exists on this server (deactivated users still exist).
@@ -454,7 +433,8 @@ mod tests {
             config.auth.password_require_all_classes = true;
         })
         .await;
-        let policy = |password: &str| services.accounts.check_password_policy(password);
+        let auth = &services.context.config.auth;
+        let policy = |password: &str| crate::accounts::passwords::check_policy(auth, password);
         for (weak, lacking) in [
             ("Sh0rt!", "12 characters"),
             ("alllowercase1!", "an uppercase letter"),

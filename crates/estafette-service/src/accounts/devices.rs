@@ -86,12 +86,7 @@ impl DeviceService {
         auth: Option<&AuthData>,
     ) -> ServiceResult<()> {
         self.uia
-            .authorize(
-                UiaAction::DeleteDevices,
-                Some(&requester.user_id),
-                &UiaService::password_flows(),
-                auth,
-            )
+            .reauthenticate(UiaAction::DeleteDevices, &requester.user_id, auth)
             .await?;
         let deleted = self
             .context

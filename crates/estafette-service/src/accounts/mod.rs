@@ -13,6 +13,7 @@ mod profiles;
 mod sessions;
 mod shared_secret;
 mod threepid_validation;
+mod threepids;
 mod tokens;
 mod uia;
 
@@ -29,6 +30,7 @@ pub use shared_secret::{
 pub use threepid_validation::{
     RequestedToken, SUBMIT_TOKEN_PATH, ThreepidValidationService, ValidationPurpose,
 };
+pub use threepids::ThreepidService;
 pub use uia::{UiaAction, UiaService};
 
 // For the other domains.

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use estafette_core::config::AuthConfig;
 use tokio::sync::Semaphore;
 
-use crate::{ServiceError, ServiceResult};
+use crate::{Context, ServiceError, ServiceResult};
 
 /// Permits to run a hash: one per core.
 pub(crate) fn hashing_slots() -> Arc<Semaphore> {
@@ -35,6 +36,48 @@ pub(crate) async fn hash(
     })
     .await
     .map_err(|e| ServiceError::Internal(e.to_string()))?
+}
+
+/// A new password, checked against the policy, hashed with a fresh salt.
+pub(crate) async fn hash_new(
+    context: &Context,
+    slots: &Semaphore,
+    password: String,
+) -> ServiceResult<String> {
+    check_policy(&context.config.auth, &password)?;
+    let mut salt = [0u8; 16];
+    context.random.fill_bytes(&mut salt);
+    hash(slots, password, salt).await
+}
+
+/// The configured password policy (M_WEAK_PASSWORD otherwise).
+pub(crate) fn check_policy(auth: &AuthConfig, password: &str) -> ServiceResult<()> {
+    let min = auth.password_min_length;
+    if password.chars().count() < min {
+        return Err(ServiceError::WeakPassword(format!(
+            "The password must be at least {min} characters long"
+        )));
+    }
+    if auth.password_require_all_classes {
+        let classes: [(&str, fn(char) -> bool); 4] = [
+            ("a lowercase letter", char::is_lowercase),
+            ("an uppercase letter", char::is_uppercase),
+            ("a digit", |c| c.is_ascii_digit()),
+            ("a symbol", |c| !c.is_alphanumeric()),
+        ];
+        let missing: Vec<&str> = classes
+            .iter()
+            .filter(|(_, class)| !password.chars().any(class))
+            .map(|(name, _)| *name)
+            .collect();
+        if !missing.is_empty() {
+            return Err(ServiceError::WeakPassword(format!(
+                "The password must contain {}",
+                missing.join(", ")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// `false` for a wrong password or an unreadable stored hash.

@@ -350,15 +350,18 @@ impl SessionService {
     }
 
     pub async fn logout_all(&self, requester: &Requester) -> ServiceResult<()> {
-        let removed = self
-            .context
-            .storage
-            .devices
-            .delete_all_except(&requester.user_id, None)
-            .await?;
-        self.device_lists
-            .devices_removed(&requester.user_id, &removed)
-            .await
+        self.remove_devices(&requester.user_id, None).await
+    }
+
+    /// Signs out every device of the user but `keep`, telling those who track its devices.
+    pub(crate) async fn remove_devices(
+        &self,
+        user_id: &UserId,
+        keep: Option<&DeviceId>,
+    ) -> ServiceResult<()> {
+        let storage = &self.context.storage;
+        let removed = storage.devices.delete_all_except(user_id, keep).await?;
+        self.device_lists.devices_removed(user_id, &removed).await
     }
 }
 

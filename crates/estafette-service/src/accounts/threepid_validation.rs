@@ -4,9 +4,11 @@
 
 use std::sync::Arc;
 
-use estafette_storage::ThreepidValidation;
+use estafette_storage::{Threepid, ThreepidValidation};
+use ruma::{OwnedUserId, UserId};
 use sha2::{Digest, Sha256};
 
+use super::is_active_local_user;
 use crate::email::{Email, EmailService};
 use crate::policy::{EmailAddress, PolicyService};
 use crate::{Context, ServiceError, ServiceResult};
@@ -74,33 +76,12 @@ impl ThreepidValidationService {
         }
         let address = EmailAddress::parse(address)?;
         let storage = &self.context.storage;
-        let owner = storage.threepids.owner("email", address.as_str()).await?;
-        match purpose {
-            ValidationPurpose::Registration | ValidationPurpose::AddThreepid if owner.is_some() => {
-                return Err(ServiceError::ThreepidInUse(format!(
-                    "{address} is already bound to an account"
-                )));
-            }
-            ValidationPurpose::PasswordReset if owner.is_none() => {
-                return Err(ServiceError::ThreepidDenied(format!(
-                    "{address} is bound to no account of this server"
-                )));
-            }
-            _ => {}
-        }
-        if purpose == ValidationPurpose::Registration && !self.policy.may_register_here(&address) {
-            return Err(ServiceError::ThreepidDenied(
-                "Your email is not authorized to register on this server".to_owned(),
-            ));
-        }
+        self.check_request(purpose, &address).await?;
         let existing = storage
             .threepid_validations
             .find(client_secret, address.as_str(), purpose.as_str())
             .await?;
-        let submit_url = format!(
-            "{}{SUBMIT_TOKEN_PATH}",
-            self.context.config.client_base_url()
-        );
+        let submit_url = format!("{}{SUBMIT_TOKEN_PATH}", self.context.config.base_url());
         if let Some(existing) = &existing
             && send_attempt <= existing.send_attempt
         {
@@ -183,28 +164,138 @@ impl ThreepidValidationService {
         }
     }
 
-    /// The address session `sid` validated for registration, still free and still allowed to
-    /// register here (the rules may have changed since the email went out).
+    /// Refuses a token for an address that cannot serve `purpose`, before any email is sent.
+    async fn check_request(
+        &self,
+        purpose: ValidationPurpose,
+        address: &EmailAddress,
+    ) -> ServiceResult<()> {
+        match purpose {
+            ValidationPurpose::Registration => {
+                self.registration_owner(address).await?;
+            }
+            ValidationPurpose::AddThreepid => self.check_bindable(address).await?,
+            ValidationPurpose::PasswordReset => {
+                self.account_of(address).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The address session `sid` validated for registration, still allowed to register here
+    /// (the rules may have changed since the email went out), and the deactivated account it
+    /// belongs to, which registering reactivates.
     pub async fn registration_address(
         &self,
         sid: &str,
         client_secret: &str,
-    ) -> ServiceResult<EmailAddress> {
+    ) -> ServiceResult<(EmailAddress, Option<OwnedUserId>)> {
         let address = self
             .validated_address(sid, client_secret, ValidationPurpose::Registration)
             .await?;
-        let threepids = &self.context.storage.threepids;
-        if threepids.owner("email", address.as_str()).await?.is_some() {
-            return Err(ServiceError::ThreepidInUse(format!(
-                "{address} is already bound to an account"
-            )));
+        let deactivated_owner = self.registration_owner(&address).await?;
+        Ok((address, deactivated_owner))
+    }
+
+    /// Whether `address` may register here; its owner when that is a deactivated account.
+    async fn registration_owner(
+        &self,
+        address: &EmailAddress,
+    ) -> ServiceResult<Option<OwnedUserId>> {
+        let owner = self.owner(address).await?;
+        if let Some((_, true)) = owner {
+            return Err(in_use(address));
         }
-        if !self.policy.may_register_here(&address) {
+        if !self.policy.may_register_here(address) {
             return Err(ServiceError::ThreepidDenied(
                 "Your email is not authorized to register on this server".to_owned(),
             ));
         }
-        Ok(address)
+        Ok(owner.map(|(user_id, _)| user_id))
+    }
+
+    /// Refuses an address a user of this server may not add to their account.
+    pub async fn check_bindable(&self, address: &EmailAddress) -> ServiceResult<()> {
+        self.check_email_changes()?;
+        if self.owner(address).await?.is_some() {
+            return Err(in_use(address));
+        }
+        if !self.policy.may_bind_here(address) {
+            return Err(ServiceError::ThreepidDenied(
+                "This email address belongs to another server of the federation".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Refuses any change to users' addresses when they are locked (`policy.lock_email`).
+    pub fn check_email_changes(&self) -> ServiceResult<()> {
+        if self.context.config.policy.lock_email {
+            return Err(ServiceError::Forbidden(
+                "Email addresses cannot be changed on this server".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The active account of this server `address` is bound to.
+    pub async fn account_of(&self, address: &EmailAddress) -> ServiceResult<OwnedUserId> {
+        match self.owner(address).await? {
+            Some((user_id, true)) => Ok(user_id),
+            _ => Err(ServiceError::ThreepidNotFound(format!(
+                "{address} is bound to no account of this server"
+            ))),
+        }
+    }
+
+    /// The account `address` is bound to, and whether it is active.
+    async fn owner(&self, address: &EmailAddress) -> ServiceResult<Option<(OwnedUserId, bool)>> {
+        let threepids = &self.context.storage.threepids;
+        let Some(owner) = threepids.owner("email", address.as_str()).await? else {
+            return Ok(None);
+        };
+        let active = is_active_local_user(&self.context, &owner).await?;
+        Ok(Some((owner, active)))
+    }
+
+    /// Ends session `sid` once what it validated is used, so that it serves once (another
+    /// request may have used it first).
+    pub async fn consume(&self, sid: &str) -> ServiceResult<()> {
+        if self
+            .context
+            .storage
+            .threepid_validations
+            .consume(sid)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(ServiceError::Unauthorized(
+                "This email validation has been used already".to_owned(),
+            ))
+        }
+    }
+
+    /// Binds a validated address to the account of `user_id`.
+    pub async fn bind(&self, user_id: &UserId, address: &EmailAddress) -> ServiceResult<()> {
+        let now = self.context.now();
+        let threepid = Threepid {
+            medium: "email".to_owned(),
+            address: address.to_string(),
+            validated_ts: now,
+            added_ts: now,
+        };
+        if self
+            .context
+            .storage
+            .threepids
+            .bind(user_id, &threepid)
+            .await?
+        {
+            Ok(())
+        } else {
+            Err(in_use(address))
+        }
     }
 
     /// The address session `sid` proved control of, for `purpose`.
@@ -232,4 +323,9 @@ impl ThreepidValidationService {
 
 fn token_hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// The error for an address some account already has.
+pub(super) fn in_use(address: &EmailAddress) -> ServiceError {
+    ServiceError::ThreepidInUse(format!("{address} is already bound to an account"))
 }

@@ -22,6 +22,8 @@ pub enum UiaAction {
     Deactivate,
     DeleteDevices,
     UploadSigningKeys,
+    ResetPassword,
+    AddThreepid,
 }
 
 impl UiaAction {
@@ -32,6 +34,8 @@ impl UiaAction {
             Self::Deactivate => "deactivate",
             Self::DeleteDevices => "delete_devices",
             Self::UploadSigningKeys => "upload_signing_keys",
+            Self::ResetPassword => "reset_password",
+            Self::AddThreepid => "add_threepid",
         }
     }
 }
@@ -59,6 +63,17 @@ impl UiaService {
     /// The flows that re-authenticate a logged-in user before a sensitive action.
     pub fn password_flows() -> Vec<Vec<AuthType>> {
         vec![vec![AuthType::Password]]
+    }
+
+    /// Re-authenticates a logged-in user (their password) before a sensitive action.
+    pub async fn reauthenticate(
+        &self,
+        action: UiaAction,
+        user_id: &UserId,
+        auth: Option<&AuthData>,
+    ) -> ServiceResult<()> {
+        self.authorize(action, Some(user_id), &Self::password_flows(), auth)
+            .await
     }
 
     /// Succeeds once `auth` completes one of `flows`; otherwise fails with
@@ -95,6 +110,7 @@ impl UiaService {
                 let credentials = &email.thirdparty_id_creds;
                 let purpose = match action {
                     UiaAction::Register => ValidationPurpose::Registration,
+                    UiaAction::ResetPassword => ValidationPurpose::PasswordReset,
                     _ => ValidationPurpose::AddThreepid,
                 };
                 let validated = self

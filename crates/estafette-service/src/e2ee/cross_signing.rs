@@ -98,13 +98,8 @@ impl DeviceKeyService {
             return Ok(());
         }
         if existing_master.is_some() {
-            uia.authorize(
-                UiaAction::UploadSigningKeys,
-                Some(user),
-                &UiaService::password_flows(),
-                auth,
-            )
-            .await?;
+            uia.reauthenticate(UiaAction::UploadSigningKeys, user, auth)
+                .await?;
         }
         let keys: Vec<(String, String)> = uploads
             .iter()

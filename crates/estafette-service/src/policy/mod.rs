@@ -116,6 +116,16 @@ impl PolicyService {
     /// routing rules; otherwise only when the address routes here and needs no invitation it
     /// lacks. A lookup that fails denies.
     pub fn may_register_here(&self, address: &EmailAddress) -> bool {
+        self.routed_here(address, true)
+    }
+
+    /// Whether a user of this server may add `address` to their account: always, without
+    /// routing rules; otherwise only when it routes here, so lookups keep finding them.
+    pub fn may_bind_here(&self, address: &EmailAddress) -> bool {
+        self.routed_here(address, false)
+    }
+
+    fn routed_here(&self, address: &EmailAddress, registering: bool) -> bool {
         if self.routing.is_none() {
             return true;
         }
@@ -123,10 +133,10 @@ impl PolicyService {
         match self.route(address.as_str()) {
             Ok(route) => {
                 route.hs == self.context.server_name.as_str()
-                    && !(route.requires_invite && !self.invited(address))
+                    && !(registering && route.requires_invite && !self.invited(address))
             }
             Err(e) => {
-                tracing::warn!(%address, "registration denied, the address could not be routed: {e}");
+                tracing::warn!(%address, "address refused, it could not be routed: {e}");
                 false
             }
         }

@@ -9,6 +9,7 @@ mod dehydrated;
 mod devices;
 mod directory;
 mod email;
+mod email_addresses;
 mod encryption;
 mod ephemeral;
 mod errors;

@@ -45,7 +45,12 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
             "identifier": {"type": "m.id.user", "user": user_id}, "device_id": "DEV",
             "initial_device_display_name": "Sweep"}),
         ("POST", "/refresh") => json!({"refresh_token": "ert_unknown"}),
-        ("POST", "/register/email/requestToken") => {
+        (
+            "POST",
+            "/register/email/requestToken"
+            | "/account/password/email/requestToken"
+            | "/account/3pid/email/requestToken",
+        ) => {
             json!({"client_secret": "sweep-secret", "email": "sweep@example.org", "send_attempt": 1})
         }
         ("POST", "/_matrix/client/unstable/estafette/email/submit_token") => {
@@ -55,6 +60,12 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         ("POST", "/register") => json!({"username": "newcomer", "password": "a password",
             "device_id": "DEV", "auth": {"type": "m.login.dummy", "session": "none"}}),
         ("POST", "/account/password") => json!({"new_password": "another", "auth": auth}),
+        ("POST", "/account/3pid/add") => {
+            json!({"client_secret": "sweep-secret", "sid": "sid", "auth": auth})
+        }
+        ("POST", "/account/3pid/delete") => {
+            json!({"medium": "email", "address": "sweep@example.org"})
+        }
         ("POST", "/account/deactivate") => json!({"auth": auth, "erase": false}),
         ("POST", "/user/{user_id}/openid/request_token") => json!({}),
         ("PUT", "/devices/{device_id}") => json!({"display_name": "Sweep"}),

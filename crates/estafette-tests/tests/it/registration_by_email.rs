@@ -10,12 +10,26 @@ use serde_json::json;
 
 /// A ministry's server: its rules send `@finances.example` to it, everything else to the
 /// externals' server (by invitation only).
-async fn ministry(sink: &SmtpSink) -> (TestServer, tempfile::TempDir) {
+pub(crate) async fn ministry(sink: &SmtpSink) -> (TestServer, tempfile::TempDir) {
     ministry_registering(sink, false).await
 }
 
 /// [`ministry`], with registration by email only when `by_email`, and Tchap's password policy.
-async fn ministry_registering(sink: &SmtpSink, by_email: bool) -> (TestServer, tempfile::TempDir) {
+pub(crate) async fn ministry_registering(
+    sink: &SmtpSink,
+    by_email: bool,
+) -> (TestServer, tempfile::TempDir) {
+    ministry_configured(sink, move |config| {
+        config.policy.email_registration = by_email
+    })
+    .await
+}
+
+/// [`ministry`], configured further by `change`.
+pub(crate) async fn ministry_configured(
+    sink: &SmtpSink,
+    change: impl FnOnce(&mut estafette::core::Config) + 'static,
+) -> (TestServer, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("routing.toml");
     std::fs::write(&rules, "").unwrap();
@@ -26,9 +40,9 @@ async fn ministry_registering(sink: &SmtpSink, by_email: bool) -> (TestServer, t
             config.policy.external_servers = vec!["agent.externe.example".to_owned()];
             config.email.smtp_url = Some(url);
             config.email.from = "Ministère <noreply@finances.example>".to_owned();
-            config.policy.email_registration = by_email;
             config.auth.password_min_length = 12;
             config.auth.password_require_all_classes = true;
+            change(config);
         })
         .start()
         .await;
@@ -56,15 +70,29 @@ async fn ministry_registering(sink: &SmtpSink, by_email: bool) -> (TestServer, t
     (server, dir)
 }
 
+/// Where a validation email is asked for before registering.
+pub(crate) const REGISTRATION_TOKEN: &str = "/_matrix/client/v3/register/email/requestToken";
+
 async fn request_token(
     client: &RawClient,
     email: &str,
     secret: &str,
     attempt: u32,
 ) -> serde_json::Value {
+    request_token_at(client, REGISTRATION_TOKEN, email, secret, attempt).await
+}
+
+/// Asks `path` (a `…/email/requestToken`) for a validation email.
+pub(crate) async fn request_token_at(
+    client: &RawClient,
+    path: &str,
+    email: &str,
+    secret: &str,
+    attempt: u32,
+) -> serde_json::Value {
     let response = client
         .post(
-            "/_matrix/client/v3/register/email/requestToken",
+            path,
             json!({"client_secret": secret, "email": email, "send_attempt": attempt}),
         )
         .await;
@@ -204,10 +232,28 @@ async fn addresses_that_may_not_register_here_get_no_email() {
 }
 
 /// Validates `email` for registration with `secret`: the session's ID.
-async fn validate(sink: &SmtpSink, client: &RawClient, email: &str, secret: &str) -> String {
-    let requested = request_token(client, email, secret, 1).await;
+pub(crate) async fn validate(
+    sink: &SmtpSink,
+    client: &RawClient,
+    email: &str,
+    secret: &str,
+) -> String {
+    validate_at(sink, client, REGISTRATION_TOKEN, email, secret).await
+}
+
+/// Validates `email` through `path` (a `…/email/requestToken`), following the emailed link.
+pub(crate) async fn validate_at(
+    sink: &SmtpSink,
+    client: &RawClient,
+    path: &str,
+    email: &str,
+    secret: &str,
+) -> String {
+    let address = email.to_ascii_lowercase();
+    let already = sink.count_to(&address);
+    let requested = request_token_at(client, path, email, secret, 1).await;
     let link = sink
-        .wait_for(&email.to_ascii_lowercase())
+        .wait_for_after(&address, already)
         .await
         .first_link()
         .expect("a link");
@@ -215,7 +261,11 @@ async fn validate(sink: &SmtpSink, client: &RawClient, email: &str, secret: &str
     requested["sid"].as_str().unwrap().to_owned()
 }
 
-fn register_body(sid: &str, secret: &str, session: &serde_json::Value) -> serde_json::Value {
+pub(crate) fn register_body(
+    sid: &str,
+    secret: &str,
+    session: &serde_json::Value,
+) -> serde_json::Value {
     json!({
         "username": "ignored",
         "password": "Str0ng-Passw0rd!",

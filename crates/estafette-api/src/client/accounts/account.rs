@@ -91,23 +91,33 @@ async fn whoami(
     Ok(RumaResponse(response))
 }
 
-/// `POST /_matrix/client/v3/account/password`
+/// `POST /_matrix/client/v3/account/password`: a logged-in user's new password, or (without
+/// an access token) a forgotten one reset through the account's email address.
 async fn change_password(
     State(state): State<AppState>,
     request: Ruma<change_password::v3::Request>,
 ) -> ApiResult<change_password::v3::Response> {
-    let requester = request.requester()?;
-    let body = &request.body;
-    state
-        .services
-        .accounts
-        .change_password(
-            requester,
-            body.new_password.clone(),
-            body.logout_devices,
-            body.auth.as_ref(),
-        )
-        .await?;
+    let body = request.body;
+    let services = &state.services;
+    match &request.requester {
+        Some(requester) => {
+            services
+                .accounts
+                .change_password(
+                    requester,
+                    body.new_password,
+                    body.logout_devices,
+                    body.auth.as_ref(),
+                )
+                .await?
+        }
+        None => {
+            services
+                .threepids
+                .reset_password(body.new_password, body.logout_devices, body.auth.as_ref())
+                .await?
+        }
+    }
     Ok(RumaResponse(change_password::v3::Response::new()))
 }
 
@@ -116,12 +126,16 @@ async fn deactivate(
     State(state): State<AppState>,
     request: Ruma<deactivate::v3::Request>,
 ) -> ApiResult<deactivate::v3::Response> {
-    state
+    let unbound = state
         .services
         .accounts
         .deactivate(request.requester()?, request.body.auth.as_ref())
         .await?;
-    Ok(RumaResponse(deactivate::v3::Response::new(
-        ThirdPartyIdRemovalStatus::NoSupport,
-    )))
+    // This server is its users' identity server: what it unbinds, lookups no longer find.
+    let status = if unbound {
+        ThirdPartyIdRemovalStatus::Success
+    } else {
+        ThirdPartyIdRemovalStatus::NoSupport
+    };
+    Ok(RumaResponse(deactivate::v3::Response::new(status)))
 }

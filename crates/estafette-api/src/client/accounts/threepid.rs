@@ -1,6 +1,7 @@
-//! Email addresses of accounts: `GET /_matrix/client/v3/account/3pid`, the validation of an
-//! address before registration (`POST /register/email/requestToken`), and where the emailed
-//! token comes back (the email's link, or a client posting it to `submit_url`).
+//! Email addresses of accounts: `GET /_matrix/client/v3/account/3pid`, `/account/3pid/add` and
+//! `/delete`; the validation of an address (`…/email/requestToken` before registering, adding
+//! it, or resetting a password), and where the emailed token comes back (the email's link, or
+//! a client posting it to `submit_url`).
 
 use axum::Json;
 use axum::extract::rejection::QueryRejection;
@@ -8,7 +9,11 @@ use axum::extract::{Query, State};
 use axum::response::Html;
 use estafette_service::{SUBMIT_TOKEN_PATH, ServiceError, ValidationPurpose};
 use http::{Method, StatusCode};
-use ruma::api::client::account::{get_3pids, request_registration_token_via_email};
+use ruma::api::client::account::{
+    ThirdPartyIdRemovalStatus, add_3pid, delete_3pid, get_3pids,
+    request_3pid_management_token_via_email, request_password_change_token_via_email,
+    request_registration_token_via_email,
+};
 use ruma::thirdparty::{Medium, ThirdPartyIdentifierInit};
 use ruma::{MilliSecondsSinceUnixEpoch, OwnedSessionId};
 use serde::Deserialize;
@@ -20,7 +25,11 @@ use crate::{ApiError, AppState};
 pub(super) fn routes(router: Routes) -> Routes {
     router
         .ruma(get_3pids)
+        .ruma(add_3pid)
+        .ruma(delete_3pid)
         .ruma(request_registration_token_via_email)
+        .ruma(request_password_change_token_via_email)
+        .ruma(request_3pid_management_token_via_email)
         .axum(
             SUBMIT_TOKEN_PATH,
             &[Method::GET, Method::POST],
@@ -36,8 +45,8 @@ async fn get_3pids(
     let at = |ts: u64| MilliSecondsSinceUnixEpoch(ruma::UInt::new(ts).unwrap_or(ruma::UInt::MAX));
     let threepids = state
         .services
-        .accounts
-        .threepids(user_id)
+        .threepids
+        .of_user(user_id)
         .await?
         .into_iter()
         .map(|threepid| {
@@ -53,27 +62,115 @@ async fn get_3pids(
     Ok(RumaResponse(get_3pids::v3::Response::new(threepids)))
 }
 
+/// `POST /_matrix/client/v3/account/3pid/add`
+async fn add_3pid(
+    State(state): State<AppState>,
+    request: Ruma<add_3pid::v3::Request>,
+) -> ApiResult<add_3pid::v3::Response> {
+    let body = &request.body;
+    state
+        .services
+        .threepids
+        .add(
+            request.requester()?,
+            body.client_secret.as_str(),
+            body.sid.as_str(),
+            body.auth.as_ref(),
+        )
+        .await?;
+    Ok(RumaResponse(add_3pid::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v3/account/3pid/delete`
+async fn delete_3pid(
+    State(state): State<AppState>,
+    request: Ruma<delete_3pid::v3::Request>,
+) -> ApiResult<delete_3pid::v3::Response> {
+    let body = &request.body;
+    state
+        .services
+        .threepids
+        .delete(request.requester()?, body.medium.as_str(), &body.address)
+        .await?;
+    // This server is its users' identity server: the binding is gone from lookups too.
+    Ok(RumaResponse(delete_3pid::v3::Response::new(
+        ThirdPartyIdRemovalStatus::Success,
+    )))
+}
+
 /// `POST /_matrix/client/v3/register/email/requestToken`
 async fn request_registration_token_via_email(
     State(state): State<AppState>,
     request: Ruma<request_registration_token_via_email::v3::Request>,
 ) -> ApiResult<request_registration_token_via_email::v3::Response> {
     let body = &request.body;
+    let requested = request_token(
+        &state,
+        ValidationPurpose::Registration,
+        body.client_secret.as_str(),
+        &body.email,
+        body.send_attempt.into(),
+    )
+    .await?;
+    let mut response = request_registration_token_via_email::v3::Response::new(requested.0);
+    response.submit_url = Some(requested.1);
+    Ok(RumaResponse(response))
+}
+
+/// `POST /_matrix/client/v3/account/password/email/requestToken`
+async fn request_password_change_token_via_email(
+    State(state): State<AppState>,
+    request: Ruma<request_password_change_token_via_email::v3::Request>,
+) -> ApiResult<request_password_change_token_via_email::v3::Response> {
+    let body = &request.body;
+    let requested = request_token(
+        &state,
+        ValidationPurpose::PasswordReset,
+        body.client_secret.as_str(),
+        &body.email,
+        body.send_attempt.into(),
+    )
+    .await?;
+    let mut response = request_password_change_token_via_email::v3::Response::new(requested.0);
+    response.submit_url = Some(requested.1);
+    Ok(RumaResponse(response))
+}
+
+/// `POST /_matrix/client/v3/account/3pid/email/requestToken`
+async fn request_3pid_management_token_via_email(
+    State(state): State<AppState>,
+    request: Ruma<request_3pid_management_token_via_email::v3::Request>,
+) -> ApiResult<request_3pid_management_token_via_email::v3::Response> {
+    let body = &request.body;
+    let requested = request_token(
+        &state,
+        ValidationPurpose::AddThreepid,
+        body.client_secret.as_str(),
+        &body.email,
+        body.send_attempt.into(),
+    )
+    .await?;
+    let mut response = request_3pid_management_token_via_email::v3::Response::new(requested.0);
+    response.submit_url = Some(requested.1);
+    Ok(RumaResponse(response))
+}
+
+/// Emails a validation token; the session ID and where to submit the token.
+async fn request_token(
+    state: &AppState,
+    purpose: ValidationPurpose,
+    client_secret: &str,
+    email: &str,
+    send_attempt: u64,
+) -> Result<(OwnedSessionId, String), ApiError> {
     let requested = state
         .services
         .threepid_validation
-        .request_token(
-            ValidationPurpose::Registration,
-            body.client_secret.as_str(),
-            &body.email,
-            body.send_attempt.into(),
-        )
+        .request_token(purpose, client_secret, email, send_attempt)
         .await?;
     let sid = OwnedSessionId::try_from(requested.sid)
         .map_err(|e| ApiError::from(ServiceError::Internal(e.to_string())))?;
-    let mut response = request_registration_token_via_email::v3::Response::new(sid);
-    response.submit_url = Some(requested.submit_url);
-    Ok(RumaResponse(response))
+    Ok((sid, requested.submit_url))
 }
 
 /// The token of a validation email, as its link carries it or as a client submits it.

@@ -33,4 +33,7 @@ pub trait ThreepidValidationRepository: Send + Sync {
     /// Marks the session validated at `now` if `token_hash` is its token and it has not
     /// expired; whether it was.
     async fn validate(&self, sid: &str, token_hash: &str, now: u64) -> StorageResult<bool>;
+    /// Ends the session once what it validated is used; whether it was still there (so two
+    /// uses at once make one).
+    async fn consume(&self, sid: &str) -> StorageResult<bool>;
 }

@@ -29,5 +29,12 @@ pub trait UserRepository: Send + Sync {
     async fn set_password_hash(&self, user_id: &UserId, hash: Option<&str>) -> StorageResult<()>;
     /// Marks the account deactivated and removes its password.
     async fn deactivate(&self, user_id: &UserId) -> StorageResult<()>;
+    /// Brings a deactivated account back with a new password; `false` when it was not
+    /// deactivated (so two reactivations at once make one).
+    async fn reactivate(
+        &self,
+        user_id: &UserId,
+        password_hash: Option<&str>,
+    ) -> StorageResult<bool>;
     async fn set_admin(&self, user_id: &UserId, is_admin: bool) -> StorageResult<()>;
 }

@@ -100,6 +100,13 @@ impl ThreepidValidationRepository for Db {
             .await?;
         Ok(done.rows_affected() == 1)
     }
+
+    async fn consume(&self, sid: &str) -> StorageResult<bool> {
+        let done = self
+            .write(sqlx::query("DELETE FROM threepid_validations WHERE sid = $1").bind(sid))
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
 }
 
 #[cfg(test)]
@@ -160,5 +167,8 @@ mod tests {
             Some(150),
             "the first validation counts"
         );
+        assert!(validations.consume("sid1").await.unwrap());
+        assert!(!validations.consume("sid1").await.unwrap(), "used once");
+        assert_eq!(validations.get("sid1").await.unwrap(), None);
     }
 }

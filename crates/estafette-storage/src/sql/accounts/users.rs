@@ -61,6 +61,24 @@ impl UserRepository for Db {
         Ok(())
     }
 
+    async fn reactivate(
+        &self,
+        user_id: &UserId,
+        password_hash: Option<&str>,
+    ) -> StorageResult<bool> {
+        let done = self
+            .write(
+                sqlx::query(
+                    "UPDATE users SET deactivated = 0, password_hash = $1
+                     WHERE user_id = $2 AND deactivated = 1",
+                )
+                .bind(password_hash)
+                .bind(user_id.as_str()),
+            )
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn set_admin(&self, user_id: &UserId, is_admin: bool) -> StorageResult<()> {
         self.write(
             sqlx::query("UPDATE users SET is_admin = $1 WHERE user_id = $2")
@@ -102,6 +120,14 @@ mod tests {
         let record = storage.users.get(&alice).await.unwrap().unwrap();
         assert!(record.deactivated);
         assert_eq!(record.password_hash, None);
+        assert!(storage.users.reactivate(&alice, Some("h2")).await.unwrap());
+        assert!(
+            !storage.users.reactivate(&alice, Some("h3")).await.unwrap(),
+            "an active account is not reactivated"
+        );
+        let record = storage.users.get(&alice).await.unwrap().unwrap();
+        assert!(!record.deactivated);
+        assert_eq!(record.password_hash.as_deref(), Some("h2"));
         assert!(
             storage
                 .users

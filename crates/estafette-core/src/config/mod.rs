@@ -7,6 +7,12 @@ use std::path::{Path, PathBuf};
 use ruma::{OwnedServerName, ServerName};
 use serde::Deserialize;
 
+mod identity;
+mod media;
+
+pub use identity::{EmailConfig, PolicyConfig};
+pub use media::{AntivirusConfig, ClamdAddress, MediaConfig, UrlPreviewConfig};
+
 /// A configuration problem, named by the key at fault.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -47,72 +53,6 @@ pub struct Config {
     pub support: SupportConfig,
 }
 
-/// The SMTP server that carries the emails users receive (validations, invitations, renewals).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EmailConfig {
-    /// `smtp://[user:password@]host[:port]` (add `?tls=required` for STARTTLS) or `smtps://…`;
-    /// absent, no email is sent, and nothing that needs one is offered.
-    pub smtp_url: Option<String>,
-    /// The sender, `Name <address>` or a plain address.
-    pub from: String,
-    /// The longest an SMTP exchange may take, in seconds (0: 30).
-    pub timeout_secs: u64,
-}
-
-/// The government deployment's identity rules (TCHAP.md §1–3), all off by default.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PolicyConfig {
-    /// The ordered email → homeserver rules (relative paths from the working directory),
-    /// read again when the file changes; absent, no routing and no identity lookups.
-    pub routing_file: Option<PathBuf>,
-    /// Servers whose users are externals; the first takes every address no rule matches.
-    pub external_servers: Vec<String>,
-    /// Users may not change their display name (the server derives it from their address).
-    pub lock_displayname: bool,
-    /// Registration needs a validated email address that routes to this server; the account
-    /// is named after the address.
-    pub email_registration: bool,
-}
-
-/// Link previews (`/_matrix/client/v1/media/preview_url`): the server fetches pages for its
-/// users, so it must never be led into its own network.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct UrlPreviewConfig {
-    pub enabled: bool,
-    /// Ranges never fetched, besides loopback, private, link-local, multicast and other
-    /// reserved ranges, which always are.
-    pub denied_ip_ranges: Vec<String>,
-    /// Ranges fetched even though denied (an intranet whose pages may be previewed).
-    pub allowed_ip_ranges: Vec<String>,
-    /// The most bytes read of a page or of its image.
-    pub max_bytes: usize,
-    /// How long fetching one page may take, redirects and body included.
-    pub timeout_secs: u64,
-    pub max_redirects: usize,
-    /// How long a preview is kept and served again.
-    pub cache_secs: u64,
-    /// Previews' images (media of this server) not asked for in this long are deleted.
-    pub image_retention_secs: u64,
-}
-
-impl Default for UrlPreviewConfig {
-    fn default() -> Self {
-        Self {
-            enabled: false,
-            denied_ip_ranges: Vec::new(),
-            allowed_ip_ranges: Vec::new(),
-            max_bytes: 10 * 1024 * 1024,
-            timeout_secs: 10,
-            max_redirects: 5,
-            cache_secs: 60 * 60,
-            image_retention_secs: 2 * 24 * 60 * 60,
-        }
-    }
-}
-
 /// Who users and other administrators contact about this server, served at
 /// `/.well-known/matrix/support` (nothing is served when both are empty).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -130,109 +70,6 @@ pub struct SupportContact {
     pub role: String,
     pub matrix_id: Option<String>,
     pub email_address: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct MediaConfig {
-    /// The largest file a user may upload.
-    pub max_upload_bytes: usize,
-    /// Where media files live; every process of one server must see the same directory.
-    /// Absent: `media/` in the data directory.
-    pub path: Option<PathBuf>,
-    /// Images declaring more pixels than this are not thumbnailed (decompression bombs).
-    pub max_image_pixels: u64,
-    /// The bytes each user may have uploaded in all; absent, no quota.
-    pub user_quota_bytes: Option<u64>,
-    /// How long a media ID created before its upload waits for its content.
-    pub unused_expiry_secs: u64,
-    /// How many created media IDs a user may have waiting for their content at once.
-    pub max_pending_uploads: u64,
-    /// Whether the deprecated `/_matrix/media/v3/download` and `/thumbnail` serve media to
-    /// clients without an access token; off, they answer 404 for all media, as Synapse does
-    /// for media uploaded since authenticated media.
-    pub unauthenticated_downloads: bool,
-    /// Other servers' media not asked for in this long is deleted (fetched again when next
-    /// asked); absent, it is kept.
-    pub remote_retention_secs: Option<u64>,
-}
-
-impl Default for MediaConfig {
-    fn default() -> Self {
-        Self {
-            max_upload_bytes: 50 * 1024 * 1024,
-            path: None,
-            max_image_pixels: 32_000_000,
-            user_quota_bytes: None,
-            unused_expiry_secs: 24 * 60 * 60,
-            max_pending_uploads: 10,
-            unauthenticated_downloads: false,
-            remote_retention_secs: None,
-        }
-    }
-}
-
-/// Every file scanned by ClamAV's daemon before it is accepted, kept or served.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct AntivirusConfig {
-    /// clamd's socket, `unix:/path` or `tcp:host:port`; absent, nothing is scanned.
-    pub clamd: Option<String>,
-    /// Whether files are refused (a retryable error) while clamd cannot answer; otherwise they
-    /// pass unscanned, with a warning in the log.
-    pub fail_closed: bool,
-    /// How long one scan may take, connecting included.
-    pub timeout_secs: u64,
-    /// How often clamd's signature database version is asked for; verdicts of another version
-    /// are scanned again.
-    pub version_check_secs: u64,
-    /// What a refused request tells the client to wait before retrying.
-    pub retry_after_secs: u64,
-    /// The content scanner calls only these types clean (`type/*` for a whole family);
-    /// empty, any type. Types are detected from the bytes (plaintext for attachments).
-    pub allowed_mime_types: Vec<String>,
-    /// Types the content scanner never calls clean.
-    pub blocked_mime_types: Vec<String>,
-}
-
-impl Default for AntivirusConfig {
-    fn default() -> Self {
-        Self {
-            clamd: None,
-            fail_closed: true,
-            timeout_secs: 60,
-            version_check_secs: 10,
-            retry_after_secs: 5,
-            allowed_mime_types: Vec::new(),
-            blocked_mime_types: Vec::new(),
-        }
-    }
-}
-
-/// Where clamd listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClamdAddress {
-    Unix(PathBuf),
-    Tcp(String),
-}
-
-impl AntivirusConfig {
-    /// The configured socket; `None` when scanning is off.
-    pub fn address(&self) -> Result<Option<ClamdAddress>, ConfigError> {
-        let Some(clamd) = &self.clamd else {
-            return Ok(None);
-        };
-        if let Some(path) = clamd.strip_prefix("unix:").filter(|p| !p.is_empty()) {
-            Ok(Some(ClamdAddress::Unix(PathBuf::from(path))))
-        } else if let Some(address) = clamd.strip_prefix("tcp:").filter(|a| a.contains(':')) {
-            Ok(Some(ClamdAddress::Tcp(address.to_owned())))
-        } else {
-            Err(invalid(
-                "antivirus.clamd",
-                format!("'{clamd}' is neither unix:/path/to/socket nor tcp:host:port"),
-            ))
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -460,16 +297,6 @@ impl Config {
         Ok(config)
     }
 
-    /// The URL clients reach the server at, for links sent to users: `public_base_url`, or
-    /// derived from `listen`.
-    pub fn client_base_url(&self) -> String {
-        if self.public_base_url.is_empty() {
-            format!("http://{}", self.listen)
-        } else {
-            self.public_base_url.trim_end_matches('/').to_owned()
-        }
-    }
-
     /// Checks what the types alone cannot; call again after applying overrides.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.parsed_server_name()?;
@@ -626,7 +453,8 @@ impl Config {
         })
     }
 
-    /// The base URL clients are told to use, without a trailing slash.
+    /// The base URL clients are told to use and links in emails lead to: `public_base_url`,
+    /// or derived from `listen`; without a trailing slash.
     pub fn base_url(&self) -> String {
         if self.public_base_url.is_empty() {
             format!("http://{}", self.listen)
@@ -671,7 +499,7 @@ mod tests {
 
     #[test]
     fn example_file_parses() {
-        let text = include_str!("../../../estafette.example.toml");
+        let text = include_str!("../../../../estafette.example.toml");
         Config::from_toml(text).expect("the example configuration must be valid");
     }
 
