@@ -82,6 +82,9 @@ pub enum ServiceError {
     /// The address is already bound to an account (400 M_THREEPID_IN_USE).
     #[error("{0}")]
     ThreepidInUse(String),
+    /// The account has expired and must be renewed (403 ORG_MATRIX_EXPIRED_ACCOUNT).
+    #[error("{0}")]
+    AccountExpired(String),
     /// No account of this server has the address (400 M_THREEPID_NOT_FOUND).
     #[error("{0}")]
     ThreepidNotFound(String),

@@ -3,12 +3,13 @@
 //! one [`Context`], so a whole homeserver is one [`Services`] value.
 //!
 //! The crate is cut by domain, one folder each, every folder saying what it owns and what it
-//! may call: `accounts/`, `e2ee/`, `federation/`, `rooms/`, `sync/`, `media/`. At the bottom,
+//! may call: `accounts/`, `account_validity/`, `e2ee/`, `federation/`, `rooms/`, `sync/`, `media/`. At the bottom,
 //! shared by all: [`Context`] (storage, configuration, clock, randomness, signing key,
 //! notifier), `error.rs` and `limits.rs`. A domain offers the others only what its `mod.rs`
 //! re-exports; the services are wired together once, in [`Services::new`], where each is given
 //! the others it needs. New domains (policy, appservices, admin, oauth…) get their own folder.
 
+mod account_validity;
 mod accounts;
 mod antivirus;
 pub mod cluster;
@@ -29,6 +30,7 @@ use estafette_core::{Clock, Config, Random};
 use estafette_storage::Storage;
 use ruma::OwnedServerName;
 
+pub use account_validity::{AccountValidityService, RENEW_PATH, Renewal};
 pub use accounts::{
     AccountDataService, AccountService, DeviceService, DirectoryUser, FilterService,
     LoginIdentifier, LoginOutcome, NewAccount, OpenIdService, OpenIdToken, ProfileService,
@@ -138,6 +140,7 @@ pub struct Services {
     pub email: email::EmailService,
     pub threepid_validation: ThreepidValidationService,
     pub threepids: ThreepidService,
+    pub account_validity: AccountValidityService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
@@ -183,6 +186,8 @@ impl Services {
             uia.clone(),
             threepid_validation.clone(),
         );
+        let account_validity =
+            AccountValidityService::new(context.clone(), email.clone(), accounts.clone())?;
         let antivirus = AntivirusService::new(context.clone())?;
         let media = MediaService::new(context.clone(), federation.clone(), antivirus.clone());
         Ok(Self {
@@ -221,6 +226,7 @@ impl Services {
                 threepid_validation.clone(),
             ),
             threepid_validation,
+            account_validity,
             policy,
             email,
             media,

@@ -64,6 +64,8 @@ pub struct Storage {
     pub openid_tokens: Arc<dyn OpenIdTokenRepository>,
     pub threepids: Arc<dyn ThreepidRepository>,
     pub threepid_validations: Arc<dyn ThreepidValidationRepository>,
+    pub account_validity: Arc<dyn AccountValidityRepository>,
+    pub renewal_tokens: Arc<dyn RenewalTokenRepository>,
     pub rooms: Arc<dyn RoomRepository>,
     pub events: Arc<dyn EventRepository>,
     pub state: Arc<dyn StateRepository>,

@@ -40,7 +40,6 @@ pub struct TestServer {
     clock: Arc<ManualClock>,
     _data_dir: TempDir,
     config: Config,
-    seed: u64,
 }
 
 /// A server that was stopped with its data kept, to be started again on the same ports.
@@ -48,7 +47,6 @@ pub struct StoppedServer {
     clock: Arc<ManualClock>,
     data_dir: TempDir,
     config: Config,
-    seed: u64,
 }
 
 impl StoppedServer {
@@ -59,7 +57,9 @@ impl StoppedServer {
     }
 
     pub async fn start(self) -> TestServer {
-        TestServer::launch(None, self.config, self.data_dir, self.clock, self.seed).await
+        // A process started anew draws new randomness (tokens must not repeat the first run's).
+        let seed = NEXT_SEED.fetch_add(1, Ordering::Relaxed);
+        TestServer::launch(None, self.config, self.data_dir, self.clock, seed).await
     }
 }
 
@@ -202,7 +202,6 @@ impl TestServer {
             clock: self.clock,
             data_dir: self._data_dir,
             config: self.config,
-            seed: self.seed,
         }
     }
 
@@ -233,7 +232,6 @@ impl TestServer {
             clock,
             _data_dir: data_dir,
             config,
-            seed,
         }
     }
 }

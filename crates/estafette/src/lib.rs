@@ -138,29 +138,36 @@ pub struct RunningServer {
     federation_shutdown: Option<tokio::sync::watch::Sender<bool>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
-    /// Periodic work (the retention of cached media), stopped with the server.
-    housekeeping: Option<JoinHandle<()>>,
+    /// Periodic work (the retention of cached media, account validity), stopped with the
+    /// server.
+    housekeeping: Vec<JoinHandle<()>>,
 }
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
-        if let Some(housekeeping) = self.housekeeping.take() {
-            housekeeping.abort();
+        for task in self.housekeeping.drain(..) {
+            task.abort();
         }
     }
 }
 
-/// Deletes cached media (other servers', link previews' images) nobody asked for lately, every
-/// `interval`.
-async fn purge_media_caches(media: estafette_service::MediaService, interval: std::time::Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        ticks.tick().await;
-        if let Err(e) = media.purge_caches().await {
-            tracing::warn!("the retention of cached media failed: {e}");
+/// Runs `work` every `interval` until the server stops; a failed pass is logged and retried
+/// at the next.
+fn every<F, Fut>(interval: std::time::Duration, what: &'static str, work: F) -> JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), estafette_service::ServiceError>> + Send,
+{
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            if let Err(e) = work().await {
+                tracing::warn!("{what} failed: {e}");
+            }
         }
-    }
+    })
 }
 
 impl RunningServer {
@@ -235,10 +242,26 @@ impl RunningServer {
         tracing::info!(%addr, server_name = %services.context.server_name, "Estafette is listening");
         // Whatever an earlier run could not deliver goes out now.
         services.federation_sender.resume().await?;
-        let housekeeping = services
-            .media
-            .purge_interval()
-            .map(|interval| tokio::spawn(purge_media_caches(services.media.clone(), interval)));
+        let mut housekeeping = Vec::new();
+        if let Some(interval) = services.media.purge_interval() {
+            // Cached media (other servers', link previews' images) nobody asked for lately.
+            let media = services.media.clone();
+            housekeeping.push(every(
+                interval,
+                "the retention of cached media",
+                move || {
+                    let media = media.clone();
+                    async move { media.purge_caches().await.map(drop) }
+                },
+            ));
+        }
+        if let Some(interval) = services.account_validity.check_interval() {
+            let validity = services.account_validity.clone();
+            housekeeping.push(every(interval, "account validity", move || {
+                let validity = validity.clone();
+                async move { validity.run_once().await }
+            }));
+        }
         Ok(Self {
             addr,
             federation_addr,
@@ -262,8 +285,8 @@ impl RunningServer {
         if let Some(federation) = self.federation_shutdown.take() {
             let _ = federation.send(true);
         }
-        if let Some(housekeeping) = self.housekeeping.take() {
-            housekeeping.abort();
+        for task in self.housekeeping.drain(..) {
+            task.abort();
         }
         (&mut self.task)
             .await

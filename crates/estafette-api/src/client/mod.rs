@@ -3,6 +3,7 @@
 //! endpoint leads to its service in one step. Server-wide discovery and the helpers the
 //! domains share (event formats, filters) sit beside them.
 
+mod account_validity;
 mod accounts;
 pub(crate) mod discovery;
 mod e2ee;
@@ -22,5 +23,6 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = sync::routes(router);
     let router = e2ee::routes(router);
     let router = policy::routes(router);
+    let router = account_validity::routes(router);
     media::routes(router)
 }

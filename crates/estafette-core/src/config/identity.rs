@@ -34,3 +34,34 @@ pub struct PolicyConfig {
     /// is named after the address.
     pub email_registration: bool,
 }
+
+/// Accounts that expire unless renewed through an emailed link (TCHAP.md §6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountValidityConfig {
+    pub enabled: bool,
+    /// How long an account is valid after registering or renewing.
+    pub period_days: u64,
+    /// The first renewal email goes out this long before expiry; reminders 30 and 45 days
+    /// after it, while the account is still valid.
+    pub renewal_email_days_before: u64,
+    /// Expired this long, an account is deactivated.
+    pub grace_period_days: u64,
+    /// User IDs matching one of these regexes (anchored) never expire.
+    pub exempt_patterns: Vec<String>,
+    /// How often renewal emails and deactivations are looked for.
+    pub check_interval_secs: u64,
+}
+
+impl Default for AccountValidityConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            period_days: 395,
+            renewal_email_days_before: 60,
+            grace_period_days: 120,
+            exempt_patterns: Vec::new(),
+            check_interval_secs: 300,
+        }
+    }
+}

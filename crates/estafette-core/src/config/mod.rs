@@ -10,7 +10,7 @@ use serde::Deserialize;
 mod identity;
 mod media;
 
-pub use identity::{EmailConfig, PolicyConfig};
+pub use identity::{AccountValidityConfig, EmailConfig, PolicyConfig};
 pub use media::{AntivirusConfig, ClamdAddress, MediaConfig, UrlPreviewConfig};
 
 /// A configuration problem, named by the key at fault.
@@ -50,6 +50,7 @@ pub struct Config {
     pub url_preview: UrlPreviewConfig,
     pub policy: PolicyConfig,
     pub email: EmailConfig,
+    pub account_validity: AccountValidityConfig,
     pub support: SupportConfig,
 }
 
@@ -214,6 +215,7 @@ impl Default for Config {
             url_preview: UrlPreviewConfig::default(),
             policy: PolicyConfig::default(),
             email: EmailConfig::default(),
+            account_validity: AccountValidityConfig::default(),
             support: SupportConfig::default(),
         }
     }
@@ -369,6 +371,21 @@ impl Config {
             }
         }
         self.validate_support()?;
+        let validity = &self.account_validity;
+        if validity.enabled {
+            if validity.period_days == 0 {
+                return Err(invalid(
+                    "account_validity.period_days",
+                    "must be at least 1",
+                ));
+            }
+            if validity.check_interval_secs == 0 {
+                return Err(invalid(
+                    "account_validity.check_interval_secs",
+                    "must be at least 1",
+                ));
+            }
+        }
         self.antivirus.address()?;
         if self.media.max_image_pixels == 0 {
             return Err(invalid("media.max_image_pixels", "must be at least 1"));

@@ -338,15 +338,22 @@ impl AccountService {
         self.uia
             .reauthenticate(UiaAction::Deactivate, &requester.user_id, auth)
             .await?;
+        self.deactivate_account(&requester.user_id).await
+    }
+
+    /// Deactivates an account (its owner asked, or it expired long ago): signed out, profile
+    /// and account data gone. Whether its addresses were unbound.
+    pub async fn deactivate_account(&self, user_id: &UserId) -> ServiceResult<bool> {
         let storage = &self.context.storage;
-        storage.users.deactivate(&requester.user_id).await?;
-        self.sessions
-            .remove_devices(&requester.user_id, None)
-            .await?;
-        storage.profiles.clear(&requester.user_id).await?;
-        storage.account_data.delete_all(&requester.user_id).await?;
-        let unbound = self.release_threepids(&requester.user_id).await?;
-        tracing::info!(user_id = %requester.user_id, "account deactivated");
+        storage.users.deactivate(user_id).await?;
+        self.sessions.remove_devices(user_id, None).await?;
+        storage.profiles.clear(user_id).await?;
+        storage.account_data.delete_all(user_id).await?;
+        // Coming back (re-registering by email) starts a new validity period.
+        storage.account_validity.delete(user_id).await?;
+        storage.renewal_tokens.delete_all(user_id).await?;
+        let unbound = self.release_threepids(user_id).await?;
+        tracing::info!(%user_id, "account deactivated");
         Ok(unbound)
     }
 

@@ -1,6 +1,7 @@
 //! The repository traits. Lookups return `Option`, writes take the values they need, and
 //! timestamps are milliseconds since the Unix epoch supplied by the caller's clock.
 
+mod account_validity;
 mod accounts;
 mod antivirus;
 mod cluster;
@@ -11,6 +12,7 @@ mod ratelimit;
 mod rooms;
 mod sync;
 
+pub use account_validity::*;
 pub use accounts::*;
 pub use antivirus::*;
 pub use cluster::*;

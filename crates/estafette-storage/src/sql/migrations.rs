@@ -72,6 +72,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         22,
         include_str!("../../migrations/sqlite/0022_threepid_validations.sql"),
     ),
+    (
+        23,
+        include_str!("../../migrations/sqlite/0023_account_validity.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -112,6 +116,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         10,
         include_str!("../../migrations/postgres/0010_threepid_validations.sql"),
+    ),
+    (
+        11,
+        include_str!("../../migrations/postgres/0011_account_validity.sql"),
     ),
 ];
 

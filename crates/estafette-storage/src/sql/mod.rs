@@ -1,6 +1,7 @@
 //! The SQL backends: embedded SQLite (one file in WAL mode) and PostgreSQL, behind one
 //! implementation of every repository.
 
+mod account_validity;
 mod accounts;
 mod antivirus;
 mod cluster;
@@ -96,6 +97,8 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         openid_tokens: db.clone(),
         threepids: db.clone(),
         threepid_validations: db.clone(),
+        account_validity: db.clone(),
+        renewal_tokens: db.clone(),
         rooms: db.clone(),
         events: db.clone(),
         state: db.clone(),

@@ -19,7 +19,11 @@ const ADD_TOKEN: &str = "/_matrix/client/v3/account/3pid/email/requestToken";
 const PASSWORD: &str = "Str0ng-Passw0rd!";
 
 /// Registers the owner of `email` on a server registering by email: their user ID and token.
-async fn register_agent(sink: &SmtpSink, client: &RawClient, email: &str) -> (String, String) {
+pub(crate) async fn register_agent(
+    sink: &SmtpSink,
+    client: &RawClient,
+    email: &str,
+) -> (String, String) {
     let sid = validate(sink, client, email, "agent-secret").await;
     let challenge = client.post("/_matrix/client/v3/register", json!({})).await;
     let registered = client

@@ -2,6 +2,7 @@
 //! One test binary keeps linking cheap.
 
 mod account_data;
+mod account_validity;
 mod accounts;
 mod antivirus;
 mod content_scanner;

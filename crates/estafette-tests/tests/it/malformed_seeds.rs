@@ -60,6 +60,10 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         ("POST", "/register") => json!({"username": "newcomer", "password": "a password",
             "device_id": "DEV", "auth": {"type": "m.login.dummy", "session": "none"}}),
         ("POST", "/account/password") => json!({"new_password": "another", "auth": auth}),
+        ("POST", "/_synapse/client/email_account_validity/send_mail") => json!({}),
+        ("POST", "/_synapse/client/email_account_validity/admin") => {
+            json!({"user_id": user_id, "expiration_ts": 1, "enable_renewal_emails": true})
+        }
         ("POST", "/account/3pid/add") => {
             json!({"client_secret": "sweep-secret", "sid": "sid", "auth": auth})
         }

@@ -86,6 +86,11 @@ async fn requester(
         .sessions
         .authenticate(token, ip.as_deref())
         .await?;
+    state
+        .services
+        .account_validity
+        .check(&requester.user_id)
+        .await?;
     Ok(requester.user_id)
 }
 

@@ -55,6 +55,9 @@ impl From<ServiceError> for ScannerError {
             ServiceError::Unavailable(_) => {
                 Self::new(StatusCode::BAD_GATEWAY, "MCS_MEDIA_REQUEST_FAILED", info)
             }
+            ServiceError::AccountExpired(_) => {
+                Self::new(StatusCode::FORBIDDEN, "ORG_MATRIX_EXPIRED_ACCOUNT", info)
+            }
             ServiceError::UnknownToken { .. } | ServiceError::UserDeactivated => {
                 Self::new(StatusCode::UNAUTHORIZED, "M_UNKNOWN_TOKEN", info)
             }
