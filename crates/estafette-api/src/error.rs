@@ -179,6 +179,11 @@ impl From<ServiceError> for ApiError {
             ServiceError::ThreepidInUse(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::ThreepidInUse, message)
             }
+            ServiceError::InvalidPepper(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                spec_errcode("M_INVALID_PEPPER"),
+                message,
+            ),
             ServiceError::AccountExpired(_) => Self::new(
                 StatusCode::FORBIDDEN,
                 spec_errcode("ORG_MATRIX_EXPIRED_ACCOUNT"),

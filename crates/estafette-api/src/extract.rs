@@ -29,6 +29,8 @@ pub(crate) enum TokenRequirement {
     Required,
     /// A request from another server, signed with X-Matrix.
     ServerSignatures,
+    /// An access token of the identity service (`/_matrix/identity/v2`).
+    IdentityService,
 }
 
 pub(crate) trait AuthRequirement {
@@ -56,6 +58,15 @@ impl AuthRequirement for AppserviceTokenOptional {
 impl AuthRequirement for ruma::api::federation::authentication::ServerSignatures {
     const TOKEN: TokenRequirement = TokenRequirement::ServerSignatures;
 }
+impl AuthRequirement for ruma::api::identity_service::IdentityServiceToken {
+    const TOKEN: TokenRequirement = TokenRequirement::IdentityService;
+}
+
+/// Who calls the identity service: the user its access token was granted to.
+pub(crate) struct IdentityCaller {
+    pub user_id: ruma::OwnedUserId,
+    pub token: String,
+}
 
 /// A parsed, authenticated request.
 pub(crate) struct Ruma<T> {
@@ -63,6 +74,8 @@ pub(crate) struct Ruma<T> {
     pub requester: Option<Requester>,
     /// The server that signed a federation request.
     pub origin: Option<ruma::OwnedServerName>,
+    /// Who calls an endpoint of the identity service.
+    pub identity: Option<IdentityCaller>,
     pub client_ip: Option<IpAddr>,
 }
 
@@ -70,6 +83,17 @@ impl<T> Ruma<T> {
     /// The authenticated requester; always present on endpoints that require a token.
     pub fn requester(&self) -> Result<&Requester, ApiError> {
         self.requester.as_ref().ok_or_else(ApiError::missing_token)
+    }
+
+    /// Who calls the identity service; always present on its authenticated endpoints.
+    pub fn identity(&self) -> Result<&IdentityCaller, ApiError> {
+        self.identity.as_ref().ok_or_else(|| {
+            ApiError::new(
+                http::StatusCode::UNAUTHORIZED,
+                ruma::api::error::ErrorKind::Unauthorized,
+                "This endpoint requires an identity service access token".to_owned(),
+            )
+        })
     }
 
     /// The server that signed a federation request; always present on federation endpoints.
@@ -137,6 +161,10 @@ where
             _ => None,
         };
         let requester = authenticate::<T>(&http_request, state, client_ip).await?;
+        let identity = match <T::Authentication as AuthRequirement>::TOKEN {
+            TokenRequirement::IdentityService => Some(identity_caller(&http_request, state).await?),
+            _ => None,
+        };
         if T::RATE_LIMITED {
             let key = match &requester {
                 Some(requester) => requester.user_id.to_string(),
@@ -181,6 +209,7 @@ where
             body,
             requester,
             origin,
+            identity,
             client_ip,
         })
     }
@@ -227,7 +256,9 @@ where
     let requirement = <T::Authentication as AuthRequirement>::TOKEN;
     if matches!(
         requirement,
-        TokenRequirement::Ignored | TokenRequirement::ServerSignatures
+        TokenRequirement::Ignored
+            | TokenRequirement::ServerSignatures
+            | TokenRequirement::IdentityService
     ) {
         return Ok(None);
     }
@@ -255,6 +286,25 @@ where
         None if requirement == TokenRequirement::Required => Err(ApiError::missing_token()),
         None => Ok(None),
     }
+}
+
+/// Who sends an access token of the identity service.
+async fn identity_caller(
+    request: &http::Request<&[u8]>,
+    state: &AppState,
+) -> Result<IdentityCaller, ApiError> {
+    let token = extract_bearer_or_query_token(request)
+        .ok()
+        .flatten()
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ruma::api::error::ErrorKind::Unauthorized,
+                "This endpoint requires an identity service access token".to_owned(),
+            )
+        })?;
+    let user_id = state.services.identity.authenticate(&token).await?;
+    Ok(IdentityCaller { user_id, token })
 }
 
 /// Who sends an access token (expired accounts included).

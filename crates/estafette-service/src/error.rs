@@ -85,6 +85,9 @@ pub enum ServiceError {
     /// The account has expired and must be renewed (403 ORG_MATRIX_EXPIRED_ACCOUNT).
     #[error("{0}")]
     AccountExpired(String),
+    /// A lookup hashed with another pepper than the server's (400 M_INVALID_PEPPER).
+    #[error("{0}")]
+    InvalidPepper(String),
     /// No account of this server has the address (400 M_THREEPID_NOT_FOUND).
     #[error("{0}")]
     ThreepidNotFound(String),

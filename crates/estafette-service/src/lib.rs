@@ -3,7 +3,7 @@
 //! one [`Context`], so a whole homeserver is one [`Services`] value.
 //!
 //! The crate is cut by domain, one folder each, every folder saying what it owns and what it
-//! may call: `accounts/`, `account_validity/`, `e2ee/`, `federation/`, `rooms/`, `sync/`, `media/`. At the bottom,
+//! may call: `accounts/`, `account_validity/`, `identity/`, `e2ee/`, `federation/`, `rooms/`, `sync/`, `media/`. At the bottom,
 //! shared by all: [`Context`] (storage, configuration, clock, randomness, signing key,
 //! notifier), `error.rs` and `limits.rs`. A domain offers the others only what its `mod.rs`
 //! re-exports; the services are wired together once, in [`Services::new`], where each is given
@@ -17,6 +17,7 @@ mod e2ee;
 pub mod email;
 mod error;
 mod federation;
+mod identity;
 mod limits;
 mod media;
 pub mod policy;
@@ -50,6 +51,7 @@ pub use federation::{
     EduService, FederationSender, FederationService, MAX_EDUS_PER_TRANSACTION,
     MAX_PDUS_PER_TRANSACTION, ServerKey, ServerKeysService,
 };
+pub use identity::{IDENTITY_KEY_ID, IdentityService, LookupAlgorithm};
 pub use media::{
     CLEAN_INFO, ContentScannerService, CreatedMedia, INFECTED_INFO, MediaFile, MediaRequester,
     MediaService, Preview, ScanReport, ThumbnailMethod, Upload, UrlPreviewService,
@@ -141,6 +143,7 @@ pub struct Services {
     pub threepid_validation: ThreepidValidationService,
     pub threepids: ThreepidService,
     pub account_validity: AccountValidityService,
+    pub identity: IdentityService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
@@ -190,8 +193,10 @@ impl Services {
             AccountValidityService::new(context.clone(), email.clone(), accounts.clone())?;
         let antivirus = AntivirusService::new(context.clone())?;
         let media = MediaService::new(context.clone(), federation.clone(), antivirus.clone());
+        let openid = OpenIdService::new(context.clone());
         Ok(Self {
-            openid: OpenIdService::new(context.clone()),
+            identity: IdentityService::new(context.clone(), openid.clone()),
+            openid,
             rate_limits: RateLimitService::new(context.clone()),
             shared_secret: SharedSecretRegistration::new(
                 context.clone(),

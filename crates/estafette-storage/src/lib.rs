@@ -66,6 +66,7 @@ pub struct Storage {
     pub threepid_validations: Arc<dyn ThreepidValidationRepository>,
     pub account_validity: Arc<dyn AccountValidityRepository>,
     pub renewal_tokens: Arc<dyn RenewalTokenRepository>,
+    pub identity_tokens: Arc<dyn IdentityTokenRepository>,
     pub rooms: Arc<dyn RoomRepository>,
     pub events: Arc<dyn EventRepository>,
     pub state: Arc<dyn StateRepository>,

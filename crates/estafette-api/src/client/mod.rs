@@ -8,6 +8,7 @@ mod accounts;
 pub(crate) mod discovery;
 mod e2ee;
 pub(crate) mod event_filters;
+mod identity;
 pub(crate) mod media;
 pub(crate) mod pdu_format;
 pub(crate) mod policy;
@@ -24,5 +25,6 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = e2ee::routes(router);
     let router = policy::routes(router);
     let router = account_validity::routes(router);
+    let router = identity::routes(router);
     media::routes(router)
 }

@@ -35,4 +35,4 @@ pub use uia::{UiaAction, UiaService};
 
 // For the other domains.
 pub(crate) use account::is_active_local_user;
-pub(crate) use tokens::digest;
+pub(crate) use tokens::{digest, generate};

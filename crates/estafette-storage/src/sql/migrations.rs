@@ -76,6 +76,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         23,
         include_str!("../../migrations/sqlite/0023_account_validity.sql"),
     ),
+    (
+        24,
+        include_str!("../../migrations/sqlite/0024_identity.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -120,6 +124,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         11,
         include_str!("../../migrations/postgres/0011_account_validity.sql"),
+    ),
+    (
+        12,
+        include_str!("../../migrations/postgres/0012_identity.sql"),
     ),
 ];
 

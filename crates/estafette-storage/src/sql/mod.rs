@@ -9,6 +9,7 @@ mod connect;
 mod copy;
 mod e2ee;
 mod federation;
+mod identity;
 mod media;
 mod migrations;
 mod ratelimit;
@@ -99,6 +100,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         threepid_validations: db.clone(),
         account_validity: db.clone(),
         renewal_tokens: db.clone(),
+        identity_tokens: db.clone(),
         rooms: db.clone(),
         events: db.clone(),
         state: db.clone(),

@@ -22,6 +22,7 @@ mod federation;
 mod federation_scenarios;
 mod federation_security;
 mod history_visibility;
+mod identity_service;
 mod js_sdk;
 mod malformed_input;
 mod malformed_seeds;

@@ -61,6 +61,15 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
             "device_id": "DEV", "auth": {"type": "m.login.dummy", "session": "none"}}),
         ("POST", "/account/password") => json!({"new_password": "another", "auth": auth}),
         ("POST", "/_synapse/client/email_account_validity/send_mail") => json!({}),
+        ("POST", "/_matrix/identity/v2/account/register") => {
+            json!({"access_token": "sweep", "token_type": "Bearer",
+                "matrix_server_name": server_name, "expires_in": 3600})
+        }
+        ("POST", "/_matrix/identity/v2/lookup") => {
+            json!({"algorithm": "sha256", "pepper": "sweep", "addresses": ["sweep"]})
+        }
+        ("POST", "/_matrix/identity/v2/terms") => json!({"user_accepts": []}),
+        ("POST", "/_matrix/identity/v2/account/logout") => json!({}),
         ("POST", "/_synapse/client/email_account_validity/admin") => {
             json!({"user_id": user_id, "expiration_ts": 1, "enable_renewal_emails": true})
         }

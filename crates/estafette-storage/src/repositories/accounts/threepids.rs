@@ -24,4 +24,12 @@ pub trait ThreepidRepository: Send + Sync {
     async fn of_user(&self, user_id: &UserId) -> StorageResult<Vec<Threepid>>;
     /// Unbinds the address from `user_id`; whether it was bound to them.
     async fn unbind(&self, user_id: &UserId, medium: &str, address: &str) -> StorageResult<bool>;
+    /// Bound addresses whose lookup hash is not computed yet: `(medium, address)`.
+    async fn without_lookup_hash(&self, limit: u64) -> StorageResult<Vec<(String, String)>>;
+    async fn set_lookup_hash(&self, medium: &str, address: &str, hash: &str) -> StorageResult<()>;
+    /// The accounts of the addresses with these lookup hashes: `(hash, owner)`.
+    async fn owners_by_lookup_hash(
+        &self,
+        hashes: &[String],
+    ) -> StorageResult<Vec<(String, OwnedUserId)>>;
 }

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use ruma::{OwnedUserId, UserId};
 
-use crate::sql::{Db, from_db, to_db};
+use crate::sql::{Db, from_db, placeholders, to_db};
 use crate::{StorageError, StorageResult, Threepid, ThreepidRepository};
 
 #[async_trait]
@@ -70,6 +70,55 @@ impl ThreepidRepository for Db {
             )
             .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    async fn without_lookup_hash(&self, limit: u64) -> StorageResult<Vec<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT medium, address FROM user_threepids WHERE lookup_hash IS NULL LIMIT $1",
+        )
+        .bind(to_db(limit))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn set_lookup_hash(&self, medium: &str, address: &str, hash: &str) -> StorageResult<()> {
+        self.write(
+            sqlx::query(
+                "UPDATE user_threepids SET lookup_hash = $3 WHERE medium = $1 AND address = $2",
+            )
+            .bind(medium)
+            .bind(address)
+            .bind(hash),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn owners_by_lookup_hash(
+        &self,
+        hashes: &[String],
+    ) -> StorageResult<Vec<(String, OwnedUserId)>> {
+        if hashes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let sql = format!(
+            "SELECT lookup_hash, user_id FROM user_threepids WHERE lookup_hash IN ({})",
+            placeholders(1, hashes.len())
+        );
+        let mut query = sqlx::query_as::<_, (String, String)>(sqlx::AssertSqlSafe(sql));
+        for hash in hashes {
+            query = query.bind(hash);
+        }
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(|(hash, user)| {
+                OwnedUserId::try_from(user)
+                    .map(|user| (hash, user))
+                    .map_err(|e| StorageError::Corrupt(e.to_string()))
+            })
+            .collect()
     }
 }
 
@@ -143,5 +192,34 @@ mod tests {
         );
         assert_eq!(threepids.owner("email", "a@x.example").await.unwrap(), None);
         assert!(threepids.of_user(bob).await.unwrap().is_empty());
+
+        // Lookup hashes, computed later by the identity service.
+        let mut missing = threepids.without_lookup_hash(10).await.unwrap();
+        missing.sort();
+        assert!(missing.contains(&("email".to_owned(), "a2@x.example".to_owned())));
+        threepids
+            .set_lookup_hash("email", "a2@x.example", "H2")
+            .await
+            .unwrap();
+        assert!(
+            !threepids
+                .without_lookup_hash(10)
+                .await
+                .unwrap()
+                .iter()
+                .any(|(_, address)| address == "a2@x.example")
+        );
+        let found = threepids
+            .owners_by_lookup_hash(&["H2".to_owned(), "nothing".to_owned()])
+            .await
+            .unwrap();
+        assert_eq!(found, vec![("H2".to_owned(), alice.to_owned())]);
+        assert!(
+            threepids
+                .owners_by_lookup_hash(&[])
+                .await
+                .unwrap()
+                .is_empty()
+        );
     }
 }

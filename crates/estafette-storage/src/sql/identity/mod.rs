@@ -1,0 +1,3 @@
+//! The identity service's tables.
+
+mod tokens;
