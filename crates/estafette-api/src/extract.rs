@@ -289,7 +289,7 @@ where
 }
 
 /// Who sends an access token of the identity service.
-async fn identity_caller(
+pub(crate) async fn identity_caller(
     request: &http::Request<&[u8]>,
     state: &AppState,
 ) -> Result<IdentityCaller, ApiError> {

@@ -24,6 +24,8 @@ pub enum ValidationPurpose {
     Registration,
     PasswordReset,
     AddThreepid,
+    /// Binding for discovery, through the identity service (`/_matrix/identity/v2`).
+    Bind,
 }
 
 impl ValidationPurpose {
@@ -32,6 +34,7 @@ impl ValidationPurpose {
             Self::Registration => "registration",
             Self::PasswordReset => "password_reset",
             Self::AddThreepid => "add_threepid",
+            Self::Bind => "bind",
         }
     }
 }
@@ -61,10 +64,12 @@ impl ThreepidValidationService {
     }
 
     /// `POST …/requestToken`: emails a token to `address`, once per `send_attempt` (a repeated
-    /// attempt gets the same session and no second email).
+    /// attempt gets the same session and no second email). `requester`: who asks, when known
+    /// (binding an address one has already is no clash).
     pub async fn request_token(
         &self,
         purpose: ValidationPurpose,
+        requester: Option<&UserId>,
         client_secret: &str,
         address: &str,
         send_attempt: u64,
@@ -76,7 +81,7 @@ impl ThreepidValidationService {
         }
         let address = EmailAddress::parse(address)?;
         let storage = &self.context.storage;
-        self.check_request(purpose, &address).await?;
+        self.check_request(purpose, requester, &address).await?;
         let existing = storage
             .threepid_validations
             .find(client_secret, address.as_str(), purpose.as_str())
@@ -119,6 +124,10 @@ impl ThreepidValidationService {
             ValidationPurpose::Registration => ("Validate your email address", "to register"),
             ValidationPurpose::PasswordReset => ("Reset your password", "to reset the password"),
             ValidationPurpose::AddThreepid => ("Validate your email address", "to add it"),
+            ValidationPurpose::Bind => (
+                "Validate your email address",
+                "to let your colleagues find you by it",
+            ),
         };
         let text = format!(
             "Someone, hopefully you, asked {asked} on {server} with this address.\n\n\
@@ -168,13 +177,15 @@ impl ThreepidValidationService {
     async fn check_request(
         &self,
         purpose: ValidationPurpose,
+        requester: Option<&UserId>,
         address: &EmailAddress,
     ) -> ServiceResult<()> {
         match purpose {
             ValidationPurpose::Registration => {
                 self.registration_owner(address).await?;
             }
-            ValidationPurpose::AddThreepid => self.check_bindable(address).await?,
+            ValidationPurpose::AddThreepid => self.check_bindable(address, None).await?,
+            ValidationPurpose::Bind => self.check_bindable(address, requester).await?,
             ValidationPurpose::PasswordReset => {
                 self.account_of(address).await?;
             }
@@ -214,11 +225,18 @@ impl ThreepidValidationService {
         Ok(owner.map(|(user_id, _)| user_id))
     }
 
-    /// Refuses an address a user of this server may not add to their account.
-    pub async fn check_bindable(&self, address: &EmailAddress) -> ServiceResult<()> {
+    /// Refuses an address a user of this server may not add to their account (`by`: the user,
+    /// who may bind again an address that is theirs already).
+    pub async fn check_bindable(
+        &self,
+        address: &EmailAddress,
+        by: Option<&UserId>,
+    ) -> ServiceResult<()> {
         self.check_email_changes()?;
-        if self.owner(address).await?.is_some() {
-            return Err(in_use(address));
+        match self.owner(address).await? {
+            Some((owner, _)) if Some(owner.as_ref()) == by => return Ok(()),
+            Some(_) => return Err(in_use(address)),
+            None => {}
         }
         if !self.policy.may_bind_here(address) {
             return Err(ServiceError::ThreepidDenied(
@@ -305,14 +323,26 @@ impl ThreepidValidationService {
         client_secret: &str,
         purpose: ValidationPurpose,
     ) -> ServiceResult<EmailAddress> {
+        Ok(self.validated_session(sid, client_secret, purpose).await?.0)
+    }
+
+    /// The address session `sid` proved control of, for `purpose`, and when.
+    pub async fn validated_session(
+        &self,
+        sid: &str,
+        client_secret: &str,
+        purpose: ValidationPurpose,
+    ) -> ServiceResult<(EmailAddress, u64)> {
         let session = self.context.storage.threepid_validations.get(sid).await?;
         match session {
-            Some(session)
-                if session.client_secret == client_secret
-                    && session.purpose == purpose.as_str()
-                    && session.validated_ts.is_some() =>
-            {
-                EmailAddress::parse(&session.address)
+            Some(ThreepidValidation {
+                client_secret: secret,
+                purpose: for_purpose,
+                validated_ts: Some(validated_ts),
+                address,
+                ..
+            }) if secret == client_secret && for_purpose == purpose.as_str() => {
+                Ok((EmailAddress::parse(&address)?, validated_ts))
             }
             _ => Err(ServiceError::Unauthorized(
                 "This email address has not been validated".to_owned(),

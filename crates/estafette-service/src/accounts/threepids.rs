@@ -9,6 +9,7 @@ use ruma::UserId;
 use ruma::api::client::uiaa::{AuthData, AuthType};
 
 use super::{ThreepidValidationService, ValidationPurpose, passwords};
+use crate::policy::EmailAddress;
 use crate::{
     Context, Requester, ServiceError, ServiceResult, SessionService, UiaAction, UiaService,
 };
@@ -64,33 +65,52 @@ impl ThreepidService {
             .validated_address(sid, client_secret, ValidationPurpose::AddThreepid)
             .await?;
         // The rules, and who holds the address, may have changed since the email went out.
-        self.validations.check_bindable(&address).await?;
+        self.validations.check_bindable(&address, None).await?;
         self.validations.consume(sid).await?;
         self.validations.bind(&requester.user_id, &address).await?;
         tracing::info!(user_id = %requester.user_id, "email address added");
         Ok(())
     }
 
-    /// `/account/3pid/delete` (and `/unbind`: this server is its users' identity server, so
-    /// the binding it removes is the one lookups find).
-    pub async fn delete(
+    /// Binds the address session `sid` validated for discovery (`/account/3pid/bind`, or the
+    /// identity service's `/3pid/bind`): this server is its users' identity server, so the
+    /// address becomes the account's, found by lookups. Binding one's own address again is no
+    /// clash. The address bound.
+    pub async fn bind(
         &self,
-        requester: &Requester,
-        medium: &str,
-        address: &str,
-    ) -> ServiceResult<()> {
+        user_id: &UserId,
+        client_secret: &str,
+        sid: &str,
+    ) -> ServiceResult<EmailAddress> {
+        let address = self
+            .validations
+            .validated_address(sid, client_secret, ValidationPurpose::Bind)
+            .await?;
+        self.validations
+            .check_bindable(&address, Some(user_id))
+            .await?;
+        self.validations.consume(sid).await?;
+        let owned = self.of_user(user_id).await?;
+        if !owned.iter().any(|t| t.address == address.as_str()) {
+            self.validations.bind(user_id, &address).await?;
+            tracing::info!(%user_id, "email address bound for discovery");
+        }
+        Ok(address)
+    }
+
+    /// `/account/3pid/delete`, `/account/3pid/unbind` and the identity service's
+    /// `/3pid/unbind`: this server is its users' identity server, so the binding it removes
+    /// is the one lookups find.
+    pub async fn delete(&self, user_id: &UserId, medium: &str, address: &str) -> ServiceResult<()> {
         self.validations.check_email_changes()?;
         let address = address.trim().to_lowercase();
         let threepids = &self.context.storage.threepids;
-        if !threepids
-            .unbind(&requester.user_id, medium, &address)
-            .await?
-        {
+        if !threepids.unbind(user_id, medium, &address).await? {
             return Err(ServiceError::NotFound(format!(
                 "{address} is not an address of your account"
             )));
         }
-        tracing::info!(user_id = %requester.user_id, "email address removed");
+        tracing::info!(%user_id, "email address removed");
         Ok(())
     }
 

@@ -160,6 +160,41 @@ impl IdentityService {
         }
     }
 
+    /// Whether `id_server` (a host, with its port when not the default, as clients send it)
+    /// names this server's identity service.
+    pub fn is_this_server(&self, id_server: &str) -> bool {
+        let base = self.context.config.base_url();
+        let host = base
+            .split_once("://")
+            .map_or(base.as_str(), |(_, host)| host);
+        id_server == host || id_server == self.context.server_name.as_str()
+    }
+
+    /// The signed association of `address` with `mxid` that `/3pid/bind` answers.
+    pub fn sign_association(
+        &self,
+        medium: &str,
+        address: &str,
+        mxid: &ruma::UserId,
+    ) -> ServiceResult<serde_json::Value> {
+        let now = self.context.now();
+        let association = serde_json::json!({
+            "address": address,
+            "medium": medium,
+            "mxid": mxid,
+            "not_before": now,
+            // As Sydent: a century (the association ends when it is unbound).
+            "not_after": now.saturating_add(100 * 365 * 24 * 60 * 60 * 1000),
+            "ts": now,
+        });
+        let mut object: ruma::CanonicalJsonObject = serde_json::from_value(association)
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let server_name = self.context.server_name.as_str();
+        ruma::signatures::sign_json(server_name, &self.context.server_key.key_pair, &mut object)
+            .map_err(|e| ServiceError::Internal(format!("cannot sign the association: {e}")))?;
+        serde_json::to_value(object).map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+
     /// `GET /_matrix/identity/v2/pubkey/{keyId}`: the identity service signs with the server's
     /// key, under its own ID and the one identity servers conventionally use.
     pub fn public_key(&self, key_id: &str) -> Option<String> {

@@ -198,6 +198,126 @@ async fn the_identity_key_is_the_server_s_signing_key() {
         .assert_error(404, "M_NOT_FOUND");
 }
 
+/// Element's Discovery settings: the identity service emails a link, the address is bound for
+/// discovery (found by lookups, an address of the account), then unbound.
+#[tokio::test]
+async fn element_web_s_library_binds_an_address_for_discovery_and_unbinds_it() {
+    let sink = estafette_tests::SmtpSink::start().await;
+    let (server, _rules) = crate::registration_by_email::ministry(&sink).await;
+    let raw = server.raw();
+    let (alice_id, alice_token, _) = raw.register("alice", "Alice's Passw0rd!").await;
+    let email = "alice@finances.example";
+    let input = |step: &str| {
+        json!({"baseUrl": server.base_url(), "user": "alice", "password": "Alice's Passw0rd!",
+               "addresses": [email], "secret": "discovery", "step": step})
+    };
+    let asked = run_js_sdk("identity", input("requestBind")).await;
+    let link = sink.wait_for(email).await.first_link().expect("a link");
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    let mut bind = input("bind");
+    bind["sid"] = asked["sid"].clone();
+    bind["token"] = asked["token"].clone();
+    let out = run_js_sdk("identity", bind).await;
+    assert_eq!(out["bound"], json!([{"address": email, "mxid": alice_id}]));
+    assert_eq!(out["unbound"], "success", "{out}");
+    assert_eq!(out["after"], json!([]), "{out}");
+    let addresses = raw
+        .clone_with(&alice_token)
+        .get("/_matrix/client/v3/account/3pid")
+        .await;
+    let threepids = addresses.body["threepids"].as_array();
+    assert!(threepids.is_none_or(Vec::is_empty), "{:?}", addresses.body);
+
+    // A validation serves once; an address bound elsewhere, or another user's token, is refused.
+    let identity = raw.clone_with(asked["token"].as_str().unwrap());
+    let again = identity
+        .post(
+            "/_matrix/identity/v2/3pid/bind",
+            json!({"sid": asked["sid"], "client_secret": "discovery", "mxid": alice_id}),
+        )
+        .await;
+    again.assert_error(401, "M_UNAUTHORIZED");
+    let (bob_id, _, _) = raw.register("bob", "Bob's Passw0rd!!").await;
+    identity
+        .post(
+            "/_matrix/identity/v2/3pid/bind",
+            json!({"sid": asked["sid"], "client_secret": "discovery", "mxid": bob_id}),
+        )
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    raw.clone_with(&alice_token)
+        .post(
+            "/_matrix/client/v3/account/3pid/bind",
+            json!({"sid": "x", "client_secret": "discovery", "id_server": "vector.im",
+                   "id_access_token": asked["token"]}),
+        )
+        .await
+        .assert_error(403, "M_THREEPID_DENIED");
+    identity
+        .post(
+            "/_matrix/identity/v2/validate/email/requestToken",
+            json!({"client_secret": "c", "email": "alice@company.example", "send_attempt": 1}),
+        )
+        .await
+        .assert_error(403, "M_THREEPID_DENIED");
+
+    // Straight through the identity service, as a homeserver binds: a signed association.
+    let asked = identity
+        .post(
+            "/_matrix/identity/v2/validate/email/requestToken",
+            json!({"client_secret": "direct", "email": email, "send_attempt": "1"}),
+        )
+        .await;
+    asked.assert_ok();
+    let sid = asked.body["sid"].clone();
+    let link = sink.wait_for_after(email, 1).await.first_link().unwrap();
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    let validated = identity
+        .get(&format!(
+            "/_matrix/identity/v2/3pid/getValidated3pid?sid={}&client_secret=direct",
+            sid.as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(validated.body["address"], email);
+    let bound = identity
+        .post(
+            "/_matrix/identity/v2/3pid/bind",
+            json!({"sid": sid, "client_secret": "direct", "mxid": alice_id}),
+        )
+        .await;
+    bound.assert_ok();
+    assert_eq!(
+        (&bound.body["address"], &bound.body["mxid"]),
+        (&json!(email), &json!(alice_id))
+    );
+    let signatures = bound.body["signatures"][server.server_name()]
+        .as_object()
+        .unwrap();
+    let (key_id, _) = signatures.iter().next().unwrap();
+    let key = raw
+        .get(&format!("/_matrix/identity/v2/pubkey/{key_id}"))
+        .await;
+    let key = ruma::serde::Base64::<ruma::serde::base64::Standard>::parse(
+        key.body["public_key"].as_str().unwrap(),
+    )
+    .unwrap();
+    let mut keys = ruma::signatures::PublicKeyMap::new();
+    keys.insert(
+        server.server_name(),
+        std::collections::BTreeMap::from([(key_id.clone(), key)]),
+    );
+    let association: ruma::CanonicalJsonObject =
+        serde_json::from_value(bound.body.clone()).unwrap();
+    ruma::signatures::verify_json(&keys, &association).expect("signed by the server's key");
+    identity
+        .post(
+            "/_matrix/identity/v2/3pid/unbind",
+            json!({"mxid": alice_id, "threepid": {"medium": "email", "address": email}}),
+        )
+        .await
+        .assert_ok();
+}
+
 async fn anonymous_ok(raw: &RawClient, path: &str) {
     let response = raw.get(path).await;
     response.assert_ok();

@@ -69,6 +69,25 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
             json!({"algorithm": "sha256", "pepper": "sweep", "addresses": ["sweep"]})
         }
         ("POST", "/_matrix/identity/v2/terms") => json!({"user_accepts": []}),
+        ("POST", "/account/3pid/bind") => {
+            json!({"client_secret": "sweep-secret", "sid": "sid", "id_server": "sweep.example",
+                "id_access_token": "sweep"})
+        }
+        ("POST", "/account/3pid/unbind") => {
+            json!({"medium": "email", "address": "sweep@example.org", "id_server": "sweep.example"})
+        }
+        ("POST", "/_matrix/identity/v2/validate/email/requestToken") => {
+            json!({"client_secret": "sweep-secret", "email": "sweep@example.org", "send_attempt": 1})
+        }
+        ("POST", "/_matrix/identity/v2/validate/email/submitToken") => {
+            json!({"sid": "sid", "client_secret": "sweep-secret", "token": "token"})
+        }
+        ("POST", "/_matrix/identity/v2/3pid/bind") => {
+            json!({"sid": "sid", "client_secret": "sweep-secret", "mxid": user_id})
+        }
+        ("POST", "/_matrix/identity/v2/3pid/unbind") => {
+            json!({"mxid": user_id, "threepid": {"medium": "email", "address": "sweep@example.org"}})
+        }
         ("POST", "/_matrix/identity/v2/account/logout") => json!({}),
         ("POST", "/_synapse/client/email_account_validity/admin") => {
             json!({"user_id": user_id, "expiration_ts": 1, "enable_renewal_emails": true})

@@ -12,6 +12,8 @@ mod session;
 mod threepid;
 mod user_directory;
 
+pub(crate) use threepid::request_token;
+
 use crate::router::Routes;
 
 pub(super) fn routes(router: Routes) -> Routes {

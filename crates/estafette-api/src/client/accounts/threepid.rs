@@ -10,12 +10,12 @@ use axum::response::Html;
 use estafette_service::{SUBMIT_TOKEN_PATH, ServiceError, ValidationPurpose};
 use http::{Method, StatusCode};
 use ruma::api::client::account::{
-    ThirdPartyIdRemovalStatus, add_3pid, delete_3pid, get_3pids,
+    ThirdPartyIdRemovalStatus, add_3pid, bind_3pid, delete_3pid, get_3pids,
     request_3pid_management_token_via_email, request_password_change_token_via_email,
-    request_registration_token_via_email,
+    request_registration_token_via_email, unbind_3pid,
 };
 use ruma::thirdparty::{Medium, ThirdPartyIdentifierInit};
-use ruma::{MilliSecondsSinceUnixEpoch, OwnedSessionId};
+use ruma::{MilliSecondsSinceUnixEpoch, OwnedSessionId, UserId};
 use serde::Deserialize;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
@@ -27,6 +27,8 @@ pub(super) fn routes(router: Routes) -> Routes {
         .ruma(get_3pids)
         .ruma(add_3pid)
         .ruma(delete_3pid)
+        .ruma(bind_3pid)
+        .ruma(unbind_3pid)
         .ruma(request_registration_token_via_email)
         .ruma(request_password_change_token_via_email)
         .ruma(request_3pid_management_token_via_email)
@@ -90,10 +92,80 @@ async fn delete_3pid(
     state
         .services
         .threepids
-        .delete(request.requester()?, body.medium.as_str(), &body.address)
+        .delete(
+            &request.requester()?.user_id,
+            body.medium.as_str(),
+            &body.address,
+        )
         .await?;
     // This server is its users' identity server: the binding is gone from lookups too.
     Ok(RumaResponse(delete_3pid::v3::Response::new(
+        ThirdPartyIdRemovalStatus::Success,
+    )))
+}
+
+/// `POST /_matrix/client/v3/account/3pid/bind`: an address validated by the identity service
+/// bound for discovery. This server is the only identity service it binds with.
+async fn bind_3pid(
+    State(state): State<AppState>,
+    request: Ruma<bind_3pid::v3::Request>,
+) -> ApiResult<bind_3pid::v3::Response> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let services = &state.services;
+    let identity = &body.identity_server_info;
+    if !services.identity.is_this_server(&identity.id_server) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            ruma::api::error::ErrorKind::ThreepidDenied,
+            format!(
+                "{} is not this server's identity service, the only one it binds with",
+                identity.id_server
+            ),
+        ));
+    }
+    let owner = services
+        .identity
+        .authenticate(&identity.id_access_token)
+        .await?;
+    if owner != requester.user_id {
+        return Err(ApiError::forbidden(
+            "The identity access token is not yours",
+        ));
+    }
+    services
+        .threepids
+        .bind(
+            &requester.user_id,
+            body.client_secret.as_str(),
+            body.sid.as_str(),
+        )
+        .await?;
+    Ok(RumaResponse(bind_3pid::v3::Response::new()))
+}
+
+/// `POST /_matrix/client/v3/account/3pid/unbind`: no longer found by the address. This server
+/// is its users' identity server, and an address is found as long as it is the account's: it
+/// goes from the account too.
+async fn unbind_3pid(
+    State(state): State<AppState>,
+    request: Ruma<unbind_3pid::v3::Request>,
+) -> ApiResult<unbind_3pid::v3::Response> {
+    let requester = request.requester()?;
+    let body = &request.body;
+    let services = &state.services;
+    if let Some(id_server) = &body.id_server
+        && !services.identity.is_this_server(id_server)
+    {
+        return Ok(RumaResponse(unbind_3pid::v3::Response::new(
+            ThirdPartyIdRemovalStatus::NoSupport,
+        )));
+    }
+    services
+        .threepids
+        .delete(&requester.user_id, body.medium.as_str(), &body.address)
+        .await?;
+    Ok(RumaResponse(unbind_3pid::v3::Response::new(
         ThirdPartyIdRemovalStatus::Success,
     )))
 }
@@ -107,6 +179,7 @@ async fn request_registration_token_via_email(
     let requested = request_token(
         &state,
         ValidationPurpose::Registration,
+        None,
         body.client_secret.as_str(),
         &body.email,
         body.send_attempt.into(),
@@ -126,6 +199,7 @@ async fn request_password_change_token_via_email(
     let requested = request_token(
         &state,
         ValidationPurpose::PasswordReset,
+        None,
         body.client_secret.as_str(),
         &body.email,
         body.send_attempt.into(),
@@ -145,6 +219,7 @@ async fn request_3pid_management_token_via_email(
     let requested = request_token(
         &state,
         ValidationPurpose::AddThreepid,
+        None,
         body.client_secret.as_str(),
         &body.email,
         body.send_attempt.into(),
@@ -156,9 +231,10 @@ async fn request_3pid_management_token_via_email(
 }
 
 /// Emails a validation token; the session ID and where to submit the token.
-async fn request_token(
+pub(crate) async fn request_token(
     state: &AppState,
     purpose: ValidationPurpose,
+    requester: Option<&UserId>,
     client_secret: &str,
     email: &str,
     send_attempt: u64,
@@ -166,7 +242,7 @@ async fn request_token(
     let requested = state
         .services
         .threepid_validation
-        .request_token(purpose, client_secret, email, send_attempt)
+        .request_token(purpose, requester, client_secret, email, send_attempt)
         .await?;
     let sid = OwnedSessionId::try_from(requested.sid)
         .map_err(|e| ApiError::from(ServiceError::Internal(e.to_string())))?;

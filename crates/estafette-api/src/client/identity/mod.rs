@@ -3,6 +3,7 @@
 //! there: status and terms, access tokens against OpenID tokens, hashed lookups, public keys.
 
 mod account;
+mod association;
 mod keys;
 mod lookup;
 
@@ -21,6 +22,7 @@ pub(super) fn routes(router: Routes) -> Routes {
         .ruma(get_terms_of_service)
         .ruma(accept_terms_of_service);
     let router = account::routes(router);
+    let router = association::routes(router);
     let router = lookup::routes(router);
     keys::routes(router)
 }
