@@ -17,7 +17,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::client::accounts::request_token;
-use crate::extract::{ApiResult, Ruma, RumaResponse, identity_caller};
+use crate::extract::{ApiResult, IdentityCaller, Ruma, RumaResponse, identity_caller};
 use crate::router::Routes;
 use crate::{ApiError, AppState};
 
@@ -144,11 +144,7 @@ async fn bind_3pid(
 ) -> ApiResult<bind_3pid::v2::Response> {
     let caller = request.identity()?;
     let body = &request.body;
-    if body.mxid != caller.user_id {
-        return Err(ApiError::forbidden(
-            "You may only bind addresses to your own account",
-        ));
-    }
+    own_account(caller, &body.mxid)?;
     let services = &state.services;
     let address = services
         .threepids
@@ -189,11 +185,7 @@ async fn unbind_3pid(
 ) -> ApiResult<unbind_3pid::v2::Response> {
     let caller = request.identity()?;
     let body = &request.body;
-    if body.mxid != caller.user_id {
-        return Err(ApiError::forbidden(
-            "You may only unbind addresses of your own account",
-        ));
-    }
+    own_account(caller, &body.mxid)?;
     state
         .services
         .threepids
@@ -204,4 +196,15 @@ async fn unbind_3pid(
         )
         .await?;
     Ok(RumaResponse(unbind_3pid::v2::Response::new()))
+}
+
+/// Users bind and unbind the addresses of their own account only.
+fn own_account(caller: &IdentityCaller, mxid: &ruma::UserId) -> Result<(), ApiError> {
+    if mxid == caller.user_id {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden(
+            "You may only bind and unbind addresses of your own account",
+        ))
+    }
 }
