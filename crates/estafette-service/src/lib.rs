@@ -51,7 +51,9 @@ pub use federation::{
     EduService, FederationSender, FederationService, MAX_EDUS_PER_TRANSACTION,
     MAX_PDUS_PER_TRANSACTION, ServerKey, ServerKeysService,
 };
-pub use identity::{IDENTITY_KEY_ID, IdentityService, LookupAlgorithm};
+pub use identity::{
+    IDENTITY_KEY_ID, INVITATION_PATH, IdentityService, InvitationService, LookupAlgorithm,
+};
 pub use media::{
     CLEAN_INFO, ContentScannerService, CreatedMedia, INFECTED_INFO, MediaFile, MediaRequester,
     MediaService, Preview, ScanReport, ThumbnailMethod, Upload, UrlPreviewService,
@@ -144,6 +146,7 @@ pub struct Services {
     pub threepids: ThreepidService,
     pub account_validity: AccountValidityService,
     pub identity: IdentityService,
+    pub invitations: InvitationService,
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
@@ -194,8 +197,15 @@ impl Services {
         let antivirus = AntivirusService::new(context.clone())?;
         let media = MediaService::new(context.clone(), federation.clone(), antivirus.clone());
         let openid = OpenIdService::new(context.clone());
+        let identity = IdentityService::new(context.clone(), openid.clone());
         Ok(Self {
-            identity: IdentityService::new(context.clone(), openid.clone()),
+            invitations: InvitationService::new(
+                context.clone(),
+                rooms.clone(),
+                email.clone(),
+                identity.clone(),
+            ),
+            identity,
             openid,
             rate_limits: RateLimitService::new(context.clone()),
             shared_secret: SharedSecretRegistration::new(

@@ -67,6 +67,7 @@ pub struct Storage {
     pub account_validity: Arc<dyn AccountValidityRepository>,
     pub renewal_tokens: Arc<dyn RenewalTokenRepository>,
     pub identity_tokens: Arc<dyn IdentityTokenRepository>,
+    pub email_invitations: Arc<dyn EmailInvitationRepository>,
     pub rooms: Arc<dyn RoomRepository>,
     pub events: Arc<dyn EventRepository>,
     pub state: Arc<dyn StateRepository>,

@@ -218,8 +218,11 @@ impl TestServer {
             random: Arc::new(SeededRandom::new(seed)),
         };
         let server = match listener {
-            Some(listener) => RunningServer::start_on(listener, config.clone(), runtime).await,
-            None => RunningServer::start(config.clone(), runtime).await,
+            // Boxed: a start-up is a large future, kept off the test's stack.
+            Some(listener) => {
+                Box::pin(RunningServer::start_on(listener, config.clone(), runtime)).await
+            }
+            None => Box::pin(RunningServer::start(config.clone(), runtime)).await,
         }
         .expect("start the server");
         let federation_http = reqwest::Client::builder()

@@ -212,7 +212,8 @@ impl RunningServer {
                 "federation.insecure_tls is on: other servers' certificates are not verified"
             );
         }
-        let services = open_services(config, runtime).await?;
+        // Boxed: opening the services is a large future, kept off the caller's stack.
+        let services = Box::pin(open_services(config, runtime)).await?;
         let state = AppState::new(services.clone());
         let (federation_addr, federation_shutdown) = match federation {
             Some((listener, acceptor)) => {

@@ -33,6 +33,8 @@ pub struct PolicyConfig {
     /// Registration needs a validated email address that routes to this server; the account
     /// is named after the address.
     pub email_registration: bool,
+    /// How long an invitation sent to an email address may be taken up (0: 7 days).
+    pub invitation_validity_days: u64,
 }
 
 /// Accounts that expire unless renewed through an emailed link (TCHAP.md §6).

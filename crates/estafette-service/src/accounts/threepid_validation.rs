@@ -217,7 +217,7 @@ impl ThreepidValidationService {
         if let Some((_, true)) = owner {
             return Err(in_use(address));
         }
-        if !self.policy.may_register_here(address) {
+        if !self.policy.may_register_here(address).await? {
             return Err(ServiceError::ThreepidDenied(
                 "Your email is not authorized to register on this server".to_owned(),
             ));

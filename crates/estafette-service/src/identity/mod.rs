@@ -10,6 +10,10 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use ruma::{OwnedUserId, ServerName};
 use sha2::{Digest, Sha256};
 
+mod invitations;
+
+pub use invitations::{INVITATION_PATH, InvitationService};
+
 use crate::accounts::{digest, generate, is_active_local_user};
 use crate::{Context, OpenIdService, ServiceError, ServiceResult};
 

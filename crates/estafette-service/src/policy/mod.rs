@@ -115,26 +115,29 @@ impl PolicyService {
     /// Whether `address`'s owner may register on this server (TCHAP.md §2): always, without
     /// routing rules; otherwise only when the address routes here and needs no invitation it
     /// lacks. A lookup that fails denies.
-    pub fn may_register_here(&self, address: &EmailAddress) -> bool {
-        self.routed_here(address, true)
+    pub async fn may_register_here(&self, address: &EmailAddress) -> ServiceResult<bool> {
+        if !self.routed_here(address) {
+            return Ok(false);
+        }
+        let requires_invite = self
+            .route(address.as_str())
+            .is_ok_and(|route| route.requires_invite);
+        Ok(!requires_invite || self.invited(address).await?)
     }
 
     /// Whether a user of this server may add `address` to their account: always, without
     /// routing rules; otherwise only when it routes here, so lookups keep finding them.
     pub fn may_bind_here(&self, address: &EmailAddress) -> bool {
-        self.routed_here(address, false)
+        self.routed_here(address)
     }
 
-    fn routed_here(&self, address: &EmailAddress, registering: bool) -> bool {
+    fn routed_here(&self, address: &EmailAddress) -> bool {
         if self.routing.is_none() {
             return true;
         }
         // By the rules alone: callers refuse addresses already bound to an account first.
         match self.route(address.as_str()) {
-            Ok(route) => {
-                route.hs == self.context.server_name.as_str()
-                    && !(registering && route.requires_invite && !self.invited(address))
-            }
+            Ok(route) => route.hs == self.context.server_name.as_str(),
             Err(e) => {
                 tracing::warn!(%address, "address refused, it could not be routed: {e}");
                 false
@@ -152,13 +155,19 @@ impl PolicyService {
             hs: route.hs,
             shadow_hs: route.shadow_hs,
             requires_invite: route.requires_invite,
-            invited: EmailAddress::parse(address).is_ok_and(|address| self.invited(&address)),
+            invited: match EmailAddress::parse(address) {
+                Ok(address) => self.invited(&address).await?,
+                Err(_) => false,
+            },
         })
     }
 
-    /// Whether a pending, unexpired email invitation exists for `address`: none can, until
-    /// email invitations are built (issue 14).
-    fn invited(&self, _address: &EmailAddress) -> bool {
-        false
+    /// Whether an unexpired email invitation (not revoked) waits for `address` here.
+    async fn invited(&self, address: &EmailAddress) -> ServiceResult<bool> {
+        let invitations = &self.context.storage.email_invitations;
+        let pending = invitations
+            .pending_for(address.as_str(), self.context.now())
+            .await?;
+        Ok(!pending.is_empty())
     }
 }

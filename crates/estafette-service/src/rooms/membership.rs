@@ -2,7 +2,7 @@
 //! allowed is decided by the room version's authorization rules in [`RoomService::append`];
 //! a refusal reaches the client as 403 with the rule's reason.
 
-use ruma::events::TimelineEventType;
+use ruma::events::{StateEventType, TimelineEventType};
 use ruma::{OwnedEventId, OwnedServerName, RoomId, UserId};
 use serde_json::{Value as JsonValue, json};
 
@@ -150,6 +150,38 @@ impl RoomService {
         self.set_membership(requester, room_id, target, "invite", reason)
             .await
             .map(drop)
+    }
+
+    /// Invites `target` as the holder of the address an email invitation went to: the
+    /// inviter's event, carrying the invitation `signed` by the identity service, authorised
+    /// against the room's `m.room.third_party_invite` (still there: not revoked).
+    pub(crate) async fn invite_by_third_party(
+        &self,
+        room_id: &RoomId,
+        inviter: &UserId,
+        target: &UserId,
+        third_party_invite: JsonValue,
+    ) -> ServiceResult<OwnedEventId> {
+        let mut content = self.member_content("invite", target, None).await?;
+        content["third_party_invite"] = third_party_invite;
+        let draft = EventDraft::state(TimelineEventType::RoomMember, target.as_str(), content);
+        Ok(self.append(room_id, inviter, draft, None).await?.event_id)
+    }
+
+    /// The content of the room's current `m.room.third_party_invite` for `token`: empty once
+    /// revoked, `None` if there never was one.
+    pub(crate) async fn third_party_invite(
+        &self,
+        room_id: &RoomId,
+        token: &str,
+    ) -> ServiceResult<Option<JsonValue>> {
+        let (state, _) = self.current_state(room_id).await?;
+        let key = (StateEventType::RoomThirdPartyInvite, token.to_owned());
+        let Some(event_id) = state.get(&key) else {
+            return Ok(None);
+        };
+        let pdu = self.pdu(event_id).await?;
+        Ok(pdu.and_then(|pdu| serde_json::from_str(pdu.content.get()).ok()))
     }
 
     pub async fn leave(
@@ -344,6 +376,9 @@ impl RoomService {
         if kind == TimelineEventType::RoomCanonicalAlias {
             self.check_canonical_alias(room_id, &content).await?;
         }
+        // An email invitation revoked (its event emptied) invites nobody any more.
+        let revoked = kind == TimelineEventType::RoomThirdPartyInvite
+            && content.as_object().is_some_and(|c| c.is_empty());
         let pdu = self
             .append(
                 room_id,
@@ -352,6 +387,13 @@ impl RoomService {
                 None,
             )
             .await?;
+        if revoked {
+            self.context
+                .storage
+                .email_invitations
+                .take(state_key)
+                .await?;
+        }
         Ok(pdu.event_id)
     }
 }

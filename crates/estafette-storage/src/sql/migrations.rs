@@ -80,6 +80,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         24,
         include_str!("../../migrations/sqlite/0024_identity.sql"),
     ),
+    (
+        25,
+        include_str!("../../migrations/sqlite/0025_email_invitations.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -128,6 +132,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         12,
         include_str!("../../migrations/postgres/0012_identity.sql"),
+    ),
+    (
+        13,
+        include_str!("../../migrations/postgres/0013_email_invitations.sql"),
     ),
 ];
 

@@ -101,6 +101,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         account_validity: db.clone(),
         renewal_tokens: db.clone(),
         identity_tokens: db.clone(),
+        email_invitations: db.clone(),
         rooms: db.clone(),
         events: db.clone(),
         state: db.clone(),

@@ -22,7 +22,7 @@ async fn bind(server: &TestServer, user_id: &str, address: &str) {
 }
 
 /// An identity service token for the user of `client`, as the spec's flow gets one.
-async fn identity_token(client: &RawClient, user_id: &str, server_name: &str) -> String {
+pub(crate) async fn identity_token(client: &RawClient, user_id: &str, server_name: &str) -> String {
     let openid = client
         .post(
             &format!("/_matrix/client/v3/user/{user_id}/openid/request_token"),

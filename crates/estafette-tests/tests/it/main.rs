@@ -11,6 +11,7 @@ mod devices;
 mod directory;
 mod email;
 mod email_addresses;
+mod email_invitations;
 mod encryption;
 mod ephemeral;
 mod errors;

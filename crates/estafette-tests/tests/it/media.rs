@@ -168,7 +168,10 @@ async fn other_servers_media_not_asked_for_is_deleted_and_fetched_again() {
     loop {
         let (status, _, _) = alice.get_bytes(&download(&remote_origin, &popular)).await;
         assert_eq!(status, 200);
-        if record(forgotten.clone()).await.is_none() {
+        // The record goes first, then its files: the purge is over when both are gone.
+        let forgotten_hash = estafette::service::content_hash(&png(10, 10));
+        let content = storage.media_files.read_content(&forgotten_hash).await;
+        if record(forgotten.clone()).await.is_none() && content.unwrap().is_none() {
             break;
         }
         assert!(tokio::time::Instant::now() < deadline, "never purged");

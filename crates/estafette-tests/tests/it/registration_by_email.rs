@@ -54,20 +54,23 @@ pub(crate) async fn ministry_configured(
         ),
     )
     .unwrap();
-    // The rules are read again within a second of changing.
+    wait_for_route(&server, "a@finances.example").await;
+    (server, dir)
+}
+
+/// Waits for the server to read its rules again (within a second of their change) and route
+/// `address` to itself.
+pub(crate) async fn wait_for_route(server: &TestServer, address: &str) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let path = format!("/_matrix/identity/api/v1/info?medium=email&address={address}");
     loop {
-        let info = server
-            .raw()
-            .get("/_matrix/identity/api/v1/info?medium=email&address=a@finances.example")
-            .await;
+        let info = server.raw().get(&path).await;
         if info.body["hs"] == server.server_name() {
-            break;
+            return;
         }
         assert!(tokio::time::Instant::now() < deadline, "rules never read");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    (server, dir)
 }
 
 /// Where a validation email is asked for before registering.

@@ -50,6 +50,7 @@ async fn register(
         auth: body.auth,
     };
     let (user_id, session) = state.services.accounts.register(registration).await?;
+    super::deliver_invitations(&state, &user_id).await;
     let mut response = register::v3::Response::new(user_id);
     if let Some(session) = session {
         response.access_token = Some(session.grant.access_token);

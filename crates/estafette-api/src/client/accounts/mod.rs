@@ -12,7 +12,7 @@ mod session;
 mod threepid;
 mod user_directory;
 
-pub(crate) use threepid::request_token;
+pub(crate) use threepid::{deliver_invitations, request_token};
 
 use crate::router::Routes;
 

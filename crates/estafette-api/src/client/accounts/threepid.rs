@@ -80,6 +80,7 @@ async fn add_3pid(
             body.auth.as_ref(),
         )
         .await?;
+    deliver_invitations(&state, &request.requester()?.user_id).await;
     Ok(RumaResponse(add_3pid::v3::Response::new()))
 }
 
@@ -141,6 +142,7 @@ async fn bind_3pid(
             body.sid.as_str(),
         )
         .await?;
+    deliver_invitations(&state, &requester.user_id).await;
     Ok(RumaResponse(bind_3pid::v3::Response::new()))
 }
 
@@ -301,4 +303,12 @@ async fn submit_validation_token(
         .submit_token(&submitted.sid, &submitted.client_secret, &submitted.token)
         .await?;
     Ok(Json(serde_json::json!({"success": true})))
+}
+
+/// Turns the email invitations waiting for the user's addresses into invites, once an address
+/// is theirs. What it cannot do waits for the next binding: the request that bound succeeds.
+pub(crate) async fn deliver_invitations(state: &AppState, user_id: &UserId) {
+    if let Err(e) = state.services.invitations.deliver(user_id).await {
+        tracing::warn!(%user_id, "email invitations not delivered: {e}");
+    }
 }

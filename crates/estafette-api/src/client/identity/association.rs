@@ -154,6 +154,7 @@ async fn bind_3pid(
             body.sid.as_str(),
         )
         .await?;
+    crate::client::accounts::deliver_invitations(&state, &caller.user_id).await;
     let signed = services
         .identity
         .sign_association("email", address.as_str(), &caller.user_id)

@@ -4,6 +4,7 @@
 
 mod account;
 mod association;
+mod invitation;
 mod keys;
 mod lookup;
 
@@ -23,6 +24,7 @@ pub(super) fn routes(router: Routes) -> Routes {
         .ruma(accept_terms_of_service);
     let router = account::routes(router);
     let router = association::routes(router);
+    let router = invitation::routes(router);
     let router = lookup::routes(router);
     keys::routes(router)
 }

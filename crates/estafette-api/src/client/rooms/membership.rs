@@ -123,12 +123,32 @@ async fn invite_user(
     request: Ruma<invite_user::v3::Request>,
 ) -> ApiResult<invite_user::v3::Response> {
     let body = &request.body;
-    let invite_user::v3::InvitationRecipient::UserId(recipient) = &body.recipient else {
-        return Err(ApiError::new(
-            http::StatusCode::BAD_REQUEST,
-            ruma::api::error::ErrorKind::Unrecognized,
-            "Third-party invites are not supported",
-        ));
+    let recipient = match &body.recipient {
+        invite_user::v3::InvitationRecipient::UserId(recipient) => recipient,
+        invite_user::v3::InvitationRecipient::ThirdPartyId(invite) => {
+            if invite.medium != ruma::thirdparty::Medium::Email {
+                return Err(ApiError::invalid_param(
+                    "Only email addresses may be invited",
+                ));
+            }
+            state
+                .services
+                .invitations
+                .invite_by_email(
+                    request.requester()?,
+                    &body.room_id,
+                    &invite.id_server,
+                    &invite.id_access_token,
+                    &invite.address,
+                )
+                .await?;
+            return Ok(RumaResponse(invite_user::v3::Response::new()));
+        }
+        _ => {
+            return Err(ApiError::invalid_param(
+                "Invite a user ID or an email address",
+            ));
+        }
     };
     state
         .services

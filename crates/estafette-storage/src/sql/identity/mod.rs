@@ -1,3 +1,4 @@
 //! The identity service's tables.
 
+mod invitations;
 mod tokens;

@@ -1,0 +1,61 @@
+//! The link of an invitation email: a page saying who invited the address, and where its owner
+//! registers to take the invitation up (a request that is no such link gets a Matrix error).
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::response::Html;
+use estafette_service::INVITATION_PATH;
+use http::{Method, StatusCode};
+use serde::Deserialize;
+
+use crate::router::Routes;
+use crate::{ApiError, AppState};
+
+pub(super) fn routes(router: Routes) -> Routes {
+    router.axum(
+        INVITATION_PATH,
+        &[Method::GET],
+        axum::routing::get(invitation_page),
+    )
+}
+
+#[derive(Debug, Deserialize)]
+struct InvitationQuery {
+    token: String,
+}
+
+const GONE_PAGE: &str = "<!DOCTYPE html><html><body><p>This invitation has expired, was \
+                         withdrawn, or was taken up already.</p></body></html>";
+
+async fn invitation_page(
+    State(state): State<AppState>,
+    query: Result<Query<InvitationQuery>, QueryRejection>,
+) -> Result<(StatusCode, Html<String>), ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::invalid_param(format!("token: {e}")))?;
+    let services = &state.services;
+    let Some(invitation) = services.invitations.pending(&query.token).await? else {
+        return Ok((StatusCode::NOT_FOUND, Html(GONE_PAGE.to_owned())));
+    };
+    let home = services
+        .policy
+        .public_route(&invitation.address)
+        .await
+        .map(|route| route.hs)
+        .unwrap_or_else(|_| services.context.server_name.to_string());
+    let page = format!(
+        "<!DOCTYPE html><html><body><p>{} invited {} to a conversation.</p>\
+         <p>Register on {} with this address: the invitation waits for you in your \
+         application.</p></body></html>",
+        escape(invitation.sender.as_str()),
+        escape(&invitation.address),
+        escape(&home),
+    );
+    Ok((StatusCode::OK, Html(page)))
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}

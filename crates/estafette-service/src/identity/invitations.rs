@@ -1,0 +1,221 @@
+//! Invitations to rooms sent to email addresses (the spec's third-party invites, TCHAP.md §3):
+//! the room gets an `m.room.third_party_invite` (its state key a token, the identity service's
+//! public key in it), the address an email; once the address is bound to an account of this
+//! server, the invitation becomes that account's invite, signed by the identity service. An
+//! invitation expires, and the inviter revokes it by emptying its event.
+
+use std::sync::Arc;
+
+use estafette_storage::EmailInvitation;
+use ruma::events::TimelineEventType;
+use ruma::{CanonicalJsonObject, RoomId, UserId};
+use serde_json::json;
+
+use super::{IDENTITY_KEY_ID, IdentityService};
+use crate::accounts::is_active_local_user;
+use crate::email::{Email, EmailService};
+use crate::policy::EmailAddress;
+use crate::{Context, Requester, RoomService, ServiceError, ServiceResult};
+
+const DAY_MS: u64 = 24 * 60 * 60 * 1000;
+const DEFAULT_VALIDITY_DAYS: u64 = 7;
+/// Where the link of an invitation email leads, on the client listener.
+pub const INVITATION_PATH: &str = "/_matrix/client/unstable/estafette/invitation";
+
+#[derive(Clone)]
+pub struct InvitationService {
+    context: Arc<Context>,
+    rooms: RoomService,
+    email: EmailService,
+    identity: IdentityService,
+}
+
+impl InvitationService {
+    pub(crate) fn new(
+        context: Arc<Context>,
+        rooms: RoomService,
+        email: EmailService,
+        identity: IdentityService,
+    ) -> Self {
+        Self {
+            context,
+            rooms,
+            email,
+            identity,
+        }
+    }
+
+    /// `POST /rooms/{roomId}/invite` with an email address: the account it is bound to is
+    /// invited; otherwise the room gets an `m.room.third_party_invite` and the address an
+    /// email. `id_server` must be this server, and `id_access_token` the requester's.
+    pub async fn invite_by_email(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        id_server: &str,
+        id_access_token: &str,
+        address: &str,
+    ) -> ServiceResult<()> {
+        if !self.identity.is_this_server(id_server) {
+            return Err(ServiceError::Forbidden(format!(
+                "{id_server} is not this server's identity service, the only one it invites with"
+            )));
+        }
+        if self.identity.authenticate(id_access_token).await? != requester.user_id {
+            return Err(ServiceError::Forbidden(
+                "The identity access token is not yours".to_owned(),
+            ));
+        }
+        let address = EmailAddress::parse(address)?;
+        let storage = &self.context.storage;
+        if let Some(owner) = storage.threepids.owner("email", address.as_str()).await?
+            && is_active_local_user(&self.context, &owner).await?
+        {
+            return self.rooms.invite(requester, room_id, &owner, None).await;
+        }
+        if !self.email.enabled() {
+            return Err(ServiceError::Forbidden(
+                "This server sends no email, so it cannot invite by email".to_owned(),
+            ));
+        }
+        let token = self.context.random.alphanumeric(32);
+        let public_key = self
+            .identity
+            .public_key(IDENTITY_KEY_ID)
+            .unwrap_or_default();
+        let base = self.context.config.base_url();
+        let key_validity_url = format!("{base}/_matrix/identity/v2/pubkey/isvalid");
+        let display_name = redacted(&address);
+        let content = json!({
+            "display_name": display_name,
+            "key_validity_url": key_validity_url,
+            "public_key": public_key,
+            "public_keys": [{"public_key": public_key, "key_validity_url": key_validity_url}],
+        });
+        self.rooms
+            .send_state(
+                requester,
+                room_id,
+                TimelineEventType::RoomThirdPartyInvite,
+                &token,
+                content,
+            )
+            .await?;
+        let now = self.context.now();
+        let days = match self.context.config.policy.invitation_validity_days {
+            0 => DEFAULT_VALIDITY_DAYS,
+            days => days,
+        };
+        storage
+            .email_invitations
+            .add(&EmailInvitation {
+                token: token.clone(),
+                room_id: room_id.to_owned(),
+                sender: requester.user_id.clone(),
+                address: address.to_string(),
+                display_name,
+                created_ts: now,
+                expires_ts: now.saturating_add(days.saturating_mul(DAY_MS)),
+            })
+            .await?;
+        let inviter = &requester.user_id;
+        let text = format!(
+            "{inviter} invited you to a conversation on {}.\n\n\
+             To see the invitation and how to join, open this link:\n\
+             {base}{INVITATION_PATH}?token={token}\n\n\
+             Register with this address ({address}) within {days} days: the invitation then \
+             waits for you in your application.\n",
+            self.context.server_name
+        );
+        self.email
+            .send(Email {
+                to: &address,
+                subject: "You are invited to a conversation",
+                text: &text,
+            })
+            .await
+    }
+
+    /// The invitation a link names, while it waits: who invited, and the address.
+    pub async fn pending(&self, token: &str) -> ServiceResult<Option<EmailInvitation>> {
+        let invitations = &self.context.storage.email_invitations;
+        Ok(invitations
+            .pending_by_token(token, self.context.now())
+            .await?)
+    }
+
+    /// Turns the invitations waiting for the addresses of `user_id` into invites to their
+    /// rooms (after registering or binding an address); how many.
+    pub async fn deliver(&self, user_id: &UserId) -> ServiceResult<usize> {
+        let storage = &self.context.storage;
+        let now = self.context.now();
+        let mut delivered = 0;
+        for threepid in storage.threepids.of_user(user_id).await? {
+            let invitations = storage
+                .email_invitations
+                .pending_for(&threepid.address, now)
+                .await?;
+            for invitation in invitations {
+                let still = self
+                    .rooms
+                    .third_party_invite(&invitation.room_id, &invitation.token)
+                    .await?
+                    .is_some_and(|content| content.as_object().is_some_and(|c| !c.is_empty()));
+                if !storage.email_invitations.take(&invitation.token).await? || !still {
+                    continue;
+                }
+                let signed = self.signed(user_id, &invitation)?;
+                let third_party_invite =
+                    json!({"display_name": invitation.display_name, "signed": signed});
+                let invited = self
+                    .rooms
+                    .invite_by_third_party(
+                        &invitation.room_id,
+                        &invitation.sender,
+                        user_id,
+                        third_party_invite,
+                    )
+                    .await;
+                match invited {
+                    Ok(_) => delivered += 1,
+                    Err(e) => {
+                        tracing::warn!(
+                            room_id = %invitation.room_id,
+                            %user_id,
+                            "an email invitation could not become an invite: {e}"
+                        );
+                        // Kept for a later binding (or its expiry).
+                        storage.email_invitations.add(&invitation).await?;
+                    }
+                }
+            }
+        }
+        Ok(delivered)
+    }
+
+    /// The identity service's word that `user_id` holds the address invited with `token`.
+    fn signed(
+        &self,
+        user_id: &UserId,
+        invitation: &EmailInvitation,
+    ) -> ServiceResult<serde_json::Value> {
+        let mut signed: CanonicalJsonObject = serde_json::from_value(json!({
+            "mxid": user_id,
+            "sender": invitation.sender,
+            "token": invitation.token,
+        }))
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        // The room's event names the server's key (any key ID matches it).
+        let key = &self.context.server_key.key_pair;
+        ruma::signatures::sign_json(self.context.server_name.as_str(), key, &mut signed)
+            .map_err(|e| ServiceError::Internal(format!("cannot sign the invitation: {e}")))?;
+        serde_json::to_value(signed).map_err(|e| ServiceError::Internal(e.to_string()))
+    }
+}
+
+/// What a room's members see of an invited address: enough to recognise it, not to harvest it.
+fn redacted(address: &EmailAddress) -> String {
+    let local = address.local();
+    let shown: String = local.chars().take(3).collect();
+    format!("{shown}…@{}", address.domain())
+}
