@@ -31,10 +31,8 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(services: Services) -> Self {
-        Self {
-            services: std::sync::Arc::new(services),
-        }
+    pub fn new(services: std::sync::Arc<Services>) -> Self {
+        Self { services }
     }
 }
 

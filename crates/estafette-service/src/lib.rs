@@ -159,7 +159,7 @@ impl Services {
         let federation_sender = FederationSender::new(context.clone(), federation.clone());
         let device_lists = DeviceListPublisher::new(context.clone(), federation_sender.clone());
         let sessions = SessionService::new(context.clone(), device_lists.clone());
-        let policy = policy::PolicyService::new(context.clone())?;
+        let policy = policy::PolicyService::new(context.clone(), federation.clone())?;
         let email = email::EmailService::new(&context)?;
         let threepid_validation =
             ThreepidValidationService::new(context.clone(), email.clone(), policy.clone());
@@ -204,6 +204,7 @@ impl Services {
                 rooms.clone(),
                 email.clone(),
                 identity.clone(),
+                policy.clone(),
             ),
             identity,
             openid,

@@ -12,6 +12,8 @@ mod scenario;
 mod smtp;
 mod synapse;
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -27,6 +29,10 @@ pub use raw::{RawClient, RawResponse, password_login};
 pub use scenario::{User, login_at, register_user_at};
 pub use smtp::{ReceivedEmail, SmtpSink};
 pub use synapse::SynapseServer;
+
+/// A server starting. Boxed where it is made, so that a test holding several start-ups (each
+/// a large future in unoptimised builds) keeps only pointers on its stack.
+pub type Starting = Pin<Box<dyn Future<Output = TestServer>>>;
 
 static NEXT_SEED: AtomicU64 = AtomicU64::new(1);
 
@@ -56,10 +62,10 @@ impl StoppedServer {
         self
     }
 
-    pub async fn start(self) -> TestServer {
+    pub fn start(self) -> Starting {
         // A process started anew draws new randomness (tokens must not repeat the first run's).
         let seed = NEXT_SEED.fetch_add(1, Ordering::Relaxed);
-        TestServer::launch(None, self.config, self.data_dir, self.clock, seed).await
+        TestServer::launch(None, self.config, self.data_dir, self.clock, seed)
     }
 }
 
@@ -91,7 +97,11 @@ impl TestServerBuilder {
         })
     }
 
-    pub async fn start(self) -> TestServer {
+    pub fn start(self) -> Starting {
+        Box::pin(self.start_now())
+    }
+
+    async fn start_now(self) -> TestServer {
         init_tracing();
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -127,8 +137,8 @@ impl TestServerBuilder {
 
 impl TestServer {
     /// A server with open registration and no rate limits.
-    pub async fn start() -> Self {
-        Self::builder().start().await
+    pub fn start() -> Starting {
+        Self::builder().start()
     }
 
     pub fn builder() -> TestServerBuilder {
@@ -170,25 +180,32 @@ impl TestServer {
 
     /// Another process of the same server: same server name, database, signing key and media
     /// directory, its own listeners and memory. Needs PostgreSQL (`ESTAFETTE_TEST_POSTGRES`).
-    pub async fn another_process(&self) -> TestServer {
+    pub fn another_process(&self) -> Starting {
+        Box::pin(Self::another_process_of(
+            self.config.clone(),
+            self.clock.clone(),
+        ))
+    }
+
+    async fn another_process_of(first: Config, clock: Arc<ManualClock>) -> TestServer {
         assert!(
-            self.config.database.url.is_some(),
+            first.database.url.is_some(),
             "several processes of one server need PostgreSQL: set ESTAFETTE_TEST_POSTGRES"
         );
         let data_dir = tempfile::tempdir().expect("temporary data directory");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
-        let mut config = self.config.clone();
+        let mut config = first.clone();
         config.data_dir = data_dir.path().to_owned();
-        config.media.path = Some(self.config.media_path());
+        config.media.path = Some(first.media_path());
         config.listen = listener.local_addr().expect("local address");
         if config.federation.listen.is_some() {
             let address = ([127, 0, 0, 1], free_port());
             config.federation.listen = Some(std::net::SocketAddr::from(address));
         }
         let seed = NEXT_SEED.fetch_add(1, Ordering::Relaxed);
-        TestServer::launch(Some(listener), config, data_dir, self.clock.clone(), seed).await
+        TestServer::launch(Some(listener), config, data_dir, clock, seed).await
     }
 
     pub async fn stop(self) {
@@ -206,7 +223,17 @@ impl TestServer {
     }
 
     /// Starts on `listener`, or on the configured address again after a restart.
-    async fn launch(
+    fn launch(
+        listener: Option<tokio::net::TcpListener>,
+        config: Config,
+        data_dir: TempDir,
+        clock: Arc<ManualClock>,
+        seed: u64,
+    ) -> Starting {
+        Box::pin(Self::launch_now(listener, config, data_dir, clock, seed))
+    }
+
+    async fn launch_now(
         listener: Option<tokio::net::TcpListener>,
         config: Config,
         data_dir: TempDir,

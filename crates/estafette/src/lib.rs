@@ -134,7 +134,8 @@ pub struct RunningServer {
     pub addr: SocketAddr,
     /// Where the federation listener accepts TLS connections, when federation is on.
     pub federation_addr: Option<SocketAddr>,
-    pub services: Services,
+    /// Shared with the request handlers.
+    pub services: Arc<Services>,
     federation_shutdown: Option<tokio::sync::watch::Sender<bool>>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<std::io::Result<()>>,
@@ -213,7 +214,7 @@ impl RunningServer {
             );
         }
         // Boxed: opening the services is a large future, kept off the caller's stack.
-        let services = Box::pin(open_services(config, runtime)).await?;
+        let services = Arc::new(Box::pin(open_services(config, runtime)).await?);
         let state = AppState::new(services.clone());
         let (federation_addr, federation_shutdown) = match federation {
             Some((listener, acceptor)) => {

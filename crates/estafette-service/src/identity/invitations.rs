@@ -14,7 +14,7 @@ use serde_json::json;
 use super::{IDENTITY_KEY_ID, IdentityService};
 use crate::accounts::is_active_local_user;
 use crate::email::{Email, EmailService};
-use crate::policy::EmailAddress;
+use crate::policy::{EmailAddress, PolicyService};
 use crate::{Context, Requester, RoomService, ServiceError, ServiceResult};
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
@@ -28,6 +28,7 @@ pub struct InvitationService {
     rooms: RoomService,
     email: EmailService,
     identity: IdentityService,
+    policy: PolicyService,
 }
 
 impl InvitationService {
@@ -36,12 +37,14 @@ impl InvitationService {
         rooms: RoomService,
         email: EmailService,
         identity: IdentityService,
+        policy: PolicyService,
     ) -> Self {
         Self {
             context,
             rooms,
             email,
             identity,
+            policy,
         }
     }
 
@@ -71,6 +74,10 @@ impl InvitationService {
         if let Some(owner) = storage.threepids.owner("email", address.as_str()).await?
             && is_active_local_user(&self.context, &owner).await?
         {
+            return self.rooms.invite(requester, room_id, &owner, None).await;
+        }
+        // Bound at the server of the federation the address belongs to.
+        if let Some(owner) = self.policy.bound_elsewhere(&address).await? {
             return self.rooms.invite(requester, room_id, &owner, None).await;
         }
         if !self.email.enabled() {
@@ -145,48 +152,76 @@ impl InvitationService {
     }
 
     /// Turns the invitations waiting for the addresses of `user_id` into invites to their
-    /// rooms (after registering or binding an address); how many.
+    /// rooms (after registering or binding an address), here and, told of the binding, at the
+    /// other servers of the federation; how many here.
     pub async fn deliver(&self, user_id: &UserId) -> ServiceResult<usize> {
-        let storage = &self.context.storage;
-        let now = self.context.now();
         let mut delivered = 0;
-        for threepid in storage.threepids.of_user(user_id).await? {
-            let invitations = storage
-                .email_invitations
-                .pending_for(&threepid.address, now)
-                .await?;
-            for invitation in invitations {
-                let still = self
-                    .rooms
-                    .third_party_invite(&invitation.room_id, &invitation.token)
-                    .await?
-                    .is_some_and(|content| content.as_object().is_some_and(|c| !c.is_empty()));
-                if !storage.email_invitations.take(&invitation.token).await? || !still {
-                    continue;
-                }
-                let signed = self.signed(user_id, &invitation)?;
-                let third_party_invite =
-                    json!({"display_name": invitation.display_name, "signed": signed});
-                let invited = self
-                    .rooms
-                    .invite_by_third_party(
-                        &invitation.room_id,
-                        &invitation.sender,
-                        user_id,
-                        third_party_invite,
-                    )
-                    .await;
-                match invited {
-                    Ok(_) => delivered += 1,
-                    Err(e) => {
-                        tracing::warn!(
-                            room_id = %invitation.room_id,
-                            %user_id,
-                            "an email invitation could not become an invite: {e}"
-                        );
-                        // Kept for a later binding (or its expiry).
-                        storage.email_invitations.add(&invitation).await?;
-                    }
+        for threepid in self.context.storage.threepids.of_user(user_id).await? {
+            delivered += self.deliver_for(&threepid.address, user_id).await?;
+            self.policy
+                .announce_binding(&threepid.address, user_id)
+                .await;
+        }
+        Ok(delivered)
+    }
+
+    /// Another server of the federation says `address` is now `user_id`'s: the invitations
+    /// held here for it become their invites. Only the server the rules send the address to
+    /// may say so, and only of its own users.
+    pub async fn deliver_announced(
+        &self,
+        origin: &ruma::ServerName,
+        address: &str,
+        user_id: &UserId,
+    ) -> ServiceResult<usize> {
+        let address = EmailAddress::parse(address)?;
+        if user_id.server_name() != origin || !self.policy.answers_for(&address, origin) {
+            return Err(ServiceError::Forbidden(format!(
+                "{origin} does not hold {address} for its users"
+            )));
+        }
+        self.deliver_for(address.as_str(), user_id).await
+    }
+
+    /// The invitations held here for `address`, delivered to `user_id`.
+    async fn deliver_for(&self, address: &str, user_id: &UserId) -> ServiceResult<usize> {
+        let storage = &self.context.storage;
+        let invitations = storage
+            .email_invitations
+            .pending_for(address, self.context.now())
+            .await?;
+        let mut delivered = 0;
+        for invitation in invitations {
+            let still = self
+                .rooms
+                .third_party_invite(&invitation.room_id, &invitation.token)
+                .await?
+                .is_some_and(|content| content.as_object().is_some_and(|c| !c.is_empty()));
+            if !storage.email_invitations.take(&invitation.token).await? || !still {
+                continue;
+            }
+            let signed = self.signed(user_id, &invitation)?;
+            let third_party_invite =
+                json!({"display_name": invitation.display_name, "signed": signed});
+            let invited = self
+                .rooms
+                .invite_by_third_party(
+                    &invitation.room_id,
+                    &invitation.sender,
+                    user_id,
+                    third_party_invite,
+                )
+                .await;
+            match invited {
+                Ok(()) => delivered += 1,
+                Err(e) => {
+                    tracing::warn!(
+                        room_id = %invitation.room_id,
+                        %user_id,
+                        "an email invitation could not become an invite: {e}"
+                    );
+                    // Kept for a later binding (or its expiry).
+                    storage.email_invitations.add(&invitation).await?;
                 }
             }
         }

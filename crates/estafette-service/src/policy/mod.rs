@@ -4,15 +4,17 @@
 
 mod email_address;
 mod identity_names;
+mod peers;
 mod routing;
 
 use std::sync::Arc;
 
 pub use email_address::EmailAddress;
 pub use identity_names::{display_name_for, localpart_for};
+pub use peers::{bound, internal_info};
 pub use routing::{Route, RoutingRules, RoutingTable};
 
-use crate::{Context, ServiceError, ServiceResult};
+use crate::{Context, FederationService, ServiceError, ServiceResult};
 
 /// `GET /_matrix/identity/api/v1/info`: where an address's owner registers.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,23 +34,30 @@ pub struct InternalRoute {
     pub requires_invite: bool,
     /// A pending, unexpired email invitation exists for the address.
     pub invited: bool,
+    /// The account of this server the address is bound to.
+    pub mxid: Option<ruma::OwnedUserId>,
 }
 
 #[derive(Clone)]
 pub struct PolicyService {
     context: Arc<Context>,
+    federation: FederationService,
     routing: Option<Arc<RoutingTable>>,
 }
 
 impl PolicyService {
-    pub(crate) fn new(context: Arc<Context>) -> ServiceResult<Self> {
+    pub(crate) fn new(context: Arc<Context>, federation: FederationService) -> ServiceResult<Self> {
         let routing = match &context.config.policy.routing_file {
             Some(path) => Some(Arc::new(RoutingTable::load(path).map_err(|e| {
                 ServiceError::Internal(format!("policy.routing_file: {e}"))
             })?)),
             None => None,
         };
-        Ok(Self { context, routing })
+        Ok(Self {
+            context,
+            federation,
+            routing,
+        })
     }
 
     /// Whether this server routes email addresses (and answers identity lookups).
@@ -122,7 +131,7 @@ impl PolicyService {
         let requires_invite = self
             .route(address.as_str())
             .is_ok_and(|route| route.requires_invite);
-        Ok(!requires_invite || self.invited(address).await?)
+        Ok(!requires_invite || self.invited_anywhere(address).await?)
     }
 
     /// Whether a user of this server may add `address` to their account: always, without
@@ -148,17 +157,36 @@ impl PolicyService {
     /// What the federation's servers learn of `address`.
     pub async fn internal_route(&self, address: &str) -> ServiceResult<InternalRoute> {
         let mut route = self.route(address)?;
-        if let Some(bound) = self.bound_server(address).await? {
-            route.hs = bound;
+        let Ok(address) = EmailAddress::parse(address) else {
+            return Ok(InternalRoute {
+                hs: route.hs,
+                shadow_hs: route.shadow_hs,
+                requires_invite: route.requires_invite,
+                invited: false,
+                mxid: None,
+            });
+        };
+        let owner = self
+            .context
+            .storage
+            .threepids
+            .owner("email", address.as_str())
+            .await?;
+        if let Some(owner) = &owner {
+            route.hs = owner.server_name().to_string();
         }
+        let mxid = match owner {
+            Some(owner) if crate::accounts::is_active_local_user(&self.context, &owner).await? => {
+                Some(owner)
+            }
+            _ => None,
+        };
         Ok(InternalRoute {
             hs: route.hs,
             shadow_hs: route.shadow_hs,
             requires_invite: route.requires_invite,
-            invited: match EmailAddress::parse(address) {
-                Ok(address) => self.invited(&address).await?,
-                Err(_) => false,
-            },
+            invited: self.invited(&address).await?,
+            mxid,
         })
     }
 

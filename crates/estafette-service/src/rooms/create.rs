@@ -263,7 +263,15 @@ impl RoomService {
         // Other servers' users are invited once the room exists: their servers co-sign.
         for invitee in remote_invites {
             if let Err(e) = self
-                .invite_remote(creator, &room_id, invitee, None, request.is_direct)
+                .invite_remote(
+                    creator,
+                    &room_id,
+                    invitee,
+                    None,
+                    request
+                        .is_direct
+                        .then(|| serde_json::json!({"is_direct": true})),
+                )
                 .await
             {
                 tracing::warn!(%room_id, %invitee, "cannot invite: {e}");

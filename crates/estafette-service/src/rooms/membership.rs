@@ -141,7 +141,7 @@ impl RoomService {
     ) -> ServiceResult<()> {
         if target.server_name() != self.context.server_name {
             return self
-                .invite_remote(&requester.user_id, room_id, target, reason, false)
+                .invite_remote(&requester.user_id, room_id, target, reason, None)
                 .await;
         }
         if !self.is_local_user(target).await? {
@@ -161,11 +161,22 @@ impl RoomService {
         inviter: &UserId,
         target: &UserId,
         third_party_invite: JsonValue,
-    ) -> ServiceResult<OwnedEventId> {
+    ) -> ServiceResult<()> {
+        if target.server_name() != self.context.server_name {
+            return self
+                .invite_remote(
+                    inviter,
+                    room_id,
+                    target,
+                    None,
+                    Some(json!({"third_party_invite": third_party_invite})),
+                )
+                .await;
+        }
         let mut content = self.member_content("invite", target, None).await?;
         content["third_party_invite"] = third_party_invite;
         let draft = EventDraft::state(TimelineEventType::RoomMember, target.as_str(), content);
-        Ok(self.append(room_id, inviter, draft, None).await?.event_id)
+        self.append(room_id, inviter, draft, None).await.map(drop)
     }
 
     /// The content of the room's current `m.room.third_party_invite` for `token`: empty once

@@ -374,15 +374,18 @@ impl RoomService {
         room_id: &RoomId,
         target: &UserId,
         reason: Option<&str>,
-        is_direct: bool,
+        extra_content: Option<JsonValue>,
     ) -> ServiceResult<()> {
         let _guard = self.lock(room_id).await;
         let (version, rules) = self.room_rules(room_id).await?;
         self.ensure_federates(room_id).await?;
         let (state, group) = self.current_state(room_id).await?;
         let mut content = self.member_content("invite", target, reason).await?;
-        if is_direct {
-            content["is_direct"] = serde_json::json!(true);
+        // `is_direct`, a third-party invite's `signed` block.
+        if let Some(JsonValue::Object(extra)) = extra_content {
+            for (key, value) in extra {
+                content[key] = value;
+            }
         }
         let draft = EventDraft::state(TimelineEventType::RoomMember, target.as_str(), content);
         let invite = self

@@ -11,6 +11,7 @@ use serde_json::json;
 use crate::email_addresses::register_agent;
 use crate::identity_service::identity_token;
 use crate::registration_by_email::{REGISTRATION_TOKEN, ministry_registering, wait_for_route};
+use crate::room_helpers::{create_room, invited_rooms};
 
 const DAY: u64 = 24 * 60 * 60 * 1000;
 
@@ -75,15 +76,6 @@ async fn revoke(client: &RawClient, room: &str, token: &str) {
         .assert_ok();
 }
 
-/// The rooms `client` is invited to.
-async fn invited_rooms(client: &RawClient) -> Vec<String> {
-    let sync = client.get("/_matrix/client/v3/sync").await;
-    sync.body["rooms"]["invite"]
-        .as_object()
-        .map(|rooms| rooms.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
 #[tokio::test]
 async fn an_external_registers_once_invited_and_finds_the_invite_waiting() {
     let sink = SmtpSink::start().await;
@@ -91,13 +83,7 @@ async fn an_external_registers_once_invited_and_finds_the_invite_waiting() {
     let client = server.raw();
     let (alice_id, alice_token) = register_agent(&sink, &client, "alice@finances.example").await;
     let alice = client.clone_with(&alice_token);
-    let room = alice
-        .post(
-            "/_matrix/client/v3/createRoom",
-            json!({"name": "Budget 2027"}),
-        )
-        .await;
-    let room = room.body["room_id"].as_str().unwrap().to_owned();
+    let room = create_room(&alice, json!({"name": "Budget 2027"})).await;
     let token = identity_token(&alice, &alice_id, &server.server_name()).await;
 
     // Not invited yet: no registration, and no email.
@@ -195,8 +181,7 @@ async fn revoked_or_expired_invitations_invite_nobody() {
     let client = server.raw();
     let (alice_id, alice_token) = register_agent(&sink, &client, "alice@finances.example").await;
     let alice = client.clone_with(&alice_token);
-    let room = alice.post("/_matrix/client/v3/createRoom", json!({})).await;
-    let room = room.body["room_id"].as_str().unwrap().to_owned();
+    let room = create_room(&alice, json!({})).await;
     let token = identity_token(&alice, &alice_id, &server.server_name()).await;
 
     // Revoked: the inviter empties the event; the external may no longer register.
@@ -250,8 +235,7 @@ async fn inviting_the_address_of_an_account_invites_the_account() {
     let (alice_id, alice_token) = register_agent(&sink, &client, "alice@finances.example").await;
     let (_, bob_token) = register_agent(&sink, &client, "bob@finances.example").await;
     let alice = client.clone_with(&alice_token);
-    let room = alice.post("/_matrix/client/v3/createRoom", json!({})).await;
-    let room = room.body["room_id"].as_str().unwrap().to_owned();
+    let room = create_room(&alice, json!({})).await;
     let token = identity_token(&alice, &alice_id, &server.server_name()).await;
     let emails_before = sink.received().len();
     assert_eq!(

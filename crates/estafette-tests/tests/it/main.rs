@@ -20,6 +20,7 @@ mod federated_keys;
 mod federated_membership;
 mod federated_rooms;
 mod federation;
+mod federation_identity;
 mod federation_scenarios;
 mod federation_security;
 mod history_visibility;

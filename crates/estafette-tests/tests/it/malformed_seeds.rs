@@ -89,6 +89,9 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
             json!({"mxid": user_id, "threepid": {"medium": "email", "address": "sweep@example.org"}})
         }
         ("POST", "/_matrix/identity/v2/account/logout") => json!({}),
+        ("POST", "/_matrix/identity/unstable/estafette/bound") => {
+            json!({"medium": "email", "address": "sweep@example.org", "mxid": user_id})
+        }
         ("POST", "/_synapse/client/email_account_validity/admin") => {
             json!({"user_id": user_id, "expiration_ts": 1, "enable_renewal_emails": true})
         }

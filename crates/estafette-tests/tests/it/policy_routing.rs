@@ -60,42 +60,10 @@ async fn info(client: &RawClient, address: &str) -> Value {
     response.body
 }
 
-#[tokio::test]
-async fn every_server_of_the_federation_routes_addresses_alike() {
-    let dir = tempfile::tempdir().unwrap();
-    let rules = dir.path().join("routing.toml");
-    std::fs::write(&rules, "").unwrap();
-    // Boxed: three servers' start-ups inline make a future too large for the test's stack.
-    let start = || {
-        let rules = rules.clone();
-        Box::pin(
-            TestServer::builder()
-                .federation()
-                .configure(move |config| config.policy.routing_file = Some(rules))
-                .start(),
-        )
-    };
-    let (finances, interieur, externe) = (start().await, start().await, start().await);
-    let names: Vec<String> = [&finances, &interieur, &externe]
-        .iter()
-        .map(|server| server.server_name().to_owned())
-        .collect();
-    write_rules(&rules, &names[0], &names[1], &names[2]);
-    // The same configuration everywhere: a closed federation of three.
-    let mut servers = Vec::new();
-    for server in [finances, interieur, externe] {
-        let (federation, externals) = (names.clone(), vec![names[2].clone()]);
-        let stopped = Box::pin(server.go_offline()).await;
-        let restart = stopped.configure(move |config| {
-            config.federation.allowed_servers = federation;
-            config.policy.external_servers = externals;
-        });
-        let server = Box::pin(restart.start()).await;
-        servers.push(server);
-    }
-
+/// What every server answers for each address under `write_rules`' rules.
+fn expected_routes(names: &[String]) -> Vec<(&'static str, Value)> {
     let finances_route = json!({"hs": names[0], "shadow_hs": "intranet.finances.example"});
-    let expected = [
+    vec![
         ("jean.martin@finances.example", finances_route.clone()),
         ("Jean.Martin@FINANCES.example", finances_route),
         ("chef@finances.example", json!({"hs": names[1]})),
@@ -113,7 +81,41 @@ async fn every_server_of_the_federation_routes_addresses_alike() {
         ),
         ("\"jean\"@finances.example", json!({"hs": names[2]})),
         ("jéan@finances.example", json!({"hs": names[2]})),
-    ];
+    ]
+}
+
+#[tokio::test]
+async fn every_server_of_the_federation_routes_addresses_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("routing.toml");
+    std::fs::write(&rules, "").unwrap();
+    let start = || {
+        let rules = rules.clone();
+        TestServer::builder()
+            .federation()
+            .configure(move |config| config.policy.routing_file = Some(rules))
+            .start()
+    };
+    let (finances, interieur, externe) = (start().await, start().await, start().await);
+    let names: Vec<String> = [&finances, &interieur, &externe]
+        .iter()
+        .map(|server| server.server_name().to_owned())
+        .collect();
+    write_rules(&rules, &names[0], &names[1], &names[2]);
+    // The same configuration everywhere: a closed federation of three.
+    let mut servers = Vec::new();
+    for server in [finances, interieur, externe] {
+        let (federation, externals) = (names.clone(), vec![names[2].clone()]);
+        let stopped = server.go_offline().await;
+        let restart = stopped.configure(move |config| {
+            config.federation.allowed_servers = federation;
+            config.policy.external_servers = externals;
+        });
+        let server = restart.start().await;
+        servers.push(server);
+    }
+
+    let expected = expected_routes(&names);
     for server in &servers {
         for (address, route) in &expected {
             assert_eq!(&info(&server.raw(), address).await, route, "{address}");

@@ -37,5 +37,9 @@ async fn internal_info(
     if let Some(shadow) = route.shadow_hs {
         answer["shadow_hs"] = shadow.into();
     }
+    // Estafette's: the account the address is bound to here, for an invitation to reach it.
+    if let Some(mxid) = route.mxid {
+        answer["mxid"] = mxid.as_str().into();
+    }
     Ok(Json(answer))
 }

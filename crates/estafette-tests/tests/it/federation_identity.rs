@@ -1,0 +1,181 @@
+//! The identity layer across a closed federation of three Estafettes (TCHAP.md §1–3): two
+//! ministries and the externals' server, one rules file, one SMTP server. An agent registers
+//! only where their address routes; an external registers only once an agent of another server
+//! invited their address, and the invitation reaches their new account across servers; an
+//! address bound at another ministry invites its account directly; `info` answers alike.
+
+use std::time::Duration;
+
+use estafette_tests::{RawClient, SmtpSink, TestServer};
+use serde_json::json;
+
+use crate::email_addresses::register_agent;
+use crate::identity_service::identity_token;
+use crate::registration_by_email::REGISTRATION_TOKEN;
+use crate::room_helpers::{create_room, eventually, invited_rooms};
+
+/// Finances, interieur and the externals' server, in a closed federation under one set of
+/// rules, registering by email.
+async fn federation_of_three(sink: &SmtpSink) -> (Vec<TestServer>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let rules = dir.path().join("routing.toml");
+    std::fs::write(&rules, "").unwrap();
+    let url = sink.url();
+    let start = || {
+        let (rules, url) = (rules.clone(), url.clone());
+        TestServer::builder()
+            .federation()
+            .configure(move |config| {
+                config.policy.routing_file = Some(rules);
+                config.policy.email_registration = true;
+                config.email.smtp_url = Some(url);
+                config.email.from = "Estafette <noreply@example.org>".to_owned();
+            })
+            .start()
+    };
+    let first = (start().await, start().await, start().await);
+    let names: Vec<String> = [&first.0, &first.1, &first.2]
+        .iter()
+        .map(|server| server.server_name())
+        .collect();
+    std::fs::write(
+        &rules,
+        format!(
+            "[[rule]]\npattern = \"[^@]+@finances\\\\.example\"\nhs = \"{}\"\n\
+             [[rule]]\npattern = \"[^@]+@interieur\\\\.example\"\nhs = \"{}\"\n\
+             [[rule]]\npattern = \".*\"\nhs = \"{}\"\nrequires_invite = true\n",
+            names[0], names[1], names[2]
+        ),
+    )
+    .unwrap();
+    let mut servers = Vec::new();
+    for server in [first.0, first.1, first.2] {
+        let (federation, externals) = (names.clone(), vec![names[2].clone()]);
+        let stopped = server.go_offline().await;
+        let restart = stopped.configure(move |config| {
+            config.federation.allowed_servers = federation;
+            config.policy.external_servers = externals;
+        });
+        servers.push(restart.start().await);
+    }
+    (servers, dir)
+}
+
+async fn info(client: &RawClient, address: &str) -> serde_json::Value {
+    let response = client
+        .get(&format!(
+            "/_matrix/identity/api/v1/info?medium=email&address={address}"
+        ))
+        .await;
+    response.assert_ok();
+    response.body
+}
+
+/// The rooms `client` is invited to, once an invite on its way has arrived.
+async fn invites_arrived(client: &RawClient) -> Vec<String> {
+    eventually("an invite", || async {
+        let rooms = invited_rooms(client).await;
+        (!rooms.is_empty()).then_some(rooms)
+    })
+    .await
+}
+
+#[tokio::test]
+async fn agents_register_at_home_and_externals_once_invited_from_another_server() {
+    let sink = SmtpSink::start().await;
+    let (servers, _rules) = federation_of_three(&sink).await;
+    let (finances, interieur, externe) = (&servers[0], &servers[1], &servers[2]);
+    let ask = |server: &TestServer, email: &str| {
+        let client = server.raw();
+        let body = json!({"client_secret": "early", "email": email, "send_attempt": 1});
+        async move { client.post(REGISTRATION_TOKEN, body).await }
+    };
+
+    // Each agent registers at home only; the answer is the same on every server.
+    let bob = "bob@interieur.example";
+    ask(finances, bob)
+        .await
+        .assert_error(403, "M_THREEPID_DENIED");
+    for address in ["alice@finances.example", bob, "partner@company.example"] {
+        let mut answers = Vec::new();
+        for server in [finances, interieur, externe] {
+            answers.push(info(&server.raw(), address).await);
+        }
+        assert!(
+            answers.windows(2).all(|pair| pair[0] == pair[1]),
+            "{answers:?}"
+        );
+    }
+    let (alice_id, alice_token) =
+        register_agent(&sink, &finances.raw(), "alice@finances.example").await;
+    let (_, bob_token) = register_agent(&sink, &interieur.raw(), bob).await;
+
+    // The external is invited by nobody yet: no registration anywhere.
+    let external = "partner@company.example";
+    ask(externe, external)
+        .await
+        .assert_error(403, "M_THREEPID_DENIED");
+
+    let alice = finances.raw().clone_with(&alice_token);
+    let room = create_room(&alice, json!({"name": "Budget 2027"})).await;
+    let token = identity_token(&alice, &alice_id, &finances.server_name()).await;
+    let id_server = finances.base_url().trim_start_matches("http://").to_owned();
+    let invite = |address: &str| {
+        let body = json!({"id_server": id_server, "id_access_token": token,
+                          "medium": "email", "address": address});
+        let (alice, path) = (
+            alice.clone(),
+            format!("/_matrix/client/v3/rooms/{room}/invite"),
+        );
+        async move { alice.post(&path, body).await }
+    };
+
+    // An address bound at the other ministry invites its account there.
+    invite(bob).await.assert_ok();
+    let bob_client = interieur.raw().clone_with(&bob_token);
+    assert_eq!(invites_arrived(&bob_client).await, vec![room.clone()]);
+
+    // The external's address: an email, then registration at the externals' server, where the
+    // invitation waits.
+    invite(external).await.assert_ok();
+    sink.wait_for(external).await;
+    let (partner_id, partner_token) = register_agent(&sink, &externe.raw(), external).await;
+    assert!(partner_id.ends_with(&format!(":{}", externe.server_name())));
+    let partner = externe.raw().clone_with(&partner_token);
+    assert_eq!(invites_arrived(&partner).await, vec![room.clone()]);
+    partner
+        .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    let mut joined = false;
+    for _ in 0..50 {
+        let member = alice
+            .get(&format!(
+                "/_matrix/client/v3/rooms/{room}/state/m.room.member/{partner_id}"
+            ))
+            .await;
+        if member.body["membership"] == "join" {
+            joined = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(joined, "the external is in the room, as its host sees it");
+
+    // Nobody else may claim the address: a binding announced by a server the rules do not
+    // send it to changes nothing.
+    let claim = interieur
+        .federation_request(
+            finances,
+            reqwest::Method::POST,
+            "/_matrix/identity/unstable/estafette/bound",
+            Some(
+                json!({"medium": "email", "address": "other@company.example",
+                       "mxid": format!("@spy:{}", interieur.server_name())})
+                .to_string()
+                .into_bytes(),
+            ),
+        )
+        .await;
+    claim.assert_error(403, "M_FORBIDDEN");
+}
