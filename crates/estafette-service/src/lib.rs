@@ -53,6 +53,7 @@ pub use federation::{
 };
 pub use identity::{
     IDENTITY_KEY_ID, INVITATION_PATH, IdentityService, InvitationService, LookupAlgorithm,
+    SignedInvite, StoredInvitation,
 };
 pub use media::{
     CLEAN_INFO, ContentScannerService, CreatedMedia, INFECTED_INFO, MediaFile, MediaRequester,
@@ -205,6 +206,7 @@ impl Services {
                 email.clone(),
                 identity.clone(),
                 policy.clone(),
+                federation.clone(),
             ),
             identity,
             openid,

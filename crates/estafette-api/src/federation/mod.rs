@@ -5,6 +5,7 @@
 mod accounts;
 mod discovery;
 mod e2ee;
+mod identity;
 mod media;
 mod policy;
 mod rooms;
@@ -19,5 +20,6 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = rooms::routes(router);
     let router = e2ee::routes(router);
     let router = policy::routes(router);
+    let router = identity::routes(router);
     media::routes(router)
 }

@@ -6,9 +6,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use ruma::api::auth_scheme::NoAuthentication;
 use ruma::api::federation::authentication::{ServerSignatures, XMatrix, XMatrixSigningInput};
 use ruma::api::path_builder::SinglePath;
-use ruma::api::{IncomingResponseExt, OutgoingRequest, OutgoingRequestExt};
+use ruma::api::{IncomingResponse, IncomingResponseExt, OutgoingRequest, OutgoingRequestExt};
 use ruma::serde::Base64;
 use ruma::signatures::PublicKeyMap;
 use ruma::{OwnedServerName, ServerName};
@@ -168,17 +169,46 @@ impl FederationService {
     {
         self.check_allowed(destination)?;
         let target = self.base_url(destination).await;
-        let base = target.url.clone();
         let signing = XMatrixSigningInput::new(
             self.context.server_name.clone(),
             destination.to_owned(),
             &self.context.server_key.key_pair,
         );
         let http_request = request
-            .try_into_http_request::<Vec<u8>>(&base, signing, ())
+            .try_into_http_request::<Vec<u8>>(&target.url, signing, ())
             .map_err(|e| {
                 ServiceError::Internal(format!("cannot build a request to {destination}: {e}"))
             })?;
+        self.round_trip::<R::IncomingResponse>(destination, &target, http_request)
+            .await
+    }
+
+    /// Sends a request the spec leaves unsigned (an identity service calls it: `3pid/onbind`).
+    pub async fn send_unsigned<R>(
+        &self,
+        destination: &ServerName,
+        request: R,
+    ) -> ServiceResult<R::IncomingResponse>
+    where
+        R: OutgoingRequest<Authentication = NoAuthentication, PathBuilder = SinglePath>,
+    {
+        self.check_allowed(destination)?;
+        let target = self.base_url(destination).await;
+        let http_request = request
+            .try_into_http_request::<Vec<u8>>(&target.url, (), ())
+            .map_err(|e| {
+                ServiceError::Internal(format!("cannot build a request to {destination}: {e}"))
+            })?;
+        self.round_trip::<R::IncomingResponse>(destination, &target, http_request)
+            .await
+    }
+
+    async fn round_trip<Response: IncomingResponse>(
+        &self,
+        destination: &ServerName,
+        target: &Destination,
+        http_request: http::Request<Vec<u8>>,
+    ) -> ServiceResult<Response> {
         let (parts, body) = http_request.into_parts();
         let response = self
             .http
@@ -204,7 +234,7 @@ impl FederationService {
             .body(bytes.as_ref())
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         *http_response.headers_mut() = headers;
-        R::IncomingResponse::try_from_http_response(http_response).map_err(|e| {
+        Response::try_from_http_response(http_response).map_err(|e| {
             ServiceError::Unavailable(format!("{destination} answered with an error: {e}"))
         })
     }

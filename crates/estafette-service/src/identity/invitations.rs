@@ -11,11 +11,34 @@ use ruma::events::TimelineEventType;
 use ruma::{CanonicalJsonObject, RoomId, UserId};
 use serde_json::json;
 
+use super::exchange::SignedInvite;
 use super::{IDENTITY_KEY_ID, IdentityService};
 use crate::accounts::is_active_local_user;
 use crate::email::{Email, EmailService};
 use crate::policy::{EmailAddress, PolicyService};
-use crate::{Context, Requester, RoomService, ServiceError, ServiceResult};
+use crate::{Context, FederationService, Requester, RoomService, ServiceError, ServiceResult};
+
+/// An invitation kept by the identity service: its token (the state key of the room's
+/// `m.room.third_party_invite`), the address as members see it, and the key that signs it.
+#[derive(Debug, Clone)]
+pub struct StoredInvitation {
+    pub token: String,
+    pub display_name: String,
+    pub public_key: String,
+    pub key_validity_url: String,
+}
+
+impl StoredInvitation {
+    /// The content of the room's `m.room.third_party_invite`.
+    pub fn event_content(&self) -> serde_json::Value {
+        json!({
+            "display_name": self.display_name,
+            "key_validity_url": self.key_validity_url,
+            "public_key": self.public_key,
+            "public_keys": [{"public_key": self.public_key, "key_validity_url": self.key_validity_url}],
+        })
+    }
+}
 
 const DAY_MS: u64 = 24 * 60 * 60 * 1000;
 const DEFAULT_VALIDITY_DAYS: u64 = 7;
@@ -24,11 +47,12 @@ pub const INVITATION_PATH: &str = "/_matrix/client/unstable/estafette/invitation
 
 #[derive(Clone)]
 pub struct InvitationService {
-    context: Arc<Context>,
-    rooms: RoomService,
+    pub(super) context: Arc<Context>,
+    pub(super) rooms: RoomService,
     email: EmailService,
     identity: IdentityService,
     policy: PolicyService,
+    pub(super) federation: FederationService,
 }
 
 impl InvitationService {
@@ -38,6 +62,7 @@ impl InvitationService {
         email: EmailService,
         identity: IdentityService,
         policy: PolicyService,
+        federation: FederationService,
     ) -> Self {
         Self {
             context,
@@ -45,6 +70,7 @@ impl InvitationService {
             email,
             identity,
             policy,
+            federation,
         }
     }
 
@@ -80,54 +106,101 @@ impl InvitationService {
         if let Some(owner) = self.policy.bound_elsewhere(&address).await? {
             return self.rooms.invite(requester, room_id, &owner, None).await;
         }
-        if !self.email.enabled() {
-            return Err(ServiceError::Forbidden(
-                "This server sends no email, so it cannot invite by email".to_owned(),
-            ));
-        }
-        let token = self.context.random.alphanumeric(32);
-        let public_key = self
-            .identity
-            .public_key(IDENTITY_KEY_ID)
-            .unwrap_or_default();
-        let base = self.context.config.base_url();
-        let key_validity_url = format!("{base}/_matrix/identity/v2/pubkey/isvalid");
-        let display_name = redacted(&address);
-        let content = json!({
-            "display_name": display_name,
-            "key_validity_url": key_validity_url,
-            "public_key": public_key,
-            "public_keys": [{"public_key": public_key, "key_validity_url": key_validity_url}],
-        });
+        let invitation = self.prepare(&address)?;
         self.rooms
             .send_state(
                 requester,
                 room_id,
                 TimelineEventType::RoomThirdPartyInvite,
-                &token,
-                content,
+                &invitation.token,
+                invitation.event_content(),
             )
             .await?;
+        self.store_and_email(&requester.user_id, room_id, &address, &invitation)
+            .await
+    }
+
+    /// `POST /_matrix/identity/v2/store-invite`: the caller's homeserver puts the room's
+    /// `m.room.third_party_invite` itself; this service keeps the invitation and emails it.
+    pub async fn store_invite(
+        &self,
+        caller: &UserId,
+        sender: &UserId,
+        room_id: &RoomId,
+        address: &str,
+    ) -> ServiceResult<StoredInvitation> {
+        if caller != sender {
+            return Err(ServiceError::Forbidden(format!(
+                "{caller} may store their own invitations, not {sender}'s"
+            )));
+        }
+        let address = EmailAddress::parse(address)?;
+        if self
+            .context
+            .storage
+            .threepids
+            .owner("email", address.as_str())
+            .await?
+            .is_some()
+        {
+            return Err(ServiceError::ThreepidInUse(format!(
+                "{address} is bound to an account: invite the account"
+            )));
+        }
+        let invitation = self.prepare(&address)?;
+        self.store_and_email(sender, room_id, &address, &invitation)
+            .await?;
+        Ok(invitation)
+    }
+
+    /// A new invitation's token, and what the room's event says of it.
+    fn prepare(&self, address: &EmailAddress) -> ServiceResult<StoredInvitation> {
+        if !self.email.enabled() {
+            return Err(ServiceError::Forbidden(
+                "This server sends no email, so it cannot invite by email".to_owned(),
+            ));
+        }
+        let base = self.context.config.base_url();
+        Ok(StoredInvitation {
+            token: self.context.random.alphanumeric(32),
+            display_name: redacted(address),
+            public_key: self
+                .identity
+                .public_key(IDENTITY_KEY_ID)
+                .unwrap_or_default(),
+            key_validity_url: format!("{base}/_matrix/identity/v2/pubkey/isvalid"),
+        })
+    }
+
+    async fn store_and_email(
+        &self,
+        sender: &UserId,
+        room_id: &RoomId,
+        address: &EmailAddress,
+        invitation: &StoredInvitation,
+    ) -> ServiceResult<()> {
         let now = self.context.now();
         let days = match self.context.config.policy.invitation_validity_days {
             0 => DEFAULT_VALIDITY_DAYS,
             days => days,
         };
-        storage
+        let token = &invitation.token;
+        self.context
+            .storage
             .email_invitations
             .add(&EmailInvitation {
                 token: token.clone(),
                 room_id: room_id.to_owned(),
-                sender: requester.user_id.clone(),
+                sender: sender.to_owned(),
                 address: address.to_string(),
-                display_name,
+                display_name: invitation.display_name.clone(),
                 created_ts: now,
                 expires_ts: now.saturating_add(days.saturating_mul(DAY_MS)),
             })
             .await?;
-        let inviter = &requester.user_id;
+        let base = self.context.config.base_url();
         let text = format!(
-            "{inviter} invited you to a conversation on {}.\n\n\
+            "{sender} invited you to a conversation on {}.\n\n\
              To see the invitation and how to join, open this link:\n\
              {base}{INVITATION_PATH}?token={token}\n\n\
              Register with this address ({address}) within {days} days: the invitation then \
@@ -136,7 +209,7 @@ impl InvitationService {
         );
         self.email
             .send(Email {
-                to: &address,
+                to: address,
                 subject: "You are invited to a conversation",
                 text: &text,
             })
@@ -201,17 +274,27 @@ impl InvitationService {
                 continue;
             }
             let signed = self.signed(user_id, &invitation)?;
-            let third_party_invite =
-                json!({"display_name": invitation.display_name, "signed": signed});
-            let invited = self
-                .rooms
-                .invite_by_third_party(
-                    &invitation.room_id,
-                    &invitation.sender,
-                    user_id,
-                    third_party_invite,
-                )
-                .await;
+            let invited = if user_id.server_name() == self.context.server_name {
+                let third_party_invite =
+                    json!({"display_name": invitation.display_name, "signed": signed});
+                self.rooms
+                    .invite_by_third_party(
+                        &invitation.room_id,
+                        &invitation.sender,
+                        user_id,
+                        third_party_invite,
+                    )
+                    .await
+            } else {
+                // The spec's way: the invitee's server asks for the invite.
+                let invite = SignedInvite {
+                    room_id: &invitation.room_id,
+                    sender: &invitation.sender,
+                    mxid: user_id,
+                    signed,
+                };
+                self.notify_bind(address, invite).await
+            };
             match invited {
                 Ok(()) => delivered += 1,
                 Err(e) => {

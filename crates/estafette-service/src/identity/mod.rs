@@ -10,9 +10,11 @@ use base64::engine::general_purpose::{STANDARD_NO_PAD, URL_SAFE_NO_PAD};
 use ruma::{OwnedUserId, ServerName};
 use sha2::{Digest, Sha256};
 
+mod exchange;
 mod invitations;
 
-pub use invitations::{INVITATION_PATH, InvitationService};
+pub use exchange::SignedInvite;
+pub use invitations::{INVITATION_PATH, InvitationService, StoredInvitation};
 
 use crate::accounts::{digest, generate, is_active_local_user};
 use crate::{Context, OpenIdService, ServiceError, ServiceResult};

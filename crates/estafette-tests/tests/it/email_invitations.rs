@@ -31,8 +31,41 @@ async fn ministry_with_externals(sink: &SmtpSink) -> (TestServer, tempfile::Temp
     (server, rules)
 }
 
+/// Alice and Bob, agents of a ministry with externals, and a room of Alice's.
+struct AliceAndBob {
+    server: TestServer,
+    _rules: tempfile::TempDir,
+    alice_id: String,
+    alice: RawClient,
+    bob_id: String,
+    bob: RawClient,
+    room: String,
+    /// Alice's token at the identity service.
+    identity_token: String,
+}
+
+async fn alice_and_bob(sink: &SmtpSink) -> AliceAndBob {
+    let (server, rules) = ministry_with_externals(sink).await;
+    let client = server.raw();
+    let (alice_id, alice_token) = register_agent(sink, &client, "alice@finances.example").await;
+    let (bob_id, bob_token) = register_agent(sink, &client, "bob@finances.example").await;
+    let alice = client.clone_with(&alice_token);
+    let room = create_room(&alice, json!({})).await;
+    let identity_token = identity_token(&alice, &alice_id, &server.server_name()).await;
+    AliceAndBob {
+        _rules: rules,
+        alice_id,
+        alice,
+        bob_id,
+        bob: client.clone_with(&bob_token),
+        room,
+        identity_token,
+        server,
+    }
+}
+
 /// Invites `address` to `room` by email, as Element does: `(status, errcode)`.
-async fn invite_by_email(
+pub(crate) async fn invite_by_email(
     server: &TestServer,
     inviter: &RawClient,
     identity_token: &str,
@@ -51,7 +84,7 @@ async fn invite_by_email(
 }
 
 /// The state keys (tokens) of the room's email invitations.
-async fn invitation_tokens(client: &RawClient, room: &str) -> Vec<String> {
+pub(crate) async fn invitation_tokens(client: &RawClient, room: &str) -> Vec<String> {
     let state = client
         .get(&format!("/_matrix/client/v3/rooms/{room}/state"))
         .await;
@@ -79,12 +112,17 @@ async fn revoke(client: &RawClient, room: &str, token: &str) {
 #[tokio::test]
 async fn an_external_registers_once_invited_and_finds_the_invite_waiting() {
     let sink = SmtpSink::start().await;
-    let (server, _rules) = ministry_with_externals(&sink).await;
+    let AliceAndBob {
+        server,
+        alice_id,
+        alice,
+        bob_id,
+        bob,
+        room,
+        identity_token: token,
+        _rules,
+    } = alice_and_bob(&sink).await;
     let client = server.raw();
-    let (alice_id, alice_token) = register_agent(&sink, &client, "alice@finances.example").await;
-    let alice = client.clone_with(&alice_token);
-    let room = create_room(&alice, json!({"name": "Budget 2027"})).await;
-    let token = identity_token(&alice, &alice_id, &server.server_name()).await;
 
     // Not invited yet: no registration, and no email.
     let external = "partner@company.example";
@@ -98,13 +136,7 @@ async fn an_external_registers_once_invited_and_finds_the_invite_waiting() {
     assert_eq!(sink.count_to(external), 0);
 
     // Another's identity token, or another identity server, invites nobody.
-    let (bob_id, bob_token) = register_agent(&sink, &client, "bob@finances.example").await;
-    let bob_identity = identity_token(
-        &client.clone_with(&bob_token),
-        &bob_id,
-        &server.server_name(),
-    )
-    .await;
+    let bob_identity = identity_token(&bob, &bob_id, &server.server_name()).await;
     assert_eq!(
         invite_by_email(&server, &alice, &bob_identity, &room, external).await,
         (403, "M_FORBIDDEN".to_owned())
@@ -177,12 +209,15 @@ async fn an_external_registers_once_invited_and_finds_the_invite_waiting() {
 #[tokio::test]
 async fn revoked_or_expired_invitations_invite_nobody() {
     let sink = SmtpSink::start().await;
-    let (server, _rules) = ministry_with_externals(&sink).await;
+    let AliceAndBob {
+        server,
+        alice,
+        room,
+        identity_token: token,
+        _rules,
+        ..
+    } = alice_and_bob(&sink).await;
     let client = server.raw();
-    let (alice_id, alice_token) = register_agent(&sink, &client, "alice@finances.example").await;
-    let alice = client.clone_with(&alice_token);
-    let room = create_room(&alice, json!({})).await;
-    let token = identity_token(&alice, &alice_id, &server.server_name()).await;
 
     // Revoked: the inviter empties the event; the external may no longer register.
     let revoked = "revoked@company.example";
@@ -230,26 +265,125 @@ async fn revoked_or_expired_invitations_invite_nobody() {
 #[tokio::test]
 async fn inviting_the_address_of_an_account_invites_the_account() {
     let sink = SmtpSink::start().await;
-    let (server, _rules) = ministry_with_externals(&sink).await;
-    let client = server.raw();
-    let (alice_id, alice_token) = register_agent(&sink, &client, "alice@finances.example").await;
-    let (_, bob_token) = register_agent(&sink, &client, "bob@finances.example").await;
-    let alice = client.clone_with(&alice_token);
-    let room = create_room(&alice, json!({})).await;
-    let token = identity_token(&alice, &alice_id, &server.server_name()).await;
+    let AliceAndBob {
+        server,
+        alice,
+        bob,
+        room,
+        identity_token,
+        _rules,
+        ..
+    } = alice_and_bob(&sink).await;
     let emails_before = sink.received().len();
     assert_eq!(
-        invite_by_email(&server, &alice, &token, &room, "Bob@finances.example").await,
+        invite_by_email(
+            &server,
+            &alice,
+            &identity_token,
+            &room,
+            "Bob@finances.example"
+        )
+        .await,
         (200, String::new())
     );
-    assert_eq!(
-        invited_rooms(&client.clone_with(&bob_token)).await,
-        vec![room]
-    );
+    assert_eq!(invited_rooms(&bob).await, vec![room]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
         sink.received().len(),
         emails_before,
         "no email: Bob is here already"
+    );
+}
+
+/// A homeserver using this identity service (as Synapse does any identity server) stores the
+/// invitation there and puts the room's event itself; registering the address takes it up.
+#[tokio::test]
+async fn an_invitation_stored_at_the_identity_service_reaches_its_invitee() {
+    let sink = SmtpSink::start().await;
+    let AliceAndBob {
+        server,
+        alice_id,
+        alice,
+        bob_id,
+        room,
+        identity_token,
+        _rules,
+        ..
+    } = alice_and_bob(&sink).await;
+    let client = server.raw();
+    let identity = client.clone_with(&identity_token);
+    let store = |address: &str, sender: &str| {
+        let body = json!({"medium": "email", "address": address, "room_id": room,
+                          "sender": sender, "room_name": "Budget"});
+        let identity = identity.clone();
+        async move {
+            identity
+                .post("/_matrix/identity/v2/store-invite", body)
+                .await
+        }
+    };
+    let external = "guest@company.example";
+
+    // Refused: without the identity service's token, for someone else, for a bound address.
+    client
+        .post(
+            "/_matrix/identity/v2/store-invite",
+            json!({"medium": "email", "address": external, "room_id": room, "sender": alice_id}),
+        )
+        .await
+        .assert_error(401, "M_UNAUTHORIZED");
+    store(external, &bob_id)
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    store("bob@finances.example", &alice_id)
+        .await
+        .assert_error(400, "M_THREEPID_IN_USE");
+    assert!(
+        sink.received()
+            .iter()
+            .all(|mail| !mail.recipients.iter().any(|to| to == external)),
+        "no email for a refused invitation"
+    );
+
+    let stored = store(external, &alice_id).await;
+    stored.assert_ok();
+    let invitation = stored.body["token"].as_str().unwrap().to_owned();
+    let keys = stored.body["public_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{}", stored.body);
+    let validity = reqwest::Url::parse_with_params(
+        keys[0]["key_validity_url"].as_str().unwrap(),
+        [("public_key", keys[0]["public_key"].as_str().unwrap())],
+    )
+    .unwrap();
+    let validity = reqwest::get(validity).await.unwrap();
+    let validity: serde_json::Value = validity.json().await.unwrap();
+    assert_eq!(validity["valid"], true, "the key checks out where it says");
+    let display_name = stored.body["display_name"].as_str().unwrap();
+    assert!(!display_name.contains("guest@"), "{display_name}");
+    sink.wait_for(external).await;
+
+    // The homeserver's part: the room's event, named by the token.
+    alice
+        .put(
+            &format!(
+                "/_matrix/client/v3/rooms/{room}/state/m.room.third_party_invite/{invitation}"
+            ),
+            json!({"display_name": display_name, "public_keys": keys,
+                   "public_key": keys[0]["public_key"],
+                   "key_validity_url": keys[0]["key_validity_url"]}),
+        )
+        .await
+        .assert_ok();
+    let (partner_id, partner_token) = register_agent(&sink, &client, external).await;
+    let partner = client.clone_with(&partner_token);
+    assert_eq!(invited_rooms(&partner).await, vec![room.clone()]);
+    let member = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{room}/state/m.room.member/{partner_id}"
+        ))
+        .await;
+    assert_eq!(
+        member.body["third_party_invite"]["signed"]["token"],
+        invitation
     );
 }

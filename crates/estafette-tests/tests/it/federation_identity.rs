@@ -16,7 +16,7 @@ use crate::room_helpers::{create_room, eventually, invited_rooms};
 
 /// Finances, interieur and the externals' server, in a closed federation under one set of
 /// rules, registering by email.
-async fn federation_of_three(sink: &SmtpSink) -> (Vec<TestServer>, tempfile::TempDir) {
+pub(crate) async fn federation_of_three(sink: &SmtpSink) -> (Vec<TestServer>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("routing.toml");
     std::fs::write(&rules, "").unwrap();

@@ -52,6 +52,7 @@ mod synapse_rooms;
 mod synapse_scenarios;
 mod sync;
 mod tags;
+mod third_party_exchange;
 mod timestamps;
 mod transactions;
 mod url_previews;

@@ -27,6 +27,8 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         "state_key": remote, "content": {"membership": "join"}, "origin_server_ts": 1,
         "depth": 5, "prev_events": [event_id], "auth_events": [event_id]});
     let key = json!({"user_id": user_id, "usage": ["master"], "keys": {"ed25519:K": "K"}});
+    let signed_invite = json!({"mxid": user_id, "sender": user_id, "token": "sweep",
+        "signatures": {server_name: {"ed25519:0": "c2lnbmF0dXJl"}}});
     let path = template
         .trim_start_matches("/_matrix/client/v3")
         .trim_start_matches("/_matrix/client/v1")
@@ -89,6 +91,17 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
             json!({"mxid": user_id, "threepid": {"medium": "email", "address": "sweep@example.org"}})
         }
         ("POST", "/_matrix/identity/v2/account/logout") => json!({}),
+        ("POST", "/_matrix/identity/v2/store-invite") => json!({"medium": "email",
+            "address": "sweep@example.org", "room_id": room_id, "sender": user_id}),
+        ("PUT", "/_matrix/federation/v1/3pid/onbind") => json!({"medium": "email",
+            "address": "sweep@example.org", "mxid": user_id, "invites": [{"medium": "email",
+            "address": "sweep@example.org", "mxid": user_id, "room_id": room_id,
+            "sender": user_id, "signed": signed_invite}]}),
+        ("PUT", "/_matrix/federation/v1/exchange_third_party_invite/{room_id}") => {
+            json!({"type": "m.room.member", "sender": user_id, "state_key": user_id,
+                "content": {"membership": "invite",
+                    "third_party_invite": {"display_name": "sweep", "signed": signed_invite}}})
+        }
         ("POST", "/_matrix/identity/unstable/estafette/bound") => {
             json!({"medium": "email", "address": "sweep@example.org", "mxid": user_id})
         }
