@@ -1,7 +1,8 @@
 // Element Web with its homeserver as identity server: an identity service token obtained with
 // an OpenID token, the terms, the hashed lookups of the invite dialog (the SDK hashes the
 // addresses itself, with the pepper the server gives), and the Discovery settings (an address
-// validated by the identity service, bound, then unbound), one step per run.
+// validated by the identity service, bound, then unbound), and the invite dialog's invitations
+// by email (the identity service's token sent along), one step per run.
 import { answer, client, input, login, sdk } from "./session.mjs";
 
 const withIdentity = sdk.createClient({
@@ -25,6 +26,27 @@ async function found(token) {
 }
 
 const steps = {
+  async invite() {
+    const token = await identityToken();
+    const inviting = sdk.createClient({
+      baseUrl: input.baseUrl,
+      idBaseUrl: input.baseUrl,
+      accessToken: login.access_token,
+      userId: login.user_id,
+      deviceId: login.device_id,
+      identityServer: { getAccessToken: async () => token },
+    });
+    const { room_id: roomId } = await client.createRoom({ name: "Budget 2027" });
+    for (const address of input.addresses) await inviting.inviteByEmail(roomId, address);
+    const state = await client.roomState(roomId);
+    const invitations = state
+      .filter((event) => event.type === "m.room.third_party_invite")
+      .map((event) => event.content.display_name);
+    const invited = state
+      .filter((event) => event.type === "m.room.member" && event.content.membership === "invite")
+      .map((event) => event.state_key);
+    return { roomId, invitations, invited };
+  },
   async lookup() {
     const token = await identityToken();
     const account = await withIdentity.getIdentityAccount(token);

@@ -76,17 +76,29 @@ pub mod bound {
 }
 
 impl PolicyService {
-    /// The other servers of the closed federation.
+    /// The other servers of the federation: the closed federation's, and those the rules
+    /// route addresses to.
     fn peers(&self) -> Vec<OwnedServerName> {
         let own = &self.context.server_name;
-        self.context
-            .config
-            .federation
-            .allowed_servers
+        let rules = self.routing.as_ref().map(|table| table.current());
+        let routed = rules.iter().flat_map(|rules| rules.servers());
+        let federation = &self.context.config.federation.allowed_servers;
+        let mut peers: Vec<OwnedServerName> = federation
             .iter()
+            .map(String::as_str)
+            .chain(routed)
             .filter_map(|server| ruma::ServerName::parse(server).ok())
             .filter(|server| server != own)
-            .collect()
+            .collect();
+        peers.sort();
+        peers.dedup();
+        peers
+    }
+
+    /// Whether `server` is one of the federation's, which alone learn what `internal-info`
+    /// tells (who holds an address, whether it is invited).
+    pub fn is_peer(&self, server: &ruma::ServerName) -> bool {
+        self.peers().iter().any(|peer| peer == server)
     }
 
     /// Whether an invitation waits for `address` here or at another server of the federation

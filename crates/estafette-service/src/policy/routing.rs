@@ -88,6 +88,16 @@ impl RoutingRules {
         Ok(rules)
     }
 
+    /// Every server an address is routed to (shadow servers are the same servers' other
+    /// names, not other servers of the federation).
+    pub fn servers(&self) -> impl Iterator<Item = &str> {
+        let routes = self
+            .exact
+            .values()
+            .chain(self.patterns.iter().map(|(_, route)| route));
+        routes.map(|route| route.hs.as_str())
+    }
+
     /// The first rule for `address` (lowercase), exact addresses before patterns.
     pub fn route(&self, address: &str) -> Option<&Route> {
         self.exact.get(address).or_else(|| {

@@ -53,7 +53,10 @@ async fn created_and_logged_in(server: &TestServer, localpart: &str, is_admin: b
 }
 
 /// The renewal emails `address` has received.
-fn renewal_emails(sink: &SmtpSink, address: &str) -> Vec<estafette_tests::ReceivedEmail> {
+pub(crate) fn renewal_emails(
+    sink: &SmtpSink,
+    address: &str,
+) -> Vec<estafette_tests::ReceivedEmail> {
     sink.received()
         .into_iter()
         .filter(|email| email.recipients.iter().any(|r| r == address))
@@ -62,7 +65,7 @@ fn renewal_emails(sink: &SmtpSink, address: &str) -> Vec<estafette_tests::Receiv
 }
 
 /// Waits (a few passes of the background work) for `address` to have `count` renewal emails.
-async fn wait_for_renewals(sink: &SmtpSink, address: &str, count: usize) {
+pub(crate) async fn wait_for_renewals(sink: &SmtpSink, address: &str, count: usize) {
     for _ in 0..100 {
         if renewal_emails(sink, address).len() >= count {
             break;

@@ -16,7 +16,7 @@ use crate::registration_by_email::{
 
 const RESET_TOKEN: &str = "/_matrix/client/v3/account/password/email/requestToken";
 const ADD_TOKEN: &str = "/_matrix/client/v3/account/3pid/email/requestToken";
-const PASSWORD: &str = "Str0ng-Passw0rd!";
+pub(crate) const PASSWORD: &str = "Str0ng-Passw0rd!";
 
 /// Registers the owner of `email` on a server registering by email: their user ID and token.
 pub(crate) async fn register_agent(

@@ -5,10 +5,10 @@
 
 use std::time::Duration;
 
-use estafette_tests::{RawClient, SmtpSink, TestServer};
+use estafette_tests::{RawClient, SmtpSink, TestServer, run_js_sdk};
 use serde_json::json;
 
-use crate::email_addresses::register_agent;
+use crate::email_addresses::{PASSWORD, register_agent};
 use crate::identity_service::identity_token;
 use crate::registration_by_email::{REGISTRATION_TOKEN, ministry_registering, wait_for_route};
 use crate::room_helpers::{create_room, invited_rooms};
@@ -385,5 +385,38 @@ async fn an_invitation_stored_at_the_identity_service_reaches_its_invitee() {
     assert_eq!(
         member.body["third_party_invite"]["signed"]["token"],
         invitation
+    );
+}
+
+/// Element's invite dialog (matrix-js-sdk's `inviteByEmail`, with the identity service's
+/// token): a bound address invites its account, another gets an email and waits.
+#[tokio::test]
+async fn element_invites_by_email_through_its_identity_server() {
+    let sink = SmtpSink::start().await;
+    let AliceAndBob {
+        server,
+        alice_id,
+        bob_id,
+        bob,
+        _rules,
+        ..
+    } = alice_and_bob(&sink).await;
+    let external = "guest@company.example";
+    let out = run_js_sdk(
+        "identity",
+        json!({"baseUrl": server.base_url(), "user": alice_id, "password": PASSWORD,
+               "step": "invite", "addresses": ["bob@finances.example", external]}),
+    )
+    .await;
+    let room = out["roomId"].as_str().unwrap().to_owned();
+    assert_eq!(out["invited"], json!([bob_id]), "{out}");
+    assert_eq!(out["invitations"], json!(["gue…@company.example"]), "{out}");
+    assert!(invited_rooms(&bob).await.contains(&room));
+    sink.wait_for(external).await;
+    let client = server.raw();
+    let (_, guest_token) = register_agent(&sink, &client, external).await;
+    assert_eq!(
+        invited_rooms(&client.clone_with(&guest_token)).await,
+        vec![room]
     );
 }

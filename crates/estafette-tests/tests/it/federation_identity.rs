@@ -1,22 +1,30 @@
-//! The identity layer across a closed federation of three Estafettes (TCHAP.md §1–3): two
+//! The identity layer across a closed federation of three Estafettes (TCHAP.md §1–3, §6): two
 //! ministries and the externals' server, one rules file, one SMTP server. An agent registers
 //! only where their address routes; an external registers only once an agent of another server
 //! invited their address, and the invitation reaches their new account across servers; an
-//! address bound at another ministry invites its account directly; `info` answers alike.
+//! address bound at another ministry invites its account directly; `info` answers alike; an
+//! account expires a year on unless renewed through its email.
 
 use std::time::Duration;
 
 use estafette_tests::{RawClient, SmtpSink, TestServer};
 use serde_json::json;
 
+use crate::account_validity::{renewal_emails, wait_for_renewals};
 use crate::email_addresses::register_agent;
 use crate::identity_service::identity_token;
 use crate::registration_by_email::REGISTRATION_TOKEN;
 use crate::room_helpers::{create_room, eventually, invited_rooms};
 
-/// Finances, interieur and the externals' server, in a closed federation under one set of
-/// rules, registering by email.
-pub(crate) async fn federation_of_three(sink: &SmtpSink) -> (Vec<TestServer>, tempfile::TempDir) {
+const DAY: u64 = 24 * 60 * 60 * 1000;
+
+/// Finances, interieur and the externals' server under one set of rules, registering by email,
+/// in a closed federation (`allowed_servers`) or an open one where the rules name the servers;
+/// accounts expire after 395 days unless renewed.
+pub(crate) async fn federation_of_three(
+    sink: &SmtpSink,
+    closed: bool,
+) -> (Vec<TestServer>, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let rules = dir.path().join("routing.toml");
     std::fs::write(&rules, "").unwrap();
@@ -30,6 +38,12 @@ pub(crate) async fn federation_of_three(sink: &SmtpSink) -> (Vec<TestServer>, te
                 config.policy.email_registration = true;
                 config.email.smtp_url = Some(url);
                 config.email.from = "Estafette <noreply@example.org>".to_owned();
+                let validity = &mut config.account_validity;
+                validity.enabled = true;
+                validity.period_days = 395;
+                validity.renewal_email_days_before = 60;
+                validity.grace_period_days = 120;
+                validity.check_interval_secs = 1;
             })
             .start()
     };
@@ -50,7 +64,8 @@ pub(crate) async fn federation_of_three(sink: &SmtpSink) -> (Vec<TestServer>, te
     .unwrap();
     let mut servers = Vec::new();
     for server in [first.0, first.1, first.2] {
-        let (federation, externals) = (names.clone(), vec![names[2].clone()]);
+        let federation = if closed { names.clone() } else { Vec::new() };
+        let externals = vec![names[2].clone()];
         let stopped = server.go_offline().await;
         let restart = stopped.configure(move |config| {
             config.federation.allowed_servers = federation;
@@ -81,9 +96,18 @@ async fn invites_arrived(client: &RawClient) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn agents_register_at_home_and_externals_once_invited_from_another_server() {
+async fn agents_register_at_home_and_externals_once_invited_in_a_closed_federation() {
+    agents_at_home_and_externals_by_invitation(true).await;
+}
+
+#[tokio::test]
+async fn agents_register_at_home_and_externals_once_invited_in_an_open_federation() {
+    agents_at_home_and_externals_by_invitation(false).await;
+}
+
+async fn agents_at_home_and_externals_by_invitation(closed: bool) {
     let sink = SmtpSink::start().await;
-    let (servers, _rules) = federation_of_three(&sink).await;
+    let (servers, _rules) = federation_of_three(&sink, closed).await;
     let (finances, interieur, externe) = (&servers[0], &servers[1], &servers[2]);
     let ask = |server: &TestServer, email: &str| {
         let client = server.raw();
@@ -162,6 +186,21 @@ async fn agents_register_at_home_and_externals_once_invited_from_another_server(
     }
     assert!(joined, "the external is in the room, as its host sees it");
 
+    // A year on at the externals' server, the external's account expires unless renewed
+    // through the link of the renewal email.
+    let whoami = "/_matrix/client/v3/account/whoami";
+    externe.advance_clock(336 * DAY);
+    wait_for_renewals(&sink, external, 1).await;
+    partner.get(whoami).await.assert_ok();
+    externe.advance_clock(60 * DAY);
+    partner
+        .get(whoami)
+        .await
+        .assert_error(403, "ORG_MATRIX_EXPIRED_ACCOUNT");
+    let link = renewal_emails(&sink, external)[0].first_link().unwrap();
+    assert_eq!(reqwest::get(&link).await.unwrap().status(), 200);
+    partner.get(whoami).await.assert_ok();
+
     // Nobody else may claim the address: a binding announced by a server the rules do not
     // send it to changes nothing.
     let claim = interieur
@@ -178,4 +217,16 @@ async fn agents_register_at_home_and_externals_once_invited_from_another_server(
         )
         .await;
     claim.assert_error(403, "M_FORBIDDEN");
+    // A server outside the federation (no rule names it, and in a closed federation it is not
+    // allowed at all) learns nothing of who holds an address.
+    let outsider = TestServer::builder().federation().start().await;
+    let asked = outsider
+        .federation_request(
+            finances,
+            reqwest::Method::GET,
+            "/_matrix/identity/api/v1/internal-info?medium=email&address=alice@finances.example",
+            None,
+        )
+        .await;
+    asked.assert_error(403, "M_FORBIDDEN");
 }

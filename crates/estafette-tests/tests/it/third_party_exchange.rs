@@ -40,7 +40,7 @@ fn member(room: &str, sender: &str, invitee: &str, signed: Value) -> Value {
 #[tokio::test]
 async fn exchanges_without_the_identity_services_word_invite_nobody() {
     let sink = SmtpSink::start().await;
-    let (servers, _rules) = federation_of_three(&sink).await;
+    let (servers, _rules) = federation_of_three(&sink, false).await;
     let (finances, interieur, externe) = (&servers[0], &servers[1], &servers[2]);
     let (alice_id, alice_token) =
         register_agent(&sink, &finances.raw(), "alice@finances.example").await;

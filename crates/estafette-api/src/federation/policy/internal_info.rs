@@ -26,7 +26,12 @@ async fn internal_info(
 ) -> Result<Json<Value>, ApiError> {
     let (parts, _) = request.into_parts();
     let signed = http::Request::from_parts(parts, &[][..]);
-    state.services.federation.verify_request(&signed).await?;
+    let origin = state.services.federation.verify_request(&signed).await?;
+    if !state.services.policy.is_peer(&origin) {
+        return Err(ApiError::forbidden(format!(
+            "{origin} is not a server of this federation"
+        )));
+    }
     let address = lookup.address(&state)?;
     let route = state.services.policy.internal_route(address).await?;
     let mut answer = json!({
