@@ -7,14 +7,17 @@
 
 use std::time::Duration;
 
-use estafette_tests::{RawClient, SmtpSink, TestServer};
+use estafette_tests::{RawClient, SmtpSink, TestServer, login_at};
+use matrix_sdk::ruma::api::client::membership::Invite3pidInit;
+use matrix_sdk::ruma::api::client::room::create_room;
+use matrix_sdk::ruma::thirdparty::Medium;
 use serde_json::json;
 
 use crate::account_validity::{renewal_emails, wait_for_renewals};
-use crate::email_addresses::register_agent;
+use crate::email_addresses::{PASSWORD, register_agent};
 use crate::identity_service::identity_token;
 use crate::registration_by_email::REGISTRATION_TOKEN;
-use crate::room_helpers::{create_room, eventually, invited_rooms};
+use crate::room_helpers::{eventually, invited_rooms};
 
 const DAY: u64 = 24 * 60 * 60 * 1000;
 
@@ -140,28 +143,34 @@ async fn agents_at_home_and_externals_by_invitation(closed: bool) {
         .await
         .assert_error(403, "M_THREEPID_DENIED");
 
+    // Alice invites with matrix-sdk; the identity service's token (an API the SDK lacks)
+    // over raw HTTP.
     let alice = finances.raw().clone_with(&alice_token);
-    let room = create_room(&alice, json!({"name": "Budget 2027"})).await;
+    let alice_sdk = login_at(&finances.base_url(), &alice_id, PASSWORD).await;
+    let mut creation = create_room::v3::Request::new();
+    creation.name = Some("Budget 2027".to_owned());
+    let sdk_room = alice_sdk.create_room(creation).await.expect("a room");
+    let room = sdk_room.room_id().to_string();
     let token = identity_token(&alice, &alice_id, &finances.server_name()).await;
     let id_server = finances.base_url().trim_start_matches("http://").to_owned();
     let invite = |address: &str| {
-        let body = json!({"id_server": id_server, "id_access_token": token,
-                          "medium": "email", "address": address});
-        let (alice, path) = (
-            alice.clone(),
-            format!("/_matrix/client/v3/rooms/{room}/invite"),
-        );
-        async move { alice.post(&path, body).await }
+        let invite = Invite3pidInit {
+            id_server: id_server.clone(),
+            id_access_token: token.clone(),
+            medium: Medium::Email,
+            address: address.to_owned(),
+        };
+        sdk_room.invite_user_by_3pid(invite.into())
     };
 
     // An address bound at the other ministry invites its account there.
-    invite(bob).await.assert_ok();
+    invite(bob).await.expect("invited");
     let bob_client = interieur.raw().clone_with(&bob_token);
     assert_eq!(invites_arrived(&bob_client).await, vec![room.clone()]);
 
     // The external's address: an email, then registration at the externals' server, where the
     // invitation waits.
-    invite(external).await.assert_ok();
+    invite(external).await.expect("invited");
     sink.wait_for(external).await;
     let (partner_id, partner_token) = register_agent(&sink, &externe.raw(), external).await;
     assert!(partner_id.ends_with(&format!(":{}", externe.server_name())));
