@@ -35,6 +35,9 @@ pub struct PolicyConfig {
     pub email_registration: bool,
     /// How long an invitation sent to an email address may be taken up (0: 7 days).
     pub invitation_validity_days: u64,
+    /// Rooms follow the access rules (`im.vector.room.access_rules`, TCHAP.md §4): externals
+    /// kept out of restricted rooms, direct rooms of two, the State's power levels.
+    pub room_access_rules: bool,
 }
 
 /// Accounts that expire unless renewed through an emailed link (TCHAP.md §6).

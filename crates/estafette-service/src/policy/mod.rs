@@ -2,9 +2,11 @@
 //! to, and the identity lookups every server of the federation answers alike. Everything is
 //! off unless configured (`[policy]`).
 
+pub mod access_rules;
 mod email_address;
 mod identity_names;
 mod peers;
+pub(crate) mod room_creation;
 mod routing;
 
 use std::sync::Arc;

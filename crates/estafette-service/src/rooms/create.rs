@@ -11,6 +11,8 @@ use serde_json::{Map, Value as JsonValue, json};
 
 use super::timeline::{AuthPdus, auth_event_ids, auth_keys, entries, membership_change, new_event};
 use super::{CREATABLE_ROOM_VERSIONS, RoomService, StateMap};
+use crate::policy::access_rules::Externals;
+use crate::policy::room_creation::{self, RoomRequest};
 use crate::rooms::pdu::PduPosition;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
 
@@ -45,7 +47,7 @@ impl RoomService {
     pub async fn create_room(
         &self,
         creator: &UserId,
-        request: CreateRoom,
+        mut request: CreateRoom,
     ) -> ServiceResult<OwnedRoomId> {
         let version = request.room_version.clone().unwrap_or(RoomVersionId::V12);
         if !CREATABLE_ROOM_VERSIONS.contains(&version) {
@@ -78,6 +80,14 @@ impl RoomService {
             }
             None => None,
         };
+        let preset = request.preset.unwrap_or(if request.public {
+            Preset::PublicChat
+        } else {
+            Preset::PrivateChat
+        });
+        let access_levels = self
+            .access_rules_defaults(creator, preset, &mut request)
+            .await?;
         let (local_invites, remote_invites): (Vec<&OwnedUserId>, Vec<&OwnedUserId>) = request
             .invite
             .iter()
@@ -87,11 +97,6 @@ impl RoomService {
                 return Err(ServiceError::NotFound(format!("Unknown user {invitee}")));
             }
         }
-        let preset = request.preset.unwrap_or(if request.public {
-            Preset::PublicChat
-        } else {
-            Preset::PrivateChat
-        });
         let creators_have_infinite_power = rules.authorization.explicitly_privilege_room_creators;
 
         let mut create_content = request.creation_content.clone().unwrap_or_default();
@@ -124,17 +129,21 @@ impl RoomService {
                 users.insert(invitee.to_string(), json!(100));
             }
         }
-        let mut power_levels = json!({
-            "users": users,
-            "users_default": 0,
-            "events": {
-                "m.room.name": 50, "m.room.power_levels": 100, "m.room.history_visibility": 100,
-                "m.room.canonical_alias": 50, "m.room.avatar": 50, "m.room.tombstone": 100,
-                "m.room.server_acl": 100, "m.room.encryption": 100
-            },
-            "events_default": 0, "state_default": 50, "ban": 50, "kick": 50, "redact": 50, "invite": 0,
-            "notifications": {"room": 50}
-        });
+        let mut power_levels = match access_levels {
+            Some(levels) => JsonValue::Object(levels),
+            None => json!({
+                "users_default": 0,
+                "events": {
+                    "m.room.name": 50, "m.room.power_levels": 100,
+                    "m.room.history_visibility": 100, "m.room.canonical_alias": 50,
+                    "m.room.avatar": 50, "m.room.tombstone": 100, "m.room.server_acl": 100,
+                    "m.room.encryption": 100
+                },
+                "events_default": 0, "state_default": 50, "ban": 50, "kick": 50, "redact": 50,
+                "invite": 0, "notifications": {"room": 50}
+            }),
+        };
+        power_levels["users"] = JsonValue::Object(users);
         if let (Some(levels), Some(overrides)) = (
             power_levels.as_object_mut(),
             &request.power_level_content_override,
@@ -279,6 +288,52 @@ impl RoomService {
         }
         tracing::info!(%room_id, %creator, %version, "room created");
         Ok(room_id)
+    }
+
+    /// Under the room access rules (not for server admins): the request checked and completed
+    /// (TCHAP.md §4), and the power levels to start from.
+    async fn access_rules_defaults(
+        &self,
+        creator: &UserId,
+        preset: Preset,
+        request: &mut CreateRoom,
+    ) -> ServiceResult<Option<Map<String, JsonValue>>> {
+        let policy = &self.context.config.policy;
+        if !policy.room_access_rules {
+            return Ok(None);
+        }
+        if Externals(&policy.external_servers).contains(creator.as_str()) {
+            return Err(ServiceError::Forbidden(
+                "Externals do not create rooms: an agent invites them".to_owned(),
+            ));
+        }
+        let storage = &self.context.storage;
+        if storage
+            .users
+            .get(creator)
+            .await?
+            .is_some_and(|user| user.is_admin)
+        {
+            return Ok(None);
+        }
+        let join_rule = request
+            .initial_state
+            .iter()
+            .rev()
+            .find(|(kind, key, _)| kind == "m.room.join_rules" && key.is_empty())
+            .and_then(|(_, _, content)| content["join_rule"].as_str().map(ToOwned::to_owned))
+            .unwrap_or_else(|| match preset {
+                Preset::PublicChat => "public".to_owned(),
+                _ => "invite".to_owned(),
+            });
+        room_creation::apply(RoomRequest {
+            is_direct: request.is_direct,
+            published: request.public,
+            join_rule: &join_rule,
+            initial_state: &mut request.initial_state,
+            power_level_override: &request.power_level_content_override,
+        })
+        .map(Some)
     }
 
     /// A timestamp for a create event: now, or just after the last one this process used.

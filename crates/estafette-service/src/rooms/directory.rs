@@ -231,6 +231,9 @@ impl RoomService {
                 "You may not change this room's directory visibility".into(),
             ));
         }
+        if public {
+            self.check_publication(room_id).await?;
+        }
         self.context
             .storage
             .rooms

@@ -127,6 +127,10 @@ impl RoomService {
             &self.auth_state(&pdu, rules, &state_before).await?,
         )
         .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))?;
+        // Every server of the federation holds the room to its access rules alike.
+        self.check_access_rules(&room_id, &state_before, &pdu)
+            .await
+            .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))?;
         let mut state_after = state_before;
         if let Some(key) = &pdu.state_key {
             state_after.insert(

@@ -7,6 +7,7 @@
 //! federation domain (to reach other servers), the accounts domain (who is a local user) and
 //! the sync domain's push rules (notification counts).
 
+mod access_rules;
 mod backfill;
 mod create;
 mod directory;

@@ -181,7 +181,9 @@ impl RoomService {
             depth,
             legacy,
         };
-        self.build_authorised(draft, position, rules, sender, &auth)
+        let pdu = self.build_authorised(draft, position, rules, sender, &auth)?;
+        self.check_access_rules(room_id, state, &pdu).await?;
+        Ok(pdu)
     }
 
     /// Builds an event at `position` and checks it with the auth rules against `auth`, the

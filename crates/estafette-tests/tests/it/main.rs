@@ -40,6 +40,7 @@ mod query_plans;
 mod recovery;
 mod registration_by_email;
 mod relations;
+mod room_access_rules;
 mod room_helpers;
 mod room_rules;
 mod rooms;

@@ -1,0 +1,135 @@
+//! The room access rules (`policy::access_rules`, TCHAP.md §4) applied to this server's own
+//! events, against the room's state before each: a refusal is `M_FORBIDDEN` with the rule.
+
+use ruma::RoomId;
+use ruma::events::StateEventType;
+use serde_json::Value as JsonValue;
+
+use super::{RoomService, StateMap};
+use crate::policy::access_rules::{
+    ACCESS_RULES_EVENT, AccessRule, EventFacts, Externals, RoomFacts, check,
+};
+use crate::{Pdu, ServiceError, ServiceResult};
+
+impl RoomService {
+    /// Whether `pdu`, about to follow `state`, passes the room's access rules (when on).
+    pub(crate) async fn check_access_rules(
+        &self,
+        room_id: &RoomId,
+        state: &StateMap,
+        pdu: &Pdu,
+    ) -> ServiceResult<()> {
+        let policy = &self.context.config.policy;
+        if !policy.room_access_rules {
+            return Ok(());
+        }
+        let content: JsonValue = serde_json::from_str(pdu.content.get())
+            .map_err(|e| ServiceError::Internal(format!("unreadable content: {e}")))?;
+        let event = EventFacts {
+            kind: &pdu.kind.to_string(),
+            state_key: pdu.state_key.as_deref(),
+            sender: pdu.sender.as_str(),
+            content: &content,
+        };
+        let facts = self.access_facts(room_id, state, &event).await?;
+        check(&facts, &event, &Externals(&policy.external_servers)).map_err(|rule| {
+            ServiceError::Forbidden(format!("Refused by the room's access rules: {rule}"))
+        })
+    }
+
+    /// Under the access rules, only `restricted` rooms are published in the directory.
+    pub(crate) async fn check_publication(&self, room_id: &RoomId) -> ServiceResult<()> {
+        if !self.context.config.policy.room_access_rules {
+            return Ok(());
+        }
+        let (state, _) = self.current_state(room_id).await?;
+        let rule = self
+            .state_content(&state, StateEventType::from(ACCESS_RULES_EVENT), "")
+            .await?
+            .as_ref()
+            .and_then(AccessRule::of);
+        match rule {
+            None | Some(AccessRule::Restricted) => Ok(()),
+            Some(rule) => Err(ServiceError::Forbidden(format!(
+                "Refused by the room's access rules: only restricted rooms are published, \
+                 not {} ones",
+                rule.as_str()
+            ))),
+        }
+    }
+
+    async fn access_facts(
+        &self,
+        room_id: &RoomId,
+        state: &StateMap,
+        event: &EventFacts<'_>,
+    ) -> ServiceResult<RoomFacts> {
+        let rule = self
+            .state_content(state, StateEventType::from(ACCESS_RULES_EVENT), "")
+            .await?
+            .as_ref()
+            .and_then(AccessRule::of);
+        let join_rule = self
+            .state_content(state, StateEventType::RoomJoinRules, "")
+            .await?
+            .and_then(|content| content["join_rule"].as_str().map(ToOwned::to_owned));
+        let encrypted = state.contains_key(&(StateEventType::RoomEncryption, String::new()));
+        let published = self
+            .context
+            .storage
+            .rooms
+            .get(room_id)
+            .await?
+            .is_some_and(|room| room.is_public);
+        let mut facts = RoomFacts {
+            rule,
+            join_rule,
+            encrypted,
+            published,
+            ..Default::default()
+        };
+        if RoomFacts::needs_everyone(rule, event) {
+            // From the state before the event, so that every server judges it alike.
+            for ((kind, key), _) in state {
+                if *kind == StateEventType::RoomMember {
+                    let content = self.state_content(state, kind.clone(), key).await?;
+                    let membership = content.as_ref().and_then(|c| c["membership"].as_str());
+                    if let Some(membership @ ("join" | "invite")) = membership {
+                        facts.members.push((key.clone(), membership.to_owned()));
+                    }
+                } else if *kind == StateEventType::RoomThirdPartyInvite {
+                    let content = self.state_content(state, kind.clone(), key).await?;
+                    if content.is_some_and(|c| c.as_object().is_some_and(|c| !c.is_empty())) {
+                        facts.pending_email_invites += 1;
+                    }
+                }
+            }
+        } else if let (Some(target), "m.room.member") = (event.state_key, event.kind) {
+            let current = self
+                .state_content(state, StateEventType::RoomMember, target)
+                .await?;
+            if let Some(membership) = current.as_ref().and_then(|c| c["membership"].as_str()) {
+                facts
+                    .members
+                    .push((target.to_owned(), membership.to_owned()));
+            }
+        }
+        Ok(facts)
+    }
+
+    /// The content of a state event of `state`, if there is one.
+    async fn state_content(
+        &self,
+        state: &StateMap,
+        kind: StateEventType,
+        key: &str,
+    ) -> ServiceResult<Option<JsonValue>> {
+        let Some(event_id) = state.get(&(kind, key.to_owned())) else {
+            return Ok(None);
+        };
+        let Some(pdu) = self.pdu(event_id).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_str(pdu.content.get()).ok())
+    }
+}

@@ -1,0 +1,338 @@
+//! Rooms under the access rules (TCHAP.md §4) on one server: the room kinds Tchap's clients
+//! create, the State's defaults, and each rule refusing on the server where the client acts
+//! (`M_FORBIDDEN` naming the rule), with the state unchanged. Externals are users of
+//! `externe.example`, refused before any request leaves the server.
+
+use estafette_tests::{RawClient, TestServer};
+use matrix_sdk::ruma::api::client::room::create_room;
+use matrix_sdk::ruma::api::client::room::create_room::v3::RoomPreset;
+use matrix_sdk::ruma::events::InitialStateEvent;
+use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
+use matrix_sdk::ruma::serde::Raw;
+use serde_json::{Value, json};
+
+use crate::room_helpers::{create_room, eventually, invited_rooms, joined_members, user};
+
+const GUEST: &str = "@guest:externe.example";
+
+async fn ministry() -> TestServer {
+    TestServer::builder()
+        .configure(|config| {
+            config.policy.room_access_rules = true;
+            config.policy.external_servers = vec!["externe.example".to_owned()];
+        })
+        .start()
+        .await
+}
+
+async fn state(client: &RawClient, room: &str, kind: &str) -> Value {
+    let path = format!("/_matrix/client/v3/rooms/{room}/state/{kind}/");
+    client.get(&path).await.body
+}
+
+fn access_rule(rule: &str) -> Raw<matrix_sdk::ruma::events::AnyInitialStateEvent> {
+    let event = json!({"type": "im.vector.room.access_rules", "state_key": "",
+                       "content": {"rule": rule}});
+    Raw::from_json(serde_json::value::to_raw_value(&event).unwrap())
+}
+
+fn encryption() -> Raw<matrix_sdk::ruma::events::AnyInitialStateEvent> {
+    InitialStateEvent::with_empty_state_key(RoomEncryptionEventContent::with_recommended_defaults())
+        .to_raw_any()
+}
+
+async fn refused(response: estafette_tests::RawResponse, rule: &str) {
+    response.assert_error(403, "M_FORBIDDEN");
+    let message = response.body["error"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(message.contains(rule), "{message}");
+}
+
+/// The kinds of rooms Tchap's clients create, with the options they send (matrix-sdk).
+#[tokio::test]
+async fn the_room_kinds_of_tchap_clients_follow_their_rules() {
+    let server = ministry().await;
+    let alice = server.register_user("alice").await;
+    let (bob_id, _) = user(server.raw(), "bob").await;
+    let raw = server
+        .raw()
+        .clone_with(&alice.client.access_token().expect("a token"));
+
+    // A direct conversation: two people, no name, and never a third.
+    let mut dm = create_room::v3::Request::new();
+    dm.is_direct = true;
+    dm.preset = Some(RoomPreset::TrustedPrivateChat);
+    dm.invite = vec![bob_id.as_str().try_into().unwrap()];
+    dm.initial_state = vec![access_rule("direct"), encryption()];
+    let dm = alice
+        .client
+        .create_room(dm)
+        .await
+        .expect("a DM")
+        .room_id()
+        .to_string();
+    assert_eq!(
+        state(&raw, &dm, "im.vector.room.access_rules").await["rule"],
+        "direct"
+    );
+    let (carol_id, _) = user(server.raw(), "carol").await;
+    let invite = |room: &str, user: &str| {
+        let body = json!({"user_id": user});
+        let (raw, path) = (
+            raw.clone(),
+            format!("/_matrix/client/v3/rooms/{room}/invite"),
+        );
+        async move { raw.post(&path, body).await }
+    };
+    refused(invite(&dm, &carol_id).await, "two people").await;
+    let named = raw
+        .put(
+            &format!("/_matrix/client/v3/rooms/{dm}/state/m.room.name/"),
+            json!({"name": "A name"}),
+        )
+        .await;
+    refused(named, "no name").await;
+
+    // A private room: restricted, encrypted, with the State's defaults; externals stay out.
+    let mut private = create_room::v3::Request::new();
+    private.preset = Some(RoomPreset::PrivateChat);
+    private.name = Some("Budget".to_owned());
+    private.initial_state = vec![access_rule("restricted"), encryption()];
+    let private = alice
+        .client
+        .create_room(private)
+        .await
+        .expect("a room")
+        .room_id()
+        .to_string();
+    let levels = state(&raw, &private, "m.room.power_levels").await;
+    assert_eq!(
+        (levels["state_default"].clone(), levels["invite"].clone()),
+        (json!(100), json!(50))
+    );
+    assert_eq!(levels["events"]["m.call.member"], 0);
+    let visibility = state(&raw, &private, "m.room.history_visibility").await;
+    assert_eq!(visibility["history_visibility"], "invited");
+    let guests = state(&raw, &private, "m.room.guest_access").await;
+    assert_eq!(guests["guest_access"], "forbidden");
+    refused(invite(&private, GUEST).await, "restricted").await;
+    invite(&private, &carol_id).await.assert_ok();
+
+    // Opened to externals: once, for good, and never while published.
+    let rules_path =
+        format!("/_matrix/client/v3/rooms/{private}/state/im.vector.room.access_rules/");
+    raw.put(&rules_path, json!({"rule": "unrestricted"}))
+        .await
+        .assert_ok();
+    refused(
+        raw.put(&rules_path, json!({"rule": "restricted"})).await,
+        "cannot change",
+    )
+    .await;
+    // (Room version 12: the creator's power is not in `users`.)
+    let power_to_guest = json!({"users": {GUEST: 50}, "state_default": 100, "invite": 50});
+    let power_path = format!("/_matrix/client/v3/rooms/{private}/state/m.room.power_levels/");
+    refused(raw.put(&power_path, power_to_guest).await, "external").await;
+
+    // A forum: public, published, restricted, never encrypted.
+    let forum = create_room(
+        &raw,
+        json!({"preset": "public_chat", "visibility": "public", "name": "Forum",
+               "initial_state": [{"type": "im.vector.room.access_rules", "state_key": "",
+                                  "content": {"rule": "restricted"}}]}),
+    )
+    .await;
+    let encrypting = raw
+        .put(
+            &format!("/_matrix/client/v3/rooms/{forum}/state/m.room.encryption/"),
+            json!({"algorithm": "m.megolm.v1.aes-sha2"}),
+        )
+        .await;
+    refused(encrypting, "not encrypted").await;
+    let forum_rules =
+        format!("/_matrix/client/v3/rooms/{forum}/state/im.vector.room.access_rules/");
+    refused(
+        raw.put(&forum_rules, json!({"rule": "unrestricted"})).await,
+        "published",
+    )
+    .await;
+    let visibility = state(&raw, &forum, "m.room.history_visibility").await;
+    assert_eq!(visibility["history_visibility"], "shared");
+    // Only restricted rooms are published.
+    let publish = |room: &str| {
+        let path = format!("/_matrix/client/v3/directory/list/room/{room}");
+        let raw = raw.clone();
+        async move { raw.put(&path, json!({"visibility": "public"})).await }
+    };
+    refused(publish(&private).await, "only restricted rooms").await;
+    let published = raw.get("/_matrix/client/v3/publicRooms").await;
+    let listed: Vec<&str> = published.body["chunk"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|room| room["room_id"].as_str())
+        .collect();
+    assert_eq!(listed, vec![forum.as_str()]);
+    refused(invite(&forum, GUEST).await, "restricted").await;
+}
+
+/// What a client may not ask of `createRoom`; an admin may.
+#[tokio::test]
+async fn room_requests_against_the_rules_are_refused_except_for_admins() {
+    let server = ministry().await;
+    let (_, alice) = user(server.raw(), "alice").await;
+    let bad = [
+        json!({"initial_state": [{"type": "im.vector.room.access_rules", "state_key": "",
+                                  "content": {"rule": "everyone"}}]}),
+        json!({"is_direct": true, "initial_state": [{"type": "im.vector.room.access_rules",
+               "state_key": "", "content": {"rule": "restricted"}}]}),
+        json!({"initial_state": [{"type": "im.vector.room.access_rules", "state_key": "",
+                                  "content": {"rule": "direct"}}]}),
+        json!({"is_direct": true, "preset": "public_chat"}),
+        json!({"power_level_content_override": {"invite": 0}}),
+        json!({"power_level_content_override": {"state_default": 50}}),
+        json!({"visibility": "public", "initial_state": [{"type": "im.vector.room.access_rules",
+               "state_key": "", "content": {"rule": "unrestricted"}}]}),
+    ];
+    for body in &bad {
+        let response = alice
+            .post("/_matrix/client/v3/createRoom", body.clone())
+            .await;
+        response.assert_error(400, "M_INVALID_PARAM");
+    }
+    let rooms = alice.get("/_matrix/client/v3/joined_rooms").await;
+    assert_eq!(rooms.body["joined_rooms"], json!([]), "nothing was created");
+
+    let admin = estafette::service::NewAccount {
+        localpart: Some("admin".to_owned()),
+        password: Some("an admin's password".to_owned()),
+        is_admin: true,
+        ..Default::default()
+    };
+    server.services().accounts.create(admin).await.unwrap();
+    let login = server
+        .raw()
+        .post(
+            "/_matrix/client/v3/login",
+            estafette_tests::password_login("admin", "an admin's password"),
+        )
+        .await;
+    let admin = server
+        .raw()
+        .clone_with(login.body["access_token"].as_str().unwrap());
+    let room = create_room(&admin, bad[4].clone()).await;
+    let levels = state(&admin, &room, "m.room.power_levels").await;
+    assert_eq!(levels["invite"], 0, "an admin's room is as asked");
+}
+
+/// An event the rules refuse, from a server that does not apply them (`room_access_rules`
+/// off there), is rejected by a server that does: it never becomes its state.
+#[tokio::test]
+async fn a_server_that_does_not_apply_the_rules_cannot_impose_its_events() {
+    let enforcing = TestServer::builder()
+        .federation()
+        .configure(|config| config.policy.room_access_rules = true)
+        .start()
+        .await;
+    let lax = TestServer::builder().federation().start().await;
+    let (_, alice) = user(enforcing.raw(), "alice").await;
+    let (bob_id, bob) = user(lax.raw(), "bob").await;
+    let (carol_id, _) = user(lax.raw(), "carol").await;
+    let dm = create_room(
+        &alice,
+        json!({"is_direct": true, "preset": "trusted_private_chat", "invite": [bob_id]}),
+    )
+    .await;
+    eventually("bob's invite", || async {
+        invited_rooms(&bob).await.contains(&dm).then_some(())
+    })
+    .await;
+    bob.post(&format!("/_matrix/client/v3/join/{dm}"), json!({}))
+        .await
+        .assert_ok();
+
+    // Bob's server lets him name the conversation and bring a third person in.
+    let named = bob
+        .put(
+            &format!("/_matrix/client/v3/rooms/{dm}/state/m.room.name/"),
+            json!({"name": "Named anyway"}),
+        )
+        .await;
+    named.assert_ok();
+    let invited = bob
+        .post(
+            &format!("/_matrix/client/v3/rooms/{dm}/invite"),
+            json!({"user_id": carol_id}),
+        )
+        .await;
+    invited.assert_ok();
+
+    // The enforcing server rejects both, each time it is given them.
+    for response in [named, invited] {
+        let event_id = response.body["event_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let event_id = if event_id.is_empty() {
+            let member = bob
+                .get(&format!(
+                    "/_matrix/client/v3/rooms/{dm}/state/m.room.member/{carol_id}"
+                ))
+                .await;
+            assert_eq!(member.body["membership"], "invite", "{}", member.body);
+            let events = bob
+                .get(&format!(
+                    "/_matrix/client/v3/rooms/{dm}/messages?dir=b&limit=5"
+                ))
+                .await;
+            events.body["chunk"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|e| e["type"] == "m.room.member" && e["state_key"] == carol_id.as_str())
+                .and_then(|e| e["event_id"].as_str())
+                .unwrap()
+                .to_owned()
+        } else {
+            event_id
+        };
+        let fetched = enforcing
+            .federation_request(
+                &lax,
+                reqwest::Method::GET,
+                &format!("/_matrix/federation/v1/event/{event_id}"),
+                None,
+            )
+            .await;
+        let pdu = fetched.body["pdus"][0].clone();
+        let transaction = json!({"origin": lax.server_name(), "origin_server_ts": 1,
+                                 "pdus": [pdu]});
+        let answer = lax
+            .federation_request(
+                &enforcing,
+                reqwest::Method::PUT,
+                &format!("/_matrix/federation/v1/send/again-{}", event_id.len()),
+                Some(transaction.to_string().into_bytes()),
+            )
+            .await;
+        let error = answer.body["pdus"][event_id.as_str()]["error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(error.contains("access rules"), "{}", answer.body);
+    }
+    let name = alice
+        .get(&format!("/_matrix/client/v3/rooms/{dm}/state/m.room.name/"))
+        .await;
+    assert_eq!(name.status, 404, "no name where the rules hold");
+    let members = joined_members(&alice, &dm).await;
+    assert_eq!(members.len(), 2, "{members:?}");
+    let carol = alice
+        .get(&format!(
+            "/_matrix/client/v3/rooms/{dm}/state/m.room.member/{carol_id}"
+        ))
+        .await;
+    assert_eq!(carol.status, 404, "no third person where the rules hold");
+}
