@@ -15,6 +15,7 @@ use super::exchange::SignedInvite;
 use super::{IDENTITY_KEY_ID, IdentityService};
 use crate::accounts::is_active_local_user;
 use crate::email::{Email, EmailService};
+use crate::policy::access_rules::AccessRule;
 use crate::policy::{EmailAddress, PolicyService};
 use crate::{Context, FederationService, Requester, RoomService, ServiceError, ServiceResult};
 
@@ -96,6 +97,7 @@ impl InvitationService {
             ));
         }
         let address = EmailAddress::parse(address)?;
+        self.check_invitable(room_id, &address).await?;
         let storage = &self.context.storage;
         if let Some(owner) = storage.threepids.owner("email", address.as_str()).await?
             && is_active_local_user(&self.context, &owner).await?
@@ -118,6 +120,25 @@ impl InvitationService {
             .await?;
         self.store_and_email(&requester.user_id, room_id, &address, &invitation)
             .await
+    }
+
+    /// Under the room access rules, a restricted room invites no address the rules send to
+    /// an externals' server.
+    async fn check_invitable(&self, room_id: &RoomId, address: &EmailAddress) -> ServiceResult<()> {
+        let policy = &self.context.config.policy;
+        if !policy.room_access_rules
+            || self.rooms.access_rule(room_id).await? != Some(AccessRule::Restricted)
+        {
+            return Ok(());
+        }
+        let home = self.policy.route(address.as_str())?.hs;
+        if policy.external_servers.contains(&home) {
+            return Err(ServiceError::Forbidden(format!(
+                "Refused by the room's access rules: {address} belongs to an external, and \
+                 this room is restricted to the State's agents"
+            )));
+        }
+        Ok(())
     }
 
     /// `POST /_matrix/identity/v2/store-invite`: the caller's homeserver puts the room's

@@ -37,18 +37,22 @@ impl RoomService {
         })
     }
 
+    /// The room's access rule now, if it has one.
+    pub(crate) async fn access_rule(&self, room_id: &RoomId) -> ServiceResult<Option<AccessRule>> {
+        let (state, _) = self.current_state(room_id).await?;
+        Ok(self
+            .state_content(&state, StateEventType::from(ACCESS_RULES_EVENT), "")
+            .await?
+            .as_ref()
+            .and_then(AccessRule::of))
+    }
+
     /// Under the access rules, only `restricted` rooms are published in the directory.
     pub(crate) async fn check_publication(&self, room_id: &RoomId) -> ServiceResult<()> {
         if !self.context.config.policy.room_access_rules {
             return Ok(());
         }
-        let (state, _) = self.current_state(room_id).await?;
-        let rule = self
-            .state_content(&state, StateEventType::from(ACCESS_RULES_EVENT), "")
-            .await?
-            .as_ref()
-            .and_then(AccessRule::of);
-        match rule {
+        match self.access_rule(room_id).await? {
             None | Some(AccessRule::Restricted) => Ok(()),
             Some(rule) => Err(ServiceError::Forbidden(format!(
                 "Refused by the room's access rules: only restricted rooms are published, \

@@ -10,14 +10,16 @@ use std::time::Duration;
 use estafette_tests::{RawClient, SmtpSink, TestServer, login_at};
 use matrix_sdk::ruma::api::client::membership::Invite3pidInit;
 use matrix_sdk::ruma::api::client::room::create_room;
+use matrix_sdk::ruma::serde::Raw;
 use matrix_sdk::ruma::thirdparty::Medium;
 use serde_json::json;
+use serde_json::value::to_raw_value;
 
 use crate::account_validity::{renewal_emails, wait_for_renewals};
 use crate::email_addresses::{PASSWORD, register_agent};
 use crate::identity_service::identity_token;
 use crate::registration_by_email::REGISTRATION_TOKEN;
-use crate::room_helpers::{eventually, invited_rooms};
+use crate::room_helpers::{create_room, eventually, invited_rooms};
 
 const DAY: u64 = 24 * 60 * 60 * 1000;
 
@@ -39,6 +41,7 @@ pub(crate) async fn federation_of_three(
             .configure(move |config| {
                 config.policy.routing_file = Some(rules);
                 config.policy.email_registration = true;
+                config.policy.room_access_rules = true;
                 config.email.smtp_url = Some(url);
                 config.email.from = "Estafette <noreply@example.org>".to_owned();
                 let validity = &mut config.account_validity;
@@ -149,6 +152,10 @@ async fn agents_at_home_and_externals_by_invitation(closed: bool) {
     let alice_sdk = login_at(&finances.base_url(), &alice_id, PASSWORD).await;
     let mut creation = create_room::v3::Request::new();
     creation.name = Some("Budget 2027".to_owned());
+    // Open to externals, as a room an agent invites a partner to is.
+    let rule = json!({"type": "im.vector.room.access_rules", "state_key": "",
+                      "content": {"rule": "unrestricted"}});
+    creation.initial_state = vec![Raw::from_json(to_raw_value(&rule).unwrap())];
     let sdk_room = alice_sdk.create_room(creation).await.expect("a room");
     let room = sdk_room.room_id().to_string();
     let token = identity_token(&alice, &alice_id, &finances.server_name()).await;
@@ -170,6 +177,21 @@ async fn agents_at_home_and_externals_by_invitation(closed: bool) {
 
     // The external's address: an email, then registration at the externals' server, where the
     // invitation waits.
+    // A restricted room (the default) invites no external's address.
+    let restricted = create_room(&alice, json!({"name": "Agents only"})).await;
+    let refused = alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{restricted}/invite"),
+            json!({"id_server": id_server, "id_access_token": token,
+                   "medium": "email", "address": external}),
+        )
+        .await;
+    refused.assert_error(403, "M_FORBIDDEN");
+    assert_eq!(
+        sink.count_to(external),
+        0,
+        "no email for a refused invitation"
+    );
     invite(external).await.expect("invited");
     sink.wait_for(external).await;
     let (partner_id, partner_token) = register_agent(&sink, &externe.raw(), external).await;

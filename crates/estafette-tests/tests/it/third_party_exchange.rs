@@ -45,7 +45,12 @@ async fn exchanges_without_the_identity_services_word_invite_nobody() {
     let (alice_id, alice_token) =
         register_agent(&sink, &finances.raw(), "alice@finances.example").await;
     let alice = finances.raw().clone_with(&alice_token);
-    let room = create_room(&alice, json!({})).await;
+    let room = create_room(
+        &alice,
+        json!({"initial_state": [{"type": "im.vector.room.access_rules", "state_key": "",
+                                  "content": {"rule": "unrestricted"}}]}),
+    )
+    .await;
     let token = identity_token(&alice, &alice_id, &finances.server_name()).await;
     let (status, errcode) =
         invite_by_email(finances, &alice, &token, &room, "guest@company.example").await;
