@@ -5,6 +5,7 @@
 pub mod access_rules;
 mod email_address;
 mod identity_names;
+pub(crate) mod last_admin;
 mod peers;
 pub(crate) mod room_creation;
 mod routing;

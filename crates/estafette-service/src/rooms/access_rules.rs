@@ -2,14 +2,15 @@
 //! events, against the room's state before each: a refusal is `M_FORBIDDEN` with the rule.
 
 use ruma::RoomId;
-use ruma::events::StateEventType;
+use ruma::events::{StateEventType, TimelineEventType};
 use serde_json::Value as JsonValue;
 
 use super::{RoomService, StateMap};
 use crate::policy::access_rules::{
     ACCESS_RULES_EVENT, AccessRule, EventFacts, Externals, RoomFacts, check,
 };
-use crate::{Pdu, ServiceError, ServiceResult};
+use crate::policy::last_admin;
+use crate::{Pdu, Requester, ServiceError, ServiceResult};
 
 impl RoomService {
     /// Whether `pdu`, about to follow `state`, passes the room's access rules (when on).
@@ -45,6 +46,60 @@ impl RoomService {
             .await?
             .as_ref()
             .and_then(AccessRule::of))
+    }
+
+    /// Before the room's last admin leaves, the power levels that keep one in it (TCHAP.md
+    /// §4), sent as theirs while they still may.
+    pub(crate) async fn promote_successors(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+    ) -> ServiceResult<()> {
+        let policy = &self.context.config.policy;
+        if !policy.room_access_rules {
+            return Ok(());
+        }
+        let Some(rule) = self.access_rule(room_id).await? else {
+            return Ok(());
+        };
+        let (state, _) = self.current_state(room_id).await?;
+        let Some(levels) = self
+            .state_content(&state, StateEventType::RoomPowerLevels, "")
+            .await?
+        else {
+            return Ok(());
+        };
+        let (_, rules) = self.room_rules(room_id).await?;
+        let power = self.power_levels(&state, &rules).await?;
+        let members: Vec<String> = self
+            .context
+            .storage
+            .memberships
+            .of_room(room_id)
+            .await?
+            .into_iter()
+            .filter(|member| member.membership == "join")
+            .map(|member| member.user_id.to_string())
+            .collect();
+        let promoted = last_admin::promotion(
+            &levels,
+            power.creators(),
+            &members,
+            requester.user_id.as_str(),
+            rule,
+            &Externals(&policy.external_servers),
+        );
+        if let Some(levels) = promoted {
+            self.send_state(
+                requester,
+                room_id,
+                TimelineEventType::RoomPowerLevels,
+                "",
+                levels,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Under the access rules, only `restricted` rooms are published in the directory.

@@ -223,6 +223,9 @@ impl RoomService {
             "You are not in this room",
         )
         .await?;
+        if membership.as_ref().is_some_and(|m| m.membership == "join") {
+            self.promote_successors(requester, room_id).await?;
+        }
         self.set_membership(requester, room_id, &requester.user_id, "leave", reason)
             .await
             .map(drop)

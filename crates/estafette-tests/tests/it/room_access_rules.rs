@@ -336,3 +336,67 @@ async fn a_server_that_does_not_apply_the_rules_cannot_impose_its_events() {
         .await;
     assert_eq!(carol.status, 404, "no third person where the rules hold");
 }
+
+/// The last admin leaving promotes others (TCHAP.md §4): the highest members above the
+/// default, or, without any, everyone; a room of version 12 likewise when its creator leaves.
+#[tokio::test]
+async fn a_room_never_loses_its_last_admin() {
+    let server = ministry().await;
+    let (alice_id, alice) = user(server.raw(), "alice").await;
+    let (bob_id, bob) = user(server.raw(), "bob").await;
+    let (carol_id, carol) = user(server.raw(), "carol").await;
+    let room_with = |version: &str, users: Value| {
+        let body = json!({"room_version": version, "invite": [bob_id, carol_id],
+                          "power_level_content_override": {"users": users}});
+        let alice = alice.clone();
+        async move { create_room(&alice, body).await }
+    };
+    let join_all = |room: String| {
+        let (bob, carol) = (bob.clone(), carol.clone());
+        async move {
+            for member in [&bob, &carol] {
+                let path = format!("/_matrix/client/v3/join/{room}");
+                member.post(&path, json!({})).await.assert_ok();
+            }
+        }
+    };
+    let leave = |room: &str| {
+        let (alice, path) = (
+            alice.clone(),
+            format!("/_matrix/client/v3/rooms/{room}/leave"),
+        );
+        async move {
+            alice.post(&path, json!({})).await.assert_ok();
+        }
+    };
+
+    // A moderator is promoted; the other member stays as they were.
+    let moderated = room_with("10", json!({&alice_id: 100, &bob_id: 50})).await;
+    join_all(moderated.clone()).await;
+    leave(&moderated).await;
+    let levels = state(&bob, &moderated, "m.room.power_levels").await;
+    assert_eq!(levels["users"][&bob_id], 100, "{levels}");
+    assert!(levels["users"].get(&carol_id).is_none(), "{levels}");
+    assert_eq!(levels["users_default"], 0);
+
+    // Nobody above the default: everyone becomes admin.
+    let flat = room_with("10", json!({&alice_id: 100})).await;
+    join_all(flat.clone()).await;
+    leave(&flat).await;
+    let levels = state(&bob, &flat, "m.room.power_levels").await;
+    assert_eq!(levels["users_default"], 100, "{levels}");
+
+    // Room version 12: the creator's power is not in `users`, and leaving still promotes.
+    let v12 = room_with("12", json!({&bob_id: 50})).await;
+    join_all(v12.clone()).await;
+    leave(&v12).await;
+    let levels = state(&carol, &v12, "m.room.power_levels").await;
+    assert_eq!(levels["users"][&bob_id], 100, "{levels}");
+
+    // Another admin staying: nothing changes.
+    let shared = room_with("10", json!({&alice_id: 100, &bob_id: 100})).await;
+    join_all(shared.clone()).await;
+    let before = state(&bob, &shared, "m.room.power_levels").await;
+    leave(&shared).await;
+    assert_eq!(state(&bob, &shared, "m.room.power_levels").await, before);
+}
