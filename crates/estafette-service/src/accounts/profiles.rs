@@ -172,9 +172,15 @@ impl ProfileService {
             .search_users(&requester.user_id, &term, limit + 1)
             .await?;
         let limited = found.len() > limit as usize;
+        // Under the room access rules, externals are not found (TCHAP.md §3).
+        let policy = &self.context.config.policy;
+        let externals = crate::policy::access_rules::Externals(&policy.external_servers);
         let users = found
             .into_iter()
             .take(limit as usize)
+            .filter(|(user_id, _, _)| {
+                !(policy.room_access_rules && externals.contains(user_id.as_str()))
+            })
             .map(|(user_id, display_name, avatar_url)| DirectoryUser {
                 user_id,
                 display_name,

@@ -122,6 +122,15 @@ pub fn check(
                 &event.kind["m.room.".len()..]
             ))
         }
+        ("m.room.guest_access", Some(""))
+            if event
+                .content
+                .get("guest_access")
+                .and_then(JsonValue::as_str)
+                == Some("can_join") =>
+        {
+            Err("guests are never let in".to_owned())
+        }
         ("m.room.encryption", Some("")) if room.join_rule.as_deref() == Some("public") => {
             Err("a public room (a forum) is not encrypted".to_owned())
         }

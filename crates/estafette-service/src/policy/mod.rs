@@ -63,6 +63,18 @@ impl PolicyService {
         })
     }
 
+    /// Under the room access rules, externals do not browse the room directory (TCHAP.md §3).
+    pub fn check_may_browse_rooms(&self, user_id: &ruma::UserId) -> ServiceResult<()> {
+        let policy = &self.context.config.policy;
+        let externals = access_rules::Externals(&policy.external_servers);
+        if policy.room_access_rules && externals.contains(user_id.as_str()) {
+            return Err(ServiceError::Forbidden(
+                "Externals do not browse the room directory".to_owned(),
+            ));
+        }
+        Ok(())
+    }
+
     /// Whether this server routes email addresses (and answers identity lookups).
     pub fn routes_emails(&self) -> bool {
         self.routing.is_some()

@@ -302,11 +302,6 @@ impl RoomService {
         if !policy.room_access_rules {
             return Ok(None);
         }
-        if Externals(&policy.external_servers).contains(creator.as_str()) {
-            return Err(ServiceError::Forbidden(
-                "Externals do not create rooms: an agent invites them".to_owned(),
-            ));
-        }
         let storage = &self.context.storage;
         if storage
             .users
@@ -315,6 +310,11 @@ impl RoomService {
             .is_some_and(|user| user.is_admin)
         {
             return Ok(None);
+        }
+        if Externals(&policy.external_servers).contains(creator.as_str()) {
+            return Err(ServiceError::Forbidden(
+                "Externals do not create rooms: an agent invites them".to_owned(),
+            ));
         }
         let join_rule = request
             .initial_state

@@ -400,3 +400,61 @@ async fn a_room_never_loses_its_last_admin() {
     leave(&shared).await;
     assert_eq!(state(&bob, &shared, "m.room.power_levels").await, before);
 }
+
+/// On the externals' server (its own users are externals): no rooms of their own, no room
+/// directory, and nobody finds them in the user directory.
+#[tokio::test]
+async fn externals_create_no_rooms_browse_no_directory_and_are_not_found() {
+    let server = TestServer::builder()
+        .configure(|config| {
+            config.policy.room_access_rules = true;
+            config.server_name = "externe.example".to_owned();
+            config.policy.external_servers = vec!["externe.example".to_owned()];
+        })
+        .start()
+        .await;
+    let (_, guest) = user(server.raw(), "guest").await;
+    let refused = guest.post("/_matrix/client/v3/createRoom", json!({})).await;
+    refused.assert_error(403, "M_FORBIDDEN");
+    let direct = guest
+        .post("/_matrix/client/v3/createRoom", json!({"is_direct": true}))
+        .await;
+    direct.assert_error(403, "M_FORBIDDEN");
+    guest
+        .post("/_matrix/client/v3/publicRooms", json!({}))
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+
+    // An operator's room with the guest in it: still not found.
+    let admin = estafette::service::NewAccount {
+        localpart: Some("operator".to_owned()),
+        password: Some("an operator's password".to_owned()),
+        is_admin: true,
+        ..Default::default()
+    };
+    server.services().accounts.create(admin).await.unwrap();
+    let login = server
+        .raw()
+        .post(
+            "/_matrix/client/v3/login",
+            estafette_tests::password_login("operator", "an operator's password"),
+        )
+        .await;
+    let operator = server
+        .raw()
+        .clone_with(login.body["access_token"].as_str().unwrap());
+    let guest_id = format!("@guest:{}", server.server_name());
+    let room = create_room(&operator, json!({"invite": [guest_id]})).await;
+    guest
+        .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    let found = operator
+        .post(
+            "/_matrix/client/v3/user_directory/search",
+            json!({"search_term": "guest"}),
+        )
+        .await;
+    found.assert_ok();
+    assert_eq!(found.body["results"], json!([]), "{}", found.body);
+}

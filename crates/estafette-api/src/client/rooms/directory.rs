@@ -129,6 +129,10 @@ async fn get_public_rooms_filtered(
     State(state): State<AppState>,
     request: Ruma<get_public_rooms_filtered::v3::Request>,
 ) -> ApiResult<get_public_rooms_filtered::v3::Response> {
+    state
+        .services
+        .policy
+        .check_may_browse_rooms(&request.requester()?.user_id)?;
     let body = &request.body;
     let query = public_rooms::filtered_query(
         &body.filter,
