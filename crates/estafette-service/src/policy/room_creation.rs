@@ -10,6 +10,8 @@ use crate::{ServiceError, ServiceResult};
 /// What a room request says about the room, as the rules need it.
 pub struct RoomRequest<'a> {
     pub is_direct: bool,
+    /// An upgraded room's replacement: its rule and power levels are the old room's.
+    pub upgrade: bool,
     /// Published in the room directory.
     pub published: bool,
     /// The join rule the preset and the initial state give.
@@ -35,7 +37,7 @@ pub fn apply(request: RoomRequest<'_>) -> ServiceResult<Map<String, JsonValue>> 
         None if request.is_direct => AccessRule::Direct,
         None => AccessRule::Restricted,
     };
-    if (rule == AccessRule::Direct) != request.is_direct {
+    if (rule == AccessRule::Direct) != request.is_direct && !request.upgrade {
         return Err(ServiceError::InvalidParam(
             "A room is direct (is_direct) exactly when its access rule is direct".to_owned(),
         ));
@@ -78,7 +80,9 @@ pub fn apply(request: RoomRequest<'_>) -> ServiceResult<Map<String, JsonValue>> 
         String::new(),
         json!({"guest_access": "forbidden"}),
     ));
-    check_floors(request.power_level_override)?;
+    if !request.upgrade {
+        check_floors(request.power_level_override)?;
+    }
     Ok(default_power_levels())
 }
 

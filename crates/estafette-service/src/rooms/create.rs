@@ -41,6 +41,8 @@ pub struct CreateRoom {
     pub creation_content: Option<Map<String, JsonValue>>,
     pub power_level_content_override: Option<Map<String, JsonValue>>,
     pub room_alias_name: Option<String>,
+    /// The replacement of an upgraded room: its state is carried over, not chosen.
+    pub upgrade: bool,
 }
 
 impl RoomService {
@@ -328,6 +330,7 @@ impl RoomService {
             });
         room_creation::apply(RoomRequest {
             is_direct: request.is_direct,
+            upgrade: request.upgrade,
             published: request.public,
             join_rule: &join_rule,
             initial_state: &mut request.initial_state,

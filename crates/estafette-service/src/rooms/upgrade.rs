@@ -19,6 +19,8 @@ const CARRIED_STATE: &[&str] = &[
     "m.room.encryption",
     "m.room.server_acl",
     "m.room.canonical_alias",
+    // TCHAP.md §4: the room's access rule moves with it.
+    "im.vector.room.access_rules",
 ];
 
 impl RoomService {
@@ -92,6 +94,7 @@ impl RoomService {
             initial_state,
             creation_content: Some(creation_content),
             power_level_content_override: power_levels.as_object().cloned(),
+            upgrade: true,
             ..Default::default()
         };
         let new_room = self.create_room(&requester.user_id, request).await?;

@@ -176,6 +176,20 @@ async fn the_room_kinds_of_tchap_clients_follow_their_rules() {
         .collect();
     assert_eq!(listed, vec![forum.as_str()]);
     refused(invite(&forum, GUEST).await, "restricted").await;
+
+    // An upgrade carries the rule over, the direct room's too.
+    for (room, rule) in [(&private, "unrestricted"), (&dm, "direct")] {
+        let upgraded = raw
+            .post(
+                &format!("/_matrix/client/v3/rooms/{room}/upgrade"),
+                json!({"new_version": "11"}),
+            )
+            .await;
+        upgraded.assert_ok();
+        let replacement = upgraded.body["replacement_room"].as_str().unwrap();
+        let carried = state(&raw, replacement, "im.vector.room.access_rules").await;
+        assert_eq!(carried["rule"], rule, "{carried}");
+    }
 }
 
 /// What a client may not ask of `createRoom`; an admin may.

@@ -87,6 +87,7 @@ async fn create_room(
             .map(|c| json_object(c.json(), "power_level_content_override"))
             .transpose()?,
         room_alias_name: body.room_alias_name.clone(),
+        upgrade: false,
     };
     let room_id = state
         .services
