@@ -172,24 +172,57 @@ impl ProfileService {
             .search_users(&requester.user_id, &term, limit + 1)
             .await?;
         let limited = found.len() > limit as usize;
-        // Under the room access rules, externals are not found (TCHAP.md §3).
-        let policy = &self.context.config.policy;
-        let externals = crate::policy::access_rules::Externals(&policy.external_servers);
-        let users = found
-            .into_iter()
-            .take(limit as usize)
-            .filter(|(user_id, _, _)| {
-                !(policy.room_access_rules && externals.contains(user_id.as_str()))
-            })
-            .map(|(user_id, display_name, avatar_url)| DirectoryUser {
-                user_id,
-                display_name,
-                avatar_url,
-            })
-            .collect();
+        let mut users = Vec::new();
+        for (user_id, display_name, avatar_url) in found.into_iter().take(limit as usize) {
+            if !self.hidden_from_directory(&user_id).await? {
+                users.push(DirectoryUser {
+                    user_id,
+                    display_name,
+                    avatar_url,
+                });
+            }
+        }
         Ok((users, limited))
     }
+
+    /// Who the user directory does not show (TCHAP.md §7): externals under the room access
+    /// rules, and, of this server's users, those who asked to be hidden
+    /// (`im.vector.hide_profile`), whose account expired, or who left for good.
+    async fn hidden_from_directory(&self, user_id: &ruma::UserId) -> ServiceResult<bool> {
+        let config = &self.context.config;
+        let externals = crate::policy::access_rules::Externals(&config.policy.external_servers);
+        if config.policy.room_access_rules && externals.contains(user_id.as_str()) {
+            return Ok(true);
+        }
+        if user_id.server_name() != self.context.server_name {
+            return Ok(false);
+        }
+        let storage = &self.context.storage;
+        if storage
+            .users
+            .get(user_id)
+            .await?
+            .is_none_or(|user| user.deactivated)
+        {
+            return Ok(true);
+        }
+        if config.account_validity.enabled
+            && let Some(validity) = storage.account_validity.get(user_id).await?
+            && validity.expiration_ts <= self.context.now()
+        {
+            return Ok(true);
+        }
+        let hide = storage
+            .account_data
+            .get(user_id, None, HIDE_PROFILE)
+            .await?
+            .and_then(|json| serde_json::from_str::<JsonValue>(&json).ok());
+        Ok(hide.is_some_and(|content| content["hide_profile"] == true))
+    }
 }
+
+/// The account data by which a user asks to be left out of the user directory.
+const HIDE_PROFILE: &str = "im.vector.hide_profile";
 
 fn validate_field(field: &str, value: &JsonValue) -> ServiceResult<()> {
     match field {

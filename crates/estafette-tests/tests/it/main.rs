@@ -57,4 +57,5 @@ mod third_party_exchange;
 mod timestamps;
 mod transactions;
 mod url_previews;
+mod user_directory;
 mod verification;
