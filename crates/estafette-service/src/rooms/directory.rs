@@ -42,6 +42,8 @@ pub struct DirectoryQuery {
     pub limit: Option<usize>,
     /// Whose directory: another server's is asked of that server.
     pub server: Option<OwnedServerName>,
+    /// Asked by another server, which is not shown rooms that never leave this one.
+    pub for_federation: bool,
 }
 
 impl RoomService {
@@ -258,6 +260,9 @@ impl RoomService {
         }
         let mut rooms = Vec::new();
         for room_id in self.context.storage.rooms.public_rooms().await? {
+            if query.for_federation && !self.federates(&room_id).await? {
+                continue;
+            }
             let room = self.room_summary(room_id).await?;
             if let Some(search) = &query.search {
                 let search = search.to_lowercase();

@@ -44,21 +44,25 @@ impl RoomService {
     /// Refuses when the room's create event says `m.federate: false`: such a room never
     /// leaves this server.
     pub(crate) async fn ensure_federates(&self, room_id: &RoomId) -> ServiceResult<()> {
-        let (state, _) = self.current_state(room_id).await?;
-        let create = match state.get(&(StateEventType::RoomCreate, String::new())) {
-            Some(id) => self.pdu(id).await?,
-            None => None,
-        };
-        let federates = create
-            .and_then(|create| serde_json::from_str::<JsonValue>(create.content.get()).ok())
-            .is_none_or(|content| content["m.federate"] != JsonValue::Bool(false));
-        if federates {
+        if self.federates(room_id).await? {
             Ok(())
         } else {
             Err(ServiceError::Forbidden(format!(
                 "Room {room_id} is not federated (m.federate is false)"
             )))
         }
+    }
+
+    /// Whether the room's create event lets it leave this server (no `m.federate: false`).
+    pub(crate) async fn federates(&self, room_id: &RoomId) -> ServiceResult<bool> {
+        let (state, _) = self.current_state(room_id).await?;
+        let create = match state.get(&(StateEventType::RoomCreate, String::new())) {
+            Some(id) => self.pdu(id).await?,
+            None => None,
+        };
+        Ok(create
+            .and_then(|create| serde_json::from_str::<JsonValue>(create.content.get()).ok())
+            .is_none_or(|content| content["m.federate"] != JsonValue::Bool(false)))
     }
 
     /// `make_join`: a join event template for `user_id` of `origin`.

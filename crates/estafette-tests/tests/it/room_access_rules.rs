@@ -472,3 +472,72 @@ async fn externals_create_no_rooms_browse_no_directory_and_are_not_found() {
     found.assert_ok();
     assert_eq!(found.body["results"], json!([]), "{}", found.body);
 }
+
+/// A forum limited to one server (`m.federate: false`, as Tchap's clients create it): listed
+/// for its own users, neither shown to nor joinable from another server; a federated forum is.
+#[tokio::test]
+async fn a_forum_limited_to_one_server_stays_there() {
+    let home = TestServer::builder()
+        .federation()
+        .configure(|config| config.policy.room_access_rules = true)
+        .start()
+        .await;
+    let other = TestServer::builder()
+        .federation()
+        .configure(|config| config.policy.room_access_rules = true)
+        .start()
+        .await;
+    let (_, alice) = user(home.raw(), "alice").await;
+    let (_, bob) = user(other.raw(), "bob").await;
+    let forum = |name: &str, federate: bool| {
+        let body = json!({"preset": "public_chat", "visibility": "public", "name": name,
+                          "creation_content": {"m.federate": federate},
+                          "initial_state": [{"type": "im.vector.room.access_rules",
+                                             "state_key": "", "content": {"rule": "restricted"}}]});
+        let alice = alice.clone();
+        async move { create_room(&alice, body).await }
+    };
+    let local = forum("Ministry only", false).await;
+    let shared = forum("Everyone", true).await;
+    let listed = |client: &RawClient, server: Option<String>| {
+        let path = match server {
+            Some(server) => format!("/_matrix/client/v3/publicRooms?server={server}"),
+            None => "/_matrix/client/v3/publicRooms".to_owned(),
+        };
+        let client = client.clone();
+        async move {
+            let page = client.post(&path, json!({})).await;
+            page.assert_ok();
+            let mut rooms: Vec<String> = page.body["chunk"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|room| room["room_id"].as_str().map(ToOwned::to_owned))
+                .collect();
+            rooms.sort();
+            rooms
+        }
+    };
+    let mut both = vec![local.clone(), shared.clone()];
+    both.sort();
+    assert_eq!(listed(&alice, None).await, both);
+    assert_eq!(
+        listed(&bob, Some(home.server_name())).await,
+        vec![shared.clone()]
+    );
+    let join = |room: &str| {
+        let path = format!(
+            "/_matrix/client/v3/join/{room}?server_name={}",
+            home.server_name()
+        );
+        let bob = bob.clone();
+        async move { bob.post(&path, json!({})).await }
+    };
+    let refused = join(&local).await;
+    assert!(
+        refused.status == 403 || refused.status == 404,
+        "{}",
+        refused.body
+    );
+    join(&shared).await.assert_ok();
+}

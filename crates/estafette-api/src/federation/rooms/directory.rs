@@ -21,7 +21,8 @@ async fn get_public_rooms(
 ) -> ApiResult<get_public_rooms::v1::Response> {
     let body = &request.body;
     tracing::debug!(origin = ?request.origin, "public rooms query");
-    let query = public_rooms::query(body.since.clone(), body.limit, None);
+    let mut query = public_rooms::query(body.since.clone(), body.limit, None);
+    query.for_federation = true;
     let page = state.services.rooms.public_rooms(query).await?;
     Ok(RumaResponse(get_public_rooms::v1::Response::build(page)))
 }
@@ -33,7 +34,9 @@ async fn get_public_rooms_filtered(
 ) -> ApiResult<get_public_rooms_filtered::v1::Response> {
     let body = &request.body;
     tracing::debug!(origin = ?request.origin, "filtered public rooms query");
-    let query = public_rooms::filtered_query(&body.filter, body.since.clone(), body.limit, None);
+    let mut query =
+        public_rooms::filtered_query(&body.filter, body.since.clone(), body.limit, None);
+    query.for_federation = true;
     let page = state.services.rooms.public_rooms(query).await?;
     Ok(RumaResponse(
         get_public_rooms_filtered::v1::Response::build(page),
