@@ -7,6 +7,7 @@ use ruma::UserId;
 use serde_json::Value as JsonValue;
 
 use crate::limits::MAX_SEARCH_TERM_BYTES;
+use crate::policy::access_rules::is_external_under_rules;
 use crate::{Context, Requester, ServiceError, ServiceResult};
 
 /// The spec caps a whole profile at 64 KiB and a field name at 255 bytes.
@@ -190,8 +191,7 @@ impl ProfileService {
     /// (`im.vector.hide_profile`), whose account expired, or who left for good.
     async fn hidden_from_directory(&self, user_id: &ruma::UserId) -> ServiceResult<bool> {
         let config = &self.context.config;
-        let externals = crate::policy::access_rules::Externals(&config.policy.external_servers);
-        if config.policy.room_access_rules && externals.contains(user_id.as_str()) {
+        if is_external_under_rules(&config.policy, user_id.as_str()) {
             return Ok(true);
         }
         if user_id.server_name() != self.context.server_name {

@@ -79,6 +79,12 @@ impl Externals<'_> {
     }
 }
 
+/// Whether `user_id` is an external the room access rules hold to (TCHAP.md §3): the rules
+/// are on and the user's server is an externals' one.
+pub fn is_external_under_rules(policy: &estafette_core::PolicyConfig, user_id: &str) -> bool {
+    policy.room_access_rules && Externals(&policy.external_servers).contains(user_id)
+}
+
 /// Whether the room's access rules let `event` in; the refusal says which rule.
 pub fn check(
     room: &RoomFacts,

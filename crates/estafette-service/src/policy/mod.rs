@@ -65,9 +65,7 @@ impl PolicyService {
 
     /// Under the room access rules, externals do not browse the room directory (TCHAP.md §3).
     pub fn check_may_browse_rooms(&self, user_id: &ruma::UserId) -> ServiceResult<()> {
-        let policy = &self.context.config.policy;
-        let externals = access_rules::Externals(&policy.external_servers);
-        if policy.room_access_rules && externals.contains(user_id.as_str()) {
+        if access_rules::is_external_under_rules(&self.context.config.policy, user_id.as_str()) {
             return Err(ServiceError::Forbidden(
                 "Externals do not browse the room directory".to_owned(),
             ));
@@ -171,38 +169,26 @@ impl PolicyService {
 
     /// What the federation's servers learn of `address`.
     pub async fn internal_route(&self, address: &str) -> ServiceResult<InternalRoute> {
-        let mut route = self.route(address)?;
-        let Ok(address) = EmailAddress::parse(address) else {
-            return Ok(InternalRoute {
-                hs: route.hs,
-                shadow_hs: route.shadow_hs,
-                requires_invite: route.requires_invite,
-                invited: false,
-                mxid: None,
-            });
-        };
-        let owner = self
-            .context
-            .storage
-            .threepids
-            .owner("email", address.as_str())
-            .await?;
-        if let Some(owner) = &owner {
-            route.hs = owner.server_name().to_string();
-        }
-        let mxid = match owner {
-            Some(owner) if crate::accounts::is_active_local_user(&self.context, &owner).await? => {
-                Some(owner)
-            }
-            _ => None,
-        };
-        Ok(InternalRoute {
+        let route = self.route(address)?;
+        let mut answer = InternalRoute {
             hs: route.hs,
             shadow_hs: route.shadow_hs,
             requires_invite: route.requires_invite,
-            invited: self.invited(&address).await?,
-            mxid,
-        })
+            invited: false,
+            mxid: None,
+        };
+        let Ok(address) = EmailAddress::parse(address) else {
+            return Ok(answer);
+        };
+        let storage = &self.context.storage;
+        if let Some(owner) = storage.threepids.owner("email", address.as_str()).await? {
+            answer.hs = owner.server_name().to_string();
+            if crate::accounts::is_active_local_user(&self.context, &owner).await? {
+                answer.mxid = Some(owner);
+            }
+        }
+        answer.invited = self.invited(&address).await?;
+        Ok(answer)
     }
 
     /// Whether an unexpired email invitation (not revoked) waits for `address` here.

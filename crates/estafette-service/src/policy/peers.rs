@@ -1,7 +1,8 @@
-//! What the servers of a closed federation ask each other about addresses (signed requests,
-//! `federation.allowed_servers`): whether an invitation waits for an address somewhere (an
-//! external registers only then), which account an address routed to another server belongs
-//! to, and, once an address is bound, the news for the servers holding invitations for it.
+//! What the servers of a federation (`federation.allowed_servers` and the servers the rules
+//! route to) ask each other about addresses, on signed requests: whether an invitation waits
+//! for an address somewhere (an external registers only then), which account an address
+//! routed to another server belongs to, and, once an address is bound, the news for the
+//! servers holding invitations for it.
 
 use ruma::{OwnedServerName, OwnedUserId, UserId};
 
@@ -148,16 +149,22 @@ impl PolicyService {
     /// the invitations they hold for it reach them. A server that cannot be told keeps its
     /// invitations until they expire.
     pub async fn announce_binding(&self, address: &str, user_id: &UserId) {
+        // All at once: the registration that binds the address waits for them.
+        let mut announcements = tokio::task::JoinSet::new();
         for peer in self.peers() {
             let request = bound::Request {
                 medium: "email".to_owned(),
                 address: address.to_owned(),
                 mxid: user_id.to_owned(),
             };
-            if let Err(e) = self.federation.send(&peer, request).await {
-                tracing::warn!(%peer, "{peer} not told of a new binding: {e}");
-            }
+            let federation = self.federation.clone();
+            announcements.spawn(async move {
+                if let Err(e) = federation.send(&peer, request).await {
+                    tracing::warn!(%peer, "{peer} not told of a new binding: {e}");
+                }
+            });
         }
+        while announcements.join_next().await.is_some() {}
     }
 
     /// Whether `origin` may say who holds `address`: the rules send the address there.

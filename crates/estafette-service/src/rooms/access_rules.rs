@@ -41,8 +41,13 @@ impl RoomService {
     /// The room's access rule now, if it has one.
     pub(crate) async fn access_rule(&self, room_id: &RoomId) -> ServiceResult<Option<AccessRule>> {
         let (state, _) = self.current_state(room_id).await?;
+        self.rule_in(&state).await
+    }
+
+    /// The access rule of a room in `state`, if it has one.
+    async fn rule_in(&self, state: &StateMap) -> ServiceResult<Option<AccessRule>> {
         Ok(self
-            .state_content(&state, StateEventType::from(ACCESS_RULES_EVENT), "")
+            .state_content(state, StateEventType::from(ACCESS_RULES_EVENT), "")
             .await?
             .as_ref()
             .and_then(AccessRule::of))
@@ -59,10 +64,10 @@ impl RoomService {
         if !policy.room_access_rules {
             return Ok(());
         }
-        let Some(rule) = self.access_rule(room_id).await? else {
+        let (state, _) = self.current_state(room_id).await?;
+        let Some(rule) = self.rule_in(&state).await? else {
             return Ok(());
         };
-        let (state, _) = self.current_state(room_id).await?;
         let Some(levels) = self
             .state_content(&state, StateEventType::RoomPowerLevels, "")
             .await?
@@ -123,23 +128,21 @@ impl RoomService {
         state: &StateMap,
         event: &EventFacts<'_>,
     ) -> ServiceResult<RoomFacts> {
-        let rule = self
-            .state_content(state, StateEventType::from(ACCESS_RULES_EVENT), "")
-            .await?
-            .as_ref()
-            .and_then(AccessRule::of);
+        let rule = self.rule_in(state).await?;
         let join_rule = self
             .state_content(state, StateEventType::RoomJoinRules, "")
             .await?
             .and_then(|content| content["join_rule"].as_str().map(ToOwned::to_owned));
         let encrypted = state.contains_key(&(StateEventType::RoomEncryption, String::new()));
-        let published = self
-            .context
-            .storage
-            .rooms
-            .get(room_id)
-            .await?
-            .is_some_and(|room| room.is_public);
+        // Only a change of rule asks whether the room is published here.
+        let published = event.kind == ACCESS_RULES_EVENT
+            && self
+                .context
+                .storage
+                .rooms
+                .get(room_id)
+                .await?
+                .is_some_and(|room| room.is_public);
         let mut facts = RoomFacts {
             rule,
             join_rule,
@@ -174,21 +177,5 @@ impl RoomService {
             }
         }
         Ok(facts)
-    }
-
-    /// The content of a state event of `state`, if there is one.
-    async fn state_content(
-        &self,
-        state: &StateMap,
-        kind: StateEventType,
-        key: &str,
-    ) -> ServiceResult<Option<JsonValue>> {
-        let Some(event_id) = state.get(&(kind, key.to_owned())) else {
-            return Ok(None);
-        };
-        let Some(pdu) = self.pdu(event_id).await? else {
-            return Ok(None);
-        };
-        Ok(serde_json::from_str(pdu.content.get()).ok())
     }
 }

@@ -11,7 +11,7 @@ use serde_json::{Map, Value as JsonValue, json};
 
 use super::timeline::{AuthPdus, auth_event_ids, auth_keys, entries, membership_change, new_event};
 use super::{CREATABLE_ROOM_VERSIONS, RoomService, StateMap};
-use crate::policy::access_rules::Externals;
+use crate::policy::access_rules::is_external_under_rules;
 use crate::policy::room_creation::{self, RoomRequest};
 use crate::rooms::pdu::PduPosition;
 use crate::{EventDraft, Pdu, ServiceError, ServiceResult};
@@ -313,7 +313,7 @@ impl RoomService {
         {
             return Ok(None);
         }
-        if Externals(&policy.external_servers).contains(creator.as_str()) {
+        if is_external_under_rules(policy, creator.as_str()) {
             return Err(ServiceError::Forbidden(
                 "Externals do not create rooms: an agent invites them".to_owned(),
             ));

@@ -187,12 +187,8 @@ impl RoomService {
         token: &str,
     ) -> ServiceResult<Option<JsonValue>> {
         let (state, _) = self.current_state(room_id).await?;
-        let key = (StateEventType::RoomThirdPartyInvite, token.to_owned());
-        let Some(event_id) = state.get(&key) else {
-            return Ok(None);
-        };
-        let pdu = self.pdu(event_id).await?;
-        Ok(pdu.and_then(|pdu| serde_json::from_str(pdu.content.get()).ok()))
+        self.state_content(&state, StateEventType::RoomThirdPartyInvite, token)
+            .await
     }
 
     pub async fn leave(

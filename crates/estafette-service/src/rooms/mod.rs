@@ -307,4 +307,20 @@ impl RoomService {
             .ok_or_else(|| ServiceError::NotFound(format!("Room {room_id} not found")))?;
         Ok((self.load_state(group).await?, group))
     }
+
+    /// The content of a state event of `state`, if there is one.
+    pub(crate) async fn state_content(
+        &self,
+        state: &StateMap,
+        kind: StateEventType,
+        key: &str,
+    ) -> ServiceResult<Option<serde_json::Value>> {
+        let Some(event_id) = state.get(&(kind, key.to_owned())) else {
+            return Ok(None);
+        };
+        let Some(pdu) = self.pdu(event_id).await? else {
+            return Ok(None);
+        };
+        Ok(serde_json::from_str(pdu.content.get()).ok())
+    }
 }

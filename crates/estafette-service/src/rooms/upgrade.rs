@@ -111,7 +111,7 @@ impl RoomService {
         // The old room stays readable but members can no longer talk or invite there.
         let mut muted = power_levels_of_old(
             &self
-                .pdu_content(&state, StateEventType::RoomPowerLevels)
+                .state_content(&state, StateEventType::RoomPowerLevels, "")
                 .await?,
         );
         let restricted = levels.field("users_default", 0).max(0) + 50;
@@ -158,20 +158,6 @@ impl RoomService {
             pdu.sender.clone(),
             serde_json::from_str(pdu.content.get()).unwrap_or_default(),
         ))
-    }
-
-    async fn pdu_content(
-        &self,
-        state: &super::StateMap,
-        kind: StateEventType,
-    ) -> ServiceResult<Option<JsonValue>> {
-        match state.get(&(kind, String::new())) {
-            Some(event_id) => Ok(self
-                .pdu(event_id)
-                .await?
-                .and_then(|pdu| serde_json::from_str(pdu.content.get()).ok())),
-            None => Ok(None),
-        }
     }
 }
 

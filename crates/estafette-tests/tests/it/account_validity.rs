@@ -33,7 +33,11 @@ async fn expiring_ministry(sink: &SmtpSink) -> (TestServer, tempfile::TempDir) {
 }
 
 /// An account created by the operator, logged in.
-async fn created_and_logged_in(server: &TestServer, localpart: &str, is_admin: bool) -> RawClient {
+pub(crate) async fn created_and_logged_in(
+    server: &TestServer,
+    localpart: &str,
+    is_admin: bool,
+) -> RawClient {
     let account = estafette::service::NewAccount {
         localpart: Some(localpart.to_owned()),
         password: Some(PASSWORD.to_owned()),

@@ -11,6 +11,7 @@ use matrix_sdk::ruma::events::room::encryption::RoomEncryptionEventContent;
 use matrix_sdk::ruma::serde::Raw;
 use serde_json::{Value, json};
 
+use crate::account_validity::created_and_logged_in;
 use crate::room_helpers::{create_room, eventually, invited_rooms, joined_members, user};
 
 const GUEST: &str = "@guest:externe.example";
@@ -41,7 +42,7 @@ fn encryption() -> Raw<matrix_sdk::ruma::events::AnyInitialStateEvent> {
         .to_raw_any()
 }
 
-async fn refused(response: estafette_tests::RawResponse, rule: &str) {
+fn refused(response: estafette_tests::RawResponse, rule: &str) {
     response.assert_error(403, "M_FORBIDDEN");
     let message = response.body["error"]
         .as_str()
@@ -86,14 +87,14 @@ async fn the_room_kinds_of_tchap_clients_follow_their_rules() {
         );
         async move { raw.post(&path, body).await }
     };
-    refused(invite(&dm, &carol_id).await, "two people").await;
+    refused(invite(&dm, &carol_id).await, "two people");
     let named = raw
         .put(
             &format!("/_matrix/client/v3/rooms/{dm}/state/m.room.name/"),
             json!({"name": "A name"}),
         )
         .await;
-    refused(named, "no name").await;
+    refused(named, "no name");
 
     // A private room: restricted, encrypted, with the State's defaults; externals stay out.
     let mut private = create_room::v3::Request::new();
@@ -117,7 +118,7 @@ async fn the_room_kinds_of_tchap_clients_follow_their_rules() {
     assert_eq!(visibility["history_visibility"], "invited");
     let guests = state(&raw, &private, "m.room.guest_access").await;
     assert_eq!(guests["guest_access"], "forbidden");
-    refused(invite(&private, GUEST).await, "restricted").await;
+    refused(invite(&private, GUEST).await, "restricted");
     invite(&private, &carol_id).await.assert_ok();
 
     // Opened to externals: once, for good, and never while published.
@@ -129,12 +130,11 @@ async fn the_room_kinds_of_tchap_clients_follow_their_rules() {
     refused(
         raw.put(&rules_path, json!({"rule": "restricted"})).await,
         "cannot change",
-    )
-    .await;
+    );
     // (Room version 12: the creator's power is not in `users`.)
     let power_to_guest = json!({"users": {GUEST: 50}, "state_default": 100, "invite": 50});
     let power_path = format!("/_matrix/client/v3/rooms/{private}/state/m.room.power_levels/");
-    refused(raw.put(&power_path, power_to_guest).await, "external").await;
+    refused(raw.put(&power_path, power_to_guest).await, "external");
 
     // A forum: public, published, restricted, never encrypted.
     let forum = create_room(
@@ -150,14 +150,13 @@ async fn the_room_kinds_of_tchap_clients_follow_their_rules() {
             json!({"algorithm": "m.megolm.v1.aes-sha2"}),
         )
         .await;
-    refused(encrypting, "not encrypted").await;
+    refused(encrypting, "not encrypted");
     let forum_rules =
         format!("/_matrix/client/v3/rooms/{forum}/state/im.vector.room.access_rules/");
     refused(
         raw.put(&forum_rules, json!({"rule": "unrestricted"})).await,
         "published",
-    )
-    .await;
+    );
     let visibility = state(&raw, &forum, "m.room.history_visibility").await;
     assert_eq!(visibility["history_visibility"], "shared");
     // Only restricted rooms are published.
@@ -166,7 +165,7 @@ async fn the_room_kinds_of_tchap_clients_follow_their_rules() {
         let raw = raw.clone();
         async move { raw.put(&path, json!({"visibility": "public"})).await }
     };
-    refused(publish(&private).await, "only restricted rooms").await;
+    refused(publish(&private).await, "only restricted rooms");
     let published = raw.get("/_matrix/client/v3/publicRooms").await;
     let listed: Vec<&str> = published.body["chunk"]
         .as_array()
@@ -175,7 +174,7 @@ async fn the_room_kinds_of_tchap_clients_follow_their_rules() {
         .filter_map(|room| room["room_id"].as_str())
         .collect();
     assert_eq!(listed, vec![forum.as_str()]);
-    refused(invite(&forum, GUEST).await, "restricted").await;
+    refused(invite(&forum, GUEST).await, "restricted");
 
     // An upgrade carries the rule over, the direct room's too.
     for (room, rule) in [(&private, "unrestricted"), (&dm, "direct")] {
@@ -219,23 +218,7 @@ async fn room_requests_against_the_rules_are_refused_except_for_admins() {
     let rooms = alice.get("/_matrix/client/v3/joined_rooms").await;
     assert_eq!(rooms.body["joined_rooms"], json!([]), "nothing was created");
 
-    let admin = estafette::service::NewAccount {
-        localpart: Some("admin".to_owned()),
-        password: Some("an admin's password".to_owned()),
-        is_admin: true,
-        ..Default::default()
-    };
-    server.services().accounts.create(admin).await.unwrap();
-    let login = server
-        .raw()
-        .post(
-            "/_matrix/client/v3/login",
-            estafette_tests::password_login("admin", "an admin's password"),
-        )
-        .await;
-    let admin = server
-        .raw()
-        .clone_with(login.body["access_token"].as_str().unwrap());
+    let admin = created_and_logged_in(&server, "admin", true).await;
     let room = create_room(&admin, bad[4].clone()).await;
     let levels = state(&admin, &room, "m.room.power_levels").await;
     assert_eq!(levels["invite"], 0, "an admin's room is as asked");
@@ -284,34 +267,24 @@ async fn a_server_that_does_not_apply_the_rules_cannot_impose_its_events() {
     invited.assert_ok();
 
     // The enforcing server rejects both, each time it is given them.
-    for response in [named, invited] {
-        let event_id = response.body["event_id"]
-            .as_str()
-            .unwrap_or_default()
-            .to_owned();
-        let event_id = if event_id.is_empty() {
-            let member = bob
-                .get(&format!(
-                    "/_matrix/client/v3/rooms/{dm}/state/m.room.member/{carol_id}"
-                ))
-                .await;
-            assert_eq!(member.body["membership"], "invite", "{}", member.body);
-            let events = bob
-                .get(&format!(
-                    "/_matrix/client/v3/rooms/{dm}/messages?dir=b&limit=5"
-                ))
-                .await;
-            events.body["chunk"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|e| e["type"] == "m.room.member" && e["state_key"] == carol_id.as_str())
-                .and_then(|e| e["event_id"].as_str())
-                .unwrap()
-                .to_owned()
-        } else {
-            event_id
-        };
+    let state = bob
+        .get(&format!("/_matrix/client/v3/rooms/{dm}/state"))
+        .await;
+    let event_of = |kind: &str, key: &str| {
+        let events = state.body.as_array().unwrap();
+        let event = events
+            .iter()
+            .find(|e| e["type"] == kind && e["state_key"] == key);
+        event
+            .and_then(|e| e["event_id"].as_str())
+            .unwrap()
+            .to_owned()
+    };
+    let forced = [
+        event_of("m.room.name", ""),
+        event_of("m.room.member", &carol_id),
+    ];
+    for (attempt, event_id) in forced.iter().enumerate() {
         let fetched = enforcing
             .federation_request(
                 &lax,
@@ -327,11 +300,11 @@ async fn a_server_that_does_not_apply_the_rules_cannot_impose_its_events() {
             .federation_request(
                 &enforcing,
                 reqwest::Method::PUT,
-                &format!("/_matrix/federation/v1/send/again-{}", event_id.len()),
+                &format!("/_matrix/federation/v1/send/again-{attempt}"),
                 Some(transaction.to_string().into_bytes()),
             )
             .await;
-        let error = answer.body["pdus"][event_id.as_str()]["error"]
+        let error = answer.body["pdus"][event_id]["error"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
@@ -440,23 +413,7 @@ async fn externals_create_no_rooms_browse_no_directory_and_are_not_found() {
         .assert_error(403, "M_FORBIDDEN");
 
     // An operator's room with the guest in it: still not found.
-    let admin = estafette::service::NewAccount {
-        localpart: Some("operator".to_owned()),
-        password: Some("an operator's password".to_owned()),
-        is_admin: true,
-        ..Default::default()
-    };
-    server.services().accounts.create(admin).await.unwrap();
-    let login = server
-        .raw()
-        .post(
-            "/_matrix/client/v3/login",
-            estafette_tests::password_login("operator", "an operator's password"),
-        )
-        .await;
-    let operator = server
-        .raw()
-        .clone_with(login.body["access_token"].as_str().unwrap());
+    let operator = created_and_logged_in(&server, "operator", true).await;
     let guest_id = format!("@guest:{}", server.server_name());
     let room = create_room(&operator, json!({"invite": [guest_id]})).await;
     guest
