@@ -7,7 +7,8 @@ pub mod random;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AntivirusConfig, ClamdAddress, Config, ConfigError, EmailConfig, FederationConfig, LogFormat,
-    PolicyConfig, SupportConfig, SupportContact, UrlPreviewConfig,
+    AllowedServer, AntivirusConfig, ClamdAddress, Config, ConfigError, EmailConfig,
+    FederationConfig, LogFormat, PinnedServer, PolicyConfig, SupportConfig, SupportContact,
+    UrlPreviewConfig,
 };
 pub use random::{OsRandom, Random, SeededRandom};

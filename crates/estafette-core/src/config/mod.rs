@@ -7,9 +7,11 @@ use std::path::{Path, PathBuf};
 use ruma::{OwnedServerName, ServerName};
 use serde::Deserialize;
 
+mod federation;
 mod identity;
 mod media;
 
+pub use federation::{AllowedServer, FederationConfig, PinnedServer};
 pub use identity::{AccountValidityConfig, EmailConfig, PolicyConfig};
 pub use media::{AntivirusConfig, ClamdAddress, MediaConfig, UrlPreviewConfig};
 
@@ -71,56 +73,6 @@ pub struct SupportContact {
     pub role: String,
     pub matrix_id: Option<String>,
     pub email_address: Option<String>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FederationConfig {
-    /// Where the federation and key APIs listen (TLS); federation is off when unset.
-    pub listen: Option<SocketAddr>,
-    /// PEM certificate chain and private key; a self-signed pair is generated into the data
-    /// directory when these are unset.
-    pub tls_certificate: Option<PathBuf>,
-    pub tls_private_key: Option<PathBuf>,
-    /// Do not verify other servers' certificates (tests only; logged as a warning).
-    pub insecure_tls: bool,
-    /// Servers this one federates with; empty means every server (open federation).
-    pub allowed_servers: Vec<String>,
-    /// Where other servers should send this server's federation traffic (`host[:port]`),
-    /// served at `/.well-known/matrix/server`; nothing is served when unset.
-    pub well_known_server: Option<String>,
-    /// DNS servers (`IP:port`) for discovering other servers (SRV records and addresses);
-    /// empty means the system's resolver configuration.
-    pub nameservers: Vec<std::net::SocketAddr>,
-    /// Notaries asked for a server's keys when that server cannot be reached directly;
-    /// empty means keys are only ever fetched from their own server.
-    pub trusted_key_servers: Vec<String>,
-    /// The first wait before retrying a destination that failed; it doubles with every
-    /// failure in a row, up to `retry_max_ms`.
-    pub retry_initial_ms: u64,
-    pub retry_max_ms: u64,
-    /// With several processes on one database, one of them delivers to each destination: it
-    /// holds a lease this long, renewed before every transaction. A process that dies is
-    /// replaced within this time and a half.
-    pub lease_ms: u64,
-}
-
-impl Default for FederationConfig {
-    fn default() -> Self {
-        Self {
-            listen: None,
-            tls_certificate: None,
-            tls_private_key: None,
-            insecure_tls: false,
-            allowed_servers: Vec::new(),
-            trusted_key_servers: Vec::new(),
-            nameservers: Vec::new(),
-            well_known_server: None,
-            retry_initial_ms: 2_000,
-            retry_max_ms: 600_000,
-            lease_ms: 60_000,
-        }
-    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -340,36 +292,7 @@ impl Config {
                 "must be at least 1",
             ));
         }
-        if self.federation.tls_certificate.is_some() != self.federation.tls_private_key.is_some() {
-            return Err(invalid(
-                "federation.tls_certificate",
-                "set both federation.tls_certificate and federation.tls_private_key, or neither",
-            ));
-        }
-        if let Some(delegated) = &self.federation.well_known_server {
-            ServerName::parse(delegated).map_err(|e| {
-                invalid(
-                    "federation.well_known_server",
-                    format!("'{delegated}' is not a server name: {e}"),
-                )
-            })?;
-        }
-        let server_lists = [
-            (
-                "federation.allowed_servers",
-                &self.federation.allowed_servers,
-            ),
-            (
-                "federation.trusted_key_servers",
-                &self.federation.trusted_key_servers,
-            ),
-        ];
-        for (key, servers) in server_lists {
-            for server in servers {
-                ServerName::parse(server)
-                    .map_err(|e| invalid(key, format!("'{server}' is not a server name: {e}")))?;
-            }
-        }
+        self.federation.validate()?;
         self.validate_support()?;
         let validity = &self.account_validity;
         if validity.enabled {

@@ -80,8 +80,7 @@ impl FederationService {
 
     /// Whether this server federates with `server` (closed federation when a list is set).
     pub fn allowed(&self, server: &ServerName) -> bool {
-        let allowed = &self.context.config.federation.allowed_servers;
-        allowed.is_empty() || allowed.iter().any(|s| s == server.as_str())
+        self.context.config.federation.allows(server.as_str())
     }
 
     pub(crate) fn check_allowed(&self, server: &ServerName) -> ServiceResult<()> {
@@ -168,6 +167,7 @@ impl FederationService {
         R: OutgoingRequest<Authentication = ServerSignatures, PathBuilder = SinglePath>,
     {
         self.check_allowed(destination)?;
+        self.check_pinned_peer(destination).await?;
         let target = self.base_url(destination).await;
         let signing = XMatrixSigningInput::new(
             self.context.server_name.clone(),
@@ -193,6 +193,7 @@ impl FederationService {
         R: OutgoingRequest<Authentication = NoAuthentication, PathBuilder = SinglePath>,
     {
         self.check_allowed(destination)?;
+        self.check_pinned_peer(destination).await?;
         let target = self.base_url(destination).await;
         let http_request = request
             .try_into_http_request::<Vec<u8>>(&target.url, (), ())
@@ -254,7 +255,15 @@ impl FederationService {
             .verify_key(&origin, &key_id)
             .await
             .map_err(|e| unauthorized(format!("Cannot get the keys of {origin}: {e}")))?
-            .ok_or_else(|| unauthorized(format!("Unknown key {key_id} of {origin}")))?;
+            .ok_or_else(|| {
+                let pinned = self.context.config.federation.pinned_keys(origin.as_str());
+                let why = if pinned.is_some() {
+                    ", not the key pinned for it"
+                } else {
+                    ""
+                };
+                unauthorized(format!("Unknown key {key_id} of {origin}{why}"))
+            })?;
         let key =
             Base64::parse(&key).map_err(|e| unauthorized(format!("Bad key of {origin}: {e}")))?;
         let mut public_keys = PublicKeyMap::new();

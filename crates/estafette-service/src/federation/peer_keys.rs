@@ -25,6 +25,10 @@ impl FederationService {
                 Base64::<ruma::serde::base64::Standard, _>::new(own.key_pair.public_key()).encode()
             }));
         }
+        // A pinned server is known by its pin alone: nothing fetched or vouched for overrides it.
+        if let Some(pinned) = self.context.config.federation.pinned_keys(server.as_str()) {
+            return Ok(pinned.get(key_id).cloned());
+        }
         let now = self.context.now();
         let keys = &self.context.storage.server_keys;
         if let Some(key) = keys.get(server, key_id, now).await? {
@@ -165,6 +169,7 @@ impl FederationService {
             )));
         }
         let keys = verify_keys(&document);
+        self.check_pin(server, &keys)?;
         let mut public_keys = PublicKeyMap::new();
         public_keys.insert(server.to_string(), decoded(&keys));
         if let Some((notary, notary_keys)) = notary {
@@ -181,6 +186,57 @@ impl FederationService {
             .put(server, &keys, valid_until, &document.to_string())
             .await?;
         Ok(())
+    }
+
+    /// Before talking to a pinned server: it must present its pinned keys and no other, as
+    /// its key document (kept until it expires, fetched from the server itself) shows.
+    pub(crate) async fn check_pinned_peer(&self, server: &ServerName) -> ServiceResult<()> {
+        if self
+            .context
+            .config
+            .federation
+            .pinned_keys(server.as_str())
+            .is_none()
+        {
+            return Ok(());
+        }
+        let stored = &self.context.storage.server_keys;
+        let current = stored
+            .document(server)
+            .await?
+            .filter(|(_, until)| *until > self.context.now());
+        let document = match current {
+            Some((document, _)) => document,
+            None => {
+                self.fetch_keys_directly(server).await?;
+                match stored.document(server).await? {
+                    Some((document, _)) => document,
+                    None => return Err(unreachable(server, &"no key document")),
+                }
+            }
+        };
+        // A document kept before the pin was configured is held to it too.
+        let document = serde_json::from_str(&document).unwrap_or_default();
+        self.check_pin(server, &verify_keys(&document))
+    }
+
+    /// Refuses keys of a pinned server that its pin does not name.
+    fn check_pin(&self, server: &ServerName, keys: &[(String, String)]) -> ServiceResult<()> {
+        let Some(pinned) = self.context.config.federation.pinned_keys(server.as_str()) else {
+            return Ok(());
+        };
+        if keys.is_empty() {
+            return Err(unreachable(server, &"the server presents no key"));
+        }
+        match keys
+            .iter()
+            .find(|(id, key)| pinned.get(id.as_str()) != Some(key))
+        {
+            Some((id, _)) => Err(ServiceError::Forbidden(format!(
+                "{server} presents the signing key {id}, which is not the key pinned for it"
+            ))),
+            None => Ok(()),
+        }
     }
 
     pub(crate) async fn verify_pdu(

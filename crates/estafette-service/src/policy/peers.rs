@@ -83,10 +83,8 @@ impl PolicyService {
         let own = &self.context.server_name;
         let rules = self.routing.as_ref().map(|table| table.current());
         let routed = rules.iter().flat_map(|rules| rules.servers());
-        let federation = &self.context.config.federation.allowed_servers;
+        let federation = self.context.config.federation.allowed_names();
         let mut peers: Vec<OwnedServerName> = federation
-            .iter()
-            .map(String::as_str)
             .chain(routed)
             .filter_map(|server| ruma::ServerName::parse(server).ok())
             .filter(|server| server != own)

@@ -134,7 +134,7 @@ async fn unsigned_or_forged_federation_requests_are_refused() {
 async fn a_closed_federation_refuses_other_servers_both_ways() {
     let home = TestServer::builder()
         .federation()
-        .configure(|config| config.federation.allowed_servers = vec!["partner.example".to_owned()])
+        .configure(|config| config.federation.allowed_servers = vec!["partner.example".into()])
         .start()
         .await;
     let outsider = TestServer::builder().federation().start().await;

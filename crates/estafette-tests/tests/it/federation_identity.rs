@@ -74,7 +74,7 @@ pub(crate) async fn federation_of_three(
         let externals = vec![names[2].clone()];
         let stopped = server.go_offline().await;
         let restart = stopped.configure(move |config| {
-            config.federation.allowed_servers = federation;
+            config.federation.allowed_servers = federation.into_iter().map(Into::into).collect();
             config.policy.external_servers = externals;
         });
         servers.push(restart.start().await);

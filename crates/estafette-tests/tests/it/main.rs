@@ -32,6 +32,7 @@ mod media;
 mod media_uploads;
 mod multi_process;
 mod mutual_rooms;
+mod pinned_keys;
 mod policy_routing;
 mod presence;
 mod profile;

@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 
 use crate::encryption::{create_encrypted_room, decrypted_bodies, sync_until};
 use crate::room_helpers::{
-    create_room, eventually, invite, joined_members, messages, send_text, sorted, typing_users,
-    user,
+    create_room, eventually, invite, join_once_invited, joined_members, messages, send_text,
+    sorted, typing_users, user,
 };
 
 /// The next incremental sync of `client` from `since`, waiting up to 20 s, and how long it took.
@@ -184,14 +184,7 @@ async fn two_processes_deliver_to_synapse_in_order_and_once() {
     let (bob_id, bob) = user(synapse.raw(), "bob").await;
     let room_id = create_room(&alice, json!({"preset": "private_chat"})).await;
     invite(&alice, &room_id, &bob_id).await;
-    eventually("Bob on Synapse to join", || async {
-        bob.post(&format!("/_matrix/client/v3/join/{room_id}"), json!({}))
-            .await
-            .status
-            .eq(&200)
-            .then_some(())
-    })
-    .await;
+    join_once_invited(&bob, &room_id).await;
     eventually("Estafette to see Bob's join", || async {
         (joined_members(&alice, &room_id).await == sorted([&alice_id, &bob_id])).then_some(())
     })

@@ -108,7 +108,7 @@ async fn every_server_of_the_federation_routes_addresses_alike() {
         let (federation, externals) = (names.clone(), vec![names[2].clone()]);
         let stopped = server.go_offline().await;
         let restart = stopped.configure(move |config| {
-            config.federation.allowed_servers = federation;
+            config.federation.allowed_servers = federation.into_iter().map(Into::into).collect();
             config.policy.external_servers = externals;
         });
         let server = restart.start().await;

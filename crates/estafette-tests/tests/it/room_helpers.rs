@@ -153,6 +153,19 @@ pub(crate) async fn invite(client: &RawClient, room_id: &str, user_id: &str) {
         .assert_ok();
 }
 
+/// `client` joins the room as soon as its invite has arrived.
+pub(crate) async fn join_once_invited(client: &RawClient, room_id: &str) {
+    eventually("the invite to arrive", || async {
+        client
+            .post(&format!("/_matrix/client/v3/join/{room_id}"), json!({}))
+            .await
+            .status
+            .eq(&200)
+            .then_some(())
+    })
+    .await;
+}
+
 /// Alice's room with Bob (of another server) joined: the usual start of a scenario.
 pub(crate) async fn shared_room(
     home: &TestServer,

@@ -1,0 +1,124 @@
+//! A closed federation that pins its servers' signing keys (TCHAP.md §7): a server with its
+//! pinned key federates as before; one presenting any other key is refused in both
+//! directions, whatever this server kept of it before or a notary vouches for.
+
+use estafette_core::{AllowedServer, PinnedServer};
+use estafette_tests::TestServer;
+use serde_json::json;
+
+use crate::room_helpers::{
+    create_room, eventually, invite, join_once_invited, joined_members, messages, send_text,
+    sorted, user,
+};
+
+/// The key a server serves at `/_matrix/key/v2/server`: `(key ID, public key)`.
+async fn served_key(server: &TestServer) -> (String, String) {
+    let url = format!(
+        "{}/_matrix/key/v2/server",
+        server.federation_url().expect("federation")
+    );
+    let http = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let document: serde_json::Value = http.get(url).send().await.unwrap().json().await.unwrap();
+    let (id, key) = document["verify_keys"]
+        .as_object()
+        .and_then(|keys| keys.iter().next())
+        .expect("a verify key");
+    (id.clone(), key["key"].as_str().unwrap().to_owned())
+}
+
+fn pin(server: &TestServer, (id, key): &(String, String)) -> AllowedServer {
+    AllowedServer::Pinned(PinnedServer {
+        name: server.server_name(),
+        keys: [(id.clone(), key.clone())].into(),
+    })
+}
+
+#[tokio::test]
+async fn a_pinned_key_is_required_both_ways_and_nothing_overrides_it() {
+    let start = || TestServer::builder().federation().start();
+    let (home, partner, impostor) = (start().await, start().await, start().await);
+    let (alice_id, alice) = user(home.raw(), "alice").await;
+    let (bob_id, bob) = user(partner.raw(), "bob").await;
+    let (carol_id, carol) = user(impostor.raw(), "carol").await;
+    // Before the pins, the home server learns the impostor's real key from it.
+    carol
+        .get(&format!("/_matrix/client/v3/profile/{alice_id}"))
+        .await
+        .assert_ok();
+
+    let partner_key = served_key(&partner).await;
+    let (impostor_key_id, _) = served_key(&impostor).await;
+    // The impostor's key ID, pinned to a key it does not hold.
+    let wrong = (impostor_key_id, partner_key.1.clone());
+    let pins = vec![pin(&partner, &partner_key), pin(&impostor, &wrong)];
+    // A notary that would vouch for the impostor's real key.
+    let notary = partner.server_name();
+    let home = home
+        .go_offline()
+        .await
+        .configure(move |config| {
+            config.federation.allowed_servers = pins;
+            config.federation.trusted_key_servers = vec![notary];
+        })
+        .start()
+        .await;
+    let alice = home.raw().clone_with(alice.token_for_tests());
+
+    // The partner presents its pinned key: a room is shared and messages cross both ways.
+    let room_id = create_room(&alice, json!({"preset": "private_chat"})).await;
+    invite(&alice, &room_id, &bob_id).await;
+    join_once_invited(&bob, &room_id).await;
+    send_text(&bob, &room_id, "from-partner", "Bonjour du partenaire").await;
+    eventually("the partner's message at home", || async {
+        messages(&alice, &room_id)
+            .await
+            .contains(&"Bonjour du partenaire".to_owned())
+            .then_some(())
+    })
+    .await;
+
+    // Home → impostor: refused before anything is sent, even with its key document kept.
+    let refused = alice
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room_id}/invite"),
+            json!({"user_id": carol_id}),
+        )
+        .await;
+    refused.assert_error(403, "M_FORBIDDEN");
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not the key pinned"),
+        "{}",
+        refused.body
+    );
+    let refused = alice
+        .get(&format!("/_matrix/client/v3/profile/{carol_id}"))
+        .await;
+    refused.assert_error(403, "M_FORBIDDEN");
+
+    // Impostor → home: its signed requests are refused, and its users see the refusal.
+    let direct = impostor
+        .federation_request(
+            &home,
+            reqwest::Method::GET,
+            &format!("/_matrix/federation/v1/query/profile?user_id={alice_id}"),
+            None,
+        )
+        .await;
+    direct.assert_error(401, "M_UNAUTHORIZED");
+    let seen = carol
+        .get(&format!("/_matrix/client/v3/profile/{alice_id}"))
+        .await;
+    assert_ne!(seen.status, 200, "{}", seen.body);
+
+    // The room holds the partner and nobody of the impostor's.
+    assert_eq!(
+        joined_members(&alice, &room_id).await,
+        sorted([&alice_id, &bob_id])
+    );
+}
