@@ -29,7 +29,11 @@ impl RoomService {
         rules: &RoomVersionRules,
     ) {
         let mut missing = false;
-        for prev in &pdu.prev_events {
+        let known = match self.through_rejected(&pdu.prev_events).await {
+            Ok(known) => known,
+            Err(_) => return,
+        };
+        for prev in &known {
             if !self
                 .context
                 .storage
@@ -113,7 +117,9 @@ impl RoomService {
     ) {
         events.sort_by_key(|pdu| pdu.depth);
         for event in events {
-            if matches!(self.pdu(&event.event_id).await, Ok(Some(_))) {
+            let known = matches!(self.pdu(&event.event_id).await, Ok(Some(_)));
+            // What was rejected stays so, whoever hands it on again.
+            if known || !matches!(self.rejection(&event.event_id).await, Ok(None)) {
                 continue;
             }
             match self.check_against_auth_events(&event, rules).await {
@@ -168,7 +174,12 @@ impl RoomService {
         self.store_checked_outliers(fetched, rules).await;
         let mut state = StateMap::new();
         for id in &answer.pdu_ids {
-            if let Some(event) = self.pdu(id).await? {
+            // A rejected event is kept in its place here, to be taken out below.
+            let event = match self.pdu(id).await? {
+                Some(event) => Some(event),
+                None => self.rejected_pdu(id).await?,
+            };
+            if let Some(event) = event {
                 if let (Some(key), true) = (&event.state_key, event.room_id == pdu.room_id) {
                     state.insert(
                         (StateEventType::from(event.kind.to_string()), key.clone()),
@@ -177,6 +188,7 @@ impl RoomService {
                 }
             }
         }
+        let state = self.without_rejected(state).await?;
         if state.contains_key(&(StateEventType::RoomCreate, String::new())) {
             Ok(state)
         } else {

@@ -107,6 +107,9 @@ impl RoomService {
         {
             return Ok(Accepted::Duplicate);
         }
+        if let Some(reason) = self.rejection(&pdu.event_id).await? {
+            return Err(ServiceError::Forbidden(format!("Rejected: {reason}")));
+        }
         if fetch {
             self.fetch_missing_prev_events(origin, &pdu, rules).await;
         }
@@ -121,16 +124,14 @@ impl RoomService {
             // A gap in the graph: the sender tells what the state was.
             None => self.fetch_state_before(origin, &pdu, rules).await?,
         };
-        check_against_state(
-            &pdu,
-            rules,
-            &self.auth_state(&pdu, rules, &state_before).await?,
-        )
-        .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))?;
+        let auth_before = self.auth_state(&pdu, rules, &state_before).await?;
+        if let Err(e) = check_against_state(&pdu, rules, &auth_before) {
+            return Err(self.reject(&pdu, &e).await);
+        }
         // Every server of the federation holds the room to its access rules alike.
-        self.check_access_rules(&room_id, &state_before, &pdu)
-            .await
-            .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))?;
+        if let Err(e) = self.check_access_rules(&room_id, &state_before, &pdu).await {
+            return Err(self.reject(&pdu, &e.to_string()).await);
+        }
         let mut state_after = state_before;
         if let Some(key) = &pdu.state_key {
             state_after.insert(
@@ -251,10 +252,11 @@ impl RoomService {
             .ok_or_else(|| no_known_prev_event(pdu))
     }
 
-    /// The state groups left by the event's previous events that are in the timeline.
+    /// The state groups left by the event's previous events that are in the timeline (those
+    /// before a rejected one in its place).
     async fn prev_groups(&self, pdu: &Pdu) -> ServiceResult<Vec<i64>> {
         let mut groups = Vec::new();
-        for prev in &pdu.prev_events {
+        for prev in &self.through_rejected(&pdu.prev_events).await? {
             if let Some(record) = self.context.storage.events.get(prev).await? {
                 if record.stream_ordering != 0 && !groups.contains(&record.state_group) {
                     groups.push(record.state_group);
@@ -356,14 +358,17 @@ impl RoomService {
         let mut by_id = HashMap::new();
         let mut by_key = HashMap::new();
         for id in &pdu.auth_events {
-            let auth = self
-                .pdu(id)
-                .await?
-                .ok_or_else(|| ServiceError::Forbidden(format!("Missing auth event {id}")))?;
+            let Some(auth) = self.pdu(id).await? else {
+                if self.rejection(id).await?.is_some() {
+                    return Err(self
+                        .reject(pdu, &format!("its auth event {id} was rejected"))
+                        .await);
+                }
+                return Err(ServiceError::Forbidden(format!("Missing auth event {id}")));
+            };
             if auth.room_id != pdu.room_id {
-                return Err(ServiceError::Forbidden(format!(
-                    "Auth event {id} belongs to another room"
-                )));
+                let reason = format!("its auth event {id} belongs to another room");
+                return Err(self.reject(pdu, &reason).await);
             }
             if let Some(key) = &auth.state_key {
                 by_key.insert(
@@ -383,14 +388,16 @@ impl RoomService {
                 by_id.insert(create_id, create);
             }
         }
-        ruma::state_res::check_state_independent_auth_rules(
+        let checked = ruma::state_res::check_state_independent_auth_rules(
             &rules.authorization,
             pdu,
             |id: &ruma::EventId| by_id.get(id).cloned(),
         )
-        .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))?;
-        check_against_state(pdu, rules, &by_key)
-            .map_err(|e| ServiceError::Forbidden(format!("Rejected: {e}")))
+        .and_then(|()| check_against_state(pdu, rules, &by_key));
+        match checked {
+            Ok(()) => Ok(()),
+            Err(e) => Err(self.reject(pdu, &e).await),
+        }
     }
 
     /// Membership index entries for the members whose event differs between two states;

@@ -21,6 +21,7 @@ mod notifications;
 mod pdu;
 mod power;
 mod read;
+mod rejected;
 mod relations;
 mod remote_membership;
 mod search;

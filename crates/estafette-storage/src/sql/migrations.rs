@@ -84,6 +84,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         25,
         include_str!("../../migrations/sqlite/0025_email_invitations.sql"),
     ),
+    (
+        26,
+        include_str!("../../migrations/sqlite/0026_rejected_events.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -136,6 +140,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         13,
         include_str!("../../migrations/postgres/0013_email_invitations.sql"),
+    ),
+    (
+        14,
+        include_str!("../../migrations/postgres/0014_rejected_events.sql"),
     ),
 ];
 

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::room_helpers::shared_room;
 
 /// A PDU in `room_id` signed by `signer`'s key, pointing at the given events.
-fn signed_pdu(
+pub(crate) fn signed_pdu(
     signer: &TestServer,
     room_id: &str,
     sender: &str,

@@ -12,7 +12,10 @@ use matrix_sdk::ruma::serde::Raw;
 use serde_json::{Value, json};
 
 use crate::account_validity::created_and_logged_in;
-use crate::room_helpers::{create_room, eventually, invited_rooms, joined_members, user};
+use crate::federation_security::signed_pdu;
+use crate::room_helpers::{
+    create_room, eventually, invited_rooms, joined_members, messages, send_text, user,
+};
 
 const GUEST: &str = "@guest:externe.example";
 
@@ -236,7 +239,7 @@ async fn a_server_that_does_not_apply_the_rules_cannot_impose_its_events() {
     let lax = TestServer::builder().federation().start().await;
     let (_, alice) = user(enforcing.raw(), "alice").await;
     let (bob_id, bob) = user(lax.raw(), "bob").await;
-    let (carol_id, _) = user(lax.raw(), "carol").await;
+    let (carol_id, carol_on_lax) = user(lax.raw(), "carol").await;
     let dm = create_room(
         &alice,
         json!({"is_direct": true, "preset": "trusted_private_chat", "invite": [bob_id]}),
@@ -322,6 +325,68 @@ async fn a_server_that_does_not_apply_the_rules_cannot_impose_its_events() {
         ))
         .await;
     assert_eq!(carol.status, 404, "no third person where the rules hold");
+
+    // An event resting on the rejected invite, which Bob's server never saw, so cannot
+    // tell the state before: judged on the state before the invite, it is accepted.
+    let (handmade, pdu) = signed_pdu(
+        &lax,
+        &dm,
+        &bob_id,
+        "m.room.message",
+        None,
+        json!({"msgtype": "m.text", "body": "Fait main"}),
+        &forced[1],
+        &[
+            event_of("m.room.power_levels", ""),
+            event_of("m.room.member", &bob_id),
+        ],
+    );
+    let transaction = json!({"origin": lax.server_name(), "origin_server_ts": 1, "pdus": [pdu]});
+    let answer = lax
+        .federation_request(
+            &enforcing,
+            reqwest::Method::PUT,
+            "/_matrix/federation/v1/send/handmade",
+            Some(transaction.to_string().into_bytes()),
+        )
+        .await;
+    assert_eq!(
+        answer.body["pdus"][handmade.as_str()],
+        json!({}),
+        "{}",
+        answer.body
+    );
+    assert!(
+        messages(&alice, &dm)
+            .await
+            .contains(&"Fait main".to_owned())
+    );
+
+    // What Bob's server builds on them next is judged without them: Bob's message is built on
+    // the rejected invite, and Carol's join rests on it.
+    send_text(&bob, &dm, "after-invite", "Toujours à deux ?").await;
+    carol_on_lax
+        .post(&format!("/_matrix/client/v3/join/{dm}"), json!({}))
+        .await
+        .assert_ok();
+    send_text(&carol_on_lax, &dm, "carol-speaks", "Bonjour, je suis Carol").await;
+    send_text(&bob, &dm, "after-join", "Et maintenant ?").await;
+    eventually("Bob's messages at the enforcing server", || async {
+        let seen = messages(&alice, &dm).await;
+        seen.contains(&"Et maintenant ?".to_owned()).then_some(seen)
+    })
+    .await;
+    let seen = messages(&alice, &dm).await;
+    assert!(seen.contains(&"Toujours à deux ?".to_owned()), "{seen:?}");
+    assert!(
+        !seen.contains(&"Bonjour, je suis Carol".to_owned()),
+        "{seen:?}"
+    );
+    assert_eq!(joined_members(&alice, &dm).await.len(), 2);
+    let name = alice
+        .get(&format!("/_matrix/client/v3/rooms/{dm}/state/m.room.name/"))
+        .await;
+    assert_eq!(name.status, 404, "the rejected name never comes back");
 }
 
 /// The last admin leaving promotes others (TCHAP.md §4): the highest members above the

@@ -109,6 +109,17 @@ pub trait EventRepository: Send + Sync {
         room_id: &RoomId,
         json: &str,
     ) -> StorageResult<()>;
+    /// Records a received event as rejected, and no longer as an outlier: it is never state,
+    /// shown or served. Rejecting an event again changes nothing.
+    async fn reject(
+        &self,
+        event_id: &EventId,
+        room_id: &RoomId,
+        json: &str,
+        reason: &str,
+    ) -> StorageResult<()>;
+    /// A rejected event: its JSON and why it was rejected.
+    async fn rejected(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>>;
     /// Adds an older event fetched from another server (backfill) before every other event
     /// of the timeline: it gets a negative stream position, so syncs never see it as new, and
     /// changes no current state, extremity or membership. Only the event's own fields and

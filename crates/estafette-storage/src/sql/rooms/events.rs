@@ -69,6 +69,43 @@ impl EventRepository for Db {
         Ok(())
     }
 
+    async fn reject(
+        &self,
+        event_id: &EventId,
+        room_id: &RoomId,
+        json: &str,
+        reason: &str,
+    ) -> StorageResult<()> {
+        let mut tx = self.write_transaction().await?;
+        sqlx::query(
+            "INSERT INTO rejected_events (event_id, room_id, json, reason) VALUES ($1, $2, $3, $4)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .bind(event_id.as_str())
+        .bind(room_id.as_str())
+        .bind(json)
+        .bind(reason)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query("DELETE FROM event_outliers WHERE event_id = $1")
+            .bind(event_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn rejected(&self, event_id: &EventId) -> StorageResult<Option<(String, String)>> {
+        let row = sqlx::query("SELECT json, reason FROM rejected_events WHERE event_id = $1")
+            .bind(event_id.as_str())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(match row {
+            Some(row) => Some((row.try_get("json")?, row.try_get("reason")?)),
+            None => None,
+        })
+    }
+
     async fn insert_backfilled(&self, event: &NewEvent<'_>) -> StorageResult<i64> {
         let StateChange::Unchanged(state_group) = event.state else {
             return Err(crate::StorageError::Corrupt(
@@ -476,4 +513,32 @@ async fn insert_event(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use ruma::{event_id, room_id};
+
+    use crate::sql::testing::open_temporary;
+
+    #[tokio::test]
+    async fn a_rejected_event_is_kept_apart_and_no_longer_an_outlier() {
+        let (_dir, storage) = open_temporary().await;
+        let events = &storage.events;
+        let (id, room) = (event_id!("$forged"), room_id!("!room:example.org"));
+        events.store_outlier(id, room, "{\"a\":1}").await.unwrap();
+        assert!(events.get(id).await.unwrap().is_some());
+
+        events
+            .reject(id, room, "{\"a\":1}", "not allowed")
+            .await
+            .unwrap();
+        assert_eq!(events.get(id).await.unwrap(), None);
+        let rejected = events.rejected(id).await.unwrap();
+        assert_eq!(rejected, Some(("{\"a\":1}".into(), "not allowed".into())));
+        // Again, with another reason: the first stays.
+        events.reject(id, room, "{\"a\":1}", "other").await.unwrap();
+        assert_eq!(events.rejected(id).await.unwrap().unwrap().1, "not allowed");
+        assert_eq!(events.rejected(event_id!("$other")).await.unwrap(), None);
+    }
 }
