@@ -1,6 +1,7 @@
 //! Integration tests: whole servers in this process, driven by matrix-sdk and raw HTTP.
 //! One test binary keeps linking cheap.
 
+mod access_rules_federation;
 mod account_data;
 mod account_validity;
 mod accounts;
@@ -43,6 +44,7 @@ mod registration_by_email;
 mod relations;
 mod room_access_rules;
 mod room_helpers;
+mod room_kinds_federation;
 mod room_rules;
 mod rooms;
 mod search;

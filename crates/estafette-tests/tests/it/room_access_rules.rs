@@ -34,18 +34,18 @@ async fn state(client: &RawClient, room: &str, kind: &str) -> Value {
     client.get(&path).await.body
 }
 
-fn access_rule(rule: &str) -> Raw<matrix_sdk::ruma::events::AnyInitialStateEvent> {
+pub(crate) fn access_rule(rule: &str) -> Raw<matrix_sdk::ruma::events::AnyInitialStateEvent> {
     let event = json!({"type": "im.vector.room.access_rules", "state_key": "",
                        "content": {"rule": rule}});
     Raw::from_json(serde_json::value::to_raw_value(&event).unwrap())
 }
 
-fn encryption() -> Raw<matrix_sdk::ruma::events::AnyInitialStateEvent> {
+pub(crate) fn encryption() -> Raw<matrix_sdk::ruma::events::AnyInitialStateEvent> {
     InitialStateEvent::with_empty_state_key(RoomEncryptionEventContent::with_recommended_defaults())
         .to_raw_any()
 }
 
-fn refused(response: estafette_tests::RawResponse, rule: &str) {
+pub(crate) fn refused(response: estafette_tests::RawResponse, rule: &str) {
     response.assert_error(403, "M_FORBIDDEN");
     let message = response.body["error"]
         .as_str()
