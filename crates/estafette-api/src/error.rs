@@ -152,6 +152,9 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unauthorized(_) => {
                 Self::new(StatusCode::UNAUTHORIZED, ErrorKind::Unauthorized, message)
             }
+            ServiceError::MissingToken(_) => {
+                Self::new(StatusCode::UNAUTHORIZED, ErrorKind::MissingToken, message)
+            }
             ServiceError::Unavailable(_) => {
                 Self::new(StatusCode::BAD_GATEWAY, ErrorKind::Unknown, message)
             }

@@ -115,7 +115,7 @@ impl<T> Ruma<T> {
 
 impl<T> FromRequest<AppState> for Ruma<T>
 where
-    T: IncomingRequest + Send,
+    T: IncomingRequest + Send + 'static,
     T::Authentication: AuthRequirement,
 {
     type Rejection = ApiError;
@@ -244,16 +244,26 @@ async fn read_body(
     })
 }
 
+/// Endpoints anyone may call that still learn who calls when a token comes: the room
+/// directory, which externals may not browse (TCHAP.md §3).
+fn identifies_anyway<T: 'static>() -> bool {
+    std::any::TypeId::of::<T>()
+        == std::any::TypeId::of::<ruma::api::client::directory::get_public_rooms::v3::Request>()
+}
+
 async fn authenticate<T>(
     request: &http::Request<&[u8]>,
     state: &AppState,
     client_ip: Option<IpAddr>,
 ) -> Result<Option<Requester>, ApiError>
 where
-    T: Metadata,
+    T: Metadata + 'static,
     T::Authentication: AuthRequirement,
 {
-    let requirement = <T::Authentication as AuthRequirement>::TOKEN;
+    let requirement = match <T::Authentication as AuthRequirement>::TOKEN {
+        TokenRequirement::Ignored if identifies_anyway::<T>() => TokenRequirement::Optional,
+        requirement => requirement,
+    };
     if matches!(
         requirement,
         TokenRequirement::Ignored

@@ -52,6 +52,9 @@ pub enum ServiceError {
     /// The request's credentials (a server signature) are missing or wrong (401).
     #[error("{0}")]
     Unauthorized(String),
+    /// The request needs a user's access token and has none (401).
+    #[error("{0}")]
+    MissingToken(String),
     /// Another server could not be reached or answered badly (502).
     #[error("{0}")]
     Unavailable(String),

@@ -127,7 +127,7 @@ impl InvitationService {
     async fn check_invitable(&self, room_id: &RoomId, address: &EmailAddress) -> ServiceResult<()> {
         let policy = &self.context.config.policy;
         if !policy.room_access_rules
-            || self.rooms.access_rule(room_id).await? != Some(AccessRule::Restricted)
+            || self.rooms.access_rule(room_id).await? != AccessRule::Restricted
         {
             return Ok(());
         }

@@ -94,9 +94,8 @@ pub fn check(
     if event.kind == ACCESS_RULES_EVENT && event.state_key == Some("") {
         return check_rule_change(room, event);
     }
-    let Some(rule) = room.rule else {
-        return Ok(());
-    };
+    // A room without the event (made before the rules, or elsewhere) is restricted.
+    let rule = room.rule.unwrap_or(AccessRule::Restricted);
     match (event.kind, event.state_key) {
         ("m.room.member", Some(target)) => check_membership(room, rule, target, event, externals),
         ("m.room.third_party_invite", Some(_)) if rule == AccessRule::Direct => {
@@ -150,10 +149,10 @@ fn check_rule_change(room: &RoomFacts, event: &EventFacts<'_>) -> Result<(), Str
     };
     match (room.rule, new) {
         (Some(current), new) if current == new => Ok(()),
-        (Some(AccessRule::Restricted), AccessRule::Unrestricted) if room.published => {
+        (None | Some(AccessRule::Restricted), AccessRule::Unrestricted) if room.published => {
             Err("a room published in the directory stays restricted".to_owned())
         }
-        (Some(AccessRule::Restricted), AccessRule::Unrestricted) => Ok(()),
+        (None | Some(AccessRule::Restricted), AccessRule::Unrestricted) => Ok(()),
         (Some(current), new) => Err(format!(
             "the access rule cannot change from {} to {}",
             current.as_str(),

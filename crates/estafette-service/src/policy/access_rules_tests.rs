@@ -248,3 +248,23 @@ fn externals_hold_no_power_and_open_rooms_give_none_by_default() {
     assert!(check(&restricted, &power(&levels(10, 0)), &externals).is_ok());
     assert!(check(&restricted, &power(&levels(0, 1)), &externals).is_err());
 }
+
+#[test]
+fn a_room_without_a_rule_is_restricted_until_opened() {
+    let externals = externals();
+    let externals = Externals(&externals);
+    let invite = json!({"membership": "invite"});
+    let guest_invited = event("m.room.member", "@guest:externe.example", &invite);
+    let mut facts = RoomFacts {
+        rule: None,
+        ..room(AccessRule::Restricted)
+    };
+    assert!(check(&facts, &guest_invited, &externals).is_err());
+    let open = json!({"rule": "unrestricted"});
+    facts.published = true;
+    assert!(check(&facts, &event(ACCESS_RULES_EVENT, "", &open), &externals).is_err());
+    facts.published = false;
+    assert!(check(&facts, &event(ACCESS_RULES_EVENT, "", &open), &externals).is_ok());
+    facts.rule = Some(AccessRule::Unrestricted);
+    assert!(check(&facts, &guest_invited, &externals).is_ok());
+}

@@ -63,9 +63,19 @@ impl PolicyService {
         })
     }
 
-    /// Under the room access rules, externals do not browse the room directory (TCHAP.md §3).
-    pub fn check_may_browse_rooms(&self, user_id: &ruma::UserId) -> ServiceResult<()> {
-        if access_rules::is_external_under_rules(&self.context.config.policy, user_id.as_str()) {
+    /// Under the room access rules, externals do not browse the room directory (TCHAP.md §3),
+    /// nor does anyone who does not say who they are.
+    pub fn check_may_browse_rooms(&self, user_id: Option<&ruma::UserId>) -> ServiceResult<()> {
+        let policy = &self.context.config.policy;
+        let Some(user_id) = user_id else {
+            return match policy.room_access_rules {
+                true => Err(ServiceError::MissingToken(
+                    "Sign in to browse the room directory".to_owned(),
+                )),
+                false => Ok(()),
+            };
+        };
+        if access_rules::is_external_under_rules(policy, user_id.as_str()) {
             return Err(ServiceError::Forbidden(
                 "Externals do not browse the room directory".to_owned(),
             ));

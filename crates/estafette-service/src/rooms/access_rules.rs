@@ -38,10 +38,13 @@ impl RoomService {
         })
     }
 
-    /// The room's access rule now, if it has one.
-    pub(crate) async fn access_rule(&self, room_id: &RoomId) -> ServiceResult<Option<AccessRule>> {
+    /// The room's access rule now: without the event, `restricted`.
+    pub(crate) async fn access_rule(&self, room_id: &RoomId) -> ServiceResult<AccessRule> {
         let (state, _) = self.current_state(room_id).await?;
-        self.rule_in(&state).await
+        Ok(self
+            .rule_in(&state)
+            .await?
+            .unwrap_or(AccessRule::Restricted))
     }
 
     /// The access rule of a room in `state`, if it has one.
@@ -65,9 +68,10 @@ impl RoomService {
             return Ok(());
         }
         let (state, _) = self.current_state(room_id).await?;
-        let Some(rule) = self.rule_in(&state).await? else {
-            return Ok(());
-        };
+        let rule = self
+            .rule_in(&state)
+            .await?
+            .unwrap_or(AccessRule::Restricted);
         let Some(levels) = self
             .state_content(&state, StateEventType::RoomPowerLevels, "")
             .await?
@@ -113,8 +117,8 @@ impl RoomService {
             return Ok(());
         }
         match self.access_rule(room_id).await? {
-            None | Some(AccessRule::Restricted) => Ok(()),
-            Some(rule) => Err(ServiceError::Forbidden(format!(
+            AccessRule::Restricted => Ok(()),
+            rule => Err(ServiceError::Forbidden(format!(
                 "Refused by the room's access rules: only restricted rooms are published, \
                  not {} ones",
                 rule.as_str()

@@ -143,6 +143,9 @@ async fn the_public_directory_lists_searches_and_pages() {
 
     let all = raw.get("/_matrix/client/v3/publicRooms").await;
     all.assert_ok();
+    // Without the access rules, anyone may look, signed in or not.
+    let anonymous = raw.anonymous().get("/_matrix/client/v3/publicRooms").await;
+    assert_eq!(anonymous.body["chunk"], all.body["chunk"]);
     let names: Vec<&str> = all.body["chunk"]
         .as_array()
         .unwrap()

@@ -476,11 +476,27 @@ async fn externals_create_no_rooms_browse_no_directory_and_are_not_found() {
         .post("/_matrix/client/v3/publicRooms", json!({}))
         .await
         .assert_error(403, "M_FORBIDDEN");
+    guest
+        .get("/_matrix/client/v3/publicRooms")
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    // Nor anyone who does not say who they are.
+    guest
+        .anonymous()
+        .get("/_matrix/client/v3/publicRooms")
+        .await
+        .assert_error(401, "M_MISSING_TOKEN");
 
     // An operator's room with the guest in it: still not found.
     let operator = created_and_logged_in(&server, "operator", true).await;
     let guest_id = format!("@guest:{}", server.server_name());
-    let room = create_room(&operator, json!({"invite": [guest_id]})).await;
+    let room = create_room(
+        &operator,
+        json!({"invite": [guest_id],
+               "initial_state": [{"type": "im.vector.room.access_rules", "state_key": "",
+                                  "content": {"rule": "unrestricted"}}]}),
+    )
+    .await;
     guest
         .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
         .await

@@ -262,3 +262,38 @@ async fn the_last_admin_leaving_promotes_agents_across_servers_never_externals()
     let at_b = promoted(&bob, &flat).await;
     assert_eq!(at_b["users_default"], 100, "{at_b}");
 }
+
+/// A room made while the rules were off has no rule: once they are on it is restricted, and
+/// opened to externals it follows the rules of such rooms from then on.
+#[tokio::test]
+async fn a_room_from_before_the_rules_is_restricted_until_opened_to_externals() {
+    let [a, _b, e] = three_servers().await;
+    let restart = |server: TestServer, on: bool| async move {
+        let stopped = server.go_offline().await;
+        stopped
+            .configure(move |config| config.policy.room_access_rules = on)
+            .start()
+            .await
+    };
+    let a = restart(a, false).await;
+    let (alice_id, alice) = user(a.raw(), "alice").await;
+    let (eve_id, eve) = user(e.raw(), "eve").await;
+    let room = create_room(&alice, json!({"preset": "private_chat"})).await;
+    let rule_path = format!("/_matrix/client/v3/rooms/{room}/state/im.vector.room.access_rules/");
+    assert_eq!(alice.get(&rule_path).await.status, 404, "no rule");
+
+    let a = restart(a, true).await;
+    let alice = a.raw().clone_with(alice.token_for_tests());
+    refused_invite(&alice, &room, &eve_id, "restricted to the State's agents").await;
+    alice
+        .put(&rule_path, json!({"rule": "unrestricted"}))
+        .await
+        .assert_ok();
+    invite(&alice, &room, &eve_id).await;
+    join_once_invited(&eve, &room).await;
+    members_are(&alice, &room, &[&alice_id, &eve_id]).await;
+    refused(
+        alice.put(&rule_path, json!({"rule": "restricted"})).await,
+        "cannot change from unrestricted to restricted",
+    );
+}

@@ -118,6 +118,8 @@ async fn get_public_rooms(
     State(state): State<AppState>,
     request: Ruma<get_public_rooms::v3::Request>,
 ) -> ApiResult<get_public_rooms::v3::Response> {
+    let requester = request.requester.as_ref().map(|r| r.user_id.as_ref());
+    state.services.policy.check_may_browse_rooms(requester)?;
     let body = &request.body;
     let query = public_rooms::query(body.since.clone(), body.limit, body.server.clone());
     let page = state.services.rooms.public_rooms(query).await?;
@@ -132,7 +134,7 @@ async fn get_public_rooms_filtered(
     state
         .services
         .policy
-        .check_may_browse_rooms(&request.requester()?.user_id)?;
+        .check_may_browse_rooms(Some(&request.requester()?.user_id))?;
     let body = &request.body;
     let query = public_rooms::filtered_query(
         &body.filter,
