@@ -3,20 +3,18 @@
 //! directions, whatever this server kept of it before or a notary vouches for.
 
 use estafette_core::{AllowedServer, PinnedServer};
-use estafette_tests::TestServer;
+use estafette_tests::{SynapseServer, TestServer};
 use serde_json::json;
 
 use crate::room_helpers::{
-    create_room, eventually, invite, join_once_invited, joined_members, messages, send_text,
-    sorted, user,
+    create_room, eventually, invite, join_once_invited, joined_members, membership_of, messages,
+    send_text, sorted, user,
 };
 
-/// The key a server serves at `/_matrix/key/v2/server`: `(key ID, public key)`.
-async fn served_key(server: &TestServer) -> (String, String) {
-    let url = format!(
-        "{}/_matrix/key/v2/server",
-        server.federation_url().expect("federation")
-    );
+/// The key a server serves at `/_matrix/key/v2/server` (its federation address given):
+/// `(key ID, public key)`.
+async fn served_key(federation_url: &str) -> (String, String) {
+    let url = format!("{federation_url}/_matrix/key/v2/server");
     let http = reqwest::Client::builder()
         .danger_accept_invalid_certs(true)
         .build()
@@ -29,9 +27,13 @@ async fn served_key(server: &TestServer) -> (String, String) {
     (id.clone(), key["key"].as_str().unwrap().to_owned())
 }
 
-fn pin(server: &TestServer, (id, key): &(String, String)) -> AllowedServer {
+async fn served_key_of(server: &TestServer) -> (String, String) {
+    served_key(&server.federation_url().expect("federation")).await
+}
+
+fn pin(name: String, (id, key): &(String, String)) -> AllowedServer {
     AllowedServer::Pinned(PinnedServer {
-        name: server.server_name(),
+        name,
         keys: [(id.clone(), key.clone())].into(),
     })
 }
@@ -49,11 +51,14 @@ async fn a_pinned_key_is_required_both_ways_and_nothing_overrides_it() {
         .await
         .assert_ok();
 
-    let partner_key = served_key(&partner).await;
-    let (impostor_key_id, _) = served_key(&impostor).await;
+    let partner_key = served_key_of(&partner).await;
+    let (impostor_key_id, _) = served_key_of(&impostor).await;
     // The impostor's key ID, pinned to a key it does not hold.
     let wrong = (impostor_key_id, partner_key.1.clone());
-    let pins = vec![pin(&partner, &partner_key), pin(&impostor, &wrong)];
+    let pins = vec![
+        pin(partner.server_name(), &partner_key),
+        pin(impostor.server_name(), &wrong),
+    ];
     // A notary that would vouch for the impostor's real key.
     let notary = partner.server_name();
     let home = home
@@ -121,4 +126,65 @@ async fn a_pinned_key_is_required_both_ways_and_nothing_overrides_it() {
         joined_members(&alice, &room_id).await,
         sorted([&alice_id, &bob_id])
     );
+}
+
+/// Synapse pinned: with its key it shares a room as before; pinned to another key, nothing
+/// passes either way.
+#[tokio::test]
+async fn synapse_is_known_by_its_pinned_key() {
+    let synapse = SynapseServer::start().await;
+    let estafette = TestServer::builder().federation().start().await;
+    let synapse_key = served_key(&format!("https://{}", synapse.server_name())).await;
+    let with_pin = |key: (String, String)| {
+        let pins = vec![pin(synapse.server_name(), &key)];
+        move |config: &mut estafette_core::Config| config.federation.allowed_servers = pins
+    };
+    let estafette = estafette
+        .go_offline()
+        .await
+        .configure(with_pin(synapse_key.clone()))
+        .start()
+        .await;
+    let (alice_id, alice) = user(estafette.raw(), "alice").await;
+    let (bob_id, bob) = user(synapse.raw(), "bob").await;
+    let room_id = create_room(&bob, json!({"preset": "private_chat"})).await;
+    invite(&bob, &room_id, &alice_id).await;
+    join_once_invited(&alice, &room_id).await;
+    send_text(&alice, &room_id, "pinned", "Clé vérifiée").await;
+    eventually("Synapse to receive Alice's message", || async {
+        messages(&bob, &room_id)
+            .await
+            .contains(&"Clé vérifiée".to_owned())
+            .then_some(())
+    })
+    .await;
+
+    // Pinned to a key Synapse does not hold.
+    let (_, other_key) = served_key_of(&estafette).await;
+    let estafette = estafette
+        .go_offline()
+        .await
+        .configure(with_pin((synapse_key.0, other_key)))
+        .start()
+        .await;
+    let alice = estafette.raw().clone_with(alice.token_for_tests());
+    let refused = alice
+        .get(&format!("/_matrix/client/v3/profile/{bob_id}"))
+        .await;
+    refused.assert_error(403, "M_FORBIDDEN");
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("not the key pinned")
+    );
+    let second = create_room(&bob, json!({"preset": "private_chat"})).await;
+    let invited = bob
+        .post(
+            &format!("/_matrix/client/v3/rooms/{second}/invite"),
+            json!({"user_id": alice_id}),
+        )
+        .await;
+    assert_ne!(invited.status, 200, "{}", invited.body);
+    assert_eq!(membership_of(&bob, &second, &alice_id).await, None);
 }
