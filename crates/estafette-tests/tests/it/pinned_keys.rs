@@ -3,7 +3,7 @@
 //! directions, whatever this server kept of it before or a notary vouches for.
 
 use estafette_core::{AllowedServer, PinnedServer};
-use estafette_tests::{SynapseServer, TestServer};
+use estafette_tests::{RawClient, RawResponse, SynapseServer, TestServer};
 use serde_json::json;
 
 use crate::room_helpers::{
@@ -36,6 +36,34 @@ fn pin(name: String, (id, key): &(String, String)) -> AllowedServer {
         name,
         keys: [(id.clone(), key.clone())].into(),
     })
+}
+
+/// A room of `inviter`'s with `invitee` joined, where `speaker` (one of them) says `text` and
+/// `listener` (the other) hears it; its ID.
+async fn room_with_a_word(
+    (inviter, invitee_id, invitee): (&RawClient, &str, &RawClient),
+    (speaker, listener): (&RawClient, &RawClient),
+    text: &str,
+) -> String {
+    let room_id = create_room(inviter, json!({"preset": "private_chat"})).await;
+    invite(inviter, &room_id, invitee_id).await;
+    join_once_invited(invitee, &room_id).await;
+    send_text(speaker, &room_id, "a-word", text).await;
+    eventually("the word to be heard", || async {
+        messages(listener, &room_id)
+            .await
+            .contains(&text.to_owned())
+            .then_some(())
+    })
+    .await;
+    room_id
+}
+
+/// A refusal because the other server does not present its pinned key.
+fn refused_as_unpinned(refused: &RawResponse) {
+    refused.assert_error(403, "M_FORBIDDEN");
+    let message = refused.body["error"].as_str().unwrap_or_default();
+    assert!(message.contains("not the key pinned"), "{message}");
 }
 
 #[tokio::test]
@@ -73,16 +101,11 @@ async fn a_pinned_key_is_required_both_ways_and_nothing_overrides_it() {
     let alice = home.raw().clone_with(alice.token_for_tests());
 
     // The partner presents its pinned key: a room is shared and messages cross both ways.
-    let room_id = create_room(&alice, json!({"preset": "private_chat"})).await;
-    invite(&alice, &room_id, &bob_id).await;
-    join_once_invited(&bob, &room_id).await;
-    send_text(&bob, &room_id, "from-partner", "Bonjour du partenaire").await;
-    eventually("the partner's message at home", || async {
-        messages(&alice, &room_id)
-            .await
-            .contains(&"Bonjour du partenaire".to_owned())
-            .then_some(())
-    })
+    let room_id = room_with_a_word(
+        (&alice, &bob_id, &bob),
+        (&bob, &alice),
+        "Bonjour du partenaire",
+    )
     .await;
 
     // Home → impostor: refused before anything is sent, even with its key document kept.
@@ -92,19 +115,11 @@ async fn a_pinned_key_is_required_both_ways_and_nothing_overrides_it() {
             json!({"user_id": carol_id}),
         )
         .await;
-    refused.assert_error(403, "M_FORBIDDEN");
-    assert!(
-        refused.body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not the key pinned"),
-        "{}",
-        refused.body
-    );
+    refused_as_unpinned(&refused);
     let refused = alice
         .get(&format!("/_matrix/client/v3/profile/{carol_id}"))
         .await;
-    refused.assert_error(403, "M_FORBIDDEN");
+    refused_as_unpinned(&refused);
 
     // Impostor → home: its signed requests are refused, and its users see the refusal.
     let direct = impostor
@@ -147,17 +162,7 @@ async fn synapse_is_known_by_its_pinned_key() {
         .await;
     let (alice_id, alice) = user(estafette.raw(), "alice").await;
     let (bob_id, bob) = user(synapse.raw(), "bob").await;
-    let room_id = create_room(&bob, json!({"preset": "private_chat"})).await;
-    invite(&bob, &room_id, &alice_id).await;
-    join_once_invited(&alice, &room_id).await;
-    send_text(&alice, &room_id, "pinned", "Clé vérifiée").await;
-    eventually("Synapse to receive Alice's message", || async {
-        messages(&bob, &room_id)
-            .await
-            .contains(&"Clé vérifiée".to_owned())
-            .then_some(())
-    })
-    .await;
+    room_with_a_word((&bob, &alice_id, &alice), (&alice, &bob), "Clé vérifiée").await;
 
     // Pinned to a key Synapse does not hold.
     let (_, other_key) = served_key_of(&estafette).await;
@@ -171,13 +176,7 @@ async fn synapse_is_known_by_its_pinned_key() {
     let refused = alice
         .get(&format!("/_matrix/client/v3/profile/{bob_id}"))
         .await;
-    refused.assert_error(403, "M_FORBIDDEN");
-    assert!(
-        refused.body["error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("not the key pinned")
-    );
+    refused_as_unpinned(&refused);
     let second = create_room(&bob, json!({"preset": "private_chat"})).await;
     let invited = bob
         .post(
