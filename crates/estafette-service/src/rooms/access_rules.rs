@@ -1,8 +1,8 @@
 //! The room access rules (`policy::access_rules`, TCHAP.md §4) applied to this server's own
 //! events, against the room's state before each: a refusal is `M_FORBIDDEN` with the rule.
 
-use ruma::RoomId;
 use ruma::events::{StateEventType, TimelineEventType};
+use ruma::{RoomId, UserId};
 use serde_json::Value as JsonValue;
 
 use super::{RoomService, StateMap};
@@ -33,6 +33,46 @@ impl RoomService {
             content: &content,
         };
         let facts = self.access_facts(room_id, state, &event).await?;
+        check(&facts, &event, &Externals(&policy.external_servers)).map_err(|rule| {
+            ServiceError::Forbidden(format!("Refused by the room's access rules: {rule}"))
+        })
+    }
+
+    /// An invite into a room this server is not in yet, judged by the access rules on what
+    /// its stripped state tells: an external is not invited into a restricted room. Without
+    /// the rule there, the room's own servers alone judge.
+    pub(crate) fn check_invite_from_afar(
+        &self,
+        sender: &UserId,
+        invitee: &UserId,
+        stripped: &[JsonValue],
+    ) -> ServiceResult<()> {
+        let policy = &self.context.config.policy;
+        if !policy.room_access_rules {
+            return Ok(());
+        }
+        let of_type = |kind: &str| {
+            stripped
+                .iter()
+                .find(|event| event["type"] == kind && event["state_key"] == "")
+                .map(|event| &event["content"])
+        };
+        let Some(rule) = of_type(ACCESS_RULES_EVENT).and_then(AccessRule::of) else {
+            return Ok(());
+        };
+        let facts = RoomFacts {
+            rule: Some(rule),
+            join_rule: of_type("m.room.join_rules")
+                .and_then(|content| content["join_rule"].as_str().map(ToOwned::to_owned)),
+            ..RoomFacts::default()
+        };
+        let content = serde_json::json!({"membership": "invite"});
+        let event = EventFacts {
+            kind: "m.room.member",
+            state_key: Some(invitee.as_str()),
+            sender: sender.as_str(),
+            content: &content,
+        };
         check(&facts, &event, &Externals(&policy.external_servers)).map_err(|rule| {
             ServiceError::Forbidden(format!("Refused by the room's access rules: {rule}"))
         })

@@ -272,6 +272,10 @@ impl RoomService {
             let invite = Pdu::from_json(pdu.event_id.clone(), &signed)?;
             let _guard = self.lock(room_id).await;
             if let Err(e) = self.receive_locked(origin, invite, &rules, true).await {
+                // An invite this server rejects (its rules) is refused, never shown.
+                if self.rejection(&pdu.event_id).await?.is_some() {
+                    return Err(e);
+                }
                 // Still shown to the invitee, as to one of a server outside the room.
                 tracing::info!(%room_id, event_id = %pdu.event_id, "invite kept aside: {e}");
                 self.record_outside(&pdu, &signed, stripped_events(invite_room_state))
@@ -280,9 +284,10 @@ impl RoomService {
         } else {
             // Under the room lock, as received events are: the room's older events (an unban
             // still queued behind this invite) check for a newer direct invite and must see it.
+            let stripped = stripped_events(invite_room_state);
+            self.check_invite_from_afar(&pdu.sender, &change.user_id, &stripped)?;
             let _guard = self.lock(room_id).await;
-            self.record_outside(&pdu, &signed, stripped_events(invite_room_state))
-                .await?;
+            self.record_outside(&pdu, &signed, stripped).await?;
         }
         serde_json::from_str(&signed).map_err(|e| ServiceError::Internal(e.to_string()))
     }

@@ -64,6 +64,9 @@ pub(crate) const STRIPPED_STATE_TYPES: &[&str] = &[
     "m.room.canonical_alias",
     "m.room.encryption",
     "m.room.topic",
+    // Tchap: the kind of room (TCHAP.md §4), shown before joining and checked by the
+    // invitee's server.
+    crate::policy::access_rules::ACCESS_RULES_EVENT,
 ];
 
 /// The room versions this server creates rooms in.

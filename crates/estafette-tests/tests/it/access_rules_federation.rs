@@ -4,12 +4,14 @@
 //! not apply the rules would send it) is rejected by both ministries, whose states of the
 //! room stay identical.
 
-use estafette_tests::{RawClient, TestServer};
+use estafette_tests::{RawClient, RawResponse, TestServer};
 use serde_json::{Value, json};
 
 use crate::federation_security::signed_pdu;
 use crate::room_access_rules::refused;
-use crate::room_helpers::{create_room, eventually, join_once_invited, state_ids, user};
+use crate::room_helpers::{
+    create_room, eventually, invited_rooms, join_once_invited, state_ids, user,
+};
 
 /// Two ministries and the externals' server, each applying the access rules, in a closed
 /// federation.
@@ -362,4 +364,91 @@ async fn each_rule_is_refused_locally_and_rejected_by_both_ministries() {
         assert_eq!(state_ids(&room.at_a, &room.id).await, before, "{}", room.id);
         assert_eq!(state_ids(&room.at_b, &room.id).await, before, "{}", room.id);
     }
+}
+
+/// `from` asks `to` to sign an invite of one of its users (`PUT /invite`, version 2).
+async fn invite_from_afar(
+    from: &TestServer,
+    to: &TestServer,
+    room_id: &str,
+    (event_id, pdu): (String, Box<serde_json::value::RawValue>),
+    stripped: Vec<Value>,
+) -> RawResponse {
+    let body = json!({"event": pdu, "room_version": "12", "invite_room_state": stripped});
+    from.federation_request(
+        to,
+        reqwest::Method::PUT,
+        &format!("/_matrix/federation/v2/invite/{room_id}/{event_id}"),
+        Some(body.to_string().into_bytes()),
+    )
+    .await
+}
+
+/// An invite sent straight to the externals' server (forged by a ministry that does not apply
+/// the rules) into a room it is not in: the room's stripped state says restricted, so the
+/// external is never shown it; into a room open to externals, they are.
+#[tokio::test]
+async fn an_external_is_not_shown_an_invite_into_a_restricted_room() {
+    let servers = three_servers().await;
+    let [a, b, e] = &servers;
+    let (alice_id, alice) = user(a.raw(), "alice").await;
+    let bob = user(b.raw(), "bob").await;
+    let (eve_id, eve) = user(e.raw(), "eve").await;
+    let bob_id = bob.0.clone();
+    for (rule_name, shown) in [("restricted", false), ("unrestricted", true)] {
+        let room = room(
+            &alice,
+            &bob,
+            json!({"preset": "private_chat", "initial_state": [rule(rule_name)]}),
+        )
+        .await;
+        let membership = json!({"membership": "invite"});
+        let (event_id, pdu) = forge(b, &room, &bob_id, "m.room.member", &eve_id, membership).await;
+        // What a server sends invitees of the room: its kind and join rule, stripped.
+        let mut stripped = Vec::new();
+        for kind in ["im.vector.room.access_rules", "m.room.join_rules"] {
+            let content = content(&room.at_b, &room.id, kind).await;
+            stripped.push(json!({"type": kind, "state_key": "", "sender": bob_id,
+                                 "content": content}));
+        }
+        let answer = invite_from_afar(b, e, &room.id, (event_id, pdu), stripped).await;
+        let invited = invited_rooms(&eve).await.contains(&room.id);
+        if shown {
+            answer.assert_ok();
+            assert!(invited, "shown into an {rule_name} room");
+        } else {
+            refused(answer, "restricted to the State's agents");
+            assert!(!invited, "never shown into a restricted room");
+        }
+    }
+
+    // In a room the externals' server is in (a direct conversation with Eve), a third person
+    // invited is rejected there too, and never shown the invite.
+    let (frank_id, frank) = user(e.raw(), "frank").await;
+    let direct = create_room(
+        &alice,
+        json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [eve_id],
+               "initial_state": [rule("direct")]}),
+    )
+    .await;
+    join_once_invited(&eve, &direct).await;
+    let direct = Room {
+        id: direct,
+        at_a: alice.clone(),
+        at_b: eve.clone(),
+    };
+    same_state(&direct).await;
+    let membership = json!({"membership": "invite"});
+    let (event_id, pdu) = forge(
+        a,
+        &direct,
+        &alice_id,
+        "m.room.member",
+        &frank_id,
+        membership,
+    )
+    .await;
+    let answer = invite_from_afar(a, e, &direct.id, (event_id, pdu), Vec::new()).await;
+    refused(answer, "two people");
+    assert!(invited_rooms(&frank).await.is_empty());
 }
