@@ -4,13 +4,14 @@
 //! not apply the rules would send it) is rejected by both ministries, whose states of the
 //! room stay identical.
 
-use estafette_tests::{RawClient, RawResponse, TestServer};
+use estafette_tests::{RawClient, RawResponse, SynapseServer, TestServer};
 use serde_json::{Value, json};
 
 use crate::federation_security::signed_pdu;
 use crate::room_access_rules::refused;
 use crate::room_helpers::{
-    create_room, eventually, invited_rooms, join_once_invited, state_ids, user,
+    create_room, eventually, invite, invited_rooms, join_once_invited, joined_members,
+    membership_of, messages, send_text, sorted, state_ids, user,
 };
 
 /// Two ministries and the externals' server, each applying the access rules, in a closed
@@ -451,4 +452,46 @@ async fn an_external_is_not_shown_an_invite_into_a_restricted_room() {
     let answer = invite_from_afar(a, e, &direct.id, (event_id, pdu), Vec::new()).await;
     refused(answer, "two people");
     assert!(invited_rooms(&frank).await.is_empty());
+}
+
+/// Synapse applies no access rules: what its users do against them in an Estafette room (the
+/// direct conversation named, a third person invited) is rejected there, while what they do
+/// within them, built on those events, is taken.
+#[tokio::test]
+async fn synapse_users_cannot_break_the_rules_of_an_estafette_room() {
+    let synapse = SynapseServer::start().await;
+    let estafette = TestServer::builder()
+        .federation()
+        .configure(|config| config.policy.room_access_rules = true)
+        .start()
+        .await;
+    let (alice_id, alice) = user(estafette.raw(), "alice").await;
+    let (bob_id, bob) = user(synapse.raw(), "bob").await;
+    let (carol_id, _) = user(synapse.raw(), "carol").await;
+    let dm = create_room(
+        &alice,
+        json!({"preset": "trusted_private_chat", "is_direct": true, "invite": [bob_id],
+               "initial_state": [rule("direct")]}),
+    )
+    .await;
+    join_once_invited(&bob, &dm).await;
+    let name_path = format!("/_matrix/client/v3/rooms/{dm}/state/m.room.name/");
+    bob.put(&name_path, json!({"name": "Nommé quand même"}))
+        .await
+        .assert_ok();
+    invite(&bob, &dm, &carol_id).await;
+    send_text(&bob, &dm, "still-two", "Toujours à deux").await;
+    eventually("Bob's message at Estafette", || async {
+        messages(&alice, &dm)
+            .await
+            .contains(&"Toujours à deux".to_owned())
+            .then_some(())
+    })
+    .await;
+    assert_eq!(alice.get(&name_path).await.status, 404, "no name here");
+    assert_eq!(membership_of(&alice, &dm, &carol_id).await, None);
+    assert_eq!(
+        joined_members(&alice, &dm).await,
+        sorted([&alice_id, &bob_id])
+    );
 }
