@@ -7,7 +7,7 @@ pub mod random;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AllowedServer, AntivirusConfig, ClamdAddress, Config, ConfigError, EmailConfig,
+    AllowedServer, AntivirusConfig, CallsConfig, ClamdAddress, Config, ConfigError, EmailConfig,
     FederationConfig, LogFormat, PinnedServer, PolicyConfig, SupportConfig, SupportContact,
     UrlPreviewConfig,
 };

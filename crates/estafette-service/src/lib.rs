@@ -12,6 +12,7 @@
 mod account_validity;
 mod accounts;
 mod antivirus;
+mod calls;
 pub mod cluster;
 mod e2ee;
 pub mod email;
@@ -40,6 +41,7 @@ pub use accounts::{
     TokenGrant, UiaAction, UiaService, ValidationPurpose, shared_secret_mac_input,
 };
 pub use antivirus::{AntivirusService, ScanSubject, Verdict, content_hash};
+pub use calls::{CallService, TurnCredentials};
 pub use e2ee::{
     BackupInfo, BackupService, BackupSessions, ClaimedKeys, DehydratedDevice,
     DehydratedDeviceService, DeviceKeyService, DeviceList, DeviceListPublisher, KeyClaimResult,
@@ -151,6 +153,7 @@ pub struct Services {
     pub shared_secret: SharedSecretRegistration,
     pub openid: OpenIdService,
     pub rate_limits: RateLimitService,
+    pub calls: CallService,
 }
 
 impl Services {
@@ -200,6 +203,7 @@ impl Services {
         let openid = OpenIdService::new(context.clone());
         let identity = IdentityService::new(context.clone(), openid.clone());
         Ok(Self {
+            calls: CallService::new(context.clone()),
             invitations: InvitationService::new(
                 context.clone(),
                 rooms.clone(),

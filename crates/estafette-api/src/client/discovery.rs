@@ -45,6 +45,8 @@ async fn get_supported_versions(
         // Clients look for these before asking for the rooms they share with someone.
         "uk.half-shot.msc2666.query_mutual_rooms",
         "uk.half-shot.msc2666.query_mutual_rooms.stable",
+        // MatrixRTC: `/rtc/transports`.
+        "org.matrix.msc4143",
     ]
     .into_iter()
     .map(|feature| (feature.to_owned(), true))
@@ -58,9 +60,11 @@ async fn discover_homeserver(
     _request: Ruma<discover_homeserver::Request>,
 ) -> ApiResult<discover_homeserver::Response> {
     let base_url = state.services.context.config.base_url();
-    Ok(RumaResponse(discover_homeserver::Response::new(
-        discover_homeserver::HomeserverInfo::new(base_url),
-    )))
+    let mut response =
+        discover_homeserver::Response::new(discover_homeserver::HomeserverInfo::new(base_url));
+    // Clients that do not ask `/rtc/transports` yet read the LiveKit service here.
+    response.rtc_foci = super::calls::livekit_transports(&state);
+    Ok(RumaResponse(response))
 }
 
 /// `GET /.well-known/matrix/server`: the delegation other servers follow, when configured

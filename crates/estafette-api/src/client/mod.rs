@@ -5,6 +5,7 @@
 
 mod account_validity;
 mod accounts;
+mod calls;
 pub(crate) mod discovery;
 mod e2ee;
 pub(crate) mod event_filters;
@@ -19,6 +20,7 @@ use crate::router::Routes;
 
 pub(crate) fn routes(router: Routes) -> Routes {
     let router = discovery::routes(router);
+    let router = calls::routes(router);
     let router = accounts::routes(router);
     let router = rooms::routes(router);
     let router = sync::routes(router);

@@ -7,10 +7,12 @@ use std::path::{Path, PathBuf};
 use ruma::{OwnedServerName, ServerName};
 use serde::Deserialize;
 
+mod calls;
 mod federation;
 mod identity;
 mod media;
 
+pub use calls::CallsConfig;
 pub use federation::{AllowedServer, FederationConfig, PinnedServer};
 pub use identity::{AccountValidityConfig, EmailConfig, PolicyConfig};
 pub use media::{AntivirusConfig, ClamdAddress, MediaConfig, UrlPreviewConfig};
@@ -54,6 +56,7 @@ pub struct Config {
     pub email: EmailConfig,
     pub account_validity: AccountValidityConfig,
     pub support: SupportConfig,
+    pub calls: CallsConfig,
 }
 
 /// Who users and other administrators contact about this server, served at
@@ -169,6 +172,7 @@ impl Default for Config {
             email: EmailConfig::default(),
             account_validity: AccountValidityConfig::default(),
             support: SupportConfig::default(),
+            calls: CallsConfig::default(),
         }
     }
 }
@@ -294,6 +298,7 @@ impl Config {
         }
         self.federation.validate()?;
         self.validate_support()?;
+        self.calls.validate()?;
         let validity = &self.account_validity;
         if validity.enabled {
             if validity.period_days == 0 {

@@ -6,6 +6,7 @@ mod account_data;
 mod account_validity;
 mod accounts;
 mod antivirus;
+mod calls;
 mod content_scanner;
 mod dehydrated;
 mod devices;
