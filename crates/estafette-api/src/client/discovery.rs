@@ -47,6 +47,8 @@ async fn get_supported_versions(
         "uk.half-shot.msc2666.query_mutual_rooms.stable",
         // MatrixRTC: `/rtc/transports`.
         "org.matrix.msc4143",
+        // Room summaries (v1.15's `/room_summary`, first as MSC3266).
+        "im.nheko.summary",
     ]
     .into_iter()
     .map(|feature| (feature.to_owned(), true))

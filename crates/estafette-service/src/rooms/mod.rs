@@ -26,6 +26,7 @@ mod relations;
 mod remote_membership;
 mod search;
 mod state_resolution;
+mod summary;
 mod timeline;
 mod timestamps;
 mod upgrade;
@@ -51,6 +52,7 @@ pub use pdu::{EventDraft, Pdu};
 pub use read::{Direction, EventContext, MessagesPage, MutualRooms};
 pub use relations::RelationsPage;
 pub use search::{SearchContext, SearchHit, SearchRequest, SearchResults};
+pub use summary::RoomSummary;
 
 /// A room's state: `(type, state_key) → event ID`.
 pub type StateMap = BTreeMap<(StateEventType, String), OwnedEventId>;

@@ -47,6 +47,7 @@ mod room_access_rules;
 mod room_helpers;
 mod room_kinds_federation;
 mod room_rules;
+mod room_summary;
 mod rooms;
 mod search;
 mod servers;

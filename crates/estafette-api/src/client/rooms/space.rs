@@ -1,7 +1,8 @@
-//! Spaces and upgrades: `/rooms/{roomId}/hierarchy`, `/rooms/{roomId}/upgrade`.
+//! Spaces, summaries and upgrades: `/rooms/{roomId}/hierarchy`, `/room_summary/{roomIdOrAlias}`,
+//! `/rooms/{roomId}/upgrade`.
 
 use axum::extract::State;
-use ruma::api::client::room::upgrade_room;
+use ruma::api::client::room::{get_summary, upgrade_room};
 use ruma::api::client::space::{SpaceHierarchyRoomsChunk, get_hierarchy};
 use ruma::room::RoomSummary;
 use ruma::serde::Raw;
@@ -12,7 +13,10 @@ use crate::router::Routes;
 use crate::{ApiError, AppState};
 
 pub(crate) fn routes(router: Routes) -> Routes {
-    router.ruma(get_hierarchy).ruma(upgrade_room)
+    router
+        .ruma(get_hierarchy)
+        .ruma(get_room_summary)
+        .ruma(upgrade_room)
 }
 
 /// `GET /_matrix/client/v1/rooms/{roomId}/hierarchy`
@@ -37,15 +41,7 @@ async fn get_hierarchy(
     let mut response = get_hierarchy::v1::Response::new();
     response.next_batch = page.next_batch;
     for entry in page.rooms {
-        let room = entry.room;
-        let summary = json!({
-            "room_id": room.room_id, "name": room.name, "topic": room.topic, "canonical_alias": room.canonical_alias,
-            "avatar_url": room.avatar_url, "room_type": room.room_type, "num_joined_members": room.num_joined_members,
-            "join_rule": room.join_rule, "world_readable": room.world_readable, "guest_can_join": room.guest_can_join,
-            "room_version": entry.room_version,
-        });
-        let summary: RoomSummary = serde_json::from_value(strip_nulls(summary))
-            .map_err(|e| ApiError::bad_json(format!("Cannot summarise {}: {e}", room.room_id)))?;
+        let summary = summary_of(&entry.room, &entry.room_version, json!({}))?;
         let children = entry
             .children_state
             .iter()
@@ -56,6 +52,48 @@ async fn get_hierarchy(
             .rooms
             .push(SpaceHierarchyRoomsChunk::new(summary, children));
     }
+    Ok(RumaResponse(response))
+}
+
+/// A room's summary as the spec's shape, with `extra` fields.
+fn summary_of(
+    room: &estafette_service::PublicRoom,
+    room_version: &str,
+    extra: serde_json::Value,
+) -> Result<RoomSummary, ApiError> {
+    let mut summary = json!({
+        "room_id": room.room_id, "name": room.name, "topic": room.topic,
+        "canonical_alias": room.canonical_alias, "avatar_url": room.avatar_url,
+        "room_type": room.room_type, "num_joined_members": room.num_joined_members,
+        "join_rule": room.join_rule, "world_readable": room.world_readable,
+        "guest_can_join": room.guest_can_join, "room_version": room_version,
+    });
+    if let (Some(summary), Some(extra)) = (summary.as_object_mut(), extra.as_object()) {
+        summary.extend(extra.clone());
+    }
+    serde_json::from_value(strip_nulls(summary))
+        .map_err(|e| ApiError::bad_json(format!("Cannot summarise {}: {e}", room.room_id)))
+}
+
+/// `GET /_matrix/client/v1/room_summary/{roomIdOrAlias}`: anyone may ask about a room anyone
+/// may enter or read; members and those a restricted room allows see it too.
+async fn get_room_summary(
+    State(state): State<AppState>,
+    request: Ruma<get_summary::v1::Request>,
+) -> ApiResult<get_summary::v1::Response> {
+    let requester = request.requester.as_ref().map(|r| r.user_id.as_ref());
+    let found = state
+        .services
+        .rooms
+        .summary(requester, &request.body.room_id_or_alias)
+        .await?;
+    let mut extra = json!({"encryption": found.encryption});
+    if !found.allowed_room_ids.is_empty() {
+        extra["allowed_room_ids"] = json!(found.allowed_room_ids);
+    }
+    let summary = summary_of(&found.room, &found.room_version, strip_nulls(extra))?;
+    let mut response = get_summary::v1::Response::new(summary);
+    response.membership = found.membership.as_deref().map(Into::into);
     Ok(RumaResponse(response))
 }
 
