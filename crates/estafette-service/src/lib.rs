@@ -66,7 +66,8 @@ pub use rooms::{
     Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
     EventDraft, HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState,
     MessagesPage, MutualRooms, Pdu, Preset, PublicRoom, PublicRoomsPage, RelationsPage,
-    RoomService, RoomSummary, SearchContext, SearchHit, SearchRequest, SearchResults, StateMap,
+    RoomService, RoomSummary, SearchContext, SearchHit, SearchRequest, SearchResults,
+    ServerHierarchy, StateMap, Viewer,
 };
 pub use sync::{
     DEFAULT_TIMELINE_LIMIT, EventFilter, FULLY_READ, LocalNotifier, Notifier, PresenceInfo,

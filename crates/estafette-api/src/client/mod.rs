@@ -13,7 +13,7 @@ mod identity;
 pub(crate) mod media;
 pub(crate) mod pdu_format;
 pub(crate) mod policy;
-mod rooms;
+pub(crate) mod rooms;
 mod sync;
 
 use crate::router::Routes;

@@ -43,6 +43,47 @@ impl RoomService {
         Ok(membership.is_some_and(|m| matches!(m.membership.as_str(), "join" | "invite")))
     }
 
+    /// A space's valid `m.space.child` events (stripped), with the rooms they name.
+    pub(crate) async fn space_children(
+        &self,
+        room_id: &RoomId,
+        suggested_only: bool,
+    ) -> ServiceResult<Vec<(OwnedRoomId, JsonValue)>> {
+        let (state, _) = self.current_state(room_id).await?;
+        let mut children = Vec::new();
+        for ((kind, key), event_id) in &state {
+            if *kind != StateEventType::SpaceChild {
+                continue;
+            }
+            let (Some(pdu), Ok(child)) = (
+                self.pdu(event_id).await?,
+                OwnedRoomId::try_from(key.as_str()),
+            ) else {
+                continue;
+            };
+            let content: JsonValue = serde_json::from_str(pdu.content.get()).unwrap_or_default();
+            let valid = content
+                .get("via")
+                .and_then(JsonValue::as_array)
+                .is_some_and(|via| !via.is_empty());
+            let suggested = content
+                .get("suggested")
+                .and_then(JsonValue::as_bool)
+                .unwrap_or(false);
+            if !valid || (suggested_only && !suggested) {
+                continue;
+            }
+            children.push((
+                child,
+                json!({
+                    "type": "m.space.child", "state_key": key, "sender": pdu.sender,
+                    "origin_server_ts": pdu.origin_server_ts, "content": content,
+                }),
+            ));
+        }
+        Ok(children)
+    }
+
     pub async fn hierarchy(
         &self,
         requester: &Requester,
@@ -79,38 +120,13 @@ impl RoomService {
             if !self.may_peek(requester, &room).await? {
                 continue;
             }
-            let (state, _) = self.current_state(&room_id).await?;
-            let mut children_state = Vec::new();
-            for ((kind, key), event_id) in &state {
-                if *kind != StateEventType::SpaceChild {
-                    continue;
-                }
-                let Some(pdu) = self.pdu(event_id).await? else {
-                    continue;
-                };
-                let content: JsonValue =
-                    serde_json::from_str(pdu.content.get()).unwrap_or_default();
-                let valid = content
-                    .get("via")
-                    .and_then(JsonValue::as_array)
-                    .is_some_and(|via| !via.is_empty());
-                let suggested = content
-                    .get("suggested")
-                    .and_then(JsonValue::as_bool)
-                    .unwrap_or(false);
-                if !valid || (suggested_only && !suggested) {
-                    continue;
-                }
-                children_state.push(json!({
-                    "type": "m.space.child", "state_key": key, "sender": pdu.sender,
-                    "origin_server_ts": pdu.origin_server_ts, "content": content,
-                }));
-                if max_depth.is_none_or(|max| depth < max) {
-                    if let Ok(child) = OwnedRoomId::try_from(key.as_str()) {
-                        queue.push_back((child, depth + 1));
-                    }
+            let children = self.space_children(&room_id, suggested_only).await?;
+            if max_depth.is_none_or(|max| depth < max) {
+                for (child, _) in &children {
+                    queue.push_back((child.clone(), depth + 1));
                 }
             }
+            let children_state = children.into_iter().map(|(_, event)| event).collect();
             let (version, _) = self.room_rules(&room_id).await?;
             found.push(HierarchyRoom {
                 room,

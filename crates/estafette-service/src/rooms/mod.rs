@@ -52,7 +52,7 @@ pub use pdu::{EventDraft, Pdu};
 pub use read::{Direction, EventContext, MessagesPage, MutualRooms};
 pub use relations::RelationsPage;
 pub use search::{SearchContext, SearchHit, SearchRequest, SearchResults};
-pub use summary::RoomSummary;
+pub use summary::{RoomSummary, ServerHierarchy, Viewer};
 
 /// A room's state: `(type, state_key) → event ID`.
 pub type StateMap = BTreeMap<(StateEventType, String), OwnedEventId>;

@@ -7,7 +7,7 @@ mod message;
 mod relations;
 mod room;
 mod search;
-mod space;
+pub(crate) mod space;
 mod state;
 
 use crate::router::Routes;

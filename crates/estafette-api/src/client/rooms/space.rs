@@ -75,6 +75,18 @@ fn summary_of(
         .map_err(|e| ApiError::bad_json(format!("Cannot summarise {}: {e}", room.room_id)))
 }
 
+/// A room's summary with what the spec adds to the directory's: encryption, version and the
+/// rooms a restricted room allows.
+pub(crate) fn full_summary(
+    found: &estafette_service::RoomSummary,
+) -> Result<RoomSummary, ApiError> {
+    let mut extra = json!({"encryption": found.encryption});
+    if !found.allowed_room_ids.is_empty() {
+        extra["allowed_room_ids"] = json!(found.allowed_room_ids);
+    }
+    summary_of(&found.room, &found.room_version, strip_nulls(extra))
+}
+
 /// `GET /_matrix/client/v1/room_summary/{roomIdOrAlias}`: anyone may ask about a room anyone
 /// may enter or read; members and those a restricted room allows see it too.
 async fn get_room_summary(
@@ -82,16 +94,13 @@ async fn get_room_summary(
     request: Ruma<get_summary::v1::Request>,
 ) -> ApiResult<get_summary::v1::Response> {
     let requester = request.requester.as_ref().map(|r| r.user_id.as_ref());
+    let body = &request.body;
     let found = state
         .services
         .rooms
-        .summary(requester, &request.body.room_id_or_alias)
+        .summary(requester, &body.room_id_or_alias, &body.via)
         .await?;
-    let mut extra = json!({"encryption": found.encryption});
-    if !found.allowed_room_ids.is_empty() {
-        extra["allowed_room_ids"] = json!(found.allowed_room_ids);
-    }
-    let summary = summary_of(&found.room, &found.room_version, strip_nulls(extra))?;
+    let summary = full_summary(&found)?;
     let mut response = get_summary::v1::Response::new(summary);
     response.membership = found.membership.as_deref().map(Into::into);
     Ok(RumaResponse(response))
