@@ -64,6 +64,10 @@ async fn discover_homeserver(
     let base_url = state.services.context.config.base_url();
     let mut response =
         discover_homeserver::Response::new(discover_homeserver::HomeserverInfo::new(base_url));
+    // The homeserver is its own identity service (lookups, email invitations, TCHAP.md §1).
+    response.identity_server = Some(discover_homeserver::IdentityServerInfo::new(
+        state.services.context.config.base_url(),
+    ));
     // Clients that do not ask `/rtc/transports` yet read the LiveKit service here.
     response.rtc_foci = super::calls::livekit_transports(&state);
     Ok(RumaResponse(response))

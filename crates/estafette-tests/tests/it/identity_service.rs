@@ -323,3 +323,18 @@ async fn anonymous_ok(raw: &RawClient, path: &str) {
     response.assert_ok();
     assert_eq!(response.body, json!({}));
 }
+
+/// The homeserver names itself as the identity service in its well-known document, and
+/// Element Web's library accepts both after checking them.
+#[tokio::test]
+async fn element_web_discovers_the_homeserver_as_its_identity_service() {
+    let server = TestServer::start().await;
+    let out = run_js_sdk("discovery", json!({"baseUrl": server.base_url()})).await;
+    assert_eq!(out["homeserver"]["state"], "SUCCESS", "{out}");
+    assert_eq!(out["identityServer"]["state"], "SUCCESS", "{out}");
+    assert_eq!(
+        out["identityServer"]["base_url"],
+        server.base_url(),
+        "{out}"
+    );
+}
