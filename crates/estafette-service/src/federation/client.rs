@@ -47,6 +47,8 @@ pub struct FederationService {
     pub(crate) http: reqwest::Client,
     /// Where each server's federation API answers, once discovered.
     resolved: Arc<Mutex<HashMap<OwnedServerName, Destination>>>,
+    /// Pinned servers whose key document matched the pin, until the document expires.
+    pub(crate) pins_checked: Arc<Mutex<HashMap<OwnedServerName, u64>>>,
     /// SRV lookups and the addresses connections go to; `None` when no DNS configuration
     /// could be read (then the system's plain lookups, and no SRV).
     dns: Option<crate::federation::dns::Dns>,
@@ -74,6 +76,7 @@ impl FederationService {
             context,
             http,
             resolved: Arc::default(),
+            pins_checked: Arc::default(),
             dns,
         })
     }

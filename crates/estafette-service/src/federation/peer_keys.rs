@@ -200,24 +200,40 @@ impl FederationService {
         {
             return Ok(());
         }
+        let now = self.context.now();
+        let checked = self
+            .pins_checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(server)
+            .copied();
+        // Once its document passed, a server is not looked up again before it expires.
+        if checked.is_some_and(|until| until > now) {
+            return Ok(());
+        }
         let stored = &self.context.storage.server_keys;
         let current = stored
             .document(server)
             .await?
-            .filter(|(_, until)| *until > self.context.now());
-        let document = match current {
-            Some((document, _)) => document,
+            .filter(|(_, until)| *until > now);
+        let (document, until) = match current {
+            Some(kept) => kept,
             None => {
                 self.fetch_keys_directly(server).await?;
-                match stored.document(server).await? {
-                    Some((document, _)) => document,
-                    None => return Err(unreachable(server, &"no key document")),
-                }
+                stored
+                    .document(server)
+                    .await?
+                    .ok_or_else(|| unreachable(server, &"no key document"))?
             }
         };
         // A document kept before the pin was configured is held to it too.
         let document = serde_json::from_str(&document).unwrap_or_default();
-        self.check_pin(server, &verify_keys(&document))
+        self.check_pin(server, &verify_keys(&document))?;
+        self.pins_checked
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(server.to_owned(), until);
+        Ok(())
     }
 
     /// Refuses keys of a pinned server that its pin does not name.

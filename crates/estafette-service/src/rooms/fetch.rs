@@ -28,23 +28,11 @@ impl RoomService {
         pdu: &Pdu,
         rules: &RoomVersionRules,
     ) {
-        let mut missing = false;
-        let known = match self.through_rejected(&pdu.prev_events).await {
-            Ok(known) => known,
+        // Previous events this server has in no timeline (rejected ones looked through).
+        let missing = match self.through_rejected(&pdu.prev_events).await {
+            Ok(known) => known.iter().any(|(_, record)| record.is_none()),
             Err(_) => return,
         };
-        for prev in &known {
-            if !self
-                .context
-                .storage
-                .events
-                .in_timeline(prev)
-                .await
-                .unwrap_or(false)
-            {
-                missing = true;
-            }
-        }
         if !missing {
             return;
         }

@@ -256,9 +256,9 @@ impl RoomService {
     /// before a rejected one in its place).
     async fn prev_groups(&self, pdu: &Pdu) -> ServiceResult<Vec<i64>> {
         let mut groups = Vec::new();
-        for prev in &self.through_rejected(&pdu.prev_events).await? {
-            if let Some(record) = self.context.storage.events.get(prev).await? {
-                if record.stream_ordering != 0 && !groups.contains(&record.state_group) {
+        for (_, record) in self.through_rejected(&pdu.prev_events).await? {
+            if let Some(record) = record {
+                if !groups.contains(&record.state_group) {
                     groups.push(record.state_group);
                 }
             }

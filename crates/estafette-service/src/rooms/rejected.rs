@@ -3,6 +3,7 @@
 //! never state, shown or served. Events built on it are still checked, against the state as
 //! if it had never been: the state after a rejected event is the state before it.
 
+use estafette_storage::EventRecord;
 use ruma::OwnedEventId;
 use ruma::events::StateEventType;
 
@@ -54,17 +55,24 @@ impl RoomService {
         }
     }
 
-    /// The events the state before `prev_events` is made of: each previous event, or for a
-    /// rejected one, the events before it (rejected ones looked through in turn).
+    /// The events the state before `prev_events` is made of, each with its record when it is
+    /// in a timeline here: each previous event, or for a rejected one, the events before it
+    /// (rejected ones looked through in turn). Only an event outside the timeline costs a
+    /// look at the rejected ones.
     pub(crate) async fn through_rejected(
         &self,
         prev_events: &[OwnedEventId],
-    ) -> ServiceResult<Vec<OwnedEventId>> {
+    ) -> ServiceResult<Vec<(OwnedEventId, Option<EventRecord>)>> {
         let mut todo = prev_events.to_vec();
-        let mut found = Vec::new();
+        let mut found: Vec<(OwnedEventId, Option<EventRecord>)> = Vec::new();
         let mut looked_through = Vec::new();
         while let Some(id) = todo.pop() {
-            if found.contains(&id) || looked_through.contains(&id) {
+            if found.iter().any(|(known, _)| *known == id) || looked_through.contains(&id) {
+                continue;
+            }
+            let record = self.context.storage.events.get(&id).await?;
+            if let Some(record) = record.filter(|record| record.stream_ordering != 0) {
+                found.push((id, Some(record)));
                 continue;
             }
             match self.rejected_pdu(&id).await? {
@@ -73,7 +81,7 @@ impl RoomService {
                     looked_through.push(id);
                 }
                 Some(_) => looked_through.push(id),
-                None => found.push(id),
+                None => found.push((id, None)),
             }
         }
         Ok(found)

@@ -79,8 +79,10 @@ impl RoomService {
             return self.local_summary(&room_id, viewer).await;
         }
         servers.extend(room_id.server_name().map(ToOwned::to_owned));
-        servers.retain(|server| *server != self.context.server_name);
-        servers.dedup();
+        // Each server asked once, in the order given.
+        let mut asked = std::collections::HashSet::new();
+        servers
+            .retain(|server| *server != self.context.server_name && asked.insert(server.clone()));
         let mut summary = self
             .remote_summary(&room_id, &servers)
             .await
@@ -242,7 +244,7 @@ impl RoomService {
             match self.federation.send(server, request).await {
                 Ok(response) if response.room.summary.room_id == room_id => {
                     let json = serde_json::to_value(&response.room.summary).ok()?;
-                    return Some(from_json(&json));
+                    return Some(from_json(room_id.to_owned(), &json));
                 }
                 Ok(_) => tracing::info!(%server, %room_id, "another room's summary was given"),
                 Err(e) => tracing::info!(%server, %room_id, "no summary: {e}"),
@@ -269,11 +271,10 @@ fn allowed_rooms(join_rules: &JsonValue) -> Vec<OwnedRoomId> {
 }
 
 /// A summary in the spec's shape (another server's answer).
-fn from_json(json: &JsonValue) -> RoomSummary {
+fn from_json(room_id: OwnedRoomId, json: &JsonValue) -> RoomSummary {
     let text = |field: &str| json[field].as_str().map(ToOwned::to_owned);
     let room = PublicRoom {
-        room_id: OwnedRoomId::try_from(json["room_id"].as_str().unwrap_or_default())
-            .unwrap_or_else(|_| ruma::owned_room_id!("!unknown:unknown")),
+        room_id,
         name: text("name"),
         topic: text("topic"),
         canonical_alias: text("canonical_alias").and_then(|a| a.try_into().ok()),
