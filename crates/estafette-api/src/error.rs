@@ -220,6 +220,9 @@ impl From<ServiceError> for ApiError {
                 retry_after: Duration::from_secs(retry_after_secs),
                 message,
             },
+            ServiceError::UnknownPos(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::UnknownPos, message)
+            }
             ServiceError::RoomInUse(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::RoomInUse, message)
             }

@@ -179,6 +179,19 @@ impl Session {
         Ok((events, page["end"].as_str().map(ToOwned::to_owned)))
     }
 
+    /// One simplified sliding sync request (MSC4186) from `pos`, with `body` as sent.
+    pub async fn sliding_sync(&self, pos: Option<&str>, body: &Value) -> BenchResult<Value> {
+        let mut path = format!(
+            "{}/_matrix/client/unstable/org.matrix.simplified_msc3575/sync?timeout=0&set_presence=offline",
+            self.base.trim_end_matches('/')
+        );
+        if let Some(pos) = pos {
+            path.push_str(&format!("&pos={pos}"));
+        }
+        let request = self.http.post(path).bearer_auth(&self.token).json(body);
+        json_of(request.send().await.map_err(|e| e.to_string())?).await
+    }
+
     /// One `/sync`; a tight filter keeps the measurement about delivery, not payload size.
     pub async fn sync(&self, since: Option<&str>, timeout: Duration) -> BenchResult<Value> {
         self.sync_with(since, timeout, None).await

@@ -9,6 +9,7 @@ mod client;
 mod media;
 mod scale;
 mod scenarios;
+mod sliding;
 mod stats;
 
 use std::process::ExitCode;
@@ -97,6 +98,9 @@ struct Args {
     #[arg(long, default_value_t = 16)]
     scan_concurrency: usize,
     /// Write the figures as JSON to this file.
+    /// Only simplified sliding sync, for a user in this many rooms (0: the other measurements).
+    #[arg(long, default_value_t = 0)]
+    sliding_rooms: usize,
     #[arg(long)]
     output: Option<std::path::PathBuf>,
 }
@@ -136,6 +140,10 @@ async fn main() -> ExitCode {
             };
             let figures = media::media(&users, &setup).await?;
             return Ok(json!({"url": args.url, "media": figures}));
+        }
+        if args.sliding_rooms > 0 {
+            let figures = sliding::sliding_sync(&users, args.sliding_rooms, 5).await?;
+            return Ok(json!({"url": args.url, "sliding_sync": figures}));
         }
         if let Some(peer) = &args.federation_peer {
             let peer_users = Users {

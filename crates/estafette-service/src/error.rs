@@ -66,6 +66,9 @@ pub enum ServiceError {
     WrongRoomKeysVersion(String),
     #[error("{0}")]
     RoomInUse(String),
+    /// A sliding sync position this server does not know (any more): the client starts over.
+    #[error("{0}")]
+    UnknownPos(String),
     /// An encrypted attachment does not match its description (hash, key or version).
     #[error("{0}")]
     DecryptionFailed(String),

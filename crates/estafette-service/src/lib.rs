@@ -24,6 +24,7 @@ mod media;
 pub mod policy;
 mod ratelimit;
 mod rooms;
+mod sliding_sync;
 mod sync;
 
 use std::sync::Arc;
@@ -68,6 +69,11 @@ pub use rooms::{
     MessagesPage, MutualRooms, Pdu, Preset, PublicRoom, PublicRoomsPage, RelationsPage,
     RoomService, RoomSummary, SearchContext, SearchHit, SearchRequest, SearchResults,
     ServerHierarchy, StateMap, Viewer,
+};
+pub use sliding_sync::{
+    E2eeSection, ExtensionScope, ExtensionsRequest, ExtensionsResponse, Hero, ListFilters,
+    ListRequest, RoomConfig, RoomSection, SlidingSyncRequest, SlidingSyncResponse,
+    SlidingSyncService, ToDeviceRequest, ToDeviceSection,
 };
 pub use sync::{
     DEFAULT_TIMELINE_LIMIT, EventFilter, FULLY_READ, LocalNotifier, Notifier, PresenceInfo,
@@ -128,6 +134,7 @@ pub struct Services {
     pub filters: FilterService,
     pub rooms: RoomService,
     pub sync: SyncService,
+    pub sliding_sync: SlidingSyncService,
     pub typing: TypingService,
     pub receipts: ReceiptService,
     pub push: PushService,
@@ -203,6 +210,14 @@ impl Services {
         let media = MediaService::new(context.clone(), federation.clone(), antivirus.clone());
         let openid = OpenIdService::new(context.clone());
         let identity = IdentityService::new(context.clone(), openid.clone());
+        let sync = SyncService::new(
+            context.clone(),
+            rooms.clone(),
+            typing.clone(),
+            receipts.clone(),
+            presence.clone(),
+            device_keys.clone(),
+        );
         Ok(Self {
             calls: CallService::new(context.clone()),
             invitations: InvitationService::new(
@@ -226,9 +241,11 @@ impl Services {
             profiles: ProfileService::new(context.clone(), federation.clone(), rooms.clone()),
             account_data: AccountDataService::new(context.clone()),
             filters: FilterService::new(context.clone()),
-            sync: SyncService::new(
+            sync: sync.clone(),
+            sliding_sync: SlidingSyncService::new(
                 context.clone(),
                 rooms.clone(),
+                sync,
                 typing.clone(),
                 receipts.clone(),
                 presence.clone(),

@@ -91,4 +91,6 @@ pub struct Storage {
     pub streams: Arc<dyn StreamRepository>,
     pub cluster: Arc<dyn ClusterFeed>,
     pub rate_limits: Arc<dyn RateLimitRepository>,
+    pub sliding_sync: Arc<dyn SlidingSyncConnectionRepository>,
+    pub room_activity: Arc<dyn RoomActivityRepository>,
 }

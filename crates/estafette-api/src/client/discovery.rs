@@ -49,6 +49,8 @@ async fn get_supported_versions(
         "org.matrix.msc4143",
         // Room summaries (v1.15's `/room_summary`, first as MSC3266).
         "im.nheko.summary",
+        // Simplified sliding sync (MSC4186), which Element X requires.
+        "org.matrix.simplified_msc3575",
     ]
     .into_iter()
     .map(|feature| (feature.to_owned(), true))

@@ -14,6 +14,7 @@ pub(crate) mod media;
 pub(crate) mod pdu_format;
 pub(crate) mod policy;
 pub(crate) mod rooms;
+mod sliding_sync;
 mod sync;
 
 use crate::router::Routes;
@@ -24,6 +25,7 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = accounts::routes(router);
     let router = rooms::routes(router);
     let router = sync::routes(router);
+    let router = sliding_sync::routes(router);
     let router = e2ee::routes(router);
     let router = policy::routes(router);
     let router = account_validity::routes(router);

@@ -49,13 +49,18 @@ impl DeviceListPublisher {
         }
     }
 
-    /// Forgets the keys of deleted devices and tells the users who track this user's devices.
+    /// Forgets the keys (and sliding sync connections) of deleted devices and tells the users who track this user's devices.
     pub(crate) async fn devices_removed(
         &self,
         user_id: &UserId,
         devices: &[OwnedDeviceId],
     ) -> ServiceResult<()> {
         for device_id in devices {
+            self.context
+                .storage
+                .sliding_sync
+                .forget_device(user_id, device_id)
+                .await?;
             let position = self
                 .context
                 .storage

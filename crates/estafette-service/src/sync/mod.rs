@@ -15,6 +15,7 @@ pub use notifier::{LocalNotifier, Notifier};
 pub use presence::{PresenceInfo, PresenceService};
 pub use push::PushService;
 pub use receipts::{FULLY_READ, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService};
+pub(crate) use responses::Window;
 pub use responses::{
     DEFAULT_TIMELINE_LIMIT, RoomTimeline, SyncRequest, SyncResult, SyncService, format_token,
     parse_token,
@@ -22,4 +23,4 @@ pub use responses::{
 pub use typing::TypingService;
 
 // For the rooms domain, which counts notifications with the users' rules.
-pub(crate) use push::parse_ruleset;
+pub(crate) use push::{parse_ruleset, rules_content};

@@ -392,6 +392,7 @@ impl SyncService {
                         after,
                         until: current,
                         with_state: full,
+                        state_if_limited: true,
                     };
                     let mut timeline = self.timeline(requester, room_id, window, request).await?;
                     timeline.account_data = room_account_data.remove(room_id).unwrap_or_default();
@@ -432,6 +433,7 @@ impl SyncService {
                         after,
                         until: membership.stream_ordering,
                         with_state: since.is_none(),
+                        state_if_limited: true,
                     };
                     let mut timeline = self
                         .timeline(requester, &membership.room_id, window, request)
@@ -511,7 +513,7 @@ impl SyncService {
     /// Adds what the events of several rooms' timelines carry beyond themselves, read for all
     /// the rooms at once: bundled relations (looked up only in the timelines whose flag says
     /// an event of them may be a relation's target) and the syncing device's transaction IDs.
-    async fn decorate(
+    pub(crate) async fn decorate(
         &self,
         requester: &Requester,
         timelines: &mut [(&mut RoomTimeline, bool)],
@@ -565,7 +567,7 @@ impl SyncService {
     /// The newest events in `(after, until]` that pass the filter, and the room's state: before
     /// the timeline (or after it, with `use_state_after`) when `with_state` or when the timeline
     /// had to be cut; otherwise, with `use_state_after`, the state events of the timeline.
-    async fn timeline(
+    pub(crate) async fn timeline(
         &self,
         requester: &Requester,
         room_id: &RoomId,
@@ -576,6 +578,7 @@ impl SyncService {
             after,
             until,
             with_state,
+            state_if_limited,
         } = window;
         let storage = &self.context.storage;
         let filter = &request.filter;
@@ -604,7 +607,7 @@ impl SyncService {
             prev_batch: first.map(|f| format_token(f - 1)),
             ..Default::default()
         };
-        if with_state || limited {
+        if with_state || (limited && state_if_limited) {
             // The state before the timeline, or at its end with `use_state_after`.
             let boundary = match (request.use_state_after, first) {
                 (false, Some(first)) => first - 1,
@@ -650,7 +653,7 @@ impl SyncService {
         Ok(timeline)
     }
 
-    async fn stripped_state(
+    pub(crate) async fn stripped_state(
         &self,
         requester: &Requester,
         room_id: &RoomId,
@@ -721,11 +724,13 @@ fn add_unread_counts(
 }
 
 /// What a room's section covers.
-struct Window {
-    after: i64,
-    until: i64,
+pub(crate) struct Window {
+    pub after: i64,
+    pub until: i64,
     /// Whether the room's state goes with the timeline.
-    with_state: bool,
+    pub with_state: bool,
+    /// Whether a cut timeline brings the state before it (sliding sync picks its own).
+    pub state_if_limited: bool,
 }
 
 /// The part of a membership the sync reads: from the store, or a joined room with news.

@@ -11,6 +11,7 @@ mod identity;
 mod media;
 mod ratelimit;
 mod rooms;
+mod sliding_sync;
 mod sync;
 
 pub use account_validity::*;
@@ -23,4 +24,5 @@ pub use identity::*;
 pub use media::*;
 pub use ratelimit::*;
 pub use rooms::*;
+pub use sliding_sync::*;
 pub use sync::*;

@@ -88,6 +88,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         26,
         include_str!("../../migrations/sqlite/0026_rejected_events.sql"),
     ),
+    (
+        27,
+        include_str!("../../migrations/sqlite/0027_sliding_sync.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -144,6 +148,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         14,
         include_str!("../../migrations/postgres/0014_rejected_events.sql"),
+    ),
+    (
+        15,
+        include_str!("../../migrations/postgres/0015_sliding_sync.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ mod media;
 mod migrations;
 mod ratelimit;
 mod rooms;
+mod sliding_sync;
 mod sync;
 pub mod testing;
 mod write_group;
@@ -124,6 +125,8 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         search: db.clone(),
         cluster: db.clone(),
         rate_limits: db.clone(),
+        sliding_sync: db.clone(),
+        room_activity: db.clone(),
         streams: db,
     }
 }

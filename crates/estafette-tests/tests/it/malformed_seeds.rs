@@ -47,6 +47,15 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
             "identifier": {"type": "m.id.user", "user": user_id}, "device_id": "DEV",
             "initial_device_display_name": "Sweep"}),
         ("POST", "/refresh") => json!({"refresh_token": "ert_unknown"}),
+        ("POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync") => json!({
+            "conn_id": "sweep",
+            "lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 1,
+                "required_state": [["m.room.member", "$LAZY"]], "filters": {"is_invite": false}}},
+            "room_subscriptions": {room_id: {"timeline_limit": 5,
+                "required_state": [["*", "*"]]}},
+            "extensions": {"to_device": {"enabled": true, "since": "0"},
+                "e2ee": {"enabled": true}, "account_data": {"enabled": true},
+                "receipts": {"enabled": true, "rooms": ["*"]}, "typing": {"enabled": true}}}),
         (
             "POST",
             "/register/email/requestToken"

@@ -448,3 +448,68 @@ async fn a_transaction_delivered_to_two_processes_at_once_is_processed_once() {
         .count();
     assert_eq!(pings, 1, "{}", sync.body["to_device"]);
 }
+
+#[tokio::test]
+async fn element_x_keeps_its_sliding_sync_connections_whichever_process_answers() {
+    let first = TestServer::start().await;
+    let second = first.another_process().await;
+    let proxy = RoundRobinProxy::start(&[first.base_url(), second.base_url()]).await;
+    let (_, alice) = user(first.raw(), "alice").await;
+    let (_, bob) = user(first.raw(), "bob").await;
+    let mut rooms = Vec::new();
+    for name in ["Archives", "Bureau"] {
+        let room = create_room(&bob, json!({"name": name, "preset": "public_chat"})).await;
+        alice
+            .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+            .await
+            .assert_ok();
+        first.advance_clock(2);
+        send_text(&bob, &room, "m1", &format!("dans {name}")).await;
+        rooms.push(room);
+    }
+
+    // Raw: a position handed out by one process resumes on the other, which sends only news.
+    let path = "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync";
+    let body = json!({"conn_id": "room-list",
+                      "lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 1}}});
+    let token = alice.token_for_tests().to_owned();
+    let on_first = first.raw().with_token(token.clone());
+    let on_second = second.raw().with_token(token);
+    let initial = on_first
+        .post(&format!("{path}?timeout=0"), body.clone())
+        .await;
+    assert_eq!(initial.body["rooms"].as_object().map(|r| r.len()), Some(2));
+    let pos = initial.body["pos"].as_str().unwrap().to_owned();
+    send_text(&bob, &rooms[0], "m2", "encore").await;
+    let resumed = on_second
+        .post(&format!("{path}?timeout=10000&pos={pos}"), body.clone())
+        .await;
+    resumed.assert_ok();
+    let sent: Vec<&String> = resumed.body["rooms"].as_object().unwrap().keys().collect();
+    assert_eq!(sent, [&rooms[0]], "{}", resumed.body);
+    assert!(resumed.body["rooms"][&rooms[0]].get("initial").is_none());
+
+    // Element X behind a proxy alternating between the processes.
+    let client = crate::element_x::element_x(&proxy.base_url(), "alice", "alice's password").await;
+    let sync = matrix_sdk_ui::sync_service::SyncService::builder(client.clone())
+        .build()
+        .await
+        .expect("sync service");
+    sync.start().await;
+    let service = sync.room_list_service();
+    let names = crate::element_x::names;
+    crate::element_x::room_list_until(
+        &service,
+        crate::element_x::non_left,
+        "Archives first",
+        |r| names(r) == ["Archives", "Bureau"],
+    )
+    .await;
+    first.advance_clock(2);
+    send_text(&bob, &rooms[1], "m3", "au bureau").await;
+    crate::element_x::room_list_until(&service, crate::element_x::non_left, "Bureau first", |r| {
+        names(r) == ["Bureau", "Archives"]
+    })
+    .await;
+    sync.stop().await;
+}

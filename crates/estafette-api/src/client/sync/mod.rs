@@ -4,7 +4,7 @@
 mod ephemeral;
 mod presence;
 mod push;
-mod sync_events;
+pub(crate) mod sync_events;
 
 use crate::router::Routes;
 

@@ -45,7 +45,7 @@ fn timeline(
     Ok((timeline, state))
 }
 
-fn counts(
+pub(crate) fn counts(
     (notifications, highlights): (u64, u64),
 ) -> ruma::api::client::sync::sync_events::UnreadNotificationsCount {
     let mut counts = ruma::api::client::sync::sync_events::UnreadNotificationsCount::new();
@@ -54,14 +54,14 @@ fn counts(
     counts
 }
 
-fn raw_json<T>(value: &serde_json::Value) -> Result<Raw<T>, ApiError> {
+pub(crate) fn raw_json<T>(value: &serde_json::Value) -> Result<Raw<T>, ApiError> {
     to_raw_value(value)
         .map(Raw::from_json)
         .map_err(|e| ApiError::bad_json(e.to_string()))
 }
 
 /// An account data event from its stored type and content JSON.
-fn account_data_event<T>(kind: &str, content: &str) -> Result<Raw<T>, ApiError> {
+pub(crate) fn account_data_event<T>(kind: &str, content: &str) -> Result<Raw<T>, ApiError> {
     let event = format!(
         r#"{{"type":{},"content":{content}}}"#,
         serde_json::Value::String(kind.to_owned())
