@@ -14,7 +14,7 @@ use crate::{Context, Requester, ServiceResult, lock};
 
 /// Connections kept in memory per process; past this many, the oldest go (and come back from
 /// the database when asked for).
-const MAX_KEPT: usize = 10_000;
+const MAX_KEPT: usize = 4_096;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(super) struct Key {
@@ -77,10 +77,13 @@ impl Connection {
         service: &SlidingSyncService,
         requester: &Requester,
         news: &StreamNews,
+        request: &SlidingSyncRequest,
     ) -> ServiceResult<()> {
-        self.rooms
-            .catch_up(&service.context, &requester.user_id, news)
-            .await?;
+        if request.needs_rooms() {
+            self.rooms
+                .catch_up(&service.context, &requester.user_id, news)
+                .await?;
+        }
         self.covering = news.position.max(self.stream);
         Ok(())
     }
@@ -175,8 +178,7 @@ impl Connections {
         lock(&self.kept).remove(key);
         context.storage.sliding_sync.reset(key.storage()).await?;
         let stream = context.storage.streams.current().await?;
-        self.connection(context, key, None, stream, HashMap::new())
-            .await
+        Ok(self.connection(None, stream, HashMap::new()))
     }
 
     /// The connection as it stood when it answered with `pos`.
@@ -212,28 +214,25 @@ impl Connections {
                 )
             })
             .collect();
-        self.connection(context, key, Some(number), stream, sent)
-            .await
+        Ok(self.connection(Some(number), stream, sent))
     }
 
-    async fn connection(
+    fn connection(
         &self,
-        context: &Context,
-        key: &Key,
         pos: Option<i64>,
         stream: i64,
         sent: HashMap<OwnedRoomId, Sent>,
-    ) -> ServiceResult<Connection> {
-        Ok(Connection {
+    ) -> Connection {
+        Connection {
             pos,
             stream,
             sent,
-            rooms: RoomList::build(context, &key.user_id).await?,
+            rooms: RoomList::default(),
             counts: None,
             sending: Vec::new(),
             covering: stream,
             generation: self.generation(),
-        })
+        }
     }
 
     /// Records the response (a new position when it sends anything or the stream moved) and

@@ -111,7 +111,9 @@ impl SlidingSyncService {
                 .await?;
             let moved = news.position > connection.stream;
             if first || moved {
-                connection.catch_up(self, requester, &news).await?;
+                connection
+                    .catch_up(self, requester, &news, &request)
+                    .await?;
                 let response = self
                     .respond(requester, &request, &mut connection, &news)
                     .await?;
@@ -133,7 +135,9 @@ impl SlidingSyncService {
                         .streams
                         .news(&requester.user_id, &requester.device_id, connection.stream)
                         .await?;
-                    connection.catch_up(self, requester, &news).await?;
+                    connection
+                        .catch_up(self, requester, &news, &request)
+                        .await?;
                     break self
                         .respond(requester, &request, &mut connection, &news)
                         .await?;

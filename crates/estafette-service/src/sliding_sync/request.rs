@@ -119,6 +119,11 @@ pub struct ExtensionScope {
 }
 
 impl SlidingSyncRequest {
+    /// Whether the request reads the user's rooms at all.
+    pub(super) fn needs_rooms(&self) -> bool {
+        !self.lists.is_empty() || !self.room_subscriptions.is_empty()
+    }
+
     pub(super) fn check(&self) -> ServiceResult<()> {
         let invalid = |message: String| Err(ServiceError::InvalidParam(message));
         if self.conn_id.len() > MAX_CONN_ID {

@@ -51,28 +51,31 @@ struct RoomAttributes {
     room_type: Option<String>,
 }
 
+/// Empty until a request has lists or room subscriptions (the encryption connection never
+/// does), then read once and kept up to date.
 #[derive(Debug, Default)]
 pub(super) struct RoomList {
+    built: bool,
     pub rooms: HashMap<OwnedRoomId, ListedRoom>,
     direct: HashSet<OwnedRoomId>,
     attributes: HashMap<OwnedRoomId, RoomAttributes>,
 }
 
 impl RoomList {
-    pub async fn build(context: &Context, user_id: &UserId) -> ServiceResult<Self> {
-        let mut list = Self::default();
-        list.read_memberships(context, user_id, &[]).await?;
-        list.read_direct(context, user_id).await?;
-        Ok(list)
-    }
-
-    /// Takes in what moved after the list was last brought up to date.
+    /// Reads the list whole the first time, then takes in what moved since it was last brought
+    /// up to date.
     pub async fn catch_up(
         &mut self,
         context: &Context,
         user_id: &UserId,
         news: &StreamNews,
     ) -> ServiceResult<()> {
+        if !self.built {
+            self.read_memberships(context, user_id, &[]).await?;
+            self.read_direct(context, user_id).await?;
+            self.built = true;
+            return Ok(());
+        }
         let moved: Vec<&RoomId> = news
             .rooms
             .iter()
