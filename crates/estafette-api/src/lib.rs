@@ -9,6 +9,7 @@ mod error;
 mod extract;
 mod fallback;
 mod federation;
+mod html;
 mod json;
 mod media_headers;
 mod panic;

@@ -21,6 +21,7 @@ mod federation;
 mod identity;
 mod limits;
 mod media;
+mod oauth;
 pub mod policy;
 mod ratelimit;
 mod rooms;
@@ -61,6 +62,11 @@ pub use identity::{
 pub use media::{
     CLEAN_INFO, ContentScannerService, CreatedMedia, INFECTED_INFO, MediaFile, MediaRequester,
     MediaService, Preview, ScanReport, ThumbnailMethod, Upload, UrlPreviewService,
+};
+pub use oauth::{
+    AUTHORIZE_PATH, AuthorizationError, AuthorizationPage, AuthorizationRequest, OAuthError,
+    OAuthService, OAuthTokens, REGISTRATION_PATH, REVOCATION_PATH, RegisteredClient, SCOPE_API,
+    ServerMetadata, SignIn, TOKEN_PATH, TokenRequest,
 };
 pub use ratelimit::RateLimitService;
 pub use rooms::{
@@ -135,6 +141,7 @@ pub struct Services {
     pub rooms: RoomService,
     pub sync: SyncService,
     pub sliding_sync: SlidingSyncService,
+    pub oauth: OAuthService,
     pub typing: TypingService,
     pub receipts: ReceiptService,
     pub push: PushService,
@@ -236,6 +243,7 @@ impl Services {
                 accounts.clone(),
                 sessions.clone(),
             ),
+            oauth: OAuthService::new(context.clone(), sessions.clone(), accounts.clone()),
             accounts,
             devices: DeviceService::new(context.clone(), uia.clone(), device_lists),
             profiles: ProfileService::new(context.clone(), federation.clone(), rooms.clone()),

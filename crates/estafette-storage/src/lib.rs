@@ -93,4 +93,6 @@ pub struct Storage {
     pub rate_limits: Arc<dyn RateLimitRepository>,
     pub sliding_sync: Arc<dyn SlidingSyncConnectionRepository>,
     pub room_activity: Arc<dyn RoomActivityRepository>,
+    pub oauth_clients: Arc<dyn OAuthClientRepository>,
+    pub oauth_grants: Arc<dyn OAuthGrantRepository>,
 }

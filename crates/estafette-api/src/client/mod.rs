@@ -11,6 +11,7 @@ mod e2ee;
 pub(crate) mod event_filters;
 mod identity;
 pub(crate) mod media;
+mod oauth;
 pub(crate) mod pdu_format;
 pub(crate) mod policy;
 pub(crate) mod rooms;
@@ -26,6 +27,7 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = rooms::routes(router);
     let router = sync::routes(router);
     let router = sliding_sync::routes(router);
+    let router = oauth::routes(router);
     let router = e2ee::routes(router);
     let router = policy::routes(router);
     let router = account_validity::routes(router);

@@ -35,4 +35,5 @@ pub use uia::{UiaAction, UiaService};
 
 // For the other domains.
 pub(crate) use account::is_active_local_user;
+pub(crate) use passwords::check_policy as check_password_policy;
 pub(crate) use tokens::{digest, generate};

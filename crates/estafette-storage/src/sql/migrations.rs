@@ -92,6 +92,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         27,
         include_str!("../../migrations/sqlite/0027_sliding_sync.sql"),
     ),
+    (28, include_str!("../../migrations/sqlite/0028_oauth.sql")),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -153,6 +154,7 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         15,
         include_str!("../../migrations/postgres/0015_sliding_sync.sql"),
     ),
+    (16, include_str!("../../migrations/postgres/0016_oauth.sql")),
 ];
 
 pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> StorageResult<()> {

@@ -12,6 +12,7 @@ mod federation;
 mod identity;
 mod media;
 mod migrations;
+mod oauth;
 mod ratelimit;
 mod rooms;
 mod sliding_sync;
@@ -127,6 +128,8 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         rate_limits: db.clone(),
         sliding_sync: db.clone(),
         room_activity: db.clone(),
+        oauth_clients: db.clone(),
+        oauth_grants: db.clone(),
         streams: db,
     }
 }

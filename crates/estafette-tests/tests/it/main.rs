@@ -35,6 +35,7 @@ mod media;
 mod media_uploads;
 mod multi_process;
 mod mutual_rooms;
+mod oauth;
 mod pinned_keys;
 mod policy_routing;
 mod presence;

@@ -291,7 +291,17 @@ fn check(method: &Method, path: &str, response: &RawResponse) -> Option<String> 
         && response.body["info"]
             .as_str()
             .is_some_and(|m| !m.is_empty());
-    let matrix_error = matrix_error || scanner_error;
+    // The OAuth endpoints answer as RFC 6749 says, and the sign-in page in HTML.
+    let oauth_error = path.starts_with("/oauth2/")
+        && (response.body["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+            && response.body["error_description"].is_string()
+            || response
+                .headers
+                .get("content-type")
+                .is_some_and(|t| t.to_str().is_ok_and(|t| t.starts_with("text/html"))));
+    let matrix_error = matrix_error || scanner_error || oauth_error;
     (response.status >= 400 && !uia && !matrix_error).then(|| {
         format!(
             "{method} {shown} answered {} without a Matrix error: {body}",

@@ -47,6 +47,13 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
             "identifier": {"type": "m.id.user", "user": user_id}, "device_id": "DEV",
             "initial_device_display_name": "Sweep"}),
         ("POST", "/refresh") => json!({"refresh_token": "ert_unknown"}),
+        ("POST", "/oauth2/registration") => json!({"client_uri": "https://app.example.org/",
+            "redirect_uris": ["http://127.0.0.1/cb"], "application_type": "native",
+            "client_name": "Sweep", "grant_types": ["authorization_code", "refresh_token"]}),
+        // Form-encoded endpoints: a JSON body is itself malformed input for them.
+        ("POST", "/oauth2/token") => json!({"grant_type": "authorization_code", "code": "c"}),
+        ("POST", "/oauth2/revoke") => json!({"token": "t"}),
+        ("POST", "/oauth2/authorize") => json!({"grant": "g", "action": "sign_in"}),
         ("POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync") => json!({
             "conn_id": "sweep",
             "lists": {"all": {"ranges": [[0, 9]], "timeline_limit": 1,

@@ -13,6 +13,7 @@ use ruma::thirdparty::Medium;
 use serde::Deserialize;
 
 use crate::extract::{ApiResult, Ruma, RumaResponse};
+use crate::html::escape;
 use crate::router::Routes;
 use crate::{ApiError, AppState};
 
@@ -93,11 +94,4 @@ async fn invitation_page(
         escape(&home),
     );
     Ok((StatusCode::OK, Html(page)))
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }
