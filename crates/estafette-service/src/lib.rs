@@ -66,7 +66,8 @@ pub use media::{
 pub use oauth::{
     AUTHORIZE_PATH, AuthorizationError, AuthorizationPage, AuthorizationRequest, OAuthError,
     OAuthService, OAuthTokens, REGISTRATION_PATH, REVOCATION_PATH, RegisteredClient, SCOPE_API,
-    ServerMetadata, SignIn, TOKEN_PATH, TokenRequest,
+    ServerMetadata, SignIn, TOKEN_PATH, TokenRequest, UPSTREAM_CALLBACK_PATH, UPSTREAM_START_PATH,
+    UpstreamCallback,
 };
 pub use ratelimit::RateLimitService;
 pub use rooms::{

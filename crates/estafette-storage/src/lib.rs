@@ -95,4 +95,5 @@ pub struct Storage {
     pub room_activity: Arc<dyn RoomActivityRepository>,
     pub oauth_clients: Arc<dyn OAuthClientRepository>,
     pub oauth_grants: Arc<dyn OAuthGrantRepository>,
+    pub oauth_upstream: Arc<dyn OAuthUpstreamRepository>,
 }

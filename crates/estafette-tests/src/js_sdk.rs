@@ -39,3 +39,48 @@ pub async fn run_js_sdk(script: &str, input: Value) -> Value {
         .find_map(|line| serde_json::from_str(line).ok())
         .unwrap_or_else(|| panic!("{script}.mjs printed no JSON result:\n{stdout}\n{stderr}"))
 }
+
+/// A process running one of the scripts until dropped (a server a test talks to).
+pub struct JsProcess {
+    _child: tokio::process::Child,
+    /// The JSON line the script printed once ready.
+    pub ready: Value,
+}
+
+/// Starts `js/<script>.mjs` with `input`, and waits for it to print its first JSON line.
+pub async fn start_js(script: &str, input: Value) -> JsProcess {
+    use tokio::io::AsyncBufReadExt;
+    let sdk = std::env::var("ESTAFETTE_JS_SDK").expect(
+        "ESTAFETTE_JS_SDK must name matrix-js-sdk's entry point: run ./scripts/test, or scripts/js-sdk",
+    );
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("js")
+        .join(format!("{script}.mjs"));
+    let mut child = tokio::process::Command::new("node")
+        .arg(&path)
+        .env("MATRIX_JS_SDK", sdk)
+        .env("INPUT", input.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run node");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    let ready = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                return value;
+            }
+        }
+        panic!("{script}.mjs ended before it was ready");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("{script}.mjs was not ready in 30 s"));
+    // Keep reading, so that the script never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    JsProcess {
+        _child: child,
+        ready,
+    }
+}

@@ -23,7 +23,8 @@ use tempfile::TempDir;
 
 pub use clamd::{CLAMD_VARIABLE, Clamd, EICAR, EICAR_SIGNATURE};
 pub use dns::{AddressRecord, SrvRecord, TestDns};
-pub use js_sdk::run_js_sdk;
+pub use estafette::storage::sql::testing::free_port as unused_port;
+pub use js_sdk::{JsProcess, run_js_sdk, start_js};
 pub use proxy::RoundRobinProxy;
 pub use raw::{RawClient, RawResponse, password_login};
 pub use scenario::{User, login_at, register_user_at};

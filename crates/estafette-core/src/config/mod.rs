@@ -11,11 +11,13 @@ mod calls;
 mod federation;
 mod identity;
 mod media;
+mod oauth;
 
 pub use calls::CallsConfig;
 pub use federation::{AllowedServer, FederationConfig, PinnedServer};
 pub use identity::{AccountValidityConfig, EmailConfig, PolicyConfig};
 pub use media::{AntivirusConfig, ClamdAddress, MediaConfig, UrlPreviewConfig};
+pub use oauth::{OAuthConfig, UpstreamProvider};
 
 /// A configuration problem, named by the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +59,7 @@ pub struct Config {
     pub account_validity: AccountValidityConfig,
     pub support: SupportConfig,
     pub calls: CallsConfig,
+    pub oauth: OAuthConfig,
 }
 
 /// Who users and other administrators contact about this server, served at
@@ -173,6 +176,7 @@ impl Default for Config {
             account_validity: AccountValidityConfig::default(),
             support: SupportConfig::default(),
             calls: CallsConfig::default(),
+            oauth: OAuthConfig::default(),
         }
     }
 }
@@ -299,6 +303,7 @@ impl Config {
         self.federation.validate()?;
         self.validate_support()?;
         self.calls.validate()?;
+        self.oauth.validate()?;
         let validity = &self.account_validity;
         if validity.enabled {
             if validity.period_days == 0 {

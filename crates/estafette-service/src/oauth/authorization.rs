@@ -35,6 +35,8 @@ pub struct AuthorizationPage {
     pub client_uri: String,
     /// Show the registration form (`prompt=create`, where anyone may register).
     pub create: bool,
+    /// The upstream provider users may sign in with instead, by name.
+    pub upstream: Option<String>,
 }
 
 /// A request that cannot go on.
@@ -220,11 +222,12 @@ impl OAuthService {
                 .unwrap_or_else(|| client_uri.clone()),
             client_uri,
             create: prompt == Some("create") && self.accounts.registration_open(),
+            upstream: self.upstream_name(),
         }
     }
 
     /// The pending request of a sign-in form, with its client.
-    async fn pending(
+    pub(super) async fn pending(
         &self,
         grant_id: &str,
     ) -> ServiceResult<Result<(OAuthGrantRecord, JsonValue), String>> {
@@ -337,7 +340,7 @@ impl OAuthService {
         )))
     }
 
-    async fn grant_code(
+    pub(super) async fn grant_code(
         &self,
         grant: &OAuthGrantRecord,
         user_id: &ruma::UserId,

@@ -5,6 +5,7 @@
 mod authorization;
 mod clients;
 mod tokens;
+mod upstream;
 
 use std::sync::Arc;
 
@@ -12,6 +13,7 @@ use crate::{AccountService, Context, SessionService};
 pub use authorization::{AuthorizationError, AuthorizationPage, AuthorizationRequest, SignIn};
 pub use clients::RegisteredClient;
 pub use tokens::{OAuthTokens, TokenRequest};
+pub use upstream::{UPSTREAM_CALLBACK_PATH, UPSTREAM_START_PATH, UpstreamCallback};
 
 /// The scope token granting the whole Client-Server API.
 pub const SCOPE_API: &str = "urn:matrix:client:api:*";
@@ -76,6 +78,9 @@ pub struct OAuthService {
     context: Arc<Context>,
     sessions: SessionService,
     accounts: AccountService,
+    /// For the upstream provider's metadata, keys and token endpoint.
+    http: reqwest::Client,
+    provider: Arc<std::sync::Mutex<Option<upstream::ProviderState>>>,
 }
 
 impl OAuthService {
@@ -88,6 +93,8 @@ impl OAuthService {
             context,
             sessions,
             accounts,
+            http: reqwest::Client::new(),
+            provider: Arc::default(),
         }
     }
 

@@ -88,7 +88,7 @@ impl RoomList {
                 .into_iter()
                 .filter(|room| self.rooms.contains_key(*room))
                 .collect();
-            self.read_activity(context, &moved).await?;
+            self.read_activity(context, user_id, Some(&moved)).await?;
         }
         for room in &news.rooms {
             // Encryption may have been turned on.
@@ -138,6 +138,9 @@ impl RoomList {
             );
         }
         self.rooms = rooms;
+        if !self.built {
+            return self.read_activity(context, user_id, None).await;
+        }
         let to_read: Vec<&RoomId> = changed
             .iter()
             .map(|room| room.as_ref())
@@ -148,17 +151,24 @@ impl RoomList {
                     .filter(|room| !changed.iter().any(|c| c == room)),
             )
             .collect();
-        self.read_activity(context, &to_read).await
+        self.read_activity(context, user_id, Some(&to_read)).await
     }
 
-    async fn read_activity(&mut self, context: &Context, rooms: &[&RoomId]) -> ServiceResult<()> {
-        if rooms.is_empty() {
+    /// Reads the newest and newest bumping events of the user's rooms (of `rooms` only, when
+    /// given).
+    async fn read_activity(
+        &mut self,
+        context: &Context,
+        user_id: &UserId,
+        rooms: Option<&[&RoomId]>,
+    ) -> ServiceResult<()> {
+        if rooms.is_some_and(<[_]>::is_empty) {
             return Ok(());
         }
         let activity = context
             .storage
             .room_activity
-            .activity(rooms, BUMP_EVENT_TYPES)
+            .activity(user_id, rooms, BUMP_EVENT_TYPES)
             .await?;
         for found in activity {
             let Some(room) = self.rooms.get_mut(&found.room_id) else {

@@ -23,3 +23,23 @@ CREATE TABLE oauth_grants (
     exchanged_ts   BIGINT
 );
 CREATE INDEX oauth_grants_created ON oauth_grants (created_ts);
+
+-- Sign-ins through the upstream OpenID Connect provider: each waits for the provider's
+-- callback with its state (used once), nonce and PKCE verifier.
+CREATE TABLE oauth_upstream_sessions (
+    state         TEXT PRIMARY KEY NOT NULL,
+    grant_id      TEXT NOT NULL,
+    nonce         TEXT NOT NULL,
+    code_verifier TEXT NOT NULL,
+    created_ts    BIGINT NOT NULL
+);
+CREATE INDEX oauth_upstream_sessions_created ON oauth_upstream_sessions (created_ts);
+
+-- Accounts linked to the provider's subjects on their first sign-in.
+CREATE TABLE oauth_upstream_links (
+    issuer     TEXT NOT NULL,
+    subject    TEXT NOT NULL,
+    user_id    TEXT NOT NULL,
+    created_ts BIGINT NOT NULL,
+    PRIMARY KEY (issuer, subject)
+);

@@ -130,6 +130,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         room_activity: db.clone(),
         oauth_clients: db.clone(),
         oauth_grants: db.clone(),
+        oauth_upstream: db.clone(),
         streams: db,
     }
 }

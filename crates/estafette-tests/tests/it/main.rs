@@ -64,6 +64,7 @@ mod tags;
 mod third_party_exchange;
 mod timestamps;
 mod transactions;
+mod upstream_oidc;
 mod url_previews;
 mod user_directory;
 mod verification;

@@ -30,7 +30,7 @@ fn registration() -> ClientRegistrationData {
 }
 
 /// Form bodies, as browsers and OAuth clients send them.
-trait FormBody {
+pub(crate) trait FormBody {
     fn form_body(self, fields: &[(&str, &str)]) -> Self;
 }
 
@@ -45,7 +45,7 @@ impl FormBody for reqwest::RequestBuilder {
 }
 
 /// A browser that does not follow redirects, so the test sees where the server sends it.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -53,7 +53,7 @@ fn browser() -> reqwest::Client {
 }
 
 /// The hidden grant field of a sign-in page.
-fn grant_of(page: &str) -> String {
+pub(crate) fn grant_of(page: &str) -> String {
     let start = page
         .find("name=\"grant\" value=\"")
         .expect("a sign-in form")
@@ -62,7 +62,11 @@ fn grant_of(page: &str) -> String {
 }
 
 /// Opens the authorization URL and submits the form with `fields`: the response.
-async fn sign_in(base: &str, authorization: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn sign_in(
+    base: &str,
+    authorization: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
     let browser = browser();
     let page = browser.get(authorization).send().await.unwrap();
     assert_eq!(page.status(), 200, "{:?}", page.headers().get("location"));
@@ -79,12 +83,12 @@ async fn sign_in(base: &str, authorization: &str, fields: &[(&str, &str)]) -> re
         .unwrap()
 }
 
-fn location(response: &reqwest::Response) -> Url {
+pub(crate) fn location(response: &reqwest::Response) -> Url {
     assert_eq!(response.status(), 303, "a redirect back to the client");
     Url::parse(response.headers()["location"].to_str().unwrap()).unwrap()
 }
 
-fn query_param(url: &Url, name: &str) -> Option<String> {
+pub(crate) fn query_param(url: &Url, name: &str) -> Option<String> {
     url.query_pairs()
         .find(|(key, _)| key == name)
         .map(|(_, value)| value.into_owned())
@@ -205,7 +209,7 @@ async fn matrix_sdk_signs_in_on_the_servers_page_refreshes_and_revokes() {
 }
 
 /// Registers a client over raw HTTP: its ID.
-async fn raw_client_id(base: &str) -> String {
+pub(crate) async fn raw_client_id(base: &str) -> String {
     let response = browser()
         .post(format!("{base}/oauth2/registration"))
         .json(
@@ -222,7 +226,7 @@ async fn raw_client_id(base: &str) -> String {
 }
 
 /// A verifier and its S256 challenge.
-fn pkce(seed: &str) -> (String, String) {
+pub(crate) fn pkce(seed: &str) -> (String, String) {
     use base64::Engine;
     use sha2::Digest;
     let verifier = format!("{seed}-{}", "v".repeat(50));
@@ -231,7 +235,7 @@ fn pkce(seed: &str) -> (String, String) {
     (verifier, challenge)
 }
 
-fn authorization_url(
+pub(crate) fn authorization_url(
     base: &str,
     client_id: &str,
     challenge: &str,
@@ -254,7 +258,7 @@ fn authorization_url(
     url.to_string()
 }
 
-async fn token_request(base: &str, form: &[(&str, &str)]) -> (u16, Value) {
+pub(crate) async fn token_request(base: &str, form: &[(&str, &str)]) -> (u16, Value) {
     let response = browser()
         .post(format!("{base}/oauth2/token"))
         .form_body(form)

@@ -8,6 +8,7 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use estafette_service::{
     AUTHORIZE_PATH, AuthorizationError, AuthorizationPage, AuthorizationRequest, SignIn,
+    UPSTREAM_CALLBACK_PATH, UPSTREAM_START_PATH, UpstreamCallback,
 };
 use http::{Method, StatusCode};
 use serde::Deserialize;
@@ -17,11 +18,22 @@ use crate::router::Routes;
 use crate::{ApiError, AppState};
 
 pub(super) fn routes(router: Routes) -> Routes {
-    router.axum(
-        AUTHORIZE_PATH,
-        &[Method::GET, Method::POST],
-        axum::routing::get(authorize).post(submit),
-    )
+    router
+        .axum(
+            AUTHORIZE_PATH,
+            &[Method::GET, Method::POST],
+            axum::routing::get(authorize).post(submit),
+        )
+        .axum(
+            UPSTREAM_START_PATH,
+            &[Method::GET],
+            axum::routing::get(start_upstream),
+        )
+        .axum(
+            UPSTREAM_CALLBACK_PATH,
+            &[Method::GET],
+            axum::routing::get(upstream_callback),
+        )
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -98,8 +110,18 @@ fn form(authorization: &AuthorizationPage, error: Option<&str>) -> Response {
             ("sign_in", "Sign in"),
         )
     };
+    let upstream = authorization
+        .upstream
+        .as_deref()
+        .map(|name| {
+            format!(
+                "<p><a href=\"{UPSTREAM_START_PATH}?grant={grant}\">Sign in with {}</a></p><p>or</p>",
+                escape(name)
+            )
+        })
+        .unwrap_or_default();
     let body = format!(
-        "<h1>{title}</h1>{intro}{alert}\
+        "<h1>{title}</h1>{intro}{alert}{upstream}\
          <form method=\"post\" action=\"{AUTHORIZE_PATH}\">\
          <input type=\"hidden\" name=\"grant\" value=\"{grant}\">{fields}\
          <button type=\"submit\" name=\"action\" value=\"{}\">{}</button> \
@@ -191,10 +213,58 @@ async fn submit(
         }
         _ => return Ok(ended("The form asks for nothing this page does.")),
     };
-    Ok(match outcome {
+    Ok(answer(outcome))
+}
+
+fn answer(outcome: SignIn) -> Response {
+    match outcome {
         // 303: the browser follows with a GET.
         SignIn::Redirect(url) => Redirect::to(&url).into_response(),
         SignIn::Retry { page, message } => form(&page, Some(&message)),
         SignIn::Ended(message) => ended(&message),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct StartQuery {
+    grant: Option<String>,
+}
+
+/// The sign-in page's "Sign in with …" link: off to the upstream provider.
+async fn start_upstream(
+    State(state): State<AppState>,
+    query: Query<StartQuery>,
+) -> Result<Response, ApiError> {
+    let Some(grant) = query.0.grant else {
+        return Ok(ended("The link names no sign-in request."));
+    };
+    Ok(match state.services.oauth.start_upstream(&grant).await? {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(message) => ended(&message),
     })
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Back from the upstream provider.
+async fn upstream_callback(
+    State(state): State<AppState>,
+    query: Query<CallbackQuery>,
+) -> Result<Response, ApiError> {
+    let Query(query) = query;
+    let callback = UpstreamCallback {
+        code: query.code,
+        state: query.state,
+        error: query.error,
+        error_description: query.error_description,
+    };
+    Ok(answer(
+        state.services.oauth.finish_upstream(&callback).await?,
+    ))
 }

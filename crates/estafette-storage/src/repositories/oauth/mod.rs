@@ -1,8 +1,10 @@
 //! This server as its own OAuth 2.0 authorization server: registered clients, and the grants
-//! of the authorization code flow.
+//! of the authorization code flow, and sign-ins through an upstream OpenID Connect provider.
 
 mod clients;
 mod grants;
+mod upstream;
 
 pub use clients::{OAuthClientRecord, OAuthClientRepository};
 pub use grants::{NewGrant, OAuthGrantRecord, OAuthGrantRepository};
+pub use upstream::{OAuthUpstreamRepository, UpstreamSession};

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use ruma::{OwnedRoomId, RoomId};
+use ruma::{OwnedRoomId, RoomId, UserId};
 
 use crate::StorageResult;
 
@@ -23,10 +23,12 @@ pub struct MemberCounts {
 /// What a room list is sorted and counted by, read for many rooms at once.
 #[async_trait]
 pub trait RoomActivityRepository: Send + Sync {
-    /// For each of these rooms, its newest event and its newest event of one of `bump_types`.
+    /// For each room the user has a membership in (those of `room_ids` only, when given),
+    /// its newest event and its newest event of one of `bump_types`.
     async fn activity(
         &self,
-        room_ids: &[&RoomId],
+        user_id: &UserId,
+        room_ids: Option<&[&RoomId]>,
         bump_types: &[&str],
     ) -> StorageResult<Vec<RoomActivity>>;
     /// Joined and invited members of each of these rooms (rooms without any are left out).

@@ -1,5 +1,5 @@
 use async_trait::async_trait;
-use ruma::{OwnedRoomId, RoomId};
+use ruma::{OwnedRoomId, RoomId, UserId};
 use sqlx::Row;
 
 use crate::sql::{Db, corrupt, from_db, placeholders};
@@ -16,28 +16,35 @@ fn room_id(row: &sqlx::any::AnyRow) -> StorageResult<OwnedRoomId> {
 impl RoomActivityRepository for Db {
     async fn activity(
         &self,
-        room_ids: &[&RoomId],
+        user_id: &UserId,
+        room_ids: Option<&[&RoomId]>,
         bump_types: &[&str],
     ) -> StorageResult<Vec<RoomActivity>> {
-        let mut found = Vec::with_capacity(room_ids.len());
-        for chunk in room_ids.chunks(ROOMS_PER_STATEMENT) {
-            // One index seek per room and question (`events_room_order`), never a scan of a
-            // room's events.
-            let types = placeholders(chunk.len() + 1, bump_types.len());
-            let sql = (1..=chunk.len())
-                .map(|n| {
-                    format!(
-                        "SELECT CAST(${n} AS TEXT) AS room_id,
-                           (SELECT max(stream_ordering) FROM events WHERE room_id = ${n}) AS latest,
-                           (SELECT stream_ordering FROM events WHERE room_id = ${n}
-                              AND event_type IN ({types})
-                            ORDER BY stream_ordering DESC LIMIT 1) AS bump"
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" UNION ALL ");
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
-            for room in chunk {
+        let chunks: Vec<Option<&[&RoomId]>> = match room_ids {
+            None => vec![None],
+            Some(rooms) => rooms.chunks(ROOMS_PER_STATEMENT).map(Some).collect(),
+        };
+        let mut found = Vec::new();
+        for chunk in chunks {
+            let rooms = chunk.map_or(0, <[_]>::len);
+            let types = placeholders(2 + rooms, bump_types.len());
+            let only = match chunk {
+                Some(_) => format!("AND m.room_id IN ({})", placeholders(2, rooms)),
+                None => String::new(),
+            };
+            // One statement driven by the user's memberships; per room one index seek per
+            // question (`events_room_order`), never a scan of a room's events.
+            let sql = format!(
+                "SELECT m.room_id,
+                   (SELECT max(e.stream_ordering) FROM events e WHERE e.room_id = m.room_id)
+                     AS latest,
+                   (SELECT e.stream_ordering FROM events e WHERE e.room_id = m.room_id
+                      AND e.event_type IN ({types})
+                    ORDER BY e.stream_ordering DESC LIMIT 1) AS bump
+                 FROM room_memberships m WHERE m.user_id = $1 {only}"
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(user_id.as_str());
+            for room in chunk.unwrap_or_default() {
                 query = query.bind(room.as_str());
             }
             for kind in bump_types {
@@ -162,17 +169,29 @@ mod tests {
         let empty = room_id!("!empty:example.org");
         let activity = storage
             .room_activity
-            .activity(&[room_id, empty], &["m.room.message", "m.room.create"])
+            .activity(alice, None, &["m.room.message", "m.room.create"])
             .await
             .unwrap();
-        assert_eq!(activity.len(), 2);
+        assert_eq!(activity.len(), 1);
         assert_eq!(activity[0].room_id, room_id);
         assert_eq!(activity[0].latest, appended[3].stream_ordering);
         assert_eq!(activity[0].bump, Some(appended[1].stream_ordering));
-        assert_eq!((activity[1].latest, activity[1].bump), (0, None));
+        let bob = user_id!("@bob:example.org");
+        let invited = storage
+            .room_activity
+            .activity(bob, Some(&[room_id, empty]), &["m.room.message"])
+            .await
+            .unwrap();
+        assert_eq!(invited.len(), 1, "rooms without a membership are left out");
+        let nobody = storage
+            .room_activity
+            .activity(user_id!("@nobody:example.org"), None, &["m.room.message"])
+            .await
+            .unwrap();
+        assert!(nobody.is_empty());
         let only_create = storage
             .room_activity
-            .activity(&[room_id], &["m.room.create"])
+            .activity(alice, Some(&[room_id]), &["m.room.create"])
             .await
             .unwrap();
         assert_eq!(only_create[0].bump, Some(appended[0].stream_ordering));

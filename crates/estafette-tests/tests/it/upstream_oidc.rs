@@ -1,0 +1,279 @@
+//! Signing in through an upstream OpenID Connect provider (ProConnect), with oidc-provider
+//! (the certified Node implementation) as the provider: the first sign-in creates and links an
+//! account named after the agent's address, the next ones come back to it, and a replayed
+//! callback is refused.
+
+use std::collections::BTreeMap;
+
+use estafette_tests::{JsProcess, TestServer, start_js, unused_port};
+use serde_json::{Value, json};
+use url::Url;
+
+use crate::oauth::{
+    authorization_url, browser, grant_of, pkce, query_param, raw_client_id, token_request,
+};
+
+const CLIENT_REDIRECT: &str = "http://127.0.0.1:4567/callback";
+
+/// Estafette with ProConnect's stand-in as its upstream provider.
+async fn server_and_provider() -> (TestServer, JsProcess) {
+    let port = unused_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let server = TestServer::builder()
+        .configure(move |config| {
+            config.oauth.upstream = Some(estafette_core::config::UpstreamProvider {
+                name: "ProConnect".to_owned(),
+                issuer,
+                client_id: "estafette".to_owned(),
+                client_secret: "s3cret-shared-with-the-provider".to_owned(),
+                scopes: vec!["openid".into(), "email".into(), "profile".into()],
+                localpart_claim: "email".to_owned(),
+                display_name_claims: vec!["given_name".into(), "usual_name".into()],
+            });
+        })
+        .start()
+        .await;
+    let provider = start_js(
+        "oidc_provider",
+        json!({
+            "port": port,
+            "client_id": "estafette",
+            "client_secret": "s3cret-shared-with-the-provider",
+            "redirect_uris": [format!("{}/oauth2/upstream/callback", server.base_url())],
+            "accounts": {
+                "jean": {"sub": "agent-1", "email": "Jean.Dupont@interieur.gouv.fr",
+                         "email_verified": true, "given_name": "Jean", "usual_name": "Dupont"},
+                "anne": {"sub": "agent-2", "email": "anne.martin@finances.gouv.fr",
+                         "given_name": "Anne", "usual_name": "Martin"}
+            }
+        }),
+    )
+    .await;
+    assert_eq!(provider.ready["ready"], true);
+    (server, provider)
+}
+
+/// A browser session: follows redirects by hand, keeping the provider's cookies.
+struct Browser {
+    http: reqwest::Client,
+    cookies: BTreeMap<String, String>,
+    /// The URL of the last page (relative links resolve against it).
+    last: Option<Url>,
+}
+
+impl Browser {
+    fn new() -> Self {
+        Self {
+            http: browser(),
+            cookies: BTreeMap::new(),
+            last: None,
+        }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(name, value)| format!("{name}={value}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    fn keep_cookies(&mut self, response: &reqwest::Response) {
+        self.last = Some(response.url().clone());
+        for header in response.headers().get_all("set-cookie") {
+            let Ok(text) = header.to_str() else { continue };
+            let pair = text.split(';').next().unwrap_or_default();
+            if let Some((name, value)) = pair.split_once('=') {
+                self.cookies
+                    .insert(name.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+    }
+
+    async fn get(&mut self, url: &str) -> reqwest::Response {
+        let response = self
+            .http
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
+    async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+        use crate::oauth::FormBody;
+        let response = self
+            .http
+            .post(url)
+            .header("cookie", self.cookie_header())
+            .form_body(fields)
+            .send()
+            .await
+            .unwrap();
+        self.keep_cookies(&response);
+        response
+    }
+
+    /// Follows redirects from `response` until one leaves for `stop` (its URL), or a page
+    /// comes (`Err` with its status and text).
+    async fn follow(
+        &mut self,
+        mut response: reqwest::Response,
+        stop: &str,
+    ) -> Result<Url, (u16, String)> {
+        for _ in 0..10 {
+            if !response.status().is_redirection() {
+                let status = response.status().as_u16();
+                return Err((status, response.text().await.unwrap_or_default()));
+            }
+            let current = response.url().clone();
+            let location = response.headers()["location"].to_str().unwrap().to_owned();
+            let next = current.join(&location).unwrap();
+            if next.as_str().starts_with(stop) {
+                return Ok(next);
+            }
+            response = self.get(next.as_str()).await;
+        }
+        panic!("too many redirects");
+    }
+}
+
+/// One sign-in through the provider as `login`: the code the client gets back (or the page
+/// shown instead), and the callback URL the provider sent the browser to.
+async fn sign_in_upstream(
+    base: &str,
+    client_id: &str,
+    challenge: &str,
+    device: &str,
+    login: &str,
+) -> (Result<String, (u16, String)>, Option<Url>) {
+    let mut browser = Browser::new();
+    let page = browser
+        .get(&authorization_url(base, client_id, challenge, device, &[]))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Sign in with ProConnect"), "{page}");
+    let grant = grant_of(&page);
+    let start = browser
+        .get(&format!("{base}/oauth2/upstream/start?grant={grant}"))
+        .await;
+    // At the provider: its login form, then back to Estafette's callback.
+    let interaction = match browser.follow(start, "http://never").await {
+        Err((200, form)) => form,
+        other => panic!("expected the provider's login form, got {other:?}"),
+    };
+    assert!(interaction.contains("name=\"login\""));
+    assert!(
+        !browser.cookies.is_empty(),
+        "the provider keeps its interaction in a cookie"
+    );
+    let action = interaction
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let action = browser.last.as_ref().unwrap().join(action).unwrap();
+    let submitted = browser
+        .post_form(action.as_str(), &[("login", login)])
+        .await;
+    let callback = match browser
+        .follow(submitted, &format!("{base}/oauth2/upstream/callback"))
+        .await
+    {
+        Ok(callback) => callback,
+        Err(page) => return (Err(page), None),
+    };
+    let back = browser.get(callback.as_str()).await;
+    let result = match browser.follow(back, CLIENT_REDIRECT).await {
+        Ok(url) => Ok(query_param(&url, "code").expect("a code")),
+        Err(page) => Err(page),
+    };
+    (result, Some(callback))
+}
+
+async fn exchange(base: &str, client_id: &str, code: &str, verifier: &str) -> Value {
+    let (status, tokens) = token_request(
+        base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", CLIENT_REDIRECT),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{tokens}");
+    tokens
+}
+
+#[tokio::test]
+async fn agents_sign_in_through_the_provider_get_an_account_and_come_back_to_it() {
+    let (server, _provider) = server_and_provider().await;
+    let base = server.base_url();
+    let client_id = raw_client_id(&base).await;
+
+    let (verifier, challenge) = pkce("first");
+    let (code, callback) = sign_in_upstream(&base, &client_id, &challenge, "PHONE1", "jean").await;
+    let tokens = exchange(&base, &client_id, &code.expect("signed in"), &verifier).await;
+    let session = server
+        .raw()
+        .with_token(tokens["access_token"].as_str().unwrap());
+    let whoami = session.get("/_matrix/client/v3/account/whoami").await;
+    let jean = format!("@jean.dupont-interieur.gouv.fr:{}", server.server_name());
+    assert_eq!(whoami.body["user_id"], jean.as_str());
+    let profile = session
+        .get(&format!("/_matrix/client/v3/profile/{jean}"))
+        .await;
+    assert_eq!(profile.body["displayname"], "Jean Dupont");
+
+    // The provider's answer is used once: the same callback again is refused.
+    let replayed = browser()
+        .get(callback.unwrap().as_str())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replayed.status(), 400);
+    assert!(replayed.headers().get("location").is_none());
+
+    // Signing in again (another device) comes back to the same account.
+    let (verifier, challenge) = pkce("second");
+    let (code, _) = sign_in_upstream(&base, &client_id, &challenge, "LAPTOP1", "jean").await;
+    let tokens = exchange(
+        &base,
+        &client_id,
+        &code.expect("signed in again"),
+        &verifier,
+    )
+    .await;
+    let again = server
+        .raw()
+        .with_token(tokens["access_token"].as_str().unwrap());
+    let whoami = again.get("/_matrix/client/v3/account/whoami").await;
+    assert_eq!(
+        (
+            whoami.body["user_id"].as_str(),
+            whoami.body["device_id"].as_str()
+        ),
+        (Some(jean.as_str()), Some("LAPTOP1"))
+    );
+
+    // Another agent gets an account of her own.
+    let (verifier, challenge) = pkce("third");
+    let (code, _) = sign_in_upstream(&base, &client_id, &challenge, "PHONE2", "anne").await;
+    let tokens = exchange(&base, &client_id, &code.expect("anne signed in"), &verifier).await;
+    let anne = server
+        .raw()
+        .with_token(tokens["access_token"].as_str().unwrap());
+    let whoami = anne.get("/_matrix/client/v3/account/whoami").await;
+    assert_eq!(
+        whoami.body["user_id"],
+        format!("@anne.martin-finances.gouv.fr:{}", server.server_name())
+    );
+}
