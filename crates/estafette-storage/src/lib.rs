@@ -55,6 +55,7 @@ pub struct Storage {
     pub devices: Arc<dyn DeviceRepository>,
     pub device_lists: Arc<dyn DeviceListRepository>,
     pub tokens: Arc<dyn TokenRepository>,
+    pub login_tokens: Arc<dyn LoginTokenRepository>,
     pub profiles: Arc<dyn ProfileRepository>,
     pub account_data: Arc<dyn AccountDataRepository>,
     pub filters: Arc<dyn FilterRepository>,

@@ -7,6 +7,7 @@ mod account;
 mod account_data;
 mod devices;
 mod filters;
+mod login_tokens;
 mod openid;
 mod passwords;
 mod profiles;

@@ -47,7 +47,7 @@ pub struct LoginOutcome {
 
 #[derive(Clone)]
 pub struct SessionService {
-    context: Arc<Context>,
+    pub(super) context: Arc<Context>,
     /// Logging out deletes the device, which the users tracking it are told.
     pub(crate) device_lists: crate::DeviceListPublisher,
     last_seen_written: Arc<Mutex<HashMap<(OwnedUserId, OwnedDeviceId), u64>>>,

@@ -24,6 +24,7 @@ pub enum UiaAction {
     UploadSigningKeys,
     ResetPassword,
     AddThreepid,
+    GetLoginToken,
 }
 
 impl UiaAction {
@@ -36,6 +37,7 @@ impl UiaAction {
             Self::UploadSigningKeys => "upload_signing_keys",
             Self::ResetPassword => "reset_password",
             Self::AddThreepid => "add_threepid",
+            Self::GetLoginToken => "get_login_token",
         }
     }
 }

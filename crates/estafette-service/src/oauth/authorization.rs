@@ -60,6 +60,9 @@ pub enum SignIn {
     },
     /// The request is over (expired or used): shown to the user.
     Ended(String),
+    /// Single sign-on done: the user confirms going back to `destination` (the client's host)
+    /// at `url`, which carries a login token.
+    Continue { url: String, destination: String },
 }
 
 /// Where the client gets its answer: `params` in the redirect URI's query or fragment.

@@ -215,10 +215,33 @@ impl OAuthService {
 
     /// The sign-in page's button: the user goes to the provider, this server's request noted.
     pub async fn start_upstream(&self, grant_id: &str) -> ServiceResult<Result<String, String>> {
-        let upstream = self.upstream()?;
         if let Err(message) = self.pending(grant_id).await? {
             return Ok(Err(message));
         }
+        self.to_provider(grant_id, None).await.map(Ok)
+    }
+
+    /// `m.login.sso`: the user goes to the provider, and comes back to `redirect_url` with a
+    /// login token.
+    pub async fn start_sso(&self, redirect_url: &str) -> ServiceResult<String> {
+        let url = url::Url::parse(redirect_url).map_err(|e| {
+            ServiceError::InvalidParam(format!("redirectUrl is not an absolute URL: {e}"))
+        })?;
+        if url.cannot_be_a_base() && url.scheme() != "https" && url.scheme() != "http" {
+            return Err(ServiceError::InvalidParam(
+                "redirectUrl must be a URL the client can be sent to".into(),
+            ));
+        }
+        self.to_provider("", Some(redirect_url.to_owned())).await
+    }
+
+    /// The provider's authorization URL for a new upstream sign-in.
+    async fn to_provider(
+        &self,
+        grant_id: &str,
+        sso_redirect: Option<String>,
+    ) -> ServiceResult<String> {
+        let upstream = self.upstream()?;
         let provider = self.provider(false).await?;
         let now = self.context.now();
         let session = UpstreamSession {
@@ -227,6 +250,7 @@ impl OAuthService {
             nonce: random_token(self),
             code_verifier: format!("{}{}", random_token(self), random_token(self)),
             created_ts: now,
+            sso_redirect,
         };
         self.context
             .storage
@@ -249,7 +273,7 @@ impl OAuthService {
             .append_pair("nonce", &session.nonce)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256");
-        Ok(Ok(url.to_string()))
+        Ok(url.to_string())
     }
 
     /// The provider sent the user back: the code exchanged, the ID token checked, the account
@@ -268,13 +292,19 @@ impl OAuthService {
         if session.created_ts.saturating_add(GRANT_LIFETIME_MS) < self.context.now() {
             return ended("This sign-in has expired: start again from the application.");
         }
-        let (grant, _) = match self.pending(&session.grant_id).await? {
-            Ok(pending) => pending,
-            Err(message) => return Ok(SignIn::Ended(message)),
+        let grant = match &session.sso_redirect {
+            Some(_) => None,
+            None => match self.pending(&session.grant_id).await? {
+                Ok((grant, _)) => Some(grant),
+                Err(message) => return Ok(SignIn::Ended(message)),
+            },
         };
         if let Some(error) = &callback.error {
             tracing::info!(%error, description = ?callback.error_description, "the sign-in provider refused");
-            return self.deny(&grant.id).await;
+            return match &grant {
+                Some(grant) => self.deny(&grant.id).await,
+                None => ended("The sign-in provider did not sign you in."),
+            };
         }
         let Some(code) = callback.code.as_deref() else {
             return ended("The sign-in provider's answer is incomplete.");
@@ -336,10 +366,24 @@ impl OAuthService {
                 return ended("The sign-in provider's identity could not be verified.");
             }
         };
-        let user_id = self.linked_account(upstream, &claims).await?;
-        match user_id {
-            Ok(user_id) => self.grant_code(&grant, &user_id).await,
-            Err(message) => Ok(SignIn::Ended(message)),
+        let user_id = match self.linked_account(upstream, &claims).await? {
+            Ok(user_id) => user_id,
+            Err(message) => return Ok(SignIn::Ended(message)),
+        };
+        match (grant, session.sso_redirect) {
+            (Some(grant), _) => self.grant_code(&grant, &user_id).await,
+            (None, Some(redirect)) => {
+                let (token, _) = self.sessions.create_login_token(&user_id).await?;
+                let mut url = url::Url::parse(&redirect)
+                    .map_err(|e| ServiceError::Internal(format!("stored redirect: {e}")))?;
+                url.query_pairs_mut().append_pair("loginToken", &token);
+                let destination = url.host_str().unwrap_or(url.scheme()).to_owned();
+                Ok(SignIn::Continue {
+                    url: url.to_string(),
+                    destination,
+                })
+            }
+            (None, None) => ended("This sign-in has no destination."),
         }
     }
 

@@ -93,6 +93,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0027_sliding_sync.sql"),
     ),
     (28, include_str!("../../migrations/sqlite/0028_oauth.sql")),
+    (
+        29,
+        include_str!("../../migrations/sqlite/0029_login_tokens.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -155,6 +159,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/postgres/0015_sliding_sync.sql"),
     ),
     (16, include_str!("../../migrations/postgres/0016_oauth.sql")),
+    (
+        17,
+        include_str!("../../migrations/postgres/0017_login_tokens.sql"),
+    ),
 ];
 
 pub(super) async fn run(pool: &AnyPool, dialect: Dialect) -> StorageResult<()> {

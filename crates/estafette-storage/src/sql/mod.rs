@@ -91,6 +91,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         devices: db.clone(),
         device_lists: db.clone(),
         tokens: db.clone(),
+        login_tokens: db.clone(),
         profiles: db.clone(),
         account_data: db.clone(),
         filters: db.clone(),

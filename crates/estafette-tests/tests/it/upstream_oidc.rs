@@ -277,3 +277,144 @@ async fn agents_sign_in_through_the_provider_get_an_account_and_come_back_to_it(
         format!("@anne.martin-finances.gouv.fr:{}", server.server_name())
     );
 }
+
+/// The login token at the end of a single sign-on, from the confirmation page's link.
+fn login_token_of(page: &str, destination: &str) -> String {
+    assert!(
+        page.contains(&format!("Continue to {destination}")),
+        "{page}"
+    );
+    let href = page
+        .split("href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let url = Url::parse(&href.replace("&amp;", "&")).unwrap();
+    assert_eq!(url.host_str(), Some(destination));
+    query_param(&url, "loginToken").expect("a login token")
+}
+
+#[tokio::test]
+async fn clients_without_oauth_sign_in_with_sso_and_login_tokens() {
+    let (server, _provider) = server_and_provider().await;
+    let base = server.base_url();
+    let flows = server.raw().get("/_matrix/client/v3/login").await;
+    let flows = flows.body["flows"].as_array().unwrap().clone();
+    let sso = flows
+        .iter()
+        .find(|f| f["type"] == "m.login.sso")
+        .expect("m.login.sso");
+    let providers = sso["identity_providers"].as_array().unwrap();
+    assert_eq!(providers.len(), 1);
+    assert_eq!(
+        (&providers[0]["id"], &providers[0]["name"]),
+        (&json!("oidc"), &json!("ProConnect"))
+    );
+    assert_eq!(sso["oauth_aware_preferred"], true);
+    assert!(
+        flows
+            .iter()
+            .any(|f| f["type"] == "m.login.token" && f["get_login_token"] == true)
+    );
+    assert!(flows.iter().any(|f| f["type"] == "m.login.password"));
+
+    // Element Web's single sign-on: off to the provider, back to a confirmation page.
+    let mut browser = Browser::new();
+    let redirect = "https://app.element.example/?from=sso";
+    let start = browser
+        .get(&format!(
+            "{base}/_matrix/client/v3/login/sso/redirect/oidc?redirectUrl={}",
+            urlencode(redirect)
+        ))
+        .await;
+    assert_eq!(start.status(), 302);
+    let form = match browser.follow(start, "http://never").await {
+        Err((200, form)) => form,
+        other => panic!("expected the provider's login form, got {other:?}"),
+    };
+    let action = form
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let action = browser.last.as_ref().unwrap().join(action).unwrap();
+    let submitted = browser
+        .post_form(action.as_str(), &[("login", "jean")])
+        .await;
+    let page = match browser.follow(submitted, "http://never").await {
+        Err((200, page)) => page,
+        other => panic!("expected the confirmation page, got {other:?}"),
+    };
+    let token = login_token_of(&page, "app.element.example");
+
+    let login = |token: String| {
+        let raw = server.raw();
+        async move {
+            raw.post(
+                "/_matrix/client/v3/login",
+                json!({"type": "m.login.token", "token": token}),
+            )
+            .await
+        }
+    };
+    let signed_in = login(token.clone()).await;
+    signed_in.assert_ok();
+    let jean = format!("@jean.dupont-interieur.gouv.fr:{}", server.server_name());
+    assert_eq!(signed_in.body["user_id"], jean.as_str());
+    // A login token works once.
+    login(token).await.assert_error(403, "M_FORBIDDEN");
+    login("elt_forged".to_owned())
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    server
+        .raw()
+        .get("/_matrix/client/v3/login/sso/redirect/google?redirectUrl=https%3A%2F%2Fx")
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+
+    // A signed-in device lets a new one in with a login token, after the password again.
+    let (_, alice) = crate::room_helpers::user(server.raw(), "alice").await;
+    let challenge = alice
+        .post("/_matrix/client/v1/login/get_token", json!({}))
+        .await;
+    assert_eq!(challenge.status, 401);
+    let session = challenge.body["session"].as_str().unwrap().to_owned();
+    let alice_id = format!("@alice:{}", server.server_name());
+    let granted = alice
+        .post(
+            "/_matrix/client/v1/login/get_token",
+            json!({"auth": {"type": "m.login.password", "session": session,
+                            "identifier": {"type": "m.id.user", "user": alice_id},
+                            "password": "alice's password"}}),
+        )
+        .await;
+    granted.assert_ok();
+    assert!(
+        granted.body["expires_in_ms"]
+            .as_u64()
+            .is_some_and(|ms| ms > 0)
+    );
+    let token = granted.body["login_token"].as_str().unwrap().to_owned();
+    // matrix-sdk signs the new device in with it.
+    let client = matrix_sdk::Client::builder()
+        .homeserver_url(&base)
+        .build()
+        .await
+        .unwrap();
+    client
+        .matrix_auth()
+        .login_token(&token)
+        .initial_device_display_name("new laptop")
+        .send()
+        .await
+        .expect("login with the token");
+    assert_eq!(client.user_id().unwrap().as_str(), alice_id);
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}

@@ -222,6 +222,19 @@ fn answer(outcome: SignIn) -> Response {
         SignIn::Redirect(url) => Redirect::to(&url).into_response(),
         SignIn::Retry { page, message } => form(&page, Some(&message)),
         SignIn::Ended(message) => ended(&message),
+        SignIn::Continue { url, destination } => {
+            // Never straight back: a site that started the sign-in itself would get the
+            // user's login token. The user sees where the token goes.
+            let body = format!(
+                "<h1>Continue</h1><p>You are signed in. Continue to <strong>{}</strong> to use \
+                 your account there; if you did not start this sign-in, close this page.</p>\
+                 <p><a href=\"{}\">Continue to {}</a></p>",
+                escape(&destination),
+                escape(&url),
+                escape(&destination),
+            );
+            html(StatusCode::OK, page("Continue", &body))
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 mod account_data;
 mod devices;
 mod filters;
+mod login_tokens;
 mod openid_tokens;
 mod profiles;
 mod registration_nonces;
@@ -15,6 +16,7 @@ mod users;
 pub use account_data::{AccountDataEntry, AccountDataRepository};
 pub use devices::{DeviceRecord, DeviceRepository};
 pub use filters::FilterRepository;
+pub use login_tokens::LoginTokenRepository;
 pub use openid_tokens::OpenIdTokenRepository;
 pub use profiles::ProfileRepository;
 pub use registration_nonces::RegistrationNonceRepository;

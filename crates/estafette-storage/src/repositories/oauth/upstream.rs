@@ -8,8 +8,11 @@ use crate::StorageResult;
 pub struct UpstreamSession {
     /// The `state` sent to the provider, which its callback brings back.
     pub state: String,
-    /// The authorization request of this server's own that the sign-in completes.
+    /// The authorization request of this server's own that the sign-in completes (empty for a
+    /// single sign-on, `sso_redirect`).
     pub grant_id: String,
+    /// For single sign-on (`m.login.sso`): where the client waits for its login token.
+    pub sso_redirect: Option<String>,
     pub nonce: String,
     pub code_verifier: String,
     pub created_ts: u64,

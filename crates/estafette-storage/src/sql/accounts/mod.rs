@@ -4,6 +4,7 @@ mod access_cache;
 mod account_data;
 mod devices;
 mod filters;
+mod login_tokens;
 mod openid_tokens;
 mod profiles;
 mod registration_nonces;

@@ -14,14 +14,16 @@ impl OAuthUpstreamRepository for Db {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO oauth_upstream_sessions (state, grant_id, nonce, code_verifier, created_ts)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO oauth_upstream_sessions
+               (state, grant_id, nonce, code_verifier, created_ts, sso_redirect)
+             VALUES ($1, $2, $3, $4, $5, $6)",
         )
         .bind(&session.state)
         .bind(&session.grant_id)
         .bind(&session.nonce)
         .bind(&session.code_verifier)
         .bind(to_db(session.created_ts))
+        .bind(&session.sso_redirect)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
@@ -32,7 +34,7 @@ impl OAuthUpstreamRepository for Db {
         let mut tx = self.write_transaction().await?;
         let row = sqlx::query(
             "DELETE FROM oauth_upstream_sessions WHERE state = $1
-             RETURNING state, grant_id, nonce, code_verifier, created_ts",
+             RETURNING state, grant_id, nonce, code_verifier, created_ts, sso_redirect",
         )
         .bind(state)
         .fetch_optional(&mut *tx)
@@ -45,6 +47,7 @@ impl OAuthUpstreamRepository for Db {
                 nonce: row.try_get("nonce")?,
                 code_verifier: row.try_get("code_verifier")?,
                 created_ts: from_db(row.try_get("created_ts")?),
+                sso_redirect: row.try_get("sso_redirect")?,
             })
         })
         .transpose()
@@ -104,6 +107,7 @@ mod tests {
             nonce: "n".to_owned(),
             code_verifier: "v".to_owned(),
             created_ts,
+            sso_redirect: Some("https://app.example.org/?x=1".to_owned()),
         };
         upstream.start(&session("old", 1), 0).await.unwrap();
         upstream.start(&session("s", 100), 50).await.unwrap();
