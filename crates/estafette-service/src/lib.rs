@@ -24,6 +24,7 @@ mod media;
 mod oauth;
 pub mod policy;
 mod ratelimit;
+mod reports;
 mod rooms;
 mod sliding_sync;
 mod sync;
@@ -70,6 +71,7 @@ pub use oauth::{
     UpstreamCallback,
 };
 pub use ratelimit::RateLimitService;
+pub use reports::ReportService;
 pub use rooms::{
     Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
     EventDraft, HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState,
@@ -143,6 +145,7 @@ pub struct Services {
     pub sync: SyncService,
     pub sliding_sync: SlidingSyncService,
     pub oauth: OAuthService,
+    pub reports: ReportService,
     pub typing: TypingService,
     pub receipts: ReceiptService,
     pub push: PushService,
@@ -245,6 +248,7 @@ impl Services {
                 sessions.clone(),
             ),
             oauth: OAuthService::new(context.clone(), sessions.clone(), accounts.clone()),
+            reports: ReportService::new(context.clone(), rooms.clone()),
             accounts,
             devices: DeviceService::new(context.clone(), uia.clone(), device_lists),
             profiles: ProfileService::new(context.clone(), federation.clone(), rooms.clone()),

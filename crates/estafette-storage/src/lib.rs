@@ -97,4 +97,5 @@ pub struct Storage {
     pub oauth_clients: Arc<dyn OAuthClientRepository>,
     pub oauth_grants: Arc<dyn OAuthGrantRepository>,
     pub oauth_upstream: Arc<dyn OAuthUpstreamRepository>,
+    pub reports: Arc<dyn ReportRepository>,
 }

@@ -14,6 +14,7 @@ pub(crate) mod media;
 mod oauth;
 pub(crate) mod pdu_format;
 pub(crate) mod policy;
+mod reports;
 pub(crate) mod rooms;
 mod sliding_sync;
 mod sync;
@@ -28,6 +29,7 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = sync::routes(router);
     let router = sliding_sync::routes(router);
     let router = oauth::routes(router);
+    let router = reports::routes(router);
     let router = e2ee::routes(router);
     let router = policy::routes(router);
     let router = account_validity::routes(router);

@@ -97,6 +97,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         29,
         include_str!("../../migrations/sqlite/0029_login_tokens.sql"),
     ),
+    (30, include_str!("../../migrations/sqlite/0030_reports.sql")),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -162,6 +163,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         17,
         include_str!("../../migrations/postgres/0017_login_tokens.sql"),
+    ),
+    (
+        18,
+        include_str!("../../migrations/postgres/0018_reports.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ mod media;
 mod migrations;
 mod oauth;
 mod ratelimit;
+mod reports;
 mod rooms;
 mod sliding_sync;
 mod sync;
@@ -132,6 +133,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         oauth_clients: db.clone(),
         oauth_grants: db.clone(),
         oauth_upstream: db.clone(),
+        reports: db.clone(),
         streams: db,
     }
 }

@@ -45,6 +45,7 @@ mod query_plans;
 mod recovery;
 mod registration_by_email;
 mod relations;
+mod reports;
 mod room_access_rules;
 mod room_helpers;
 mod room_kinds_federation;

@@ -47,6 +47,11 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
             "identifier": {"type": "m.id.user", "user": user_id}, "device_id": "DEV",
             "initial_device_display_name": "Sweep"}),
         ("POST", "/refresh") => json!({"refresh_token": "ert_unknown"}),
+        ("POST", "/login/get_token") => json!({"auth": auth.clone()}),
+        ("POST", "/rooms/{room_id}/report/{event_id}") => json!({"reason": "spam", "score": -100}),
+        ("POST", "/rooms/{room_id}/report" | "/users/{user_id}/report") => {
+            json!({"reason": "spam"})
+        }
         ("POST", "/oauth2/registration") => json!({"client_uri": "https://app.example.org/",
             "redirect_uris": ["http://127.0.0.1/cb"], "application_type": "native",
             "client_name": "Sweep", "grant_types": ["authorization_code", "refresh_token"]}),

@@ -33,7 +33,11 @@ async fn login_flows_and_refusals() {
     let raw = server.raw();
     raw.register("carol", "carol's password").await;
     let flows = raw.get("/_matrix/client/v3/login").await;
-    assert_eq!(flows.body["flows"], json!([{"type": "m.login.password"}]));
+    // Without an upstream provider: passwords, and login tokens a signed-in device issues.
+    assert_eq!(
+        flows.body["flows"],
+        json!([{"type": "m.login.password"}, {"type": "m.login.token", "get_login_token": true}])
+    );
     raw.login("carol", "wrong")
         .await
         .assert_error(403, "M_FORBIDDEN");
@@ -46,6 +50,12 @@ async fn login_flows_and_refusals() {
     raw.post(
         "/_matrix/client/v3/login",
         json!({"type": "m.login.token", "token": "abc"}),
+    )
+    .await
+    .assert_error(403, "M_FORBIDDEN");
+    raw.post(
+        "/_matrix/client/v3/login",
+        json!({"type": "m.login.application_service", "identifier": {"type": "m.id.user", "user": "carol"}}),
     )
     .await
     .assert_error(400, "M_UNKNOWN");
