@@ -545,3 +545,71 @@ async fn the_encryption_connection_delivers_to_device_messages_until_acknowledge
     let lists = &left.body["extensions"]["e2ee"]["device_lists"];
     assert_eq!(lists["left"], json!([bob_id]), "{}", left.body);
 }
+
+#[tokio::test]
+async fn list_filters_pick_direct_chats_spaces_and_encrypted_rooms() {
+    let server = TestServer::start().await;
+    let (alice_id, alice) = user(server.raw(), "alice").await;
+    let (bob_id, _) = user(server.raw(), "bob").await;
+    let dm = create_room(
+        &alice,
+        json!({"is_direct": true, "invite": [bob_id.clone()]}),
+    )
+    .await;
+    alice
+        .put(
+            &format!("/_matrix/client/v3/user/{alice_id}/account_data/m.direct"),
+            json!({ bob_id.clone(): [dm.clone()] }),
+        )
+        .await
+        .assert_ok();
+    let space = create_room(
+        &alice,
+        json!({"name": "Ministère", "creation_content": {"type": "m.space"}}),
+    )
+    .await;
+    let secret = create_room(
+        &alice,
+        json!({"name": "Secret", "initial_state": [{"type": "m.room.encryption", "state_key": "",
+               "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]}),
+    )
+    .await;
+    let plain = create_room(&alice, json!({"name": "Ouvert"})).await;
+    let list =
+        |filters: Value| json!({"ranges": [[0, 9]], "timeline_limit": 0, "filters": filters});
+    let response = sliding(
+        &alice,
+        None,
+        0,
+        json!({"lists": {
+            "dms": list(json!({"is_dm": true})),
+            "not_dms": list(json!({"is_dm": false})),
+            "spaces": list(json!({"room_types": ["m.space"]})),
+            "rooms": list(json!({"not_room_types": ["m.space"]})),
+            "plain_rooms": list(json!({"room_types": [null]})),
+            "encrypted": list(json!({"is_encrypted": true})),
+        }}),
+    )
+    .await;
+    response.assert_ok();
+    let count = |name: &str| response.body["lists"][name]["count"].as_u64().unwrap();
+    assert_eq!(
+        [
+            count("dms"),
+            count("not_dms"),
+            count("spaces"),
+            count("rooms"),
+            count("plain_rooms"),
+            count("encrypted")
+        ],
+        [1, 3, 1, 3, 3, 1],
+        "{}",
+        response.body
+    );
+    let rooms = response.body["rooms"].as_object().unwrap();
+    for room in [&dm, &space, &secret, &plain] {
+        assert!(rooms.contains_key(room.as_str()), "{room} missing");
+    }
+    assert_eq!(rooms[&dm]["is_dm"], true);
+    assert!(rooms[&plain].get("is_dm").is_none());
+}

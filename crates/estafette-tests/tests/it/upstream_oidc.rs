@@ -5,7 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use estafette_tests::{JsProcess, TestServer, start_js, unused_port};
+use estafette_tests::{JsProcess, TestServer, run_js_sdk, start_js, unused_port};
 use serde_json::{Value, json};
 use url::Url;
 
@@ -417,4 +417,69 @@ async fn clients_without_oauth_sign_in_with_sso_and_login_tokens() {
 
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+#[tokio::test]
+async fn element_webs_library_signs_in_with_sso() {
+    let (server, _provider) = server_and_provider().await;
+    let redirect = "https://app.element.example/#/home";
+    let started = run_js_sdk(
+        "sso",
+        json!({"baseUrl": server.base_url(), "redirectUrl": redirect, "step": "start"}),
+    )
+    .await;
+    assert_eq!(
+        started["idp"],
+        json!({"id": "oidc", "name": "ProConnect"}),
+        "{started}"
+    );
+    let types = started["types"].as_array().unwrap();
+    assert!(types.contains(&json!("m.login.sso")) && types.contains(&json!("m.login.token")));
+
+    // The browser goes where the library says, signs in at the provider, and is shown the
+    // way back to Element Web.
+    let mut browser = Browser::new();
+    let start = browser.get(started["url"].as_str().unwrap()).await;
+    let form = match browser.follow(start, "http://never").await {
+        Err((200, form)) => form,
+        other => panic!("expected the provider's login form, got {other:?}"),
+    };
+    let action = form
+        .split("action=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let action = browser.last.as_ref().unwrap().join(action).unwrap();
+    let submitted = browser
+        .post_form(action.as_str(), &[("login", "anne")])
+        .await;
+    let page = match browser.follow(submitted, "http://never").await {
+        Err((200, page)) => page,
+        other => panic!("expected the confirmation page, got {other:?}"),
+    };
+    let token = login_token_of(&page, "app.element.example");
+
+    let finish = |token: String| {
+        let base = server.base_url();
+        async move {
+            run_js_sdk(
+                "sso",
+                json!({"baseUrl": base, "redirectUrl": redirect, "step": "finish", "loginToken": token}),
+            )
+            .await
+        }
+    };
+    let signed_in = finish(token.clone()).await;
+    assert_eq!(
+        signed_in["userId"],
+        format!("@anne.martin-finances.gouv.fr:{}", server.server_name()),
+        "{signed_in}"
+    );
+    let again = finish(token).await;
+    assert_eq!(
+        again["error"],
+        json!({"status": 403, "errcode": "M_FORBIDDEN"})
+    );
 }
