@@ -116,6 +116,19 @@ impl Browser {
         response
     }
 
+    /// Submits the provider's login form (its HTML) as `login`.
+    async fn submit_login(&mut self, form: &str, login: &str) -> reqwest::Response {
+        let action = form
+            .split("action=\"")
+            .nth(1)
+            .unwrap()
+            .split('"')
+            .next()
+            .unwrap();
+        let action = self.last.as_ref().unwrap().join(action).unwrap();
+        self.post_form(action.as_str(), &[("login", login)]).await
+    }
+
     /// Follows redirects from `response` until one leaves for `stop` (its URL), or a page
     /// comes (`Err` with its status and text).
     async fn follow(
@@ -171,17 +184,7 @@ async fn sign_in_upstream(
         !browser.cookies.is_empty(),
         "the provider keeps its interaction in a cookie"
     );
-    let action = interaction
-        .split("action=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let action = browser.last.as_ref().unwrap().join(action).unwrap();
-    let submitted = browser
-        .post_form(action.as_str(), &[("login", login)])
-        .await;
+    let submitted = browser.submit_login(&interaction, login).await;
     let callback = match browser
         .follow(submitted, &format!("{base}/oauth2/upstream/callback"))
         .await
@@ -278,6 +281,21 @@ async fn agents_sign_in_through_the_provider_get_an_account_and_come_back_to_it(
     );
 }
 
+/// From the provider's first redirect: signs in there as `login`, and returns the login token
+/// of the confirmation page Estafette then shows.
+async fn single_sign_on(browser: &mut Browser, start: reqwest::Response, login: &str) -> String {
+    let form = match browser.follow(start, "http://never").await {
+        Err((200, form)) => form,
+        other => panic!("expected the provider's login form, got {other:?}"),
+    };
+    let submitted = browser.submit_login(&form, login).await;
+    let page = match browser.follow(submitted, "http://never").await {
+        Err((200, page)) => page,
+        other => panic!("expected the confirmation page, got {other:?}"),
+    };
+    login_token_of(&page, "app.element.example")
+}
+
 /// The login token at the end of a single sign-on, from the confirmation page's link.
 fn login_token_of(page: &str, destination: &str) -> String {
     assert!(
@@ -330,26 +348,7 @@ async fn clients_without_oauth_sign_in_with_sso_and_login_tokens() {
         ))
         .await;
     assert_eq!(start.status(), 302);
-    let form = match browser.follow(start, "http://never").await {
-        Err((200, form)) => form,
-        other => panic!("expected the provider's login form, got {other:?}"),
-    };
-    let action = form
-        .split("action=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let action = browser.last.as_ref().unwrap().join(action).unwrap();
-    let submitted = browser
-        .post_form(action.as_str(), &[("login", "jean")])
-        .await;
-    let page = match browser.follow(submitted, "http://never").await {
-        Err((200, page)) => page,
-        other => panic!("expected the confirmation page, got {other:?}"),
-    };
-    let token = login_token_of(&page, "app.element.example");
+    let token = single_sign_on(&mut browser, start, "jean").await;
 
     let login = |token: String| {
         let raw = server.raw();
@@ -440,26 +439,7 @@ async fn element_webs_library_signs_in_with_sso() {
     // way back to Element Web.
     let mut browser = Browser::new();
     let start = browser.get(started["url"].as_str().unwrap()).await;
-    let form = match browser.follow(start, "http://never").await {
-        Err((200, form)) => form,
-        other => panic!("expected the provider's login form, got {other:?}"),
-    };
-    let action = form
-        .split("action=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let action = browser.last.as_ref().unwrap().join(action).unwrap();
-    let submitted = browser
-        .post_form(action.as_str(), &[("login", "anne")])
-        .await;
-    let page = match browser.follow(submitted, "http://never").await {
-        Err((200, page)) => page,
-        other => panic!("expected the confirmation page, got {other:?}"),
-    };
-    let token = login_token_of(&page, "app.element.example");
+    let token = single_sign_on(&mut browser, start, "anne").await;
 
     let finish = |token: String| {
         let base = server.base_url();
