@@ -65,10 +65,11 @@ pub use media::{
     MediaService, Preview, ScanReport, ThumbnailMethod, Upload, UrlPreviewService,
 };
 pub use oauth::{
-    AUTHORIZE_PATH, AuthorizationError, AuthorizationPage, AuthorizationRequest, OAuthError,
-    OAuthService, OAuthTokens, REGISTRATION_PATH, REVOCATION_PATH, RegisteredClient, SCOPE_API,
-    ServerMetadata, SignIn, TOKEN_PATH, TokenRequest, UPSTREAM_CALLBACK_PATH, UPSTREAM_START_PATH,
-    UpstreamCallback,
+    AUTHORIZE_PATH, AuthorizationError, AuthorizationPage, AuthorizationRequest,
+    DEVICE_AUTHORIZATION_PATH, DEVICE_GRANT_TYPE, DEVICE_PAGE_PATH, DeviceAuthorization,
+    OAuthError, OAuthService, OAuthTokens, REGISTRATION_PATH, REVOCATION_PATH, RegisteredClient,
+    SCOPE_API, ServerMetadata, SignIn, TOKEN_PATH, TokenRequest, UPSTREAM_CALLBACK_PATH,
+    UPSTREAM_START_PATH, UpstreamCallback, normalize_user_code,
 };
 pub use ratelimit::RateLimitService;
 pub use reports::ReportService;

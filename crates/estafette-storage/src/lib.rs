@@ -97,5 +97,6 @@ pub struct Storage {
     pub oauth_clients: Arc<dyn OAuthClientRepository>,
     pub oauth_grants: Arc<dyn OAuthGrantRepository>,
     pub oauth_upstream: Arc<dyn OAuthUpstreamRepository>,
+    pub oauth_device_grants: Arc<dyn OAuthDeviceGrantRepository>,
     pub reports: Arc<dyn ReportRepository>,
 }

@@ -6,7 +6,11 @@ use url::Url;
 use super::{OAuthError, OAuthService};
 use crate::ServiceResult;
 
-const SUPPORTED_GRANTS: &[&str] = &["authorization_code", "refresh_token"];
+const SUPPORTED_GRANTS: &[&str] = &[
+    "authorization_code",
+    "refresh_token",
+    super::DEVICE_GRANT_TYPE,
+];
 const CLIENT_ID_LENGTH: usize = 24;
 /// Human-readable fields kept, with their localized variants (`client_name#fr`).
 const DESCRIPTIVE_FIELDS: &[&str] = &["client_name", "logo_uri", "tos_uri", "policy_uri"];
@@ -185,9 +189,10 @@ fn validate(request: &JsonValue) -> Result<Map<String, JsonValue>, OAuthError> {
         .into_iter()
         .filter(|grant| SUPPORTED_GRANTS.contains(&grant.as_str()))
         .collect();
-    if !grants.iter().any(|grant| grant == "authorization_code") {
+    let code_grant = grants.iter().any(|grant| grant == "authorization_code");
+    if !code_grant && !grants.iter().any(|grant| grant == super::DEVICE_GRANT_TYPE) {
         return Err(invalid(
-            "This server issues tokens through the authorization_code grant only",
+            "This server issues tokens through the authorization_code and device_code grants",
         ));
     }
     if let Some(types) = strings("response_types")?
@@ -196,7 +201,7 @@ fn validate(request: &JsonValue) -> Result<Map<String, JsonValue>, OAuthError> {
         return Err(invalid("The only response type is 'code'"));
     }
     let redirect_uris = strings("redirect_uris")?.unwrap_or_default();
-    if redirect_uris.is_empty() {
+    if redirect_uris.is_empty() && code_grant {
         return Err(OAuthError::new(
             "invalid_redirect_uri",
             "redirect_uris is required",

@@ -4,6 +4,7 @@
 
 mod authorization;
 mod clients;
+mod device;
 mod tokens;
 mod upstream;
 
@@ -12,6 +13,10 @@ use std::sync::Arc;
 use crate::{AccountService, Context, SessionService};
 pub use authorization::{AuthorizationError, AuthorizationPage, AuthorizationRequest, SignIn};
 pub use clients::RegisteredClient;
+pub use device::{
+    DEVICE_AUTHORIZATION_PATH, DEVICE_GRANT_TYPE, DEVICE_PAGE_PATH, DeviceAuthorization,
+    normalize_user_code,
+};
 pub use tokens::{OAuthTokens, TokenRequest};
 pub use upstream::{UPSTREAM_CALLBACK_PATH, UPSTREAM_START_PATH, UpstreamCallback};
 
@@ -69,6 +74,7 @@ pub struct ServerMetadata {
     pub token_endpoint: String,
     pub registration_endpoint: String,
     pub revocation_endpoint: String,
+    pub device_authorization_endpoint: String,
     /// `prompt=create` is offered when anyone may register.
     pub registration_open: bool,
 }
@@ -106,6 +112,7 @@ impl OAuthService {
             token_endpoint: format!("{base}{TOKEN_PATH}"),
             registration_endpoint: format!("{base}{REGISTRATION_PATH}"),
             revocation_endpoint: format!("{base}{REVOCATION_PATH}"),
+            device_authorization_endpoint: format!("{base}{DEVICE_AUTHORIZATION_PATH}"),
             registration_open: self.accounts.registration_open(),
         }
     }

@@ -17,6 +17,7 @@ pub struct TokenRequest {
     pub client_id: Option<String>,
     pub code_verifier: Option<String>,
     pub refresh_token: Option<String>,
+    pub device_code: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +49,10 @@ impl OAuthService {
         match request.grant_type.as_deref() {
             Some("authorization_code") => self.exchange_code(client_id, request).await,
             Some("refresh_token") => self.refresh(request).await,
+            Some(super::DEVICE_GRANT_TYPE) => {
+                self.exchange_device_code(client_id, request.device_code.as_deref())
+                    .await
+            }
             Some(other) => Ok(Err(OAuthError::new(
                 "unsupported_grant_type",
                 format!("Grant type '{other}' is not supported"),

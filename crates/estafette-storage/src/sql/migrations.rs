@@ -98,6 +98,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../../migrations/sqlite/0029_login_tokens.sql"),
     ),
     (30, include_str!("../../migrations/sqlite/0030_reports.sql")),
+    (
+        31,
+        include_str!("../../migrations/sqlite/0031_device_grants.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -167,6 +171,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         18,
         include_str!("../../migrations/postgres/0018_reports.sql"),
+    ),
+    (
+        19,
+        include_str!("../../migrations/postgres/0019_device_grants.sql"),
     ),
 ];
 

@@ -133,6 +133,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         oauth_clients: db.clone(),
         oauth_grants: db.clone(),
         oauth_upstream: db.clone(),
+        oauth_device_grants: db.clone(),
         reports: db.clone(),
         streams: db,
     }

@@ -58,6 +58,8 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         // Form-encoded endpoints: a JSON body is itself malformed input for them.
         ("POST", "/oauth2/token") => json!({"grant_type": "authorization_code", "code": "c"}),
         ("POST", "/oauth2/revoke") => json!({"token": "t"}),
+        ("POST", "/oauth2/device_authorization") => json!({"client_id": "c", "scope": "s"}),
+        ("POST", "/oauth2/device") => json!({"user_code": "BCDF-GHJK", "action": "deny"}),
         ("POST", "/oauth2/authorize") => json!({"grant": "g", "action": "sign_in"}),
         ("POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync") => json!({
             "conn_id": "sweep",

@@ -578,3 +578,172 @@ async fn prompt_create_registers_an_account_then_signs_it_in() {
         .await
         .assert_ok();
 }
+
+#[tokio::test]
+async fn a_device_without_a_browser_is_approved_from_another_one() {
+    let server = TestServer::start().await;
+    let base = server.base_url();
+    user(server.raw(), "alice").await;
+    let metadata = server.raw().get("/_matrix/client/v1/auth_metadata").await;
+    assert_eq!(
+        metadata.body["device_authorization_endpoint"],
+        format!("{base}/oauth2/device_authorization")
+    );
+    let registered = browser()
+        .post(format!("{base}/oauth2/registration"))
+        .json(&json!({"client_uri": "https://tv.example.org/", "application_type": "native",
+                      "client_name": "Salle de réunion",
+                      "grant_types": ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
+    let client: Value = registered.json().await.unwrap();
+    let client_id = client["client_id"].as_str().unwrap().to_owned();
+    let authorize = |device: &'static str| {
+        let (base, client_id) = (base.clone(), client_id.clone());
+        async move {
+            let scope = format!("urn:matrix:client:api:* urn:matrix:client:device:{device}");
+            let response = browser()
+                .post(format!("{base}/oauth2/device_authorization"))
+                .form_body(&[("client_id", client_id.as_str()), ("scope", scope.as_str())])
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 200);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let poll = |device_code: String| {
+        let (base, client_id) = (base.clone(), client_id.clone());
+        async move {
+            token_request(
+                &base,
+                &[
+                    ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+                    ("device_code", &device_code),
+                    ("client_id", &client_id),
+                ],
+            )
+            .await
+        }
+    };
+    let grant = authorize("MEETINGROOM").await;
+    assert_eq!(grant["interval"], 5);
+    let device_code = grant["device_code"].as_str().unwrap().to_owned();
+    let user_code = grant["user_code"].as_str().unwrap().to_owned();
+    assert_eq!(
+        poll(device_code.clone()).await.1["error"],
+        "authorization_pending"
+    );
+    assert_eq!(poll(device_code.clone()).await.1["error"], "slow_down");
+    server.advance_clock(6_000);
+    assert_eq!(
+        poll(device_code.clone()).await.1["error"],
+        "authorization_pending"
+    );
+
+    // On a phone: the page shows the client and the code; the password approves it.
+    let page = browser()
+        .get(grant["verification_uri_complete"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("Salle de réunion") && html.contains(&user_code),
+        "{html}"
+    );
+    let decide = |fields: Vec<(&'static str, String)>| {
+        let base = base.clone();
+        async move {
+            let fields: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            browser()
+                .post(format!("{base}/oauth2/device"))
+                .form_body(&fields)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let typed = user_code.to_lowercase().replace('-', " ");
+    let wrong = decide(vec![
+        ("user_code", typed.clone()),
+        ("action", "approve".into()),
+        ("username", "alice".into()),
+        ("password", "nope".into()),
+    ])
+    .await;
+    assert_eq!(wrong.status(), 401);
+    let approved = decide(vec![
+        ("user_code", typed),
+        ("action", "approve".into()),
+        ("username", "alice".into()),
+        ("password", "alice's password".into()),
+    ])
+    .await;
+    assert_eq!(approved.status(), 200);
+    server.advance_clock(6_000);
+    let (status, tokens) = poll(device_code.clone()).await;
+    assert_eq!(status, 200, "{tokens}");
+    let session = server
+        .raw()
+        .with_token(tokens["access_token"].as_str().unwrap());
+    let whoami = session.get("/_matrix/client/v3/account/whoami").await;
+    assert_eq!(whoami.body["device_id"], "MEETINGROOM");
+    assert_eq!(
+        poll(device_code).await.1["error"],
+        "invalid_grant",
+        "a device code works once"
+    );
+
+    // Denied, expired, unknown.
+    let denied = authorize("DENIED").await;
+    decide(vec![
+        (
+            "user_code",
+            denied["user_code"].as_str().unwrap().to_owned(),
+        ),
+        ("action", "deny".into()),
+    ])
+    .await;
+    server.advance_clock(6_000);
+    assert_eq!(
+        poll(denied["device_code"].as_str().unwrap().to_owned())
+            .await
+            .1["error"],
+        "access_denied"
+    );
+    let late = authorize("LATE").await;
+    server.advance_clock(11 * 60 * 1000);
+    assert_eq!(
+        poll(late["device_code"].as_str().unwrap().to_owned())
+            .await
+            .1["error"],
+        "expired_token"
+    );
+    let page = browser()
+        .get(late["verification_uri_complete"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 400);
+    assert_eq!(poll("nope".to_owned()).await.1["error"], "invalid_grant");
+    // A client that did not register the grant may not use it.
+    let other = raw_client_id(&base).await;
+    let refused = browser()
+        .post(format!("{base}/oauth2/device_authorization"))
+        .form_body(&[
+            ("client_id", other.as_str()),
+            (
+                "scope",
+                "urn:matrix:client:api:* urn:matrix:client:device:X",
+            ),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"], "unauthorized_client");
+}

@@ -2,9 +2,7 @@
 //! of an authorization request; `POST /oauth2/authorize`: its form, answered with a redirect
 //! back to the client.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Query, State};
+use axum::extract::{Query, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use estafette_service::{
     AUTHORIZE_PATH, AuthorizationError, AuthorizationPage, AuthorizationRequest, SignIn,
@@ -49,8 +47,9 @@ struct AuthorizeQuery {
     prompt: Option<String>,
 }
 
-/// Pages are never cached, nor shown inside another site's frame.
-fn html(status: StatusCode, body: String) -> Response {
+/// Pages are never cached, nor shown inside another site's frame. (No `form-action`: browsers
+/// apply it to the redirect after the form too, which goes to the client, elsewhere.)
+pub(super) fn html(status: StatusCode, body: String) -> Response {
     (
         status,
         [
@@ -58,7 +57,7 @@ fn html(status: StatusCode, body: String) -> Response {
             (http::header::X_FRAME_OPTIONS, "DENY"),
             (
                 http::header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+                "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
             ),
         ],
         Html(body),
@@ -175,17 +174,8 @@ async fn submit(
     State(state): State<AppState>,
     request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    let address = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip().to_string())
-        .unwrap_or_default();
-    let limit = state.services.context.config.limits.max_request_body_bytes;
-    let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        return Ok(ended("The form could not be read."));
-    };
-    let Ok(submitted) = serde_urlencoded::from_bytes::<SubmittedForm>(&body) else {
+    let (address, submitted) = super::browser_form::<SubmittedForm>(&state, request).await;
+    let Some(submitted) = submitted else {
         return Ok(ended("The form could not be read."));
     };
     let Some(grant) = submitted.grant.as_deref() else {

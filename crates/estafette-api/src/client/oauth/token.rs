@@ -31,6 +31,7 @@ struct TokenForm {
     client_id: Option<String>,
     code_verifier: Option<String>,
     refresh_token: Option<String>,
+    device_code: Option<String>,
 }
 
 fn form<T: for<'de> Deserialize<'de>>(body: &[u8]) -> Result<T, OAuthError> {
@@ -55,6 +56,7 @@ async fn token(
         client_id: form.client_id,
         code_verifier: form.code_verifier,
         refresh_token: form.refresh_token,
+        device_code: form.device_code,
     };
     Ok(match state.services.oauth.token(&request).await? {
         Ok(tokens) => {

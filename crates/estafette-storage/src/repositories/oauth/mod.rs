@@ -2,9 +2,11 @@
 //! of the authorization code flow, and sign-ins through an upstream OpenID Connect provider.
 
 mod clients;
+mod device_grants;
 mod grants;
 mod upstream;
 
 pub use clients::{OAuthClientRecord, OAuthClientRepository};
+pub use device_grants::{DeviceGrantRecord, NewDeviceGrant, OAuthDeviceGrantRepository};
 pub use grants::{NewGrant, OAuthGrantRecord, OAuthGrantRepository};
 pub use upstream::{OAuthUpstreamRepository, UpstreamSession};
