@@ -8,22 +8,26 @@ use std::process::Stdio;
 
 use serde_json::Value;
 
-/// Runs `js/<script>.mjs` with `input` and returns the JSON object it printed last.
-pub async fn run_js_sdk(script: &str, input: Value) -> Value {
+/// `node js/<script>.mjs` with the SDK's path and `input` in its environment.
+fn node(script: &str, input: &Value) -> tokio::process::Command {
     let sdk = std::env::var("ESTAFETTE_JS_SDK").expect(
         "ESTAFETTE_JS_SDK must name matrix-js-sdk's entry point: run ./scripts/test, or scripts/js-sdk",
     );
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("js")
         .join(format!("{script}.mjs"));
-    let output = tokio::process::Command::new("node")
+    let mut command = tokio::process::Command::new("node");
+    command
         .arg(&path)
         .env("MATRIX_JS_SDK", sdk)
         .env("INPUT", input.to_string())
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("run node");
+        .stdin(Stdio::null());
+    command
+}
+
+/// Runs `js/<script>.mjs` with `input` and returns the JSON object it printed last.
+pub async fn run_js_sdk(script: &str, input: Value) -> Value {
+    let output = node(script, &input).output().await.expect("run node");
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
@@ -50,17 +54,7 @@ pub struct JsProcess {
 /// Starts `js/<script>.mjs` with `input`, and waits for it to print its first JSON line.
 pub async fn start_js(script: &str, input: Value) -> JsProcess {
     use tokio::io::AsyncBufReadExt;
-    let sdk = std::env::var("ESTAFETTE_JS_SDK").expect(
-        "ESTAFETTE_JS_SDK must name matrix-js-sdk's entry point: run ./scripts/test, or scripts/js-sdk",
-    );
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("js")
-        .join(format!("{script}.mjs"));
-    let mut child = tokio::process::Command::new("node")
-        .arg(&path)
-        .env("MATRIX_JS_SDK", sdk)
-        .env("INPUT", input.to_string())
-        .stdin(Stdio::null())
+    let mut child = node(script, &input)
         .stdout(Stdio::piped())
         .kill_on_drop(true)
         .spawn()

@@ -210,6 +210,14 @@ impl OAuthService {
         Ok(Ok(self.page(grant_id, &client, prompt)))
     }
 
+    /// The form of `grant` again, with what went wrong.
+    fn retry(&self, grant: &OAuthGrantRecord, client: &JsonValue, message: String) -> SignIn {
+        SignIn::Retry {
+            page: self.page(grant.id.clone(), client, grant.prompt.as_deref()),
+            message,
+        }
+    }
+
     fn page(
         &self,
         grant_id: String,
@@ -259,10 +267,7 @@ impl OAuthService {
             Ok(pending) => pending,
             Err(message) => return Ok(SignIn::Ended(message)),
         };
-        let retry = |message: &str| SignIn::Retry {
-            page: self.page(grant.id.clone(), &client, grant.prompt.as_deref()),
-            message: message.to_owned(),
-        };
+        let retry = |message: &str| self.retry(&grant, &client, message.to_owned());
         let user_id = match self.sessions.local_user_id(username.trim()) {
             Ok(user_id) => user_id,
             Err(_) => return Ok(retry("Wrong username or password.")),
@@ -291,10 +296,7 @@ impl OAuthService {
             Ok(pending) => pending,
             Err(message) => return Ok(SignIn::Ended(message)),
         };
-        let retry = |message: String| SignIn::Retry {
-            page: self.page(grant.id.clone(), &client, grant.prompt.as_deref()),
-            message,
-        };
+        let retry = |message: String| self.retry(&grant, &client, message);
         if !self.accounts.registration_open() {
             return Ok(retry("Registration is closed on this server.".to_owned()));
         }

@@ -43,11 +43,11 @@ impl OAuthService {
                 "client_id is missing",
             )));
         };
-        if self.client(client_id).await?.is_none() {
+        let Some(client) = self.client(client_id).await? else {
             return Ok(Err(OAuthError::new("invalid_client", "Unknown client")));
-        }
+        };
         match request.grant_type.as_deref() {
-            Some("authorization_code") => self.exchange_code(client_id, request).await,
+            Some("authorization_code") => self.exchange_code(client_id, &client, request).await,
             Some("refresh_token") => self.refresh(request).await,
             Some(super::DEVICE_GRANT_TYPE) => {
                 self.exchange_device_code(client_id, request.device_code.as_deref())
@@ -67,6 +67,7 @@ impl OAuthService {
     async fn exchange_code(
         &self,
         client_id: &str,
+        client: &serde_json::Value,
         request: &TokenRequest,
     ) -> ServiceResult<Result<OAuthTokens, OAuthError>> {
         let (Some(code), Some(verifier)) = (&request.code, &request.code_verifier) else {
@@ -123,13 +124,10 @@ impl OAuthService {
             Ok(device_id) => device_id,
             Err(err) => return Ok(Err(err)),
         };
-        let client_name = self
-            .client(client_id)
-            .await?
-            .and_then(|client| client["client_name"].as_str().map(str::to_owned));
+        let client_name = client["client_name"].as_str();
         let outcome = self
             .sessions
-            .open_session(&user_id, Some(device_id), client_name.as_deref(), true)
+            .open_session(&user_id, Some(device_id), client_name, true)
             .await?;
         Ok(Ok(OAuthTokens {
             access_token: outcome.grant.access_token,

@@ -2,13 +2,13 @@
 //! room, and the user's room list. Kept in this process for the next request, and in the
 //! database for a request that another process (or this one after a restart) answers.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use estafette_storage::{ConnectionKey, SentRoom, StreamNews};
 use ruma::{OwnedDeviceId, OwnedRoomId, OwnedUserId, RoomId};
 
 use super::request::{RoomConfig, SlidingSyncRequest};
-use super::room_list::RoomList;
+use super::room_list::{ListedRoom, RoomList};
 use super::{SlidingSyncResponse, SlidingSyncService, unknown_pos};
 use crate::{Context, Requester, ServiceResult, lock};
 
@@ -101,18 +101,24 @@ impl Connection {
         });
     }
 
+    /// Whether the connection was sent the room but not the user's latest membership of it
+    /// (a room left shows until the leave is sent).
+    fn leave_unseen(&self, room_id: &RoomId, room: &ListedRoom) -> bool {
+        self.sent
+            .get(room_id)
+            .is_some_and(|sent| sent.stream < room.membership_stream)
+    }
+
     /// Which rooms the request covers: each list's rooms in range (with the list's counts),
     /// and the room subscriptions the user may follow, each with what to send of it.
     pub fn plan(&self, request: &SlidingSyncRequest) -> Plan {
         let mut plan = Plan::default();
         for (name, list) in &request.lists {
             let sorted = self.rooms.sorted(&list.filters, |room_id, room| {
-                self.sent
-                    .get(room_id)
-                    .is_some_and(|sent| sent.stream < room.membership_stream)
+                self.leave_unseen(room_id, room)
             });
             plan.counts.insert(name.clone(), sorted.len() as u64);
-            let mut in_range = Vec::new();
+            let mut in_range = HashSet::new();
             for &(start, end) in &list.ranges {
                 let Ok(start) = usize::try_from(start) else {
                     continue;
@@ -123,7 +129,7 @@ impl Connection {
                     .skip(start)
                     .take(end.saturating_sub(start) + 1)
                 {
-                    in_range.push((*room_id).clone());
+                    in_range.insert((*room_id).clone());
                     plan.rooms
                         .entry((*room_id).clone())
                         .or_default()
@@ -136,12 +142,7 @@ impl Connection {
             let Some(room) = self.rooms.rooms.get(room_id) else {
                 continue;
             };
-            if room.has_left()
-                && !self
-                    .sent
-                    .get(room_id)
-                    .is_some_and(|s| s.stream < room.membership_stream)
-            {
+            if room.has_left() && !self.leave_unseen(room_id, room) {
                 continue;
             }
             plan.subscribed.insert(room_id.clone());
@@ -157,7 +158,7 @@ pub(super) struct Plan {
     pub counts: BTreeMap<String, u64>,
     /// Every room in range of a list or subscribed to, with what to send of it.
     pub rooms: BTreeMap<OwnedRoomId, RoomConfig>,
-    pub list_rooms: BTreeMap<String, Vec<OwnedRoomId>>,
+    pub list_rooms: BTreeMap<String, HashSet<OwnedRoomId>>,
     pub subscribed: BTreeSet<OwnedRoomId>,
 }
 

@@ -67,11 +67,11 @@ impl ExtensionScope {
             None => plan
                 .list_rooms
                 .values()
-                .any(|rooms| rooms.iter().any(|r| r == room_id)),
+                .any(|rooms| rooms.contains(room_id)),
             Some(names) => names.iter().any(|name| {
                 plan.list_rooms
                     .get(name)
-                    .is_some_and(|rooms| rooms.iter().any(|r| r == room_id))
+                    .is_some_and(|rooms| rooms.contains(room_id))
             }),
         };
         let in_rooms = match &self.rooms {
@@ -210,54 +210,52 @@ impl SlidingSyncService {
         Vec<(String, String)>,
         BTreeMap<OwnedRoomId, Vec<(String, String)>>,
     )> {
-        let storage = &self.context.storage;
+        let account_data = &self.context.storage.account_data;
+        let user_id = &requester.user_id;
         let new = connection.is_new();
         let mut global = Vec::new();
         let mut rooms: BTreeMap<OwnedRoomId, Vec<(String, String)>> = BTreeMap::new();
-        let mut entries = Vec::new();
-        if new || !initial.is_empty() {
-            entries = storage
-                .account_data
-                .changed_since(&requester.user_id, 0)
-                .await?;
-        } else if news.account_data {
-            entries = storage
-                .account_data
-                .changed_since(&requester.user_id, connection.stream)
-                .await?;
-        }
-        // All entries were read for rooms seen for the first time: the others' are only
-        // those that changed.
-        let changed_only = !new && !initial.is_empty() && news.account_data;
-        let changed: HashSet<(Option<OwnedRoomId>, String)> = if changed_only {
-            storage
-                .account_data
-                .changed_since(&requester.user_id, connection.stream)
-                .await?
-                .into_iter()
-                .map(|e| (e.room_id, e.data_type))
-                .collect()
-        } else {
-            HashSet::new()
+        // What changed since the connection's position (everything, on a new connection).
+        let changed = match (new, news.account_data) {
+            (true, _) => account_data.changed_since(user_id, 0).await?,
+            (false, true) => {
+                account_data
+                    .changed_since(user_id, connection.stream)
+                    .await?
+            }
+            (false, false) => Vec::new(),
         };
-        let fresh_read = new || initial.is_empty();
-        for entry in entries {
-            let is_new =
-                fresh_read || changed.contains(&(entry.room_id.clone(), entry.data_type.clone()));
+        // A room seen for the first time on a known connection gets all of its data.
+        let first_sight = |room_id: &RoomId| !new && initial.contains(&room_id);
+        let for_new_rooms = if !new && !initial.is_empty() {
+            account_data.changed_since(user_id, 0).await?
+        } else {
+            Vec::new()
+        };
+        for entry in changed {
             match entry.room_id {
-                None if new || is_new => global.push((entry.data_type, entry.content_json)),
-                None => {}
+                None => global.push((entry.data_type, entry.content_json)),
                 Some(room_id) => {
-                    let first_sight = initial.contains(&room_id.as_ref());
                     let known =
                         connection.sent.contains_key(&room_id) || plan.rooms.contains_key(&room_id);
-                    if (first_sight || (is_new && known)) && scope.covers(&room_id, plan) {
+                    if known && !first_sight(&room_id) && scope.covers(&room_id, plan) {
                         rooms
                             .entry(room_id)
                             .or_default()
                             .push((entry.data_type, entry.content_json));
                     }
                 }
+            }
+        }
+        for entry in for_new_rooms {
+            if let Some(room_id) = entry.room_id
+                && first_sight(&room_id)
+                && scope.covers(&room_id, plan)
+            {
+                rooms
+                    .entry(room_id)
+                    .or_default()
+                    .push((entry.data_type, entry.content_json));
             }
         }
         let push_rules = crate::rooms::PUSH_RULES;

@@ -102,6 +102,7 @@ impl SlidingSyncService {
         changes.borrow_and_update();
         let deadline = tokio::time::Instant::now() + request.timeout;
         let mut first = true;
+        let mut timed_out = request.timeout.is_zero();
         let response = loop {
             let news = self
                 .context
@@ -109,39 +110,25 @@ impl SlidingSyncService {
                 .streams
                 .news(&requester.user_id, &requester.device_id, connection.stream)
                 .await?;
-            let moved = news.position > connection.stream;
-            if first || moved {
+            if first || timed_out || news.position > connection.stream {
                 connection
                     .catch_up(self, requester, &news, &request)
                     .await?;
                 let response = self
                     .respond(requester, &request, &mut connection, &news)
                     .await?;
-                let waited_enough = request.timeout.is_zero();
-                if connection.is_new()
-                    || waited_enough
-                    || response.has_news(connection.counts.as_ref())
+                if connection.is_new() || timed_out || response.has_news(connection.counts.as_ref())
                 {
                     break response;
                 }
             }
             first = false;
-            match tokio::time::timeout_at(deadline, changes.changed()).await {
-                Ok(Ok(())) => continue,
-                _ => {
-                    let news = self
-                        .context
-                        .storage
-                        .streams
-                        .news(&requester.user_id, &requester.device_id, connection.stream)
-                        .await?;
-                    connection
-                        .catch_up(self, requester, &news, &request)
-                        .await?;
-                    break self
-                        .respond(requester, &request, &mut connection, &news)
-                        .await?;
-                }
+            // Woken or not, the next turn looks again; past the deadline it answers anyway.
+            if !matches!(
+                tokio::time::timeout_at(deadline, changes.changed()).await,
+                Ok(Ok(()))
+            ) {
+                timed_out = true;
             }
         };
         self.connections

@@ -141,16 +141,12 @@ impl RoomList {
         if !self.built {
             return self.read_activity(context, user_id, None).await;
         }
-        let to_read: Vec<&RoomId> = changed
+        let to_read: HashSet<&RoomId> = changed
             .iter()
             .map(|room| room.as_ref())
-            .chain(
-                moved
-                    .iter()
-                    .copied()
-                    .filter(|room| !changed.iter().any(|c| c == room)),
-            )
+            .chain(moved.iter().copied())
             .collect();
+        let to_read: Vec<&RoomId> = to_read.into_iter().collect();
         self.read_activity(context, user_id, Some(&to_read)).await
     }
 

@@ -68,6 +68,7 @@ impl SlidingSyncService {
             .collect();
         let mut sections = BTreeMap::new();
         let mut timelines: Vec<(OwnedRoomId, RoomTimeline)> = Vec::new();
+        let mut counts_only: HashSet<OwnedRoomId> = HashSet::new();
         for (room_id, config) in &plan.rooms {
             let Some(room) = connection.rooms.rooms.get(room_id).cloned() else {
                 continue;
@@ -103,10 +104,9 @@ impl SlidingSyncService {
             let has_events = room.latest > after && until > after;
             if !state_changed && !has_events {
                 if receipts_moved.contains(&&**room_id) && room.is_joined() {
-                    // A receipt may have changed the unread counts.
-                    section.bump_stamp = None;
-                    section.is_dm = false;
-                    sections.insert(room_id.clone(), section);
+                    // A receipt may have changed the unread counts: those alone are sent.
+                    counts_only.insert(room_id.clone());
+                    sections.insert(room_id.clone(), RoomSection::default());
                 }
                 continue;
             }
@@ -136,7 +136,7 @@ impl SlidingSyncService {
             timelines.push((room_id.clone(), timeline));
             sections.insert(room_id.clone(), section);
         }
-        self.finish_sections(requester, &mut sections, timelines)
+        self.finish_sections(requester, &mut sections, timelines, &counts_only)
             .await?;
         Ok(sections)
     }
@@ -305,6 +305,7 @@ impl SlidingSyncService {
         requester: &Requester,
         sections: &mut BTreeMap<OwnedRoomId, RoomSection>,
         mut timelines: Vec<(OwnedRoomId, RoomTimeline)>,
+        counts_only: &HashSet<OwnedRoomId>,
     ) -> ServiceResult<()> {
         {
             let mut decorated: Vec<(&mut RoomTimeline, bool)> =
@@ -338,7 +339,9 @@ impl SlidingSyncService {
         }
         let named: Vec<&RoomId> = sections
             .iter()
-            .filter(|(_, section)| section.invite_state.is_none() && section.bump_stamp.is_some())
+            .filter(|(room_id, section)| {
+                section.invite_state.is_none() && !counts_only.contains(*room_id)
+            })
             .map(|(room_id, _)| room_id.as_ref())
             .collect();
         let counts = storage.room_activity.member_counts(&named).await?;
@@ -351,7 +354,7 @@ impl SlidingSyncService {
                 continue;
             }
             section.unread = Some(unread.get(room_id).copied().unwrap_or_default());
-            if section.bump_stamp.is_some() {
+            if !counts_only.contains(room_id) {
                 let (joined, invited) = counts.get(room_id).copied().unwrap_or_default();
                 section.joined_count = Some(joined);
                 section.invited_count = Some(invited);
@@ -373,12 +376,12 @@ fn matching_state(
     state
         .iter()
         .filter(|((kind, key), _)| {
+            let kind_name = kind.to_string();
             config
                 .required_state
                 .iter()
                 .any(|(wanted_kind, wanted_key)| {
-                    let kind_matches =
-                        wanted_kind == "*" || wanted_kind == kind.to_string().as_str();
+                    let kind_matches = wanted_kind == "*" || *wanted_kind == kind_name;
                     let key_matches = match wanted_key.as_str() {
                         "*" => true,
                         "$ME" => key == user_id.as_str(),
@@ -394,7 +397,7 @@ fn matching_state(
 
 #[cfg(test)]
 mod tests {
-    use ruma::{owned_event_id, user_id};
+    use ruma::user_id;
 
     use super::*;
 
@@ -442,6 +445,5 @@ mod tests {
         assert_eq!(found(config(&[("m.space.child", "*")])), ["$child"]);
         assert_eq!(found(config(&[("*", "*")])).len(), 5);
         assert!(found(config(&[("m.room.topic", "")])).is_empty());
-        let _ = owned_event_id!("$x");
     }
 }
