@@ -24,7 +24,9 @@ pub(crate) async fn cors(request: Request<Body>, next: Next) -> Response {
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_HEADERS,
-        HeaderValue::from_static("X-Requested-With, Content-Type, Authorization"),
+        HeaderValue::from_static(
+            "X-Requested-With, Content-Type, Authorization, If-Match, If-None-Match",
+        ),
     );
     response
 }

@@ -93,7 +93,7 @@ impl ApiError {
 }
 
 /// An errcode of the spec that ruma has no variant for.
-fn spec_errcode(errcode: &str) -> ErrorKind {
+pub(crate) fn spec_errcode(errcode: &str) -> ErrorKind {
     serde_json::from_value::<StandardErrorBody>(
         serde_json::json!({"errcode": errcode, "error": ""}),
     )

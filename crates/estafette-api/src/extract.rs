@@ -77,6 +77,9 @@ pub(crate) struct Ruma<T> {
     /// Who calls an endpoint of the identity service.
     pub identity: Option<IdentityCaller>,
     pub client_ip: Option<IpAddr>,
+    /// The query string, for parameters ruma's type does not know (MSC4140's delay on the
+    /// send endpoints).
+    pub query: Option<String>,
 }
 
 impl<T> Ruma<T> {
@@ -129,6 +132,7 @@ where
             .iter()
             .map(|(_, value)| value.to_owned())
             .collect();
+        let query = parts.uri.query().map(str::to_owned);
         let client_ip = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -211,6 +215,7 @@ where
             origin,
             identity,
             client_ip,
+            query,
         })
     }
 }

@@ -14,6 +14,7 @@ mod accounts;
 mod antivirus;
 mod calls;
 pub mod cluster;
+mod delayed_events;
 mod e2ee;
 pub mod email;
 mod error;
@@ -24,6 +25,7 @@ mod media;
 mod oauth;
 pub mod policy;
 mod ratelimit;
+mod rendezvous;
 mod reports;
 mod rooms;
 mod sliding_sync;
@@ -45,6 +47,7 @@ pub use accounts::{
 };
 pub use antivirus::{AntivirusService, ScanSubject, Verdict, content_hash};
 pub use calls::{CallService, TurnCredentials};
+pub use delayed_events::{DelayAction, DelayedDraft, DelayedEvent, DelayedEventService};
 pub use e2ee::{
     BackupInfo, BackupService, BackupSessions, ClaimedKeys, DehydratedDevice,
     DehydratedDeviceService, DeviceKeyService, DeviceList, DeviceListPublisher, KeyClaimResult,
@@ -65,13 +68,17 @@ pub use media::{
     MediaService, Preview, ScanReport, ThumbnailMethod, Upload, UrlPreviewService,
 };
 pub use oauth::{
-    AUTHORIZE_PATH, AuthorizationError, AuthorizationPage, AuthorizationRequest,
-    DEVICE_AUTHORIZATION_PATH, DEVICE_GRANT_TYPE, DEVICE_PAGE_PATH, DeviceAuthorization,
-    OAuthError, OAuthService, OAuthTokens, REGISTRATION_PATH, REVOCATION_PATH, RegisteredClient,
-    SCOPE_API, ServerMetadata, SignIn, TOKEN_PATH, TokenRequest, UPSTREAM_CALLBACK_PATH,
-    UPSTREAM_START_PATH, UpstreamCallback, normalize_user_code,
+    ACCOUNT_ACTIONS, ACCOUNT_PATH, AUTHORIZE_PATH, AccountSession, AuthorizationError,
+    AuthorizationPage, AuthorizationRequest, DEVICE_AUTHORIZATION_PATH, DEVICE_GRANT_TYPE,
+    DEVICE_PAGE_PATH, DeviceAuthorization, OAuthError, OAuthService, OAuthTokens,
+    REGISTRATION_PATH, REVOCATION_PATH, RegisteredClient, SCOPE_API, ServerMetadata, SignIn,
+    TOKEN_PATH, TokenRequest, UPSTREAM_CALLBACK_PATH, UPSTREAM_START_PATH, UpstreamCallback,
+    normalize_user_code,
 };
 pub use ratelimit::RateLimitService;
+pub use rendezvous::{
+    MAX_LEGACY_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, Rendezvous, RendezvousService, RendezvousWrite,
+};
 pub use reports::ReportService;
 pub use rooms::{
     Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
@@ -147,6 +154,8 @@ pub struct Services {
     pub sliding_sync: SlidingSyncService,
     pub oauth: OAuthService,
     pub reports: ReportService,
+    pub rendezvous: RendezvousService,
+    pub delayed_events: DelayedEventService,
     pub typing: TypingService,
     pub receipts: ReceiptService,
     pub push: PushService,
@@ -250,6 +259,8 @@ impl Services {
             ),
             oauth: OAuthService::new(context.clone(), sessions.clone(), accounts.clone()),
             reports: ReportService::new(context.clone(), rooms.clone()),
+            rendezvous: RendezvousService::new(context.clone()),
+            delayed_events: DelayedEventService::new(context.clone(), rooms.clone()),
             accounts,
             devices: DeviceService::new(context.clone(), uia.clone(), device_lists),
             profiles: ProfileService::new(context.clone(), federation.clone(), rooms.clone()),

@@ -98,5 +98,8 @@ pub struct Storage {
     pub oauth_grants: Arc<dyn OAuthGrantRepository>,
     pub oauth_upstream: Arc<dyn OAuthUpstreamRepository>,
     pub oauth_device_grants: Arc<dyn OAuthDeviceGrantRepository>,
+    pub oauth_account: Arc<dyn OAuthAccountRepository>,
     pub reports: Arc<dyn ReportRepository>,
+    pub rendezvous: Arc<dyn RendezvousRepository>,
+    pub delayed_events: Arc<dyn DelayedEventRepository>,
 }

@@ -83,6 +83,13 @@ impl TestServerBuilder {
         self
     }
 
+    /// Keeps the server's clock on real time, for clients that wait in real time between the
+    /// polls the server counts (the device authorization grant's).
+    pub fn real_time(mut self) -> Self {
+        self.real_time = true;
+        self
+    }
+
     /// Also serve the federation and key APIs over TLS on a free loopback port, which the
     /// server name then points at (`localhost:<port>`), as other servers will resolve it.
     pub fn federation(mut self) -> Self {

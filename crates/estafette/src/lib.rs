@@ -245,6 +245,8 @@ impl RunningServer {
         // Whatever an earlier run could not deliver goes out now.
         services.federation_sender.resume().await?;
         let mut housekeeping = Vec::new();
+        // Delayed events go out when due, those a stopped run left waiting first.
+        housekeeping.push(tokio::spawn(services.delayed_events.clone().run()));
         if let Some(interval) = services.media.purge_interval() {
             // Cached media (other servers', link previews' images) nobody asked for lately.
             let media = services.media.clone();

@@ -34,7 +34,7 @@ pub(super) fn routes(router: Routes) -> Routes {
 
 /// `GET /_matrix/client/versions`
 async fn get_supported_versions(
-    State(_state): State<AppState>,
+    State(state): State<AppState>,
     _request: Ruma<get_supported_versions::Request>,
 ) -> ApiResult<get_supported_versions::Response> {
     let mut response = get_supported_versions::Response::new(
@@ -55,6 +55,19 @@ async fn get_supported_versions(
     .into_iter()
     .map(|feature| (feature.to_owned(), true))
     .collect::<BTreeMap<_, _>>();
+    // Sign-in by QR code: its rendezvous sessions, in MSC4108's earlier wire form and in
+    // MSC4388's.
+    let qr_login = state.services.rendezvous.enabled();
+    for feature in ["org.matrix.msc4108", "io.element.msc4388"] {
+        response
+            .unstable_features
+            .insert(feature.to_owned(), qr_login);
+    }
+    // Delayed events (MSC4140), which MatrixRTC calls use to leave when a client vanishes.
+    response.unstable_features.insert(
+        "org.matrix.msc4140".to_owned(),
+        state.services.delayed_events.enabled(),
+    );
     Ok(RumaResponse(response))
 }
 

@@ -6,6 +6,7 @@
 mod account_validity;
 mod accounts;
 mod calls;
+mod delayed_events;
 pub(crate) mod discovery;
 mod e2ee;
 pub(crate) mod event_filters;
@@ -14,6 +15,7 @@ pub(crate) mod media;
 mod oauth;
 pub(crate) mod pdu_format;
 pub(crate) mod policy;
+mod rendezvous;
 mod reports;
 pub(crate) mod rooms;
 mod sliding_sync;
@@ -30,6 +32,8 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = sliding_sync::routes(router);
     let router = oauth::routes(router);
     let router = reports::routes(router);
+    let router = delayed_events::routes(router);
+    let router = rendezvous::routes(router);
     let router = e2ee::routes(router);
     let router = policy::routes(router);
     let router = account_validity::routes(router);

@@ -17,7 +17,7 @@ pub use calls::CallsConfig;
 pub use federation::{AllowedServer, FederationConfig, PinnedServer};
 pub use identity::{AccountValidityConfig, EmailConfig, PolicyConfig};
 pub use media::{AntivirusConfig, ClamdAddress, MediaConfig, UrlPreviewConfig};
-pub use oauth::{OAuthConfig, UpstreamProvider};
+pub use oauth::{OAuthConfig, QrLogin, UpstreamProvider};
 
 /// A configuration problem, named by the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -128,6 +128,11 @@ pub struct LimitsConfig {
     /// To-device messages kept for a device that has not synced them yet; beyond this, sends
     /// to it are refused with 429 rather than accepted and dropped.
     pub to_device_queue_per_device: u64,
+    /// Longest delay a client may ask an event to be sent after (MSC4140); 0 turns delayed
+    /// events off.
+    pub max_event_delay_ms: u64,
+    /// Delayed events one user may have waiting at once.
+    pub max_delayed_events_per_user: u64,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -211,6 +216,8 @@ impl Default for LimitsConfig {
         Self {
             max_request_body_bytes: 10 * 1024 * 1024,
             to_device_queue_per_device: 10_000,
+            max_event_delay_ms: 86_400_000,
+            max_delayed_events_per_user: 100,
         }
     }
 }

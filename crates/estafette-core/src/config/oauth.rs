@@ -10,6 +10,22 @@ use super::{ConfigError, invalid};
 pub struct OAuthConfig {
     /// An OpenID Connect provider users sign in with; none when unset.
     pub upstream: Option<UpstreamProvider>,
+    /// Who may open the rendezvous sessions a device signs another in through by QR code.
+    pub qr_login: QrLogin,
+}
+
+/// Who may open a rendezvous session (MSC4388): the device that shows the QR code opens it,
+/// and a new device has no account yet.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum QrLogin {
+    /// Signed-in users and new devices alike (either device may show the code).
+    #[default]
+    Anyone,
+    /// Signed-in users only: the existing device shows the code, the new one scans it.
+    Users,
+    /// No QR login: the rendezvous API is not served.
+    Off,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -78,6 +78,46 @@ impl UiaService {
             .await
     }
 
+    /// Before cross-signing keys are replaced: the password, or `m.oauth` — the reset the
+    /// user approved on the account management page, which users of OAuth 2.0 clients (some
+    /// without a password) go through. An approval is used once.
+    pub async fn authorize_key_reset(
+        &self,
+        user_id: &UserId,
+        auth: Option<&AuthData>,
+    ) -> ServiceResult<()> {
+        let now = self.context.now();
+        if self
+            .context
+            .storage
+            .oauth_account
+            .take_reset(user_id, now)
+            .await?
+        {
+            return Ok(());
+        }
+        let flows = vec![vec![AuthType::Password], vec![AuthType::OAuth]];
+        self.authorize(UiaAction::UploadSigningKeys, Some(user_id), &flows, auth)
+            .await
+    }
+
+    /// What the client needs for the stages of `flows`: where `m.oauth` sends the user.
+    fn params(&self, flows: &[Vec<AuthType>]) -> serde_json::Value {
+        if !flows
+            .iter()
+            .flatten()
+            .any(|stage| *stage == AuthType::OAuth)
+        {
+            return serde_json::json!({});
+        }
+        let url = format!(
+            "{}{}?action=org.matrix.cross_signing_reset",
+            self.context.config.base_url(),
+            crate::oauth::ACCOUNT_PATH
+        );
+        serde_json::json!({ "m.oauth": { "url": url } })
+    }
+
     /// Succeeds once `auth` completes one of `flows`; otherwise fails with
     /// [`ServiceError::AuthenticationRequired`] describing what remains.
     pub async fn authorize(
@@ -87,9 +127,11 @@ impl UiaService {
         flows: &[Vec<AuthType>],
         auth: Option<&AuthData>,
     ) -> ServiceResult<()> {
+        let params = self.params(flows);
+        let refuse = |session: &UiaSessionRecord, error| challenge(flows, &params, session, error);
         let Some(auth) = auth else {
             let session = self.start(action, user_id).await?;
-            return Err(challenge(flows, &session, None));
+            return Err(refuse(&session, None));
         };
         let session = match auth.session() {
             Some(id) => self.resume(id, action, user_id).await?,
@@ -97,14 +139,14 @@ impl UiaService {
         };
         let Some(stage) = auth.auth_type() else {
             // A fallback acknowledgement only asks where the session stands.
-            return self.outcome(flows, session).await;
+            return self.outcome(flows, &params, session).await;
         };
         if !flows.iter().any(|flow| flow.contains(&stage)) {
             let error = StandardErrorBody::new(
                 ErrorKind::Unrecognized,
                 format!("Authentication stage {stage} is not offered here"),
             );
-            return Err(challenge(flows, &session, Some(error)));
+            return Err(refuse(&session, Some(error)));
         }
         match auth {
             AuthData::Dummy(_) => {}
@@ -128,7 +170,7 @@ impl UiaService {
                         return Err(err);
                     }
                     let error = StandardErrorBody::new(ErrorKind::Unauthorized, err.to_string());
-                    return Err(challenge(flows, &session, Some(error)));
+                    return Err(refuse(&session, Some(error)));
                 }
             }
             AuthData::Password(password) => {
@@ -155,7 +197,7 @@ impl UiaService {
                     }
                     let error =
                         StandardErrorBody::new(ErrorKind::Forbidden, "Invalid password".to_owned());
-                    return Err(challenge(flows, &session, Some(error)));
+                    return Err(refuse(&session, Some(error)));
                 }
             }
             _ => {
@@ -163,7 +205,7 @@ impl UiaService {
                     ErrorKind::Unrecognized,
                     format!("Unsupported stage {stage}"),
                 );
-                return Err(challenge(flows, &session, Some(error)));
+                return Err(refuse(&session, Some(error)));
             }
         }
         self.context
@@ -175,12 +217,13 @@ impl UiaService {
         if !session.completed.iter().any(|s| s == stage.as_str()) {
             session.completed.push(stage.as_str().to_owned());
         }
-        self.outcome(flows, session).await
+        self.outcome(flows, &params, session).await
     }
 
     async fn outcome(
         &self,
         flows: &[Vec<AuthType>],
+        params: &serde_json::Value,
         session: UiaSessionRecord,
     ) -> ServiceResult<()> {
         let done = flows.iter().any(|flow| {
@@ -195,7 +238,7 @@ impl UiaService {
                 .await?;
             Ok(())
         } else {
-            Err(challenge(flows, &session, None))
+            Err(challenge(flows, params, &session, None))
         }
     }
 
@@ -260,6 +303,7 @@ impl UiaService {
 
 fn challenge(
     flows: &[Vec<AuthType>],
+    params: &serde_json::Value,
     session: &UiaSessionRecord,
     error: Option<StandardErrorBody>,
 ) -> ServiceError {
@@ -275,7 +319,7 @@ fn challenge(
         .map(|stage| AuthType::from(stage.as_str()))
         .collect();
     info.session = Some(session.session_id.clone());
-    info.params = serde_json::value::to_raw_value(&serde_json::json!({})).ok();
+    info.params = serde_json::value::to_raw_value(params).ok();
     info.auth_error = error.map(Box::new);
     ServiceError::AuthenticationRequired(Box::new(info))
 }

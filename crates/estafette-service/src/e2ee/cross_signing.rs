@@ -8,7 +8,7 @@ use ruma::{OwnedUserId, UserId};
 use serde_json::{Value as JsonValue, json};
 
 use crate::e2ee::device_keys::verify_signed;
-use crate::{DeviceKeyService, Requester, ServiceError, ServiceResult, UiaAction, UiaService};
+use crate::{DeviceKeyService, Requester, ServiceError, ServiceResult, UiaService};
 
 /// A signature that could not be applied: (errcode, message).
 pub type SignatureFailure = (String, String);
@@ -98,8 +98,7 @@ impl DeviceKeyService {
             return Ok(());
         }
         if existing_master.is_some() {
-            uia.reauthenticate(UiaAction::UploadSigningKeys, user, auth)
-                .await?;
+            uia.authorize_key_reset(user, auth).await?;
         }
         let keys: Vec<(String, String)> = uploads
             .iter()

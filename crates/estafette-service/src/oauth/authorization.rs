@@ -63,6 +63,11 @@ pub enum SignIn {
     /// Single sign-on done: the user confirms going back to `destination` (the client's host)
     /// at `url`, which carries a login token.
     Continue { url: String, destination: String },
+    /// Signed in for the account management page, to go back to `return_to` (its path).
+    Account {
+        user_id: ruma::OwnedUserId,
+        return_to: String,
+    },
 }
 
 /// Where the client gets its answer: `params` in the redirect URI's query or fragment.

@@ -2,6 +2,7 @@
 //! clients register dynamically, send the user to the server's sign-in page, and exchange the
 //! code they get back (with PKCE) for a device's access and refresh tokens.
 
+mod account;
 mod authorization;
 mod clients;
 mod device;
@@ -11,6 +12,7 @@ mod upstream;
 use std::sync::Arc;
 
 use crate::{AccountService, Context, SessionService};
+pub use account::{ACCOUNT_ACTIONS, ACCOUNT_PATH, AccountSession};
 pub use authorization::{AuthorizationError, AuthorizationPage, AuthorizationRequest, SignIn};
 pub use clients::RegisteredClient;
 pub use device::{
@@ -77,6 +79,7 @@ pub struct ServerMetadata {
     pub device_authorization_endpoint: String,
     /// `prompt=create` is offered when anyone may register.
     pub registration_open: bool,
+    pub account_management_uri: String,
 }
 
 #[derive(Clone)]
@@ -114,12 +117,14 @@ impl OAuthService {
             revocation_endpoint: format!("{base}{REVOCATION_PATH}"),
             device_authorization_endpoint: format!("{base}{DEVICE_AUTHORIZATION_PATH}"),
             registration_open: self.accounts.registration_open(),
+            account_management_uri: self.account_management_uri(),
         }
     }
 }
 
 /// The device a scope names: exactly one `urn:matrix:client:device:` token, with a device ID
-/// of the characters RFC 3986 leaves unreserved.
+/// of the characters RFC 3986 leaves unreserved, or of base64's (a device signed in by QR code
+/// names itself by its Curve25519 key, MSC4108).
 pub(crate) fn scoped_device(scope: &str) -> Result<ruma::OwnedDeviceId, OAuthError> {
     let devices: Vec<&str> = scope
         .split(' ')
@@ -135,11 +140,12 @@ pub(crate) fn scoped_device(scope: &str) -> Result<ruma::OwnedDeviceId, OAuthErr
             format!("The scope must name exactly one device ({SCOPE_DEVICE_PREFIX}<device_id>)"),
         ));
     };
-    let unreserved = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~');
-    if device.is_empty() || device.len() > 255 || !device.chars().all(unreserved) {
+    let allowed =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '~' | '+' | '/' | '=');
+    if device.is_empty() || device.len() > 255 || !device.chars().all(allowed) {
         return Err(OAuthError::new(
             "invalid_scope",
-            "The device ID must be 1 to 255 characters among A-Z a-z 0-9 - . _ ~",
+            "The device ID must be 1 to 255 characters among A-Z a-z 0-9 - . _ ~ + / =",
         ));
     }
     Ok(ruma::OwnedDeviceId::from(*device))
@@ -155,12 +161,15 @@ mod tests {
         assert_eq!(device.unwrap().as_str(), "ABCdef-1.2_3~");
         let unstable = format!("{UNSTABLE_SCOPE_API} {UNSTABLE_SCOPE_DEVICE_PREFIX}XYZ");
         assert_eq!(scoped_device(&unstable).unwrap().as_str(), "XYZ");
+        let key = format!("{SCOPE_DEVICE_PREFIX}u+4kZ/Qz9wQ=");
+        assert_eq!(scoped_device(&key).unwrap().as_str(), "u+4kZ/Qz9wQ=");
         assert!(grants_api(&unstable) && grants_api(SCOPE_API) && !grants_api("openid"));
         for bad in [
             SCOPE_API.to_owned(),
             format!("{SCOPE_DEVICE_PREFIX}A {SCOPE_DEVICE_PREFIX}B"),
             format!("{SCOPE_DEVICE_PREFIX}"),
-            format!("{SCOPE_DEVICE_PREFIX}bad/device"),
+            format!("{SCOPE_DEVICE_PREFIX}bad:device"),
+            format!("{SCOPE_DEVICE_PREFIX}bad%device"),
         ] {
             assert_eq!(
                 scoped_device(&bad).unwrap_err().error,

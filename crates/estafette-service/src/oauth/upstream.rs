@@ -236,7 +236,7 @@ impl OAuthService {
     }
 
     /// The provider's authorization URL for a new upstream sign-in.
-    async fn to_provider(
+    pub(super) async fn to_provider(
         &self,
         grant_id: &str,
         sso_redirect: Option<String>,
@@ -372,6 +372,12 @@ impl OAuthService {
         };
         match (grant, session.sso_redirect) {
             (Some(grant), _) => self.grant_code(&grant, &user_id).await,
+            (None, Some(redirect))
+                if redirect.starts_with(super::account::ACCOUNT_RETURN_PREFIX) =>
+            {
+                let return_to = redirect[super::account::ACCOUNT_RETURN_PREFIX.len()..].to_owned();
+                Ok(SignIn::Account { user_id, return_to })
+            }
             (None, Some(redirect)) => {
                 let (token, _) = self.sessions.create_login_token(&user_id).await?;
                 let mut url = url::Url::parse(&redirect)

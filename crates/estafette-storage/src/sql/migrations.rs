@@ -102,6 +102,18 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         31,
         include_str!("../../migrations/sqlite/0031_device_grants.sql"),
     ),
+    (
+        32,
+        include_str!("../../migrations/sqlite/0032_rendezvous.sql"),
+    ),
+    (
+        33,
+        include_str!("../../migrations/sqlite/0033_delayed_events.sql"),
+    ),
+    (
+        34,
+        include_str!("../../migrations/sqlite/0034_account_sessions.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -175,6 +187,18 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         19,
         include_str!("../../migrations/postgres/0019_device_grants.sql"),
+    ),
+    (
+        20,
+        include_str!("../../migrations/postgres/0020_rendezvous.sql"),
+    ),
+    (
+        21,
+        include_str!("../../migrations/postgres/0021_delayed_events.sql"),
+    ),
+    (
+        22,
+        include_str!("../../migrations/postgres/0022_account_sessions.sql"),
     ),
 ];
 

@@ -7,6 +7,7 @@ mod antivirus;
 mod cluster;
 mod connect;
 mod copy;
+mod delayed_events;
 mod e2ee;
 mod federation;
 mod identity;
@@ -14,6 +15,7 @@ mod media;
 mod migrations;
 mod oauth;
 mod ratelimit;
+mod rendezvous;
 mod reports;
 mod rooms;
 mod sliding_sync;
@@ -134,7 +136,10 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         oauth_grants: db.clone(),
         oauth_upstream: db.clone(),
         oauth_device_grants: db.clone(),
+        oauth_account: db.clone(),
         reports: db.clone(),
+        rendezvous: db.clone(),
+        delayed_events: db.clone(),
         streams: db,
     }
 }

@@ -3,12 +3,14 @@
 
 mod access_rules_federation;
 mod account_data;
+mod account_management;
 mod account_validity;
 mod accounts;
 mod antivirus;
 mod calls;
 mod content_scanner;
 mod dehydrated;
+mod delayed_events;
 mod devices;
 mod directory;
 mod element_x;
@@ -41,10 +43,12 @@ mod policy_routing;
 mod presence;
 mod profile;
 mod push;
+mod qr_login;
 mod query_plans;
 mod recovery;
 mod registration_by_email;
 mod relations;
+mod rendezvous;
 mod reports;
 mod room_access_rules;
 mod room_helpers;

@@ -291,8 +291,8 @@ fn check(method: &Method, path: &str, response: &RawResponse) -> Option<String> 
         && response.body["info"]
             .as_str()
             .is_some_and(|m| !m.is_empty());
-    // The OAuth endpoints answer as RFC 6749 says, and the sign-in page in HTML.
-    let oauth_error = path.starts_with("/oauth2/")
+    // The OAuth endpoints answer as RFC 6749 says, and the sign-in and account pages in HTML.
+    let oauth_error = (path.starts_with("/oauth2/") || path.starts_with("/account"))
         && (response.body["error"]
             .as_str()
             .is_some_and(|e| !e.is_empty())

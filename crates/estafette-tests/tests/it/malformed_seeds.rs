@@ -52,6 +52,29 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         ("POST", "/rooms/{room_id}/report" | "/users/{user_id}/report") => {
             json!({"reason": "spam"})
         }
+        (
+            "PUT",
+            "/_matrix/client/unstable/org.matrix.msc4140/rooms/{room_id}/delayed_event/{event_type}/{txn_id}",
+        ) => json!({"delay": 60_000, "content": {"msgtype": "m.text", "body": "later"}}),
+        ("POST", "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delay_id}") => {
+            json!({"action": "cancel"})
+        }
+        (
+            "POST",
+            "/_matrix/client/unstable/org.matrix.msc4140/delayed_events/{delay_id}/{action}",
+        ) => json!({}),
+        ("POST", "/_matrix/client/unstable/io.element.msc4388/rendezvous") => {
+            json!({"data": "sweep"})
+        }
+        ("PUT", "/_matrix/client/unstable/io.element.msc4388/rendezvous/{id}") => {
+            json!({"sequence_token": "t", "data": "sweep"})
+        }
+        // Its payloads are text/plain: a JSON body is itself malformed input for them.
+        (
+            "POST" | "PUT",
+            "/_matrix/client/unstable/org.matrix.msc4108/rendezvous"
+            | "/_matrix/client/unstable/org.matrix.msc4108/rendezvous/{id}",
+        ) => json!({"data": "sweep"}),
         ("POST", "/oauth2/registration") => json!({"client_uri": "https://app.example.org/",
             "redirect_uris": ["http://127.0.0.1/cb"], "application_type": "native",
             "client_name": "Sweep", "grant_types": ["authorization_code", "refresh_token"]}),
@@ -60,6 +83,7 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         ("POST", "/oauth2/revoke") => json!({"token": "t"}),
         ("POST", "/oauth2/device_authorization") => json!({"client_id": "c", "scope": "s"}),
         ("POST", "/oauth2/device") => json!({"user_code": "BCDF-GHJK", "action": "deny"}),
+        ("POST", "/account") => json!({"do": "device_delete", "device_id": "D", "csrf": "c"}),
         ("POST", "/oauth2/authorize") => json!({"grant": "g", "action": "sign_in"}),
         ("POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync") => json!({
             "conn_id": "sweep",

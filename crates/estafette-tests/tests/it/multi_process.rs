@@ -513,3 +513,61 @@ async fn element_x_keeps_its_sliding_sync_connections_whichever_process_answers(
     .await;
     sync.stop().await;
 }
+
+#[tokio::test]
+async fn a_device_signs_in_by_qr_code_whichever_process_answers() {
+    // The clients wait in real time between polls.
+    let first = TestServer::builder().real_time().start().await;
+    let second = first.another_process().await;
+    let proxy = RoundRobinProxy::start(&[first.base_url(), second.base_url()]).await;
+    crate::qr_login::phone_scans_the_code_a_new_device_shows(&proxy.base_url()).await;
+}
+
+#[tokio::test]
+async fn delayed_events_go_out_once_whichever_process_took_them_and_outlive_it() {
+    let first = TestServer::start().await;
+    let second = first.another_process().await;
+    let (_, alice) = user(second.raw(), "alice").await;
+    let (_, bob) = user(first.raw(), "bob").await;
+    let room = create_room(&alice, json!({"preset": "public_chat"})).await;
+    bob.post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    let later = |txn: String, delay: u64| {
+        let alice = alice.clone();
+        let room = room.clone();
+        async move {
+            alice
+                .put(
+                    &format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/{txn}?org.matrix.msc4140.delay={delay}"),
+                    json!({"msgtype": "m.text", "body": txn}),
+                )
+                .await
+                .assert_ok();
+        }
+    };
+    for n in 0..10 {
+        later(format!("m{n}"), 10_000).await;
+    }
+    // Both processes find the ten due at once: each goes out once.
+    first.advance_clock(10_000);
+    let expected: Vec<String> = (0..10).map(|n| format!("m{n}")).collect();
+    eventually("the ten messages", || async {
+        (sorted(&messages(&bob, &room).await) == sorted(&expected)).then_some(())
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(messages(&bob, &room).await.len(), 10, "none twice");
+
+    // The process that took it stops: the other sends it.
+    later("orphan".to_owned(), 20_000).await;
+    second.stop().await;
+    first.advance_clock(20_000);
+    eventually("the orphan", || async {
+        messages(&bob, &room)
+            .await
+            .contains(&"orphan".to_owned())
+            .then_some(())
+    })
+    .await;
+}

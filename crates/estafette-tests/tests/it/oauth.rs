@@ -461,7 +461,7 @@ async fn wrong_verifiers_redirects_clients_and_replayed_codes_are_refused() {
             "invalid_request",
         ),
         (
-            authorization_url(&base, &client_id, &challenge, "bad/device", &[]),
+            authorization_url(&base, &client_id, &challenge, "bad:device", &[]),
             "invalid_scope",
         ),
         (

@@ -74,7 +74,7 @@ async fn a_new_login_with_the_recovery_key_reads_old_messages() {
     );
     assert_eq!(
         replace.body["flows"],
-        json!([{"stages": ["m.login.password"]}])
+        json!([{"stages": ["m.login.password"]}, {"stages": ["m.oauth"]}])
     );
     let forged = json!({"user_id": user_id, "usage": ["self_signing"], "keys": {"ed25519:Zm9yZ2Vk": "Zm9yZ2Vk"}});
     raw.post(

@@ -16,7 +16,7 @@ use crate::oauth::{
 const CLIENT_REDIRECT: &str = "http://127.0.0.1:4567/callback";
 
 /// Estafette with ProConnect's stand-in as its upstream provider.
-async fn server_and_provider() -> (TestServer, JsProcess) {
+pub(crate) async fn server_and_provider() -> (TestServer, JsProcess) {
     let port = unused_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let server = TestServer::builder()
@@ -54,7 +54,7 @@ async fn server_and_provider() -> (TestServer, JsProcess) {
 }
 
 /// A browser session: follows redirects by hand, keeping the provider's cookies.
-struct Browser {
+pub(crate) struct Browser {
     http: reqwest::Client,
     cookies: BTreeMap<String, String>,
     /// The URL of the last page (relative links resolve against it).
@@ -62,7 +62,7 @@ struct Browser {
 }
 
 impl Browser {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             http: browser(),
             cookies: BTreeMap::new(),
@@ -90,7 +90,7 @@ impl Browser {
         }
     }
 
-    async fn get(&mut self, url: &str) -> reqwest::Response {
+    pub(crate) async fn get(&mut self, url: &str) -> reqwest::Response {
         let response = self
             .http
             .get(url)
@@ -102,7 +102,11 @@ impl Browser {
         response
     }
 
-    async fn post_form(&mut self, url: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    pub(crate) async fn post_form(
+        &mut self,
+        url: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
         use crate::oauth::FormBody;
         let response = self
             .http
@@ -117,7 +121,7 @@ impl Browser {
     }
 
     /// Submits the provider's login form (its HTML) as `login`.
-    async fn submit_login(&mut self, form: &str, login: &str) -> reqwest::Response {
+    pub(crate) async fn submit_login(&mut self, form: &str, login: &str) -> reqwest::Response {
         let action = form
             .split("action=\"")
             .nth(1)
@@ -131,7 +135,7 @@ impl Browser {
 
     /// Follows redirects from `response` until one leaves for `stop` (its URL), or a page
     /// comes (`Err` with its status and text).
-    async fn follow(
+    pub(crate) async fn follow(
         &mut self,
         mut response: reqwest::Response,
         stop: &str,
@@ -283,7 +287,11 @@ async fn agents_sign_in_through_the_provider_get_an_account_and_come_back_to_it(
 
 /// From the provider's first redirect: signs in there as `login`, and returns the login token
 /// of the confirmation page Estafette then shows.
-async fn single_sign_on(browser: &mut Browser, start: reqwest::Response, login: &str) -> String {
+pub(crate) async fn single_sign_on(
+    browser: &mut Browser,
+    start: reqwest::Response,
+    login: &str,
+) -> String {
     let form = match browser.follow(start, "http://never").await {
         Err((200, form)) => form,
         other => panic!("expected the provider's login form, got {other:?}"),
@@ -414,7 +422,7 @@ async fn clients_without_oauth_sign_in_with_sso_and_login_tokens() {
     assert_eq!(client.user_id().unwrap().as_str(), alice_id);
 }
 
-fn urlencode(text: &str) -> String {
+pub(crate) fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 

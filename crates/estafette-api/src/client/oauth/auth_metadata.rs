@@ -31,6 +31,8 @@ async fn get_authorization_server_metadata(
         "code_challenge_methods_supported": ["S256"],
         "token_endpoint_auth_methods_supported": ["none"],
         "scopes_supported": [estafette_service::SCOPE_API, "urn:matrix:client:device:*"],
+        "account_management_uri": metadata.account_management_uri,
+        "account_management_actions_supported": estafette_service::ACCOUNT_ACTIONS,
     });
     if metadata.registration_open {
         document["prompt_values_supported"] = json!(["create"]);

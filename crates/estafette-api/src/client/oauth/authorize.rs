@@ -212,6 +212,7 @@ fn answer(outcome: SignIn) -> Response {
         SignIn::Redirect(url) => Redirect::to(&url).into_response(),
         SignIn::Retry { page, message } => form(&page, Some(&message)),
         SignIn::Ended(message) => ended(&message),
+        SignIn::Account { .. } => ended("This sign-in was for the account page."),
         SignIn::Continue { url, destination } => {
             // Never straight back: a site that started the sign-in itself would get the
             // user's login token. The user sees where the token goes.
@@ -267,7 +268,10 @@ async fn upstream_callback(
         error: query.error,
         error_description: query.error_description,
     };
-    Ok(answer(
-        state.services.oauth.finish_upstream(&callback).await?,
-    ))
+    match state.services.oauth.finish_upstream(&callback).await? {
+        SignIn::Account { user_id, return_to } => {
+            super::account::signed_in(&state, &user_id, &return_to).await
+        }
+        outcome => Ok(answer(outcome)),
+    }
 }

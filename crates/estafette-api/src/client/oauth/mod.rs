@@ -2,6 +2,7 @@
 //! authorization server's own endpoints under `/oauth2`, whose errors follow RFC 6749 rather
 //! than Matrix's `errcode`.
 
+mod account;
 mod auth_metadata;
 mod authorize;
 mod device;
@@ -21,6 +22,7 @@ pub(super) fn routes(router: Routes) -> Routes {
     let router = registration::routes(router);
     let router = authorize::routes(router);
     let router = device::routes(router);
+    let router = account::routes(router);
     token::routes(router)
 }
 

@@ -1,27 +1,40 @@
 //! Messages: `/rooms/{roomId}/send/{eventType}/{txnId}` and `/rooms/{roomId}/messages`.
 
 use axum::extract::State;
-use estafette_service::{Direction, format_token, parse_token};
+use axum::response::{IntoResponse, Response};
+use estafette_service::{DelayedDraft, Direction, format_token, parse_token};
 use ruma::api::client::message::{get_message_events, send_message_event};
 use ruma::events::TimelineEventType;
 
-use crate::AppState;
+use crate::client::delayed_events::{requested_delay, scheduled};
 use crate::client::pdu_format::{client_events, content_object};
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::router::Routes;
+use crate::{ApiError, AppState};
 
 pub(crate) fn routes(router: Routes) -> Routes {
     router.ruma(send_message_event).ruma(get_message_events)
 }
 
-/// `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}`
+/// `PUT /_matrix/client/v3/rooms/{roomId}/send/{eventType}/{txnId}`, sent now or, with
+/// `?org.matrix.msc4140.delay=`, later.
 async fn send_message_event(
     State(state): State<AppState>,
     request: Ruma<send_message_event::v3::Request>,
-) -> ApiResult<send_message_event::v3::Response> {
+) -> Result<Response, ApiError> {
     let body = &request.body;
     let content = content_object(body.body.json())?;
     let kind = TimelineEventType::from(body.event_type.to_string());
+    if let Some(delay_ms) = requested_delay(request.query.as_deref())? {
+        let draft = DelayedDraft {
+            room_id: &body.room_id,
+            kind,
+            state_key: None,
+            content,
+            delay_ms,
+        };
+        return scheduled(&state, request.requester()?, draft).await;
+    }
     let event_id = state
         .services
         .rooms
@@ -33,9 +46,7 @@ async fn send_message_event(
             body.txn_id.as_str(),
         )
         .await?;
-    Ok(RumaResponse(send_message_event::v3::Response::new(
-        event_id,
-    )))
+    Ok(RumaResponse(send_message_event::v3::Response::new(event_id)).into_response())
 }
 
 /// `GET /_matrix/client/v3/rooms/{roomId}/messages`

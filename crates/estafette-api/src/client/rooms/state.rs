@@ -1,11 +1,14 @@
 //! Room state: `/rooms/{roomId}/state` and `/rooms/{roomId}/state/{eventType}/{stateKey}`.
 
 use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use estafette_service::DelayedDraft;
 use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
 use ruma::events::TimelineEventType;
 use serde_json::Value as JsonValue;
 use serde_json::value::to_raw_value;
 
+use crate::client::delayed_events::{requested_delay, scheduled};
 use crate::client::pdu_format::{client_events, content_object};
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::router::Routes;
@@ -59,14 +62,25 @@ async fn get_state_event_for_key(
     )))
 }
 
-/// `PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`
+/// `PUT /_matrix/client/v3/rooms/{roomId}/state/{eventType}/{stateKey}`, sent now or, with
+/// `?org.matrix.msc4140.delay=`, later.
 async fn send_state_event(
     State(state): State<AppState>,
     request: Ruma<send_state_event::v3::Request>,
-) -> ApiResult<send_state_event::v3::Response> {
+) -> Result<Response, ApiError> {
     let body = &request.body;
     let content = content_object(body.body.json())?;
     let kind = TimelineEventType::from(body.event_type.to_string());
+    if let Some(delay_ms) = requested_delay(request.query.as_deref())? {
+        let draft = DelayedDraft {
+            room_id: &body.room_id,
+            kind,
+            state_key: Some(&body.state_key),
+            content,
+            delay_ms,
+        };
+        return scheduled(&state, request.requester()?, draft).await;
+    }
     let event_id = state
         .services
         .rooms
@@ -78,5 +92,5 @@ async fn send_state_event(
             content,
         )
         .await?;
-    Ok(RumaResponse(send_state_event::v3::Response::new(event_id)))
+    Ok(RumaResponse(send_state_event::v3::Response::new(event_id)).into_response())
 }
