@@ -223,6 +223,26 @@ impl From<ServiceError> for ApiError {
             ServiceError::UnknownPos(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::UnknownPos, message)
             }
+            ServiceError::ProfileTooLarge(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                spec_errcode("M_PROFILE_TOO_LARGE"),
+                message,
+            ),
+            ServiceError::KeyTooLarge(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                spec_errcode("M_KEY_TOO_LARGE"),
+                message,
+            ),
+            ServiceError::NotInThread(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                spec_errcode("IO.ELEMENT.MSC4306.M_NOT_IN_THREAD"),
+                message,
+            ),
+            ServiceError::ConflictingUnsubscription(_) => Self::new(
+                StatusCode::CONFLICT,
+                spec_errcode("IO.ELEMENT.MSC4306.M_CONFLICTING_UNSUBSCRIPTION"),
+                message,
+            ),
             ServiceError::RoomInUse(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::RoomInUse, message)
             }

@@ -69,6 +69,18 @@ pub enum ServiceError {
     /// A sliding sync position this server does not know (any more): the client starts over.
     #[error("{0}")]
     UnknownPos(String),
+    /// A profile field would make the profile larger than 64 KiB (spec v1.16).
+    #[error("{0}")]
+    ProfileTooLarge(String),
+    /// A profile field name longer than 255 bytes (spec v1.16).
+    #[error("{0}")]
+    KeyTooLarge(String),
+    /// An automatic thread subscription names an event outside the thread (MSC4306).
+    #[error("{0}")]
+    NotInThread(String),
+    /// An automatic thread subscription the user's later unsubscription overrides (MSC4306).
+    #[error("{0}")]
+    ConflictingUnsubscription(String),
     /// An encrypted attachment does not match its description (hash, key or version).
     #[error("{0}")]
     DecryptionFailed(String),

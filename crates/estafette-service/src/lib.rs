@@ -54,7 +54,7 @@ pub use e2ee::{
     KeyClaims, KeyQueryResult, SignatureFailure, ToDeviceService,
 };
 pub use error::{ServiceError, ServiceResult};
-pub use estafette_storage::DeviceRecord;
+pub use estafette_storage::{DeviceRecord, ThreadSubscriptionRecord};
 pub use federation::{
     EduService, FederationSender, FederationService, MAX_EDUS_PER_TRANSACTION,
     MAX_PDUS_PER_TRANSACTION, ServerKey, ServerKeysService,
@@ -90,7 +90,7 @@ pub use rooms::{
 pub use sliding_sync::{
     E2eeSection, ExtensionScope, ExtensionsRequest, ExtensionsResponse, Hero, ListFilters,
     ListRequest, RoomConfig, RoomSection, SlidingSyncRequest, SlidingSyncResponse,
-    SlidingSyncService, ToDeviceRequest, ToDeviceSection,
+    SlidingSyncService, ThreadSubscriptionsSection, ToDeviceRequest, ToDeviceSection,
 };
 pub use sync::{
     DEFAULT_TIMELINE_LIMIT, EventFilter, FULLY_READ, LocalNotifier, Notifier, PresenceInfo,

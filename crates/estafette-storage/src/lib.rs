@@ -102,4 +102,5 @@ pub struct Storage {
     pub reports: Arc<dyn ReportRepository>,
     pub rendezvous: Arc<dyn RendezvousRepository>,
     pub delayed_events: Arc<dyn DelayedEventRepository>,
+    pub thread_subscriptions: Arc<dyn ThreadSubscriptionRepository>,
 }

@@ -20,7 +20,7 @@ use crate::router::Routes;
 /// The spec versions whose Client-Server API this server implements.
 const SUPPORTED_VERSIONS: &[&str] = &[
     "v1.1", "v1.2", "v1.3", "v1.4", "v1.5", "v1.6", "v1.7", "v1.8", "v1.9", "v1.10", "v1.11",
-    "v1.12", "v1.13", "v1.14", "v1.15",
+    "v1.12", "v1.13", "v1.14", "v1.15", "v1.16",
 ];
 
 pub(super) fn routes(router: Routes) -> Routes {
@@ -51,6 +51,9 @@ async fn get_supported_versions(
         "im.nheko.summary",
         // Simplified sliding sync (MSC4186), which Element X requires.
         "org.matrix.simplified_msc3575",
+        // Thread subscriptions, and their sliding sync extension and pages.
+        "org.matrix.msc4306",
+        "org.matrix.msc4308",
     ]
     .into_iter()
     .map(|feature| (feature.to_owned(), true))

@@ -111,7 +111,7 @@ impl ProfileService {
             ));
         }
         if field.len() > MAX_FIELD_NAME_BYTES {
-            return Err(ServiceError::InvalidParam(
+            return Err(ServiceError::KeyTooLarge(
                 "Profile field names are limited to 255 bytes".into(),
             ));
         }
@@ -129,7 +129,7 @@ impl ProfileService {
                 .unwrap_or(usize::MAX)
                 > MAX_PROFILE_BYTES
             {
-                return Err(ServiceError::TooLarge(
+                return Err(ServiceError::ProfileTooLarge(
                     "The profile would exceed 64 KiB".into(),
                 ));
             }

@@ -27,6 +27,7 @@ mod remote_membership;
 mod search;
 mod state_resolution;
 mod summary;
+mod thread_subscriptions;
 mod timeline;
 mod timestamps;
 mod upgrade;

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use estafette_storage::StreamNews;
+use estafette_storage::{StreamNews, ThreadSubscriptionRecord};
 use ruma::{OwnedRoomId, OwnedUserId, RoomId};
 use serde_json::{Value as JsonValue, json};
 
@@ -28,6 +28,15 @@ pub struct ExtensionsResponse {
     pub receipts: Option<BTreeMap<OwnedRoomId, JsonValue>>,
     /// Per room, who is typing.
     pub typing: Option<BTreeMap<OwnedRoomId, Vec<OwnedUserId>>>,
+    pub thread_subscriptions: Option<ThreadSubscriptionsSection>,
+}
+
+/// The latest thread subscription changes since the connection's position.
+#[derive(Debug, Default)]
+pub struct ThreadSubscriptionsSection {
+    pub changes: Vec<ThreadSubscriptionRecord>,
+    /// Changes in `(lower, upper]` left out, for the client to page through.
+    pub older: Option<(i64, i64)>,
 }
 
 #[derive(Debug, Default)]
@@ -58,6 +67,10 @@ impl ExtensionsResponse {
                 .is_none_or(|(global, rooms)| global.is_empty() && rooms.is_empty())
             && self.receipts.as_ref().is_none_or(BTreeMap::is_empty)
             && self.typing.as_ref().is_none_or(BTreeMap::is_empty)
+            && self
+                .thread_subscriptions
+                .as_ref()
+                .is_none_or(|t| t.changes.is_empty())
     }
 }
 
@@ -145,6 +158,26 @@ impl SlidingSyncService {
                 }
             }
             response.typing = Some(typing);
+        }
+        if let Some(limit) = extensions.thread_subscriptions {
+            // Everything at first (the latest changes, the rest to page through), then news.
+            let since = if connection.is_new() {
+                0
+            } else {
+                connection.stream
+            };
+            let mut section = ThreadSubscriptionsSection::default();
+            if connection.covering > since {
+                let (changes, more) = self
+                    .rooms
+                    .thread_subscription_changes(requester, since, connection.covering, limit)
+                    .await?;
+                section.older = more
+                    .then(|| changes.last().map(|c| (c.stream_id - 1, since)))
+                    .flatten();
+                section.changes = changes;
+            }
+            response.thread_subscriptions = Some(section);
         }
         Ok(response)
     }

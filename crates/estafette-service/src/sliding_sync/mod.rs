@@ -23,7 +23,9 @@ use crate::{
     ServiceError, ServiceResult, SyncService, TypingService,
 };
 use connection::{Connection, Connections};
-pub use extensions::{E2eeSection, ExtensionsResponse, ToDeviceSection};
+pub use extensions::{
+    E2eeSection, ExtensionsResponse, ThreadSubscriptionsSection, ToDeviceSection,
+};
 pub use request::{
     ExtensionScope, ExtensionsRequest, ListFilters, ListRequest, RoomConfig, SlidingSyncRequest,
     ToDeviceRequest,

@@ -102,6 +102,8 @@ pub struct ExtensionsRequest {
     pub account_data: Option<ExtensionScope>,
     pub receipts: Option<ExtensionScope>,
     pub typing: Option<ExtensionScope>,
+    /// Thread subscription changes (MSC4308), at most this many per response.
+    pub thread_subscriptions: Option<u32>,
 }
 
 #[derive(Debug, Clone, Default)]

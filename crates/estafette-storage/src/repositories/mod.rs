@@ -17,6 +17,7 @@ mod reports;
 mod rooms;
 mod sliding_sync;
 mod sync;
+mod threads;
 
 pub use account_validity::*;
 pub use accounts::*;
@@ -34,3 +35,4 @@ pub use reports::*;
 pub use rooms::*;
 pub use sliding_sync::*;
 pub use sync::*;
+pub use threads::*;

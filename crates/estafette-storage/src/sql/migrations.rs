@@ -114,6 +114,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         34,
         include_str!("../../migrations/sqlite/0034_account_sessions.sql"),
     ),
+    (
+        35,
+        include_str!("../../migrations/sqlite/0035_thread_subscriptions.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -199,6 +203,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         22,
         include_str!("../../migrations/postgres/0022_account_sessions.sql"),
+    ),
+    (
+        23,
+        include_str!("../../migrations/postgres/0023_thread_subscriptions.sql"),
     ),
 ];
 

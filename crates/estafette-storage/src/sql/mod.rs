@@ -21,6 +21,7 @@ mod rooms;
 mod sliding_sync;
 mod sync;
 pub mod testing;
+mod threads;
 mod write_group;
 
 use std::ops::{Deref, DerefMut};
@@ -140,6 +141,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         reports: db.clone(),
         rendezvous: db.clone(),
         delayed_events: db.clone(),
+        thread_subscriptions: db.clone(),
         streams: db,
     }
 }

@@ -67,6 +67,7 @@ mod synapse_scenarios;
 mod sync;
 mod tags;
 mod third_party_exchange;
+mod thread_subscriptions;
 mod timestamps;
 mod transactions;
 mod upstream_oidc;

@@ -83,6 +83,10 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         ("POST", "/oauth2/revoke") => json!({"token": "t"}),
         ("POST", "/oauth2/device_authorization") => json!({"client_id": "c", "scope": "s"}),
         ("POST", "/oauth2/device") => json!({"user_code": "BCDF-GHJK", "action": "deny"}),
+        (
+            "PUT",
+            "/_matrix/client/unstable/io.element.msc4306/rooms/{room_id}/thread/{thread_root}/subscription",
+        ) => json!({"automatic": event_id}),
         ("POST", "/account") => json!({"do": "device_delete", "device_id": "D", "csrf": "c"}),
         ("POST", "/oauth2/authorize") => json!({"grant": "g", "action": "sign_in"}),
         ("POST", "/_matrix/client/unstable/org.matrix.simplified_msc3575/sync") => json!({

@@ -128,7 +128,15 @@ async fn profile_refusals() {
             json!({"org.example.big": "x".repeat(70_000)}),
         )
         .await
-        .assert_error(413, "M_TOO_LARGE");
+        .assert_error(400, "M_PROFILE_TOO_LARGE");
+    let long_key = format!("org.example.{}", "k".repeat(250));
+    authed
+        .put(
+            &format!("/_matrix/client/v3/profile/{user_id}/{long_key}"),
+            json!({long_key.clone(): "v"}),
+        )
+        .await
+        .assert_error(400, "M_KEY_TOO_LARGE");
     raw.get(&format!(
         "/_matrix/client/v3/profile/@nobody:{}",
         server.server_name()

@@ -2,7 +2,8 @@
 //! and custom fields). The per-field legacy endpoints stay for clients that still use them.
 #![allow(deprecated)]
 
-use axum::extract::State;
+use axum::extract::{FromRequestParts, Path, State};
+use http::Method;
 use ruma::api::client::profile::{
     delete_profile_field, get_avatar_url, get_display_name, get_profile, get_profile_field,
     set_avatar_url, set_display_name, set_profile_field,
@@ -24,6 +25,58 @@ pub(crate) fn routes(router: Routes) -> Routes {
         .ruma(set_display_name)
         .ruma(get_avatar_url)
         .ruma(set_avatar_url)
+        // The legacy types' literal paths win over `{keyName}`: DELETE is served on them too.
+        .axum(
+            "/_matrix/client/v3/profile/{user_id}/displayname",
+            &[Method::DELETE],
+            axum::routing::delete(delete_display_name),
+        )
+        .axum(
+            "/_matrix/client/v3/profile/{user_id}/avatar_url",
+            &[Method::DELETE],
+            axum::routing::delete(delete_avatar_url),
+        )
+}
+
+/// `DELETE` on a legacy field's own path, as on `{keyName}`.
+async fn delete_named(
+    state: &AppState,
+    request: axum::extract::Request,
+    field: &str,
+) -> Result<axum::response::Response, ApiError> {
+    use axum::response::IntoResponse;
+    let (mut parts, _) = request.into_parts();
+    let Path(user_id) = Path::<String>::from_request_parts(&mut parts, state)
+        .await
+        .map_err(|e| ApiError::invalid_param(format!("Invalid path parameter: {e}")))?;
+    let user_id = ruma::OwnedUserId::try_from(user_id)
+        .map_err(|e| ApiError::invalid_param(format!("Invalid user ID: {e}")))?;
+    let ip = parts
+        .extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|info| info.0.ip());
+    let probe = http::Request::from_parts(parts, &[][..]);
+    let requester = crate::extract::bearer_requester(&probe, state, ip).await?;
+    state
+        .services
+        .profiles
+        .set_field(&requester, &user_id, field, None)
+        .await?;
+    Ok(axum::Json(serde_json::json!({})).into_response())
+}
+
+async fn delete_display_name(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Result<axum::response::Response, ApiError> {
+    delete_named(&state, request, "displayname").await
+}
+
+async fn delete_avatar_url(
+    State(state): State<AppState>,
+    request: axum::extract::Request,
+) -> Result<axum::response::Response, ApiError> {
+    delete_named(&state, request, "avatar_url").await
 }
 
 /// The legacy endpoints answer `{}` for an unset field, as Synapse does.

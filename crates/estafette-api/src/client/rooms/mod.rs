@@ -9,6 +9,7 @@ mod room;
 mod search;
 pub(crate) mod space;
 mod state;
+pub(crate) mod threads;
 
 use crate::router::Routes;
 
@@ -20,5 +21,6 @@ pub(super) fn routes(router: Routes) -> Routes {
     let router = relations::routes(router);
     let router = directory::routes(router);
     let router = space::routes(router);
+    let router = threads::routes(router);
     search::routes(router)
 }

@@ -10,6 +10,7 @@ use estafette_service::{
 use ruma::api::client::sync::sync_events::v5;
 use ruma::directory::RoomTypeFilter;
 
+use crate::client::rooms::threads::{MAX_CHANGES, page_token, thread_maps};
 use crate::client::sync::sync_events::{account_data_event, counts, raw_json};
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::json::small;
@@ -125,6 +126,15 @@ fn request_of(body: &v5::Request) -> SlidingSyncRequest {
                 .then(|| scope(&extensions.receipts.lists, &extensions.receipts.rooms)),
             typing: enabled(extensions.typing.enabled)
                 .then(|| scope(&extensions.typing.lists, &extensions.typing.rooms)),
+            thread_subscriptions: enabled(extensions.thread_subscriptions.enabled).then(|| {
+                extensions
+                    .thread_subscriptions
+                    .limit
+                    .map_or(MAX_CHANGES, |l| {
+                        u32::try_from(u64::from(l)).unwrap_or(MAX_CHANGES)
+                    })
+                    .clamp(1, MAX_CHANGES)
+            }),
         },
     }
 }
@@ -241,6 +251,11 @@ fn response_of(result: SlidingSyncResponse) -> Result<v5::Response, ApiError> {
     for (room_id, users) in extensions.typing.unwrap_or_default() {
         let event = serde_json::json!({"type": "m.typing", "content": {"user_ids": users}});
         out.typing.rooms.insert(room_id, raw_json(&event)?);
+    }
+    if let Some(threads) = extensions.thread_subscriptions {
+        let section = &mut out.thread_subscriptions;
+        (section.subscribed, section.unsubscribed) = thread_maps(threads.changes);
+        section.prev_batch = threads.older.map(|(upper, lower)| page_token(upper, lower));
     }
     Ok(response)
 }
