@@ -83,9 +83,9 @@ pub use reports::ReportService;
 pub use rooms::{
     Accepted, CREATABLE_ROOM_VERSIONS, CreateRoom, Direction, DirectoryQuery, EventContext,
     EventDraft, HierarchyPage, HierarchyRoom, JOINABLE_ROOM_VERSIONS, JoinedRoomState,
-    MessagesPage, MutualRooms, Pdu, Preset, PublicRoom, PublicRoomsPage, RelationsPage,
-    RoomService, RoomSummary, SearchContext, SearchHit, SearchRequest, SearchResults,
-    ServerHierarchy, StateMap, Viewer,
+    MessagesPage, MutualRooms, NotifiedEvent, Pdu, Preset, PublicRoom, PublicRoomsPage,
+    RelationsPage, RoomService, RoomSummary, SearchContext, SearchHit, SearchRequest,
+    SearchResults, ServerHierarchy, StateMap, Viewer,
 };
 pub use sliding_sync::{
     E2eeSection, ExtensionScope, ExtensionsRequest, ExtensionsResponse, Hero, ListFilters,

@@ -48,7 +48,7 @@ pub use directory::{DirectoryQuery, PublicRoom, PublicRoomsPage};
 pub use federated_membership::{JOINABLE_ROOM_VERSIONS, JoinedRoomState};
 pub use hierarchy::{HierarchyPage, HierarchyRoom};
 pub use inbound::Accepted;
-pub use notifications::PUSH_RULES;
+pub use notifications::{NotifiedEvent, PUSH_RULES};
 pub use pdu::{EventDraft, Pdu};
 pub use read::{Direction, EventContext, MessagesPage, MutualRooms};
 pub use relations::RelationsPage;

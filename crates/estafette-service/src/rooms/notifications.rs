@@ -10,7 +10,7 @@ use ruma::push::{
 };
 use ruma::room_version_rules::{RoomPowerLevelsRules, RoomVersionRules};
 use ruma::serde::Raw;
-use ruma::{Int, OwnedUserId, UInt};
+use ruma::{Int, OwnedEventId, OwnedUserId, UInt};
 
 use super::power::PowerLevels;
 use super::{RoomService, StateMap};
@@ -163,4 +163,57 @@ fn push_power_levels(
         notifications,
         RoomPowerLevelsRules::new(&rules.authorization, creators),
     )
+}
+
+/// One entry of `/notifications`: the notification and its event.
+#[derive(Debug, Clone)]
+pub struct NotifiedEvent {
+    pub record: estafette_storage::NotificationRecord,
+    pub event: Pdu,
+}
+
+/// Notifications per page at most.
+const MAX_NOTIFICATIONS: u32 = 100;
+
+impl RoomService {
+    /// The events the requester was notified about, latest first, from the stream position
+    /// `before` (exclusive; the latest when `None`), with where the next page starts.
+    pub async fn notification_list(
+        &self,
+        requester: &crate::Requester,
+        before: Option<i64>,
+        limit: u32,
+        only_highlights: bool,
+    ) -> ServiceResult<(Vec<NotifiedEvent>, Option<i64>)> {
+        let limit = limit.clamp(1, MAX_NOTIFICATIONS);
+        let records = self
+            .context
+            .storage
+            .push_actions
+            .notifications(
+                &requester.user_id,
+                before.unwrap_or(i64::MAX),
+                limit,
+                only_highlights,
+            )
+            .await?;
+        let next = (records.len() == limit as usize)
+            .then(|| records.last().map(|r| r.stream_ordering))
+            .flatten();
+        let ids: Vec<OwnedEventId> = records.iter().map(|r| r.event_id.clone()).collect();
+        let mut events: HashMap<OwnedEventId, Pdu> = self
+            .pdus(&ids)
+            .await?
+            .into_iter()
+            .map(|pdu| (pdu.event_id.clone(), pdu))
+            .collect();
+        let notified = records
+            .into_iter()
+            .filter_map(|record| {
+                let event = events.remove(&record.event_id)?;
+                Some(NotifiedEvent { record, event })
+            })
+            .collect();
+        Ok((notified, next))
+    }
 }

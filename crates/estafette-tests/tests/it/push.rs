@@ -321,3 +321,78 @@ async fn receipts_on_older_events_and_in_threads_leave_what_follows_them() {
         .assert_ok();
     assert_eq!(sync_counts().await, (0, 0));
 }
+
+#[tokio::test]
+async fn the_notification_list_pages_back_with_read_marks_and_highlights() {
+    let server = TestServer::start().await;
+    let (alice, (bob_id, bob), room) = alice_and_bob_in_a_room(&server).await;
+    let mut sent = Vec::new();
+    for (n, body) in ["one", "two", "bob, three"].into_iter().enumerate() {
+        let mut content = json!({"msgtype": "m.text", "body": body});
+        if body.starts_with("bob") {
+            content["m.mentions"] = json!({"user_ids": [bob_id]});
+        }
+        let response = alice
+            .put(&room.path(&format!("send/m.room.message/n{n}")), content)
+            .await;
+        sent.push(response.body["event_id"].as_str().unwrap().to_owned());
+    }
+    bob.post(
+        &room.path(&format!("receipt/m.read/{}", sent[1])),
+        json!({}),
+    )
+    .await
+    .assert_ok();
+
+    let page = bob.get("/_matrix/client/v3/notifications?limit=2").await;
+    page.assert_ok();
+    let entries = page.body["notifications"].as_array().unwrap();
+    let ids: Vec<&str> = entries
+        .iter()
+        .map(|n| n["event"]["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [sent[2].as_str(), sent[1].as_str()], "latest first");
+    assert_eq!(entries[0]["room_id"], room.id.as_str());
+    assert_eq!(entries[0]["read"], false);
+    assert_eq!(
+        entries[0]["actions"],
+        json!(["notify", {"set_tweak": "highlight"}])
+    );
+    assert_eq!(entries[0]["event"]["content"]["body"], "bob, three");
+    assert!(entries[0]["ts"].as_u64().is_some());
+    assert_eq!(entries[1]["read"], true, "the receipt covers it");
+    assert_eq!(entries[1]["actions"], json!(["notify"]));
+    let next = page.body["next_token"].as_str().expect("more");
+    let rest = bob
+        .get(&format!(
+            "/_matrix/client/v3/notifications?limit=2&from={next}"
+        ))
+        .await;
+    let rest_ids: Vec<&str> = rest.body["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["event"]["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(rest_ids, [sent[0].as_str()]);
+    assert!(rest.body.get("next_token").is_none(), "{:?}", rest.body);
+    let highlights = bob
+        .get("/_matrix/client/v3/notifications?only=highlight")
+        .await;
+    assert_eq!(
+        highlights.body["notifications"].as_array().map(Vec::len),
+        Some(1)
+    );
+    let own = alice.get("/_matrix/client/v3/notifications").await;
+    assert_eq!(
+        own.body["notifications"],
+        json!([]),
+        "nobody is notified of their own"
+    );
+    bob.get("/_matrix/client/v3/notifications?from=zz")
+        .await
+        .assert_error(400, "M_INVALID_PARAM");
+    bob.get("/_matrix/client/v3/notifications?only=everything")
+        .await
+        .assert_error(400, "M_INVALID_PARAM");
+}

@@ -7,7 +7,8 @@ mod streams;
 
 pub use presence::{PresenceRecord, PresenceRepository};
 pub use push::{
-    EventPush, NotificationCounts, PushAction, PushActionRepository, PusherRecord, PusherRepository,
+    EventPush, NotificationCounts, NotificationRecord, PushAction, PushActionRepository,
+    PusherRecord, PusherRepository,
 };
 pub use receipts::{ReceiptRecord, ReceiptRepository};
 pub use streams::{RoomWithNews, StreamNews, StreamRepository};

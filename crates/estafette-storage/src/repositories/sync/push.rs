@@ -28,6 +28,17 @@ pub struct NotificationCounts {
     pub highlights: u64,
 }
 
+/// An event the user was notified about, for `/notifications`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotificationRecord {
+    pub room_id: OwnedRoomId,
+    pub event_id: ruma::OwnedEventId,
+    pub stream_ordering: i64,
+    pub highlight: bool,
+    /// A read receipt of the user covers it.
+    pub read: bool,
+}
+
 #[async_trait]
 pub trait PushActionRepository: Send + Sync {
     async fn insert(
@@ -46,6 +57,15 @@ pub trait PushActionRepository: Send + Sync {
         user_id: &UserId,
         room_ids: &[&RoomId],
     ) -> StorageResult<Vec<NotificationCounts>>;
+    /// The user's notifications before the stream position `before`, latest first, at most
+    /// `limit`; with `only_highlights`, those that highlighted.
+    async fn notifications(
+        &self,
+        user_id: &UserId,
+        before: i64,
+        limit: u32,
+        only_highlights: bool,
+    ) -> StorageResult<Vec<NotificationRecord>>;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use sqlx::{Any, AnyConnection, Row};
 
 use crate::sql::{Db, Dialect, ROOM_IDS_PER_STATEMENT, Tx, corrupt, from_db, placeholders, to_db};
 use crate::{
-    EventPush, NotificationCounts, PushAction, PushActionRepository, PusherRecord,
-    PusherRepository, StorageResult,
+    EventPush, NotificationCounts, NotificationRecord, PushAction, PushActionRepository,
+    PusherRecord, PusherRepository, StorageResult,
 };
 
 /// Rows per insert: three parameters each, well under both backends' parameter limits.
@@ -82,6 +82,50 @@ impl PushActionRepository for Db {
             }
         }
         Ok(counts)
+    }
+
+    async fn notifications(
+        &self,
+        user_id: &UserId,
+        before: i64,
+        limit: u32,
+        only_highlights: bool,
+    ) -> StorageResult<Vec<NotificationRecord>> {
+        // Read: at or before the position of the latest read receipt covering it (the room's
+        // unthreaded or main receipt, or its thread's).
+        let rows = sqlx::query(
+            "SELECT a.room_id, a.event_id, a.stream_ordering, a.highlight,
+               CASE WHEN a.stream_ordering <= COALESCE((
+                   SELECT MAX(e.stream_ordering) FROM receipts r
+                   JOIN events e ON e.event_id = r.event_id
+                   WHERE r.room_id = a.room_id AND r.user_id = a.user_id
+                     AND r.receipt_type IN ('m.read', 'm.read.private')
+                     AND (r.thread_id IN ('', 'main') OR r.thread_id = a.thread_id)), 0)
+                 THEN 1 ELSE 0 END AS is_read
+             FROM event_push_actions a
+             WHERE a.user_id = $1 AND a.notify = 1 AND a.stream_ordering < $2
+               AND ($3 = 0 OR a.highlight = 1)
+             ORDER BY a.stream_ordering DESC LIMIT $4",
+        )
+        .bind(user_id.as_str())
+        .bind(before)
+        .bind(i64::from(only_highlights))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(NotificationRecord {
+                    room_id: OwnedRoomId::try_from(row.try_get::<String, _>("room_id")?)
+                        .map_err(|e| corrupt("event_push_actions.room_id", e))?,
+                    event_id: ruma::OwnedEventId::try_from(row.try_get::<String, _>("event_id")?)
+                        .map_err(|e| corrupt("event_push_actions.event_id", e))?,
+                    stream_ordering: row.try_get("stream_ordering")?,
+                    highlight: row.try_get::<i64, _>("highlight")? != 0,
+                    read: row.try_get::<i64, _>("is_read")? != 0,
+                })
+            })
+            .collect()
     }
 }
 
