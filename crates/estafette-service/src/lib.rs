@@ -24,6 +24,7 @@ mod limits;
 mod media;
 mod oauth;
 pub mod policy;
+mod push;
 mod ratelimit;
 mod rendezvous;
 mod reports;
@@ -75,6 +76,7 @@ pub use oauth::{
     TOKEN_PATH, TokenRequest, UPSTREAM_CALLBACK_PATH, UPSTREAM_START_PATH, UpstreamCallback,
     normalize_user_code,
 };
+pub use push::PushDeliveryService;
 pub use ratelimit::RateLimitService;
 pub use rendezvous::{
     MAX_LEGACY_PAYLOAD_BYTES, MAX_PAYLOAD_BYTES, Rendezvous, RendezvousService, RendezvousWrite,
@@ -156,6 +158,7 @@ pub struct Services {
     pub reports: ReportService,
     pub rendezvous: RendezvousService,
     pub delayed_events: DelayedEventService,
+    pub push_delivery: PushDeliveryService,
     pub typing: TypingService,
     pub receipts: ReceiptService,
     pub push: PushService,
@@ -261,6 +264,7 @@ impl Services {
             reports: ReportService::new(context.clone(), rooms.clone()),
             rendezvous: RendezvousService::new(context.clone()),
             delayed_events: DelayedEventService::new(context.clone(), rooms.clone()),
+            push_delivery: PushDeliveryService::new(context.clone(), rooms.clone()),
             accounts,
             devices: DeviceService::new(context.clone(), uia.clone(), device_lists),
             profiles: ProfileService::new(context.clone(), federation.clone(), rooms.clone()),

@@ -103,4 +103,5 @@ pub struct Storage {
     pub rendezvous: Arc<dyn RendezvousRepository>,
     pub delayed_events: Arc<dyn DelayedEventRepository>,
     pub thread_subscriptions: Arc<dyn ThreadSubscriptionRepository>,
+    pub push_delivery: Arc<dyn PushDeliveryRepository>,
 }

@@ -247,6 +247,8 @@ impl RunningServer {
         let mut housekeeping = Vec::new();
         // Delayed events go out when due, those a stopped run left waiting first.
         housekeeping.push(tokio::spawn(services.delayed_events.clone().run()));
+        // Notifications go to the users' push gateways, those a stopped run left first.
+        housekeeping.push(tokio::spawn(services.push_delivery.clone().run()));
         if let Some(interval) = services.media.purge_interval() {
             // Cached media (other servers', link previews' images) nobody asked for lately.
             let media = services.media.clone();

@@ -99,6 +99,8 @@ pub struct RoomService {
     federation: crate::FederationService,
     /// Local events go to the other servers in the room through the outbound queue.
     sender: crate::FederationSender,
+    /// Wakes this process's push delivery when an event is stored.
+    push_wake: Arc<tokio::sync::Notify>,
 }
 
 type CachedRuleset = (Option<String>, Arc<ruma::push::Ruleset>);
@@ -171,7 +173,13 @@ impl RoomService {
             version_cache: Arc::new(BoundedCache::new(16_384)),
             ruleset_cache: Arc::new(BoundedCache::new(16_384)),
             windows: Arc::new(windows::WindowCache::new()),
+            push_wake: Arc::default(),
         }
+    }
+
+    /// What push delivery waits on: a notification each time this process stores an event.
+    pub(crate) fn push_wake(&self) -> Arc<tokio::sync::Notify> {
+        self.push_wake.clone()
     }
 
     /// Forgets a cached event another process changed.

@@ -374,6 +374,7 @@ impl RoomService {
             .collect();
         concerned.extend(memberships.iter().map(|m| m.user_id.clone()));
         self.context.notifier.notify(&concerned, position);
+        self.push_wake.notify_one();
     }
 
     /// Queues an event for every other server with a member in the room, and for the server

@@ -118,6 +118,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         35,
         include_str!("../../migrations/sqlite/0035_thread_subscriptions.sql"),
     ),
+    (
+        36,
+        include_str!("../../migrations/sqlite/0036_push_delivery.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -207,6 +211,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         23,
         include_str!("../../migrations/postgres/0023_thread_subscriptions.sql"),
+    ),
+    (
+        24,
+        include_str!("../../migrations/postgres/0024_push_delivery.sql"),
     ),
 ];
 

@@ -14,6 +14,7 @@ mod identity;
 mod media;
 mod migrations;
 mod oauth;
+mod push;
 mod ratelimit;
 mod rendezvous;
 mod reports;
@@ -142,6 +143,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         rendezvous: db.clone(),
         delayed_events: db.clone(),
         thread_subscriptions: db.clone(),
+        push_delivery: db.clone(),
         streams: db,
     }
 }

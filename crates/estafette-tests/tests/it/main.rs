@@ -43,6 +43,7 @@ mod policy_routing;
 mod presence;
 mod profile;
 mod push;
+mod push_delivery;
 mod qr_login;
 mod query_plans;
 mod recovery;

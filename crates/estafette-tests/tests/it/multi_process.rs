@@ -527,12 +527,7 @@ async fn a_device_signs_in_by_qr_code_whichever_process_answers() {
 async fn delayed_events_go_out_once_whichever_process_took_them_and_outlive_it() {
     let first = TestServer::start().await;
     let second = first.another_process().await;
-    let (_, alice) = user(second.raw(), "alice").await;
-    let (_, bob) = user(first.raw(), "bob").await;
-    let room = create_room(&alice, json!({"preset": "public_chat"})).await;
-    bob.post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
-        .await
-        .assert_ok();
+    let (alice, bob, room) = alice_and_bob_across(&first, &second).await;
     let later = |txn: String, delay: u64| {
         let alice = alice.clone();
         let room = room.clone();
@@ -570,4 +565,53 @@ async fn delayed_events_go_out_once_whichever_process_took_them_and_outlive_it()
             .then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn each_notification_reaches_the_gateway_once_in_order_from_two_processes() {
+    let first = TestServer::start().await;
+    let second = first.another_process().await;
+    let gateway = estafette_tests::PushGateway::start().await;
+    let (alice, bob, room) = alice_and_bob_across(&first, &second).await;
+    bob.post(
+        "/_matrix/client/v3/pushers/set",
+        json!({"kind": "http", "app_id": "fr.gouv.tchap", "pushkey": "k", "app_display_name": "Tchap",
+               "device_display_name": "phone", "lang": "fr", "data": {"url": gateway.url}}),
+    )
+    .await
+    .assert_ok();
+    // Sent through both processes, each of which runs delivery.
+    let alice_on_first = RawClient::new(first.base_url()).with_token(alice.token_for_tests());
+    for n in 0..6 {
+        let sender = if n % 2 == 0 { &alice } else { &alice_on_first };
+        send_text(sender, &room, &format!("t{n}"), &format!("message {n}")).await;
+    }
+    gateway.wait_for(6).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let bodies: Vec<String> = gateway
+        .received()
+        .iter()
+        .map(|n| {
+            n["notification"]["content"]["body"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
+        .collect();
+    let expected: Vec<String> = (0..6).map(|n| format!("message {n}")).collect();
+    assert_eq!(bodies, expected);
+}
+
+/// Alice on the second process, Bob on the first, in Alice's public room.
+async fn alice_and_bob_across(
+    first: &TestServer,
+    second: &TestServer,
+) -> (RawClient, RawClient, String) {
+    let (_, alice) = user(second.raw(), "alice").await;
+    let (_, bob) = user(first.raw(), "bob").await;
+    let room = create_room(&alice, json!({"preset": "public_chat"})).await;
+    bob.post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    (alice, bob, room)
 }

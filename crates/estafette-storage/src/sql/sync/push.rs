@@ -303,8 +303,9 @@ impl PusherRepository for Db {
         }
         sqlx::query(
             "INSERT INTO pushers (user_id, app_id, pushkey, kind, app_display_name, device_display_name, profile_tag,
-               lang, data_json, device_id, created_ts)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+               lang, data_json, device_id, created_ts, delivered_stream)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11,
+               (SELECT COALESCE(MAX(stream_ordering), 0) FROM events))
              ON CONFLICT (app_id, pushkey, user_id) DO UPDATE SET kind = excluded.kind,
                app_display_name = excluded.app_display_name, device_display_name = excluded.device_display_name,
                profile_tag = excluded.profile_tag, lang = excluded.lang, data_json = excluded.data_json,

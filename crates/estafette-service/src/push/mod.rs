@@ -1,0 +1,184 @@
+//! Push delivery (spec "Push Gateway API", BRIDGES.md §5): every notification the users'
+//! push rules decide goes to each of their HTTP pushers' gateways — one request per pusher
+//! per event, in order, from the pusher's position kept in the database, so that a restart
+//! resends nothing and loses nothing. A failing gateway is retried after 1 s, doubling to an
+//! hour; after a day of failures the notifications it missed are skipped rather than sent
+//! stale. A pushkey the gateway rejects ends its pusher. Every process runs the loop,
+//! claiming a pusher before sending its notifications.
+
+mod notification;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use estafette_storage::DuePusher;
+use serde_json::Value as JsonValue;
+
+use crate::{Context, RoomService, ServiceError, ServiceResult};
+
+/// How long a claim holds before another process may take the pusher over.
+const CLAIM_LEASE_MS: u64 = 60_000;
+/// How often the loop looks at the clock.
+const TICK: Duration = Duration::from_millis(250);
+/// How often the loop looks for work anyway (notifications other processes stored).
+const RESCAN_MS: u64 = 5_000;
+/// Pushers served per pass, and notifications per pusher per turn.
+const PUSHERS_PER_PASS: u32 = 100;
+const NOTIFICATIONS_PER_TURN: u32 = 20;
+const FIRST_BACKOFF_MS: u64 = 1_000;
+const MAX_BACKOFF_MS: u64 = 3_600_000;
+/// After failing this long, a notification the gateway cannot take is skipped.
+const GIVE_UP_MS: u64 = 86_400_000;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+#[derive(Clone)]
+pub struct PushDeliveryService {
+    context: Arc<Context>,
+    rooms: RoomService,
+    http: reqwest::Client,
+}
+
+/// Why a gateway did not take a notification.
+enum Refused {
+    /// Retry later.
+    Failed(String),
+    /// The gateway no longer knows this pushkey.
+    Rejected,
+}
+
+impl PushDeliveryService {
+    pub(crate) fn new(context: Arc<Context>, rooms: RoomService) -> Self {
+        Self {
+            context,
+            rooms,
+            http: reqwest::Client::builder()
+                .timeout(REQUEST_TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap_or_default(),
+        }
+    }
+
+    /// Delivers until the server stops: soon after new events (at most one pass per tick, so
+    /// that a busy room costs one pass, not one per event), at retries, and now and then.
+    pub async fn run(self) {
+        let wake = self.rooms.push_wake();
+        let mut next_retry: Option<u64> = None;
+        let mut scanned_at: Option<u64> = None;
+        let mut woken = true;
+        loop {
+            let now = self.context.now();
+            let scan = woken
+                || scanned_at.is_none_or(|at| now.saturating_sub(at) >= RESCAN_MS)
+                || next_retry.is_some_and(|at| at <= now);
+            if scan {
+                woken = false;
+                match self.deliver_due().await {
+                    Ok(retry) => next_retry = retry,
+                    Err(err) => tracing::warn!("push delivery failed: {err}"),
+                }
+                scanned_at = Some(now);
+            }
+            let tick = tokio::time::sleep(TICK);
+            tokio::pin!(tick);
+            tokio::select! {
+                () = wake.notified() => {
+                    woken = true;
+                    (&mut tick).await;
+                }
+                () = &mut tick => {}
+            }
+        }
+    }
+
+    /// One pass over the pushers with something to send; returns the next retry time.
+    pub async fn deliver_due(&self) -> ServiceResult<Option<u64>> {
+        let store = &self.context.storage.push_delivery;
+        let now = self.context.now();
+        let stale = now.saturating_sub(CLAIM_LEASE_MS);
+        for pusher in store.due(now, stale, PUSHERS_PER_PASS).await? {
+            if store
+                .claim(&pusher.user_id, &pusher.app_id, &pusher.pushkey, now, stale)
+                .await?
+                && let Err(err) = self.serve(&pusher).await
+            {
+                tracing::warn!(user_id = %pusher.user_id, app_id = %pusher.app_id, "push: {err}");
+            }
+        }
+        Ok(store.next_retry(now).await?)
+    }
+
+    /// Sends a claimed pusher's waiting notifications in order, until one fails.
+    async fn serve(&self, pusher: &DuePusher) -> ServiceResult<()> {
+        let store = &self.context.storage.push_delivery;
+        let (user_id, app_id, pushkey) = (&pusher.user_id, &pusher.app_id, &pusher.pushkey);
+        let data: JsonValue = serde_json::from_str(&pusher.data_json).unwrap_or_default();
+        let url = data["url"].as_str().unwrap_or_default().to_owned();
+        let mut position = pusher.delivered_stream;
+        let pending = store
+            .pending(user_id, position, NOTIFICATIONS_PER_TURN)
+            .await?;
+        for push in pending {
+            let Some(body) = self.notification(pusher, &data, &push).await? else {
+                // The event is gone (purged): nothing to say about it.
+                position = push.stream_ordering;
+                continue;
+            };
+            match self.post(&url, &body, pushkey).await {
+                Ok(()) => position = push.stream_ordering,
+                Err(Refused::Rejected) => {
+                    tracing::info!(%user_id, %app_id, "the gateway rejected the pushkey: pusher removed");
+                    self.context
+                        .storage
+                        .pushers
+                        .delete(user_id, app_id, pushkey)
+                        .await?;
+                    return Ok(());
+                }
+                Err(Refused::Failed(why)) => {
+                    let now = self.context.now();
+                    let since = pusher.failing_since.unwrap_or(now);
+                    if now.saturating_sub(since) >= GIVE_UP_MS {
+                        // Failing for a day: this one is stale, the next is tried later.
+                        position = push.stream_ordering;
+                    }
+                    if position > pusher.delivered_stream {
+                        store.delivered(user_id, app_id, pushkey, position).await?;
+                    }
+                    let backoff = (pusher.backoff_ms * 2).clamp(FIRST_BACKOFF_MS, MAX_BACKOFF_MS);
+                    store
+                        .failed(user_id, app_id, pushkey, since, backoff, now + backoff)
+                        .await?;
+                    return Err(ServiceError::Unavailable(format!(
+                        "the push gateway failed ({why}); retried in {backoff} ms"
+                    )));
+                }
+            }
+        }
+        store.delivered(user_id, app_id, pushkey, position).await?;
+        Ok(())
+    }
+
+    async fn post(&self, url: &str, body: &JsonValue, pushkey: &str) -> Result<(), Refused> {
+        let response = self
+            .http
+            .post(url)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| Refused::Failed(e.to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(Refused::Failed(format!("status {status}")));
+        }
+        let answer: JsonValue = response.json().await.unwrap_or_default();
+        let rejected = answer["rejected"]
+            .as_array()
+            .is_some_and(|keys| keys.iter().any(|key| key == pushkey));
+        if rejected {
+            Err(Refused::Rejected)
+        } else {
+            Ok(())
+        }
+    }
+}

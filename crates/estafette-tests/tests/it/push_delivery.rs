@@ -1,0 +1,216 @@
+//! Push delivery to a gateway that answers as Sygnal does: a pusher registered by matrix-sdk
+//! receives each notification its user's rules decide, in the full or `event_id_only`
+//! format; a gateway that fails is retried with back-off and then gets what it missed, in
+//! order, once; a rejected pushkey ends its pusher; a restart resends nothing.
+
+use std::time::Duration;
+
+use estafette_tests::{GatewayAnswer, PushGateway, RawClient, TestServer, User};
+use matrix_sdk::Client;
+use matrix_sdk::ruma::api::client::push::{PusherIds, PusherInit, PusherKind};
+use matrix_sdk::ruma::push::{HttpPusherData, PushFormat};
+use serde_json::{Value, json};
+
+use crate::room_helpers::{create_room, send_text};
+
+/// Registers an HTTP pusher for `client` with matrix-sdk, as a phone app does.
+async fn set_pusher(client: &Client, gateway: &PushGateway, pushkey: &str, event_id_only: bool) {
+    let mut data = HttpPusherData::new(gateway.url.clone());
+    if event_id_only {
+        data.format = Some(PushFormat::EventIdOnly);
+    }
+    data.data.insert(
+        "default_payload".to_owned(),
+        json!({"aps": {"mutable-content": 1}}),
+    );
+    let pusher = PusherInit {
+        ids: PusherIds::new(pushkey.to_owned(), "fr.gouv.tchap".to_owned()),
+        kind: PusherKind::Http(data),
+        app_display_name: "Tchap".to_owned(),
+        device_display_name: "Téléphone".to_owned(),
+        profile_tag: None,
+        lang: "fr".to_owned(),
+    };
+    client.pusher().set(pusher.into(), true).await.unwrap();
+}
+
+/// Alice's room with Bob in it, Bob's phone with a pusher on `gateway`.
+async fn room_with_bobs_phone(
+    server: &TestServer,
+    gateway: &PushGateway,
+) -> (RawClient, User, String) {
+    let (_, alice) = crate::room_helpers::user(server.raw(), "alice").await;
+    let bob = server.register_user("bob").await;
+    let room = create_room(
+        &alice,
+        json!({"preset": "public_chat", "name": "Cellule de crise"}),
+    )
+    .await;
+    let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
+    bob_raw
+        .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    set_pusher(&bob.client, gateway, "bob-phone", false).await;
+    (alice, bob, room)
+}
+
+fn bodies(received: &[Value]) -> Vec<String> {
+    received
+        .iter()
+        .map(|n| {
+            n["notification"]["content"]["body"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_message_rings_the_pusher_and_a_failing_gateway_gets_what_it_missed_in_order() {
+    let server = TestServer::start().await;
+    let gateway = PushGateway::start().await;
+    let (alice, bob, room) = room_with_bobs_phone(&server, &gateway).await;
+    let alice_id = alice.get("/_matrix/client/v3/account/whoami").await.body["user_id"].clone();
+
+    let event_id = send_text(&alice, &room, "m1", "réunion à 15 h").await;
+    let received = gateway.wait_for(1).await;
+    let notification = &received[0]["notification"];
+    assert_eq!(notification["event_id"], event_id.as_str());
+    assert_eq!(notification["id"], event_id.as_str());
+    assert_eq!(notification["room_id"], room.as_str());
+    assert_eq!(notification["type"], "m.room.message");
+    assert_eq!(notification["sender"], alice_id);
+    assert_eq!(notification["sender_display_name"], "alice");
+    assert_eq!(notification["room_name"], "Cellule de crise");
+    assert_eq!(notification["content"]["body"], "réunion à 15 h");
+    assert_eq!(notification["counts"]["unread"], 1);
+    assert_eq!(notification["prio"], "high");
+    let device = &notification["devices"][0];
+    assert_eq!(
+        (&device["app_id"], &device["pushkey"]),
+        (&json!("fr.gouv.tchap"), &json!("bob-phone"))
+    );
+    assert_eq!(
+        device["data"],
+        json!({"default_payload": {"aps": {"mutable-content": 1}}}),
+        "the URL is not forwarded"
+    );
+    let now_secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        device["pushkey_ts"]
+            .as_u64()
+            .is_some_and(|ts| ts.abs_diff(now_secs) < 3_600),
+        "seconds: {device}"
+    );
+    assert_eq!(device["tweaks"], json!({}));
+    // Bob's own messages ring nobody's phone of his.
+    let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
+    send_text(&bob_raw, &room, "b1", "j'y serai").await;
+
+    // The gateway fails: nothing is lost, it is retried, then gets both in order, once.
+    gateway.answer(GatewayAnswer::Fail(502));
+    send_text(&alice, &room, "m2", "deux").await;
+    send_text(&alice, &room, "m3", "trois").await;
+    for _ in 0..100 {
+        if gateway.attempts() > 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let failed_attempts = gateway.attempts();
+    assert!(failed_attempts > 1, "the gateway was tried");
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        gateway.attempts(),
+        failed_attempts,
+        "nothing before the back-off ends"
+    );
+    server.advance_clock(1_000);
+    for _ in 0..100 {
+        if gateway.attempts() > failed_attempts {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        gateway.attempts(),
+        failed_attempts + 1,
+        "retried after a second"
+    );
+    gateway.answer(GatewayAnswer::Accept);
+    server.advance_clock(2_000);
+    let received = gateway.wait_for(3).await;
+    assert_eq!(bodies(&received), ["réunion à 15 h", "deux", "trois"]);
+    assert_eq!(
+        received[2]["notification"]["counts"]["unread"], 1,
+        "one room unread"
+    );
+
+    // A restart resends nothing.
+    let stopped = server.go_offline().await;
+    let server = stopped.start().await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    server.advance_clock(10_000);
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(gateway.received().len(), 3);
+}
+
+#[tokio::test]
+async fn event_id_only_pushers_get_no_content_and_rejected_pushkeys_end_their_pusher() {
+    let server = TestServer::start().await;
+    let gateway = PushGateway::start().await;
+    let (alice, bob, room) = room_with_bobs_phone(&server, &gateway).await;
+    set_pusher(&bob.client, &gateway, "bob-tablet", true).await;
+
+    send_text(&alice, &room, "m1", "confidentiel").await;
+    let received = gateway.wait_for(2).await;
+    let by_key = |key: &str| {
+        received
+            .iter()
+            .find(|n| n["notification"]["devices"][0]["pushkey"] == key)
+            .cloned()
+            .unwrap_or_else(|| panic!("a notification for {key}: {received:?}"))
+    };
+    let minimal = by_key("bob-tablet")["notification"].clone();
+    assert!(minimal["event_id"].is_string() && minimal["room_id"] == room.as_str());
+    for absent in [
+        "content",
+        "sender",
+        "type",
+        "sender_display_name",
+        "room_name",
+    ] {
+        assert!(minimal.get(absent).is_none(), "{absent} in {minimal}");
+    }
+    assert!(minimal["devices"][0].get("tweaks").is_none());
+    assert_eq!(
+        by_key("bob-phone")["notification"]["content"]["body"],
+        "confidentiel"
+    );
+
+    // The app was uninstalled from the phone: the gateway says so, the pusher goes.
+    gateway.answer(GatewayAnswer::Reject(vec!["bob-phone".to_owned()]));
+    send_text(&alice, &room, "m2", "encore").await;
+    gateway.wait_for(4).await;
+    let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
+    let mut remaining = Vec::new();
+    for _ in 0..100 {
+        let pushers = bob_raw.get("/_matrix/client/v3/pushers").await;
+        remaining = pushers.body["pushers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pushkey"].as_str().unwrap().to_owned())
+            .collect();
+        if remaining.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(remaining, ["bob-tablet"]);
+}
