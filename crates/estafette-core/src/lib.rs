@@ -8,7 +8,7 @@ pub mod random;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
     AllowedServer, AntivirusConfig, CallsConfig, ClamdAddress, Config, ConfigError, EmailConfig,
-    FederationConfig, LogFormat, PinnedServer, PolicyConfig, QrLogin, SupportConfig,
+    FederationConfig, LogFormat, PinnedServer, PolicyConfig, PushConfig, QrLogin, SupportConfig,
     SupportContact, UrlPreviewConfig,
 };
 pub use random::{OsRandom, Random, SeededRandom};

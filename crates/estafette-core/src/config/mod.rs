@@ -59,7 +59,17 @@ pub struct Config {
     pub account_validity: AccountValidityConfig,
     pub support: SupportConfig,
     pub calls: CallsConfig,
+    pub push: PushConfig,
     pub oauth: OAuthConfig,
+}
+
+/// Push notifications.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// The push gateways' hosts users' HTTP pushers may name; any host (internal ones
+    /// included: gateways often live on the operator's network) when empty.
+    pub gateway_hosts: Vec<String>,
 }
 
 /// Who users and other administrators contact about this server, served at
@@ -181,6 +191,7 @@ impl Default for Config {
             account_validity: AccountValidityConfig::default(),
             support: SupportConfig::default(),
             calls: CallsConfig::default(),
+            push: PushConfig::default(),
             oauth: OAuthConfig::default(),
         }
     }

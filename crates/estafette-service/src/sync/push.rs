@@ -172,6 +172,13 @@ impl PushService {
                     "data.url must have the path {PUSH_GATEWAY_PATH}"
                 )));
             }
+            let allowed = &self.context.config.push.gateway_hosts;
+            let host = parsed.host_str().unwrap_or_default();
+            if !allowed.is_empty() && !allowed.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+                return Err(ServiceError::InvalidParam(format!(
+                    "This server sends no notifications to {host}"
+                )));
+            }
         }
         let record = PusherRecord {
             app_id: required("app_id")?,

@@ -214,3 +214,51 @@ async fn event_id_only_pushers_get_no_content_and_rejected_pushkeys_end_their_pu
     }
     assert_eq!(remaining, ["bob-tablet"]);
 }
+
+#[tokio::test]
+async fn a_signed_out_phone_is_notified_no_more() {
+    let server = TestServer::start().await;
+    let gateway = PushGateway::start().await;
+    let (alice, bob, room) = room_with_bobs_phone(&server, &gateway).await;
+    send_text(&alice, &room, "m1", "avant").await;
+    gateway.wait_for(1).await;
+    let laptop = server.login("bob", &bob.password).await;
+    bob.client.matrix_auth().logout().await.unwrap();
+    let laptop_raw = server.raw().with_token(laptop.access_token().unwrap());
+    let pushers = laptop_raw.get("/_matrix/client/v3/pushers").await;
+    assert_eq!(
+        pushers.body["pushers"],
+        json!([]),
+        "the phone's pusher went with it"
+    );
+    send_text(&alice, &room, "m2", "après").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(bodies(&gateway.received()), ["avant"]);
+}
+
+#[tokio::test]
+async fn an_operator_restricts_the_gateways_pushers_may_name() {
+    let server = TestServer::builder()
+        .configure(|config| config.push.gateway_hosts = vec!["push.tchap.gouv.fr".to_owned()])
+        .start()
+        .await;
+    let (_, bob) = crate::room_helpers::user(server.raw(), "bob").await;
+    let pusher = |url: &str| {
+        json!({"kind": "http", "app_id": "fr.gouv.tchap", "pushkey": "k", "app_display_name": "Tchap",
+               "device_display_name": "phone", "lang": "fr", "data": {"url": url}})
+    };
+    bob.post(
+        "/_matrix/client/v3/pushers/set",
+        pusher("http://127.0.0.1:9/_matrix/push/v1/notify"),
+    )
+    .await
+    .assert_error(400, "M_INVALID_PARAM");
+    bob.post(
+        "/_matrix/client/v3/pushers/set",
+        pusher("https://PUSH.tchap.gouv.fr/_matrix/push/v1/notify"),
+    )
+    .await
+    .assert_ok();
+    let listed = bob.get("/_matrix/client/v3/pushers").await;
+    assert_eq!(listed.body["pushers"].as_array().map(Vec::len), Some(1));
+}

@@ -26,8 +26,14 @@ fn decode(row: &AnyRow) -> StorageResult<DeviceRecord> {
     })
 }
 
-/// Removes one device and every token bound to it, inside the caller's transaction.
+/// Removes one device, every token bound to it and the pushers it set (a signed-out phone
+/// is notified no more), inside the caller's transaction.
 async fn delete_one(tx: &mut Tx, user_id: &str, device_id: &str) -> StorageResult<bool> {
+    sqlx::query("DELETE FROM pushers WHERE user_id = $1 AND device_id = $2")
+        .bind(user_id)
+        .bind(device_id)
+        .execute(&mut **tx)
+        .await?;
     sqlx::query("DELETE FROM access_tokens WHERE user_id = $1 AND device_id = $2")
         .bind(user_id)
         .bind(device_id)
