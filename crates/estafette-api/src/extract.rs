@@ -350,6 +350,23 @@ pub(crate) async fn bearer_requester(
     requester_of(&token, state, client_ip).await
 }
 
+/// The requester of a route that is not a ruma type, from its URI and headers (the token in
+/// the header or the query): `None` when no token comes.
+pub(crate) async fn optional_requester(
+    uri: &http::Uri,
+    headers: &http::HeaderMap,
+    state: &AppState,
+    client_ip: Option<IpAddr>,
+) -> Result<Option<Requester>, ApiError> {
+    let mut probe: http::Request<&[u8]> = http::Request::new(&[]);
+    *probe.uri_mut() = uri.clone();
+    *probe.headers_mut() = headers.clone();
+    match extract_bearer_or_query_token(&probe).ok().flatten() {
+        Some(token) => requester_of(&token, state, client_ip).await.map(Some),
+        None => Ok(None),
+    }
+}
+
 fn request_error(err: FromHttpRequestError) -> ApiError {
     match err {
         FromHttpRequestError::Deserialization(DeserializationError::Json(err)) => {

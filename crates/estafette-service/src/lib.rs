@@ -15,6 +15,7 @@ mod antivirus;
 mod calls;
 pub mod cluster;
 mod delayed_events;
+mod due_loop;
 mod e2ee;
 pub mod email;
 mod error;

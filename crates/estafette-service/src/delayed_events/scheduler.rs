@@ -3,8 +3,6 @@
 //! died while sending) is taken over, so none is lost; a message goes out under a
 //! transaction ID of its own, so one sent twice that way is stored once.
 
-use std::time::Duration;
-
 use estafette_storage::DelayedEventRecord;
 use ruma::events::{StateEventType, TimelineEventType};
 
@@ -13,11 +11,6 @@ use crate::{Requester, ServiceError, ServiceResult};
 
 /// How long a claim holds before another process may take the event over.
 const CLAIM_LEASE_MS: u64 = 60_000;
-/// How often the loop looks at the clock; due events go out within this.
-const TICK: Duration = Duration::from_millis(250);
-/// How often the loop reads the database anyway (events other processes scheduled and could
-/// not send), in the server's time.
-const RESCAN_MS: u64 = 5_000;
 /// Events sent per pass.
 const BATCH: u32 = 100;
 
@@ -36,24 +29,11 @@ fn transient(err: &ServiceError) -> bool {
 impl DelayedEventService {
     /// Sends until the server stops: each due event, as soon as the clock reaches it.
     pub async fn run(self) {
-        let mut next: Option<u64> = None;
-        let mut scanned_at: Option<u64> = None;
-        loop {
-            let now = self.context.now();
-            let scan = scanned_at.is_none_or(|at| now.saturating_sub(at) >= RESCAN_MS)
-                || next.is_some_and(|due| due <= now);
-            if scan {
-                match self.send_due().await {
-                    Ok(found) => next = found,
-                    Err(err) => tracing::warn!("sending delayed events failed: {err}"),
-                }
-                scanned_at = Some(now);
-            }
-            tokio::select! {
-                () = self.wake.notified() => scanned_at = None,
-                () = tokio::time::sleep(TICK) => {}
-            }
-        }
+        let wake = self.wake.clone();
+        crate::due_loop::run(&self.context, &wake, "sending delayed events", || {
+            self.send_due()
+        })
+        .await;
     }
 
     /// Sends every due event this process can claim; returns when the next one is due.

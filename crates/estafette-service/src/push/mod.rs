@@ -18,10 +18,6 @@ use crate::{Context, RoomService, ServiceError, ServiceResult};
 
 /// How long a claim holds before another process may take the pusher over.
 const CLAIM_LEASE_MS: u64 = 60_000;
-/// How often the loop looks at the clock.
-const TICK: Duration = Duration::from_millis(250);
-/// How often the loop looks for work anyway (notifications other processes stored).
-const RESCAN_MS: u64 = 5_000;
 /// Pushers served per pass, and notifications per pusher per turn.
 const PUSHERS_PER_PASS: u32 = 100;
 const NOTIFICATIONS_PER_TURN: u32 = 20;
@@ -59,36 +55,10 @@ impl PushDeliveryService {
         }
     }
 
-    /// Delivers until the server stops: soon after new events (at most one pass per tick, so
-    /// that a busy room costs one pass, not one per event), at retries, and now and then.
+    /// Delivers until the server stops: soon after new events, at retries, and now and then.
     pub async fn run(self) {
         let wake = self.rooms.push_wake();
-        let mut next_retry: Option<u64> = None;
-        let mut scanned_at: Option<u64> = None;
-        let mut woken = true;
-        loop {
-            let now = self.context.now();
-            let scan = woken
-                || scanned_at.is_none_or(|at| now.saturating_sub(at) >= RESCAN_MS)
-                || next_retry.is_some_and(|at| at <= now);
-            if scan {
-                woken = false;
-                match self.deliver_due().await {
-                    Ok(retry) => next_retry = retry,
-                    Err(err) => tracing::warn!("push delivery failed: {err}"),
-                }
-                scanned_at = Some(now);
-            }
-            let tick = tokio::time::sleep(TICK);
-            tokio::pin!(tick);
-            tokio::select! {
-                () = wake.notified() => {
-                    woken = true;
-                    (&mut tick).await;
-                }
-                () = &mut tick => {}
-            }
-        }
+        crate::due_loop::run(&self.context, &wake, "push delivery", || self.deliver_due()).await;
     }
 
     /// One pass over the pushers with something to send; returns the next retry time.

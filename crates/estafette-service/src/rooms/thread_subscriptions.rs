@@ -129,14 +129,14 @@ impl RoomService {
     }
 
     /// The requester's subscription changes in `(after, until]`, latest first, at most
-    /// `limit`, and whether older ones in the window were left out.
+    /// `limit`, and the window `(after, upper]` of the older ones left out, if any.
     pub async fn thread_subscription_changes(
         &self,
         requester: &Requester,
         after: i64,
         until: i64,
         limit: u32,
-    ) -> ServiceResult<(Vec<ThreadSubscriptionRecord>, bool)> {
+    ) -> ServiceResult<(Vec<ThreadSubscriptionRecord>, Option<(i64, i64)>)> {
         let mut changes = self
             .context
             .storage
@@ -145,6 +145,9 @@ impl RoomService {
             .await?;
         let more = changes.len() > limit as usize;
         changes.truncate(limit as usize);
-        Ok((changes, more))
+        let older = more
+            .then(|| changes.last().map(|c| (c.stream_id - 1, after)))
+            .flatten();
+        Ok((changes, older))
     }
 }

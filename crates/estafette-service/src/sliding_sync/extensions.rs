@@ -168,13 +168,11 @@ impl SlidingSyncService {
             };
             let mut section = ThreadSubscriptionsSection::default();
             if connection.covering > since {
-                let (changes, more) = self
+                let (changes, older) = self
                     .rooms
                     .thread_subscription_changes(requester, since, connection.covering, limit)
                     .await?;
-                section.older = more
-                    .then(|| changes.last().map(|c| (c.stream_id - 1, since)))
-                    .flatten();
+                section.older = older;
                 section.changes = changes;
             }
             response.thread_subscriptions = Some(section);

@@ -55,8 +55,9 @@ async fn delete_named(
         .extensions
         .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
         .map(|info| info.0.ip());
-    let probe = http::Request::from_parts(parts, &[][..]);
-    let requester = crate::extract::bearer_requester(&probe, state, ip).await?;
+    let requester = crate::extract::optional_requester(&parts.uri, &parts.headers, state, ip)
+        .await?
+        .ok_or_else(ApiError::missing_token)?;
     state
         .services
         .profiles

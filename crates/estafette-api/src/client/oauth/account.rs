@@ -127,7 +127,7 @@ pub(super) async fn signed_in(
 ) -> Result<Response, ApiError> {
     let cookie = state.services.oauth.open_account_session(user_id).await?;
     // Only ever back to the page itself.
-    let target = if return_to.starts_with(ACCOUNT_PATH) && !return_to.starts_with("//") {
+    let target = if return_to.starts_with(ACCOUNT_PATH) {
         return_to
     } else {
         ACCOUNT_PATH

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::{admitted, read};
 use crate::error::spec_errcode;
-use crate::extract::{ClientIp, bearer_requester};
+use crate::extract::{ClientIp, optional_requester};
 use crate::router::Routes;
 use crate::{ApiError, AppState};
 
@@ -93,18 +93,16 @@ fn payload(headers: &HeaderMap, body: &Bytes) -> Result<String, ApiError> {
 async fn create(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
+    uri: http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     admitted(&state, ip).await?;
     let data = payload(&headers, &body)?;
     // matrix-sdk sends no access token here, even signed in; one that comes is checked.
-    let signed_in = headers.contains_key(header::AUTHORIZATION);
-    if signed_in {
-        let mut probe = http::Request::new(&[][..]);
-        *probe.headers_mut() = headers.clone();
-        bearer_requester(&probe, &state, ip).await?;
-    }
+    let signed_in = optional_requester(&uri, &headers, &state, ip)
+        .await?
+        .is_some();
     let session = state
         .services
         .rendezvous

@@ -134,14 +134,12 @@ async fn get_changes(
             u32::try_from(u64::from(l)).unwrap_or(MAX_CHANGES)
         })
         .clamp(1, MAX_CHANGES);
-    let (records, more) = state
+    let (records, older) = state
         .services
         .rooms
         .thread_subscription_changes(request.requester()?, lower, upper, limit)
         .await?;
-    let end = more
-        .then(|| records.last().map(|r| page_token(r.stream_id - 1, lower)))
-        .flatten();
+    let end = older.map(|(upper, lower)| page_token(upper, lower));
     let (subscribed, unsubscribed) = thread_maps(records);
     let mut response = changes::Response::new();
     response.subscribed = subscribed;
