@@ -243,6 +243,36 @@ impl From<ServiceError> for ApiError {
                 spec_errcode("IO.ELEMENT.MSC4306.M_CONFLICTING_UNSUBSCRIPTION"),
                 message,
             ),
+            ServiceError::Exclusive(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::Exclusive, message)
+            }
+            ServiceError::UnknownDevice(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::UnknownDevice, message)
+            }
+            ServiceError::AppserviceLoginUnsupported(_) => Self::new(
+                StatusCode::BAD_REQUEST,
+                ErrorKind::AppserviceLoginUnsupported,
+                message,
+            ),
+            ServiceError::UrlNotSet(_) => {
+                Self::new(StatusCode::BAD_REQUEST, ErrorKind::UrlNotSet, message)
+            }
+            ServiceError::BadStatus { status, body } => {
+                let mut data = ruma::api::error::BadStatusErrorData::new();
+                data.status = http::StatusCode::from_u16(status).ok();
+                data.body = Some(body);
+                Self::new(StatusCode::BAD_GATEWAY, ErrorKind::BadStatus(data), message)
+            }
+            ServiceError::ConnectionTimeout(_) => Self::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                ErrorKind::ConnectionTimeout,
+                message,
+            ),
+            ServiceError::ConnectionFailed(_) => Self::new(
+                StatusCode::BAD_GATEWAY,
+                ErrorKind::ConnectionFailed,
+                message,
+            ),
             ServiceError::RoomInUse(_) => {
                 Self::new(StatusCode::BAD_REQUEST, ErrorKind::RoomInUse, message)
             }

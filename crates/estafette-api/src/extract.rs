@@ -169,7 +169,10 @@ where
             TokenRequirement::IdentityService => Some(identity_caller(&http_request, state).await?),
             _ => None,
         };
-        if T::RATE_LIMITED {
+        let exempt = requester
+            .as_ref()
+            .is_some_and(|r| state.services.appservices.exempt_from_rate_limits(r));
+        if T::RATE_LIMITED && !exempt {
             let key = match &requester {
                 Some(requester) => requester.user_id.to_string(),
                 None => client_ip.map(|ip| ip.to_string()).unwrap_or_default(),
@@ -249,11 +252,14 @@ async fn read_body(
     })
 }
 
+fn is<T: 'static, U: 'static>() -> bool {
+    std::any::TypeId::of::<T>() == std::any::TypeId::of::<U>()
+}
+
 /// Endpoints anyone may call that still learn who calls when a token comes: the room
 /// directory, which externals may not browse (TCHAP.md §3).
 fn identifies_anyway<T: 'static>() -> bool {
-    std::any::TypeId::of::<T>()
-        == std::any::TypeId::of::<ruma::api::client::directory::get_public_rooms::v3::Request>()
+    is::<T, ruma::api::client::directory::get_public_rooms::v3::Request>()
 }
 
 async fn authenticate<T>(
@@ -286,10 +292,20 @@ where
     })?;
     match token {
         Some(token) => {
-            let requester = requester_of(&token, state, client_ip).await?;
-            // An expired account may still sign out (and renew, on routes of their own).
+            // `/register` names the user it creates in its body: an application service's
+            // `user_id` there (mautrix sends it) is not a user to act as.
+            let uri = if is::<T, ruma::api::client::account::register::v3::Request>() {
+                &http::Uri::from_static("/")
+            } else {
+                request.uri()
+            };
+            let requester = requester_of(&token, uri, state, client_ip).await?;
+            // An expired account may still sign out (and renew, on routes of their own);
+            // application services' users do not expire.
             let path = request.uri().path();
-            if !(path.ends_with("/logout") || path.ends_with("/logout/all")) {
+            if requester.appservice.is_none()
+                && !(path.ends_with("/logout") || path.ends_with("/logout/all"))
+            {
                 state
                     .services
                     .account_validity
@@ -322,12 +338,37 @@ pub(crate) async fn identity_caller(
     Ok(IdentityCaller { user_id, token })
 }
 
-/// Who sends an access token (expired accounts included).
+/// Who sends an access token (expired accounts included), or an application service's
+/// token, acting as the user and device its query names (BRIDGES.md §3.1).
 async fn requester_of(
     token: &str,
+    uri: &http::Uri,
     state: &AppState,
     client_ip: Option<IpAddr>,
 ) -> Result<Requester, ApiError> {
+    if !state.services.appservices.registry().is_empty() {
+        let mut user_id = None;
+        let mut device_id = None;
+        for (key, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+        {
+            match &*key {
+                "user_id" => user_id = Some(value.into_owned()),
+                // bot-sdk sends only the unstable name.
+                "device_id" | "org.matrix.msc3202.device_id" => {
+                    device_id = Some(value.into_owned())
+                }
+                _ => {}
+            }
+        }
+        if let Some(requester) = state
+            .services
+            .appservices
+            .authenticate(token, user_id.as_deref(), device_id.as_deref())
+            .await?
+        {
+            return Ok(requester);
+        }
+    }
     let ip = client_ip.map(|ip| ip.to_string());
     Ok(state
         .services
@@ -347,7 +388,7 @@ pub(crate) async fn bearer_requester(
         .ok()
         .flatten()
         .ok_or_else(ApiError::missing_token)?;
-    requester_of(&token, state, client_ip).await
+    requester_of(&token, request.uri(), state, client_ip).await
 }
 
 /// The requester of a route that is not a ruma type, from its URI and headers (the token in
@@ -362,7 +403,7 @@ pub(crate) async fn optional_requester(
     *probe.uri_mut() = uri.clone();
     *probe.headers_mut() = headers.clone();
     match extract_bearer_or_query_token(&probe).ok().flatten() {
-        Some(token) => requester_of(&token, state, client_ip).await.map(Some),
+        Some(token) => requester_of(&token, uri, state, client_ip).await.map(Some),
         None => Ok(None),
     }
 }

@@ -7,8 +7,8 @@ pub mod random;
 
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use config::{
-    AllowedServer, AntivirusConfig, CallsConfig, ClamdAddress, Config, ConfigError, EmailConfig,
-    FederationConfig, LogFormat, PinnedServer, PolicyConfig, PushConfig, QrLogin, SupportConfig,
-    SupportContact, UrlPreviewConfig,
+    AllowedServer, AntivirusConfig, AppservicesConfig, CallsConfig, ClamdAddress, Config,
+    ConfigError, EmailConfig, FederationConfig, LogFormat, PinnedServer, PolicyConfig, PushConfig,
+    QrLogin, Registration, SupportConfig, SupportContact, UrlPreviewConfig,
 };
 pub use random::{OsRandom, Random, SeededRandom};

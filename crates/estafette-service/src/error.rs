@@ -121,6 +121,29 @@ pub enum ServiceError {
         message: String,
         retry_after_secs: u64,
     },
+    /// The identifier or alias is in an application service's exclusive namespace
+    /// (400 M_EXCLUSIVE).
+    #[error("{0}")]
+    Exclusive(String),
+    /// An application service masquerades as a device its user does not have
+    /// (400 M_UNKNOWN_DEVICE).
+    #[error("{0}")]
+    UnknownDevice(String),
+    /// The application service manages its devices itself and may not log in (MSC4190).
+    #[error("{0}")]
+    AppserviceLoginUnsupported(String),
+    /// The application service has no URL to reach it at (400 M_URL_NOT_SET).
+    #[error("{0}")]
+    UrlNotSet(String),
+    /// The application service answered a ping with an error (502 M_BAD_STATUS).
+    #[error("the application service answered {status}")]
+    BadStatus { status: u16, body: String },
+    /// The application service did not answer in time (504 M_CONNECTION_TIMEOUT).
+    #[error("{0}")]
+    ConnectionTimeout(String),
+    /// The application service could not be reached (502 M_CONNECTION_FAILED).
+    #[error("{0}")]
+    ConnectionFailed(String),
     #[error("{0}")]
     Internal(String),
     #[error(transparent)]

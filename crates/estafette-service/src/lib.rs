@@ -12,6 +12,7 @@
 mod account_validity;
 mod accounts;
 mod antivirus;
+mod appservices;
 mod calls;
 pub mod cluster;
 mod delayed_events;
@@ -48,6 +49,10 @@ pub use accounts::{
     TokenGrant, UiaAction, UiaService, ValidationPurpose, shared_secret_mac_input,
 };
 pub use antivirus::{AntivirusService, ScanSubject, Verdict, content_hash};
+pub use appservices::{
+    AppserviceDelivery, AppserviceQueries, AppserviceRegistration, AppserviceRegistry,
+    AppserviceService, ThirdPartyLookup, ThirdPartyNetworks,
+};
 pub use calls::{CallService, TurnCredentials};
 pub use delayed_events::{DelayAction, DelayedDraft, DelayedEvent, DelayedEventService};
 pub use e2ee::{
@@ -101,6 +106,16 @@ pub use sync::{
     RoomTimeline, SyncRequest, SyncResult, SyncService, TypingService, format_token, parse_token,
 };
 
+/// An HTTP client for the services this server calls on the operator's side (push gateways,
+/// application services): no redirects followed, every request bounded by `timeout`.
+pub(crate) fn plain_http_client(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
 /// A poisoned lock only means another task panicked while holding it; what it guards (a cache,
 /// a map of waiters) stays usable.
 pub(crate) fn lock<T>(mutex: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -118,6 +133,10 @@ pub struct Context {
     pub random: Arc<dyn Random>,
     pub server_key: Arc<ServerKey>,
     pub notifier: Arc<dyn Notifier>,
+    /// The application services this server was started with.
+    pub appservices: Arc<AppserviceRegistry>,
+    /// Wakes this process's application service delivery when an event is stored.
+    pub appservice_wake: Arc<tokio::sync::Notify>,
 }
 
 impl Context {
@@ -160,6 +179,9 @@ pub struct Services {
     pub rendezvous: RendezvousService,
     pub delayed_events: DelayedEventService,
     pub push_delivery: PushDeliveryService,
+    pub appservices: AppserviceService,
+    pub appservice_delivery: AppserviceDelivery,
+    pub thirdparty: ThirdPartyNetworks,
     pub typing: TypingService,
     pub receipts: ReceiptService,
     pub push: PushService,
@@ -266,6 +288,17 @@ impl Services {
             rendezvous: RendezvousService::new(context.clone()),
             delayed_events: DelayedEventService::new(context.clone(), rooms.clone()),
             push_delivery: PushDeliveryService::new(context.clone(), rooms.clone()),
+            appservices: AppserviceService::new(
+                context.clone(),
+                accounts.clone(),
+                sessions.clone(),
+            ),
+            thirdparty: ThirdPartyNetworks::new(context.clone()),
+            appservice_delivery: AppserviceDelivery::new(
+                context.clone(),
+                rooms.clone(),
+                typing.clone(),
+            ),
             accounts,
             devices: DeviceService::new(context.clone(), uia.clone(), device_lists),
             profiles: ProfileService::new(context.clone(), federation.clone(), rooms.clone()),
@@ -352,6 +385,8 @@ pub(crate) mod testing {
             random,
             server_key: Arc::new(server_key),
             notifier: Arc::new(LocalNotifier::default()),
+            appservices: Arc::default(),
+            appservice_wake: Arc::default(),
         };
         (dir, Services::new(context).expect("services"), clock)
     }

@@ -104,4 +104,5 @@ pub struct Storage {
     pub delayed_events: Arc<dyn DelayedEventRepository>,
     pub thread_subscriptions: Arc<dyn ThreadSubscriptionRepository>,
     pub push_delivery: Arc<dyn PushDeliveryRepository>,
+    pub appservices: Arc<dyn AppserviceRepository>,
 }

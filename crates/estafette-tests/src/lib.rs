@@ -2,8 +2,10 @@
 //! this process (each with its own data directory, server name and loopback port), then drive
 //! them with matrix-sdk as a real client, or with raw HTTP to check error cases.
 
+mod bridge_process;
 mod clamd;
 mod dns;
+mod fake_appservice;
 mod federation_client;
 mod js_sdk;
 mod proxy;
@@ -22,9 +24,11 @@ use estafette::{RunningServer, Runtime};
 use estafette_core::{Clock, Config, ManualClock, SeededRandom, SystemClock};
 use tempfile::TempDir;
 
+pub use bridge_process::{BridgeKind, BridgeProcess};
 pub use clamd::{CLAMD_VARIABLE, Clamd, EICAR, EICAR_SIGNATURE};
 pub use dns::{AddressRecord, SrvRecord, TestDns};
 pub use estafette::storage::sql::testing::free_port as unused_port;
+pub use fake_appservice::{AppserviceAnswer, FakeAppservice, ReceivedTransaction};
 pub use js_sdk::{JsProcess, run_js_sdk, start_js};
 pub use proxy::RoundRobinProxy;
 pub use push_gateway::{GatewayAnswer, PushGateway};

@@ -89,6 +89,7 @@ pub async fn copy_database(
 /// Opens the data directory and database and assembles the services.
 pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services, StartError> {
     config.validate()?;
+    let appservices = config.appservices.load(&config.parsed_server_name()?)?;
     std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
         path: config.data_dir.display().to_string(),
         source,
@@ -121,10 +122,14 @@ pub async fn open_services(config: Config, runtime: Runtime) -> Result<Services,
         random: runtime.random,
         server_key: Arc::new(server_key),
         notifier,
+        appservices: Arc::new(estafette_service::AppserviceRegistry::new(appservices)),
+        appservice_wake: Arc::default(),
     })?;
-    if let Some(cluster) = cluster {
-        estafette_service::cluster::join(&services, cluster).await?;
+    match cluster {
+        Some(cluster) => estafette_service::cluster::join(&services, cluster).await?,
+        None => services.appservice_delivery.forget_claims().await?,
     }
+    services.appservices.ensure_senders().await?;
     services.antivirus.report_at_startup().await;
     Ok(services)
 }
@@ -249,6 +254,8 @@ impl RunningServer {
         housekeeping.push(tokio::spawn(services.delayed_events.clone().run()));
         // Notifications go to the users' push gateways, those a stopped run left first.
         housekeeping.push(tokio::spawn(services.push_delivery.clone().run()));
+        // Application services get their transactions, those a stopped run left first.
+        housekeeping.push(tokio::spawn(services.appservice_delivery.clone().run()));
         if let Some(interval) = services.media.purge_interval() {
             // Cached media (other servers', link previews' images) nobody asked for lately.
             let media = services.media.clone();

@@ -255,6 +255,7 @@ async fn run() -> ExitCode {
                 password: Some(password.clone()),
                 is_admin: admin,
                 display_name: None,
+                trusted_localpart: false,
             };
             match services.accounts.create(account).await {
                 Ok(user_id) => {

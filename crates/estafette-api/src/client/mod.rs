@@ -5,6 +5,7 @@
 
 mod account_validity;
 mod accounts;
+mod appservices;
 mod calls;
 mod delayed_events;
 pub(crate) mod discovery;
@@ -27,6 +28,7 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = discovery::routes(router);
     let router = calls::routes(router);
     let router = accounts::routes(router);
+    let router = appservices::routes(router);
     let router = rooms::routes(router);
     let router = sync::routes(router);
     let router = sliding_sync::routes(router);

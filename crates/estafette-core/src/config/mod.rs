@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use ruma::{OwnedServerName, ServerName};
 use serde::Deserialize;
 
+mod appservices;
 mod calls;
 mod federation;
 mod identity;
 mod media;
 mod oauth;
 
+pub use appservices::{AppservicesConfig, Namespace, Registration};
 pub use calls::CallsConfig;
 pub use federation::{AllowedServer, FederationConfig, PinnedServer};
 pub use identity::{AccountValidityConfig, EmailConfig, PolicyConfig};
@@ -61,6 +63,7 @@ pub struct Config {
     pub calls: CallsConfig,
     pub push: PushConfig,
     pub oauth: OAuthConfig,
+    pub appservices: AppservicesConfig,
 }
 
 /// Push notifications.
@@ -193,6 +196,7 @@ impl Default for Config {
             calls: CallsConfig::default(),
             push: PushConfig::default(),
             oauth: OAuthConfig::default(),
+            appservices: AppservicesConfig::default(),
         }
     }
 }

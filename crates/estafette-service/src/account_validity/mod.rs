@@ -97,8 +97,11 @@ impl AccountValidityService {
             .saturating_mul(DAY_MS)
     }
 
+    /// Exempt by configuration, or an application service's user (TCHAP.md §6 with
+    /// BRIDGES.md §3.5: bridged users do not expire).
     fn exempt(&self, user_id: &UserId) -> bool {
         self.exempt.iter().any(|re| re.is_match(user_id.as_str()))
+            || self.context.appservices.is_appservice_user(user_id)
     }
 
     /// Refuses a request of an expired account (403 `ORG_MATRIX_EXPIRED_ACCOUNT`). An account

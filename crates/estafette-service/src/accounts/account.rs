@@ -28,6 +28,9 @@ pub struct NewAccount {
     pub is_admin: bool,
     /// Defaults to the localpart.
     pub display_name: Option<String>,
+    /// An application service's user: the localpart need only be a user ID's (reserved
+    /// prefixes and exclusive namespaces are the service's to use).
+    pub trusted_localpart: bool,
 }
 
 /// A `/register` request, already parsed.
@@ -97,6 +100,18 @@ impl AccountService {
                 "Usernames starting with _ are reserved".into(),
             ));
         }
+        let user_id = self.any_user_id_for(localpart)?;
+        if let Some(service) = self.context.appservices.exclusive_owner_of_user(&user_id) {
+            return Err(ServiceError::Exclusive(format!(
+                "{user_id} is reserved by application service {}",
+                service.id
+            )));
+        }
+        Ok(user_id)
+    }
+
+    /// The user ID of a localpart in the spec's grammar, historical characters included.
+    fn any_user_id_for(&self, localpart: &str) -> ServiceResult<OwnedUserId> {
         let user_id = UserId::parse_with_server_name(localpart, &self.context.server_name)
             .map_err(|e| ServiceError::InvalidUsername(format!("Invalid username: {e}")))?;
         if user_id.as_str().len() > MAX_USER_ID_BYTES {
@@ -110,6 +125,7 @@ impl AccountService {
     /// Creates an account without any authentication: for operators and trusted callers.
     pub async fn create(&self, account: NewAccount) -> ServiceResult<OwnedUserId> {
         let user_id = match &account.localpart {
+            Some(localpart) if account.trusted_localpart => self.any_user_id_for(localpart)?,
             Some(localpart) => self.user_id_for(localpart)?,
             None => self.user_id_for(&format!(
                 "u{}",
@@ -203,19 +219,17 @@ impl AccountService {
             })
             .await?
         };
-        if request.inhibit_login {
-            return Ok((user_id, None));
-        }
         let session = self
             .sessions
-            .open_session(
+            .session_after_registration(
                 &user_id,
+                request.inhibit_login,
                 request.device_id,
                 request.initial_device_display_name.as_deref(),
                 request.refresh_token,
             )
             .await?;
-        Ok((user_id, Some(session)))
+        Ok((user_id, session))
     }
 
     /// The account of a validated address (TCHAP.md §2): named after the address (an integer

@@ -57,7 +57,7 @@ impl DeviceService {
         requester: &Requester,
         device_id: &DeviceId,
         display_name: Option<&str>,
-    ) -> ServiceResult<()> {
+    ) -> ServiceResult<bool> {
         if display_name.is_some_and(|name| name.chars().count() > MAX_DISPLAY_NAME_CHARS) {
             return Err(ServiceError::InvalidParam(format!(
                 "Device display names are limited to {MAX_DISPLAY_NAME_CHARS} characters"
@@ -69,12 +69,28 @@ impl DeviceService {
             .devices
             .set_display_name(&requester.user_id, device_id, display_name)
             .await?;
-        if !updated {
-            return Err(ServiceError::NotFound(format!(
-                "Device {device_id} not found"
-            )));
+        if updated {
+            return Ok(false);
         }
-        Ok(())
+        // An application service creates its users' devices this way (MSC4190), without
+        // a token: it acts as them through its own.
+        if requester.appservice.is_some() {
+            self.context
+                .storage
+                .devices
+                .upsert(
+                    &requester.user_id,
+                    device_id,
+                    display_name,
+                    self.context.now(),
+                )
+                .await?;
+            tracing::info!(user_id = %requester.user_id, %device_id, "appservice device created");
+            return Ok(true);
+        }
+        Err(ServiceError::NotFound(format!(
+            "Device {device_id} not found"
+        )))
     }
 
     /// Deletes devices (and their tokens) after re-authentication. Unknown IDs are ignored,
@@ -85,9 +101,12 @@ impl DeviceService {
         device_ids: &[OwnedDeviceId],
         auth: Option<&AuthData>,
     ) -> ServiceResult<()> {
-        self.uia
-            .reauthenticate(UiaAction::DeleteDevices, &requester.user_id, auth)
-            .await?;
+        // Application services manage their users' devices without authenticating again.
+        if requester.appservice.is_none() {
+            self.uia
+                .reauthenticate(UiaAction::DeleteDevices, &requester.user_id, auth)
+                .await?;
+        }
         let deleted = self
             .context
             .storage

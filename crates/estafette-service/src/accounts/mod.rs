@@ -24,7 +24,9 @@ pub use devices::DeviceService;
 pub use filters::FilterService;
 pub use openid::{OpenIdService, OpenIdToken};
 pub use profiles::{DirectoryUser, ProfileService};
-pub use sessions::{LoginIdentifier, LoginOutcome, Requester, SessionService, TokenGrant};
+pub use sessions::{
+    LoginIdentifier, LoginOutcome, NO_DEVICE, Requester, SessionService, TokenGrant,
+};
 pub use shared_secret::{
     SharedSecretRegistration, SharedSecretRequest, mac_input as shared_secret_mac_input,
 };

@@ -115,7 +115,11 @@ impl ProfileService {
                 "Profile field names are limited to 255 bytes".into(),
             ));
         }
-        if field == "displayname" && self.context.config.policy.lock_displayname {
+        // Bridged users' names come from the other network (BRIDGES.md §3.5).
+        if field == "displayname"
+            && self.context.config.policy.lock_displayname
+            && !self.context.appservices.is_appservice_user(user_id)
+        {
             return Err(ServiceError::Forbidden(
                 "Display names are set by this server and cannot be changed".into(),
             ));

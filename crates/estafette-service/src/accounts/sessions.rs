@@ -18,7 +18,30 @@ const DEVICE_ID_LENGTH: usize = 10;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Requester {
     pub user_id: OwnedUserId,
+    /// [`NO_DEVICE`] for an application service acting without a device.
     pub device_id: OwnedDeviceId,
+    /// The application service whose token the request carries.
+    pub appservice: Option<String>,
+}
+
+/// The device of an application service's request that names none: no device has it, since
+/// devices' IDs never hold a space.
+pub const NO_DEVICE: &str = "appservice without device";
+
+impl Requester {
+    pub fn new(user_id: OwnedUserId, device_id: OwnedDeviceId) -> Self {
+        Self {
+            user_id,
+            device_id,
+            appservice: None,
+        }
+    }
+
+    /// Whether the request acts through a device (every request but an application
+    /// service's that names none).
+    pub fn has_device(&self) -> bool {
+        self.device_id.as_str() != NO_DEVICE
+    }
 }
 
 /// Tokens handed to a client.
@@ -93,10 +116,7 @@ impl SessionService {
         }
         self.note_last_seen(&record.user_id, &record.device_id, now, ip)
             .await?;
-        Ok(Requester {
-            user_id: record.user_id,
-            device_id: record.device_id,
-        })
+        Ok(Requester::new(record.user_id, record.device_id))
     }
 
     async fn note_last_seen(
@@ -228,6 +248,24 @@ impl SessionService {
 
     /// Creates (or takes over) a device and issues its first tokens. A client that names an
     /// existing device of its user logs that device's previous tokens out.
+    /// The session a registration opens, unless the client asked for none
+    /// (`inhibit_login`).
+    pub(crate) async fn session_after_registration(
+        &self,
+        user_id: &UserId,
+        inhibit_login: bool,
+        device_id: Option<OwnedDeviceId>,
+        initial_display_name: Option<&str>,
+        with_refresh_token: bool,
+    ) -> ServiceResult<Option<LoginOutcome>> {
+        if inhibit_login {
+            return Ok(None);
+        }
+        self.open_session(user_id, device_id, initial_display_name, with_refresh_token)
+            .await
+            .map(Some)
+    }
+
     pub async fn open_session(
         &self,
         user_id: &UserId,

@@ -96,6 +96,7 @@ impl SharedSecretRegistration {
                 password: Some(request.password),
                 is_admin: request.admin,
                 display_name: request.displayname,
+                trusted_localpart: false,
             })
             .await?;
         self.sessions
@@ -139,6 +140,8 @@ mod tests {
             random: services.context.random.clone(),
             server_key: services.context.server_key.clone(),
             notifier: services.context.notifier.clone(),
+            appservices: services.context.appservices.clone(),
+            appservice_wake: services.context.appservice_wake.clone(),
         };
         let services = crate::Services::new(context).unwrap();
         let nonce = services.shared_secret.issue_nonce().await.unwrap();

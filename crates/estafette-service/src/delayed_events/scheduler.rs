@@ -75,10 +75,7 @@ impl DelayedEventService {
     }
 
     async fn deliver(&self, record: &DelayedEventRecord) -> ServiceResult<()> {
-        let requester = Requester {
-            user_id: record.user_id.clone(),
-            device_id: record.device_id.clone(),
-        };
+        let requester = Requester::new(record.user_id.clone(), record.device_id.clone());
         let content: serde_json::Value = serde_json::from_str(&record.content)
             .map_err(|e| ServiceError::Internal(format!("stored delayed content: {e}")))?;
         let kind = TimelineEventType::from(record.event_type.as_str());

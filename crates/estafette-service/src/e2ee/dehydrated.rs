@@ -79,10 +79,7 @@ impl DehydratedDeviceService {
             )));
         }
         // The keys are checked as the new device's own upload, before anything changes.
-        let as_device = Requester {
-            user_id: requester.user_id.clone(),
-            device_id: device.device_id.clone(),
-        };
+        let as_device = Requester::new(requester.user_id.clone(), device.device_id.clone());
         self.keys.check_upload(&as_device, &device.device_keys)?;
         self.remove_current(requester).await?;
         let now = self.context.now();

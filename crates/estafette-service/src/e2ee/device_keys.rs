@@ -70,6 +70,11 @@ impl DeviceKeyService {
         one_time_keys: BTreeMap<String, JsonValue>,
         fallback_keys: BTreeMap<String, JsonValue>,
     ) -> ServiceResult<BTreeMap<String, u64>> {
+        if !requester.has_device() {
+            return Err(ServiceError::MissingParam(
+                "Keys belong to a device: an application service names it with `device_id`".into(),
+            ));
+        }
         let (user, device) = (&requester.user_id, &requester.device_id);
         let storage = &self.context.storage;
         let stored = storage.keys.device_keys(user, device).await?;

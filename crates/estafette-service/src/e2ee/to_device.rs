@@ -158,6 +158,7 @@ impl ToDeviceService {
             .await?;
         if let Some(position) = sent {
             self.context.notifier.notify(&recipients, position);
+            self.context.appservice_wake.notify_one();
         }
         Ok(())
     }

@@ -129,10 +129,7 @@ impl OAuthService {
             .is_some();
         if known {
             self.sessions
-                .logout(&Requester {
-                    user_id: user_id.to_owned(),
-                    device_id: device_id.to_owned(),
-                })
+                .logout(&Requester::new(user_id.to_owned(), device_id.to_owned()))
                 .await?;
             tracing::info!(%user_id, %device_id, "device signed out from the account page");
         }

@@ -318,6 +318,7 @@ impl OAuthService {
             password: Some(password.to_owned()),
             is_admin: false,
             display_name: None,
+            trusted_localpart: false,
         };
         let user_id = match self.accounts.create(account).await {
             Ok(user_id) => user_id,

@@ -95,7 +95,7 @@ impl OAuthService {
             // opened ends too (RFC 6749 §4.1.2).
             if let Ok(device_id) = device {
                 self.sessions
-                    .logout(&Requester { user_id, device_id })
+                    .logout(&Requester::new(user_id, device_id))
                     .await?;
             }
             return Ok(Err(invalid_grant(
@@ -175,7 +175,7 @@ impl OAuthService {
         };
         if let Some((user_id, device_id)) = owner {
             self.sessions
-                .logout(&Requester { user_id, device_id })
+                .logout(&Requester::new(user_id, device_id))
                 .await?;
         }
         Ok(())

@@ -426,6 +426,7 @@ impl OAuthService {
             password: None,
             is_admin: false,
             display_name: (!display_name.is_empty()).then(|| display_name.join(" ")),
+            trusted_localpart: false,
         };
         let user_id = match self.accounts.create(account).await {
             Ok(user_id) => user_id,

@@ -47,11 +47,7 @@ impl PushDeliveryService {
         Self {
             context,
             rooms,
-            http: reqwest::Client::builder()
-                .timeout(REQUEST_TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap_or_default(),
+            http: crate::plain_http_client(REQUEST_TIMEOUT),
         }
     }
 

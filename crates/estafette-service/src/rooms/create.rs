@@ -462,6 +462,7 @@ impl RoomService {
                 self.context
                     .notifier
                     .notify(&concerned, last.stream_ordering);
+                self.wake_delivery();
             }
         }
         Ok(outcome)

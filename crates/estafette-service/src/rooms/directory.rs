@@ -63,6 +63,7 @@ impl RoomService {
         room_id: &RoomId,
     ) -> ServiceResult<()> {
         self.ensure_local_alias(alias)?;
+        self.ensure_alias_not_reserved(requester, alias)?;
         self.room_rules(room_id).await?;
         let membership = self
             .context
@@ -92,6 +93,27 @@ impl RoomService {
 
     /// The room an alias points to, and servers that can help join it; another server's
     /// alias is asked of that server.
+    /// An alias in an application service's exclusive namespace is the service's alone.
+    fn ensure_alias_not_reserved(
+        &self,
+        requester: &Requester,
+        alias: &RoomAliasId,
+    ) -> ServiceResult<()> {
+        match self
+            .context
+            .appservices
+            .exclusive_owner_of_alias(alias.as_str())
+        {
+            Some(owner) if requester.appservice.as_deref() != Some(owner.id.as_str()) => {
+                Err(ServiceError::Exclusive(format!(
+                    "{alias} is reserved by application service {}",
+                    owner.id
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     pub async fn resolve_alias(
         &self,
         alias: &RoomAliasId,
@@ -118,13 +140,12 @@ impl RoomService {
         if alias.server_name() != self.context.server_name {
             return Err(not_found());
         }
-        let (room_id, _) = self
-            .context
-            .storage
-            .aliases
-            .resolve(alias)
-            .await?
-            .ok_or_else(not_found)?;
+        let mut found = self.context.storage.aliases.resolve(alias).await?;
+        // An application service whose namespace holds the alias may create it now.
+        if found.is_none() && self.appservice_queries.alias_exists(alias.as_str()).await {
+            found = self.context.storage.aliases.resolve(alias).await?;
+        }
+        let (room_id, _) = found.ok_or_else(not_found)?;
         Ok((room_id, vec![self.context.server_name.clone()]))
     }
 
@@ -135,6 +156,7 @@ impl RoomService {
         alias: &RoomAliasId,
     ) -> ServiceResult<()> {
         self.ensure_local_alias(alias)?;
+        self.ensure_alias_not_reserved(requester, alias)?;
         let (room_id, creator) = self
             .context
             .storage

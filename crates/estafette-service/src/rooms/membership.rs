@@ -30,8 +30,18 @@ impl RoomService {
         }
     }
 
+    /// Whether the local user exists; an application service whose namespace holds an
+    /// unknown one is asked first, and may create it (a ghost about to be invited).
     pub(crate) async fn is_local_user(&self, user_id: &UserId) -> ServiceResult<bool> {
-        crate::accounts::is_active_local_user(&self.context, user_id).await
+        if crate::accounts::is_active_local_user(&self.context, user_id).await? {
+            return Ok(true);
+        }
+        if self.context.storage.users.get(user_id).await?.is_none()
+            && self.appservice_queries.user_exists(user_id).await
+        {
+            return crate::accounts::is_active_local_user(&self.context, user_id).await;
+        }
+        Ok(false)
     }
 
     /// `m.room.member` content for `user`, carrying their profile as other servers do.
@@ -348,18 +358,31 @@ impl RoomService {
         content: JsonValue,
         txn_id: &str,
     ) -> ServiceResult<OwnedEventId> {
+        self.send_message_at(
+            requester,
+            room_id,
+            EventDraft::message(kind, content),
+            txn_id,
+        )
+        .await
+    }
+
+    /// [`Self::send_message`] of a draft that may carry an application service's timestamp.
+    pub async fn send_message_at(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        draft: EventDraft,
+        txn_id: &str,
+    ) -> ServiceResult<OwnedEventId> {
+        let kind = &draft.kind;
         let txn = Txn {
             device_id: &requester.device_id,
             scope: format!("send/{room_id}/{kind}"),
             txn_id,
         };
         let pdu = self
-            .append(
-                room_id,
-                &requester.user_id,
-                EventDraft::message(kind, content),
-                Some(txn),
-            )
+            .append(room_id, &requester.user_id, draft, Some(txn))
             .await?;
         Ok(pdu.event_id)
     }
@@ -373,6 +396,43 @@ impl RoomService {
         state_key: &str,
         content: JsonValue,
     ) -> ServiceResult<OwnedEventId> {
+        self.send_state_at(
+            requester,
+            room_id,
+            EventDraft::state(kind, state_key, content),
+        )
+        .await
+    }
+
+    /// [`Self::send_state`] of a draft that may carry an application service's timestamp.
+    /// A member's own `join` over `join` (a per-room name or avatar, which bridges set this
+    /// way) is the one membership event taken here.
+    pub async fn send_state_at(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        draft: EventDraft,
+    ) -> ServiceResult<OwnedEventId> {
+        let kind = draft.kind.clone();
+        let state_key = draft.state_key.clone().unwrap_or_default();
+        let state_key = state_key.as_str();
+        let content = &draft.content;
+        if kind == TimelineEventType::RoomMember
+            && state_key == requester.user_id.as_str()
+            && content["membership"] == "join"
+            && self
+                .context
+                .storage
+                .memberships
+                .get(room_id, &requester.user_id)
+                .await?
+                .is_some_and(|m| m.membership == "join")
+        {
+            let pdu = self
+                .append(room_id, &requester.user_id, draft, None)
+                .await?;
+            return Ok(pdu.event_id);
+        }
         if kind == TimelineEventType::RoomMember {
             return Err(ServiceError::Forbidden(
                 "Use the membership endpoints to change membership".into(),
@@ -384,18 +444,13 @@ impl RoomService {
             ));
         }
         if kind == TimelineEventType::RoomCanonicalAlias {
-            self.check_canonical_alias(room_id, &content).await?;
+            self.check_canonical_alias(room_id, content).await?;
         }
         // An email invitation revoked (its event emptied) invites nobody any more.
         let revoked = kind == TimelineEventType::RoomThirdPartyInvite
             && content.as_object().is_some_and(|c| c.is_empty());
         let pdu = self
-            .append(
-                room_id,
-                &requester.user_id,
-                EventDraft::state(kind, state_key, content),
-                None,
-            )
+            .append(room_id, &requester.user_id, draft, None)
             .await?;
         if revoked {
             self.context

@@ -101,6 +101,8 @@ pub struct RoomService {
     sender: crate::FederationSender,
     /// Wakes this process's push delivery when an event is stored.
     push_wake: Arc<tokio::sync::Notify>,
+    /// Unknown users and aliases of application services' namespaces are asked about.
+    appservice_queries: crate::AppserviceQueries,
 }
 
 type CachedRuleset = (Option<String>, Arc<ruma::push::Ruleset>);
@@ -162,6 +164,7 @@ impl RoomService {
         federation: crate::FederationService,
         sender: crate::FederationSender,
     ) -> Self {
+        let appservice_queries = crate::AppserviceQueries::new(context.clone());
         Self {
             context,
             federation,
@@ -174,6 +177,7 @@ impl RoomService {
             ruleset_cache: Arc::new(BoundedCache::new(16_384)),
             windows: Arc::new(windows::WindowCache::new()),
             push_wake: Arc::default(),
+            appservice_queries,
         }
     }
 

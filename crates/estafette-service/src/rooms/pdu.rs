@@ -94,6 +94,9 @@ pub struct EventDraft {
     pub kind: TimelineEventType,
     pub content: JsonValue,
     pub state_key: Option<String>,
+    /// The `origin_server_ts` an application service asked for (timestamp massaging); now
+    /// when `None`.
+    pub timestamp: Option<u64>,
 }
 
 impl EventDraft {
@@ -106,6 +109,7 @@ impl EventDraft {
             kind,
             content,
             state_key: Some(state_key.into()),
+            timestamp: None,
         }
     }
 
@@ -114,7 +118,14 @@ impl EventDraft {
             kind,
             content,
             state_key: None,
+            timestamp: None,
         }
+    }
+
+    /// The draft with the timestamp an application service gave.
+    pub fn at(mut self, timestamp: Option<u64>) -> Self {
+        self.timestamp = timestamp;
+        self
     }
 }
 

@@ -114,6 +114,48 @@ impl RoomService {
         Ok(members)
     }
 
+    /// `/joined_members`' member events: the requester's view, or, for an application
+    /// service outside the room, the current ones when a user of its namespace is in it
+    /// (BRIDGES.md §3.5, as Synapse allows).
+    pub async fn members_for_joined(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+    ) -> ServiceResult<Vec<Pdu>> {
+        let refused = match self.members(requester, room_id).await {
+            Err(ServiceError::Forbidden(reason)) => reason,
+            other => return other,
+        };
+        let service = requester
+            .appservice
+            .as_deref()
+            .and_then(|id| self.context.appservices.by_id(id));
+        let Some(service) = service else {
+            return Err(ServiceError::Forbidden(refused));
+        };
+        let has_member = self
+            .context
+            .storage
+            .memberships
+            .of_room(room_id)
+            .await?
+            .iter()
+            .any(|m| m.membership == "join" && service.is_user_of(&m.user_id));
+        if !has_member {
+            return Err(ServiceError::Forbidden(refused));
+        }
+        let (state, _) = self.current_state(room_id).await?;
+        let mut members = Vec::new();
+        for ((kind, _), event_id) in &state {
+            if *kind == ruma::events::StateEventType::RoomMember
+                && let Some(pdu) = self.pdu(event_id).await?
+            {
+                members.push(pdu);
+            }
+        }
+        Ok(members)
+    }
+
     /// `/members?at=`: the member events as they were at a stream position (capped at what
     /// the requester may see).
     pub async fn members_at(

@@ -255,7 +255,8 @@ impl RoomService {
         rules: &RoomVersionRules,
         sender: &UserId,
     ) -> ServiceResult<Pdu> {
-        self.build_at(draft, position, rules, sender, self.context.now())
+        let timestamp = draft.timestamp.unwrap_or_else(|| self.context.now());
+        self.build_at(draft, position, rules, sender, timestamp)
     }
 
     pub(crate) fn build_at(
@@ -374,7 +375,13 @@ impl RoomService {
             .collect();
         concerned.extend(memberships.iter().map(|m| m.user_id.clone()));
         self.context.notifier.notify(&concerned, position);
+        self.wake_delivery();
+    }
+
+    /// Wakes what sends stored events on (push delivery, application services).
+    pub(crate) fn wake_delivery(&self) {
         self.push_wake.notify_one();
+        self.context.appservice_wake.notify_one();
     }
 
     /// Queues an event for every other server with a member in the room, and for the server

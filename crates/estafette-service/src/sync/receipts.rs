@@ -114,6 +114,7 @@ impl ReceiptService {
             self.joined_members(room_id).await?
         };
         self.context.notifier.notify(&concerned, position);
+        self.context.appservice_wake.notify_one();
         Ok(())
     }
 

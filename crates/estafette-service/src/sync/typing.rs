@@ -124,6 +124,7 @@ impl TypingService {
         self.record(room_id, user_id, typing, expiry, position);
         let members = self.joined_members(room_id).await?;
         self.context.notifier.notify_here(&members, position);
+        self.context.appservice_wake.notify_one();
         Ok(())
     }
 
@@ -183,6 +184,35 @@ impl TypingService {
             .filter(|m| m.membership == "join")
             .map(|m| m.user_id)
             .collect())
+    }
+
+    /// The rooms whose typing changed after `after` up to `until`, with who types there now.
+    pub(crate) fn changed_between(
+        &self,
+        after: i64,
+        until: i64,
+    ) -> Vec<(OwnedRoomId, Vec<OwnedUserId>)> {
+        let rooms = self.rooms.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        let mut changed: Vec<(i64, OwnedRoomId, Vec<OwnedUserId>)> = rooms
+            .iter()
+            .filter(|(_, room)| room.position > after && room.position <= until)
+            .map(|(room_id, room)| {
+                let mut users: Vec<OwnedUserId> = room
+                    .users
+                    .iter()
+                    .filter(|(_, expiry)| **expiry > now)
+                    .map(|(user, _)| user.clone())
+                    .collect();
+                users.sort();
+                (room.position, room_id.clone(), users)
+            })
+            .collect();
+        changed.sort_by_key(|(position, _, _)| *position);
+        changed
+            .into_iter()
+            .map(|(_, room_id, users)| (room_id, users))
+            .collect()
     }
 
     /// Whether typing changed in any room after `since`: if not, no room needs asking.

@@ -4,6 +4,7 @@
 mod account_validity;
 mod accounts;
 mod antivirus;
+mod appservices;
 mod cluster;
 mod delayed_events;
 mod e2ee;
@@ -23,6 +24,7 @@ mod threads;
 pub use account_validity::*;
 pub use accounts::*;
 pub use antivirus::*;
+pub use appservices::*;
 pub use cluster::*;
 pub use delayed_events::*;
 pub use e2ee::*;

@@ -122,6 +122,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         36,
         include_str!("../../migrations/sqlite/0036_push_delivery.sql"),
     ),
+    (
+        37,
+        include_str!("../../migrations/sqlite/0037_appservices.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -215,6 +219,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         24,
         include_str!("../../migrations/postgres/0024_push_delivery.sql"),
+    ),
+    (
+        25,
+        include_str!("../../migrations/postgres/0025_appservices.sql"),
     ),
 ];
 

@@ -4,6 +4,7 @@
 mod account_validity;
 mod accounts;
 mod antivirus;
+mod appservices;
 mod cluster;
 mod connect;
 mod copy;
@@ -144,6 +145,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         delayed_events: db.clone(),
         thread_subscriptions: db.clone(),
         push_delivery: db.clone(),
+        appservices: db.clone(),
         streams: db,
     }
 }

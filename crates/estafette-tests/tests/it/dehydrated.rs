@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 const PATH: &str = "/_matrix/client/unstable/org.matrix.msc3814.v1/dehydrated_device";
 
 /// Identity keys for `device_id`, signed by a fresh ed25519 key as a client would.
-fn signed_device_keys(user_id: &str, device_id: &str, seed: u8) -> Value {
+pub(crate) fn signed_device_keys(user_id: &str, device_id: &str, seed: u8) -> Value {
     let key = ServerKey::from_seed(&[seed; 32], device_id).unwrap();
     let public = base64::engine::general_purpose::STANDARD_NO_PAD.encode(key.key_pair.public_key());
     let keys = json!({

@@ -211,6 +211,10 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         }
         ("PUT", "/rooms/{room_id}/state/{event_type}/{state_key}") => json!({"topic": "x"}),
         ("PUT", "/rooms/{room_id}/typing/{user_id}") => json!({"typing": true, "timeout": 1000}),
+        ("POST", "/appservice/{appservice_id}/ping")
+        | ("POST", "/_matrix/client/unstable/fi.mau.msc2659/appservice/{appservice_id}/ping") => {
+            json!({"transaction_id": "sweep"})
+        }
         ("POST", "/rooms/{room_id}/receipt/{receipt_type}/{event_id}") => {
             json!({"thread_id": "main"})
         }

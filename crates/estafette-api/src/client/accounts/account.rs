@@ -29,7 +29,17 @@ async fn register(
     request: Ruma<register::v3::Request>,
 ) -> ApiResult<register::v3::Response> {
     let client = request.client_key();
+    let as_service = request
+        .requester
+        .as_ref()
+        .filter(|requester| requester.appservice.is_some());
+    if let Some(requester) = as_service {
+        return register_for_appservice(&state, requester, request.body).await;
+    }
     let body = request.body;
+    if body.login_type == Some(register::LoginType::ApplicationService) {
+        return Err(ApiError::missing_token());
+    }
     // Only the request that creates the account counts against the login limit.
     if body.auth.is_some() {
         state
@@ -51,6 +61,35 @@ async fn register(
     };
     let (user_id, session) = state.services.accounts.register(registration).await?;
     super::deliver_invitations(&state, &user_id).await;
+    Ok(RumaResponse(register_response(user_id, session)))
+}
+
+/// `/register` with an application service's token: a user of its namespace, with none of
+/// the rules for people (BRIDGES.md §3.2).
+async fn register_for_appservice(
+    state: &AppState,
+    requester: &estafette_service::Requester,
+    body: register::v3::Request,
+) -> ApiResult<register::v3::Response> {
+    let request = estafette_service::AppserviceRegistration {
+        username: body.username,
+        inhibit_login: body.inhibit_login,
+        device_id: body.device_id,
+        initial_device_display_name: body.initial_device_display_name,
+        refresh_token: body.refresh_token,
+    };
+    let (user_id, session) = state
+        .services
+        .appservices
+        .register(requester, request)
+        .await?;
+    Ok(RumaResponse(register_response(user_id, session)))
+}
+
+fn register_response(
+    user_id: ruma::OwnedUserId,
+    session: Option<estafette_service::LoginOutcome>,
+) -> register::v3::Response {
     let mut response = register::v3::Response::new(user_id);
     if let Some(session) = session {
         response.access_token = Some(session.grant.access_token);
@@ -58,7 +97,7 @@ async fn register(
         response.refresh_token = session.grant.refresh_token;
         response.expires_in = session.grant.expires_in_ms.map(Duration::from_millis);
     }
-    Ok(RumaResponse(response))
+    response
 }
 
 /// `GET /_matrix/client/v3/register/available`
@@ -88,7 +127,7 @@ async fn whoami(
 ) -> ApiResult<whoami::v3::Response> {
     let requester = request.requester()?;
     let mut response = whoami::v3::Response::new(requester.user_id.clone(), false);
-    response.device_id = Some(requester.device_id.clone());
+    response.device_id = requester.has_device().then(|| requester.device_id.clone());
     Ok(RumaResponse(response))
 }
 

@@ -8,9 +8,9 @@ use ruma::api::client::device::{
     Device, delete_device, delete_devices, get_device, get_devices, update_device,
 };
 
-use crate::AppState;
 use crate::extract::{ApiResult, Ruma, RumaResponse};
 use crate::router::Routes;
+use crate::{ApiError, AppState};
 
 pub(crate) fn routes(router: Routes) -> Routes {
     router
@@ -58,13 +58,14 @@ async fn get_device(
     ))))
 }
 
-/// `PUT /_matrix/client/v3/devices/{deviceId}`
+/// `PUT /_matrix/client/v3/devices/{deviceId}`: renames a device, or, for an application
+/// service, creates it (201).
 async fn update_device(
     State(state): State<AppState>,
     request: Ruma<update_device::v3::Request>,
-) -> ApiResult<update_device::v3::Response> {
+) -> Result<(http::StatusCode, RumaResponse<update_device::v3::Response>), ApiError> {
     let body = &request.body;
-    state
+    let created = state
         .services
         .devices
         .rename(
@@ -73,7 +74,12 @@ async fn update_device(
             body.display_name.as_deref(),
         )
         .await?;
-    Ok(RumaResponse(update_device::v3::Response::new()))
+    let status = if created {
+        http::StatusCode::CREATED
+    } else {
+        http::StatusCode::OK
+    };
+    Ok((status, RumaResponse(update_device::v3::Response::new())))
 }
 
 /// `DELETE /_matrix/client/v3/devices/{deviceId}`

@@ -48,6 +48,11 @@ async fn get_login_types(
     let mut token = TokenLoginType::new();
     token.get_login_token = true;
     flows.push(LoginType::Token(token));
+    if !state.services.appservices.registry().is_empty() {
+        flows.push(LoginType::ApplicationService(
+            get_login_types::v3::ApplicationServiceLoginType::new(),
+        ));
+    }
     Ok(RumaResponse(get_login_types::v3::Response::new(flows)))
 }
 
@@ -118,6 +123,35 @@ async fn login(
     State(state): State<AppState>,
     request: Ruma<login::v3::Request>,
 ) -> ApiResult<login::v3::Response> {
+    // Without application services, the type is not offered and answers as any unknown one.
+    if let login::v3::LoginInfo::ApplicationService(service) = &request.body.login_info
+        && !state.services.appservices.registry().is_empty()
+    {
+        let requester = request.requester()?;
+        #[allow(deprecated)]
+        let user = match (&service.identifier, &service.user) {
+            (Some(UserIdentifier::Matrix(id)), _) => id.user.clone(),
+            (None, Some(user)) => user.clone(),
+            _ => {
+                return Err(ApiError::invalid_param(
+                    "An m.id.user identifier is required",
+                ));
+            }
+        };
+        let body = &request.body;
+        let outcome = state
+            .services
+            .appservices
+            .login(
+                requester,
+                &user,
+                body.device_id.clone(),
+                body.initial_device_display_name.as_deref(),
+                body.refresh_token,
+            )
+            .await?;
+        return Ok(RumaResponse(login_response(outcome)));
+    }
     state
         .services
         .rate_limits

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use estafette_service::{DelayedDraft, Direction, format_token, parse_token};
+use estafette_service::{DelayedDraft, Direction, EventDraft, format_token, parse_token};
 use ruma::api::client::message::{get_message_events, send_message_event};
 use ruma::events::TimelineEventType;
 
@@ -35,18 +35,23 @@ async fn send_message_event(
         };
         return scheduled(&state, request.requester()?, draft).await;
     }
+    let requester = request.requester()?;
+    let draft = EventDraft::message(kind, content).at(massaged_ts(requester, body.timestamp));
     let event_id = state
         .services
         .rooms
-        .send_message(
-            request.requester()?,
-            &body.room_id,
-            kind,
-            content,
-            body.txn_id.as_str(),
-        )
+        .send_message_at(requester, &body.room_id, draft, body.txn_id.as_str())
         .await?;
     Ok(RumaResponse(send_message_event::v3::Response::new(event_id)).into_response())
+}
+
+/// The `ts` an application service gave (timestamp massaging); ignored from anyone else.
+pub(super) fn massaged_ts(
+    requester: &estafette_service::Requester,
+    ts: Option<ruma::MilliSecondsSinceUnixEpoch>,
+) -> Option<u64> {
+    ts.filter(|_| requester.appservice.is_some())
+        .map(|ts| ts.get().into())
 }
 
 /// `GET /_matrix/client/v3/rooms/{roomId}/messages`

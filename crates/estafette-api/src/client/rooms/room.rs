@@ -161,7 +161,7 @@ async fn joined_members(
     let members = state
         .services
         .rooms
-        .members(request.requester()?, &request.body.room_id)
+        .members_for_joined(request.requester()?, &request.body.room_id)
         .await?;
     let mut joined = BTreeMap::new();
     for pdu in members {

@@ -2,7 +2,7 @@
 
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use estafette_service::DelayedDraft;
+use estafette_service::{DelayedDraft, EventDraft};
 use ruma::api::client::state::{get_state_event_for_key, get_state_events, send_state_event};
 use ruma::events::TimelineEventType;
 use serde_json::Value as JsonValue;
@@ -81,16 +81,13 @@ async fn send_state_event(
         };
         return scheduled(&state, request.requester()?, draft).await;
     }
+    let requester = request.requester()?;
+    let ts = super::message::massaged_ts(requester, body.timestamp);
+    let draft = EventDraft::state(kind, &body.state_key, content).at(ts);
     let event_id = state
         .services
         .rooms
-        .send_state(
-            request.requester()?,
-            &body.room_id,
-            kind,
-            &body.state_key,
-            content,
-        )
+        .send_state_at(requester, &body.room_id, draft)
         .await?;
     Ok(RumaResponse(send_state_event::v3::Response::new(event_id)).into_response())
 }

@@ -10,4 +10,4 @@ pub use backup::{BackupKey, BackupRepository, BackupVersion};
 pub use dehydrated::DehydratedDeviceRepository;
 pub use device_lists::DeviceListRepository;
 pub use keys::{ClaimedKey, KeyRepository, NewKey};
-pub use to_device::{ToDeviceDelivery, ToDeviceMessage, ToDeviceRepository};
+pub use to_device::{AddressedToDevice, ToDeviceDelivery, ToDeviceMessage, ToDeviceRepository};

@@ -11,6 +11,14 @@ pub struct ToDeviceMessage {
     pub content_json: String,
 }
 
+/// A queued message with its recipient, as application services are sent them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddressedToDevice {
+    pub user_id: OwnedUserId,
+    pub device_id: OwnedDeviceId,
+    pub message: ToDeviceMessage,
+}
+
 /// One recipient device and what it receives.
 #[derive(Debug, Clone)]
 pub struct ToDeviceDelivery {
@@ -42,4 +50,12 @@ pub trait ToDeviceRepository: Send + Sync {
         up_to: i64,
         limit: u32,
     ) -> StorageResult<Vec<ToDeviceMessage>>;
+    /// Every device's messages queued after `after` up to `until`, in stream order, at most
+    /// `limit`: what application services are sent for their users.
+    async fn between(
+        &self,
+        after: i64,
+        until: i64,
+        limit: u32,
+    ) -> StorageResult<Vec<AddressedToDevice>>;
 }

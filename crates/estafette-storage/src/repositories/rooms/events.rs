@@ -153,6 +153,14 @@ pub trait EventRepository: Send + Sync {
         forward: bool,
         limit: u32,
     ) -> StorageResult<Vec<EventRecord>>;
+    /// Every room's events after `after` (exclusive) up to `until` (inclusive), in stream
+    /// order, at most `limit`: what application services are sent.
+    async fn stream_events(
+        &self,
+        after: i64,
+        until: i64,
+        limit: u32,
+    ) -> StorageResult<Vec<EventRecord>>;
     /// The events nothing points to yet, with their depth.
     async fn forward_extremities(
         &self,

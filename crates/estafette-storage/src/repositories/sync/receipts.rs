@@ -35,4 +35,12 @@ pub trait ReceiptRepository: Send + Sync {
         room_ids: &[&RoomId],
         since: i64,
     ) -> StorageResult<Vec<ReceiptRecord>>;
+    /// Every room's receipts written after `after` up to `until`, in the order they were
+    /// written, at most `limit`: what application services are sent.
+    async fn between(
+        &self,
+        after: i64,
+        until: i64,
+        limit: u32,
+    ) -> StorageResult<Vec<ReceiptRecord>>;
 }

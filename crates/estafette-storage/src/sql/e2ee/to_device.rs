@@ -1,9 +1,11 @@
 use async_trait::async_trait;
-use ruma::{DeviceId, OwnedUserId, UserId};
+use ruma::{DeviceId, OwnedDeviceId, OwnedUserId, UserId};
 use sqlx::Row;
 
 use crate::sql::{Db, corrupt};
-use crate::{StorageResult, ToDeviceDelivery, ToDeviceMessage, ToDeviceRepository};
+use crate::{
+    AddressedToDevice, StorageResult, ToDeviceDelivery, ToDeviceMessage, ToDeviceRepository,
+};
 
 #[async_trait]
 impl ToDeviceRepository for Db {
@@ -100,16 +102,44 @@ impl ToDeviceRepository for Db {
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await?;
+        rows.iter().map(message).collect()
+    }
+
+    async fn between(
+        &self,
+        after: i64,
+        until: i64,
+        limit: u32,
+    ) -> StorageResult<Vec<AddressedToDevice>> {
+        let rows = sqlx::query(
+            "SELECT stream_id, user_id, device_id, sender, event_type, content_json
+             FROM to_device_messages WHERE stream_id > $1 AND stream_id <= $2
+             ORDER BY stream_id LIMIT $3",
+        )
+        .bind(after)
+        .bind(until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|row| {
-                Ok(ToDeviceMessage {
-                    stream_id: row.try_get("stream_id")?,
-                    sender: OwnedUserId::try_from(row.try_get::<String, _>("sender")?)
-                        .map_err(|e| corrupt("to_device sender", e))?,
-                    event_type: row.try_get("event_type")?,
-                    content_json: row.try_get("content_json")?,
+                Ok(AddressedToDevice {
+                    user_id: OwnedUserId::try_from(row.try_get::<String, _>("user_id")?)
+                        .map_err(|e| corrupt("to_device user_id", e))?,
+                    device_id: OwnedDeviceId::from(row.try_get::<String, _>("device_id")?),
+                    message: message(row)?,
                 })
             })
             .collect()
     }
+}
+
+fn message(row: &sqlx::any::AnyRow) -> StorageResult<ToDeviceMessage> {
+    Ok(ToDeviceMessage {
+        stream_id: row.try_get("stream_id")?,
+        sender: OwnedUserId::try_from(row.try_get::<String, _>("sender")?)
+            .map_err(|e| corrupt("to_device sender", e))?,
+        event_type: row.try_get("event_type")?,
+        content_json: row.try_get("content_json")?,
+    })
 }

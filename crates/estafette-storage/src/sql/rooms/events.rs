@@ -256,6 +256,27 @@ impl EventRepository for Db {
             .collect()
     }
 
+    async fn stream_events(
+        &self,
+        after: i64,
+        until: i64,
+        limit: u32,
+    ) -> StorageResult<Vec<EventRecord>> {
+        sqlx::query(
+            "SELECT stream_ordering, event_id, json, state_group, redacted_by FROM events
+             WHERE stream_ordering > $1 AND stream_ordering <= $2
+             ORDER BY stream_ordering ASC LIMIT $3",
+        )
+        .bind(after)
+        .bind(until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+    }
+
     async fn forward_extremities(
         &self,
         room_id: &RoomId,

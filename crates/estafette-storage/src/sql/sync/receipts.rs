@@ -57,20 +57,44 @@ impl ReceiptRepository for Db {
                 query = query.bind(room_id.as_str());
             }
             for row in query.fetch_all(&self.pool).await? {
-                records.push(ReceiptRecord {
-                    room_id: OwnedRoomId::try_from(row.try_get::<String, _>("room_id")?)
-                        .map_err(|e| corrupt("receipts.room_id", e))?,
-                    receipt_type: row.try_get("receipt_type")?,
-                    user_id: OwnedUserId::try_from(row.try_get::<String, _>("user_id")?)
-                        .map_err(|e| corrupt("receipts.user_id", e))?,
-                    thread_id: row.try_get("thread_id")?,
-                    event_id: OwnedEventId::try_from(row.try_get::<String, _>("event_id")?)
-                        .map_err(|e| corrupt("receipts.event_id", e))?,
-                    ts: from_db(row.try_get("ts")?),
-                    stream_id: row.try_get("stream_id")?,
-                });
+                records.push(decode(&row)?);
             }
         }
         Ok(records)
     }
+
+    async fn between(
+        &self,
+        after: i64,
+        until: i64,
+        limit: u32,
+    ) -> StorageResult<Vec<ReceiptRecord>> {
+        sqlx::query(
+            "SELECT room_id, receipt_type, user_id, thread_id, event_id, ts, stream_id FROM receipts
+             WHERE stream_id > $1 AND stream_id <= $2 ORDER BY stream_id LIMIT $3",
+        )
+        .bind(after)
+        .bind(until)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(decode)
+        .collect()
+    }
+}
+
+fn decode(row: &sqlx::any::AnyRow) -> StorageResult<ReceiptRecord> {
+    Ok(ReceiptRecord {
+        room_id: OwnedRoomId::try_from(row.try_get::<String, _>("room_id")?)
+            .map_err(|e| corrupt("receipts.room_id", e))?,
+        receipt_type: row.try_get("receipt_type")?,
+        user_id: OwnedUserId::try_from(row.try_get::<String, _>("user_id")?)
+            .map_err(|e| corrupt("receipts.user_id", e))?,
+        thread_id: row.try_get("thread_id")?,
+        event_id: OwnedEventId::try_from(row.try_get::<String, _>("event_id")?)
+            .map_err(|e| corrupt("receipts.event_id", e))?,
+        ts: from_db(row.try_get("ts")?),
+        stream_id: row.try_get("stream_id")?,
+    })
 }
