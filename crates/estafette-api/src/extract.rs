@@ -459,9 +459,19 @@ impl<T: serde::de::DeserializeOwned> FromRequest<AppState> for MatrixJson<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<Self, ApiError> {
-        let (parts, body) = request.into_parts();
+        let (_, body) = request.into_parts();
+        Self::from_body(state, body).await
+    }
+}
+
+impl<T: serde::de::DeserializeOwned> MatrixJson<T> {
+    /// The body of a request whose head another extractor read.
+    pub(crate) async fn from_body(
+        state: &AppState,
+        body: axum::body::Body,
+    ) -> Result<Self, ApiError> {
         let limit = state.services.context.config.limits.max_request_body_bytes;
-        let body = read_body(&parts.headers, body, limit).await?;
+        let body = read_body(&http::HeaderMap::new(), body, limit).await?;
         if serde_json::from_slice::<serde::de::IgnoredAny>(&body).is_err() {
             return Err(ApiError::not_json("The request body is not valid JSON"));
         }

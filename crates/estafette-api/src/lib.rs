@@ -57,8 +57,21 @@ pub fn app(state: AppState) -> Router {
         .layer(panic::catch_panic_layer())
         .layer(axum::middleware::from_fn(media_headers::media_headers))
         .layer(axum::middleware::from_fn(cors::cors))
-        .layer(tower_http::trace::TraceLayer::new_for_http())
+        .layer(tower_http::trace::TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of a request, without what is a secret: the query (access tokens may ride
+/// there) and a webhook's token in its path.
+fn request_span(request: &http::Request<axum::body::Body>) -> tracing::Span {
+    let path = request.uri().path();
+    let path = match path.strip_prefix(estafette_service::WEBHOOK_PATH) {
+        Some(rest) if !rest.is_empty() && !rest.starts_with("/rooms/") => {
+            format!("{}/<redacted>", estafette_service::WEBHOOK_PATH)
+        }
+        _ => path.to_owned(),
+    };
+    tracing::debug_span!("request", method = %request.method(), %path)
 }
 
 fn client_routes_table() -> Routes {

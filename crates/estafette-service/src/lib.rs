@@ -33,6 +33,7 @@ mod reports;
 mod rooms;
 mod sliding_sync;
 mod sync;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -61,6 +62,7 @@ pub use e2ee::{
     KeyClaims, KeyQueryResult, SignatureFailure, ToDeviceService,
 };
 pub use error::{ServiceError, ServiceResult};
+pub use estafette_storage::WebhookRecord;
 pub use estafette_storage::{DeviceRecord, ThreadSubscriptionRecord};
 pub use federation::{
     EduService, FederationSender, FederationService, MAX_EDUS_PER_TRANSACTION,
@@ -104,6 +106,10 @@ pub use sync::{
     DEFAULT_TIMELINE_LIMIT, EventFilter, FULLY_READ, LocalNotifier, Notifier, PresenceInfo,
     PresenceService, PushService, RECEIPT_READ, RECEIPT_READ_PRIVATE, ReceiptService, RoomFilter,
     RoomTimeline, SyncRequest, SyncResult, SyncService, TypingService, format_token, parse_token,
+};
+pub use webhooks::{
+    IssuedWebhook, PayloadError, PostRefusal, WEBHOOK_PATH, WEBHOOK_STATE_TYPE, WebhookPayload,
+    WebhookService,
 };
 
 /// An HTTP client for the services this server calls on the operator's side (push gateways,
@@ -182,6 +188,7 @@ pub struct Services {
     pub appservices: AppserviceService,
     pub appservice_delivery: AppserviceDelivery,
     pub thirdparty: ThirdPartyNetworks,
+    pub webhooks: WebhookService,
     pub typing: TypingService,
     pub receipts: ReceiptService,
     pub push: PushService,
@@ -294,6 +301,7 @@ impl Services {
                 sessions.clone(),
             ),
             thirdparty: ThirdPartyNetworks::new(context.clone()),
+            webhooks: WebhookService::new(context.clone(), accounts.clone(), rooms.clone()),
             appservice_delivery: AppserviceDelivery::new(
                 context.clone(),
                 rooms.clone(),

@@ -105,4 +105,5 @@ pub struct Storage {
     pub thread_subscriptions: Arc<dyn ThreadSubscriptionRepository>,
     pub push_delivery: Arc<dyn PushDeliveryRepository>,
     pub appservices: Arc<dyn AppserviceRepository>,
+    pub webhooks: Arc<dyn WebhookRepository>,
 }

@@ -21,6 +21,7 @@ mod reports;
 pub(crate) mod rooms;
 mod sliding_sync;
 mod sync;
+mod webhooks;
 
 use crate::router::Routes;
 
@@ -40,5 +41,6 @@ pub(crate) fn routes(router: Routes) -> Routes {
     let router = policy::routes(router);
     let router = account_validity::routes(router);
     let router = identity::routes(router);
+    let router = webhooks::routes(router);
     media::routes(router)
 }

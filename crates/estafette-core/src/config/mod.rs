@@ -13,6 +13,7 @@ mod federation;
 mod identity;
 mod media;
 mod oauth;
+mod webhooks;
 
 pub use appservices::{AppservicesConfig, Namespace, Registration};
 pub use calls::CallsConfig;
@@ -20,6 +21,7 @@ pub use federation::{AllowedServer, FederationConfig, PinnedServer};
 pub use identity::{AccountValidityConfig, EmailConfig, PolicyConfig};
 pub use media::{AntivirusConfig, ClamdAddress, MediaConfig, UrlPreviewConfig};
 pub use oauth::{OAuthConfig, QrLogin, UpstreamProvider};
+pub use webhooks::WebhooksConfig;
 
 /// A configuration problem, named by the key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -64,6 +66,7 @@ pub struct Config {
     pub push: PushConfig,
     pub oauth: OAuthConfig,
     pub appservices: AppservicesConfig,
+    pub webhooks: WebhooksConfig,
 }
 
 /// Push notifications.
@@ -197,6 +200,7 @@ impl Default for Config {
             push: PushConfig::default(),
             oauth: OAuthConfig::default(),
             appservices: AppservicesConfig::default(),
+            webhooks: WebhooksConfig::default(),
         }
     }
 }
@@ -326,6 +330,7 @@ impl Config {
         self.validate_support()?;
         self.calls.validate()?;
         self.oauth.validate()?;
+        self.webhooks.validate()?;
         let validity = &self.account_validity;
         if validity.enabled {
             if validity.period_days == 0 {

@@ -97,11 +97,12 @@ impl AccountValidityService {
             .saturating_mul(DAY_MS)
     }
 
-    /// Exempt by configuration, or an application service's user (TCHAP.md §6 with
-    /// BRIDGES.md §3.5: bridged users do not expire).
+    /// Exempt by configuration, or an application service's or a webhook's user (TCHAP.md §6
+    /// with BRIDGES.md §3.5: bridged users and hooks do not expire).
     fn exempt(&self, user_id: &UserId) -> bool {
         self.exempt.iter().any(|re| re.is_match(user_id.as_str()))
             || self.context.appservices.is_appservice_user(user_id)
+            || crate::webhooks::is_hook_user(user_id)
     }
 
     /// Refuses a request of an expired account (403 `ORG_MATRIX_EXPIRED_ACCOUNT`). An account

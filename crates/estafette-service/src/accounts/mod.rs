@@ -15,7 +15,7 @@ mod sessions;
 mod shared_secret;
 mod threepid_validation;
 mod threepids;
-mod tokens;
+pub(crate) mod tokens;
 mod uia;
 
 pub use account::{AccountService, NewAccount, Registration};

@@ -136,6 +136,52 @@ impl RoomService {
         Ok(PowerLevels { content, creators })
     }
 
+    /// Whether a member of the room has the power to send a state event of `kind` (or
+    /// `needed`, when given).
+    pub(crate) async fn has_power_for_state(
+        &self,
+        user_id: &UserId,
+        room_id: &ruma::RoomId,
+        kind: &str,
+        needed: Option<i64>,
+    ) -> ServiceResult<bool> {
+        let joined = self
+            .context
+            .storage
+            .memberships
+            .get(room_id, user_id)
+            .await?
+            .is_some_and(|m| m.membership == "join");
+        if !joined {
+            return Ok(false);
+        }
+        let (_, rules) = self.room_rules(room_id).await?;
+        let (state, _) = self.current_state(room_id).await?;
+        let levels = self.power_levels(&state, &rules).await?;
+        Ok(levels.allows(
+            user_id,
+            needed.unwrap_or_else(|| levels.for_event(kind, true)),
+        ))
+    }
+
+    /// Whether the user may mention the whole room (`notifications.room`).
+    pub(crate) async fn may_notify_room(
+        &self,
+        user_id: &UserId,
+        room_id: &ruma::RoomId,
+    ) -> ServiceResult<bool> {
+        let (_, rules) = self.room_rules(room_id).await?;
+        let (state, _) = self.current_state(room_id).await?;
+        let levels = self.power_levels(&state, &rules).await?;
+        Ok(levels.allows(user_id, levels.notification_level("room")))
+    }
+
+    /// Whether the room's messages are encrypted.
+    pub(crate) async fn is_encrypted(&self, room_id: &ruma::RoomId) -> ServiceResult<bool> {
+        let (state, _) = self.current_state(room_id).await?;
+        Ok(state.contains_key(&(StateEventType::RoomEncryption, String::new())))
+    }
+
     async fn state_event_in(
         &self,
         state: &StateMap,

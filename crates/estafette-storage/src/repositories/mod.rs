@@ -20,6 +20,7 @@ mod rooms;
 mod sliding_sync;
 mod sync;
 mod threads;
+mod webhooks;
 
 pub use account_validity::*;
 pub use accounts::*;
@@ -40,3 +41,4 @@ pub use rooms::*;
 pub use sliding_sync::*;
 pub use sync::*;
 pub use threads::*;
+pub use webhooks::*;

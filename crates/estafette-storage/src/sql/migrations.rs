@@ -126,6 +126,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         37,
         include_str!("../../migrations/sqlite/0037_appservices.sql"),
     ),
+    (
+        38,
+        include_str!("../../migrations/sqlite/0038_webhooks.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -223,6 +227,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         25,
         include_str!("../../migrations/postgres/0025_appservices.sql"),
+    ),
+    (
+        26,
+        include_str!("../../migrations/postgres/0026_webhooks.sql"),
     ),
 ];
 

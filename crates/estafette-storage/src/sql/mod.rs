@@ -24,6 +24,7 @@ mod sliding_sync;
 mod sync;
 pub mod testing;
 mod threads;
+mod webhooks;
 mod write_group;
 
 use std::ops::{Deref, DerefMut};
@@ -146,6 +147,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         thread_subscriptions: db.clone(),
         push_delivery: db.clone(),
         appservices: db.clone(),
+        webhooks: db.clone(),
         streams: db,
     }
 }

@@ -78,3 +78,4 @@ mod upstream_oidc;
 mod url_previews;
 mod user_directory;
 mod verification;
+mod webhooks;

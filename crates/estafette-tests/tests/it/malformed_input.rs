@@ -301,7 +301,16 @@ fn check(method: &Method, path: &str, response: &RawResponse) -> Option<String> 
                 .headers
                 .get("content-type")
                 .is_some_and(|t| t.to_str().is_ok_and(|t| t.starts_with("text/html"))));
-    let matrix_error = matrix_error || scanner_error || oauth_error;
+    // A webhook answers its senders in their dialect: hookshot's JSON or Slack's strings.
+    let hook_error = path.starts_with("/_estafette/hooks/v1")
+        && !path.contains("/rooms/")
+        && !path.ends_with("/rotate")
+        && (response.body["ok"] == false
+            && response.body["error"]
+                .as_str()
+                .is_some_and(|e| !e.is_empty())
+            || response.body.is_null() && response.status != 500);
+    let matrix_error = matrix_error || scanner_error || oauth_error || hook_error;
     (response.status >= 400 && !uia && !matrix_error).then(|| {
         format!(
             "{method} {shown} answered {} without a Matrix error: {body}",

@@ -211,6 +211,13 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         }
         ("PUT", "/rooms/{room_id}/state/{event_type}/{state_key}") => json!({"topic": "x"}),
         ("PUT", "/rooms/{room_id}/typing/{user_id}") => json!({"typing": true, "timeout": 1000}),
+        ("POST", "/_estafette/hooks/v1/rooms/{room_id}") => {
+            json!({"name": "sweep", "format": "generic", "msgtype": "m.notice"})
+        }
+        ("POST", "/_estafette/hooks/v1/{hook_id}/rotate") => json!({}),
+        ("POST" | "PUT", "/_estafette/hooks/v1/{hook}" | "/_estafette/hooks/v1") => {
+            json!({"text": "sweep", "username": "sweep", "blocks": [], "attachments": []})
+        }
         ("POST", "/appservice/{appservice_id}/ping")
         | ("POST", "/_matrix/client/unstable/fi.mau.msc2659/appservice/{appservice_id}/ping") => {
             json!({"transaction_id": "sweep"})

@@ -1,0 +1,46 @@
+//! Incoming webhooks (BRIDGES.md §4.3).
+
+use serde::Deserialize;
+
+use super::{ConfigError, invalid};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Room members may create hooks (`/_estafette/hooks/v1`).
+    pub enabled: bool,
+    /// The power level a member needs to create a hook; the room's `state_default` when unset.
+    pub power_level: Option<i64>,
+    /// Posts per second a hook may sustain, and its burst.
+    pub per_second: f64,
+    pub burst: u32,
+    /// Largest body a hook accepts.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            power_level: None,
+            per_second: 1.0,
+            burst: 20,
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        if !(self.per_second.is_finite() && self.per_second > 0.0) {
+            return Err(invalid("webhooks.per_second", "must be a positive number"));
+        }
+        if self.burst == 0 {
+            return Err(invalid("webhooks.burst", "must be at least 1"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("webhooks.max_body_bytes", "must be at least 1024"));
+        }
+        Ok(())
+    }
+}

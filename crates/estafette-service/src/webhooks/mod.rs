@@ -1,0 +1,432 @@
+//! Incoming webhooks (BRIDGES.md §4): a room member with the power to change the room's state
+//! creates a hook bound to the room; the hook posts, as a visible user of its own, what CI and
+//! monitoring tools send to its secret URL, in hookshot's generic format or Slack's. The
+//! secret is stored only as a digest, shown once, rotated or revoked; a non-secret state
+//! event tells the room the hook exists. Hooks do not post into encrypted rooms: the server
+//! cannot encrypt for the members, and posting in clear there silently is not acceptable.
+//!
+//! Owns the webhooks table; calls accounts (the hook's user) and rooms (membership, posts).
+
+mod mrkdwn;
+mod render;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use estafette_storage::WebhookRecord;
+use ruma::events::TimelineEventType;
+use ruma::{OwnedDeviceId, OwnedEventId, OwnedUserId, RoomId};
+use serde_json::json;
+
+pub use render::{PayloadError, WebhookPayload};
+
+use crate::accounts::NO_DEVICE;
+use crate::accounts::tokens::digest;
+use crate::{
+    AccountService, Context, EventDraft, NewAccount, Requester, RoomService, ServiceError,
+    ServiceResult,
+};
+
+/// The state event that tells members a hook exists (never its secret).
+pub const WEBHOOK_STATE_TYPE: &str = "im.estafette.webhook";
+pub const WEBHOOK_PATH: &str = "/_estafette/hooks/v1";
+const TOKEN_LENGTH: usize = 40;
+const HOOK_ID_LENGTH: usize = 12;
+const MAX_NAME_CHARS: usize = 64;
+const HOOK_USER_PREFIX: &str = "_webhook_";
+
+#[derive(Clone)]
+pub struct WebhookService {
+    context: Arc<Context>,
+    accounts: AccountService,
+    rooms: RoomService,
+    /// Each hook's token bucket: tokens left and when it was last filled.
+    buckets: Arc<Mutex<HashMap<String, (f64, u64)>>>,
+}
+
+/// A hook just created or rotated, with the secret URL shown this once.
+#[derive(Debug, Clone)]
+pub struct IssuedWebhook {
+    pub hook: WebhookRecord,
+    pub url: String,
+}
+
+/// Why a post was refused, in terms the senders' formats answer with.
+#[derive(Debug)]
+pub enum PostRefusal {
+    UnknownHook,
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    Payload(PayloadError),
+    /// The room is encrypted, or the hook's user can no longer post there.
+    Forbidden(String),
+    Failed(ServiceError),
+}
+
+impl From<ServiceError> for PostRefusal {
+    fn from(err: ServiceError) -> Self {
+        Self::Failed(err)
+    }
+}
+
+impl WebhookService {
+    pub(crate) fn new(context: Arc<Context>, accounts: AccountService, rooms: RoomService) -> Self {
+        Self {
+            context,
+            accounts,
+            rooms,
+            buckets: Arc::default(),
+        }
+    }
+
+    fn url_of(&self, token: &str) -> String {
+        format!("{}{WEBHOOK_PATH}/{token}", self.context.config.base_url())
+    }
+
+    /// Creates a hook in `room_id` for `requester`, who must be a member with the power the
+    /// configuration asks (the room's `state_default` by default).
+    pub async fn create(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+        name: &str,
+        format: &str,
+        msgtype: &str,
+    ) -> ServiceResult<IssuedWebhook> {
+        let config = &self.context.config.webhooks;
+        if !config.enabled {
+            return Err(ServiceError::Forbidden(
+                "Webhooks are disabled on this server".into(),
+            ));
+        }
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+            return Err(ServiceError::InvalidParam(format!(
+                "A hook's name has 1 to {MAX_NAME_CHARS} characters"
+            )));
+        }
+        if !matches!(format, "generic" | "slack") {
+            return Err(ServiceError::InvalidParam(
+                "`format` is \"generic\" or \"slack\"".into(),
+            ));
+        }
+        if !matches!(msgtype, "m.notice" | "m.text") {
+            return Err(ServiceError::InvalidParam(
+                "`msgtype` is \"m.notice\" or \"m.text\"".into(),
+            ));
+        }
+        self.ensure_may_manage(requester, room_id).await?;
+        if self.rooms.is_encrypted(room_id).await? {
+            return Err(ServiceError::Forbidden(encrypted_refusal()));
+        }
+        let hook_id = self
+            .context
+            .random
+            .string_from(b"abcdefghijklmnopqrstuvwxyz0123456789", HOOK_ID_LENGTH);
+        let sender = self
+            .accounts
+            .create(NewAccount {
+                localpart: Some(format!("{HOOK_USER_PREFIX}{hook_id}")),
+                display_name: Some(name.to_owned()),
+                trusted_localpart: true,
+                ..Default::default()
+            })
+            .await?;
+        self.rooms.invite(requester, room_id, &sender, None).await?;
+        self.rooms.join(&as_hook(&sender), room_id, &[]).await?;
+        let token = self.context.random.alphanumeric(TOKEN_LENGTH);
+        let hook = WebhookRecord {
+            hook_id,
+            room_id: room_id.to_owned(),
+            name: name.to_owned(),
+            format: format.to_owned(),
+            msgtype: msgtype.to_owned(),
+            sender,
+            creator: requester.user_id.clone(),
+            created_ts: self.context.now(),
+        };
+        self.context
+            .storage
+            .webhooks
+            .create(&hook, &digest(&token))
+            .await?;
+        self.rooms
+            .send_state(
+                requester,
+                room_id,
+                TimelineEventType::from(WEBHOOK_STATE_TYPE),
+                &hook.hook_id,
+                json!({"name": hook.name, "format": hook.format, "sender": hook.sender,
+                       "creator": hook.creator}),
+            )
+            .await?;
+        tracing::info!(hook_id = %hook.hook_id, %room_id, creator = %hook.creator, "webhook created");
+        Ok(IssuedWebhook {
+            url: self.url_of(&token),
+            hook,
+        })
+    }
+
+    /// The room's hooks, for its members (never their secrets).
+    pub async fn list(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+    ) -> ServiceResult<Vec<WebhookRecord>> {
+        let joined = self
+            .context
+            .storage
+            .memberships
+            .get(room_id, &requester.user_id)
+            .await?
+            .is_some_and(|m| m.membership == "join");
+        if !joined {
+            return Err(ServiceError::Forbidden("You are not in this room".into()));
+        }
+        Ok(self.context.storage.webhooks.of_room(room_id).await?)
+    }
+
+    /// A hook's creator, or a member with the power to manage hooks, revokes it: its URL
+    /// stops working, its user leaves, and the room's state says it is gone.
+    pub async fn revoke(&self, requester: &Requester, hook_id: &str) -> ServiceResult<()> {
+        let hook = self.managed(requester, hook_id).await?;
+        self.context.storage.webhooks.delete(hook_id).await?;
+        if let Err(err) = self
+            .rooms
+            .leave(&as_hook(&hook.sender), &hook.room_id, None)
+            .await
+        {
+            tracing::warn!(%hook_id, "the revoked hook's user could not leave: {err}");
+        }
+        // The room's description of the hook goes too, if the revoker may still change state.
+        if let Err(err) = self
+            .rooms
+            .send_state(
+                requester,
+                &hook.room_id,
+                TimelineEventType::from(WEBHOOK_STATE_TYPE),
+                hook_id,
+                json!({}),
+            )
+            .await
+        {
+            tracing::warn!(%hook_id, "the revoked hook's state event stays: {err}");
+        }
+        tracing::info!(%hook_id, by = %requester.user_id, "webhook revoked");
+        Ok(())
+    }
+
+    /// A new secret URL for the hook; the old one stops working.
+    pub async fn rotate(
+        &self,
+        requester: &Requester,
+        hook_id: &str,
+    ) -> ServiceResult<IssuedWebhook> {
+        let hook = self.managed(requester, hook_id).await?;
+        let token = self.context.random.alphanumeric(TOKEN_LENGTH);
+        self.context
+            .storage
+            .webhooks
+            .set_token(hook_id, &digest(&token))
+            .await?;
+        tracing::info!(%hook_id, by = %requester.user_id, "webhook token rotated");
+        Ok(IssuedWebhook {
+            url: self.url_of(&token),
+            hook,
+        })
+    }
+
+    async fn managed(&self, requester: &Requester, hook_id: &str) -> ServiceResult<WebhookRecord> {
+        let hook = self
+            .context
+            .storage
+            .webhooks
+            .get(hook_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound(format!("No webhook {hook_id}")))?;
+        if hook.creator != requester.user_id {
+            self.ensure_may_manage(requester, &hook.room_id).await?;
+        }
+        Ok(hook)
+    }
+
+    async fn ensure_may_manage(
+        &self,
+        requester: &Requester,
+        room_id: &RoomId,
+    ) -> ServiceResult<()> {
+        let needed = self.context.config.webhooks.power_level;
+        if !self
+            .rooms
+            .has_power_for_state(&requester.user_id, room_id, WEBHOOK_STATE_TYPE, needed)
+            .await?
+        {
+            return Err(ServiceError::Forbidden(
+                "Managing webhooks needs a member's power to change the room's state".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The dialect of the hook whose token is `token` (`None`: no such hook).
+    pub async fn format_of(&self, token: &str) -> ServiceResult<Option<String>> {
+        Ok(self
+            .context
+            .storage
+            .webhooks
+            .by_token(&digest(token))
+            .await?
+            .map(|hook| hook.format))
+    }
+
+    /// Posts what a tool sent to the hook whose token is `token`; returns the event.
+    pub async fn post(
+        &self,
+        token: &str,
+        payload: &WebhookPayload,
+    ) -> Result<(WebhookRecord, OwnedEventId), PostRefusal> {
+        let hook = self
+            .context
+            .storage
+            .webhooks
+            .by_token(&digest(token))
+            .await
+            .map_err(|e| PostRefusal::Failed(e.into()))?
+            .ok_or(PostRefusal::UnknownHook)?;
+        self.take_token(&hook.hook_id)?;
+        if self.rooms.is_encrypted(&hook.room_id).await? {
+            return Err(PostRefusal::Forbidden(encrypted_refusal()));
+        }
+        let (content, mentions_room) =
+            render::message(&hook.format, &hook.msgtype, payload).map_err(PostRefusal::Payload)?;
+        let mut content = content;
+        // `@room` only from a hook whose user may notify the whole room.
+        if mentions_room
+            && !self
+                .rooms
+                .may_notify_room(&hook.sender, &hook.room_id)
+                .await?
+            && let Some(object) = content.as_object_mut()
+        {
+            object.remove("m.mentions");
+        }
+        let txn = self.context.random.alphanumeric(24);
+        let draft = EventDraft::message(TimelineEventType::RoomMessage, content);
+        match self
+            .rooms
+            .send_message_at(&as_hook(&hook.sender), &hook.room_id, draft, &txn)
+            .await
+        {
+            Ok(event_id) => Ok((hook, event_id)),
+            Err(ServiceError::Forbidden(why)) => Err(PostRefusal::Forbidden(why)),
+            Err(err) => Err(PostRefusal::Failed(err)),
+        }
+    }
+
+    /// One post from the hook's bucket, or how long until there is one.
+    fn take_token(&self, hook_id: &str) -> Result<(), PostRefusal> {
+        let config = &self.context.config.webhooks;
+        let now = self.context.now();
+        let mut buckets = crate::lock(&self.buckets);
+        let burst = f64::from(config.burst);
+        let (tokens, at) = buckets.entry(hook_id.to_owned()).or_insert((burst, now));
+        let elapsed = now.saturating_sub(*at) as f64 / 1000.0;
+        *tokens = (*tokens + elapsed * config.per_second).min(burst);
+        *at = now;
+        if *tokens >= 1.0 {
+            *tokens -= 1.0;
+            return Ok(());
+        }
+        let wait = ((1.0 - *tokens) / config.per_second).ceil() as u64;
+        Err(PostRefusal::RateLimited {
+            retry_after_secs: wait.max(1),
+        })
+    }
+}
+
+/// Hooks' users: `@_webhook_…`, a prefix no person can register (`_` is reserved).
+pub(crate) fn is_hook_user(user_id: &ruma::UserId) -> bool {
+    user_id.localpart().starts_with(HOOK_USER_PREFIX)
+}
+
+fn as_hook(sender: &OwnedUserId) -> Requester {
+    Requester::new(sender.clone(), OwnedDeviceId::from(NO_DEVICE))
+}
+
+fn encrypted_refusal() -> String {
+    "This room is encrypted: a webhook cannot encrypt its messages for the room's members, and \
+     it will not post in clear into an encrypted room. Use a room without encryption for alerts."
+        .into()
+}
+
+/// Text made safe inside HTML content and attribute values.
+pub(crate) fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// A sender's HTML reduced to the spec's allowed subset (ammonia's allow-list, with the
+/// spec's tags and attributes): no scripts, no handlers, no foreign links.
+pub(crate) fn sanitize_html(html: &str) -> String {
+    const TAGS: &[&str] = &[
+        "font",
+        "del",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "blockquote",
+        "p",
+        "a",
+        "ul",
+        "ol",
+        "sup",
+        "sub",
+        "li",
+        "b",
+        "i",
+        "u",
+        "strong",
+        "em",
+        "s",
+        "code",
+        "hr",
+        "br",
+        "div",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "caption",
+        "pre",
+        "span",
+        "details",
+        "summary",
+    ];
+    ammonia::Builder::default()
+        .tags(TAGS.iter().copied().collect())
+        .add_tag_attributes("font", &["data-mx-bg-color", "data-mx-color", "color"])
+        .add_tag_attributes(
+            "span",
+            &["data-mx-bg-color", "data-mx-color", "data-mx-spoiler"],
+        )
+        .add_tag_attributes("a", &["target"])
+        .add_tag_attributes("ol", &["start"])
+        .add_tag_attributes("code", &["class"])
+        .url_schemes(
+            ["https", "http", "ftp", "mailto", "magnet"]
+                .into_iter()
+                .collect(),
+        )
+        .link_rel(Some("noopener"))
+        .clean(html)
+        .to_string()
+}
