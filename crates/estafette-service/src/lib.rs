@@ -241,7 +241,12 @@ impl Services {
         );
         let typing = TypingService::new(context.clone(), federation_sender.clone());
         let to_device = ToDeviceService::new(context.clone(), federation_sender.clone());
-        let receipts = ReceiptService::new(context.clone(), federation_sender.clone());
+        let push_delivery = PushDeliveryService::new(context.clone(), rooms.clone());
+        let receipts = ReceiptService::new(
+            context.clone(),
+            federation_sender.clone(),
+            push_delivery.clone(),
+        );
         let presence = PresenceService::new(context.clone(), federation_sender.clone());
         let edus = EduService::new(
             context.clone(),
@@ -294,7 +299,7 @@ impl Services {
             reports: ReportService::new(context.clone(), rooms.clone()),
             rendezvous: RendezvousService::new(context.clone()),
             delayed_events: DelayedEventService::new(context.clone(), rooms.clone()),
-            push_delivery: PushDeliveryService::new(context.clone(), rooms.clone()),
+            push_delivery,
             appservices: AppserviceService::new(
                 context.clone(),
                 accounts.clone(),

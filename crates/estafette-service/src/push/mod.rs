@@ -8,10 +8,12 @@
 
 mod notification;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use estafette_storage::DuePusher;
+use ruma::{OwnedUserId, UserId};
 use serde_json::Value as JsonValue;
 
 use crate::{Context, RoomService, ServiceError, ServiceResult};
@@ -32,6 +34,8 @@ pub struct PushDeliveryService {
     context: Arc<Context>,
     rooms: RoomService,
     http: reqwest::Client,
+    /// The badge each user's phones were last sent from this process.
+    badges: Arc<Mutex<HashMap<OwnedUserId, u64>>>,
 }
 
 /// Why a gateway did not take a notification.
@@ -48,7 +52,56 @@ impl PushDeliveryService {
             context,
             rooms,
             http: crate::plain_http_client(REQUEST_TIMEOUT),
+            badges: Arc::default(),
         }
+    }
+
+    /// After a user's own read receipt: the unread count on their phones, when it moved
+    /// (BRIDGES.md §5.2's badge-only update; sent once, without retry, as Synapse does).
+    pub(crate) fn badge_changed(&self, user_id: &UserId) {
+        let this = self.clone();
+        let user_id = user_id.to_owned();
+        tokio::spawn(async move {
+            if let Err(err) = this.send_badge(&user_id).await {
+                tracing::debug!(%user_id, "badge update: {err}");
+            }
+        });
+    }
+
+    async fn send_badge(&self, user_id: &UserId) -> ServiceResult<()> {
+        let storage = &self.context.storage;
+        let pushers: Vec<_> = storage
+            .pushers
+            .of_user(user_id)
+            .await?
+            .into_iter()
+            .filter(|p| p.kind == "http")
+            .collect();
+        if pushers.is_empty() {
+            return Ok(());
+        }
+        let unread = storage.push_delivery.unread_rooms(user_id).await?;
+        if crate::lock(&self.badges).insert(user_id.to_owned(), unread) == Some(unread) {
+            return Ok(());
+        }
+        for pusher in pushers {
+            let mut data: serde_json::Map<String, JsonValue> =
+                serde_json::from_str(&pusher.data_json).unwrap_or_default();
+            let Some(url) = data
+                .remove("url")
+                .and_then(|u| u.as_str().map(str::to_owned))
+            else {
+                continue;
+            };
+            let body = serde_json::json!({"notification": {
+                "id": "", "type": null, "sender": "", "counts": {"unread": unread},
+                "devices": [{"app_id": pusher.app_id, "pushkey": pusher.pushkey, "data": data}],
+            }});
+            if let Err(Refused::Failed(why)) = self.post(&url, &body, &pusher.pushkey).await {
+                tracing::debug!(%user_id, "badge update not taken: {why}");
+            }
+        }
+        Ok(())
     }
 
     /// Delivers until the server stops: soon after new events, at retries, and now and then.

@@ -28,9 +28,12 @@ impl PushDeliveryService {
         let mut device_data: Map<String, JsonValue> = data.as_object().cloned().unwrap_or_default();
         device_data.remove("url");
         let event_id_only = data["format"] == "event_id_only";
-        // Until the rules' sound tweaks are kept with the actions, every notification rings
-        // (Synapse: high for encrypted, highlighted or sounding events).
-        let prio = "high";
+        let tweaks = self.tweaks(pusher, &event, push).await?;
+        // As Synapse: urgent when encrypted (the phone must look), highlighted or sounding.
+        let urgent = event.kind.to_string() == "m.room.encrypted"
+            || tweaks.contains_key("sound")
+            || tweaks.get("highlight") == Some(&json!(true));
+        let prio = if urgent { "high" } else { "low" };
         let mut device = json!({
             "app_id": pusher.app_id,
             "pushkey": pusher.pushkey,
@@ -44,10 +47,6 @@ impl PushDeliveryService {
             "prio": prio,
         });
         if !event_id_only {
-            let mut tweaks = Map::new();
-            if push.highlight {
-                tweaks.insert("highlight".into(), json!(true));
-            }
             device["tweaks"] = JsonValue::Object(tweaks);
             notification["id"] = json!(event.event_id);
             notification["type"] = json!(event.kind.to_string());
@@ -85,5 +84,29 @@ impl PushDeliveryService {
         }
         notification["devices"] = json!([device]);
         Ok(Some(json!({ "notification": notification })))
+    }
+
+    /// The tweaks of the user's rule for the event, as gateways read them
+    /// (`{"sound": "default", "highlight": true}`); the stored highlight at least.
+    async fn tweaks(
+        &self,
+        pusher: &DuePusher,
+        event: &crate::Pdu,
+        push: &PendingPush,
+    ) -> ServiceResult<Map<String, JsonValue>> {
+        let mut tweaks = Map::new();
+        // As the rules write them (`{"set_tweak": "sound", "value": "default"}`), as gateways
+        // read them; a highlight without a value is true.
+        for tweak in self.rooms.push_tweaks(&pusher.user_id, event).await? {
+            let written = serde_json::to_value(&tweak).unwrap_or_default();
+            if let Some(name) = written["set_tweak"].as_str() {
+                let value = written.get("value").cloned().unwrap_or(json!(true));
+                tweaks.insert(name.to_owned(), value);
+            }
+        }
+        if push.highlight {
+            tweaks.insert("highlight".into(), json!(true));
+        }
+        Ok(tweaks)
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use estafette_storage::{MembershipRecord, PushAction};
 use ruma::push::{
-    Action, FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset,
+    Action, FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset, Tweak,
 };
 use ruma::room_version_rules::{RoomPowerLevelsRules, RoomVersionRules};
 use ruma::serde::Raw;
@@ -87,24 +87,8 @@ impl RoomService {
                 continue;
             }
             let ruleset = self.ruleset(&member.user_id, stored.get(&member.user_id));
-            let display_name = member
-                .display_name
-                .clone()
-                .unwrap_or_else(|| member.user_id.localpart().to_owned());
-            let mut ctx = PushConditionRoomCtx::new(
-                pdu.room_id.clone(),
-                member_count,
-                member.user_id.clone(),
-                display_name,
-            );
-            ctx.power_levels = Some(power_ctx.clone());
-            let mut matched: &[Action] = &[];
-            for rule in ruleset.iter() {
-                if rule.applies(&flattened, &ctx).await {
-                    matched = rule.actions();
-                    break;
-                }
-            }
+            let ctx = member_ctx(pdu, member_count, member, &power_ctx);
+            let matched = first_match(&ruleset, &flattened, &ctx).await;
             let notify = matched.iter().any(Action::should_notify);
             let highlight = matched.iter().any(Action::is_highlight);
             if notify || highlight {
@@ -124,6 +108,55 @@ impl RoomService {
 }
 
 impl RoomService {
+    /// The tweaks (sound, highlight…) the user's rules give the event now: what a push to
+    /// their phone carries, and how urgent it is.
+    pub(crate) async fn push_tweaks(
+        &self,
+        user_id: &ruma::UserId,
+        pdu: &Pdu,
+    ) -> ServiceResult<Vec<Tweak>> {
+        let (_, rules) = self.room_rules(&pdu.room_id).await?;
+        let (state, _) = self.current_state(&pdu.room_id).await?;
+        let members = self
+            .context
+            .storage
+            .memberships
+            .of_room(&pdu.room_id)
+            .await?;
+        let Some(member) = members.iter().find(|m| m.user_id == user_id) else {
+            return Ok(Vec::new());
+        };
+        let joined = members.iter().filter(|m| m.membership == "join").count();
+        let levels = self.power_levels(&state, &rules).await?;
+        let power_ctx = push_power_levels(&levels, &rules);
+        let event: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(
+            serde_json::value::to_raw_value(&pdu.to_client_json(false))
+                .map_err(|e| crate::ServiceError::Internal(e.to_string()))?,
+        );
+        let flattened = FlattenedJson::from_raw(&event);
+        let stored = self
+            .context
+            .storage
+            .account_data
+            .get(user_id, None, PUSH_RULES)
+            .await?;
+        let ruleset = self.ruleset(&user_id.to_owned(), stored.as_ref());
+        let ctx = member_ctx(
+            pdu,
+            UInt::new(joined as u64).unwrap_or_default(),
+            member,
+            &power_ctx,
+        );
+        Ok(first_match(&ruleset, &flattened, &ctx)
+            .await
+            .iter()
+            .filter_map(|action| match action {
+                Action::SetTweak(tweak) => Some(tweak.clone()),
+                _ => None,
+            })
+            .collect())
+    }
+
     /// A member's push rules, parsed once for as long as the stored rules stay the same (they
     /// are read again with every event, so a change made by any process is seen at once).
     fn ruleset(&self, user_id: &OwnedUserId, stored: Option<&String>) -> Arc<Ruleset> {
@@ -140,6 +173,41 @@ impl RoomService {
             .insert(user_id.clone(), (stored.cloned(), ruleset.clone()));
         ruleset
     }
+}
+
+/// What the rules see of the room and the member.
+fn member_ctx(
+    pdu: &Pdu,
+    member_count: UInt,
+    member: &MembershipRecord,
+    power_ctx: &PushConditionPowerLevelsCtx,
+) -> PushConditionRoomCtx {
+    let display_name = member
+        .display_name
+        .clone()
+        .unwrap_or_else(|| member.user_id.localpart().to_owned());
+    let mut ctx = PushConditionRoomCtx::new(
+        pdu.room_id.clone(),
+        member_count,
+        member.user_id.clone(),
+        display_name,
+    );
+    ctx.power_levels = Some(power_ctx.clone());
+    ctx
+}
+
+/// The actions of the first rule that applies (none when none does).
+async fn first_match<'a>(
+    ruleset: &'a Ruleset,
+    flattened: &FlattenedJson,
+    ctx: &PushConditionRoomCtx,
+) -> &'a [Action] {
+    for rule in ruleset.iter() {
+        if rule.applies(flattened, ctx).await {
+            return rule.actions();
+        }
+    }
+    &[]
 }
 
 fn push_power_levels(

@@ -17,11 +17,21 @@ pub struct ReceiptService {
     context: Arc<Context>,
     /// Public receipts go to the other servers in the room.
     sender: crate::FederationSender,
+    /// A member's own read receipt may change the badge on their phones.
+    push: crate::PushDeliveryService,
 }
 
 impl ReceiptService {
-    pub(crate) fn new(context: Arc<Context>, sender: crate::FederationSender) -> Self {
-        Self { context, sender }
+    pub(crate) fn new(
+        context: Arc<Context>,
+        sender: crate::FederationSender,
+        push: crate::PushDeliveryService,
+    ) -> Self {
+        Self {
+            context,
+            sender,
+            push,
+        }
     }
 
     async fn check_event(
@@ -115,6 +125,9 @@ impl ReceiptService {
         };
         self.context.notifier.notify(&concerned, position);
         self.context.appservice_wake.notify_one();
+        if user_id.server_name() == self.context.server_name {
+            self.push.badge_changed(user_id);
+        }
         Ok(())
     }
 

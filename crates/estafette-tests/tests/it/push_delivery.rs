@@ -107,7 +107,8 @@ async fn a_message_rings_the_pusher_and_a_failing_gateway_gets_what_it_missed_in
             .is_some_and(|ts| ts.abs_diff(now_secs) < 3_600),
         "seconds: {device}"
     );
-    assert_eq!(device["tweaks"], json!({}));
+    // Two members: the one-to-one rule, which sounds.
+    assert_eq!(device["tweaks"], json!({"sound": "default"}));
     // Bob's own messages ring nobody's phone of his.
     let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
     send_text(&bob_raw, &room, "b1", "j'y serai").await;
@@ -261,4 +262,68 @@ async fn an_operator_restricts_the_gateways_pushers_may_name() {
     .assert_ok();
     let listed = bob.get("/_matrix/client/v3/pushers").await;
     assert_eq!(listed.body["pushers"].as_array().map(Vec::len), Some(1));
+}
+
+#[tokio::test]
+async fn urgency_and_sound_follow_the_rules_and_a_read_receipt_updates_the_badge() {
+    let server = TestServer::start().await;
+    let gateway = PushGateway::start().await;
+    let (alice, bob, room) = room_with_bobs_phone(&server, &gateway).await;
+    // A third member: no longer one-to-one, so a plain message notifies without sound.
+    let (_, carol) = crate::room_helpers::user(server.raw(), "carol").await;
+    carol
+        .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    send_text(&alice, &room, "g1", "ordre du jour").await;
+    let plain = gateway.wait_for(1).await[0]["notification"].clone();
+    assert_eq!(plain["prio"], "low", "{plain}");
+    assert_eq!(plain["devices"][0]["tweaks"], json!({}));
+    // A mention of Bob: highlighted and sounding, so urgent.
+    let bob_id = bob.client.user_id().unwrap().to_string();
+    let mention = alice
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/send/m.room.message/g2"),
+            json!({"msgtype": "m.text", "body": "bob, tu valides ?",
+                   "m.mentions": {"user_ids": [bob_id]}}),
+        )
+        .await
+        .body["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let received = gateway.wait_for(2).await;
+    let urgent = &received[1]["notification"];
+    assert_eq!(urgent["event_id"], mention.as_str());
+    assert_eq!(urgent["prio"], "high");
+    assert_eq!(
+        urgent["devices"][0]["tweaks"],
+        json!({"sound": "default", "highlight": true})
+    );
+    assert_eq!(urgent["counts"]["unread"], 1);
+    // Bob reads the room: his phone's badge goes to zero, in a notification without event.
+    let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
+    bob_raw
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read/{mention}"),
+            json!({}),
+        )
+        .await
+        .assert_ok();
+    let received = gateway.wait_for(3).await;
+    let badge = &received[2]["notification"];
+    assert_eq!(badge["counts"]["unread"], 0, "{badge}");
+    assert!(badge.get("event_id").is_none(), "{badge}");
+    assert_eq!(badge["id"], "");
+    assert_eq!(badge["devices"][0]["pushkey"], "bob-phone");
+    // The same badge again is not sent twice.
+    bob_raw
+        .post(
+            &format!("/_matrix/client/v3/rooms/{room}/receipt/m.read.private/{mention}"),
+            json!({}),
+        )
+        .await
+        .assert_ok();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gateway.received().len(), 3);
 }
