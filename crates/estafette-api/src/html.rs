@@ -2,13 +2,7 @@
 //! works without JavaScript.
 
 /// Text made safe inside HTML content and attribute values.
-pub(crate) fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-        .replace('\'', "&#39;")
-}
+pub(crate) use estafette_service::escape_html as escape;
 
 /// A whole page around `body` (already HTML), titled `title` (text).
 pub(crate) fn page(title: &str, body: &str) -> String {

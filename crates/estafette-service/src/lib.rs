@@ -109,7 +109,7 @@ pub use sync::{
 };
 pub use webhooks::{
     IssuedWebhook, PayloadError, PostRefusal, WEBHOOK_PATH, WEBHOOK_STATE_TYPE, WebhookPayload,
-    WebhookService,
+    WebhookService, escape_html,
 };
 
 /// An HTTP client for the services this server calls on the operator's side (push gateways,

@@ -244,26 +244,17 @@ impl AppserviceService {
     /// invited, joined and masqueraded like any other.
     pub async fn ensure_senders(&self) -> ServiceResult<()> {
         for service in self.registry().all() {
-            if self
-                .context
-                .storage
-                .users
-                .get(&service.sender)
-                .await?
-                .is_none()
-            {
-                match self
-                    .accounts
-                    .create(NewAccount {
-                        localpart: Some(service.sender.localpart().to_owned()),
-                        trusted_localpart: true,
-                        ..Default::default()
-                    })
-                    .await
-                {
-                    Ok(_) | Err(ServiceError::UserInUse) => {}
-                    Err(err) => return Err(err),
-                }
+            let created = self
+                .accounts
+                .create(NewAccount {
+                    localpart: Some(service.sender.localpart().to_owned()),
+                    trusted_localpart: true,
+                    ..Default::default()
+                })
+                .await;
+            match created {
+                Ok(_) | Err(ServiceError::UserInUse) => {}
+                Err(err) => return Err(err),
             }
         }
         Ok(())
@@ -328,4 +319,9 @@ impl AppserviceService {
         self.context.appservice_wake.notify_one();
         Ok(elapsed)
     }
+}
+
+/// An identifier as one segment of a path the server requests from a service.
+fn path_segment(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }

@@ -54,10 +54,12 @@ impl AppserviceQueries {
         let Some(url) = &service.url else {
             return false;
         };
-        let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
         let answer = self
             .http
-            .get(format!("{url}/_matrix/app/v1/{kind}/{encoded}"))
+            .get(format!(
+                "{url}/_matrix/app/v1/{kind}/{}",
+                super::path_segment(id)
+            ))
             .bearer_auth(&service.hs_token)
             .send()
             .await;

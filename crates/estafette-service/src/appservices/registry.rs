@@ -57,6 +57,13 @@ impl AppserviceRegistry {
             .find(|s| s.owns_alias_exclusively(alias))
     }
 
+    /// Whether a users namespace holds the user ID (the services to ask about it).
+    pub fn claims_user(&self, user_id: &UserId) -> bool {
+        self.services
+            .iter()
+            .any(|s| s.matches_user(user_id.as_str()))
+    }
+
     /// Whether the user is an application service's (its sender or in a users namespace):
     /// bridged users, whom people-only rules (display name lock, account expiry) leave alone.
     pub fn is_appservice_user(&self, user_id: &UserId) -> bool {

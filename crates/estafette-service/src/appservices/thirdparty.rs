@@ -79,7 +79,10 @@ impl ThirdPartyNetworks {
         let mut merged: Option<Map<String, JsonValue>> = None;
         let mut instances = Vec::new();
         for service in self.bridging(name) {
-            let path = format!("/_matrix/app/v1/thirdparty/protocol/{}", encode(name));
+            let path = format!(
+                "/_matrix/app/v1/thirdparty/protocol/{}",
+                super::path_segment(name)
+            );
             let Some(JsonValue::Object(mut answer)) = self.get(service, &path, &[]).await else {
                 continue;
             };
@@ -112,7 +115,10 @@ impl ThirdPartyNetworks {
             match lookup {
                 ThirdPartyLookup::Protocol(protocol, fields) => (
                     self.bridging(protocol).collect(),
-                    format!("/_matrix/app/v1/thirdparty/{kind}/{}", encode(protocol)),
+                    format!(
+                        "/_matrix/app/v1/thirdparty/{kind}/{}",
+                        super::path_segment(protocol)
+                    ),
                     fields.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
                 ),
                 ThirdPartyLookup::Reverse(key, value) => (
@@ -181,8 +187,4 @@ impl ThirdPartyNetworks {
             }
         }
     }
-}
-
-fn encode(segment: &str) -> String {
-    url::form_urlencoded::byte_serialize(segment.as_bytes()).collect()
 }

@@ -36,7 +36,8 @@ impl RoomService {
         if crate::accounts::is_active_local_user(&self.context, user_id).await? {
             return Ok(true);
         }
-        if self.context.storage.users.get(user_id).await?.is_none()
+        if self.context.appservices.claims_user(user_id)
+            && self.context.storage.users.get(user_id).await?.is_none()
             && self.appservice_queries.user_exists(user_id).await
         {
             return crate::accounts::is_active_local_user(&self.context, user_id).await;

@@ -117,16 +117,17 @@ impl RoomService {
     ) -> ServiceResult<Vec<Tweak>> {
         let (_, rules) = self.room_rules(&pdu.room_id).await?;
         let (state, _) = self.current_state(&pdu.room_id).await?;
-        let members = self
-            .context
-            .storage
-            .memberships
-            .of_room(&pdu.room_id)
-            .await?;
-        let Some(member) = members.iter().find(|m| m.user_id == user_id) else {
+        // One member and the room's count, not every member: this runs per push sent.
+        let storage = &self.context.storage;
+        let Some(member) = storage.memberships.get(&pdu.room_id, user_id).await? else {
             return Ok(Vec::new());
         };
-        let joined = members.iter().filter(|m| m.membership == "join").count();
+        let joined = storage
+            .room_activity
+            .member_counts(&[&pdu.room_id])
+            .await?
+            .first()
+            .map_or(0, |counts| counts.joined);
         let levels = self.power_levels(&state, &rules).await?;
         let power_ctx = push_power_levels(&levels, &rules);
         let event: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(
@@ -143,8 +144,8 @@ impl RoomService {
         let ruleset = self.ruleset(&user_id.to_owned(), stored.as_ref());
         let ctx = member_ctx(
             pdu,
-            UInt::new(joined as u64).unwrap_or_default(),
-            member,
+            UInt::new(joined).unwrap_or_default(),
+            &member,
             &power_ctx,
         );
         Ok(first_match(&ruleset, &flattened, &ctx)

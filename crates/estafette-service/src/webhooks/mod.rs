@@ -54,7 +54,6 @@ pub struct IssuedWebhook {
 /// Why a post was refused, in terms the senders' formats answer with.
 #[derive(Debug)]
 pub enum PostRefusal {
-    UnknownHook,
     RateLimited {
         retry_after_secs: u64,
     },
@@ -269,40 +268,30 @@ impl WebhookService {
         Ok(())
     }
 
-    /// The dialect of the hook whose token is `token` (`None`: no such hook).
-    pub async fn format_of(&self, token: &str) -> ServiceResult<Option<String>> {
+    /// The hook whose token is `token` (`None`: no such hook, or revoked).
+    pub async fn hook_for_token(&self, token: &str) -> ServiceResult<Option<WebhookRecord>> {
         Ok(self
             .context
             .storage
             .webhooks
             .by_token(&digest(token))
-            .await?
-            .map(|hook| hook.format))
+            .await?)
     }
 
-    /// Posts what a tool sent to the hook whose token is `token`; returns the event.
+    /// Posts what a tool sent to `hook` (found by its token); returns the event.
     pub async fn post(
         &self,
-        token: &str,
+        hook: &WebhookRecord,
         payload: &WebhookPayload,
-    ) -> Result<(WebhookRecord, OwnedEventId), PostRefusal> {
-        let hook = self
-            .context
-            .storage
-            .webhooks
-            .by_token(&digest(token))
-            .await
-            .map_err(|e| PostRefusal::Failed(e.into()))?
-            .ok_or(PostRefusal::UnknownHook)?;
+    ) -> Result<OwnedEventId, PostRefusal> {
         self.take_token(&hook.hook_id)?;
         if self.rooms.is_encrypted(&hook.room_id).await? {
             return Err(PostRefusal::Forbidden(encrypted_refusal()));
         }
-        let (content, mentions_room) =
+        let mut content =
             render::message(&hook.format, &hook.msgtype, payload).map_err(PostRefusal::Payload)?;
-        let mut content = content;
         // `@room` only from a hook whose user may notify the whole room.
-        if mentions_room
+        if content.get("m.mentions").is_some()
             && !self
                 .rooms
                 .may_notify_room(&hook.sender, &hook.room_id)
@@ -318,7 +307,7 @@ impl WebhookService {
             .send_message_at(&as_hook(&hook.sender), &hook.room_id, draft, &txn)
             .await
         {
-            Ok(event_id) => Ok((hook, event_id)),
+            Ok(event_id) => Ok(event_id),
             Err(ServiceError::Forbidden(why)) => Err(PostRefusal::Forbidden(why)),
             Err(err) => Err(PostRefusal::Failed(err)),
         }
@@ -360,8 +349,8 @@ fn encrypted_refusal() -> String {
         .into()
 }
 
-/// Text made safe inside HTML content and attribute values.
-pub(crate) fn escape_html(text: &str) -> String {
+/// Text made safe inside HTML content and attribute values (the server's pages use it too).
+pub fn escape_html(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

@@ -30,12 +30,13 @@ const MAX_CONTENT_CHARS: usize = 65_536 - 4_096;
 const MAX_DATA_DEPTH: usize = 10;
 const MAX_DATA_BREADTH: usize = 50;
 
-/// The message content for `payload` in the hook's `format`.
+/// The message content for `payload` in the hook's `format` (with `m.mentions` when it
+/// calls the whole room).
 pub(crate) fn message(
     format: &str,
     msgtype: &str,
     payload: &WebhookPayload,
-) -> Result<(JsonValue, bool), PayloadError> {
+) -> Result<JsonValue, PayloadError> {
     let (rendered, data) = match (format, payload) {
         ("slack", WebhookPayload::Json(value)) => (slack(value)?, Some(value)),
         ("slack", WebhookPayload::Text(_)) => {
@@ -67,7 +68,7 @@ pub(crate) fn message(
         content["im.estafette.webhook_data"] = canonical(data, 0);
     }
     shrink(&mut content);
-    Ok((content, rendered.mentions_room))
+    Ok(content)
 }
 
 /// Hookshot's generic mapping (the model is Mattermost's incoming webhooks).
@@ -463,7 +464,7 @@ mod tests {
 
     #[test]
     fn generic_text_html_and_unknown_json() {
-        let (content, _) = message(
+        let content = message(
             "generic",
             "m.notice",
             &WebhookPayload::Json(json!({"text": "**Deploy** <b>done</b>", "username": "CI"})),
@@ -474,7 +475,7 @@ mod tests {
             content["formatted_body"],
             "<strong>CI</strong>: <strong>Deploy</strong> &lt;b&gt;done&lt;/b&gt;"
         );
-        let (content, _) = message(
+        let content = message(
             "generic",
             "m.text",
             &WebhookPayload::Json(json!({"alert": "disk", "value": 0.93})),
@@ -504,7 +505,7 @@ mod tests {
             "attachments": [{"color": "danger", "title": "Logs", "title_link": "https://ci/42",
                              "fields": [{"title": "Duration", "value": "3 min", "short": true}]}]
         });
-        let (content, _) = message("slack", "m.notice", &WebhookPayload::Json(payload)).unwrap();
+        let content = message("slack", "m.notice", &WebhookPayload::Json(payload)).unwrap();
         let html = content["formatted_body"].as_str().unwrap();
         assert!(
             html.starts_with(

@@ -88,9 +88,8 @@ async fn post_with_header(State(state): State<AppState>, request: Request) -> Re
 
 async fn post(state: &AppState, token: &str, request: Request) -> Response {
     let webhooks = &state.services.webhooks;
-    let dialect = match webhooks.format_of(token).await {
-        Ok(Some(format)) if format == "slack" => Dialect::Slack,
-        Ok(Some(_)) => Dialect::Generic,
+    let hook = match webhooks.hook_for_token(token).await {
+        Ok(Some(hook)) => hook,
         Ok(None) => {
             return answer(
                 Dialect::Generic,
@@ -108,6 +107,11 @@ async fn post(state: &AppState, token: &str, request: Request) -> Response {
                 "Internal server error",
             );
         }
+    };
+    let dialect = if hook.format == "slack" {
+        Dialect::Slack
+    } else {
+        Dialect::Generic
     };
     let limit = state.services.context.config.webhooks.max_body_bytes;
     let (parts, body) = request.into_parts();
@@ -127,8 +131,8 @@ async fn post(state: &AppState, token: &str, request: Request) -> Response {
             "The body is not JSON, a form with a JSON `payload`, or text",
         );
     };
-    match webhooks.post(token, &payload).await {
-        Ok((_, event_id)) => {
+    match webhooks.post(&hook, &payload).await {
+        Ok(event_id) => {
             let mut response = match dialect {
                 Dialect::Slack => (StatusCode::OK, "ok").into_response(),
                 Dialect::Generic => {
@@ -138,12 +142,6 @@ async fn post(state: &AppState, token: &str, request: Request) -> Response {
             protect(response.headers_mut());
             response
         }
-        Err(PostRefusal::UnknownHook) => answer(
-            dialect,
-            StatusCode::NOT_FOUND,
-            "no_service",
-            "Webhook not found",
-        ),
         Err(PostRefusal::RateLimited { retry_after_secs }) => {
             let mut response = answer(
                 dialect,

@@ -12,23 +12,30 @@ use crate::{
 #[async_trait]
 impl AppserviceRepository for Db {
     async fn state(&self, appservice_id: &str, start: i64) -> StorageResult<AppserviceState> {
-        self.write(
+        // Read on every delivery pass; written only the first time a service is seen.
+        let select = || {
             sqlx::query(
-                "INSERT INTO appservice_states (appservice_id, stream_position, last_txn_id,
-                   backoff_ms, retry_ts) VALUES ($1, $2, 0, 0, 0)
-                 ON CONFLICT (appservice_id) DO NOTHING",
+                "SELECT stream_position, last_txn_id, down_since, backoff_ms, retry_ts
+                 FROM appservice_states WHERE appservice_id = $1",
             )
             .bind(appservice_id)
-            .bind(start),
-        )
-        .await?;
-        let row = sqlx::query(
-            "SELECT stream_position, last_txn_id, down_since, backoff_ms, retry_ts
-             FROM appservice_states WHERE appservice_id = $1",
-        )
-        .bind(appservice_id)
-        .fetch_one(&self.pool)
-        .await?;
+        };
+        let row = match select().fetch_optional(&self.pool).await? {
+            Some(row) => row,
+            None => {
+                self.write(
+                    sqlx::query(
+                        "INSERT INTO appservice_states (appservice_id, stream_position,
+                           last_txn_id, backoff_ms, retry_ts) VALUES ($1, $2, 0, 0, 0)
+                         ON CONFLICT (appservice_id) DO NOTHING",
+                    )
+                    .bind(appservice_id)
+                    .bind(start),
+                )
+                .await?;
+                select().fetch_one(&self.pool).await?
+            }
+        };
         Ok(AppserviceState {
             stream_position: row.try_get("stream_position")?,
             last_txn_id: row.try_get("last_txn_id")?,
