@@ -146,7 +146,8 @@ impl Session {
             .map_or("", |(_, server)| server)
     }
 
-    pub async fn send_text(&self, room_id: &str, txn_id: &str, body: &str) -> BenchResult<()> {
+    /// Sends a text message; returns its event ID.
+    pub async fn send_text(&self, room_id: &str, txn_id: &str, body: &str) -> BenchResult<String> {
         let path = format!("/rooms/{room_id}/send/m.room.message/{txn_id}");
         let response = self
             .http
@@ -156,7 +157,27 @@ impl Session {
             .send()
             .await
             .map_err(|e| e.to_string())?;
-        json_of(response).await.map(drop)
+        let sent = json_of(response).await?;
+        Ok(sent["event_id"].as_str().unwrap_or_default().to_owned())
+    }
+
+    pub async fn invite(&self, room_id: &str, user_id: &str) -> BenchResult<()> {
+        self.post(
+            &format!("/rooms/{room_id}/invite"),
+            json!({"user_id": user_id}),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Sets an HTTP pusher as Element X does (`event_id_only`).
+    pub async fn set_pusher(&self, gateway: &str, pushkey: &str) -> BenchResult<()> {
+        let body = json!({
+            "kind": "http", "app_id": "org.estafette.bench", "pushkey": pushkey,
+            "app_display_name": "bench", "device_display_name": "bench", "lang": "en",
+            "data": {"url": gateway, "format": "event_id_only"},
+        });
+        self.post("/pushers/set", body).await.map(drop)
     }
 
     /// One page of a room's history, newest first: its events and the token of the next page.

@@ -7,6 +7,7 @@
 
 mod client;
 mod media;
+mod push;
 mod scale;
 mod scenarios;
 mod sliding;
@@ -97,10 +98,20 @@ struct Args {
     /// Concurrent scan requests.
     #[arg(long, default_value_t = 16)]
     scan_concurrency: usize,
-    /// Write the figures as JSON to this file.
+    /// Only push: messages that must ring a pusher on the load generator's own gateway,
+    /// before and after an outage of the gateway (0: the other measurements).
+    #[arg(long, default_value_t = 0)]
+    push_messages: usize,
+    /// How long the gateway is down, in milliseconds.
+    #[arg(long, default_value_t = 10_000)]
+    push_outage_ms: u64,
+    /// The gateway's port (0: any free one).
+    #[arg(long, default_value_t = 0)]
+    push_gateway_port: u16,
     /// Only simplified sliding sync, for a user in this many rooms (0: the other measurements).
     #[arg(long, default_value_t = 0)]
     sliding_rooms: usize,
+    /// Write the figures as JSON to this file.
     #[arg(long)]
     output: Option<std::path::PathBuf>,
 }
@@ -140,6 +151,16 @@ async fn main() -> ExitCode {
             };
             let figures = media::media(&users, &setup).await?;
             return Ok(json!({"url": args.url, "media": figures}));
+        }
+        if args.push_messages > 0 {
+            let setup = push::PushSetup {
+                messages: args.push_messages,
+                interval: Duration::from_millis(args.fan_out_interval_ms),
+                outage: Duration::from_millis(args.push_outage_ms),
+                port: args.push_gateway_port,
+            };
+            let figures = push::push(&users, &setup).await?;
+            return Ok(json!({"url": args.url, "push": figures}));
         }
         if args.sliding_rooms > 0 {
             let figures = sliding::sliding_sync(&users, args.sliding_rooms, 5).await?;

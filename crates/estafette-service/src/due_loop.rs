@@ -10,12 +10,15 @@ use crate::{Context, ServiceResult};
 
 /// How often the loop looks at the clock: due work goes out within this.
 const TICK: Duration = Duration::from_millis(250);
+/// How long a wake waits for the ones right behind it: a burst costs one pass, and new work
+/// waits no longer than this (a push should ring at once).
+const GATHER: Duration = Duration::from_millis(5);
 /// How often the loop runs a pass anyway (work other processes stored and left), in the
 /// server's time.
 const RESCAN_MS: u64 = 5_000;
 
-/// Runs `pass` until the server stops: after `wake` (at most once per tick, so that a burst
-/// costs one pass), when the time the last pass returned comes, and every few seconds.
+/// Runs `pass` until the server stops: soon after `wake`, when the time the last pass
+/// returned comes, and every few seconds.
 pub(crate) async fn run<F, Fut>(context: &Context, wake: &Notify, what: &str, mut pass: F)
 where
     F: FnMut() -> Fut,
@@ -42,7 +45,7 @@ where
         tokio::select! {
             () = wake.notified() => {
                 woken = true;
-                (&mut tick).await;
+                tokio::time::sleep(GATHER).await;
             }
             () = &mut tick => {}
         }

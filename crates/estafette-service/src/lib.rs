@@ -241,7 +241,7 @@ impl Services {
         );
         let typing = TypingService::new(context.clone(), federation_sender.clone());
         let to_device = ToDeviceService::new(context.clone(), federation_sender.clone());
-        let push_delivery = PushDeliveryService::new(context.clone(), rooms.clone());
+        let push_delivery = PushDeliveryService::new(context.clone(), rooms.clone(), email.clone());
         let receipts = ReceiptService::new(
             context.clone(),
             federation_sender.clone(),

@@ -54,6 +54,8 @@ async fn get_supported_versions(
         // Thread subscriptions, and their sliding sync extension and pages.
         "org.matrix.msc4306",
         "org.matrix.msc4308",
+        // Push for every encrypted event, a rule clients turn on (Element X does).
+        "org.matrix.msc4028",
     ]
     .into_iter()
     .map(|feature| (feature.to_owned(), true))

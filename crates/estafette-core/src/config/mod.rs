@@ -70,12 +70,27 @@ pub struct Config {
 }
 
 /// Push notifications.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PushConfig {
     /// The push gateways' hosts users' HTTP pushers may name; any host (internal ones
     /// included: gateways often live on the operator's network) when empty.
     pub gateway_hosts: Vec<String>,
+    /// How long after a notification an email pusher's digest goes out, with every
+    /// notification still unread by then (Synapse's `notif_delay_before_mail`).
+    pub email_delay_secs: u64,
+    /// The web client the digests link rooms to (the room ID is appended).
+    pub email_room_link: String,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self {
+            gateway_hosts: Vec::new(),
+            email_delay_secs: 600,
+            email_room_link: "https://matrix.to/#/".to_owned(),
+        }
+    }
 }
 
 /// Who users and other administrators contact about this server, served at

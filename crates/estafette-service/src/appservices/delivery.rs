@@ -278,22 +278,16 @@ impl AppserviceDelivery {
             } else {
                 "ephemeral"
             };
-            body[key] = JsonValue::Array(ephemeral);
+            body[key] = JsonValue::Array(ephemeral.clone());
         }
         if service.device_extensions {
-            // The users the transaction concerns: its events' senders and targets, and the
-            // to-device messages' recipients.
-            let mut users: std::collections::BTreeSet<ruma::OwnedUserId> = events
-                .iter()
-                .flat_map(|e| [e["sender"].as_str(), e["state_key"].as_str()])
-                .chain(to_device.iter().map(|m| m["to_user_id"].as_str()))
-                .flatten()
-                .filter_map(|id| ruma::UserId::parse(id).ok())
-                .collect();
-            users.retain(|user| user.server_name() == self.context.server_name);
-            let fields =
-                device_extensions::transaction_fields(&self.context, service, changed_lists, users)
-                    .await?;
+            let fields = device_extensions::transaction_fields(
+                &self.context,
+                service,
+                changed_lists,
+                (&events, &ephemeral, &to_device),
+            )
+            .await?;
             if let Some(object) = body.as_object_mut() {
                 object.extend(fields);
             }

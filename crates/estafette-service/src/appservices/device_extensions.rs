@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 
 use estafette_core::Registration;
-use ruma::OwnedUserId;
+use ruma::{OwnedUserId, RoomId, UserId};
 use serde_json::{Map, Value as JsonValue, json};
 
 use super::interest::{RoomFacts, room_interested};
@@ -44,22 +44,42 @@ pub(super) async fn changed_device_lists(
     Ok(changed)
 }
 
-/// The transaction's MSC3202 keys: device lists, and the key counts of `users`' devices
-/// (the service's own user is always counted). Both spellings of the counts go out, as
-/// Synapse sends them: bot-sdk reads the newer, mautrix the older.
+/// The transaction's MSC3202 keys: device lists, and the key counts of the devices of the
+/// service's users it concerns, as Synapse picks them: its sender, its users in the rooms of
+/// the transaction's events and ephemeral data, and the to-device messages' recipients.
+/// Both spellings of the counts go out, as Synapse sends them: bot-sdk reads the newer,
+/// mautrix the older.
 pub(super) async fn transaction_fields(
     context: &Context,
     service: &Registration,
     changed: Vec<OwnedUserId>,
-    users: BTreeSet<OwnedUserId>,
+    (events, ephemeral, to_device): (&[JsonValue], &[JsonValue], &[JsonValue]),
 ) -> ServiceResult<Map<String, JsonValue>> {
+    let rooms: BTreeSet<&str> = events
+        .iter()
+        .chain(ephemeral)
+        .filter_map(|e| e["room_id"].as_str())
+        .collect();
+    let mut users: BTreeSet<OwnedUserId> = to_device
+        .iter()
+        .filter_map(|m| m["to_user_id"].as_str())
+        .filter_map(|id| UserId::parse(id).ok())
+        .chain(std::iter::once(service.sender.clone()))
+        .collect();
+    for room in rooms {
+        let Ok(room_id) = RoomId::parse(room) else {
+            continue;
+        };
+        for member in context.storage.memberships.of_room(&room_id).await? {
+            if member.membership == "join" {
+                users.insert(member.user_id);
+            }
+        }
+    }
+    users.retain(|user| user.server_name() == context.server_name && service.is_user_of(user));
     let mut counts = Map::new();
     let mut fallbacks = Map::new();
-    let users = users
-        .into_iter()
-        .chain(std::iter::once(service.sender.clone()))
-        .filter(|user| service.is_user_of(user));
-    for user_id in users.collect::<BTreeSet<_>>() {
+    for user_id in users {
         let mut user_counts = Map::new();
         let mut user_fallbacks = Map::new();
         for device in context.storage.devices.list(&user_id).await? {

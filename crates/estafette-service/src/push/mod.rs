@@ -3,20 +3,26 @@
 //! per event, in order, from the pusher's position kept in the database, so that a restart
 //! resends nothing and loses nothing. A failing gateway is retried after 1 s, doubling to an
 //! hour; after a day of failures the notifications it missed are skipped rather than sent
-//! stale. A pushkey the gateway rejects ends its pusher. Every process runs the loop,
-//! claiming a pusher before sending its notifications.
+//! stale; a notification newer than those it failed on is tried at once (the gateway may be
+//! back), as Synapse does. A pushkey the gateway rejects ends its pusher. Every process runs
+//! the loop, claiming a pusher before sending its notifications; each claimed pusher is
+//! served by a task of its own, so that a slow gateway holds back only its own pushers.
 
+mod email;
 mod notification;
+
+pub(crate) use email::check_email_pusher;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use estafette_storage::DuePusher;
+use estafette_storage::{DuePusher, PushFailure};
 use ruma::{OwnedUserId, UserId};
 use serde_json::Value as JsonValue;
+use tokio::sync::Semaphore;
 
-use crate::{Context, RoomService, ServiceError, ServiceResult};
+use crate::{Context, RoomService, ServiceResult};
 
 /// How long a claim holds before another process may take the pusher over.
 const CLAIM_LEASE_MS: u64 = 60_000;
@@ -28,14 +34,18 @@ const MAX_BACKOFF_MS: u64 = 3_600_000;
 /// After failing this long, a notification the gateway cannot take is skipped.
 const GIVE_UP_MS: u64 = 86_400_000;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Pushers one process serves at once.
+const CONCURRENT_PUSHERS: usize = 64;
 
 #[derive(Clone)]
 pub struct PushDeliveryService {
     context: Arc<Context>,
     rooms: RoomService,
+    email: crate::email::EmailService,
     http: reqwest::Client,
     /// The badge each user's phones were last sent from this process.
     badges: Arc<Mutex<HashMap<OwnedUserId, u64>>>,
+    slots: Arc<Semaphore>,
 }
 
 /// Why a gateway did not take a notification.
@@ -47,12 +57,18 @@ enum Refused {
 }
 
 impl PushDeliveryService {
-    pub(crate) fn new(context: Arc<Context>, rooms: RoomService) -> Self {
+    pub(crate) fn new(
+        context: Arc<Context>,
+        rooms: RoomService,
+        email: crate::email::EmailService,
+    ) -> Self {
         Self {
             context,
             rooms,
+            email,
             http: crate::plain_http_client(REQUEST_TIMEOUT),
             badges: Arc::default(),
+            slots: Arc::new(Semaphore::new(CONCURRENT_PUSHERS)),
         }
     }
 
@@ -116,24 +132,47 @@ impl PushDeliveryService {
         let now = self.context.now();
         let stale = now.saturating_sub(CLAIM_LEASE_MS);
         for pusher in store.due(now, stale, PUSHERS_PER_PASS).await? {
-            if store
+            // Every slot busy: the first task to end wakes the loop again.
+            let Ok(slot) = self.slots.clone().try_acquire_owned() else {
+                break;
+            };
+            if !store
                 .claim(&pusher.user_id, &pusher.app_id, &pusher.pushkey, now, stale)
                 .await?
-                && let Err(err) = self.serve(&pusher).await
             {
-                tracing::warn!(user_id = %pusher.user_id, app_id = %pusher.app_id, "push: {err}");
+                continue;
             }
+            let this = self.clone();
+            tokio::spawn(async move {
+                let more = match this.serve(&pusher).await {
+                    Ok(more) => more,
+                    Err(err) => {
+                        tracing::warn!(user_id = %pusher.user_id, app_id = %pusher.app_id, "push: {err}");
+                        true
+                    }
+                };
+                drop(slot);
+                if more {
+                    this.rooms.push_wake().notify_one();
+                }
+            });
+        }
+        if let Err(err) = self.deliver_emails().await {
+            tracing::warn!("email notifications: {err}");
         }
         Ok(store.next_retry(now).await?)
     }
 
-    /// Sends a claimed pusher's waiting notifications in order, until one fails.
-    async fn serve(&self, pusher: &DuePusher) -> ServiceResult<()> {
+    /// Sends a claimed pusher's waiting notifications in order, until one fails, then
+    /// releases it; says whether the loop must look again (a retry time to keep, or more
+    /// waiting: arrived while it was claimed, when a pass could not take it).
+    async fn serve(&self, pusher: &DuePusher) -> ServiceResult<bool> {
         let store = &self.context.storage.push_delivery;
         let (user_id, app_id, pushkey) = (&pusher.user_id, &pusher.app_id, &pusher.pushkey);
         let data: JsonValue = serde_json::from_str(&pusher.data_json).unwrap_or_default();
         let url = data["url"].as_str().unwrap_or_default().to_owned();
         let mut position = pusher.delivered_stream;
+        let newest = store.newest(user_id).await?;
         let pending = store
             .pending(user_id, position, NOTIFICATIONS_PER_TURN)
             .await?;
@@ -152,7 +191,7 @@ impl PushDeliveryService {
                         .pushers
                         .delete(user_id, app_id, pushkey)
                         .await?;
-                    return Ok(());
+                    return Ok(false);
                 }
                 Err(Refused::Failed(why)) => {
                     let now = self.context.now();
@@ -165,17 +204,21 @@ impl PushDeliveryService {
                         store.delivered(user_id, app_id, pushkey, position).await?;
                     }
                     let backoff = (pusher.backoff_ms * 2).clamp(FIRST_BACKOFF_MS, MAX_BACKOFF_MS);
-                    store
-                        .failed(user_id, app_id, pushkey, since, backoff, now + backoff)
-                        .await?;
-                    return Err(ServiceError::Unavailable(format!(
-                        "the push gateway failed ({why}); retried in {backoff} ms"
-                    )));
+                    let failure = PushFailure {
+                        failing_since: since,
+                        backoff_ms: backoff,
+                        retry_ts: now + backoff,
+                        attempted_stream: newest,
+                    };
+                    store.failed(user_id, app_id, pushkey, failure).await?;
+                    tracing::info!(%user_id, %app_id, "the push gateway failed ({why}); retried in {backoff} ms or at the next notification");
+                    // The loop looks again: for the retry time, and for what came meanwhile.
+                    return Ok(true);
                 }
             }
         }
         store.delivered(user_id, app_id, pushkey, position).await?;
-        Ok(())
+        Ok(!store.pending(user_id, position, 1).await?.is_empty())
     }
 
     async fn post(&self, url: &str, body: &JsonValue, pushkey: &str) -> Result<(), Refused> {

@@ -28,7 +28,7 @@ impl PushDeliveryService {
         let mut device_data: Map<String, JsonValue> = data.as_object().cloned().unwrap_or_default();
         device_data.remove("url");
         let event_id_only = data["format"] == "event_id_only";
-        let tweaks = self.tweaks(pusher, &event, push).await?;
+        let tweaks = tweaks(push);
         // As Synapse: urgent when encrypted (the phone must look), highlighted or sounding.
         let urgent = event.kind.to_string() == "m.room.encrypted"
             || tweaks.contains_key("sound")
@@ -85,28 +85,14 @@ impl PushDeliveryService {
         notification["devices"] = json!([device]);
         Ok(Some(json!({ "notification": notification })))
     }
+}
 
-    /// The tweaks of the user's rule for the event, as gateways read them
-    /// (`{"sound": "default", "highlight": true}`); the stored highlight at least.
-    async fn tweaks(
-        &self,
-        pusher: &DuePusher,
-        event: &crate::Pdu,
-        push: &PendingPush,
-    ) -> ServiceResult<Map<String, JsonValue>> {
-        let mut tweaks = Map::new();
-        // As the rules write them (`{"set_tweak": "sound", "value": "default"}`), as gateways
-        // read them; a highlight without a value is true.
-        for tweak in self.rooms.push_tweaks(&pusher.user_id, event).await? {
-            let written = serde_json::to_value(&tweak).unwrap_or_default();
-            if let Some(name) = written["set_tweak"].as_str() {
-                let value = written.get("value").cloned().unwrap_or(json!(true));
-                tweaks.insert(name.to_owned(), value);
-            }
-        }
-        if push.highlight {
-            tweaks.insert("highlight".into(), json!(true));
-        }
-        Ok(tweaks)
+/// The tweaks stored with the notification (the user's rule when the event arrived); the
+/// highlight at least.
+fn tweaks(push: &PendingPush) -> Map<String, JsonValue> {
+    let mut tweaks: Map<String, JsonValue> = serde_json::from_str(&push.tweaks).unwrap_or_default();
+    if push.highlight {
+        tweaks.insert("highlight".into(), json!(true));
     }
+    tweaks
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use estafette_storage::{MembershipRecord, PushAction};
 use ruma::push::{
-    Action, FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset, Tweak,
+    Action, FlattenedJson, PushConditionPowerLevelsCtx, PushConditionRoomCtx, Ruleset,
 };
 use ruma::room_version_rules::{RoomPowerLevelsRules, RoomVersionRules};
 use ruma::serde::Raw;
@@ -96,6 +96,11 @@ impl RoomService {
                     user_id: member.user_id.clone(),
                     notify,
                     highlight,
+                    tweaks: if notify {
+                        gateway_tweaks(&matched)
+                    } else {
+                        String::new()
+                    },
                 });
             }
         }
@@ -108,56 +113,6 @@ impl RoomService {
 }
 
 impl RoomService {
-    /// The tweaks (sound, highlight…) the user's rules give the event now: what a push to
-    /// their phone carries, and how urgent it is.
-    pub(crate) async fn push_tweaks(
-        &self,
-        user_id: &ruma::UserId,
-        pdu: &Pdu,
-    ) -> ServiceResult<Vec<Tweak>> {
-        let (_, rules) = self.room_rules(&pdu.room_id).await?;
-        let (state, _) = self.current_state(&pdu.room_id).await?;
-        // One member and the room's count, not every member: this runs per push sent.
-        let storage = &self.context.storage;
-        let Some(member) = storage.memberships.get(&pdu.room_id, user_id).await? else {
-            return Ok(Vec::new());
-        };
-        let joined = storage
-            .room_activity
-            .member_counts(&[&pdu.room_id])
-            .await?
-            .first()
-            .map_or(0, |counts| counts.joined);
-        let levels = self.power_levels(&state, &rules).await?;
-        let power_ctx = push_power_levels(&levels, &rules);
-        let event: Raw<ruma::events::AnySyncTimelineEvent> = Raw::from_json(
-            serde_json::value::to_raw_value(&pdu.to_client_json(false))
-                .map_err(|e| crate::ServiceError::Internal(e.to_string()))?,
-        );
-        let flattened = FlattenedJson::from_raw(&event);
-        let stored = self
-            .context
-            .storage
-            .account_data
-            .get(user_id, None, PUSH_RULES)
-            .await?;
-        let ruleset = self.ruleset(&user_id.to_owned(), stored.as_ref());
-        let ctx = member_ctx(
-            pdu,
-            UInt::new(joined).unwrap_or_default(),
-            &member,
-            &power_ctx,
-        );
-        Ok(first_match(&ruleset, &flattened, &ctx)
-            .await
-            .iter()
-            .filter_map(|action| match action {
-                Action::SetTweak(tweak) => Some(tweak.clone()),
-                _ => None,
-            })
-            .collect())
-    }
-
     /// A member's push rules, parsed once for as long as the stored rules stay the same (they
     /// are read again with every event, so a change made by any process is seen at once).
     fn ruleset(&self, user_id: &OwnedUserId, stored: Option<&String>) -> Arc<Ruleset> {
@@ -173,6 +128,30 @@ impl RoomService {
         self.ruleset_cache
             .insert(user_id.clone(), (stored.cloned(), ruleset.clone()));
         ruleset
+    }
+}
+
+/// The rule's tweaks as push gateways read them (`{"sound": "default", "highlight": true}`,
+/// a highlight without a value being true), '' for none.
+fn gateway_tweaks(actions: &[Action]) -> String {
+    let mut tweaks = serde_json::Map::new();
+    for action in actions {
+        if let Action::SetTweak(tweak) = action {
+            // As the rules write them: `{"set_tweak": "sound", "value": "default"}`.
+            let written = serde_json::to_value(tweak).unwrap_or_default();
+            if let Some(name) = written["set_tweak"].as_str() {
+                let value = written
+                    .get("value")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Bool(true));
+                tweaks.insert(name.to_owned(), value);
+            }
+        }
+    }
+    if tweaks.is_empty() {
+        String::new()
+    } else {
+        serde_json::Value::Object(tweaks).to_string()
     }
 }
 

@@ -6,12 +6,18 @@ use std::sync::Arc;
 use estafette_storage::PusherRecord;
 use ruma::UserId;
 use ruma::push::{
-    Action, AnyPushRule, InsertPushRuleError, NewPushRule, RemovePushRuleError, RuleKind, Ruleset,
+    Action, AnyPushRule, ConditionalPushRuleInit, EventMatchConditionData, InsertPushRuleError,
+    NewPushRule, PushCondition, RemovePushRuleError, RuleKind, Ruleset,
 };
 use serde_json::{Value as JsonValue, json};
 
 use crate::rooms::PUSH_RULES;
 use crate::{Context, Requester, ServiceError, ServiceResult};
+
+/// MSC4028's rule: every encrypted event notifies, for clients that decrypt it and apply the
+/// rules themselves (rooms set to mentions only, which the server cannot see through the
+/// encryption). A server default, off until the user turns it on; ruma does not define it.
+pub const ENCRYPTED_EVENT_RULE: &str = ".org.matrix.msc4028.encrypted_event";
 
 /// The path every HTTP pusher's URL must have (spec: "Push Gateway API").
 const PUSH_GATEWAY_PATH: &str = "/_matrix/push/v1/notify";
@@ -180,6 +186,23 @@ impl PushService {
                 )));
             }
         }
+        if kind == "email" {
+            let addresses: Vec<String> = self
+                .context
+                .storage
+                .threepids
+                .of_user(&requester.user_id)
+                .await?
+                .into_iter()
+                .filter(|threepid| threepid.medium == "email")
+                .map(|threepid| threepid.address)
+                .collect();
+            crate::push::check_email_pusher(
+                self.context.config.email.smtp_url.is_some(),
+                &required("pushkey")?,
+                &addresses,
+            )?;
+        }
         let record = PusherRecord {
             app_id: required("app_id")?,
             pushkey: required("pushkey")?,
@@ -274,10 +297,25 @@ pub(crate) async fn load_ruleset(context: &Context, user_id: &UserId) -> Service
 }
 
 pub(crate) fn parse_ruleset(stored: Option<&str>, user_id: &UserId) -> Ruleset {
-    stored
+    let mut ruleset = stored
         .and_then(|json| {
             let value: JsonValue = serde_json::from_str(json).ok()?;
             serde_json::from_value::<Ruleset>(value.get("global")?.clone()).ok()
         })
-        .unwrap_or_else(|| Ruleset::server_default(user_id))
+        .unwrap_or_else(|| Ruleset::server_default(user_id));
+    // After the user's own override rules (a muted room stays muted), as Synapse orders it.
+    if ruleset.override_.get(ENCRYPTED_EVENT_RULE).is_none() {
+        let condition = EventMatchConditionData::new("type".into(), "m.room.encrypted".into());
+        ruleset.override_.insert(
+            ConditionalPushRuleInit {
+                actions: vec![Action::Notify],
+                default: true,
+                enabled: false,
+                rule_id: ENCRYPTED_EVENT_RULE.to_owned(),
+                conditions: vec![PushCondition::EventMatch(condition)],
+            }
+            .into(),
+        );
+    }
+    ruleset
 }

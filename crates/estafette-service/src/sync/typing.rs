@@ -170,6 +170,8 @@ impl TypingService {
     async fn notify_room(&self, room_id: &RoomId, position: i64) -> ServiceResult<()> {
         let members = self.joined_members(room_id).await?;
         self.context.notifier.notify_here(&members, position);
+        // Application services that receive ephemeral data see it in their next transaction.
+        self.context.appservice_wake.notify_one();
         Ok(())
     }
 

@@ -130,6 +130,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         38,
         include_str!("../../migrations/sqlite/0038_webhooks.sql"),
     ),
+    (
+        39,
+        include_str!("../../migrations/sqlite/0039_push_tweaks.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -231,6 +235,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         26,
         include_str!("../../migrations/postgres/0026_webhooks.sql"),
+    ),
+    (
+        27,
+        include_str!("../../migrations/postgres/0027_push_tweaks.sql"),
     ),
 ];
 

@@ -47,6 +47,7 @@ mod presence;
 mod profile;
 mod push;
 mod push_delivery;
+mod push_email;
 mod qr_login;
 mod query_plans;
 mod recovery;

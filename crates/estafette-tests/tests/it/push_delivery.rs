@@ -113,42 +113,44 @@ async fn a_message_rings_the_pusher_and_a_failing_gateway_gets_what_it_missed_in
     let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
     send_text(&bob_raw, &room, "b1", "j'y serai").await;
 
-    // The gateway fails: nothing is lost, it is retried, then gets both in order, once.
+    // The gateway fails: nothing is lost, it is retried after its back-off, or at once for
+    // a newer message (the gateway may be back), then gets them all in order, once.
     gateway.answer(GatewayAnswer::Fail(502));
     send_text(&alice, &room, "m2", "deux").await;
-    send_text(&alice, &room, "m3", "trois").await;
-    for _ in 0..100 {
-        if gateway.attempts() > 1 {
-            break;
+    let attempts_reach = |count: usize| {
+        let gateway = &gateway;
+        async move {
+            for _ in 0..100 {
+                if gateway.attempts() >= count {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            gateway.attempts()
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let failed_attempts = gateway.attempts();
-    assert!(failed_attempts > 1, "the gateway was tried");
+    };
+    assert_eq!(attempts_reach(2).await, 2, "the gateway was tried");
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        gateway.attempts(),
-        failed_attempts,
-        "nothing before the back-off ends"
-    );
+    assert_eq!(gateway.attempts(), 2, "nothing before the back-off ends");
     server.advance_clock(1_000);
-    for _ in 0..100 {
-        if gateway.attempts() > failed_attempts {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert_eq!(attempts_reach(3).await, 3, "retried after a second");
+    send_text(&alice, &room, "m3", "trois").await;
     assert_eq!(
-        gateway.attempts(),
-        failed_attempts + 1,
-        "retried after a second"
+        attempts_reach(4).await,
+        4,
+        "a newer message is tried at once, back-off or not"
     );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(gateway.attempts(), 4, "and only once");
     gateway.answer(GatewayAnswer::Accept);
-    server.advance_clock(2_000);
-    let received = gateway.wait_for(3).await;
-    assert_eq!(bodies(&received), ["réunion à 15 h", "deux", "trois"]);
+    send_text(&alice, &room, "m4", "quatre").await;
+    let received = gateway.wait_for(4).await;
     assert_eq!(
-        received[2]["notification"]["counts"]["unread"], 1,
+        bodies(&received),
+        ["réunion à 15 h", "deux", "trois", "quatre"]
+    );
+    assert_eq!(
+        received[3]["notification"]["counts"]["unread"], 1,
         "one room unread"
     );
 
@@ -158,7 +160,7 @@ async fn a_message_rings_the_pusher_and_a_failing_gateway_gets_what_it_missed_in
     tokio::time::sleep(Duration::from_millis(800)).await;
     server.advance_clock(10_000);
     tokio::time::sleep(Duration::from_millis(800)).await;
-    assert_eq!(gateway.received().len(), 3);
+    assert_eq!(gateway.received().len(), 4);
 }
 
 #[tokio::test]
@@ -326,4 +328,85 @@ async fn urgency_and_sound_follow_the_rules_and_a_read_receipt_updates_the_badge
         .assert_ok();
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(gateway.received().len(), 3);
+}
+
+/// Sends an encrypted message as a client does (the server sees only ciphertext).
+async fn send_encrypted(sender: &RawClient, room: &str, txn: &str) -> String {
+    sender
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room}/send/m.room.encrypted/{txn}"),
+            json!({"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": format!("AwgA{txn}"),
+                   "device_id": "ALICEPHONE", "sender_key": "k", "session_id": "s"}),
+        )
+        .await
+        .body["event_id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn encrypted_messages_ring_a_mentions_only_room_once_the_client_turns_on_msc4028() {
+    let server = TestServer::start().await;
+    let gateway = PushGateway::start().await;
+    let (alice, bob, room) = room_with_bobs_phone(&server, &gateway).await;
+    let versions = server.raw().get("/_matrix/client/versions").await;
+    assert_eq!(
+        versions.body["unstable_features"]["org.matrix.msc4028"],
+        true
+    );
+    crate::room_helpers::encrypt_room(&alice, &room).await;
+    let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
+    let rule = "/_matrix/client/v3/pushrules/global/override/.org.matrix.msc4028.encrypted_event";
+    let listed = bob_raw.get(rule).await;
+    listed.assert_ok();
+    assert_eq!(
+        listed.body["enabled"], false,
+        "off by default: {}",
+        listed.body
+    );
+    assert_eq!(listed.body["default"], true);
+    // Mentions and keywords only, as Element sets it: the server cannot see a mention
+    // through the encryption, so nothing rings.
+    bob_raw
+        .put(
+            &format!("/_matrix/client/v3/pushrules/global/room/{room}"),
+            json!({"actions": []}),
+        )
+        .await
+        .assert_ok();
+    send_encrypted(&alice, &room, "e1").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        gateway.received().is_empty(),
+        "a mentions-only room is quiet"
+    );
+
+    // Bob's client turns the rule on: every encrypted message rings, his phone decides.
+    bob_raw
+        .put(&format!("{rule}/enabled"), json!({"enabled": true}))
+        .await
+        .assert_ok();
+    let event_id = send_encrypted(&alice, &room, "e2").await;
+    let received = gateway.wait_for(1).await;
+    let notification = &received[0]["notification"];
+    assert_eq!(notification["event_id"], event_id.as_str());
+    assert_eq!(notification["type"], "m.room.encrypted");
+    assert_eq!(
+        notification["prio"], "high",
+        "encrypted: the phone must look"
+    );
+
+    // A muted room (the user's own override rule, before the server's) stays muted.
+    bob_raw
+        .put(
+            "/_matrix/client/v3/pushrules/global/override/mute",
+            json!({"actions": [], "conditions": [
+                {"kind": "event_match", "key": "room_id", "pattern": room}]}),
+        )
+        .await
+        .assert_ok();
+    send_encrypted(&alice, &room, "e3").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(gateway.received().len(), 1, "muted");
 }

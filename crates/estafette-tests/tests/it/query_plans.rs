@@ -59,6 +59,15 @@ async fn client_traffic_on_postgres_never_scans_a_table() {
         .as_str()
         .unwrap()
         .to_owned();
+    // A phone whose gateway refuses: delivery tries it, then retries.
+    bob.post(
+        "/_matrix/client/v3/pushers/set",
+        json!({"kind": "http", "app_id": "org.example.plans", "pushkey": "k",
+               "app_display_name": "Plans", "device_display_name": "phone", "lang": "fr",
+               "data": {"url": "http://127.0.0.1:9/_matrix/push/v1/notify"}}),
+    )
+    .await
+    .assert_ok();
     let mut last = String::new();
     for n in 0..40 {
         last = send_text(&alice, &room_id, &format!("t{n}"), &format!("message {n}")).await;
@@ -78,6 +87,7 @@ async fn client_traffic_on_postgres_never_scans_a_table() {
         format!("/_matrix/client/v3/rooms/{room_id}/messages?dir=f&limit=20"),
         format!("/_matrix/client/v3/rooms/{room_id}/state/m.room.name/"),
         "/_matrix/client/v3/joined_rooms".to_owned(),
+        "/_matrix/client/v3/notifications?limit=5".to_owned(),
     ] {
         bob.get(&path).await.assert_ok();
     }

@@ -292,3 +292,14 @@ pub(crate) fn url_encode(text: &str) -> String {
         })
         .collect()
 }
+
+/// Turns encryption on in `room_id` (Megolm, as clients do).
+pub(crate) async fn encrypt_room(client: &RawClient, room_id: &str) {
+    client
+        .put(
+            &format!("/_matrix/client/v3/rooms/{room_id}/state/m.room.encryption/"),
+            json!({"algorithm": "m.megolm.v1.aes-sha2"}),
+        )
+        .await
+        .assert_ok();
+}

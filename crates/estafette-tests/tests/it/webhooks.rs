@@ -340,13 +340,7 @@ async fn revoked_rotated_oversized_flooding_and_encrypted_posts_are_refused() {
     assert_eq!(post_json(&new_url, json!({"text": "new"})).await.0, 200);
 
     // Encryption: no new hooks, and the existing one stops posting, saying why.
-    alice
-        .put(
-            &format!("/_matrix/client/v3/rooms/{room}/state/m.room.encryption/"),
-            json!({"algorithm": "m.megolm.v1.aes-sha2"}),
-        )
-        .await
-        .assert_ok();
+    crate::room_helpers::encrypt_room(&alice, &room).await;
     let (status, answer) = post_json(&new_url, json!({"text": "in clear?"})).await;
     assert_eq!(status, 403);
     assert!(

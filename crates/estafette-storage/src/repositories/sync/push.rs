@@ -17,6 +17,8 @@ pub struct PushAction {
     pub user_id: OwnedUserId,
     pub notify: bool,
     pub highlight: bool,
+    /// The rule's tweaks as a push gateway reads them (`{"sound": "default"}`), '' for none.
+    pub tweaks: String,
 }
 
 /// Unread counts of one thread ('' for the main timeline).

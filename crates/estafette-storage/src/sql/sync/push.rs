@@ -9,7 +9,7 @@ use crate::{
     PusherRecord, PusherRepository, StorageResult,
 };
 
-/// Rows per insert: three parameters each, well under both backends' parameter limits.
+/// Rows per insert: four parameters each, well under both backends' parameter limits.
 const PUSH_ACTIONS_PER_STATEMENT: usize = 1000;
 
 #[async_trait]
@@ -145,13 +145,13 @@ pub(in crate::sql) async fn store_actions(
         // SQLite names no columns of a `VALUES` list: the rows go straight into the insert.
         let rows = |first: usize, row: fn(usize) -> String| {
             (0..chunk.len())
-                .map(|i| row(first + 3 * i))
+                .map(|i| row(first + 4 * i))
                 .collect::<Vec<_>>()
                 .join(", ")
         };
         let insert_actions = |rows: &str, source: &str| {
             format!(
-                "INSERT INTO event_push_actions (room_id, stream_ordering, user_id, event_id, thread_id, notify, highlight)
+                "INSERT INTO event_push_actions (room_id, stream_ordering, user_id, event_id, thread_id, notify, highlight, tweaks)
                  {rows}{source}
                  ON CONFLICT (room_id, stream_ordering, user_id) DO NOTHING
                  RETURNING user_id, notify, highlight"
@@ -165,7 +165,8 @@ pub(in crate::sql) async fn store_actions(
                 query = query
                     .bind(action.user_id.to_string())
                     .bind(i64::from(action.notify))
-                    .bind(i64::from(action.highlight));
+                    .bind(i64::from(action.highlight))
+                    .bind(action.tweaks.clone());
             }
             query
         };
@@ -184,12 +185,13 @@ pub(in crate::sql) async fn store_actions(
                  SELECT $1, user_id, $4, notify, highlight FROM stored {ADD_TO_TOTALS}",
                 insert_actions(
                     &format!(
-                        "SELECT $1, $2, v.user_id, $3, $4, v.notify, v.highlight FROM (VALUES {})
-                         AS v (user_id, notify, highlight)",
+                        "SELECT $1, $2, v.user_id, $3, $4, v.notify, v.highlight, v.tweaks
+                         FROM (VALUES {}) AS v (user_id, notify, highlight, tweaks)",
                         rows(6, |n| format!(
-                            "(${n}, CAST(${} AS BIGINT), CAST(${} AS BIGINT))",
+                            "(${n}, CAST(${} AS BIGINT), CAST(${} AS BIGINT), CAST(${} AS TEXT))",
                             n + 1,
-                            n + 2
+                            n + 2,
+                            n + 3
                         ))
                     ),
                     " CROSS JOIN locked"
@@ -203,9 +205,10 @@ pub(in crate::sql) async fn store_actions(
         let values = format!(
             "VALUES {}",
             rows(5, |n| format!(
-                "($1, $2, ${n}, $3, $4, ${}, ${})",
+                "($1, $2, ${n}, $3, $4, ${}, ${}, ${})",
                 n + 1,
-                n + 2
+                n + 2,
+                n + 3
             ))
         );
         let stored = bind_actions(common(insert_actions(&values, "")))
@@ -384,6 +387,7 @@ mod tests {
                 user_id: OwnedUserId::try_from(format!("@u{i}:x")).expect("user ID"),
                 notify: true,
                 highlight: i % 2 == 0,
+                tweaks: String::new(),
             })
             .collect();
         // The second event's actions stored twice count once.
@@ -421,6 +425,7 @@ mod tests {
             user_id: user.clone(),
             notify: true,
             highlight,
+            tweaks: String::new(),
         };
         let (first, second, quiet) = (room_id!("!one:x"), room_id!("!two:x"), room_id!("!three:x"));
         for (room, event, position, highlight) in [
