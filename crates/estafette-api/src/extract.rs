@@ -363,7 +363,7 @@ async fn requester_of(
         if let Some(requester) = state
             .services
             .appservices
-            .authenticate(token, user_id.as_deref(), device_id.as_deref())
+            .authenticate(token, user_id.as_deref(), device_id.as_deref(), client_ip)
             .await?
         {
             return Ok(requester);

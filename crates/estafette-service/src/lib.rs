@@ -108,8 +108,8 @@ pub use sync::{
     RoomTimeline, SyncRequest, SyncResult, SyncService, TypingService, format_token, parse_token,
 };
 pub use webhooks::{
-    IssuedWebhook, PayloadError, PostRefusal, WEBHOOK_PATH, WEBHOOK_STATE_TYPE, WebhookPayload,
-    WebhookService, escape_html,
+    IssuedWebhook, NewWebhook, PayloadError, PostRefusal, WEBHOOK_PATH, WEBHOOK_STATE_TYPE,
+    WebhookPayload, WebhookService, escape_html,
 };
 
 /// An HTTP client for the services this server calls on the operator's side (push gateways,

@@ -16,6 +16,10 @@ pub struct AppservicesConfig {
     /// The registration files, one application service each (Synapse's
     /// `app_service_config_files`).
     pub files: Vec<PathBuf>,
+    /// IDs of services whose users the room access rules treat as externals (TCHAP.md §3):
+    /// a bridge to people outside the administration. Otherwise bridged users are local
+    /// users, agents like any other.
+    pub externals: Vec<String>,
 }
 
 /// One namespace entry: a regex matched from the start of the whole identifier (Python's
@@ -56,6 +60,11 @@ pub struct Registration {
     pub device_extensions: bool,
     /// The service manages its users' devices itself and never logs them in (MSC4190).
     pub device_management: bool,
+    /// The addresses its token is accepted from (Synapse's `ip_range_whitelist`); any
+    /// when empty.
+    pub ip_ranges: Vec<ipnet::IpNet>,
+    /// Its users are externals under the room access rules.
+    pub external: bool,
     /// The file it came from, for messages.
     pub source: PathBuf,
 }
@@ -102,6 +111,12 @@ impl Registration {
         self.users.iter().any(|ns| ns.matches(user_id))
     }
 
+    /// Whether the service's token is accepted from `ip` (the connection's address).
+    pub fn accepts_from(&self, ip: Option<std::net::IpAddr>) -> bool {
+        self.ip_ranges.is_empty()
+            || ip.is_some_and(|ip| self.ip_ranges.iter().any(|range| range.contains(&ip)))
+    }
+
     /// Whether the service asked for ephemeral events under either key (which also brings
     /// it to-device messages).
     pub fn wants_ephemeral(&self) -> bool {
@@ -132,6 +147,8 @@ struct RawRegistration {
     msc3202: bool,
     #[serde(default, rename = "io.element.msc4190")]
     msc4190: bool,
+    #[serde(default)]
+    ip_range_whitelist: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -164,7 +181,8 @@ impl AppservicesConfig {
     pub fn load(&self, server_name: &ServerName) -> Result<Vec<Registration>, ConfigError> {
         let mut loaded: Vec<Registration> = Vec::new();
         for path in &self.files {
-            let registration = load_file(path, server_name)?;
+            let mut registration = load_file(path, server_name)?;
+            registration.external = self.externals.contains(&registration.id);
             for other in &loaded {
                 let clash = if other.id == registration.id {
                     Some("id")
@@ -186,6 +204,16 @@ impl AppservicesConfig {
                 }
             }
             loaded.push(registration);
+        }
+        if let Some(unknown) = self
+            .externals
+            .iter()
+            .find(|id| !loaded.iter().any(|r| &r.id == *id))
+        {
+            return Err(ConfigError::Invalid {
+                key: "appservices.externals",
+                reason: format!("`{unknown}` is the `id` of no registration file"),
+            });
         }
         Ok(loaded)
     }
@@ -262,6 +290,23 @@ fn load_file(path: &Path, server_name: &ServerName) -> Result<Registration, Conf
             })
             .collect::<Result<Vec<_>, _>>()
     };
+    let ip_ranges = raw
+        .ip_range_whitelist
+        .unwrap_or_default()
+        .iter()
+        .enumerate()
+        .map(|(index, range)| {
+            // A bare address is a range of one, as Synapse reads it.
+            range
+                .parse::<ipnet::IpNet>()
+                .or_else(|_| range.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    fail(format!(
+                        "`ip_range_whitelist[{index}]` `{range}` is neither a CIDR range nor an address"
+                    ))
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Registration {
         users: compile("users", raw.namespaces.users)?,
         aliases: compile("aliases", raw.namespaces.aliases)?,
@@ -277,6 +322,8 @@ fn load_file(path: &Path, server_name: &ServerName) -> Result<Registration, Conf
         push_ephemeral_unstable: raw.push_ephemeral,
         device_extensions: raw.msc3202,
         device_management: raw.msc4190,
+        ip_ranges,
+        external: false,
         source: path.to_owned(),
     })
 }
@@ -297,7 +344,11 @@ mod tests {
 
     fn load(files: Vec<PathBuf>) -> Result<Vec<Registration>, ConfigError> {
         let server: &ServerName = "example.org".try_into().unwrap();
-        AppservicesConfig { files }.load(server)
+        AppservicesConfig {
+            files,
+            externals: Vec::new(),
+        }
+        .load(server)
     }
 
     #[test]
@@ -331,6 +382,10 @@ mod tests {
                 BASE.replace("sender_localpart: bot", "sender_localpart: 'b t'"),
                 "sender_localpart",
             ),
+            (
+                format!("{BASE}ip_range_whitelist: ['10.0.0.0/8', 'intranet']\n"),
+                "ip_range_whitelist[1]",
+            ),
         ];
         for (text, key) in cases {
             let path = write(&dir, "bad.yaml", &text);
@@ -343,6 +398,27 @@ mod tests {
             &BASE.replace("http://127.0.0.1:9000/", "null"),
         )]);
         assert!(null_url.unwrap()[0].url.is_none());
+        let ranged = write(
+            &dir,
+            "ranged.yaml",
+            &format!("{BASE}ip_range_whitelist: ['10.0.0.0/8', '192.0.2.7']\n"),
+        );
+        let ranged = &load(vec![ranged]).unwrap()[0];
+        assert!(ranged.accepts_from(Some("10.1.2.3".parse().unwrap())));
+        assert!(ranged.accepts_from(Some("192.0.2.7".parse().unwrap())));
+        assert!(!ranged.accepts_from(Some("192.0.2.8".parse().unwrap())));
+        assert!(!ranged.accepts_from(None));
+        let unknown = AppservicesConfig {
+            files: vec![write(&dir, "a.yaml", BASE)],
+            externals: vec!["whatsapp".to_owned()],
+        }
+        .load("example.org".try_into().unwrap())
+        .unwrap_err()
+        .to_string();
+        assert!(
+            unknown.contains("appservices.externals") && unknown.contains("whatsapp"),
+            "{unknown}"
+        );
         let first = write(&dir, "one.yaml", BASE);
         let second = write(&dir, "two.yaml", &BASE.replace("id: bridge", "id: other"));
         let err = load(vec![first, second]).unwrap_err().to_string();

@@ -14,6 +14,10 @@ pub struct WebhooksConfig {
     /// Posts per second a hook may sustain, and its burst.
     pub per_second: f64,
     pub burst: u32,
+    /// Posts per second one address may sustain to any hooks, known or not (guessing a
+    /// hook's URL is limited too), and its burst.
+    pub per_ip_per_second: f64,
+    pub per_ip_burst: u32,
     /// Largest body a hook accepts.
     pub max_body_bytes: usize,
 }
@@ -25,6 +29,8 @@ impl Default for WebhooksConfig {
             power_level: None,
             per_second: 1.0,
             burst: 20,
+            per_ip_per_second: 10.0,
+            per_ip_burst: 100,
             max_body_bytes: 1024 * 1024,
         }
     }
@@ -37,6 +43,15 @@ impl WebhooksConfig {
         }
         if self.burst == 0 {
             return Err(invalid("webhooks.burst", "must be at least 1"));
+        }
+        if !(self.per_ip_per_second.is_finite() && self.per_ip_per_second > 0.0) {
+            return Err(invalid(
+                "webhooks.per_ip_per_second",
+                "must be a positive number",
+            ));
+        }
+        if self.per_ip_burst == 0 {
+            return Err(invalid("webhooks.per_ip_burst", "must be at least 1"));
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("webhooks.max_body_bytes", "must be at least 1024"));

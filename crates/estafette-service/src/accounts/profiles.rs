@@ -195,7 +195,7 @@ impl ProfileService {
     /// (`im.vector.hide_profile`), whose account expired, or who left for good.
     async fn hidden_from_directory(&self, user_id: &ruma::UserId) -> ServiceResult<bool> {
         let config = &self.context.config;
-        if is_external_under_rules(&config.policy, user_id.as_str()) {
+        if is_external_under_rules(&self.context, user_id.as_str()) {
             return Ok(true);
         }
         if user_id.server_name() != self.context.server_name {

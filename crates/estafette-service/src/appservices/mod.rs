@@ -78,10 +78,19 @@ impl AppserviceService {
         token: &str,
         user_id: Option<&str>,
         device_id: Option<&str>,
+        client_ip: Option<std::net::IpAddr>,
     ) -> ServiceResult<Option<Requester>> {
         let Some(service) = self.registry().by_token(token) else {
             return Ok(None);
         };
+        if !service.accepts_from(client_ip) {
+            // As Synapse: the token is unknown from anywhere else.
+            tracing::warn!(appservice = %service.id, ?client_ip, "an application service token from outside its ip_range_whitelist");
+            return Err(ServiceError::UnknownToken {
+                soft_logout: false,
+                message: "Unknown access token".to_owned(),
+            });
+        }
         let user_id = match user_id {
             None => service.sender.clone(),
             Some(user_id) => {

@@ -4,6 +4,10 @@
 //! must also pass, on every server of the federation, so that all agree on the room's state.
 //! A room without the event is under the spec's rules only.
 
+use std::sync::Arc;
+
+use estafette_core::Registration;
+use ruma::UserId;
 use serde_json::Value as JsonValue;
 
 /// The state event's type.
@@ -69,20 +73,29 @@ pub struct EventFacts<'a> {
     pub content: &'a JsonValue,
 }
 
-/// Which servers' users are externals.
-pub struct Externals<'a>(pub &'a [String]);
+/// Who the externals are: the users of the externals' servers, and those of the application
+/// services the configuration treats as bridges to outside people (`appservices.externals`).
+pub struct Externals<'a>(pub &'a [String], pub &'a [Arc<Registration>]);
 
 impl Externals<'_> {
     pub fn contains(&self, user_id: &str) -> bool {
         let server = user_id.split_once(':').map(|(_, server)| server);
         server.is_some_and(|server| self.0.iter().any(|external| external == server))
+            || (self.1.iter().any(|service| service.external)
+                && UserId::parse(user_id).is_ok_and(|user_id| {
+                    self.1
+                        .iter()
+                        .any(|service| service.external && service.is_user_of(&user_id))
+                }))
     }
 }
 
 /// Whether `user_id` is an external the room access rules hold to (TCHAP.md §3): the rules
-/// are on and the user's server is an externals' one.
-pub fn is_external_under_rules(policy: &estafette_core::PolicyConfig, user_id: &str) -> bool {
-    policy.room_access_rules && Externals(&policy.external_servers).contains(user_id)
+/// are on and the user is of an externals' server or of a bridge to outside people.
+pub fn is_external_under_rules(context: &crate::Context, user_id: &str) -> bool {
+    let policy = &context.config.policy;
+    policy.room_access_rules
+        && Externals(&policy.external_servers, context.appservices.all()).contains(user_id)
 }
 
 /// Whether the room's access rules let `event` in; the refusal says which rule.

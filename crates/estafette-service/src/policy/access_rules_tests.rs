@@ -39,7 +39,7 @@ fn unknown_keys_are_tolerated_and_unknown_rules_refused() {
     let refused = check(
         &RoomFacts::default(),
         &event(ACCESS_RULES_EVENT, "", &bogus),
-        &Externals(&externals),
+        &Externals(&externals, &[]),
     );
     assert!(refused.is_err());
 }
@@ -47,7 +47,7 @@ fn unknown_keys_are_tolerated_and_unknown_rules_refused() {
 #[test]
 fn the_rule_only_opens_once_and_never_when_published() {
     let externals = externals();
-    let externals = Externals(&externals);
+    let externals = Externals(&externals, &[]);
     let to = |rule: &str| json!({ "rule": rule });
     let (unrestricted, restricted, direct) = (to("unrestricted"), to("restricted"), to("direct"));
     let change = |content| event(ACCESS_RULES_EVENT, "", content);
@@ -78,7 +78,7 @@ fn the_rule_only_opens_once_and_never_when_published() {
 #[test]
 fn externals_stay_out_of_restricted_rooms_and_join_others_only_when_invited() {
     let externals = externals();
-    let externals = Externals(&externals);
+    let externals = Externals(&externals, &[]);
     let guest = "@guest:externe.example";
     let (invite, join) = (
         json!({"membership": "invite"}),
@@ -140,7 +140,7 @@ fn externals_stay_out_of_restricted_rooms_and_join_others_only_when_invited() {
         check(
             &room(AccessRule::Restricted),
             &event("m.room.member", guest, &join),
-            &Externals(EXTERNALS)
+            &Externals(EXTERNALS, &[])
         )
         .is_ok()
     );
@@ -149,7 +149,7 @@ fn externals_stay_out_of_restricted_rooms_and_join_others_only_when_invited() {
 #[test]
 fn a_direct_room_holds_two_people_and_no_name() {
     let externals = externals();
-    let externals = Externals(&externals);
+    let externals = Externals(&externals, &[]);
     let invite = json!({"membership": "invite"});
     let mut direct = room(AccessRule::Direct);
     let bob = "@bob:finances.example";
@@ -188,7 +188,7 @@ fn a_direct_room_holds_two_people_and_no_name() {
 #[test]
 fn forums_stay_clear_and_public_rooms_close_only_once_encrypted() {
     let externals = externals();
-    let externals = Externals(&externals);
+    let externals = Externals(&externals, &[]);
     let mut forum = room(AccessRule::Restricted);
     forum.join_rule = Some("public".to_owned());
     let encryption = json!({"algorithm": "m.megolm.v1.aes-sha2"});
@@ -232,7 +232,7 @@ fn forums_stay_clear_and_public_rooms_close_only_once_encrypted() {
 #[test]
 fn externals_hold_no_power_and_open_rooms_give_none_by_default() {
     let externals = externals();
-    let externals = Externals(&externals);
+    let externals = Externals(&externals, &[]);
     let levels = |users_default: i64, guest: i64| {
         json!({"users_default": users_default,
                "users": {"@alice:finances.example": 100, "@guest:externe.example": guest}})
@@ -252,7 +252,7 @@ fn externals_hold_no_power_and_open_rooms_give_none_by_default() {
 #[test]
 fn a_room_without_a_rule_is_restricted_until_opened() {
     let externals = externals();
-    let externals = Externals(&externals);
+    let externals = Externals(&externals, &[]);
     let invite = json!({"membership": "invite"});
     let guest_invited = event("m.room.member", "@guest:externe.example", &invite);
     let mut facts = RoomFacts {

@@ -91,7 +91,7 @@ mod tests {
             &members(),
             ALICE,
             rule,
-            &Externals(&externals),
+            &Externals(&externals, &[]),
         )
     }
 
@@ -140,7 +140,7 @@ mod tests {
             &members(),
             ALICE,
             AccessRule::Restricted,
-            &Externals(&externals),
+            &Externals(&externals, &[]),
         );
         assert!(with_creator.is_none(), "a v12 creator stays admin");
     }

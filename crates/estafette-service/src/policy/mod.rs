@@ -75,7 +75,7 @@ impl PolicyService {
                 false => Ok(()),
             };
         };
-        if access_rules::is_external_under_rules(policy, user_id.as_str()) {
+        if access_rules::is_external_under_rules(&self.context, user_id.as_str()) {
             return Err(ServiceError::Forbidden(
                 "Externals do not browse the room directory".to_owned(),
             ));

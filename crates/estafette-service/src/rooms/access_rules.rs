@@ -33,7 +33,19 @@ impl RoomService {
             content: &content,
         };
         let facts = self.access_facts(room_id, state, &event).await?;
-        check(&facts, &event, &Externals(&policy.external_servers)).map_err(|rule| {
+        // Bridged externals are this server's call, on its own events: other servers judge
+        // theirs and ours by the externals' servers alone, and so do we theirs, so that all
+        // agree on the room's state.
+        let bridges = match pdu.sender.server_name() == self.context.server_name {
+            true => self.context.appservices.all(),
+            false => &[],
+        };
+        check(
+            &facts,
+            &event,
+            &Externals(&policy.external_servers, bridges),
+        )
+        .map_err(|rule| {
             ServiceError::Forbidden(format!("Refused by the room's access rules: {rule}"))
         })
     }
@@ -73,7 +85,8 @@ impl RoomService {
             sender: sender.as_str(),
             content: &content,
         };
-        check(&facts, &event, &Externals(&policy.external_servers)).map_err(|rule| {
+        let externals = Externals(&policy.external_servers, self.context.appservices.all());
+        check(&facts, &event, &externals).map_err(|rule| {
             ServiceError::Forbidden(format!("Refused by the room's access rules: {rule}"))
         })
     }
@@ -136,7 +149,7 @@ impl RoomService {
             &members,
             requester.user_id.as_str(),
             rule,
-            &Externals(&policy.external_servers),
+            &Externals(&policy.external_servers, self.context.appservices.all()),
         );
         if let Some(levels) = promoted {
             self.send_state(

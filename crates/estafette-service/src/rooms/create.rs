@@ -313,7 +313,7 @@ impl RoomService {
         {
             return Ok(None);
         }
-        if is_external_under_rules(policy, creator.as_str()) {
+        if is_external_under_rules(&self.context, creator.as_str()) {
             return Err(ServiceError::Forbidden(
                 "Externals do not create rooms: an agent invites them".to_owned(),
             ));

@@ -7,6 +7,7 @@
 //!
 //! Owns the webhooks table; calls accounts (the hook's user) and rooms (membership, posts).
 
+mod admission;
 mod mrkdwn;
 mod render;
 
@@ -40,8 +41,21 @@ pub struct WebhookService {
     context: Arc<Context>,
     accounts: AccountService,
     rooms: RoomService,
-    /// Each hook's token bucket: tokens left and when it was last filled.
+    /// Each hook's and each address's token bucket: tokens left and when it was last filled.
     buckets: Arc<Mutex<HashMap<String, (f64, u64)>>>,
+}
+
+/// What a member asks for when creating a hook.
+#[derive(Debug, Clone, Default)]
+pub struct NewWebhook {
+    pub name: String,
+    /// `generic` or `slack`.
+    pub format: String,
+    /// `m.notice` or `m.text`.
+    pub msgtype: String,
+    /// The addresses it takes posts from (CIDR ranges or addresses); any when empty.
+    pub allowed_ips: Vec<String>,
+    pub expires_in_secs: Option<u64>,
 }
 
 /// A hook just created or rotated, with the secret URL shown this once.
@@ -58,7 +72,10 @@ pub enum PostRefusal {
         retry_after_secs: u64,
     },
     Payload(PayloadError),
-    /// The room is encrypted, or the hook's user can no longer post there.
+    /// No such hook (never, revoked, expired, or its creator left the room).
+    Gone,
+    /// The room is encrypted, the hook's user can no longer post there, or the hook takes
+    /// no posts from the sender's address.
     Forbidden(String),
     Failed(ServiceError),
 }
@@ -66,6 +83,12 @@ pub enum PostRefusal {
 impl From<ServiceError> for PostRefusal {
     fn from(err: ServiceError) -> Self {
         Self::Failed(err)
+    }
+}
+
+impl From<estafette_storage::StorageError> for PostRefusal {
+    fn from(err: estafette_storage::StorageError) -> Self {
+        Self::Failed(err.into())
     }
 }
 
@@ -89,10 +112,9 @@ impl WebhookService {
         &self,
         requester: &Requester,
         room_id: &RoomId,
-        name: &str,
-        format: &str,
-        msgtype: &str,
+        new: &NewWebhook,
     ) -> ServiceResult<IssuedWebhook> {
+        let (name, format, msgtype) = (&*new.name, &*new.format, &*new.msgtype);
         let config = &self.context.config.webhooks;
         if !config.enabled {
             return Err(ServiceError::Forbidden(
@@ -115,6 +137,8 @@ impl WebhookService {
                 "`msgtype` is \"m.notice\" or \"m.text\"".into(),
             ));
         }
+        let allowed_ips = admission::allowed_ranges(&new.allowed_ips)?;
+        let expires_ts = admission::expiry(self.context.now(), new.expires_in_secs)?;
         self.ensure_may_manage(requester, room_id).await?;
         if self.rooms.is_encrypted(room_id).await? {
             return Err(ServiceError::Forbidden(encrypted_refusal()));
@@ -144,13 +168,18 @@ impl WebhookService {
             sender,
             creator: requester.user_id.clone(),
             created_ts: self.context.now(),
+            allowed_ips,
+            expires_ts,
         };
         self.context
             .storage
             .webhooks
             .create(&hook, &digest(&token))
             .await?;
-        self.rooms
+        // Members see that the hook exists, when its creator may say so in the room's state
+        // (the operator may let members below `state_default` create hooks).
+        let described = self
+            .rooms
             .send_state(
                 requester,
                 room_id,
@@ -159,7 +188,11 @@ impl WebhookService {
                 json!({"name": hook.name, "format": hook.format, "sender": hook.sender,
                        "creator": hook.creator}),
             )
-            .await?;
+            .await;
+        match described {
+            Ok(_) | Err(ServiceError::Forbidden(_)) => {}
+            Err(err) => return Err(err),
+        }
         tracing::info!(hook_id = %hook.hook_id, %room_id, creator = %hook.creator, "webhook created");
         Ok(IssuedWebhook {
             url: self.url_of(&token),
@@ -183,37 +216,22 @@ impl WebhookService {
         if !joined {
             return Err(ServiceError::Forbidden("You are not in this room".into()));
         }
-        Ok(self.context.storage.webhooks.of_room(room_id).await?)
+        let now = self.context.now();
+        let mut hooks = self.context.storage.webhooks.of_room(room_id).await?;
+        hooks.retain(|hook| hook.expires_ts.is_none_or(|at| at > now));
+        Ok(hooks)
     }
 
     /// A hook's creator, or a member with the power to manage hooks, revokes it: its URL
     /// stops working, its user leaves, and the room's state says it is gone.
     pub async fn revoke(&self, requester: &Requester, hook_id: &str) -> ServiceResult<()> {
         let hook = self.managed(requester, hook_id).await?;
-        self.context.storage.webhooks.delete(hook_id).await?;
-        if let Err(err) = self
-            .rooms
-            .leave(&as_hook(&hook.sender), &hook.room_id, None)
-            .await
-        {
-            tracing::warn!(%hook_id, "the revoked hook's user could not leave: {err}");
-        }
-        // The room's description of the hook goes too, if the revoker may still change state.
-        if let Err(err) = self
-            .rooms
-            .send_state(
-                requester,
-                &hook.room_id,
-                TimelineEventType::from(WEBHOOK_STATE_TYPE),
-                hook_id,
-                json!({}),
-            )
-            .await
-        {
-            tracing::warn!(%hook_id, "the revoked hook's state event stays: {err}");
-        }
-        tracing::info!(%hook_id, by = %requester.user_id, "webhook revoked");
-        Ok(())
+        self.end(
+            &hook,
+            requester,
+            &format!("revoked by {}", requester.user_id),
+        )
+        .await
     }
 
     /// A new secret URL for the hook; the old one stops working.
@@ -268,23 +286,14 @@ impl WebhookService {
         Ok(())
     }
 
-    /// The hook whose token is `token` (`None`: no such hook, or revoked).
-    pub async fn hook_for_token(&self, token: &str) -> ServiceResult<Option<WebhookRecord>> {
-        Ok(self
-            .context
-            .storage
-            .webhooks
-            .by_token(&digest(token))
-            .await?)
-    }
-
     /// Posts what a tool sent to `hook` (found by its token); returns the event.
     pub async fn post(
         &self,
         hook: &WebhookRecord,
         payload: &WebhookPayload,
     ) -> Result<OwnedEventId, PostRefusal> {
-        self.take_token(&hook.hook_id)?;
+        let config = &self.context.config.webhooks;
+        self.take(&hook.hook_id, config.per_second, config.burst)?;
         if self.rooms.is_encrypted(&hook.room_id).await? {
             return Err(PostRefusal::Forbidden(encrypted_refusal()));
         }
@@ -313,21 +322,21 @@ impl WebhookService {
         }
     }
 
-    /// One post from the hook's bucket, or how long until there is one.
-    fn take_token(&self, hook_id: &str) -> Result<(), PostRefusal> {
-        let config = &self.context.config.webhooks;
+    /// One post from the bucket of `key` (a hook, or an address), or how long until there is
+    /// one.
+    fn take(&self, key: &str, per_second: f64, burst: u32) -> Result<(), PostRefusal> {
         let now = self.context.now();
         let mut buckets = crate::lock(&self.buckets);
-        let burst = f64::from(config.burst);
-        let (tokens, at) = buckets.entry(hook_id.to_owned()).or_insert((burst, now));
+        let burst = f64::from(burst);
+        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((burst, now));
         let elapsed = now.saturating_sub(*at) as f64 / 1000.0;
-        *tokens = (*tokens + elapsed * config.per_second).min(burst);
+        *tokens = (*tokens + elapsed * per_second).min(burst);
         *at = now;
         if *tokens >= 1.0 {
             *tokens -= 1.0;
             return Ok(());
         }
-        let wait = ((1.0 - *tokens) / config.per_second).ceil() as u64;
+        let wait = ((1.0 - *tokens) / per_second).ceil() as u64;
         Err(PostRefusal::RateLimited {
             retry_after_secs: wait.max(1),
         })

@@ -134,6 +134,10 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         39,
         include_str!("../../migrations/sqlite/0039_push_tweaks.sql"),
     ),
+    (
+        40,
+        include_str!("../../migrations/sqlite/0040_webhook_limits.sql"),
+    ),
 ];
 
 /// PostgreSQL started from the SQLite schema as it stood at version 14, in one step.
@@ -239,6 +243,10 @@ const POSTGRES_MIGRATIONS: &[(i64, &str)] = &[
     (
         27,
         include_str!("../../migrations/postgres/0027_push_tweaks.sql"),
+    ),
+    (
+        28,
+        include_str!("../../migrations/postgres/0028_webhook_limits.sql"),
     ),
 ];
 

@@ -11,7 +11,7 @@ use crate::appservices::{as_client, register_ghost, server_with, urlencode, user
 use crate::room_helpers::{create_room, invite, send_text, user};
 
 /// The service's `ghost` joins `room`.
-async fn join_as(bridge: &estafette_tests::RawClient, room: &str, ghost: &str) {
+pub(crate) async fn join_as(bridge: &estafette_tests::RawClient, room: &str, ghost: &str) {
     bridge
         .post(
             &format!(

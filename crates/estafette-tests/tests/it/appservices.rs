@@ -7,6 +7,7 @@
 use estafette_tests::{FakeAppservice, RawClient, TestServer};
 use serde_json::{Value, json};
 
+use crate::appservice_delivery::join_as;
 use crate::room_helpers::{create_room, user};
 
 /// A server with the service registered; registration for people open or not.
@@ -447,4 +448,92 @@ async fn the_networks_services_bridge_are_listed_and_searched_through_them() {
         .get("/_matrix/client/v3/thirdparty/protocols")
         .await
         .assert_error(401, "M_MISSING_TOKEN");
+}
+
+#[tokio::test]
+async fn the_token_is_accepted_only_from_the_registration_s_addresses() {
+    for (ranges, accepted) in [
+        ("['10.0.0.0/8', '192.0.2.7']", false),
+        ("['10.0.0.0/8', '127.0.0.1']", true),
+        ("['127.0.0.0/8']", true),
+    ] {
+        let extra = format!("ip_range_whitelist: {ranges}\n");
+        let service = FakeAppservice::start("ranged", &extra).await;
+        let server = server_with(&service, false).await;
+        let whoami = as_client(&server, &service)
+            .get("/_matrix/client/v3/account/whoami")
+            .await;
+        if accepted {
+            whoami.assert_ok();
+        } else {
+            whoami.assert_error(401, "M_UNKNOWN_TOKEN");
+        }
+    }
+}
+
+/// A ministry under the room access rules, with the service registered; its users are
+/// externals when `externals`.
+async fn ministry_with(service: &FakeAppservice, externals: bool) -> TestServer {
+    let (registration, id) = (service.registration.clone(), service.id.clone());
+    TestServer::builder()
+        .configure(move |config| {
+            config.policy.room_access_rules = true;
+            config.policy.external_servers = vec!["externe.example".to_owned()];
+            config.appservices.files = vec![registration];
+            if externals {
+                config.appservices.externals = vec![id];
+            }
+        })
+        .start()
+        .await
+}
+
+#[tokio::test]
+async fn a_bridge_s_users_are_externals_only_when_the_operator_says_so() {
+    for externals in [false, true] {
+        let service = FakeAppservice::start("outside", "").await;
+        let server = ministry_with(&service, externals).await;
+        let bridge = as_client(&server, &service);
+        let ghost = user_id(&server, "_test_paul");
+        register_ghost(&bridge, "_test_paul").await;
+        let (_, alice) = user(server.raw(), "alice").await;
+        let room_ruled = |rule: &str| {
+            json!({"preset": "private_chat", "initial_state": [
+                {"type": "im.vector.room.access_rules", "state_key": "", "content": {"rule": rule}}]})
+        };
+        let restricted = create_room(&alice, room_ruled("restricted")).await;
+        let invited = alice
+            .post(
+                &format!("/_matrix/client/v3/rooms/{restricted}/invite"),
+                json!({"user_id": ghost}),
+            )
+            .await;
+        let unrestricted = create_room(&alice, room_ruled("unrestricted")).await;
+        alice
+            .post(
+                &format!("/_matrix/client/v3/rooms/{unrestricted}/invite"),
+                json!({"user_id": ghost}),
+            )
+            .await
+            .assert_ok();
+        join_as(&bridge, &unrestricted, &ghost).await;
+        let created = bridge
+            .post(
+                &format!(
+                    "/_matrix/client/v3/createRoom?user_id={}",
+                    urlencode(&ghost)
+                ),
+                json!({"preset": "private_chat"}),
+            )
+            .await;
+        if externals {
+            invited.assert_error(403, "M_FORBIDDEN");
+            let why = invited.body["error"].as_str().unwrap_or_default();
+            assert!(why.contains("access rules"), "{why}");
+            created.assert_error(403, "M_FORBIDDEN");
+        } else {
+            invited.assert_ok();
+            created.assert_ok();
+        }
+    }
 }

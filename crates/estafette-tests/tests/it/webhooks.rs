@@ -386,3 +386,109 @@ async fn revoked_rotated_oversized_flooding_and_encrypted_posts_are_refused() {
     let listed = alice.get(&format!("{HOOKS}/rooms/{room}")).await;
     assert_eq!(listed.body["hooks"], json!([]));
 }
+
+#[tokio::test]
+async fn a_hook_takes_posts_only_from_its_addresses_until_it_expires_or_its_creator_leaves() {
+    let server = TestServer::builder()
+        .configure(|config| {
+            config.webhooks.per_ip_per_second = 0.01;
+            config.webhooks.per_ip_burst = 30;
+            // Any member may make a hook here.
+            config.webhooks.power_level = Some(0);
+        })
+        .start()
+        .await;
+    let (_, alice) = user(server.raw(), "alice").await;
+    let (bob_id, bob) = user(server.raw(), "bob").await;
+    let room = create_room(&alice, json!({"preset": "public_chat"})).await;
+    bob.post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    let bad = alice
+        .post(
+            &format!("{HOOKS}/rooms/{room}"),
+            json!({"name": "CI", "allowed_ips": ["10.0.0.0/8", "intranet"]}),
+        )
+        .await;
+    bad.assert_error(400, "M_INVALID_PARAM");
+    let bad = alice
+        .post(
+            &format!("{HOOKS}/rooms/{room}"),
+            json!({"name": "CI", "expires_in_secs": 0}),
+        )
+        .await;
+    bad.assert_error(400, "M_INVALID_PARAM");
+
+    // The build servers' network only: loopback is not in it.
+    let elsewhere = create_hook(
+        &alice,
+        &room,
+        json!({"name": "CI", "allowed_ips": ["10.0.0.0/8", "192.0.2.7"]}),
+    )
+    .await;
+    assert_eq!(
+        elsewhere["allowed_ips"],
+        json!(["10.0.0.0/8", "192.0.2.7/32"])
+    );
+    let url = elsewhere["url"].as_str().unwrap();
+    let (status, answer) = post_json(url, json!({"text": "from outside"})).await;
+    assert_eq!(status, 403, "{answer}");
+    assert!(
+        answer["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("127.0.0.1"),
+        "{answer}"
+    );
+    let here = create_hook(
+        &alice,
+        &room,
+        json!({"name": "Local", "allowed_ips": ["127.0.0.0/8"], "expires_in_secs": 3600}),
+    )
+    .await;
+    let url = here["url"].as_str().unwrap().to_owned();
+    assert_eq!(post_json(&url, json!({"text": "from here"})).await.0, 200);
+    assert_eq!(
+        latest_message(&bob, &room).await["content"]["body"],
+        "from here"
+    );
+
+    // An hour later it is gone, and listed no more.
+    server.advance_clock(3_600_000);
+    assert_eq!(post_json(&url, json!({"text": "late"})).await.0, 404);
+    let listed = alice.get(&format!("{HOOKS}/rooms/{room}")).await;
+    let names: Vec<&Value> = listed.body["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|hook| &hook["name"])
+        .collect();
+    assert_eq!(names, [&json!("CI")]);
+
+    // Bob's hook dies when Bob leaves the room.
+    let bobs = create_hook(&bob, &room, json!({"name": "Bob's cron"})).await;
+    let url = bobs["url"].as_str().unwrap().to_owned();
+    assert_eq!(post_json(&url, json!({"text": "cron ok"})).await.0, 200);
+    bob.post(&format!("/_matrix/client/v3/rooms/{room}/leave"), json!({}))
+        .await
+        .assert_ok();
+    assert_eq!(post_json(&url, json!({"text": "cron again"})).await.0, 404);
+    let members = alice
+        .get(&format!("/_matrix/client/v3/rooms/{room}/joined_members"))
+        .await;
+    let hook_user = bobs["sender"].as_str().unwrap();
+    assert!(
+        members.body["joined"].get(hook_user).is_none(),
+        "its user left"
+    );
+    assert!(members.body["joined"].get(&bob_id).is_none());
+
+    // One address guessing URLs is held back too.
+    let mut statuses = Vec::new();
+    for n in 0..30 {
+        let guess = format!("{}{HOOKS}/guess{n:034}", server.base_url());
+        statuses.push(post_json(&guess, json!({"text": "?"})).await.0);
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert!(statuses.contains(&404));
+}

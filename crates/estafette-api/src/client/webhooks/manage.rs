@@ -4,7 +4,7 @@
 
 use axum::Json;
 use axum::extract::{FromRequestParts, Path, State};
-use estafette_service::{IssuedWebhook, WEBHOOK_PATH, WebhookRecord};
+use estafette_service::{IssuedWebhook, NewWebhook, WEBHOOK_PATH, WebhookRecord};
 use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -43,6 +43,10 @@ struct CreateBody {
     format: String,
     #[serde(default = "notice")]
     msgtype: String,
+    #[serde(default)]
+    allowed_ips: Vec<String>,
+    #[serde(default)]
+    expires_in_secs: Option<u64>,
 }
 
 fn generic() -> String {
@@ -63,6 +67,7 @@ fn described(hook: &WebhookRecord) -> Value {
         "hook_id": hook.hook_id, "room_id": hook.room_id, "name": hook.name,
         "format": hook.format, "msgtype": hook.msgtype, "sender": hook.sender,
         "creator": hook.creator, "created_ts": hook.created_ts,
+        "allowed_ips": hook.allowed_ips, "expires_ts": hook.expires_ts,
     })
 }
 
@@ -104,9 +109,13 @@ async fn create(
         .create(
             &requester,
             &room_id(&raw_room)?,
-            &body.name,
-            &body.format,
-            &body.msgtype,
+            &NewWebhook {
+                name: body.name,
+                format: body.format,
+                msgtype: body.msgtype,
+                allowed_ips: body.allowed_ips,
+                expires_in_secs: body.expires_in_secs,
+            },
         )
         .await?;
     Ok(Json(issued(&hook)))

@@ -4,7 +4,9 @@
 //! `{"ok": …}` with the event's ID. `GET` is refused, so that link previews cannot fire a
 //! hook.
 
-use axum::extract::{Path, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use estafette_service::{PayloadError, PostRefusal, WEBHOOK_PATH, WebhookPayload};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -88,25 +90,13 @@ async fn post_with_header(State(state): State<AppState>, request: Request) -> Re
 
 async fn post(state: &AppState, token: &str, request: Request) -> Response {
     let webhooks = &state.services.webhooks;
-    let hook = match webhooks.hook_for_token(token).await {
-        Ok(Some(hook)) => hook,
-        Ok(None) => {
-            return answer(
-                Dialect::Generic,
-                StatusCode::NOT_FOUND,
-                "no_service",
-                "Webhook not found",
-            );
-        }
-        Err(err) => {
-            tracing::warn!("webhook lookup failed: {err}");
-            return answer(
-                Dialect::Generic,
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "rollup_error",
-                "Internal server error",
-            );
-        }
+    let client_ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|info| info.0.ip());
+    let hook = match webhooks.admit(token, client_ip).await {
+        Ok(hook) => hook,
+        Err(refusal) => return refused(Dialect::Generic, refusal),
     };
     let dialect = if hook.format == "slack" {
         Dialect::Slack
@@ -142,31 +132,44 @@ async fn post(state: &AppState, token: &str, request: Request) -> Response {
             protect(response.headers_mut());
             response
         }
-        Err(PostRefusal::RateLimited { retry_after_secs }) => {
+        Err(refusal) => refused(dialect, refusal),
+    }
+}
+
+/// A refusal as the sender's format says it (Slack's strings, or hookshot's JSON).
+fn refused(dialect: Dialect, refusal: PostRefusal) -> Response {
+    match refusal {
+        PostRefusal::Gone => answer(
+            dialect,
+            StatusCode::NOT_FOUND,
+            "no_service",
+            "Webhook not found",
+        ),
+        PostRefusal::RateLimited { retry_after_secs } => {
             let mut response = answer(
                 dialect,
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limited",
-                "Too many posts to this hook; retry later",
+                "Too many posts; retry later",
             );
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
             response
         }
-        Err(PostRefusal::Payload(PayloadError::NoText)) => answer(
+        PostRefusal::Payload(PayloadError::NoText) => answer(
             dialect,
             StatusCode::BAD_REQUEST,
             "no_text",
             "The payload needs text, blocks or attachments",
         ),
-        Err(PostRefusal::Payload(PayloadError::Invalid(why))) => {
+        PostRefusal::Payload(PayloadError::Invalid(why)) => {
             answer(dialect, StatusCode::BAD_REQUEST, "invalid_payload", &why)
         }
-        Err(PostRefusal::Forbidden(why)) => {
+        PostRefusal::Forbidden(why) => {
             answer(dialect, StatusCode::FORBIDDEN, "action_prohibited", &why)
         }
-        Err(PostRefusal::Failed(err)) => {
+        PostRefusal::Failed(err) => {
             tracing::warn!("webhook post failed: {err}");
             answer(
                 dialect,

@@ -18,6 +18,10 @@ pub struct WebhookRecord {
     pub sender: OwnedUserId,
     pub creator: OwnedUserId,
     pub created_ts: u64,
+    /// The addresses it takes posts from (CIDR ranges); any when empty.
+    pub allowed_ips: Vec<String>,
+    /// When it stops taking posts.
+    pub expires_ts: Option<u64>,
 }
 
 #[async_trait]

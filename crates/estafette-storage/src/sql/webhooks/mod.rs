@@ -8,7 +8,8 @@ use sqlx::any::AnyRow;
 use crate::sql::{Db, corrupt, from_db, to_db};
 use crate::{StorageResult, WebhookRecord, WebhookRepository};
 
-const COLUMNS: &str = "hook_id, room_id, name, format, msgtype, sender, creator, created_ts";
+const COLUMNS: &str =
+    "hook_id, room_id, name, format, msgtype, sender, creator, created_ts, allowed_ips, expires_ts";
 
 fn decode(row: &AnyRow) -> StorageResult<WebhookRecord> {
     Ok(WebhookRecord {
@@ -23,6 +24,9 @@ fn decode(row: &AnyRow) -> StorageResult<WebhookRecord> {
         creator: OwnedUserId::try_from(row.try_get::<String, _>("creator")?)
             .map_err(|e| corrupt("webhooks.creator", e))?,
         created_ts: from_db(row.try_get("created_ts")?),
+        allowed_ips: serde_json::from_str(&row.try_get::<String, _>("allowed_ips")?)
+            .map_err(|e| corrupt("webhooks.allowed_ips", e))?,
+        expires_ts: row.try_get::<Option<i64>, _>("expires_ts")?.map(from_db),
     })
 }
 
@@ -32,7 +36,8 @@ impl WebhookRepository for Db {
         self.write(
             sqlx::query(
                 "INSERT INTO webhooks (hook_id, token_digest, room_id, name, format, msgtype,
-                   sender, creator, created_ts) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                   sender, creator, created_ts, allowed_ips, expires_ts)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             )
             .bind(&hook.hook_id)
             .bind(token_digest)
@@ -42,7 +47,9 @@ impl WebhookRepository for Db {
             .bind(&hook.msgtype)
             .bind(hook.sender.as_str())
             .bind(hook.creator.as_str())
-            .bind(to_db(hook.created_ts)),
+            .bind(to_db(hook.created_ts))
+            .bind(serde_json::to_string(&hook.allowed_ips).unwrap_or_else(|_| "[]".into()))
+            .bind(hook.expires_ts.map(to_db)),
         )
         .await?;
         Ok(())
