@@ -149,6 +149,10 @@ pub struct RateLimitConfig {
     /// Sustained media uploads (and media IDs created) per second per user, and their burst.
     pub upload_per_second: f64,
     pub upload_burst: u32,
+    /// Users and devices an application service may create per second, and their burst:
+    /// a separate, high limit, which holds whatever its `rate_limited` says.
+    pub appservice_per_second: f64,
+    pub appservice_burst: u32,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -241,6 +245,8 @@ impl Default for RateLimitConfig {
             login_burst: 10,
             upload_per_second: 1.0,
             upload_burst: 20,
+            appservice_per_second: 50.0,
+            appservice_burst: 1000,
         }
     }
 }
@@ -370,32 +376,32 @@ impl Config {
         }
         let rl = &self.rate_limit;
         if rl.enabled {
-            if !(rl.per_second.is_finite() && rl.per_second > 0.0) {
-                return Err(invalid(
-                    "rate_limit.per_second",
-                    "must be a positive number",
-                ));
-            }
-            if !(rl.login_per_second.is_finite() && rl.login_per_second > 0.0) {
-                return Err(invalid(
-                    "rate_limit.login_per_second",
-                    "must be a positive number",
-                ));
-            }
-            if rl.burst == 0 {
-                return Err(invalid("rate_limit.burst", "must be at least 1"));
-            }
-            if rl.login_burst == 0 {
-                return Err(invalid("rate_limit.login_burst", "must be at least 1"));
-            }
-            if !(rl.upload_per_second.is_finite() && rl.upload_per_second > 0.0) {
-                return Err(invalid(
-                    "rate_limit.upload_per_second",
-                    "must be a positive number",
-                ));
-            }
-            if rl.upload_burst == 0 {
-                return Err(invalid("rate_limit.upload_burst", "must be at least 1"));
+            for (keys, per_second, burst) in [
+                (
+                    ("rate_limit.per_second", "rate_limit.burst"),
+                    rl.per_second,
+                    rl.burst,
+                ),
+                (
+                    ("rate_limit.login_per_second", "rate_limit.login_burst"),
+                    rl.login_per_second,
+                    rl.login_burst,
+                ),
+                (
+                    ("rate_limit.upload_per_second", "rate_limit.upload_burst"),
+                    rl.upload_per_second,
+                    rl.upload_burst,
+                ),
+                (
+                    (
+                        "rate_limit.appservice_per_second",
+                        "rate_limit.appservice_burst",
+                    ),
+                    rl.appservice_per_second,
+                    rl.appservice_burst,
+                ),
+            ] {
+                check_rate(keys, per_second, burst)?;
             }
         }
         Ok(())
@@ -466,6 +472,21 @@ impl Config {
             .clone()
             .unwrap_or_else(|| self.data_dir.join("media"))
     }
+}
+
+/// A token bucket's rate: a positive number per second, a burst of one at least.
+fn check_rate(
+    (per_second_key, burst_key): (&'static str, &'static str),
+    per_second: f64,
+    burst: u32,
+) -> Result<(), ConfigError> {
+    if !(per_second.is_finite() && per_second > 0.0) {
+        return Err(invalid(per_second_key, "must be a positive number"));
+    }
+    if burst == 0 {
+        return Err(invalid(burst_key, "must be at least 1"));
+    }
+    Ok(())
 }
 
 fn invalid(key: &'static str, reason: impl Into<String>) -> ConfigError {

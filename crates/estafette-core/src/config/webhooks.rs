@@ -38,21 +38,16 @@ impl Default for WebhooksConfig {
 
 impl WebhooksConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.per_second.is_finite() && self.per_second > 0.0) {
-            return Err(invalid("webhooks.per_second", "must be a positive number"));
-        }
-        if self.burst == 0 {
-            return Err(invalid("webhooks.burst", "must be at least 1"));
-        }
-        if !(self.per_ip_per_second.is_finite() && self.per_ip_per_second > 0.0) {
-            return Err(invalid(
-                "webhooks.per_ip_per_second",
-                "must be a positive number",
-            ));
-        }
-        if self.per_ip_burst == 0 {
-            return Err(invalid("webhooks.per_ip_burst", "must be at least 1"));
-        }
+        super::check_rate(
+            ("webhooks.per_second", "webhooks.burst"),
+            self.per_second,
+            self.burst,
+        )?;
+        super::check_rate(
+            ("webhooks.per_ip_per_second", "webhooks.per_ip_burst"),
+            self.per_ip_per_second,
+            self.per_ip_burst,
+        )?;
         if self.max_body_bytes < 1024 {
             return Err(invalid("webhooks.max_body_bytes", "must be at least 1024"));
         }

@@ -284,7 +284,7 @@ impl AppserviceDelivery {
             let fields = device_extensions::transaction_fields(
                 &self.context,
                 service,
-                changed_lists,
+                (changed_lists, facts),
                 (&events, &ephemeral, &to_device),
             )
             .await?;

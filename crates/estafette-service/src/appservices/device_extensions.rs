@@ -44,6 +44,38 @@ pub(super) async fn changed_device_lists(
     Ok(changed)
 }
 
+/// Users who left (or were banned from) a room of the transaction and now share none that
+/// interests the service: its users need their device lists no more.
+async fn left_device_lists(
+    context: &Context,
+    service: &Registration,
+    facts: &mut RoomFacts,
+    events: &[JsonValue],
+) -> ServiceResult<Vec<OwnedUserId>> {
+    let gone: BTreeSet<OwnedUserId> = events
+        .iter()
+        .filter(|e| {
+            e["type"] == "m.room.member"
+                && matches!(e["content"]["membership"].as_str(), Some("leave" | "ban"))
+        })
+        .filter_map(|e| e["state_key"].as_str())
+        .filter_map(|id| UserId::parse(id).ok())
+        .filter(|user| !service.is_user_of(user))
+        .collect();
+    let mut left = Vec::new();
+    'users: for user_id in gone {
+        for membership in context.storage.memberships.of_user(&user_id).await? {
+            if membership.membership == "join"
+                && room_interested(context, service, &membership.room_id, facts).await?
+            {
+                continue 'users;
+            }
+        }
+        left.push(user_id);
+    }
+    Ok(left)
+}
+
 /// The transaction's MSC3202 keys: device lists, and the key counts of the devices of the
 /// service's users it concerns, as Synapse picks them: its sender, its users in the rooms of
 /// the transaction's events and ephemeral data, and the to-device messages' recipients.
@@ -52,9 +84,10 @@ pub(super) async fn changed_device_lists(
 pub(super) async fn transaction_fields(
     context: &Context,
     service: &Registration,
-    changed: Vec<OwnedUserId>,
+    (changed, facts): (Vec<OwnedUserId>, &mut RoomFacts),
     (events, ephemeral, to_device): (&[JsonValue], &[JsonValue], &[JsonValue]),
 ) -> ServiceResult<Map<String, JsonValue>> {
+    let left = left_device_lists(context, service, facts, events).await?;
     let rooms: BTreeSet<&str> = events
         .iter()
         .chain(ephemeral)
@@ -99,7 +132,7 @@ pub(super) async fn transaction_fields(
     let mut fields = Map::new();
     fields.insert(
         "org.matrix.msc3202.device_lists".into(),
-        json!({"changed": changed, "left": []}),
+        json!({"changed": changed, "left": left}),
     );
     fields.insert(
         "org.matrix.msc3202.device_one_time_keys_count".into(),

@@ -74,6 +74,17 @@ impl RateLimitService {
         self.take_shared(&format!("u:{user}"), rate).await
     }
 
+    /// The limit on the users and devices an application service creates, in the database
+    /// whatever the backend (each creation is heavy beside one statement).
+    pub async fn check_appservice(&self, appservice_id: &str) -> Result<(), Duration> {
+        let config = &self.context.config.rate_limit;
+        let rate = Rate {
+            per_second: config.appservice_per_second,
+            burst: f64::from(config.appservice_burst),
+        };
+        self.take_shared(&format!("a:{appservice_id}"), rate).await
+    }
+
     async fn take_shared(&self, bucket: &str, rate: Rate) -> Result<(), Duration> {
         if !self.context.config.rate_limit.enabled {
             return Ok(());

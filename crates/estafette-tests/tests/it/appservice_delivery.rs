@@ -529,7 +529,7 @@ async fn end_to_bridge_encryption_gets_device_lists_and_key_counts() {
             json!({}),
         )
         .await;
-    let (_, alice) = user(server.raw(), "alice").await;
+    let (alice_id, alice) = user(server.raw(), "alice").await;
     let room = create_room(&alice, json!({"preset": "public_chat"})).await;
     join_as(&bridge, &room, &ghost).await;
     // The ghost's device gets its identity keys (a device list change) and two one-time keys.
@@ -570,4 +570,31 @@ async fn end_to_bridge_encryption_gets_device_lists_and_key_counts() {
         })
         .collect();
     assert!(changed.contains(&json!(ghost)), "{changed:?}");
+    let left_lists = |service: &FakeAppservice| -> Vec<Value> {
+        service
+            .transactions()
+            .iter()
+            .flat_map(|t| {
+                t.body["org.matrix.msc3202.device_lists"]["left"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
+            .collect()
+    };
+    assert!(left_lists(&service).is_empty());
+
+    // Alice leaves the only room she shared with the service's users: her list is left.
+    alice
+        .post(&format!("/_matrix/client/v3/rooms/{room}/leave"), json!({}))
+        .await
+        .assert_ok();
+    service
+        .wait_for_event(|e| {
+            e["type"] == "m.room.member"
+                && e["state_key"] == alice_id.as_str()
+                && e["content"]["membership"] == "leave"
+        })
+        .await;
+    assert_eq!(left_lists(&service), [json!(alice_id)]);
 }

@@ -537,3 +537,63 @@ async fn a_bridge_s_users_are_externals_only_when_the_operator_says_so() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_bridge_creating_users_and_devices_meets_its_own_high_limit_even_unlimited() {
+    let service = FakeAppservice::start("burst", "").await;
+    let registration = service.registration.clone();
+    let server = TestServer::builder()
+        .configure(move |config| {
+            config.appservices.files = vec![registration];
+            config.rate_limit.enabled = true;
+            config.rate_limit.appservice_per_second = 0.01;
+            config.rate_limit.appservice_burst = 3;
+        })
+        .start()
+        .await;
+    let bridge = as_client(&server, &service);
+    for n in 0..2 {
+        let registered = register_ghost(&bridge, &format!("_test_g{n}")).await;
+        assert!(registered["user_id"].is_string(), "{registered}");
+    }
+    let ghost = user_id(&server, "_test_g0");
+    let device = bridge
+        .put(
+            &format!(
+                "/_matrix/client/v3/devices/GDEV?user_id={}",
+                urlencode(&ghost)
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(device.status, 201, "{}", device.body);
+    let refused = bridge
+        .post(
+            "/_matrix/client/v3/register",
+            json!({"type": "m.login.application_service", "username": "_test_g9",
+                   "inhibit_login": true}),
+        )
+        .await;
+    refused.assert_error(429, "M_LIMIT_EXCEEDED");
+    assert!(
+        refused.body["retry_after_ms"].as_u64().is_some(),
+        "{}",
+        refused.body
+    );
+    // Messages are still not limited (`rate_limited: false`).
+    let (_, alice) = user(server.raw(), "alice").await;
+    let room = create_room(&alice, json!({"preset": "public_chat"})).await;
+    join_as(&bridge, &room, &ghost).await;
+    for n in 0..20 {
+        bridge
+            .put(
+                &format!(
+                    "/_matrix/client/v3/rooms/{room}/send/m.room.message/t{n}?user_id={}",
+                    urlencode(&ghost)
+                ),
+                json!({"msgtype": "m.text", "body": "relayed"}),
+            )
+            .await
+            .assert_ok();
+    }
+}

@@ -71,6 +71,9 @@ async fn register_for_appservice(
     requester: &estafette_service::Requester,
     body: register::v3::Request,
 ) -> ApiResult<register::v3::Response> {
+    if let Some(appservice) = &requester.appservice {
+        super::check_appservice_limit(state, appservice).await?;
+    }
     let request = estafette_service::AppserviceRegistration {
         username: body.username,
         inhibit_login: body.inhibit_login,

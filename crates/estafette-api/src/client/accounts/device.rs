@@ -65,14 +65,14 @@ async fn update_device(
     request: Ruma<update_device::v3::Request>,
 ) -> Result<(http::StatusCode, RumaResponse<update_device::v3::Response>), ApiError> {
     let body = &request.body;
+    let requester = request.requester()?;
+    if let Some(appservice) = &requester.appservice {
+        super::check_appservice_limit(&state, appservice).await?;
+    }
     let created = state
         .services
         .devices
-        .rename(
-            request.requester()?,
-            &body.device_id,
-            body.display_name.as_deref(),
-        )
+        .rename(requester, &body.device_id, body.display_name.as_deref())
         .await?;
     let status = if created {
         http::StatusCode::CREATED

@@ -27,3 +27,17 @@ pub(super) fn routes(router: Routes) -> Routes {
     let router = threepid::routes(router);
     user_directory::routes(router)
 }
+
+/// The separate, high limit on the users and devices an application service creates
+/// (BRIDGES.md §3.5), which holds whatever its `rate_limited` says.
+pub(crate) async fn check_appservice_limit(
+    state: &crate::AppState,
+    appservice: &str,
+) -> Result<(), crate::ApiError> {
+    state
+        .services
+        .rate_limits
+        .check_appservice(appservice)
+        .await
+        .map_err(crate::ApiError::limit_exceeded)
+}
