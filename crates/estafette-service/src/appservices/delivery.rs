@@ -181,6 +181,10 @@ impl AppserviceDelivery {
         let start = store.state(&service.id, current).await?.stream_position;
         let mut ephemeral = Vec::new();
         let mut to_device: Vec<JsonValue> = Vec::new();
+        let mut delivered_to_device: std::collections::BTreeMap<
+            (ruma::OwnedUserId, ruma::OwnedDeviceId),
+            i64,
+        > = std::collections::BTreeMap::new();
         if service.wants_ephemeral() {
             let receipts = self
                 .context
@@ -212,6 +216,12 @@ impl AppserviceDelivery {
             to_device = messages
                 .into_iter()
                 .filter(|m| m.message.stream_id <= current && service.is_user_of(&m.user_id))
+                .inspect(|m| {
+                    let newest = delivered_to_device
+                        .entry((m.user_id.clone(), m.device_id.clone()))
+                        .or_insert(m.message.stream_id);
+                    *newest = (*newest).max(m.message.stream_id);
+                })
                 .map(|m| {
                     let content: JsonValue =
                         serde_json::from_str(&m.message.content_json).unwrap_or_default();
@@ -294,13 +304,22 @@ impl AppserviceDelivery {
         }
         if !to_device.is_empty() {
             // MSC2409's to-device messages for the service's users (its devices there
-            // usually never sync); they stay queued for a device that does.
+            // never sync).
             body["de.sorunome.msc2409.to_device"] = JsonValue::Array(to_device);
         }
         let body = body.to_string();
         let txn_id = store
             .store_transaction(&service.id, position, &body)
             .await?;
+        // Kept in the transaction until the service has it: the inboxes of its devices, which
+        // nothing else reads, need not keep them too.
+        for ((user_id, device_id), up_to) in delivered_to_device {
+            self.context
+                .storage
+                .to_device
+                .take(&user_id, &device_id, up_to, 0)
+                .await?;
+        }
         Ok(Some(estafette_storage::StoredTransaction { txn_id, body }))
     }
 

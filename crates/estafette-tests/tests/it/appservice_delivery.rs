@@ -467,7 +467,7 @@ async fn to_device_messages_for_the_service_s_users_come_with_their_recipient() 
         )
         .await;
     let (alice_id, alice) = user(server.raw(), "alice").await;
-    let (bob_id, _bob) = user(server.raw(), "bob").await;
+    let (bob_id, bob) = user(server.raw(), "bob").await;
     alice
         .put(
             "/_matrix/client/v3/sendToDevice/m.room_key_request/td1",
@@ -506,6 +506,24 @@ async fn to_device_messages_for_the_service_s_users_come_with_their_recipient() 
     assert_eq!(message["sender"], alice_id);
     assert_eq!(message["type"], "m.room_key_request");
     assert_eq!(message["content"]["body"], "for the bridge");
+    // The service has it: the ghost device's inbox, which nothing reads, keeps nothing;
+    // Bob's still holds his.
+    let inbox = bridge
+        .get(&format!(
+            "/_matrix/client/v3/sync?timeout=0&user_id={}&device_id=LEADEV",
+            urlencode(&ghost)
+        ))
+        .await;
+    inbox.assert_ok();
+    let waiting = inbox.body["to_device"]["events"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(waiting, 0, "{}", inbox.body["to_device"]);
+    let bobs = bob.get("/_matrix/client/v3/sync?timeout=0").await;
+    assert_eq!(
+        bobs.body["to_device"]["events"][0]["content"]["body"],
+        "for bob"
+    );
 }
 
 #[tokio::test]
