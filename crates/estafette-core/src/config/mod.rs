@@ -76,6 +76,9 @@ pub struct PushConfig {
     /// The push gateways' hosts users' HTTP pushers may name; any host (internal ones
     /// included: gateways often live on the operator's network) when empty.
     pub gateway_hosts: Vec<String>,
+    /// Whether full-format pushes carry the event's content (Synapse's `include_content`);
+    /// off keeps message text away from the push providers (Apple, Google).
+    pub include_content: bool,
     /// How long after a notification an email pusher's digest goes out, with every
     /// notification still unread by then (Synapse's `notif_delay_before_mail`).
     pub email_delay_secs: u64,
@@ -87,6 +90,7 @@ impl Default for PushConfig {
     fn default() -> Self {
         Self {
             gateway_hosts: Vec::new(),
+            include_content: true,
             email_delay_secs: 600,
             email_room_link: "https://matrix.to/#/".to_owned(),
         }

@@ -64,23 +64,30 @@ impl PushDeliveryService {
             {
                 notification["sender_display_name"] = json!(name);
             }
-            let room_name = self
-                .rooms
-                .state_content(&state, StateEventType::RoomName, "")
-                .await?;
-            if let Some(name) = room_name
-                .as_ref()
-                .and_then(|n| n["name"].as_str())
-                .filter(|n| !n.is_empty())
-            {
-                notification["room_name"] = json!(name);
+            // The room's name, or its address when it has none.
+            for (kind, key) in [
+                (StateEventType::RoomName, "name"),
+                (StateEventType::RoomCanonicalAlias, "alias"),
+            ] {
+                let content = self.rooms.state_content(&state, kind, "").await?;
+                if let Some(name) = content
+                    .as_ref()
+                    .and_then(|c| c[key].as_str())
+                    .filter(|n| !n.is_empty())
+                {
+                    notification["room_name"] = json!(name);
+                    break;
+                }
             }
             if event.kind.to_string() == "m.room.member" {
                 notification["membership"] = content["membership"].clone();
                 notification["user_is_target"] =
                     json!(event.state_key.as_deref() == Some(pusher.user_id.as_str()));
             }
-            notification["content"] = content;
+            // An operator may keep message contents away from the push providers.
+            if self.context.config.push.include_content {
+                notification["content"] = content;
+            }
         }
         notification["devices"] = json!([device]);
         Ok(Some(json!({ "notification": notification })))

@@ -410,3 +410,37 @@ async fn encrypted_messages_ring_a_mentions_only_room_once_the_client_turns_on_m
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(gateway.received().len(), 1, "muted");
 }
+
+#[tokio::test]
+async fn an_operator_keeps_message_text_from_the_push_providers() {
+    let server = TestServer::builder()
+        .configure(|config| config.push.include_content = false)
+        .start()
+        .await;
+    let gateway = PushGateway::start().await;
+    let (_, alice) = crate::room_helpers::user(server.raw(), "alice").await;
+    let bob = server.register_user("bob").await;
+    // No name: the room is named by its address.
+    let room = create_room(
+        &alice,
+        json!({"preset": "public_chat", "room_alias_name": "astreinte"}),
+    )
+    .await;
+    let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
+    bob_raw
+        .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
+        .await
+        .assert_ok();
+    set_pusher(&bob.client, &gateway, "bob-phone", false).await;
+    let event_id = send_text(&alice, &room, "s1", "code du coffre : 1234").await;
+    let received = gateway.wait_for(1).await;
+    let notification = &received[0]["notification"];
+    assert_eq!(notification["event_id"], event_id.as_str());
+    assert_eq!(notification["type"], "m.room.message");
+    assert_eq!(
+        notification["room_name"],
+        format!("#astreinte:{}", server.server_name())
+    );
+    assert!(notification.get("content").is_none(), "{notification}");
+    assert!(!received[0].to_string().contains("1234"));
+}
