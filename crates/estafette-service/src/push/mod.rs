@@ -4,7 +4,7 @@
 //! resends nothing and loses nothing. A failing gateway is retried after 1 s, doubling to an
 //! hour; after a day of failures the notifications it missed are skipped rather than sent
 //! stale; a notification newer than those it failed on is tried at once (the gateway may be
-//! back), as Synapse does. A pushkey the gateway rejects ends its pusher. Every process runs
+//! back) where Synapse waits out its back-off. A pushkey the gateway rejects ends its pusher. Every process runs
 //! the loop, claiming a pusher before sending its notifications; each claimed pusher is
 //! served by a task of its own, so that a slow gateway holds back only its own pushers.
 
