@@ -481,6 +481,21 @@ impl<T: serde::de::DeserializeOwned> MatrixJson<T> {
     }
 }
 
+/// The requester behind the access token of a request that is not a ruma type, from its
+/// parts (axum extractors of the webhook and admin routes).
+pub(crate) async fn requester_of_parts(
+    parts: &mut http::request::Parts,
+    state: &AppState,
+) -> Result<Requester, ApiError> {
+    let ClientIp(ip) = ClientIp::from_request_parts(parts, state)
+        .await
+        .unwrap_or(ClientIp(None));
+    let mut probe = http::Request::new(&[][..]);
+    *probe.uri_mut() = parts.uri.clone();
+    *probe.headers_mut() = parts.headers.clone();
+    bearer_requester(&probe, state, ip).await
+}
+
 /// The client's address when the server knows it (always, unless driven without a socket).
 pub(crate) struct ClientIp(pub Option<IpAddr>);
 

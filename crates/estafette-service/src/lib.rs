@@ -11,6 +11,7 @@
 
 mod account_validity;
 mod accounts;
+pub mod admin;
 mod antivirus;
 mod appservices;
 mod calls;
@@ -64,6 +65,7 @@ pub use e2ee::{
 pub use error::{ServiceError, ServiceResult};
 pub use estafette_storage::WebhookRecord;
 pub use estafette_storage::{DeviceRecord, ThreadSubscriptionRecord};
+pub use estafette_storage::{ListedUser, UserListQuery, UserOrder};
 pub use federation::{
     EduService, FederationSender, FederationService, MAX_EDUS_PER_TRANSACTION,
     MAX_PDUS_PER_TRANSACTION, ServerKey, ServerKeysService,
@@ -189,6 +191,7 @@ pub struct Services {
     pub appservice_delivery: AppserviceDelivery,
     pub thirdparty: ThirdPartyNetworks,
     pub webhooks: WebhookService,
+    pub admin: admin::AdminService,
     pub typing: TypingService,
     pub receipts: ReceiptService,
     pub push: PushService,
@@ -307,6 +310,7 @@ impl Services {
             ),
             thirdparty: ThirdPartyNetworks::new(context.clone()),
             webhooks: WebhookService::new(context.clone(), accounts.clone(), rooms.clone()),
+            admin: admin::AdminService::new(context.clone(), rooms.clone()),
             appservice_delivery: AppserviceDelivery::new(
                 context.clone(),
                 rooms.clone(),

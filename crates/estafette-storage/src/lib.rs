@@ -106,4 +106,5 @@ pub struct Storage {
     pub push_delivery: Arc<dyn PushDeliveryRepository>,
     pub appservices: Arc<dyn AppserviceRepository>,
     pub webhooks: Arc<dyn WebhookRepository>,
+    pub admin: Arc<dyn AdminRepository>,
 }

@@ -35,7 +35,7 @@ pub use push_gateway::{GatewayAnswer, PushGateway};
 pub use raw::{RawClient, RawResponse, password_login};
 pub use scenario::{User, login_at, register_user_at};
 pub use smtp::{ReceivedEmail, SmtpSink};
-pub use synapse::SynapseServer;
+pub use synapse::{SHARED_SECRET, SynapseServer};
 
 /// A server starting. Boxed where it is made, so that a test holding several start-ups (each
 /// a large future in unoptimised builds) keeps only pointers on its stack.

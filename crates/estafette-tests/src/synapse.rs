@@ -11,6 +11,9 @@ use tempfile::TempDir;
 
 use crate::RawClient;
 
+/// Synapse's `registration_shared_secret`, for creating its administrators.
+pub const SHARED_SECRET: &str = "estafette-tests-shared-secret";
+
 pub struct SynapseServer {
     child: Child,
     client_port: u16,
@@ -80,6 +83,7 @@ ip_range_blacklist: []
 ip_range_blocklist: []
 trusted_key_servers: []
 suppress_key_server_warning: true
+registration_shared_secret: "{shared_secret}"
 allow_public_rooms_over_federation: true
 room_list_publication_rules: [{{action: allow}}]
 federation:
@@ -100,6 +104,7 @@ rc_federation: {{window_size: 1000, sleep_limit: 1000, sleep_delay: 1, reject_li
 # Tests poll /sync and must see each change at once, not a cached answer.
 caches: {{sync_response_cache_duration: 0}}
 "#,
+            shared_secret = SHARED_SECRET,
             pid = path("synapse.pid"),
             cert = path("tls.crt"),
             key = path("tls.key"),

@@ -1,10 +1,19 @@
-//! The Synapse-compatible admin API, as operators' tools call it (`/_synapse/admin/…`). For now:
-//! shared-secret registration. The rest of the admin API goes here, one module per area.
+//! The Synapse-compatible admin API, as operators' tools call it (`/_synapse/admin/…`,
+//! SYNAPSE_ADMIN.md), on the `admin` service: shared-secret registration, the server's
+//! version, accounts and their devices, rooms with their members and state. The rest of the
+//! admin API goes here, one module per area.
 
+mod conventions;
 mod register;
+mod rooms;
+mod server;
+mod users;
 
 use crate::router::Routes;
 
 pub(crate) fn routes(routes: Routes) -> Routes {
-    register::routes(routes)
+    let routes = register::routes(routes);
+    let routes = server::routes(routes);
+    let routes = users::routes(routes);
+    rooms::routes(routes)
 }

@@ -134,14 +134,10 @@ impl RoomService {
         let (_, rules) = self.room_rules(room_id).await?;
         let power = self.power_levels(&state, &rules).await?;
         let members: Vec<String> = self
-            .context
-            .storage
-            .memberships
-            .of_room(room_id)
+            .joined_user_ids(room_id)
             .await?
-            .into_iter()
-            .filter(|member| member.membership == "join")
-            .map(|member| member.user_id.to_string())
+            .iter()
+            .map(ToString::to_string)
             .collect();
         let promoted = last_admin::promotion(
             &levels,

@@ -50,6 +50,7 @@ pub use hierarchy::{HierarchyPage, HierarchyRoom};
 pub use inbound::Accepted;
 pub use notifications::{NotifiedEvent, PUSH_RULES};
 pub use pdu::{EventDraft, Pdu};
+pub(crate) use read::joined_user_ids;
 pub use read::{Direction, EventContext, MessagesPage, MutualRooms};
 pub use relations::RelationsPage;
 pub use search::{SearchContext, SearchHit, SearchRequest, SearchResults};

@@ -104,6 +104,14 @@ impl RoomService {
         self.pdu(event_id).await?.ok_or_else(not_found)
     }
 
+    /// Who is joined to the room now (any server).
+    pub(crate) async fn joined_user_ids(
+        &self,
+        room_id: &RoomId,
+    ) -> ServiceResult<Vec<ruma::OwnedUserId>> {
+        joined_user_ids(&self.context, room_id).await
+    }
+
     pub async fn members(
         &self,
         requester: &Requester,
@@ -576,4 +584,20 @@ pub struct MutualRooms {
     /// All the rooms they share, beyond this page too.
     pub count: u64,
     pub next_batch: Option<String>,
+}
+
+/// Who is joined to the room now (any server), for the services without a `RoomService`.
+pub(crate) async fn joined_user_ids(
+    context: &crate::Context,
+    room_id: &RoomId,
+) -> ServiceResult<Vec<ruma::OwnedUserId>> {
+    Ok(context
+        .storage
+        .memberships
+        .of_room(room_id)
+        .await?
+        .into_iter()
+        .filter(|member| member.membership == "join")
+        .map(|member| member.user_id)
+        .collect())
 }

@@ -176,16 +176,7 @@ impl TypingService {
     }
 
     async fn joined_members(&self, room_id: &RoomId) -> ServiceResult<Vec<OwnedUserId>> {
-        Ok(self
-            .context
-            .storage
-            .memberships
-            .of_room(room_id)
-            .await?
-            .into_iter()
-            .filter(|m| m.membership == "join")
-            .map(|m| m.user_id)
-            .collect())
+        crate::rooms::joined_user_ids(&self.context, room_id).await
     }
 
     /// The rooms whose typing changed after `after` up to `until`, with who types there now.

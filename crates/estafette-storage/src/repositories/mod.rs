@@ -3,6 +3,7 @@
 
 mod account_validity;
 mod accounts;
+mod admin;
 mod antivirus;
 mod appservices;
 mod cluster;
@@ -24,6 +25,7 @@ mod webhooks;
 
 pub use account_validity::*;
 pub use accounts::*;
+pub use admin::*;
 pub use antivirus::*;
 pub use appservices::*;
 pub use cluster::*;

@@ -3,6 +3,7 @@
 
 mod account_validity;
 mod accounts;
+mod admin;
 mod antivirus;
 mod appservices;
 mod cluster;
@@ -148,6 +149,7 @@ fn storage(db: Db, media_root: std::path::PathBuf) -> Storage {
         push_delivery: db.clone(),
         appservices: db.clone(),
         webhooks: db.clone(),
+        admin: db.clone(),
         streams: db,
     }
 }

@@ -6,6 +6,7 @@ mod account_data;
 mod account_management;
 mod account_validity;
 mod accounts;
+mod admin_api;
 mod antivirus;
 mod appservice_delivery;
 mod appservices;

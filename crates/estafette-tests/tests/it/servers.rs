@@ -25,7 +25,7 @@ async fn servers_in_one_process_are_independent() {
     }
 }
 
-fn mac(secret: &str, nonce: &str, user: &str, password: &str, admin: bool) -> String {
+pub(crate) fn mac(secret: &str, nonce: &str, user: &str, password: &str, admin: bool) -> String {
     let mut mac = Hmac::<Sha1>::new_from_slice(secret.as_bytes()).unwrap();
     let admin = if admin { "admin" } else { "notadmin" };
     mac.update(format!("{nonce}\0{user}\0{password}\0{admin}").as_bytes());

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::post;
-use crate::extract::{ClientIp, MatrixJson, bearer_requester};
+use crate::extract::{MatrixJson, requester_of_parts};
 use crate::router::Routes;
 use crate::{ApiError, AppState};
 
@@ -87,13 +87,7 @@ impl FromRequestParts<AppState> for Member {
         parts: &mut http::request::Parts,
         state: &AppState,
     ) -> Result<Self, ApiError> {
-        let ClientIp(ip) = ClientIp::from_request_parts(parts, state)
-            .await
-            .unwrap_or(ClientIp(None));
-        let mut probe = http::Request::new(&[][..]);
-        *probe.uri_mut() = parts.uri.clone();
-        *probe.headers_mut() = parts.headers.clone();
-        bearer_requester(&probe, state, ip).await.map(Member)
+        requester_of_parts(parts, state).await.map(Member)
     }
 }
 

@@ -1,0 +1,193 @@
+//! The server's administrators at work (the Synapse-compatible admin API, SYNAPSE_ADMIN.md):
+//! every call is a server admin's, checked here, and logged. Accounts, their devices, rooms
+//! and their members and state, as operators' tools read them.
+//!
+//! Owns nothing of its own yet; reads accounts (users, profiles, devices, addresses) and rooms.
+
+use std::sync::Arc;
+
+use estafette_storage::{DeviceRecord, ListedUser, Threepid, UserListQuery};
+use ruma::events::StateEventType;
+use ruma::{OwnedUserId, RoomId, UserId};
+use serde_json::{Value as JsonValue, json};
+
+use crate::{Context, Pdu, Requester, RoomService, ServiceError, ServiceResult};
+
+/// One account in full, as an administrator reads it.
+#[derive(Debug, Clone)]
+pub struct AdminUser {
+    pub listed: ListedUser,
+    pub threepids: Vec<Threepid>,
+}
+
+#[derive(Clone)]
+pub struct AdminService {
+    context: Arc<Context>,
+    rooms: RoomService,
+}
+
+impl AdminService {
+    pub(crate) fn new(context: Arc<Context>, rooms: RoomService) -> Self {
+        Self { context, rooms }
+    }
+
+    /// Refused unless the requester's account is a server administrator's.
+    pub async fn ensure_admin(&self, requester: &Requester, what: &str) -> ServiceResult<()> {
+        let admin = self
+            .context
+            .storage
+            .users
+            .get(&requester.user_id)
+            .await?
+            .is_some_and(|user| user.is_admin && !user.deactivated);
+        if !admin {
+            return Err(ServiceError::Forbidden("You are not a server admin".into()));
+        }
+        tracing::info!(admin = %requester.user_id, "admin: {what}");
+        Ok(())
+    }
+
+    /// A page of the accounts, and how many the query selects.
+    pub async fn users(&self, query: &UserListQuery) -> ServiceResult<(Vec<ListedUser>, u64)> {
+        Ok(self.context.storage.admin.users(query).await?)
+    }
+
+    /// A local account in full.
+    pub async fn user(&self, user_id: &UserId) -> ServiceResult<AdminUser> {
+        self.ensure_local(user_id)?;
+        let storage = &self.context.storage;
+        let user = storage
+            .users
+            .get(user_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("User not found".into()))?;
+        let text = |value: Option<JsonValue>| value.and_then(|v| v.as_str().map(str::to_owned));
+        let devices = storage.devices.list(user_id).await?;
+        let listed = ListedUser {
+            user_id: user.user_id.clone(),
+            display_name: text(storage.profiles.get_field(user_id, "displayname").await?),
+            avatar_url: text(storage.profiles.get_field(user_id, "avatar_url").await?),
+            is_admin: user.is_admin,
+            deactivated: user.deactivated,
+            created_ts: user.created_ts,
+            last_seen_ts: devices.iter().filter_map(|d| d.last_seen_ts).max(),
+        };
+        Ok(AdminUser {
+            listed,
+            threepids: storage.threepids.of_user(user_id).await?,
+        })
+    }
+
+    /// A local account's devices.
+    pub async fn devices(&self, user_id: &UserId) -> ServiceResult<Vec<DeviceRecord>> {
+        self.user(user_id).await?;
+        Ok(self.context.storage.devices.list(user_id).await?)
+    }
+
+    /// The room as Synapse's admin API describes it (SYNAPSE_ADMIN.md §3.4).
+    pub async fn room(&self, room_id: &RoomId) -> ServiceResult<JsonValue> {
+        let not_found = || ServiceError::NotFound("Room not found".into());
+        let record = self
+            .context
+            .storage
+            .rooms
+            .get(room_id)
+            .await?
+            .ok_or_else(not_found)?;
+        let (state, _) = self
+            .rooms
+            .current_state(room_id)
+            .await
+            .map_err(|_| not_found())?;
+        let content = |kind: StateEventType| {
+            let rooms = self.rooms.clone();
+            let state = &state;
+            async move { rooms.state_content(state, kind, "").await }
+        };
+        let create = content(StateEventType::RoomCreate)
+            .await?
+            .unwrap_or_default();
+        let name = content(StateEventType::RoomName).await?;
+        let alias = content(StateEventType::RoomCanonicalAlias).await?;
+        let topic = content(StateEventType::RoomTopic).await?;
+        let avatar = content(StateEventType::RoomAvatar).await?;
+        let encryption = content(StateEventType::RoomEncryption).await?;
+        let join_rules = content(StateEventType::RoomJoinRules).await?;
+        let guest_access = content(StateEventType::RoomGuestAccess).await?;
+        let history = content(StateEventType::RoomHistoryVisibility).await?;
+        let tombstone = content(StateEventType::RoomTombstone).await?;
+        let members = self.joined_members(room_id).await?;
+        let local: Vec<&OwnedUserId> = members
+            .iter()
+            .filter(|user| user.server_name() == self.context.server_name)
+            .collect();
+        let mut local_devices = 0;
+        for user_id in &local {
+            local_devices += self.context.storage.devices.list(user_id).await?.len();
+        }
+        let field = |content: &Option<JsonValue>, key: &str| {
+            content
+                .as_ref()
+                .and_then(|c| c.get(key))
+                .cloned()
+                .unwrap_or(JsonValue::Null)
+        };
+        Ok(json!({
+            "room_id": room_id,
+            "name": field(&name, "name"),
+            "topic": field(&topic, "topic"),
+            "avatar": field(&avatar, "url"),
+            "canonical_alias": field(&alias, "alias"),
+            "joined_members": members.len(),
+            "joined_local_members": local.len(),
+            "joined_local_devices": local_devices,
+            "version": record.room_version,
+            "creator": record.creator,
+            "encryption": field(&encryption, "algorithm"),
+            "federatable": create.get("m.federate").and_then(JsonValue::as_bool).unwrap_or(true),
+            "public": record.is_public,
+            "join_rules": field(&join_rules, "join_rule"),
+            "guest_access": field(&guest_access, "guest_access"),
+            "history_visibility": field(&history, "history_visibility"),
+            "state_events": state.len(),
+            "room_type": field(&Some(create), "type"),
+            "forgotten": false,
+            "tombstoned": tombstone.is_some(),
+            "replacement_room": field(&tombstone, "replacement_room"),
+        }))
+    }
+
+    /// The room's joined members.
+    pub async fn joined_members(&self, room_id: &RoomId) -> ServiceResult<Vec<OwnedUserId>> {
+        self.context
+            .storage
+            .rooms
+            .get(room_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("Room not found".into()))?;
+        self.rooms.joined_user_ids(room_id).await
+    }
+
+    /// The room's current state events.
+    pub async fn room_state(&self, room_id: &RoomId) -> ServiceResult<Vec<Pdu>> {
+        let (state, _) = self
+            .rooms
+            .current_state(room_id)
+            .await
+            .map_err(|_| ServiceError::NotFound("Room not found".into()))?;
+        let mut pdus = Vec::with_capacity(state.len());
+        for event_id in state.values() {
+            if let Some(pdu) = self.rooms.pdu(event_id).await? {
+                pdus.push(pdu);
+            }
+        }
+        Ok(pdus)
+    }
+
+    fn ensure_local(&self, user_id: &UserId) -> ServiceResult<()> {
+        if user_id.server_name() != self.context.server_name {
+            return Err(ServiceError::Unknown("Can only look up local users".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,207 @@
+//! The Synapse-compatible admin API as operators' tools call it (SYNAPSE_ADMIN.md), each
+//! scenario run against Estafette and against a real Synapse 1.163.2: a shape that passes on
+//! one and not on the other is wrong. Accounts (list v2/v3, one account, its devices), rooms
+//! (details, members, state), the server's version, and who may call.
+
+use estafette_tests::{RawClient, SHARED_SECRET, SynapseServer, TestServer};
+use serde_json::{Value, json};
+
+use crate::room_helpers::create_room;
+use crate::servers::mac;
+
+/// A server under test: its client API and its name.
+struct Target {
+    raw: RawClient,
+    server_name: String,
+    label: &'static str,
+}
+
+/// Registers `username` through shared-secret registration (an administrator when `admin`),
+/// as `register_new_matrix_user` does; their access token.
+async fn provision(raw: &RawClient, username: &str, admin: bool) -> String {
+    let nonce = raw.get("/_synapse/admin/v1/register").await.body["nonce"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let password = format!("{username}-Passw0rd-long");
+    let registered = raw
+        .post(
+            "/_synapse/admin/v1/register",
+            json!({"nonce": nonce, "username": username, "password": password, "admin": admin,
+                   "mac": mac(SHARED_SECRET, &nonce, username, &password, admin)}),
+        )
+        .await;
+    registered.assert_ok();
+    registered.body["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn scenario(target: &Target) {
+    let label = target.label;
+    let raw = &target.raw;
+    let user = |name: &str| format!("@{name}:{}", target.server_name);
+    let version = raw.get("/_synapse/admin/v1/server_version").await;
+    version.assert_ok();
+    assert!(version.body["server_version"].is_string(), "{label}");
+
+    let admin = raw.clone_with(&provision(raw, "root", true).await);
+    let alice = raw.clone_with(&provision(raw, "alice", false).await);
+    provision(raw, "bob", false).await;
+    alice
+        .put(
+            &format!("/_matrix/client/v3/profile/{}/displayname", user("alice")),
+            json!({"displayname": "Alice Martin"}),
+        )
+        .await
+        .assert_ok();
+
+    // Who may call: an administrator only; no token at all is 401.
+    alice
+        .get("/_synapse/admin/v2/users")
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+    raw.get("/_synapse/admin/v2/users")
+        .await
+        .assert_error(401, "M_MISSING_TOKEN");
+
+    // The list, as the UIs page it and the Tchap bot reads it.
+    let page = admin
+        .get("/_synapse/admin/v2/users?from=0&limit=2&guests=false&order_by=name&dir=f")
+        .await;
+    page.assert_ok();
+    assert_eq!(page.body["total"], 3, "{label}: {}", page.body);
+    let names: Vec<&Value> = page.body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| &u["name"])
+        .collect();
+    assert_eq!(
+        names,
+        [&json!(user("alice")), &json!(user("bob"))],
+        "{label}"
+    );
+    assert_eq!(page.body["next_token"], "2", "{label}");
+    let first = &page.body["users"][0];
+    assert_eq!(first["displayname"], "Alice Martin", "{label}");
+    assert_eq!(first["admin"], false, "{label}");
+    assert_eq!(first["deactivated"], false, "{label}");
+    assert_eq!(first["is_guest"], false, "{label}");
+    let created = first["creation_ts"].as_u64().unwrap();
+    assert!(
+        created > 10_000_000_000,
+        "{label}: milliseconds in the list: {created}"
+    );
+    let last = admin.get("/_synapse/admin/v2/users?from=2&limit=2").await;
+    assert!(
+        last.body.get("next_token").is_none(),
+        "{label}: {}",
+        last.body
+    );
+    let by_name = admin.get("/_synapse/admin/v3/users?name=MARTIN").await;
+    assert_eq!(by_name.body["total"], 1, "{label}: {}", by_name.body);
+    let admins = admin.get("/_synapse/admin/v2/users?admins=true").await;
+    assert_eq!(admins.body["users"][0]["name"], user("root"), "{label}");
+    admin
+        .get("/_synapse/admin/v2/users?admins=yes")
+        .await
+        .assert_error(400, "M_INVALID_PARAM");
+    admin
+        .get("/_synapse/admin/v2/users?order_by=height")
+        .await
+        .assert_error(400, "M_INVALID_PARAM");
+
+    // One account: creation in seconds there; its devices.
+    let one = admin
+        .get(&format!("/_synapse/admin/v2/users/{}", user("alice")))
+        .await;
+    one.assert_ok();
+    let seconds = one.body["creation_ts"].as_u64().unwrap();
+    assert!(
+        seconds < 10_000_000_000,
+        "{label}: seconds in the detail: {seconds}"
+    );
+    assert!(one.body.get("last_seen_ts").is_some(), "{label}");
+    assert_eq!(one.body["threepids"], json!([]), "{label}");
+    admin
+        .get(&format!("/_synapse/admin/v2/users/{}", user("nobody")))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+    let devices = admin
+        .get(&format!(
+            "/_synapse/admin/v2/users/{}/devices?from=0&limit=10&order_by=id",
+            user("alice").replace('@', "%40").replace(':', "%3A")
+        ))
+        .await;
+    devices.assert_ok();
+    assert_eq!(devices.body["total"], 1, "{label}: {}", devices.body);
+    assert_eq!(
+        devices.body["devices"][0]["user_id"],
+        user("alice"),
+        "{label}"
+    );
+
+    // A room: details, joined members, state.
+    let room = create_room(
+        &alice,
+        json!({"preset": "public_chat", "name": "Cellule de crise", "topic": "Astreinte"}),
+    )
+    .await;
+    let details = admin.get(&format!("/_synapse/admin/v1/rooms/{room}")).await;
+    details.assert_ok();
+    let d = &details.body;
+    assert_eq!(d["room_id"], room.as_str(), "{label}");
+    assert_eq!(d["name"], "Cellule de crise", "{label}");
+    assert_eq!(d["topic"], "Astreinte", "{label}");
+    assert_eq!(d["joined_members"], 1, "{label}");
+    assert_eq!(d["joined_local_members"], 1, "{label}");
+    assert_eq!(d["creator"], user("alice"), "{label}");
+    assert_eq!(d["join_rules"], "public", "{label}");
+    assert_eq!(d["federatable"], true, "{label}");
+    assert_eq!(d["encryption"], Value::Null, "{label}");
+    assert!(d["version"].is_string(), "{label}");
+    assert!(d["state_events"].as_u64().unwrap() >= 5, "{label}");
+    let members = admin
+        .get(&format!("/_synapse/admin/v1/rooms/{room}/members"))
+        .await;
+    assert_eq!(members.body["members"], json!([user("alice")]), "{label}");
+    assert_eq!(members.body["total"], 1, "{label}");
+    let state = admin
+        .get(&format!("/_synapse/admin/v1/rooms/{room}/state"))
+        .await;
+    let kinds: Vec<&str> = state.body["state"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["type"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"m.room.create") && kinds.contains(&"m.room.topic"),
+        "{label}"
+    );
+    let unknown = format!("!unknown:{}", target.server_name);
+    admin
+        .get(&format!("/_synapse/admin/v1/rooms/{unknown}"))
+        .await
+        .assert_error(404, "M_NOT_FOUND");
+}
+
+#[tokio::test]
+async fn operators_tools_read_accounts_and_rooms_alike_on_estafette_and_synapse() {
+    let estafette = TestServer::builder()
+        .configure(|config| config.registration.shared_secret = SHARED_SECRET.into())
+        .start()
+        .await;
+    scenario(&Target {
+        raw: estafette.raw(),
+        server_name: estafette.server_name().to_string(),
+        label: "Estafette",
+    })
+    .await;
+    let synapse = SynapseServer::start().await;
+    scenario(&Target {
+        raw: synapse.raw(),
+        server_name: synapse.server_name(),
+        label: "Synapse",
+    })
+    .await;
+}
