@@ -310,7 +310,7 @@ impl Services {
             ),
             thirdparty: ThirdPartyNetworks::new(context.clone()),
             webhooks: WebhookService::new(context.clone(), accounts.clone(), rooms.clone()),
-            admin: admin::AdminService::new(context.clone(), rooms.clone()),
+            admin: admin::AdminService::new(context.clone(), rooms.clone(), accounts.clone()),
             appservice_delivery: AppserviceDelivery::new(
                 context.clone(),
                 rooms.clone(),

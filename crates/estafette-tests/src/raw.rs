@@ -76,6 +76,11 @@ impl RawClient {
     }
 
     /// The token this client presents.
+    /// The server's address, for requests this client cannot shape.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
     pub fn token_for_tests(&self) -> &str {
         self.token.as_deref().unwrap_or_default()
     }

@@ -26,6 +26,50 @@ impl FromRequestParts<AppState> for Admin {
     }
 }
 
+/// Any signed-in caller (endpoints open to a user about themself, or to an administrator).
+pub(super) struct Caller(pub estafette_service::Requester);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut http::request::Parts,
+        state: &AppState,
+    ) -> Result<Self, ApiError> {
+        requester_of_parts(parts, state).await.map(Self)
+    }
+}
+
+/// A request body as Synapse reads it: JSON whatever the `Content-Type`, none at all being an
+/// empty object; not JSON is `M_NOT_JSON`, not an object `M_BAD_JSON`.
+pub(super) fn body_object(
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(serde_json::Map::new());
+    }
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(serde_json::Value::Object(object)) => Ok(object),
+        Ok(_) => Err(ApiError::bad_json("Content must be a JSON object.")),
+        Err(_) => Err(ApiError::not_json("Content not JSON.")),
+    }
+}
+
+/// A boolean body field: absent is `default`, anything but a boolean `M_BAD_JSON`.
+pub(super) fn body_flag(
+    body: &serde_json::Map<String, serde_json::Value>,
+    name: &str,
+    default: bool,
+) -> Result<bool, ApiError> {
+    match body.get(name) {
+        None => Ok(default),
+        Some(serde_json::Value::Bool(value)) => Ok(*value),
+        Some(_) => Err(ApiError::bad_json(format!(
+            "Param '{name}' must be a boolean, if given"
+        ))),
+    }
+}
+
 /// The query string, every parameter once (the last wins), unknown ones kept for no one.
 pub(super) struct Params(HashMap<String, String>);
 

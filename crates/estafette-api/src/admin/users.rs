@@ -9,7 +9,7 @@ use estafette_service::{ListedUser, UserListQuery, UserOrder};
 use http::Method;
 use serde_json::{Value, json};
 
-use super::conventions::{Admin, Params, next_token};
+use super::conventions::{Admin, Caller, Params, next_token};
 use crate::router::Routes;
 use crate::{ApiError, AppState};
 
@@ -27,9 +27,29 @@ pub(super) fn routes(routes: Routes) -> Routes {
             &[Method::GET],
             get(devices),
         )
+        .axum(
+            "/_synapse/admin/v1/users/{user_id}/joined_rooms",
+            &[Method::GET],
+            get(joined_rooms),
+        )
+        .axum(
+            "/_synapse/admin/v1/users/{user_id}/memberships",
+            &[Method::GET],
+            get(memberships),
+        )
+        .axum(
+            "/_synapse/admin/v1/users/{user_id}/pushers",
+            &[Method::GET],
+            get(pushers),
+        )
+        .axum(
+            "/_synapse/admin/v1/whois/{user_id}",
+            &[Method::GET],
+            get(whois),
+        )
 }
 
-fn user_id(raw: &str) -> Result<ruma::OwnedUserId, ApiError> {
+pub(super) fn user_id(raw: &str) -> Result<ruma::OwnedUserId, ApiError> {
     ruma::UserId::parse(raw).map_err(|e| ApiError::invalid_param(format!("Invalid user ID: {e}")))
 }
 
@@ -160,4 +180,85 @@ async fn devices(
         })
         .collect();
     Ok(Json(json!({"total": listed.len(), "devices": listed})))
+}
+
+/// `GET /_synapse/admin/v1/users/{userId}/joined_rooms`
+async fn joined_rooms(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let memberships = state.services.admin.memberships(&user_id(&raw)?).await?;
+    let rooms: Vec<&ruma::OwnedRoomId> = memberships
+        .iter()
+        .filter(|m| m.membership == "join")
+        .map(|m| &m.room_id)
+        .collect();
+    Ok(Json(json!({"joined_rooms": rooms, "total": rooms.len()})))
+}
+
+/// `GET /_synapse/admin/v1/users/{userId}/memberships`: every room with the membership.
+async fn memberships(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let memberships = state.services.admin.memberships(&user_id(&raw)?).await?;
+    let by_room: serde_json::Map<String, Value> = memberships
+        .into_iter()
+        .map(|m| (m.room_id.to_string(), Value::String(m.membership)))
+        .collect();
+    Ok(Json(json!({"memberships": by_room})))
+}
+
+/// `GET /_synapse/admin/v1/users/{userId}/pushers`
+async fn pushers(
+    State(state): State<AppState>,
+    _admin: Admin,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let pushers = state.services.admin.pushers(&user_id(&raw)?).await?;
+    let listed: Vec<Value> = pushers
+        .iter()
+        .map(|p| {
+            let data: Value = serde_json::from_str(&p.data_json).unwrap_or_else(|_| json!({}));
+            json!({
+                "app_id": p.app_id, "pushkey": p.pushkey, "kind": p.kind,
+                "app_display_name": p.app_display_name,
+                "device_display_name": p.device_display_name, "profile_tag": p.profile_tag,
+                "lang": p.lang, "data": data,
+            })
+        })
+        .collect();
+    Ok(Json(json!({"pushers": listed, "total": listed.len()})))
+}
+
+/// `GET /_synapse/admin/v1/whois/{userId}`: an administrator, or the user about themself;
+/// each device's last connection.
+async fn whois(
+    State(state): State<AppState>,
+    Caller(requester): Caller,
+    Path(raw): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let user_id = user_id(&raw)?;
+    let admin = &state.services.admin;
+    admin
+        .ensure_admin_or_self(&requester, &user_id, &format!("whois {user_id}"))
+        .await?;
+    let devices = admin.devices(&user_id).await?;
+    let by_device: serde_json::Map<String, Value> = devices
+        .iter()
+        .map(|d| {
+            let connections: Vec<Value> = d
+                .last_seen_ip
+                .iter()
+                .map(|ip| json!({"ip": ip, "last_seen": d.last_seen_ts, "user_agent": null}))
+                .collect();
+            (
+                d.device_id.to_string(),
+                json!({"sessions": [{"connections": connections}]}),
+            )
+        })
+        .collect();
+    Ok(Json(json!({"user_id": user_id, "devices": by_device})))
 }

@@ -48,8 +48,8 @@ pub struct Registration {
 
 #[derive(Clone)]
 pub struct AccountService {
-    context: Arc<Context>,
-    sessions: SessionService,
+    pub(super) context: Arc<Context>,
+    pub(super) sessions: SessionService,
     uia: UiaService,
     validations: ThreepidValidationService,
 }

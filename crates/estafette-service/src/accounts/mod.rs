@@ -5,6 +5,7 @@
 
 mod account;
 mod account_data;
+mod administered;
 mod devices;
 mod filters;
 mod login_tokens;

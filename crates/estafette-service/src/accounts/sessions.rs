@@ -391,6 +391,23 @@ impl SessionService {
         self.remove_devices(&requester.user_id, None).await
     }
 
+    /// Signs one device out, telling those who track its devices; whether it existed.
+    pub(crate) async fn remove_device(
+        &self,
+        user_id: &UserId,
+        device_id: &DeviceId,
+    ) -> ServiceResult<bool> {
+        let removed = self
+            .context
+            .storage
+            .devices
+            .delete(user_id, &[device_id.to_owned()])
+            .await?;
+        let existed = !removed.is_empty();
+        self.device_lists.devices_removed(user_id, &removed).await?;
+        Ok(existed)
+    }
+
     /// Signs out every device of the user but `keep`, telling those who track its devices.
     pub(crate) async fn remove_devices(
         &self,

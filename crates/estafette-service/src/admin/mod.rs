@@ -6,12 +6,14 @@
 
 use std::sync::Arc;
 
-use estafette_storage::{DeviceRecord, ListedUser, Threepid, UserListQuery};
+use estafette_storage::{
+    DeviceRecord, ListedUser, MembershipRecord, PusherRecord, Threepid, UserListQuery,
+};
 use ruma::events::StateEventType;
-use ruma::{OwnedUserId, RoomId, UserId};
+use ruma::{DeviceId, OwnedUserId, RoomId, UserId};
 use serde_json::{Value as JsonValue, json};
 
-use crate::{Context, Pdu, Requester, RoomService, ServiceError, ServiceResult};
+use crate::{AccountService, Context, Pdu, Requester, RoomService, ServiceError, ServiceResult};
 
 /// One account in full, as an administrator reads it.
 #[derive(Debug, Clone)]
@@ -24,11 +26,70 @@ pub struct AdminUser {
 pub struct AdminService {
     context: Arc<Context>,
     rooms: RoomService,
+    accounts: AccountService,
 }
 
 impl AdminService {
-    pub(crate) fn new(context: Arc<Context>, rooms: RoomService) -> Self {
-        Self { context, rooms }
+    pub(crate) fn new(context: Arc<Context>, rooms: RoomService, accounts: AccountService) -> Self {
+        Self {
+            context,
+            rooms,
+            accounts,
+        }
+    }
+
+    /// Deactivates a local account (signed out, profile and account data gone); whether its
+    /// addresses were unbound.
+    pub async fn deactivate(&self, user_id: &UserId) -> ServiceResult<bool> {
+        self.user(user_id).await?;
+        self.accounts.deactivate_account(user_id).await
+    }
+
+    /// Sets a local account's password, without the password policy (as Synapse).
+    pub async fn reset_password(
+        &self,
+        user_id: &UserId,
+        password: String,
+        logout_devices: bool,
+    ) -> ServiceResult<()> {
+        self.user(user_id).await?;
+        self.accounts
+            .set_password_by_admin(user_id, password, logout_devices)
+            .await
+    }
+
+    /// Signs one device of a local account out (an unknown device is no error).
+    pub async fn delete_device(&self, user_id: &UserId, device_id: &DeviceId) -> ServiceResult<()> {
+        self.user(user_id).await?;
+        self.accounts
+            .remove_device_by_admin(user_id, device_id)
+            .await?;
+        Ok(())
+    }
+
+    /// Every room the local account has a membership in, with it.
+    pub async fn memberships(&self, user_id: &UserId) -> ServiceResult<Vec<MembershipRecord>> {
+        self.user(user_id).await?;
+        Ok(self.context.storage.memberships.of_user(user_id).await?)
+    }
+
+    /// The local account's pushers.
+    pub async fn pushers(&self, user_id: &UserId) -> ServiceResult<Vec<PusherRecord>> {
+        self.user(user_id).await?;
+        Ok(self.context.storage.pushers.of_user(user_id).await?)
+    }
+
+    /// Whether `requester` may read `user_id`'s connections: an administrator, or the user.
+    pub async fn ensure_admin_or_self(
+        &self,
+        requester: &Requester,
+        user_id: &UserId,
+        what: &str,
+    ) -> ServiceResult<()> {
+        if requester.user_id == user_id {
+            return Ok(());
+        }
+        self.ensure_admin(requester, what).await
     }
 
     /// Refused unless the requester's account is a server administrator's.

@@ -183,6 +183,172 @@ async fn scenario(target: &Target) {
         .get(&format!("/_synapse/admin/v1/rooms/{unknown}"))
         .await
         .assert_error(404, "M_NOT_FOUND");
+    support_requests(target, &admin, &alice, &room).await;
+}
+
+/// What Tchap's admin bot does for support requests (SYNAPSE_ADMIN.md §4): a user's rooms,
+/// memberships, pushers and connections; a new password that signs them out; one device
+/// signed out; an account deactivated.
+async fn support_requests(target: &Target, admin: &RawClient, alice: &RawClient, room: &str) {
+    let label = target.label;
+    let raw = &target.raw;
+    let user = |name: &str| format!("@{name}:{}", target.server_name);
+    let alice_id = user("alice");
+    let joined = admin
+        .get(&format!("/_synapse/admin/v1/users/{alice_id}/joined_rooms"))
+        .await;
+    assert_eq!(
+        joined.body,
+        json!({"joined_rooms": [room], "total": 1}),
+        "{label}"
+    );
+    let memberships = admin
+        .get(&format!("/_synapse/admin/v1/users/{alice_id}/memberships"))
+        .await;
+    assert_eq!(memberships.body["memberships"][room], "join", "{label}");
+    alice
+        .post(
+            "/_matrix/client/v3/pushers/set",
+            json!({"kind": "http", "app_id": "fr.gouv.tchap", "pushkey": "alice-phone",
+                   "app_display_name": "Tchap", "device_display_name": "Téléphone",
+                   "lang": "fr", "data": {"url": "https://push.example/_matrix/push/v1/notify",
+                                           "format": "event_id_only"}}),
+        )
+        .await
+        .assert_ok();
+    let pushers = admin
+        .get(&format!("/_synapse/admin/v1/users/{alice_id}/pushers"))
+        .await;
+    assert_eq!(pushers.body["total"], 1, "{label}: {}", pushers.body);
+    assert_eq!(
+        pushers.body["pushers"][0]["pushkey"], "alice-phone",
+        "{label}"
+    );
+    assert_eq!(
+        pushers.body["pushers"][0]["data"]["format"], "event_id_only",
+        "{label}"
+    );
+
+    // Connections: an administrator, or Alice about herself; not Bob.
+    let whois = admin
+        .get(&format!("/_synapse/admin/v1/whois/{alice_id}"))
+        .await;
+    whois.assert_ok();
+    assert_eq!(whois.body["user_id"], alice_id.as_str(), "{label}");
+    assert!(
+        whois.body["devices"]
+            .as_object()
+            .is_some_and(|d| d.len() == 1),
+        "{label}: {}",
+        whois.body
+    );
+    alice
+        .get(&format!("/_synapse/admin/v1/whois/{alice_id}"))
+        .await
+        .assert_ok();
+    let bob = raw.clone_with(&login(raw, "bob").await);
+    bob.get(&format!("/_synapse/admin/v1/whois/{alice_id}"))
+        .await
+        .assert_error(403, "M_FORBIDDEN");
+
+    // A new password, sent as the bot sends it (text/plain), signs Alice out.
+    admin
+        .post(
+            &format!("/_synapse/admin/v1/reset_password/{alice_id}"),
+            json!({}),
+        )
+        .await
+        .assert_error(400, "M_MISSING_PARAM");
+    let reset = reqwest::Client::new()
+        .post(format!(
+            "{}/_synapse/admin/v1/reset_password/{alice_id}",
+            raw.base_url()
+        ))
+        .bearer_auth(admin.token_for_tests())
+        .header("content-type", "text/plain")
+        .body(
+            json!({"new_password": "q7x0k2m9v4b8n1c6z3l5h0j2g7f4d9s1", "logout_devices": true})
+                .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(reset.status(), 200, "{label}");
+    alice
+        .get("/_matrix/client/v3/account/whoami")
+        .await
+        .assert_error(401, "M_UNKNOWN_TOKEN");
+    let logged_in = raw
+        .post(
+            "/_matrix/client/v3/login",
+            json!({"type": "m.login.password", "password": "q7x0k2m9v4b8n1c6z3l5h0j2g7f4d9s1",
+                   "identifier": {"type": "m.id.user", "user": "alice"}}),
+        )
+        .await;
+    logged_in.assert_ok();
+    let alice = raw.clone_with(logged_in.body["access_token"].as_str().unwrap());
+    let device = logged_in.body["device_id"].as_str().unwrap().to_owned();
+
+    // One device signed out.
+    let deleted = admin
+        .delete(
+            &format!("/_synapse/admin/v2/users/{alice_id}/devices/{device}"),
+            json!({}),
+        )
+        .await;
+    deleted.assert_ok();
+    alice
+        .get("/_matrix/client/v3/account/whoami")
+        .await
+        .assert_error(401, "M_UNKNOWN_TOKEN");
+    let devices = admin
+        .get(&format!("/_synapse/admin/v2/users/{alice_id}/devices"))
+        .await;
+    assert_eq!(devices.body["total"], 0, "{label}: {}", devices.body);
+
+    // Bob's account deactivated: gone from the v2 list unless asked for.
+    let bob_id = user("bob");
+    admin
+        .post(
+            &format!("/_synapse/admin/v1/deactivate/{bob_id}"),
+            json!({"erase": "yes"}),
+        )
+        .await
+        .assert_error(400, "M_BAD_JSON");
+    let deactivated = admin
+        .post(
+            &format!("/_synapse/admin/v1/deactivate/{bob_id}"),
+            json!({"erase": false}),
+        )
+        .await;
+    deactivated.assert_ok();
+    assert_eq!(
+        deactivated.body["id_server_unbind_result"], "success",
+        "{label}"
+    );
+    bob.get("/_matrix/client/v3/account/whoami")
+        .await
+        .assert_error(401, "M_UNKNOWN_TOKEN");
+    let active = admin.get("/_synapse/admin/v2/users").await;
+    assert_eq!(active.body["total"], 2, "{label}: {}", active.body);
+    let all = admin.get("/_synapse/admin/v2/users?deactivated=true").await;
+    assert_eq!(all.body["total"], 3, "{label}");
+    let only = admin.get("/_synapse/admin/v3/users?deactivated=true").await;
+    assert_eq!(only.body["users"][0]["name"], bob_id.as_str(), "{label}");
+    assert_eq!(only.body["users"][0]["deactivated"], true, "{label}");
+}
+
+/// Logs `username` in with the password [`provision`] gave them.
+async fn login(raw: &RawClient, username: &str) -> String {
+    let response = raw
+        .post(
+            "/_matrix/client/v3/login",
+            json!({"type": "m.login.password", "password": format!("{username}-Passw0rd-long"),
+                   "identifier": {"type": "m.id.user", "user": username}}),
+        )
+        .await;
+    response.assert_ok();
+    response.body["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]

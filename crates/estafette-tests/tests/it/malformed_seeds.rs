@@ -292,6 +292,11 @@ pub(crate) fn seed(method: &str, template: &str, ids: &SeedIds<'_>) -> Option<Va
         ("POST", "/dehydrated_device/{device_id}/events") => json!({"next_batch": "x"}),
         ("POST", "/_synapse/admin/v1/register") => json!({"nonce": "n", "username": "u",
             "password": "p", "mac": "00", "admin": false, "displayname": "D"}),
+        ("POST", "/_synapse/admin/v1/reset_password/{user_id}") => {
+            json!({"new_password": "p", "logout_devices": false})
+        }
+        ("POST", "/_synapse/admin/v1/deactivate/{user_id}") => json!({"erase": false}),
+        ("DELETE", "/_synapse/admin/v2/users/{user_id}/devices/{device_id}") => json!({}),
         ("POST", "/_matrix/key/v2/query") => {
             json!({"server_keys": {server_name: {"ed25519:K": {"minimum_valid_until_ts": 1}}}})
         }
