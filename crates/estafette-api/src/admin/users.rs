@@ -245,20 +245,16 @@ async fn whois(
     admin
         .ensure_admin_or_self(&requester, &user_id, &format!("whois {user_id}"))
         .await?;
-    let devices = admin.devices(&user_id).await?;
-    let by_device: serde_json::Map<String, Value> = devices
+    // As Synapse: every connection under one empty device key.
+    let connections: Vec<Value> = admin
+        .devices(&user_id)
+        .await?
         .iter()
-        .map(|d| {
-            let connections: Vec<Value> = d
-                .last_seen_ip
-                .iter()
-                .map(|ip| json!({"ip": ip, "last_seen": d.last_seen_ts, "user_agent": null}))
-                .collect();
-            (
-                d.device_id.to_string(),
-                json!({"sessions": [{"connections": connections}]}),
-            )
+        .filter_map(|d| {
+            let ip = d.last_seen_ip.as_ref()?;
+            Some(json!({"ip": ip, "last_seen": d.last_seen_ts, "user_agent": null}))
         })
         .collect();
+    let by_device = json!({"": {"sessions": [{"connections": connections}]}});
     Ok(Json(json!({"user_id": user_id, "devices": by_device})))
 }
