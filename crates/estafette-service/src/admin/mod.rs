@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use estafette_storage::{
-    DeviceRecord, ListedUser, MembershipRecord, PusherRecord, Threepid, UserListQuery,
+    DeviceRecord, ListedUser, MembershipRecord, PusherRecord, Threepid, UserListQuery, UserRecord,
 };
 use ruma::events::StateEventType;
 use ruma::{DeviceId, OwnedUserId, RoomId, UserId};
@@ -41,7 +41,7 @@ impl AdminService {
     /// Deactivates a local account (signed out, profile and account data gone); whether its
     /// addresses were unbound.
     pub async fn deactivate(&self, user_id: &UserId) -> ServiceResult<bool> {
-        self.user(user_id).await?;
+        self.ensure_account(user_id).await?;
         self.accounts.deactivate_account(user_id).await
     }
 
@@ -52,7 +52,7 @@ impl AdminService {
         password: String,
         logout_devices: bool,
     ) -> ServiceResult<()> {
-        self.user(user_id).await?;
+        self.ensure_account(user_id).await?;
         self.accounts
             .set_password_by_admin(user_id, password, logout_devices)
             .await
@@ -60,7 +60,7 @@ impl AdminService {
 
     /// Signs one device of a local account out (an unknown device is no error).
     pub async fn delete_device(&self, user_id: &UserId, device_id: &DeviceId) -> ServiceResult<()> {
-        self.user(user_id).await?;
+        self.ensure_account(user_id).await?;
         self.accounts
             .remove_device_by_admin(user_id, device_id)
             .await?;
@@ -69,13 +69,13 @@ impl AdminService {
 
     /// Every room the local account has a membership in, with it.
     pub async fn memberships(&self, user_id: &UserId) -> ServiceResult<Vec<MembershipRecord>> {
-        self.user(user_id).await?;
+        self.ensure_account(user_id).await?;
         Ok(self.context.storage.memberships.of_user(user_id).await?)
     }
 
     /// The local account's pushers.
     pub async fn pushers(&self, user_id: &UserId) -> ServiceResult<Vec<PusherRecord>> {
-        self.user(user_id).await?;
+        self.ensure_account(user_id).await?;
         Ok(self.context.storage.pushers.of_user(user_id).await?)
     }
 
@@ -115,13 +115,8 @@ impl AdminService {
 
     /// A local account in full.
     pub async fn user(&self, user_id: &UserId) -> ServiceResult<AdminUser> {
-        self.ensure_local(user_id)?;
+        let user = self.ensure_account(user_id).await?;
         let storage = &self.context.storage;
-        let user = storage
-            .users
-            .get(user_id)
-            .await?
-            .ok_or_else(|| ServiceError::NotFound("User not found".into()))?;
         let text = |value: Option<JsonValue>| value.and_then(|v| v.as_str().map(str::to_owned));
         let devices = storage.devices.list(user_id).await?;
         let listed = ListedUser {
@@ -141,7 +136,7 @@ impl AdminService {
 
     /// A local account's devices.
     pub async fn devices(&self, user_id: &UserId) -> ServiceResult<Vec<DeviceRecord>> {
-        self.user(user_id).await?;
+        self.ensure_account(user_id).await?;
         Ok(self.context.storage.devices.list(user_id).await?)
     }
 
@@ -160,11 +155,7 @@ impl AdminService {
             .current_state(room_id)
             .await
             .map_err(|_| not_found())?;
-        let content = |kind: StateEventType| {
-            let rooms = self.rooms.clone();
-            let state = &state;
-            async move { rooms.state_content(state, kind, "").await }
-        };
+        let content = |kind: StateEventType| self.rooms.state_content(&state, kind, "");
         let create = content(StateEventType::RoomCreate)
             .await?
             .unwrap_or_default();
@@ -245,10 +236,16 @@ impl AdminService {
         Ok(pdus)
     }
 
-    fn ensure_local(&self, user_id: &UserId) -> ServiceResult<()> {
+    /// The local account, or why there is none ("Can only look up local users", 404).
+    async fn ensure_account(&self, user_id: &UserId) -> ServiceResult<UserRecord> {
         if user_id.server_name() != self.context.server_name {
             return Err(ServiceError::Unknown("Can only look up local users".into()));
         }
-        Ok(())
+        self.context
+            .storage
+            .users
+            .get(user_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotFound("User not found".into()))
     }
 }

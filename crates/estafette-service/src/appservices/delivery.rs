@@ -280,6 +280,18 @@ impl AppserviceDelivery {
             store.advance(&service.id, position).await?;
             return Ok(None);
         }
+        let device_fields = match service.device_extensions {
+            true => Some(
+                device_extensions::transaction_fields(
+                    &self.context,
+                    service,
+                    (changed_lists, facts),
+                    (&events, &ephemeral, &to_device),
+                )
+                .await?,
+            ),
+            false => None,
+        };
         let mut body = json!({ "events": events });
         if !ephemeral.is_empty() {
             // One key, the one the service reads (bot-sdk only the unstable one).
@@ -288,19 +300,12 @@ impl AppserviceDelivery {
             } else {
                 "ephemeral"
             };
-            body[key] = JsonValue::Array(ephemeral.clone());
+            body[key] = JsonValue::Array(ephemeral);
         }
-        if service.device_extensions {
-            let fields = device_extensions::transaction_fields(
-                &self.context,
-                service,
-                (changed_lists, facts),
-                (&events, &ephemeral, &to_device),
-            )
-            .await?;
-            if let Some(object) = body.as_object_mut() {
-                object.extend(fields);
-            }
+        if let Some(fields) = device_fields
+            && let Some(object) = body.as_object_mut()
+        {
+            object.extend(fields);
         }
         if !to_device.is_empty() {
             // MSC2409's to-device messages for the service's users (its devices there

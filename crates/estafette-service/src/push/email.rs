@@ -10,7 +10,7 @@ use ruma::{OwnedRoomId, RoomId};
 use serde_json::Value as JsonValue;
 
 use super::PushDeliveryService;
-use super::{CLAIM_LEASE_MS, FIRST_BACKOFF_MS, MAX_BACKOFF_MS, PUSHERS_PER_PASS};
+use super::{CLAIM_LEASE_MS, MAX_BACKOFF_MS, PUSHERS_PER_PASS};
 use crate::email::Email;
 use crate::policy::EmailAddress;
 use crate::{ServiceError, ServiceResult};
@@ -59,8 +59,7 @@ impl PushDeliveryService {
                 continue;
             }
             if let Err(err) = self.send_digest(&pusher).await {
-                let backoff = (pusher.backoff_ms * 2)
-                    .clamp(FIRST_EMAIL_BACKOFF_MS.max(FIRST_BACKOFF_MS), MAX_BACKOFF_MS);
+                let backoff = (pusher.backoff_ms * 2).clamp(FIRST_EMAIL_BACKOFF_MS, MAX_BACKOFF_MS);
                 let failure = PushFailure {
                     failing_since: pusher.failing_since.unwrap_or(now),
                     backoff_ms: backoff,
@@ -152,18 +151,7 @@ impl PushDeliveryService {
                     .and_then(|c| c[key].as_str().map(str::to_owned))
                     .filter(|text| !text.trim().is_empty())
             };
-            let name = state_text(
-                self.rooms
-                    .state_content(&state, StateEventType::RoomName, "")
-                    .await?,
-                "name",
-            );
-            let alias = state_text(
-                self.rooms
-                    .state_content(&state, StateEventType::RoomCanonicalAlias, "")
-                    .await?,
-                "alias",
-            );
+            let name = self.rooms.notification_room_name(&state).await?;
             let mut lines = Vec::new();
             for push in still_unread.iter().rev().take(LINES_PER_ROOM).rev() {
                 let Some(event) = self.rooms.pdu(&push.event_id).await? else {
@@ -183,17 +171,13 @@ impl PushDeliveryService {
                     excerpt(&event.kind.to_string(), &content)
                 ));
             }
+            let link = &self.context.config.push.email_room_link;
+            lines.push(format!("Open: {link}{room_id}"));
             rooms.push(RoomDigest {
-                name: name
-                    .or(alias)
-                    .unwrap_or_else(|| format!("the room {room_id}")),
+                name: name.unwrap_or_else(|| format!("the room {room_id}")),
                 lines,
                 unread: still_unread.len(),
             });
-            let link = format!("{}{room_id}", self.context.config.push.email_room_link);
-            if let Some(room) = rooms.last_mut() {
-                room.lines.push(format!("Open: {link}"));
-            }
         }
         Ok(rooms)
     }

@@ -172,10 +172,12 @@ impl PushDeliveryService {
         let data: JsonValue = serde_json::from_str(&pusher.data_json).unwrap_or_default();
         let url = data["url"].as_str().unwrap_or_default().to_owned();
         let mut position = pusher.delivered_stream;
-        let newest = store.newest(user_id).await?;
         let pending = store
             .pending(user_id, position, NOTIFICATIONS_PER_TURN)
             .await?;
+        // What this turn tries: all that waits, unless the turn is full.
+        let full_turn = pending.len() == NOTIFICATIONS_PER_TURN as usize;
+        let last_fetched = pending.last().map_or(position, |push| push.stream_ordering);
         for push in pending {
             let Some(body) = self.notification(pusher, &data, &push).await? else {
                 // The event is gone (purged): nothing to say about it.
@@ -204,11 +206,16 @@ impl PushDeliveryService {
                         store.delivered(user_id, app_id, pushkey, position).await?;
                     }
                     let backoff = (pusher.backoff_ms * 2).clamp(FIRST_BACKOFF_MS, MAX_BACKOFF_MS);
+                    // Only a notification newer than all that waited makes it due early.
+                    let attempted_stream = match full_turn {
+                        true => store.newest(user_id).await?,
+                        false => last_fetched,
+                    };
                     let failure = PushFailure {
                         failing_since: since,
                         backoff_ms: backoff,
                         retry_ts: now + backoff,
-                        attempted_stream: newest,
+                        attempted_stream,
                     };
                     store.failed(user_id, app_id, pushkey, failure).await?;
                     tracing::info!(%user_id, %app_id, "the push gateway failed ({why}); retried in {backoff} ms or at the next notification");

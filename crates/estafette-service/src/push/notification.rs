@@ -65,19 +65,8 @@ impl PushDeliveryService {
                 notification["sender_display_name"] = json!(name);
             }
             // The room's name, or its address when it has none.
-            for (kind, key) in [
-                (StateEventType::RoomName, "name"),
-                (StateEventType::RoomCanonicalAlias, "alias"),
-            ] {
-                let content = self.rooms.state_content(&state, kind, "").await?;
-                if let Some(name) = content
-                    .as_ref()
-                    .and_then(|c| c[key].as_str())
-                    .filter(|n| !n.is_empty())
-                {
-                    notification["room_name"] = json!(name);
-                    break;
-                }
+            if let Some(name) = self.rooms.notification_room_name(&state).await? {
+                notification["room_name"] = json!(name);
             }
             if event.kind.to_string() == "m.room.member" {
                 notification["membership"] = content["membership"].clone();

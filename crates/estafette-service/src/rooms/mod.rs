@@ -328,6 +328,27 @@ impl RoomService {
         Ok((self.load_state(group).await?, group))
     }
 
+    /// What a notification calls the room: its name, else its canonical alias (non-empty).
+    pub(crate) async fn notification_room_name(
+        &self,
+        state: &StateMap,
+    ) -> ServiceResult<Option<String>> {
+        for (kind, key) in [
+            (StateEventType::RoomName, "name"),
+            (StateEventType::RoomCanonicalAlias, "alias"),
+        ] {
+            let content = self.state_content(state, kind, "").await?;
+            if let Some(name) = content
+                .as_ref()
+                .and_then(|c| c[key].as_str())
+                .filter(|n| !n.trim().is_empty())
+            {
+                return Ok(Some(name.to_owned()));
+            }
+        }
+        Ok(None)
+    }
+
     /// The content of a state event of `state`, if there is one.
     pub(crate) async fn state_content(
         &self,

@@ -39,13 +39,19 @@ async fn room_with_bobs_phone(
     server: &TestServer,
     gateway: &PushGateway,
 ) -> (RawClient, User, String) {
+    let room = json!({"preset": "public_chat", "name": "Cellule de crise"});
+    room_made_with_bobs_phone(server, gateway, room).await
+}
+
+/// [`room_with_bobs_phone`], the room created with `body`.
+async fn room_made_with_bobs_phone(
+    server: &TestServer,
+    gateway: &PushGateway,
+    body: Value,
+) -> (RawClient, User, String) {
     let (_, alice) = crate::room_helpers::user(server.raw(), "alice").await;
     let bob = server.register_user("bob").await;
-    let room = create_room(
-        &alice,
-        json!({"preset": "public_chat", "name": "Cellule de crise"}),
-    )
-    .await;
+    let room = create_room(&alice, body).await;
     let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
     bob_raw
         .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
@@ -418,20 +424,13 @@ async fn an_operator_keeps_message_text_from_the_push_providers() {
         .start()
         .await;
     let gateway = PushGateway::start().await;
-    let (_, alice) = crate::room_helpers::user(server.raw(), "alice").await;
-    let bob = server.register_user("bob").await;
     // No name: the room is named by its address.
-    let room = create_room(
-        &alice,
+    let (alice, _bob, room) = room_made_with_bobs_phone(
+        &server,
+        &gateway,
         json!({"preset": "public_chat", "room_alias_name": "astreinte"}),
     )
     .await;
-    let bob_raw = server.raw().with_token(bob.client.access_token().unwrap());
-    bob_raw
-        .post(&format!("/_matrix/client/v3/join/{room}"), json!({}))
-        .await
-        .assert_ok();
-    set_pusher(&bob.client, &gateway, "bob-phone", false).await;
     let event_id = send_text(&alice, &room, "s1", "code du coffre : 1234").await;
     let received = gateway.wait_for(1).await;
     let notification = &received[0]["notification"];

@@ -4,15 +4,14 @@
 //! `{"ok": …}` with the event's ID. `GET` is refused, so that link previews cannot fire a
 //! hook.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
 use estafette_service::{PayloadError, PostRefusal, WEBHOOK_PATH, WebhookPayload};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::AppState;
+use crate::extract::ClientIp;
 use crate::router::Routes;
 
 pub(super) fn routes(router: Routes) -> Routes {
@@ -64,13 +63,18 @@ pub(super) async fn refuse_get() -> Response {
 
 pub(super) async fn post_to_path(
     State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
     Path(token): Path<String>,
     request: Request,
 ) -> Response {
-    post(&state, &token, request).await
+    post(&state, &token, client_ip, request).await
 }
 
-async fn post_with_header(State(state): State<AppState>, request: Request) -> Response {
+async fn post_with_header(
+    State(state): State<AppState>,
+    ClientIp(client_ip): ClientIp,
+    request: Request,
+) -> Response {
     let token = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -78,7 +82,7 @@ async fn post_with_header(State(state): State<AppState>, request: Request) -> Re
         .and_then(|value| value.strip_prefix("Bearer "))
         .map(str::to_owned);
     match token {
-        Some(token) => post(&state, &token, request).await,
+        Some(token) => post(&state, &token, client_ip, request).await,
         None => answer(
             Dialect::Generic,
             StatusCode::NOT_FOUND,
@@ -88,12 +92,13 @@ async fn post_with_header(State(state): State<AppState>, request: Request) -> Re
     }
 }
 
-async fn post(state: &AppState, token: &str, request: Request) -> Response {
+async fn post(
+    state: &AppState,
+    token: &str,
+    client_ip: Option<std::net::IpAddr>,
+    request: Request,
+) -> Response {
     let webhooks = &state.services.webhooks;
-    let client_ip = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|info| info.0.ip());
     let hook = match webhooks.admit(token, client_ip).await {
         Ok(hook) => hook,
         Err(refusal) => return refused(Dialect::Generic, refusal),
